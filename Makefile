@@ -1,0 +1,48 @@
+# shopfloor: `make demo` runs the main job, `make test` checks everything.
+# Both set up .venv (and the Debian packages they need) on a fresh machine first.
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit bench system clean help
+
+help:
+	@echo "make demo   set up .venv and run the main job (embedded store, in-process bus)"
+	@echo "make test   set up .venv, lint, type-check and run every test"
+	@echo "make bench  measure speed against bare baselines; writes docs/benchmarks.md"
+
+system:
+	@scripts/ensure-system.sh $(PYTHON)
+
+$(STAMP): pyproject.toml scripts/ensure-system.sh
+	@scripts/ensure-system.sh $(PYTHON)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/shopfloor demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests eval bench
+	$(BIN)/ruff format --check src tests eval bench
+	$(BIN)/lint-imports --config pyproject.toml
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest
+
+test: $(STAMP) lint typecheck
+	@scripts/ensure-services.sh
+	$(BIN)/pytest --durations=15
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist demo-project

@@ -1,0 +1,23 @@
+"""Settings of the bus, the project file's ``bus:`` section."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["BusConfig"]
+
+
+class BusConfig(BaseModel):
+    """Which bus to use. ``memory`` is the in-process default; MQTT comes with scale-out."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    backend: Literal["memory"] = "memory"
+    queue_size: int = Field(default=1024, gt=0, description="Records a subscriber may lag behind.")
+    publish_timeout_s: float = Field(
+        default=1.0, gt=0, description="How long a publisher waits on a full queue."
+    )
+    store_batch_size: int = Field(default=512, gt=0, description="Records per store write.")
+    store_batch_wait_s: float = Field(default=0.2, gt=0, description="Longest wait to fill one.")

@@ -1,0 +1,173 @@
+"""The at-least-once handoff from the bus to the store.
+
+:class:`StoreSink` reads batches from a bus subscription, writes them to the store and
+acknowledges them only after the write is committed. When the store fails it negatively
+acknowledges the batch (so it is delivered again), waits with capped exponential backoff
+and tries again; while it waits the subscription's bounded queue fills and publishers feel
+backpressure. A batch that keeps failing for a reason other than unavailability is split
+and written record by record, so one poison record cannot hold up the rest: it goes to the
+dead letters instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from dataclasses import dataclass, field
+
+from shopfloor.bus.protocol import Bus, Delivery, Subscription
+from shopfloor.errors import BusClosed, ShopfloorError, StoreUnavailable
+from shopfloor.model import UNS_ROOT, DeadLetter, record_count
+from shopfloor.store import Store, WriteReport
+from shopfloor.store.validation import describe_record
+
+__all__ = ["SinkStats", "StoreSink"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SinkStats:
+    """What the sink has done so far."""
+
+    batches: int = 0
+    records: int = 0
+    report: WriteReport = field(default_factory=WriteReport)
+    failures: int = 0
+    last_error: str | None = None
+
+
+class StoreSink:
+    """Drain a bus subscription into a store.
+
+    Parameters
+    ----------
+    bus, store
+        Where from and where to.
+    pattern
+        Topic filter; the whole Unified Namespace by default.
+    name
+        Durable subscription name.
+    batch_size, batch_wait_s
+        Records per write, and how long to wait to fill a batch.
+    backoff_initial_s, backoff_max_s
+        Retry delays after a failed write (doubled each time, with jitter, capped).
+    """
+
+    def __init__(
+        self,
+        bus: Bus,
+        store: Store,
+        *,
+        pattern: str = f"{UNS_ROOT}/#",
+        name: str = "store",
+        maxsize: int = 1024,
+        batch_size: int = 512,
+        batch_wait_s: float = 0.2,
+        backoff_initial_s: float = 0.1,
+        backoff_max_s: float = 5.0,
+    ) -> None:
+        self.bus = bus
+        self.store = store
+        self.pattern = pattern
+        self.name = name
+        self.maxsize = maxsize
+        self.batch_size = batch_size
+        self.batch_wait_s = batch_wait_s
+        self.backoff_initial_s = backoff_initial_s
+        self.backoff_max_s = backoff_max_s
+        self.stats = SinkStats()
+        self._subscription: Subscription | None = None
+        self._stopping = False
+
+    async def subscribe(self) -> Subscription:
+        """Subscribe now (call before producers start, so nothing is missed)."""
+        if self._subscription is None:
+            self._subscription = await self.bus.subscribe(
+                self.pattern, name=self.name, maxsize=self.maxsize
+            )
+        return self._subscription
+
+    @property
+    def pending(self) -> int:
+        """Records queued or in flight."""
+        return 0 if self._subscription is None else self._subscription.pending
+
+    async def run(self) -> None:
+        """Write until :meth:`stop` is called and the queue is drained, or until cancelled."""
+        sub = await self.subscribe()
+        delay = self.backoff_initial_s
+        failures_in_row = 0
+        try:
+            while True:
+                if self._stopping and sub.pending == 0:
+                    return
+                try:
+                    batch = await sub.get_batch(self.batch_size, self.batch_wait_s)
+                except BusClosed:
+                    return
+                if not batch:
+                    continue
+                try:
+                    if failures_in_row >= 3 and len(batch) > 1:
+                        await self._write_one_by_one(batch)
+                    else:
+                        await self._write(batch)
+                except ShopfloorError as err:
+                    for delivery in batch:
+                        delivery.nack()
+                    failures_in_row += 1
+                    self.stats.failures += 1
+                    self.stats.last_error = str(err)
+                    if failures_in_row == 1:
+                        log.warning("store_sink.write_failed error=%s", err)
+                    await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+                    delay = min(delay * 2, self.backoff_max_s)
+                    continue
+                if failures_in_row:
+                    log.info("store_sink.recovered after_failures=%d", failures_in_row)
+                failures_in_row = 0
+                delay = self.backoff_initial_s
+        finally:
+            await sub.close()
+            self._subscription = None
+
+    async def _write(self, batch: list[Delivery]) -> None:
+        report = await self.store.write([d.record for d in batch])
+        for delivery in batch:
+            delivery.ack()
+        self._account(batch, report)
+
+    async def _write_one_by_one(self, batch: list[Delivery]) -> None:
+        for delivery in batch:
+            try:
+                report = await self.store.write([delivery.record])
+            except StoreUnavailable:
+                raise
+            except ShopfloorError as err:
+                record = delivery.record
+                await self.store.write_dead_letters(
+                    [
+                        DeadLetter(
+                            source=record.provenance.connector,
+                            location=delivery.topic,
+                            reason=f"the store refused this record: {err}",
+                            payload=describe_record(record),
+                            detail={"category": "store_error"},
+                        )
+                    ]
+                )
+                report = WriteReport(offered=record_count([record]))
+                report.reject("store_error", report.offered)
+            delivery.ack()
+            self._account([delivery], report)
+
+    def _account(self, batch: list[Delivery], report: WriteReport) -> None:
+        self.stats.batches += 1
+        self.stats.records += len(batch)
+        self.stats.report.add(report)
+
+    def stop(self) -> None:
+        """Finish what is queued, then return from :meth:`run`."""
+        self._stopping = True

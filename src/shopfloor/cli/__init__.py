@@ -1,0 +1,1 @@
+"""The command line (typer + rich); the only place with ``asyncio.run``."""

@@ -1,0 +1,1 @@
+"""Connectors: from machines and files into records, under one engine."""

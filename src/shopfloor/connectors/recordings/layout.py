@@ -1,0 +1,54 @@
+"""How a tabular recording maps to signals.
+
+Which column is time, which columns are which signals, and how time is written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from shopfloor.model import SignalRef
+
+__all__ = ["TableLayout"]
+
+
+@dataclass(frozen=True)
+class TableLayout:
+    """Column mapping of a CSV or Parquet recording.
+
+    Give either ``time_column`` (with ``time_format`` and ``timezone`` for naive times)
+    or ``start_ns`` and ``rate_hz`` (row *k* is at ``start + k / rate``; corrupt rows keep
+    their slot, blank lines do not take one).
+
+    Parameters
+    ----------
+    columns
+        Column name (or 1-based number, as text, for files without a header) → signal.
+    """
+
+    columns: dict[str, SignalRef]
+    time_column: str | None = None
+    time_format: str = "iso"
+    timezone: str = "UTC"
+    start_ns: int | None = None
+    rate_hz: float | None = None
+    delimiter: str | None = None
+    header: bool = True
+    skip_rows: int = 0
+    decimal: str = "."
+    block_size: int = 16 * 1024 * 1024
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.columns:
+            raise ValueError("map at least one column to a signal")
+        if self.time_column is None and (self.start_ns is None or self.rate_hz is None):
+            raise ValueError("give a time column, or a start time and a rate")
+        if self.time_column is not None and self.rate_hz is not None:
+            raise ValueError("give a time column or a rate, not both")
+        if self.rate_hz is not None and not self.rate_hz > 0:
+            raise ValueError(f"rate must be > 0 Hz, got {self.rate_hz}")
+        if self.time_column is not None and self.time_column in self.columns:
+            raise ValueError(
+                f"column {self.time_column!r} is the time column; it cannot be a signal"
+            )

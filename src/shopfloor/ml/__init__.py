@@ -1,0 +1,1 @@
+"""Models: training, the model contract and the registry (configuration so far)."""

@@ -1,0 +1,59 @@
+"""The vocabulary everything else speaks: assets, signals, records, units, time.
+
+Pure data and validation; no I/O.
+"""
+
+from shopfloor.model.asset import (
+    ISA95_LEVELS,
+    Asset,
+    AssetPath,
+    BearingGeometry,
+    validate_asset_path,
+    validate_segment,
+)
+from shopfloor.model.quality import Quality, quality_from_status_codes
+from shopfloor.model.records import (
+    DeadLetter,
+    EventRecord,
+    ImageRecord,
+    Provenance,
+    Record,
+    ScalarBatch,
+    ScalarSample,
+    WaveformBlock,
+    record_count,
+)
+from shopfloor.model.signal import Signal, SignalKind, SignalRef
+from shopfloor.model.timestamps import format_ns, now_ns, parse_duration_s, parse_time, to_ns
+from shopfloor.model.uns import UNS_ROOT, signal_from_topic, topic_for
+
+__all__ = [
+    "ISA95_LEVELS",
+    "UNS_ROOT",
+    "Asset",
+    "AssetPath",
+    "BearingGeometry",
+    "DeadLetter",
+    "EventRecord",
+    "ImageRecord",
+    "Provenance",
+    "Quality",
+    "Record",
+    "ScalarBatch",
+    "ScalarSample",
+    "Signal",
+    "SignalKind",
+    "SignalRef",
+    "WaveformBlock",
+    "format_ns",
+    "now_ns",
+    "parse_duration_s",
+    "parse_time",
+    "quality_from_status_codes",
+    "record_count",
+    "signal_from_topic",
+    "to_ns",
+    "topic_for",
+    "validate_asset_path",
+    "validate_segment",
+]

@@ -1,0 +1,1 @@
+"""Composable pipelines: one code path for stored history and live data."""

@@ -1,0 +1,1 @@
+"""Deployments, alerts and write-back (configuration so far)."""

@@ -1,0 +1,183 @@
+"""The one seam every store backend implements.
+
+Callers (connectors, pipelines, the API, the CLI) speak only this protocol; the embedded
+DuckDB backend is the default and a PostgreSQL backend can be added beside it without
+touching them. ``shopfloor.testing.check_store`` is the contract every backend passes.
+
+Semantics every backend keeps:
+
+- **Idempotent writes**: one row per (signal, timestamp) for scalars, waveforms and
+  images, per (signal, timestamp, kind) for events. The first write wins; a repeated
+  write of the same value counts as a duplicate, a repeated write of a *different* value
+  is a conflict and goes to the dead letters with both values.
+- **Nothing silently lost**: every value offered is written, counted as a duplicate, or
+  dead-lettered with a reason (unknown signal, NaN, out of range, timestamp out of range,
+  wrong kind, oversized payload).
+- Times are UTC nanoseconds; ranges are half-open ``[start_ns, end_ns)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import pyarrow as pa
+
+from shopfloor.model import (
+    DeadLetter,
+    EventRecord,
+    ImageRecord,
+    Record,
+    Signal,
+    SignalKind,
+    SignalRef,
+    WaveformBlock,
+)
+
+__all__ = ["SignalInfo", "Store", "StoreStats", "WriteReport"]
+
+
+@dataclass(frozen=True, slots=True)
+class SignalInfo:
+    """A signal as the store knows it: its definition and its numeric id."""
+
+    ref: SignalRef
+    id: int
+    definition: Signal
+
+    @property
+    def kind(self) -> SignalKind:
+        """The signal's kind."""
+        return self.definition.kind
+
+
+@dataclass(slots=True)
+class WriteReport:
+    """What happened to the values offered in one write.
+
+    ``offered == written + duplicates + rejected`` always holds, where a conflict (same
+    key, different value) is also counted in ``rejected``.
+    """
+
+    offered: int = 0
+    written: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    conflicts: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: WriteReport) -> None:
+        """Accumulate ``other`` into this report."""
+        self.offered += other.offered
+        self.written += other.written
+        self.duplicates += other.duplicates
+        self.rejected += other.rejected
+        self.conflicts += other.conflicts
+        for reason, count in other.reasons.items():
+            self.reasons[reason] = self.reasons.get(reason, 0) + count
+
+    def reject(self, reason: str, count: int = 1) -> None:
+        """Count ``count`` rejected values under ``reason`` (a short category)."""
+        self.rejected += count
+        self.reasons[reason] = self.reasons.get(reason, 0) + count
+
+    @property
+    def balanced(self) -> bool:
+        """True when every offered value is accounted for."""
+        return self.offered == self.written + self.duplicates + self.rejected
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStats:
+    """Row counts per table and the size on disk (0 when not applicable)."""
+
+    rows: dict[str, int]
+    size_bytes: int
+    location: str
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Where records are kept. All methods are coroutines; none blocks the event loop."""
+
+    async def open(self) -> None:
+        """Open (and create or migrate) the store."""
+
+    async def close(self) -> None:
+        """Flush and close; safe to call twice and under cancellation."""
+
+    async def register_signals(self, asset: str, signals: Sequence[Signal]) -> list[SignalInfo]:
+        """Create or update the definitions of ``signals`` of ``asset``."""
+
+    async def signals(self) -> list[SignalInfo]:
+        """Every signal the store knows."""
+
+    async def write(self, records: Sequence[Record]) -> WriteReport:
+        """Validate and write ``records``; rejected values go to the dead letters."""
+
+    async def write_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
+        """Keep rejected input with its reason."""
+
+    async def read_scalars(
+        self, ref: SignalRef, start_ns: int, end_ns: int, *, limit: int | None = None
+    ) -> pa.Table:
+        """Samples in ``[start_ns, end_ns)``, oldest first.
+
+        Columns: ``ts`` (timestamp[ns, UTC]), ``value`` (float64), ``quality`` (uint8),
+        ``status_code`` (uint32).
+        """
+
+    async def read_scalars_downsampled(
+        self, ref: SignalRef, start_ns: int, end_ns: int, every_ns: int
+    ) -> pa.Table:
+        """One row per bucket of ``every_ns``; empty buckets are absent.
+
+        Columns: ``ts`` (bucket start), ``min``, ``max``, ``mean``, ``count``.
+        """
+
+    async def read_waveforms(
+        self, ref: SignalRef, start_ns: int, end_ns: int, *, limit: int | None = None
+    ) -> list[WaveformBlock]:
+        """Blocks whose first sample lies in ``[start_ns, end_ns)``, oldest first."""
+
+    async def read_images(
+        self, ref: SignalRef, start_ns: int, end_ns: int, *, limit: int | None = None
+    ) -> list[ImageRecord]:
+        """Images taken in ``[start_ns, end_ns)``, oldest first."""
+
+    async def read_events(
+        self,
+        start_ns: int,
+        end_ns: int,
+        *,
+        ref: SignalRef | None = None,
+        asset: str | None = None,
+        kind: str | None = None,
+        limit: int | None = None,
+    ) -> list[EventRecord]:
+        """Events in ``[start_ns, end_ns)``, oldest first, optionally filtered."""
+
+    async def read_dead_letters(
+        self, *, since_ns: int | None = None, source: str | None = None, limit: int = 1000
+    ) -> list[DeadLetter]:
+        """Dead letters, oldest first."""
+
+    async def count_dead_letters(
+        self, *, since_ns: int | None = None, source: str | None = None
+    ) -> int:
+        """How many dead letters match."""
+
+    async def time_range(self, ref: SignalRef) -> tuple[int, int] | None:
+        """First and last timestamp stored for ``ref``, or ``None`` when it has no data."""
+
+    async def count(
+        self, ref: SignalRef, start_ns: int | None = None, end_ns: int | None = None
+    ) -> int:
+        """Number of values (samples, blocks, images or events) stored for ``ref``."""
+
+    async def apply_retention(self, now_ns: int | None = None) -> dict[str, int]:
+        """Delete data older than each signal's retention; return rows deleted per signal."""
+
+    async def stats(self) -> StoreStats:
+        """Row counts and size."""

@@ -1,0 +1,248 @@
+"""A :class:`~shopfloor.store.Store` that is a running platform, reached over its API.
+
+DuckDB lets one process write a file; while the platform runs, the CLI (and any other
+process) uses this client instead of opening the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+import pyarrow as pa
+
+from shopfloor.errors import StoreError, StoreUnavailable
+from shopfloor.model import (
+    DeadLetter,
+    EventRecord,
+    ImageRecord,
+    Record,
+    Signal,
+    SignalRef,
+    WaveformBlock,
+)
+from shopfloor.model.codec import (
+    decode_dead_letters,
+    decode_records,
+    encode_dead_letters,
+    encode_records,
+)
+from shopfloor.store.protocol import SignalInfo, StoreStats, WriteReport
+
+__all__ = ["RemoteStore"]
+
+_ARROW = "application/vnd.apache.arrow.stream"
+
+
+class RemoteStore:
+    """The store of a running platform at ``base_url`` (e.g. ``http://127.0.0.1:8000``)."""
+
+    def __init__(self, base_url: str, *, timeout_s: float = 60.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._timeout_s = timeout_s
+        self._client: httpx.AsyncClient | None = None
+
+    async def open(self) -> None:
+        """Connect and check the platform answers."""
+        self._client = httpx.AsyncClient(base_url=self.base_url, timeout=self._timeout_s)
+        await self._get("/api/v1/health")
+
+    async def close(self) -> None:
+        """Close the connection."""
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        if self._client is None:
+            raise StoreUnavailable(f"remote store {self.base_url} is not open")
+        try:
+            response = await self._client.request(method, path, **kwargs)
+        except httpx.TransportError as err:
+            raise StoreUnavailable(f"platform API at {self.base_url} unreachable: {err}") from err
+        if response.status_code >= 400:
+            try:
+                detail = response.json().get("detail", response.text)
+            except ValueError:
+                detail = response.text
+            raise StoreError(f"{method} {path} failed ({response.status_code}): {detail}")
+        return response
+
+    async def _get(self, path: str, **params: Any) -> Any:
+        clean = {k: v for k, v in params.items() if v is not None}
+        return (await self._request("GET", path, params=clean)).json()
+
+    async def register_signals(self, asset: str, signals: Sequence[Signal]) -> list[SignalInfo]:
+        """Register on the platform."""
+        await self._request(
+            "POST",
+            "/api/v1/signals",
+            json={"asset": asset, "signals": [s.model_dump(mode="json") for s in signals]},
+        )
+        wanted = {s.name for s in signals}
+        return [i for i in await self.signals() if i.ref.asset == asset and i.ref.name in wanted]
+
+    async def signals(self) -> list[SignalInfo]:
+        """The platform's signals."""
+        return [
+            SignalInfo(
+                SignalRef(s["asset"], s["name"]),
+                int(s["id"]),
+                Signal.model_validate(s["definition"]),
+            )
+            for s in await self._get("/api/v1/signals")
+        ]
+
+    async def write(self, records: Sequence[Record]) -> WriteReport:
+        """Send records as Arrow IPC streams."""
+        report = WriteReport()
+        for part in encode_records(records):
+            body = (
+                await self._request(
+                    "POST", "/api/v1/records", content=part, headers={"content-type": _ARROW}
+                )
+            ).json()
+            report.add(
+                WriteReport(
+                    body["offered"],
+                    body["written"],
+                    body["duplicates"],
+                    body["rejected"],
+                    body["conflicts"],
+                    dict(body["reasons"]),
+                )
+            )
+        return report
+
+    async def write_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
+        """Send dead letters."""
+        for start in range(0, len(letters), 10_000):
+            await self._request(
+                "POST",
+                "/api/v1/dead-letters",
+                json=encode_dead_letters(letters[start : start + 10_000]),
+            )
+
+    async def _arrow_table(self, path: str, **params: Any) -> pa.Table:
+        response = await self._request("GET", path, params=params, headers={"accept": _ARROW})
+        return pa.ipc.open_stream(pa.py_buffer(response.content)).read_all()
+
+    async def read_scalars(
+        self, ref: SignalRef, start_ns: int, end_ns: int, *, limit: int | None = None
+    ) -> pa.Table:
+        """Samples over the API."""
+        params: dict[str, Any] = {"signal": ref.path, "start_ns": start_ns, "end_ns": end_ns}
+        if limit is not None:
+            params["limit"] = limit
+        return await self._arrow_table("/api/v1/scalars", **params)
+
+    async def read_scalars_downsampled(
+        self, ref: SignalRef, start_ns: int, end_ns: int, every_ns: int
+    ) -> pa.Table:
+        """Buckets over the API."""
+        return await self._arrow_table(
+            "/api/v1/scalars", signal=ref.path, start_ns=start_ns, end_ns=end_ns, every_ns=every_ns
+        )
+
+    async def _records(self, path: str, **params: Any) -> list[Record]:
+        clean = {k: v for k, v in params.items() if v is not None}
+        response = await self._request("GET", path, params=clean)
+        return decode_records(response.content) if response.content else []
+
+    async def read_waveforms(
+        self, ref: SignalRef, start_ns: int, end_ns: int, *, limit: int | None = None
+    ) -> list[WaveformBlock]:
+        """Blocks over the API."""
+        found = await self._records(
+            "/api/v1/records",
+            signal=ref.path,
+            start_ns=start_ns,
+            end_ns=end_ns,
+            kind="waveform",
+            limit=limit,
+        )
+        return [r for r in found if isinstance(r, WaveformBlock)]
+
+    async def read_images(
+        self, ref: SignalRef, start_ns: int, end_ns: int, *, limit: int | None = None
+    ) -> list[ImageRecord]:
+        """Images over the API."""
+        found = await self._records(
+            "/api/v1/records",
+            signal=ref.path,
+            start_ns=start_ns,
+            end_ns=end_ns,
+            kind="image",
+            limit=limit,
+        )
+        return [r for r in found if isinstance(r, ImageRecord)]
+
+    async def read_events(
+        self,
+        start_ns: int,
+        end_ns: int,
+        *,
+        ref: SignalRef | None = None,
+        asset: str | None = None,
+        kind: str | None = None,
+        limit: int | None = None,
+    ) -> list[EventRecord]:
+        """Events over the API."""
+        found = await self._records(
+            "/api/v1/events",
+            start_ns=start_ns,
+            end_ns=end_ns,
+            signal=ref.path if ref else None,
+            asset=asset,
+            kind=kind,
+            limit=limit,
+        )
+        return [r for r in found if isinstance(r, EventRecord)]
+
+    async def read_dead_letters(
+        self, *, since_ns: int | None = None, source: str | None = None, limit: int = 1000
+    ) -> list[DeadLetter]:
+        """Dead letters over the API."""
+        return decode_dead_letters(
+            await self._get("/api/v1/dead-letters", since_ns=since_ns, source=source, limit=limit)
+        )
+
+    async def count_dead_letters(
+        self, *, since_ns: int | None = None, source: str | None = None
+    ) -> int:
+        """Count over the API."""
+        body = await self._get("/api/v1/dead-letters/count", since_ns=since_ns, source=source)
+        return int(body["count"])
+
+    async def time_range(self, ref: SignalRef) -> tuple[int, int] | None:
+        """Range over the API."""
+        body = await self._get("/api/v1/time-range", signal=ref.path)
+        if body["start_ns"] is None:
+            return None
+        return int(body["start_ns"]), int(body["end_ns"])
+
+    async def count(
+        self, ref: SignalRef, start_ns: int | None = None, end_ns: int | None = None
+    ) -> int:
+        """Count over the API."""
+        body = await self._get("/api/v1/count", signal=ref.path, start_ns=start_ns, end_ns=end_ns)
+        return int(body["count"])
+
+    async def apply_retention(self, now_ns: int | None = None) -> dict[str, int]:
+        """Ask the platform to apply retention."""
+        params = {"now_ns": now_ns} if now_ns is not None else {}
+        result: dict[str, int] = (
+            await self._request("POST", "/api/v1/retention", params=params)
+        ).json()
+        return result
+
+    async def stats(self) -> StoreStats:
+        """The platform's store statistics."""
+        body = await self._get("/api/v1/status")
+        store = body["store"]
+        return StoreStats(
+            rows=dict(store["rows"]),
+            size_bytes=int(store["size_bytes"]),
+            location=f"{self.base_url} ({store['location']})",
+        )

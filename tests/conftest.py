@@ -1,0 +1,38 @@
+"""Shared test fixtures.
+
+Tests that read the public recordings in ``../shared/data`` use the ``shared_data``
+fixture (and the ``shared_data`` marker): in a user's clone without that folder they are
+skipped with the reason; when ``CI=true`` a missing folder is a failure, because CI
+always has it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = Path(os.environ.get("SHOPFLOOR_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Give every test that uses the ``shared_data`` fixture the marker of the same name."""
+    for item in items:
+        if "shared_data" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.shared_data)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """Path of ``../shared/data``; skip (or fail under CI) when it is not there."""
+    if SHARED_DATA.is_dir() and any(SHARED_DATA.iterdir()):
+        return SHARED_DATA
+    reason = (
+        f"needs the public recordings in {SHARED_DATA} (set SHOPFLOOR_SHARED_DATA to "
+        "their folder); they are not in this clone"
+    )
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
