@@ -5,6 +5,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LINT_DIRS := $(wildcard src tests eval bench)
 
 .PHONY: demo test lint typecheck unit bench system clean help
 
@@ -27,8 +28,8 @@ demo: $(STAMP)
 	$(BIN)/shopfloor demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests eval bench
-	$(BIN)/ruff format --check src tests eval bench
+	$(BIN)/ruff check $(LINT_DIRS)
+	$(BIN)/ruff format --check $(LINT_DIRS)
 	$(BIN)/lint-imports --config pyproject.toml
 
 typecheck: $(STAMP)

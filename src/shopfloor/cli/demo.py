@@ -41,7 +41,7 @@ def _write_recording(path: Path, rows: int, corrupt: int) -> None:
     values = np.char.mod("%.3f", temp).astype("<U16")
     bad = rng.choice(rows, corrupt, replace=False)
     values[bad[: corrupt // 2]] = "#VALUE!"
-    stamps[bad[corrupt // 2:]] = "--:--"
+    stamps[bad[corrupt // 2 :]] = "--:--"
     with path.open("w") as f:
         f.write("timestamp,spindle_temp_C\n")
         f.write("\n".join(np.char.add(np.char.add(stamps, "Z,"), values)) + "\n")
@@ -60,22 +60,31 @@ def demo(
     write_example_project(folder)
     project = load(folder)
     console.rule("[bold]shopfloor demo")
-    console.print(f"1. project [bold]{project.config.project.name}[/] in {folder}/ "
-                  f"({sum(len(a.signals) for a in project.config.assets)} signals)")
+    console.print(
+        f"1. project [bold]{project.config.project.name}[/] in {folder}/ "
+        f"({sum(len(a.signals) for a in project.config.assets)} signals)"
+    )
     recording = folder / "spindle_temperature_shift.csv"
     _write_recording(recording, rows=8 * 3600 * 10, corrupt=25)
-    console.print(f"2. a recorded shift: {recording.name} ({recording.stat().st_size / 1e6:.1f} "
-                  "MB, 288,000 rows at 10 Hz, 25 of them corrupt)")
+    console.print(
+        f"2. a recorded shift: {recording.name} ({recording.stat().st_size / 1e6:.1f} "
+        "MB, 288,000 rows at 10 Hz, 25 of them corrupt)"
+    )
 
     async def run() -> dict[str, Any]:
         store = await open_project_store(project)
         try:
-            layout = TableLayout(columns={"spindle_temp_C": SignalRef(ASSET, "spindle_temperature")},
-                                 time_column="timestamp")
+            layout = TableLayout(
+                columns={"spindle_temp_C": SignalRef(ASSET, "spindle_temperature")},
+                time_column="timestamp",
+            )
             report = await ingest_recordings(store, [CsvReader(recording, layout)])
             hourly = await store.read_scalars_downsampled(
-                SignalRef(ASSET, "spindle_temperature"), to_ns("2024-05-06T06:00:00Z"),
-                to_ns("2024-05-06T14:00:00Z"), 3600 * 10**9)
+                SignalRef(ASSET, "spindle_temperature"),
+                to_ns("2024-05-06T06:00:00Z"),
+                to_ns("2024-05-06T14:00:00Z"),
+                3600 * 10**9,
+            )
             letters = await store.read_dead_letters(limit=3)
         finally:
             await store.close()
@@ -90,33 +99,49 @@ def demo(
                 t0 = now_ns()
                 ts = t0 + np.arange(10, dtype=np.int64) * 10_000_000
                 speed = 12000 + rng.normal(0, 5, 10)
-                await platform.bus.publish(topic_for(ref), ScalarBatch.of(
-                    ref, ts, speed, Provenance("demo", "simulated spindle encoder")))
+                await platform.bus.publish(
+                    topic_for(ref),
+                    ScalarBatch.of(ref, ts, speed, Provenance("demo", "simulated spindle encoder")),
+                )
                 sent += 10
                 await asyncio.sleep(0.1)
             api = platform.api_url
         finally:
             status = await platform.status()
             await platform.stop()
-        return {"report": report, "hourly": hourly, "letters": letters, "sent": sent,
-                "status": status, "api": api}
+        return {
+            "report": report,
+            "hourly": hourly,
+            "letters": letters,
+            "sent": sent,
+            "status": status,
+            "api": api,
+        }
 
     result = run_async(run)
     report = result["report"]
-    console.print(f"3. ingested {report.store.written:,} values in {report.seconds:.2f} s; "
-                  f"{report.rows_rejected} corrupt rows kept as dead letters, e.g.:")
+    console.print(
+        f"3. ingested {report.store.written:,} values in {report.seconds:.2f} s; "
+        f"{report.rows_rejected} corrupt rows kept as dead letters, e.g.:"
+    )
     for letter in result["letters"]:
         console.print(f"     {letter.location.split('/')[-1]}: {letter.reason}", highlight=False)
     console.print("4. hourly spindle temperature (min / mean / max, degC):")
     hourly = result["hourly"]
     for i in range(hourly.num_rows):
         ts = format_ns(hourly.column("ts")[i].value)
-        console.print(f"     {ts}  {hourly.column('min')[i].as_py():6.2f} "
-                      f"{hourly.column('mean')[i].as_py():6.2f} {hourly.column('max')[i].as_py():6.2f}")
+        console.print(
+            f"     {ts}  {hourly.column('min')[i].as_py():6.2f} "
+            f"{hourly.column('mean')[i].as_py():6.2f} {hourly.column('max')[i].as_py():6.2f}"
+        )
     sink = result["status"]["store_sink"]
-    console.print(f"5. platform ran {live_s:g} s with its API on {result['api']}: "
-                  f"{result['sent']} live spindle-speed samples published on the bus, "
-                  f"{sink['written']} written to the store")
-    console.print(f"[green]done[/] in {time.perf_counter() - started:.1f} s. Look around: "
-                  f"shopfloor signals -p {folder}; shopfloor query -p {folder} --asset {ASSET} "
-                  "--signal spindle_temperature --every 30min")
+    console.print(
+        f"5. platform ran {live_s:g} s with its API on {result['api']}: "
+        f"{result['sent']} live spindle-speed samples published on the bus, "
+        f"{sink['written']} written to the store"
+    )
+    console.print(
+        f"[green]done[/] in {time.perf_counter() - started:.1f} s. Look around: "
+        f"shopfloor signals -p {folder}; shopfloor query -p {folder} --asset {ASSET} "
+        "--signal spindle_temperature --every 30min"
+    )
