@@ -159,8 +159,6 @@ class MemorySubscription:
         self._inflight.clear()
         self._state.attached = False
         self._state.not_empty.set()  # wake a reader blocked in get()
-        self._state.not_full.set()  # wake publishers: a detached state takes no more
-        self._bus._detach(self._state)
 
 
 class MemoryBus:
@@ -197,15 +195,12 @@ class MemoryBus:
         """Nothing to connect in process."""
 
     async def close(self) -> None:
-        """Close every subscription."""
+        """Close every subscription and wake waiting publishers (they raise BusClosed)."""
         self._closed = True
         for sub in list(self._subscriptions):
             await sub.close()
-
-    def _detach(self, state: _State) -> None:
-        if state in self._active:
-            self._active.remove(state)
-            self._route.clear()
+        for state in self._states.values():
+            state.not_full.set()
 
     def _targets(self, topic: str) -> list[_State]:
         targets = self._route.get(topic)
@@ -224,7 +219,7 @@ class MemoryBus:
         try:
             async with asyncio.timeout(timeout_s):
                 while True:
-                    full = [s for s in targets if s.full and s.attached]
+                    full = [s for s in targets if s.full]
                     if not full:
                         break
                     # the event is set exactly while there is room; re-arm it if a
@@ -240,8 +235,6 @@ class MemoryBus:
                 f"{timeout_s} s while publishing to {topic!r}"
             ) from err
         for state in targets:
-            if not state.attached:
-                continue
             state.items.append(_Delivery(state, topic, record))
             state.not_empty.set()
             if state.full:
@@ -253,7 +246,7 @@ class MemoryBus:
         if self._closed:
             raise BusClosed("the bus is closed")
         targets = self._targets(validate_topic(topic))
-        if any(s.full and s.attached for s in targets):
+        if any(s.full for s in targets):
             return False
         for state in targets:
             state.items.append(_Delivery(state, topic, record))
@@ -279,8 +272,9 @@ class MemoryBus:
         elif state.pattern != pattern:
             raise BusError(f"subscription {name!r} was made for {state.pattern!r}, not {pattern!r}")
         state.attached = True
-        self._active.append(state)
-        self._route.clear()
+        if state not in self._active:
+            self._active.append(state)
+            self._route.clear()
         sub = MemorySubscription(self, state)
         self._subscriptions.append(sub)
         if state.items:
@@ -295,6 +289,9 @@ class MemoryBus:
         if state.attached:
             raise BusError(f"subscription {name!r} is attached; close it first")
         del self._states[name]
+        self._active.remove(state)
+        self._route.clear()
+        state.not_full.set()
         if state.items:
             log.warning("bus.forget subscription=%s dropped=%d", name, len(state.items))
         return len(state.items)

@@ -78,7 +78,8 @@ class Subscription(Protocol):
         """Iterate over deliveries until the subscription is closed."""
 
     async def close(self) -> None:
-        """Stop receiving; unacknowledged deliveries are kept for the next reader."""
+        """Stop reading. The subscription stays durable: unacknowledged deliveries and
+        whatever is published meanwhile (up to its bound) wait for the next reader."""
 
 
 @runtime_checkable

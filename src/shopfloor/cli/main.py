@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from shopfloor import __version__
-from shopfloor.cli import data, demo, later
+from shopfloor.cli import data, demo, later, opcua, pipelines, sim
 from shopfloor.cli.common import (
     EXIT_CONFIG,
     JsonOption,
@@ -242,6 +242,9 @@ app.command()(data.query)
 app.command()(data.signals)
 app.command("dead-letters")(data.dead_letters)
 app.command()(demo.demo)
+app.add_typer(pipelines.app, name="pipelines")
+app.add_typer(opcua.app, name="opcua")
+app.add_typer(sim.app, name="sim")
 later.register(app)
 
 

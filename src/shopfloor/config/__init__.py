@@ -3,6 +3,7 @@
 With ``cli``, the only layer that reads the environment.
 """
 
+from shopfloor.config.environment import environment
 from shopfloor.config.project import (
     PROJECT_FILE,
     FactoryConfig,
@@ -19,6 +20,7 @@ __all__ = [
     "Project",
     "ProjectInfo",
     "YamlSource",
+    "environment",
     "find_project",
     "format_path",
     "load_project",

@@ -24,11 +24,19 @@ from shopfloor.model.records import (
     record_count,
 )
 from shopfloor.model.signal import Signal, SignalKind, SignalRef
-from shopfloor.model.timestamps import format_ns, now_ns, parse_duration_s, parse_time, to_ns
+from shopfloor.model.timestamps import (
+    NS_PER_S,
+    format_ns,
+    now_ns,
+    parse_duration_s,
+    parse_time,
+    to_ns,
+)
 from shopfloor.model.uns import UNS_ROOT, signal_from_topic, topic_for
 
 __all__ = [
     "ISA95_LEVELS",
+    "NS_PER_S",
     "UNS_ROOT",
     "Asset",
     "AssetPath",

@@ -2,14 +2,68 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from shopfloor.config import Project
+from shopfloor.config import Project, environment
+from shopfloor.connectors.base import BoundSignal
+from shopfloor.connectors.engine import ConnectorEngine, ConnectorSpec
+from shopfloor.connectors.registry import load_connector_class, manifest_for
+from shopfloor.node.pipelines import pipeline_service
+from shopfloor.store.protocol import SignalInfo
 
-__all__ = ["project_services"]
+if TYPE_CHECKING:
+    from shopfloor.node.platform import Platform
+
+__all__ = ["connector_specs", "project_services"]
+
+
+def connector_specs(project: Project) -> list[ConnectorSpec]:
+    """The enabled connectors of the project with the signals bound to each."""
+    specs = []
+    for declared in project.config.connectors:
+        if not declared.enabled:
+            continue
+        config = declared
+        bound = []
+        for ref, signal in project.config.iter_signals():
+            if signal.connector == config.name and signal.source:
+                bound.append(BoundSignal(ref, signal, signal.source, dict(signal.source_options)))
+        manifest = manifest_for(config.type)
+        cls = load_connector_class(manifest)
+        if hasattr(config, "path") and not Path(config.path).is_absolute():
+            config = config.model_copy(update={"path": str(project.root / config.path)})
+        specs.append(ConnectorSpec(config, bound, cls))
+    return specs
+
+
+def _engine(project: Project) -> Callable[[Platform], ConnectorEngine]:
+    def build(platform: Platform) -> ConnectorEngine:
+        infos = {ref: SignalInfo(ref, 0, signal) for ref, signal in project.config.iter_signals()}
+        return ConnectorEngine(
+            connector_specs(project),
+            platform.bus,
+            platform.store.write_dead_letters,
+            project.state_dir / "connectors",
+            signals=infos,
+            limits=project.config.store.limits,
+            publish_timeout_s=project.config.bus.publish_timeout_s,
+            env=environment(),
+        )
+
+    return build
 
 
 def project_services(project: Project) -> list[Callable[[Any], Any]]:
-    """Factories of the services the project's configuration asks for."""
-    return []
+    """Factories of the services the project's configuration asks for.
+
+    Pipelines start before connectors, so their subscriptions see the first records.
+    """
+    services: list[Callable[[Any], Any]] = []
+    for config in project.config.pipelines:
+        services.append(functools.partial(pipeline_service, project, config.name))
+    if any(c.enabled for c in project.config.connectors):
+        services.append(_engine(project))
+    return services

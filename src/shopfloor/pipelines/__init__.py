@@ -1,1 +1,46 @@
 """Composable pipelines: one code path for stored history and live data."""
+
+from shopfloor.pipelines.config import (
+    GateConfig,
+    OutputConfig,
+    PipelineConfig,
+    RegimeConfig,
+    StepConfig,
+    WindowConfig,
+)
+from shopfloor.pipelines.fitted import apply_state, load_state, pipeline_state, save_state
+from shopfloor.pipelines.frames import FeatureFrame, WindowBatch
+from shopfloor.pipelines.history import HistoryReport, fit_pipeline, read_history, run_history
+from shopfloor.pipelines.outputs import OutputPlan, build_outputs
+from shopfloor.pipelines.pipeline import Pipeline, PipelineRun
+from shopfloor.pipelines.runner import PipelineService
+from shopfloor.pipelines.steps import STEP_KINDS, FeaturesStep, ModelStep, ScalerStep, Step
+
+__all__ = [
+    "STEP_KINDS",
+    "FeatureFrame",
+    "FeaturesStep",
+    "GateConfig",
+    "HistoryReport",
+    "ModelStep",
+    "OutputConfig",
+    "OutputPlan",
+    "Pipeline",
+    "PipelineConfig",
+    "PipelineRun",
+    "PipelineService",
+    "RegimeConfig",
+    "ScalerStep",
+    "Step",
+    "StepConfig",
+    "WindowBatch",
+    "WindowConfig",
+    "apply_state",
+    "build_outputs",
+    "fit_pipeline",
+    "load_state",
+    "pipeline_state",
+    "read_history",
+    "run_history",
+    "save_state",
+]

@@ -18,6 +18,7 @@ from shopfloor.model import (
     DeadLetter,
     EventRecord,
     ImageRecord,
+    Quality,
     ScalarBatch,
     SignalKind,
     SignalRef,
@@ -99,7 +100,8 @@ class RecordValidator:
             taken |= bad_ts
         definition = info.definition
         if not definition.allow_nan:
-            not_finite = ~np.isfinite(batch.values) & ~taken
+            # a bad-quality sample without a usable value is kept as NaN with its quality
+            not_finite = ~np.isfinite(batch.values) & ~taken & (batch.quality != Quality.BAD)
             if not_finite.any():
                 rejections.append(
                     Rejection(

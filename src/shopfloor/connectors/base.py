@@ -1,0 +1,107 @@
+"""The contract between the connector engine and each connector type.
+
+A connector knows its protocol and nothing else: it connects, reads or subscribes, hands
+records to the engine through ``emit``, and closes. The engine owns everything every
+connector needs: the reconnect policy (capped exponential backoff with jitter), health,
+validation, dead letters, and store-and-forward through the journal. Adding a connector
+type is one folder (``manifest.py``, ``config.py``, ``client.py``) plus a pass of the
+contract test, as with Home Assistant integrations.
+
+Exceptions tell the engine what to do:
+
+- :class:`~shopfloor.errors.ConnectorNotReady` (or ``OSError``/``TimeoutError``): the
+  source is unreachable now; reconnect with backoff.
+- :class:`~shopfloor.errors.ConnectorAuthError`: credentials or certificates refused;
+  retrying quickly will not help, so the engine waits the longest backoff.
+- Any other exception is a bug in the connector: logged with its traceback, then
+  treated like ``ConnectorNotReady`` so production continues.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from shopfloor.connectors.config import ConnectorConfig
+from shopfloor.model import DeadLetter, Record, Signal, SignalRef
+
+__all__ = [
+    "BoundSignal",
+    "Connector",
+    "ConnectorContext",
+    "ConnectorFactory",
+    "Emit",
+    "Reject",
+    "Writable",
+]
+
+
+@dataclass(frozen=True)
+class BoundSignal:
+    """A signal of the project bound to a connector: where to read it and what it is."""
+
+    ref: SignalRef
+    definition: Signal
+    address: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+Emit = Callable[[Sequence[Record]], Awaitable[None]]
+"""Hand records to the engine; returns once they are on the bus or in the journal."""
+
+Reject = Callable[[Sequence[DeadLetter]], Awaitable[None]]
+"""Hand input the connector could not decode to the engine's dead letters."""
+
+
+@dataclass(frozen=True)
+class ConnectorContext:
+    """What the engine gives a connector besides its settings.
+
+    Attributes
+    ----------
+    state_dir
+        A folder of its own for certificates and state that outlives a restart.
+    emit, reject
+        Where records and undecodable input go.
+    env
+        Environment variables the connector may read (secrets); only the CLI and config
+        layers read ``os.environ`` and pass what a connector needs through here.
+    """
+
+    state_dir: Path
+    emit: Emit
+    reject: Reject
+    env: dict[str, str] = field(default_factory=dict)
+
+
+class Connector(Protocol):
+    """One configured connection to a source.
+
+    Constructed as ``Connector(config, signals, context)``.
+    """
+
+    name: str
+
+    async def connect(self) -> None:
+        """Open the connection (and subscriptions); raise to ask for a retry."""
+
+    async def run(self) -> None:
+        """Read until the connection is lost (raise) or the task is cancelled."""
+
+    async def close(self) -> None:
+        """Release everything; safe to call twice and under cancellation."""
+
+
+ConnectorFactory = Callable[[ConnectorConfig, list[BoundSignal], ConnectorContext], Connector]
+
+
+class Writable(Protocol):
+    """A connector that can write a value back to its source.
+
+    Used only for the addresses an alert rule's ``writeback`` names: the allow-list.
+    """
+
+    async def write(self, address: str, value: Any) -> None:
+        """Write ``value`` to ``address``; raise ``ConnectorError`` naming both on failure."""

@@ -1,0 +1,1 @@
+"""OPC UA: subscriptions and polling of scalars and arrays, security, browse, backfill."""

@@ -1,0 +1,75 @@
+"""Settings of an OPC UA connector."""
+
+from __future__ import annotations
+
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shopfloor.connectors.config import ConnectorConfig
+
+__all__ = ["OpcUaConfig", "OpcUaSignalOptions"]
+
+
+class OpcUaConfig(ConnectorConfig):
+    """One OPC UA server.
+
+    Example::
+
+        - name: cnc
+          type: opcua
+          endpoint: opc.tcp://127.0.0.1:4840
+          security_mode: SignAndEncrypt        # None, Sign or SignAndEncrypt
+          username_env: CNC_OPCUA_USER         # secrets come from the environment
+          password_env: CNC_OPCUA_PASSWORD
+          publishing_interval_ms: 100
+
+    Signals bound to it give the node id as ``source`` and may set per-signal options in
+    ``source_options`` (see :class:`OpcUaSignalOptions`).
+    """
+
+    type: Literal["opcua"] = "opcua"
+    endpoint: str = Field(pattern=r"^opc\.tcp://", description="opc.tcp://host:port[/path]")
+    security_mode: Literal["None", "Sign", "SignAndEncrypt"] = "None"
+    security_policy: Literal["Basic256Sha256"] = "Basic256Sha256"
+    certificate_dir: str | None = Field(
+        default=None, description="Client certificate folder (default: the project's state)."
+    )
+    server_certificate: str | None = Field(
+        default=None, description="Pin the server certificate (DER or PEM file)."
+    )
+    username_env: str | None = Field(default=None, description="Variable holding the user name.")
+    password_env: str | None = Field(default=None, description="Variable holding the password.")
+    application_uri: str | None = None
+    request_timeout_s: float = Field(default=10.0, gt=0)
+    session_timeout_s: float = Field(default=60.0, gt=0)
+    watchdog_interval_s: float = Field(default=1.0, gt=0, description="Connection check period.")
+    publishing_interval_ms: float = Field(default=100.0, gt=0)
+    sampling_interval_ms: float = Field(default=0.0, ge=0, description="0: as fast as the server.")
+    queue_size: int = Field(default=100, ge=0, description="Server-side queue per monitored item.")
+    mode: Literal["subscribe", "poll"] = "subscribe"
+    poll_interval_ms: float = Field(default=1000.0, gt=0)
+    flush_interval_ms: float = Field(default=100.0, gt=0, description="Batching of scalar values.")
+    history_backfill: bool = Field(default=True, description="Fill gaps with HistoryRead.")
+    max_backfill_s: float = Field(default=86400.0, gt=0)
+
+    @model_validator(mode="after")
+    def _credentials(self) -> Self:
+        if (self.username_env is None) != (self.password_env is None):
+            raise ValueError("give both username_env and password_env, or neither")
+        return self
+
+
+class OpcUaSignalOptions(BaseModel):
+    """Per-signal options (``source_options`` of a signal bound to an OPC UA connector)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    mode: Literal["subscribe", "poll"] | None = None
+    sampling_interval_ms: float | None = Field(default=None, ge=0)
+    queue_size: int | None = Field(default=None, ge=0)
+    deadband: float | None = Field(default=None, ge=0, description="Absolute deadband.")
+    channel_nodes: list[str] | None = Field(
+        default=None, description="Waveforms with several channels: one array node each."
+    )
+    sample_rate_hz: float | None = Field(default=None, gt=0, description="Overrides the signal's.")

@@ -1,0 +1,203 @@
+"""Where a pipeline's results go.
+
+- ``store``: each selected column becomes a derived scalar signal of the asset,
+  ``<prefix><column>`` (e.g. ``health.rms.x``), stamped at the window start.
+- ``bus``: the same records published on a topic of your choice (not stored unless the
+  topic is in the Unified Namespace).
+- ``alert``: a threshold on one column with persistence and hysteresis; raising and
+  clearing are events of the derived event signal ``<prefix>alert`` (or ``signal``).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from shopfloor.errors import PipelineError
+from shopfloor.model import (
+    NS_PER_S,
+    EventRecord,
+    Provenance,
+    Record,
+    ScalarBatch,
+    Signal,
+    SignalKind,
+    SignalRef,
+    validate_segment,
+)
+from shopfloor.pipelines.config import OutputConfig
+from shopfloor.pipelines.frames import FeatureFrame
+
+__all__ = ["AlertOutput", "OutputPlan", "build_outputs"]
+
+
+def _select(columns: dict[str, str], patterns: list[str] | None) -> list[str]:
+    if not patterns:
+        return list(columns)
+    out = [c for c in columns if any(fnmatch.fnmatchcase(c, p) for p in patterns)]
+    if not out:
+        raise PipelineError(f"output columns {patterns} match none of {', '.join(columns)}")
+    return out
+
+
+@dataclass
+class AlertOutput:
+    """A threshold on one column, raised after ``for_s`` and cleared with hysteresis."""
+
+    column: str
+    signal: SignalRef
+    above: float | None
+    below: float | None
+    clear: float
+    for_s: float
+    severity: str
+    name: str
+    provenance: Provenance
+    active: bool = False
+    pending_since: int | None = None
+
+    def evaluate(self, frame: FeatureFrame) -> list[EventRecord]:
+        """Events (``alert_raised`` / ``alert_cleared``) for the windows of ``frame``."""
+        out: list[EventRecord] = []
+        values = frame.columns[self.column]
+        for t0, value in zip(frame.t0_ns.tolist(), values.tolist(), strict=True):
+            if not math.isfinite(value):
+                continue
+            if self.above is not None:
+                beyond, back = value > self.above, value < self.clear
+            else:
+                assert self.below is not None
+                beyond, back = value < self.below, value > self.clear
+            if not self.active:
+                if beyond:
+                    self.pending_since = t0 if self.pending_since is None else self.pending_since
+                    if (t0 - self.pending_since) >= self.for_s * NS_PER_S:
+                        self.active = True
+                        self.pending_since = None
+                        out.append(
+                            EventRecord(
+                                self.signal,
+                                t0,
+                                "alert_raised",
+                                self.provenance,
+                                f"{self.name}: {self.column} = {value:.4g} "
+                                f"{'above' if self.above is not None else 'below'} "
+                                f"{self.above if self.above is not None else self.below:g}",
+                                self.severity,
+                                {"rule": self.name, "column": self.column, "value": value},
+                            )
+                        )
+                else:
+                    self.pending_since = None
+            elif back:
+                self.active = False
+                out.append(
+                    EventRecord(
+                        self.signal,
+                        t0,
+                        "alert_cleared",
+                        self.provenance,
+                        f"{self.name}: {self.column} = {value:.4g} back past {self.clear:g}",
+                        "info",
+                        {"rule": self.name, "column": self.column, "value": value},
+                    )
+                )
+        return out
+
+
+@dataclass
+class OutputPlan:
+    """The outputs of one pipeline, ready to turn frames into records."""
+
+    pipeline: str
+    asset: str
+    store_columns: dict[str, SignalRef] = field(default_factory=dict)
+    bus: list[tuple[str, dict[str, SignalRef]]] = field(default_factory=list)
+    alerts: list[AlertOutput] = field(default_factory=list)
+    signals: list[Signal] = field(default_factory=list)
+
+    def records(self, frame: FeatureFrame) -> tuple[list[Record], list[tuple[str, Record]]]:
+        """(records for the store, (topic, record) pairs for the bus) of a frame."""
+        provenance = Provenance(f"pipeline:{self.pipeline}", self.pipeline)
+        stored: list[Record] = []
+        for column, ref in self.store_columns.items():
+            stored.append(ScalarBatch.of(ref, frame.t0_ns, frame.columns[column], provenance))
+        published: list[tuple[str, Record]] = []
+        for topic, columns in self.bus:
+            for column, ref in columns.items():
+                published.append(
+                    (topic, ScalarBatch.of(ref, frame.t0_ns, frame.columns[column], provenance))
+                )
+        for alert in self.alerts:
+            stored.extend(alert.evaluate(frame))
+        return stored, published
+
+
+def build_outputs(
+    name: str, asset: str, outputs: list[OutputConfig], columns: dict[str, str]
+) -> OutputPlan:
+    """Check the outputs against the pipeline's columns and plan the derived signals."""
+    plan = OutputPlan(name, asset)
+    defined: dict[str, Signal] = {}
+
+    def derived(signal_name: str, unit: str, kind: SignalKind = SignalKind.SCALAR) -> SignalRef:
+        try:
+            validate_segment(signal_name, what="derived signal name")
+        except ValueError as err:
+            raise PipelineError(f"pipeline {name!r}: {err}") from err
+        if signal_name not in defined:
+            defined[signal_name] = Signal(
+                name=signal_name,
+                kind=kind,
+                unit=unit,
+                allow_nan=True,
+                description=f"computed by pipeline {name!r}",
+            )
+        return SignalRef(asset, signal_name)
+
+    for output in outputs:
+        params: dict[str, Any] = dict(output.params)
+        if output.kind == "store":
+            prefix = str(params.get("prefix", f"{name}."))
+            for column in _select(columns, params.get("columns")):
+                plan.store_columns[column] = derived(prefix + column, columns[column])
+        elif output.kind == "bus":
+            topic = params.get("topic")
+            if not topic:
+                raise PipelineError(f"pipeline {name!r}: a bus output needs a topic")
+            prefix = str(params.get("prefix", f"{name}."))
+            selected = {
+                c: SignalRef(asset, prefix + c) for c in _select(columns, params.get("columns"))
+            }
+            plan.bus.append((str(topic), selected))
+        else:
+            column = str(params.get("column"))
+            if column not in columns:
+                raise PipelineError(
+                    f"pipeline {name!r}: alert column {column!r} is not one of {', '.join(columns)}"
+                )
+            above: Any = params.get("above")
+            below: Any = params.get("below")
+            if (above is None) == (below is None):
+                raise PipelineError(f"pipeline {name!r}: an alert needs 'above' or 'below'")
+            threshold = float(above if above is not None else below)  # one of them is set
+            hysteresis = float(params.get("hysteresis", 0.0))
+            clear = threshold - hysteresis if above is not None else threshold + hysteresis
+            signal = derived(str(params.get("signal", f"{name}.alert")), "", SignalKind.EVENT)
+            plan.alerts.append(
+                AlertOutput(
+                    column=str(column),
+                    signal=signal,
+                    above=None if above is None else float(above),
+                    below=None if below is None else float(below),
+                    clear=clear,
+                    for_s=float(params.get("for_s", 0.0)),
+                    severity=str(params.get("severity", "warning")),
+                    name=str(params.get("name", f"{name}.{column}")),
+                    provenance=Provenance(f"pipeline:{name}", name),
+                )
+            )
+    plan.signals = list(defined.values())
+    return plan

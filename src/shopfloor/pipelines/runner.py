@@ -1,0 +1,144 @@
+"""Pipelines on live data: a platform service fed by the bus.
+
+Subscribes to the asset's topics, feeds the records of the pipeline's signals to a
+:class:`~shopfloor.pipelines.pipeline.PipelineRun` (the same engine as history) and
+publishes the outputs: derived signals on their Unified Namespace topics (the store sink
+keeps them), bus outputs on their topics, alerts as events. Deliveries are acknowledged
+once their windows are handed on; an error on one batch is dead-lettered and counted, and
+the pipeline goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from shopfloor.bus import Bus, Subscription
+from shopfloor.errors import BusClosed, ShopfloorError
+from shopfloor.model import UNS_ROOT, DeadLetter, Record, format_ns, topic_for
+from shopfloor.pipelines.outputs import OutputPlan
+from shopfloor.pipelines.pipeline import Pipeline
+
+__all__ = ["PipelineService"]
+
+log = logging.getLogger(__name__)
+
+
+class PipelineService:
+    """Run one pipeline on live data (a platform :class:`~shopfloor.node.Service`)."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        plan: OutputPlan,
+        bus: Bus,
+        *,
+        register: Callable[[str, Sequence[Any]], Awaitable[Any]],
+        dead_letters: Callable[[Sequence[DeadLetter]], Awaitable[None]],
+        batch_size: int = 256,
+        maxsize: int = 1024,
+    ) -> None:
+        self.pipeline = pipeline
+        self.plan = plan
+        self.bus = bus
+        self.name = f"pipeline:{pipeline.name}"
+        self._register = register
+        self._dead_letters = dead_letters
+        self._batch_size = batch_size
+        self._maxsize = maxsize
+        self._wanted = set(pipeline.signal_refs)
+        self._run = pipeline.start()
+        self._subscription: Subscription | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.errors = 0
+        self.last_error: str | None = None
+        self.last_window_ns: int | None = None
+        self.published = 0
+
+    async def start(self) -> None:
+        """Register derived signals, subscribe and start."""
+        if self.plan.signals:
+            await self._register(self.pipeline.asset.path, self.plan.signals)
+        self._subscription = await self.bus.subscribe(
+            f"{UNS_ROOT}/{self.pipeline.asset.path}/+", name=self.name, maxsize=self._maxsize
+        )
+        self._task = asyncio.create_task(self._loop(), name=self.name)
+
+    async def _loop(self) -> None:
+        assert self._subscription is not None
+        while True:
+            try:
+                batch = await self._subscription.get_batch(self._batch_size, 0.5)
+            except BusClosed:
+                return
+            records = [d.record for d in batch if d.record.signal in self._wanted]
+            try:
+                if records:
+                    await self._handle(self._run.process(records))
+            except ShopfloorError as err:
+                await self._fail(err, records)
+            except (ValueError, FloatingPointError) as err:  # a bad window must not stop it
+                await self._fail(err, records)
+            for delivery in batch:
+                delivery.ack()
+
+    async def _handle(self, frame: Any) -> None:
+        if frame is None or len(frame) == 0:
+            return
+        stored, published = self.plan.records(frame)
+        for record in stored:
+            await self.bus.publish(topic_for(record.signal), record)
+        for topic, record in published:
+            await self.bus.publish(topic, record)
+        self.published += len(stored) + len(published)
+        self.last_window_ns = int(frame.t0_ns[-1])
+
+    async def _fail(self, err: Exception, records: list[Record]) -> None:
+        self.errors += 1
+        self.last_error = f"{type(err).__name__}: {err}"
+        if self.errors in (1, 10, 100, 1000):
+            log.error(
+                "pipeline.failed pipeline=%s errors=%d error=%s",
+                self.pipeline.name,
+                self.errors,
+                err,
+            )
+        await self._dead_letters(
+            [
+                DeadLetter(
+                    source=self.name,
+                    location=self.pipeline.name,
+                    reason=(
+                        f"pipeline {self.pipeline.name!r} failed on {len(records)} record(s): {err}"
+                    ),
+                    detail={"category": "pipeline_error"},
+                )
+            ]
+        )
+
+    async def stop(self) -> None:
+        """Finish the last windows, unsubscribe."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        with contextlib.suppress(ShopfloorError, ValueError):
+            await self._handle(self._run.finish())
+        if self._subscription is not None:
+            await self._subscription.close()
+
+    def health(self) -> dict[str, Any]:
+        """Windows, gating, gaps, errors, last window."""
+        run = self._run
+        return {
+            "windows": run.windows_emitted,
+            "gated_out": run.windows_gated_out,
+            "gaps": run.gaps,
+            "errors": self.errors,
+            "last_error": self.last_error,
+            "last_window": format_ns(self.last_window_ns) if self.last_window_ns else None,
+            "spec_hash": self.pipeline.spec_hash[:12],
+        }

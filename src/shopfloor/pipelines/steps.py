@@ -1,0 +1,398 @@
+"""Pipeline steps: small, composable, each with a JSON spec and (if fitted) a state.
+
+- ``features``: a :class:`~shopfloor.features.FeatureSet` over the windows, one column per
+  feature and channel (``rms.x``), shaft speed from a context signal or the asset.
+- ``scaler``: centre and scale every column (standard or robust), fitted on a baseline,
+  optionally per operating regime so a change of speed is not a change of health.
+- ``model``: a scikit-learn style estimator (``score_samples``/``decision_function``/
+  ``predict``) fitted on a baseline; adds a ``<name>`` column. The built-in ``zscore``
+  model needs nothing but numpy; ``isolation_forest`` uses scikit-learn.
+
+A new step kind is a class with ``kind``, ``spec()``, ``needs_fit``, ``fit()``,
+``transform()``, ``get_state()`` and ``set_state()``, registered in :data:`STEP_KINDS`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from shopfloor.errors import NotFittedError, PipelineError
+from shopfloor.features import FeatureSet
+from shopfloor.model import Asset, BearingGeometry
+from shopfloor.model.units import conversion_factor
+from shopfloor.pipelines.frames import FeatureFrame, WindowBatch
+
+__all__ = ["STEP_KINDS", "FeaturesStep", "ModelStep", "ScalerStep", "Step", "build_step"]
+
+
+class Step(Protocol):
+    """One stage of a pipeline."""
+
+    kind: str
+    needs_fit: bool
+
+    def spec(self) -> dict[str, Any]:
+        """JSON-able parameters (hashed into the pipeline's identity)."""
+
+    def fit(self, data: FeatureFrame) -> None:
+        """Learn from baseline data (no-op for stateless steps)."""
+
+    def transform(self, data: Any) -> FeatureFrame:
+        """Windows or a frame in, a frame out."""
+
+    def columns(self, upstream: dict[str, str]) -> dict[str, str]:
+        """Output column → unit, given the upstream columns (empty for windows)."""
+
+    def get_state(self) -> dict[str, Any]:
+        """What ``fit`` learned, JSON-able."""
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore what ``fit`` learned."""
+
+
+def _floats(values: npt.ArrayLike) -> list[float | None]:
+    return [None if not math.isfinite(v) else float(v) for v in np.asarray(values, float)]
+
+
+class FeaturesStep:
+    """Vibration features of each window (see ``docs/features.md``).
+
+    Parameters (YAML ``features: {...}``): those of ``FeatureSet`` plus ``speed`` (a
+    context signal in rpm or Hz giving the shaft speed of each window) and ``bearing``
+    (``asset``, the default when the asset has one, or an explicit geometry).
+    """
+
+    kind = "features"
+    needs_fit = False
+
+    def __init__(self, params: dict[str, Any], asset: Asset, context_units: dict[str, str]):
+        params = dict(params)
+        self.speed = params.pop("speed", None)
+        bearing = params.pop("bearing", "asset")
+        if bearing == "asset":
+            params["bearing"] = asset.bearing
+        elif bearing is None or isinstance(bearing, BearingGeometry):
+            params["bearing"] = bearing
+        else:
+            params["bearing"] = BearingGeometry.model_validate(bearing)
+        if "features" in params and isinstance(params["features"], str):
+            params["features"] = [params["features"]]
+        for key in ("bands_hz", "bands_orders"):
+            if key in params:
+                params[key] = [tuple(b) for b in params[key]]
+        if isinstance(params.get("envelope_band"), list):
+            params["envelope_band"] = tuple(params["envelope_band"])
+        if isinstance(params.get("velocity_band_hz"), list):
+            params["velocity_band_hz"] = tuple(params["velocity_band_hz"])
+        try:
+            self.feature_set = FeatureSet(**params)
+        except (TypeError, ValueError) as err:
+            raise PipelineError(f"features step: {err}") from err
+        self._speed_factor = 1.0
+        if self.speed is not None:
+            if self.speed not in context_units:
+                raise PipelineError(
+                    f"features step: speed signal {self.speed!r} must be listed in the "
+                    f"pipeline's context (context: {', '.join(context_units) or 'none'})"
+                )
+            unit = context_units[self.speed] or "Hz"
+            try:
+                self._speed_factor = conversion_factor(unit, "Hz")
+            except ValueError as err:
+                raise PipelineError(f"features step: speed signal {self.speed!r}: {err}") from err
+
+    def spec(self) -> dict[str, Any]:
+        """JSON-able parameters."""
+        return {"kind": self.kind, "speed": self.speed, "feature_set": self.feature_set.spec()}
+
+    def fit(self, data: FeatureFrame) -> None:
+        """Nothing to learn."""
+
+    def transform(self, data: Any) -> FeatureFrame:
+        """Apply the step."""
+        if not isinstance(data, WindowBatch):
+            raise PipelineError("the features step must come first: it takes windows")
+        shaft = None
+        if self.speed is not None:
+            shaft = data.context[self.speed] * self._speed_factor
+        values = self.feature_set.compute(data.data, data.sample_rate_hz, shaft)
+        units = self.feature_set.units
+        columns: dict[str, npt.NDArray[np.float64]] = {}
+        col_units: dict[str, str] = {}
+        for name, array in values.items():
+            for c, channel in enumerate(data.channels):
+                column = f"{name}.{channel}" if len(data.channels) > 1 else name
+                columns[column] = array[:, c]
+                col_units[column] = units[name]
+        return FeatureFrame(
+            data.t0_ns, data.t1_ns, columns, col_units, dict(data.context), list(data.regime)
+        )
+
+    def columns(
+        self, upstream: dict[str, str], channels: list[str] | None = None
+    ) -> dict[str, str]:
+        """Output column → unit."""
+        out: dict[str, str] = {}
+        units = self.feature_set.units
+        channels = channels or [""]
+        for name in self.feature_set.feature_names:
+            for channel in channels:
+                out[f"{name}.{channel}" if len(channels) > 1 else name] = units[name]
+        return out
+
+    def get_state(self) -> dict[str, Any]:
+        """What ``fit`` learned."""
+        return {}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Stateless."""
+
+
+class ScalerStep:
+    """Centre and scale each column: ``standard`` (mean, std) or ``robust`` (median, IQR).
+
+    With ``by_regime: true`` each operating regime gets its own centre and scale, learned
+    from the baseline windows of that regime.
+    """
+
+    kind = "scaler"
+    needs_fit = True
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        unknown = set(params) - {"method", "by_regime"}
+        if unknown:
+            raise PipelineError(f"scaler step: unknown parameter(s) {', '.join(sorted(unknown))}")
+        self.method = params.get("method", "robust")
+        if self.method not in ("standard", "robust"):
+            raise PipelineError(
+                f"scaler step: method must be standard or robust, got {self.method!r}"
+            )
+        self.by_regime = bool(params.get("by_regime", False))
+        self._stats: dict[str, dict[str, tuple[float, float]]] | None = None
+
+    def spec(self) -> dict[str, Any]:
+        """JSON-able parameters."""
+        return {"kind": self.kind, "method": self.method, "by_regime": self.by_regime}
+
+    def _center_scale(self, x: npt.NDArray[np.float64]) -> tuple[float, float]:
+        x = x[np.isfinite(x)]
+        if x.size == 0:
+            return math.nan, math.nan
+        if self.method == "standard":
+            center, scale = float(np.mean(x)), float(np.std(x))
+        else:
+            q1, center, q3 = (float(v) for v in np.percentile(x, [25, 50, 75]))
+            scale = (q3 - q1) / 1.349
+        return center, scale if scale > 0 else 1.0
+
+    def fit(self, data: FeatureFrame) -> None:
+        """Learn from baseline data."""
+        if len(data) == 0:
+            raise PipelineError("scaler step: no baseline windows to learn from")
+        groups = self._groups(data)
+        self._stats = {
+            group: {name: self._center_scale(values[rows]) for name, values in data.columns.items()}
+            for group, rows in groups.items()
+        }
+
+    def _groups(self, data: FeatureFrame) -> dict[str, npt.NDArray[np.bool_]]:
+        if not self.by_regime:
+            return {"*": np.ones(len(data), dtype=bool)}
+        labels = np.array([r or "" for r in data.regime], dtype=object)
+        return {str(label): labels == label for label in dict.fromkeys(labels.tolist())}
+
+    def transform(self, data: Any) -> FeatureFrame:
+        """Apply the step."""
+        if self._stats is None:
+            raise NotFittedError("scaler step is not fitted: fit the pipeline on a baseline")
+        if not isinstance(data, FeatureFrame):
+            raise PipelineError("the scaler step takes features, not windows")
+        columns = {name: np.full(len(data), np.nan) for name in data.columns}
+        for group, rows in self._groups(data).items():
+            stats = self._stats.get(group)
+            if stats is None:
+                continue  # a regime never seen in the baseline: unknown, NaN
+            for name, values in data.columns.items():
+                center, scale = stats.get(name, (math.nan, math.nan))
+                columns[name][rows] = (values[rows] - center) / scale
+        units = dict.fromkeys(columns, "")
+        return FeatureFrame(data.t0_ns, data.t1_ns, columns, units, data.context, data.regime)
+
+    def columns(self, upstream: dict[str, str]) -> dict[str, str]:
+        """Output column → unit."""
+        return dict.fromkeys(upstream, "")
+
+    def get_state(self) -> dict[str, Any]:
+        """What ``fit`` learned."""
+        if self._stats is None:
+            return {}
+        return {g: {n: _floats(cs) for n, cs in s.items()} for g, s in self._stats.items()}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore what ``fit`` learned."""
+        self._stats = {
+            g: {
+                n: (math.nan if cs[0] is None else cs[0], math.nan if cs[1] is None else cs[1])
+                for n, cs in s.items()
+            }
+            for g, s in state.items()
+        }
+
+
+class _ZScore:
+    """Largest absolute z-score over the columns, against the baseline's mean and std."""
+
+    def fit(self, x: npt.NDArray[np.float64]) -> None:
+        """Learn from baseline data."""
+        self.mean_ = np.nanmean(x, axis=0)
+        std = np.nanstd(x, axis=0)
+        self.std_ = np.where(std > 0, std, 1.0)
+
+    def score(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        z = np.abs((x - self.mean_) / self.std_)
+        z = np.where(np.isfinite(z), z, 0.0)
+        return z.max(axis=1) if z.shape[1] else np.zeros(x.shape[0])
+
+    def state(self) -> dict[str, Any]:
+        return {"mean": _floats(self.mean_), "std": _floats(self.std_)}
+
+    def load(self, state: dict[str, Any]) -> None:
+        self.mean_ = np.array([math.nan if v is None else v for v in state["mean"]])
+        self.std_ = np.array([1.0 if v is None else v for v in state["std"]])
+
+
+class ModelStep:
+    """An anomaly model over the feature columns; adds one column named ``output``.
+
+    ``type: zscore`` (numpy) is built in; ``type: isolation_forest`` fits scikit-learn's
+    IsolationForest (``params`` are its keywords) and reports ``-score_samples`` (higher
+    is more anomalous). The fitted estimator lives in the pipeline's fitted state.
+    """
+
+    kind = "model"
+    needs_fit = True
+    TYPES: ClassVar[tuple[str, ...]] = ("zscore", "isolation_forest")
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        unknown = set(params) - {"type", "params", "columns", "output"}
+        if unknown:
+            raise PipelineError(f"model step: unknown parameter(s) {', '.join(sorted(unknown))}")
+        self.type = params.get("type", "zscore")
+        if self.type not in self.TYPES:
+            raise PipelineError(
+                f"model step: type must be one of {', '.join(self.TYPES)}, got {self.type!r}"
+            )
+        self.params = dict(params.get("params", {}))
+        self.input_columns: list[str] | None = params.get("columns")
+        self.output = str(params.get("output", "anomaly_score"))
+        self._model: Any = None
+        self._fitted_columns: list[str] | None = None
+
+    def spec(self) -> dict[str, Any]:
+        """JSON-able parameters."""
+        return {
+            "kind": self.kind,
+            "type": self.type,
+            "params": self.params,
+            "columns": self.input_columns,
+            "output": self.output,
+        }
+
+    def _x(self, data: FeatureFrame) -> npt.NDArray[np.float64]:
+        names = self._fitted_columns or self.input_columns or list(data.columns)
+        missing = [n for n in names if n not in data.columns]
+        if missing:
+            raise PipelineError(f"model step: missing input column(s) {', '.join(missing)}")
+        return data.matrix(names)
+
+    def fit(self, data: FeatureFrame) -> None:
+        """Learn from baseline data."""
+        self._fitted_columns = self.input_columns or list(data.columns)
+        x = self._x(data)
+        if x.shape[0] < 2:
+            raise PipelineError(f"model step: {x.shape[0]} baseline window(s); need at least 2")
+        if self.type == "zscore":
+            model = _ZScore()
+            model.fit(x)
+            self._model = model
+        else:
+            from sklearn.ensemble import IsolationForest  # type: ignore[import-untyped]
+
+            params = {"random_state": 0, **self.params}
+            self._model = IsolationForest(**params).fit(np.nan_to_num(x))
+
+    def transform(self, data: Any) -> FeatureFrame:
+        """Apply the step."""
+        if self._model is None:
+            raise NotFittedError("model step is not fitted: fit the pipeline on a baseline")
+        if not isinstance(data, FeatureFrame):
+            raise PipelineError("the model step takes features, not windows")
+        x = self._x(data)
+        if self.type == "zscore":
+            score = self._model.score(x)
+        else:
+            score = -self._model.score_samples(np.nan_to_num(x))
+        columns = dict(data.columns)
+        columns[self.output] = np.asarray(score, dtype=np.float64)
+        units = dict(data.units)
+        units[self.output] = ""
+        return FeatureFrame(data.t0_ns, data.t1_ns, columns, units, data.context, data.regime)
+
+    def columns(self, upstream: dict[str, str]) -> dict[str, str]:
+        """Output column → unit."""
+        return {**upstream, self.output: ""}
+
+    def get_state(self) -> dict[str, Any]:
+        """What ``fit`` learned."""
+        if self._model is None:
+            return {}
+        state: dict[str, Any] = {"columns": self._fitted_columns}
+        if self.type == "zscore":
+            state["zscore"] = self._model.state()
+        else:
+            import base64
+            import pickle
+
+            # an opaque estimator until models get their ONNX artifacts and registry
+            state["pickle"] = base64.b64encode(pickle.dumps(self._model)).decode()
+        return state
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore what ``fit`` learned."""
+        if not state:
+            return
+        self._fitted_columns = state["columns"]
+        if self.type == "zscore":
+            model = _ZScore()
+            model.load(state["zscore"])
+            self._model = model
+        else:
+            import base64
+            import pickle
+
+            self._model = pickle.loads(base64.b64decode(state["pickle"]))
+
+
+StepBuilder = Callable[[dict[str, Any], Asset, dict[str, str]], Step]
+
+STEP_KINDS: dict[str, StepBuilder] = {
+    "features": FeaturesStep,
+    "scaler": lambda p, asset, units: ScalerStep(p),
+    "model": lambda p, asset, units: ModelStep(p),
+}
+"""Step kind (the YAML key) → builder."""
+
+
+def build_step(
+    kind: str, params: dict[str, Any], asset: Asset, context_units: dict[str, str]
+) -> Step:
+    """Build a step from its YAML form; ``PipelineError`` names unknown kinds."""
+    builder = STEP_KINDS.get(kind)
+    if builder is None:
+        raise PipelineError(f"unknown step {kind!r} (known: {', '.join(STEP_KINDS)})")
+    return builder(params, asset, context_units)

@@ -1,0 +1,162 @@
+"""``shopfloor pipelines``: fit on a baseline, run over history, refuse an outdated fit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from shopfloor.cli.main import app
+from shopfloor.config import load_project
+from shopfloor.model import format_ns
+from shopfloor.store import DuckDBStore
+
+from .data import ASSET, START, machine_data
+
+PROJECT = f"""
+project: {{name: test-plant}}
+assets:
+  - path: {ASSET}
+    bearing: {{n_elements: 18, element_diameter_mm: 7.14, pitch_diameter_mm: 46.0,
+               contact_angle_deg: 15}}
+    signals:
+      - {{name: spindle_accel, kind: waveform, unit: g, sample_rate_hz: 25600,
+          channels: [x, y, z]}}
+      - {{name: spindle_speed, unit: rpm}}
+      - {{name: program_state}}
+pipelines:
+  - name: spindle-health
+    asset: {ASSET}
+    sources: [spindle_accel]
+    context: [spindle_speed]
+    window: {{length_s: 1.0}}
+    when: {{signal: spindle_speed, between: [1000, 20000]}}
+    steps:
+      - features: {{features: [rms, kurtosis, envelope.bpfo], speed: spindle_speed}}
+      - scaler: {{method: robust}}
+      - model: {{type: zscore}}
+    outputs:
+      - store: {{prefix: "health.", columns: [anomaly_score, rms.x]}}
+      - alert: {{column: anomaly_score, above: 8, for_s: 2, severity: alarm}}
+"""
+
+
+def make_project(tmp_path: Path) -> Path:
+    folder = tmp_path / "plant"
+    folder.mkdir()
+    (folder / "factory.yaml").write_text(PROJECT)
+    project = load_project(folder)
+
+    async def fill() -> None:
+        blocks, scalars = machine_data(90.0, fault="outer_race", onset_s=45.0)
+        async with DuckDBStore(project.store_path) as store:
+            for asset in project.config.assets:
+                await store.register_signals(asset.path, asset.signals)
+            await store.write([*blocks, *scalars])
+
+    asyncio.run(fill())
+    return folder
+
+
+def test_fit_then_run_then_refuse_a_changed_pipeline(tmp_path: Path) -> None:
+    folder = make_project(tmp_path)
+    runner = CliRunner()
+    at = lambda s: format_ns(START + int(s * 1e9))  # noqa: E731
+    result = runner.invoke(
+        app,
+        ["pipelines", "run", "spindle-health", "--from", at(0), "--to", at(90), "-p", str(folder)],
+    )
+    assert result.exit_code == 1 and "fit the pipeline first" in result.output
+    result = runner.invoke(
+        app,
+        [
+            "pipelines",
+            "fit",
+            "spindle-health",
+            "--from",
+            at(0),
+            "--to",
+            at(40),
+            "-p",
+            str(folder),
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["baseline"]["windows"] > 20
+    result = runner.invoke(
+        app,
+        [
+            "pipelines",
+            "run",
+            "spindle-health",
+            "--from",
+            at(0),
+            "--to",
+            at(90),
+            "-p",
+            str(folder),
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["windows"] > 60
+    assert report["values_written"] == 2 * report["windows"] + report["alerts"]
+    assert report["alerts"] >= 1  # the outer-race fault grows after 45 s
+    result = runner.invoke(
+        app,
+        [
+            "query",
+            "--asset",
+            ASSET,
+            "--signal",
+            "health.anomaly_score",
+            "-p",
+            str(folder),
+            "--json",
+        ],
+    )
+    scores = [r["value"] for r in json.loads(result.output)["rows"]]
+    assert max(scores[-10:]) > 3 * max(scores[:20])
+    result = runner.invoke(app, ["pipelines", "list", "-p", str(folder), "--json"])
+    (row,) = json.loads(result.output)
+    assert row["fitted"]["current"] is True
+    # change the window: the fitted state no longer fits and is refused
+    text = (folder / "factory.yaml").read_text().replace("length_s: 1.0", "length_s: 0.5")
+    (folder / "factory.yaml").write_text(text)
+    result = runner.invoke(
+        app,
+        ["pipelines", "run", "spindle-health", "--from", at(0), "--to", at(10), "-p", str(folder)],
+    )
+    assert result.exit_code == 1 and "changed since" in result.output
+    result = runner.invoke(app, ["pipelines", "list", "-p", str(folder), "--json"])
+    assert json.loads(result.output)[0]["fitted"]["current"] is False
+
+
+def test_bad_pipeline_options(tmp_path: Path) -> None:
+    folder = tmp_path / "p"
+    folder.mkdir()
+    (folder / "factory.yaml").write_text(PROJECT)
+    runner = CliRunner()
+    result = runner.invoke(
+        app, ["pipelines", "fit", "nope", "--from", "2024-01-01", "-p", str(folder)]
+    )
+    assert result.exit_code == 2 and "no pipeline 'nope'" in result.output
+    result = runner.invoke(
+        app,
+        [
+            "pipelines",
+            "fit",
+            "spindle-health",
+            "--from",
+            "2024-02-01",
+            "--to",
+            "2024-01-01",
+            "-p",
+            str(folder),
+        ],
+    )
+    assert result.exit_code == 2 and "must be after" in result.output
