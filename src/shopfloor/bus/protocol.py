@@ -78,8 +78,11 @@ class Subscription(Protocol):
         """Iterate over deliveries until the subscription is closed."""
 
     async def close(self) -> None:
-        """Stop reading. The subscription stays durable: unacknowledged deliveries and
-        whatever is published meanwhile (up to its bound) wait for the next reader."""
+        """Stop reading; the subscription stays durable.
+
+        Unacknowledged deliveries and whatever is published meanwhile (up to its bound)
+        wait for the next reader of the same name.
+        """
 
 
 @runtime_checkable

@@ -35,6 +35,7 @@ from shopfloor.connectors.opcua.values import (
 )
 from shopfloor.errors import ConfigError, ConnectorAuthError, ConnectorError, ConnectorNotReady
 from shopfloor.model import (
+    NS_PER_S,
     DeadLetter,
     EventRecord,
     Provenance,
@@ -507,68 +508,81 @@ class OpcUaConnector:
     # -- gaps -----------------------------------------------------------------------------
 
     async def _backfill(self, node_ids: list[str], restarted: bool) -> None:
-        """Read what was missed since the last value of each signal, or record the gap."""
+        """Read what was missed since the last value of each signal.
+
+        What history does not cover (no history, or a hole longer than a few publishing
+        intervals) is recorded as a ``gap`` event with its time range.
+        """
         now = now_ns()
-        done: set[SignalRef] = set()
+        threshold = max(2 * NS_PER_S, round(3 * self.config.publishing_interval_ms * 1e6))
+        reported: set[SignalRef] = set()
         for node_id in node_ids:
             bound, _ = self._routes[node_id]
             last = self._last_ts.get(bound.ref)
-            if last is None or bound.ref in done:
+            if last is None or bound.ref in reported:
                 continue
-            got = 0
+            first_found: int | None = None
             if self.config.history_backfill and self._historizing.get(node_id):
-                got = await self._read_history(node_id, last, now)
-            if got == 0:
-                done.add(bound.ref)
-                self.stats["gaps"] += 1
-                cause = "server restart" if restarted else "connection lost"
-                self._pending.append(
-                    EventRecord(
-                        bound.ref,
-                        last + 1,
-                        "gap",
-                        Provenance(self.name, node_id),
-                        message=f"no data from {self.config.endpoint} between the last value and "
-                        f"the reconnection ({cause}); "
-                        + (
-                            "the server keeps no history for this node"
-                            if not self._historizing.get(node_id)
-                            else "its history did not cover the gap"
-                        ),
-                        severity="warning",
-                        attributes={
-                            "from_ns": last,
-                            "to_ns": now,
-                            "cause": cause,
-                            "seconds": round((now - last) / 1e9, 3),
-                        },
-                    )
+                first_found = await self._read_history(node_id, last, now)
+            hole_end = now if first_found is None else first_found
+            if hole_end - last <= threshold:
+                continue
+            reported.add(bound.ref)
+            self.stats["gaps"] += 1
+            cause = "server restart" if restarted else "connection lost"
+            if not self._historizing.get(node_id):
+                why = "the server keeps no history for this node"
+            elif first_found is None:
+                why = "its history holds nothing for that time"
+            else:
+                why = "its history starts later"
+            self._pending.append(
+                EventRecord(
+                    bound.ref,
+                    last + 1,
+                    "gap",
+                    Provenance(self.name, node_id),
+                    message=(
+                        f"no data from {self.config.endpoint} for "
+                        f"{(hole_end - last) / NS_PER_S:.1f} s ({cause}); {why}"
+                    ),
+                    severity="warning",
+                    attributes={
+                        "from_ns": last,
+                        "to_ns": hole_end,
+                        "cause": cause,
+                        "seconds": round((hole_end - last) / NS_PER_S, 3),
+                    },
                 )
+            )
         await self._flush()
 
-    async def _read_history(self, node_id: str, after_ns: int, until_ns: int) -> int:
+    async def _read_history(self, node_id: str, after_ns: int, until_ns: int) -> int | None:
+        """Backfill ``(after_ns, until_ns]``; return the first timestamp found, if any."""
         start_ns = max(after_ns + 1000, until_ns - int(self.config.max_backfill_s * 1e9))
         start = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=start_ns // 1000)
         end = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=until_ns // 1000)
         node = self._client.get_node(node_id)
         try:
             values = await node.read_raw_history(start, end)
-        except Exception as err:  # the server says no history: record the gap instead
+        except Exception as err:  # the server says no history: the gap is recorded instead
             log.info(
                 "opcua.history_unavailable connector=%s node=%s error=%s", self.name, node_id, err
             )
-            return 0
+            return None
         count = 0
+        first: int | None = None
         for value in values:
             ts = datetime_to_ns(value.SourceTimestamp)
-            if ts is not None and ts <= after_ns:
+            if ts is None or ts <= after_ns:
                 continue
             self._on_value(node_id, value, backfilled=True)
+            first = ts if first is None else min(first, ts)
             count += 1
         self.stats["backfilled"] += count
         if count:
             log.info("opcua.backfilled connector=%s node=%s values=%d", self.name, node_id, count)
-        return count
+        return first
 
     # -- lifecycle ------------------------------------------------------------------------
 
