@@ -30,6 +30,8 @@ class Measurement:
     higher_is_better: bool = True
     goal: str = ""
     goal_ratio: float | None = None
+    goal_max: float | None = None
+    """An absolute goal: ``ours`` must not exceed it (times, when there is no baseline)."""
 
     @property
     def ratio(self) -> float | None:
@@ -39,6 +41,8 @@ class Measurement:
 
     @property
     def meets_goal(self) -> bool | None:
+        if self.goal_max is not None:
+            return self.ours <= self.goal_max
         if self.goal_ratio is None or self.ratio is None:
             return None
         if self.higher_is_better:

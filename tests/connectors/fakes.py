@@ -20,6 +20,8 @@ class CounterConnector:
     total = 20_000
     batch = 50
     interval_s = 0.0
+    pause_at: int | None = None  # stop after this many values until `resume` is set
+    resume: asyncio.Event | None = None
 
     def __init__(
         self, config: ConnectorConfig, signals: list[BoundSignal], context: ConnectorContext
@@ -34,6 +36,8 @@ class CounterConnector:
 
     async def run(self) -> None:
         while self.next < self.total:
+            if self.pause_at is not None and self.next == self.pause_at and self.resume:
+                await self.resume.wait()
             n = min(self.batch, self.total - self.next)
             seq = np.arange(self.next, self.next + n)
             await self.context.emit(

@@ -73,33 +73,38 @@ async def test_consumer_stopped_under_load_loses_and_duplicates_nothing(tmp_path
     await sink.subscribe()
     sink_task = asyncio.create_task(sink.run())
 
+    resume = asyncio.Event()
+
     class Counter(CounterConnector):
         total = 20_000
         batch = 20
-        interval_s = 0.0005
+        pause_at = 5_000
 
-    engine = ConnectorEngine(
-        [spec("counter", Counter)],
-        bus,
-        store.write_dead_letters,
-        tmp_path / "state",
-        signals=infos(),
-        publish_timeout_s=0.02,
-    )
+    Counter.resume = resume
+    engine = ConnectorEngine([spec("counter", Counter)], bus, store.write_dead_letters,
+                             tmp_path / "state", signals=infos(), publish_timeout_s=0.02)
     await engine.start()
     runner = engine.runner("counter")
-    await asyncio.sleep(0.3)
-    # stop the consumer: the bus fills, then the journal takes over
+    ref = SignalRef(ASSET, "seq")
+    for _ in range(200):
+        if await store.count(ref) == Counter.pause_at:
+            break
+        await asyncio.sleep(0.02)
+    # stop the consumer, then let the connector go on: the bus fills, the journal takes over
     sink.stop()
     await sink_task
-    await asyncio.sleep(1.5)
+    resume.set()
+    for _ in range(500):
+        if runner.health.values_in == Counter.total:
+            break
+        await asyncio.sleep(0.02)
+    assert runner.health.values_in == Counter.total
     assert runner.health.journaled > 0, "the journal was never used"
     assert runner.journal.pending > 0
     # the consumer comes back under the same durable subscription
     sink = StoreSink(bus, store, maxsize=32, batch_size=16, batch_wait_s=0.01)
     await sink.subscribe()
     sink_task = asyncio.create_task(sink.run())
-    ref = SignalRef(ASSET, "seq")
     for _ in range(600):
         if await store.count(ref) == Counter.total and runner.journal.empty:
             break

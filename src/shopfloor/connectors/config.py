@@ -21,7 +21,9 @@ class ReconnectPolicy(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     initial_s: float = Field(default=0.5, gt=0)
-    max_s: float = Field(default=30.0, gt=0)
+    max_s: float = Field(
+        default=4.0, gt=0, description="Cap, so a server that is back is seen within seconds."
+    )
     multiplier: float = Field(default=2.0, ge=1.0)
     jitter: float = Field(default=0.2, ge=0.0, le=1.0, description="Fraction of the delay.")
 

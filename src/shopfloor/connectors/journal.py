@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import struct
+import threading
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -77,6 +78,8 @@ class Journal:
         self.max_bytes = max_bytes
         self.segment_bytes = segment_bytes
         self._on_drop = on_drop
+        # appends and commits come from different worker threads
+        self._lock = threading.RLock()
         directory.mkdir(parents=True, exist_ok=True)
         self._segments = sorted(int(p.stem) for p in directory.glob("*.seg"))
         self._position = self._load_position()
@@ -166,6 +169,10 @@ class Journal:
         """Append payloads in order and flush them to the operating system."""
         if not payloads:
             return
+        with self._lock:
+            self._append(payloads)
+
+    def _append(self, payloads: list[bytes]) -> None:
         if self._writer is None or self._writer_size >= self.segment_bytes:
             self._roll()
         assert self._writer is not None
@@ -215,6 +222,10 @@ class Journal:
 
         Nothing is consumed until :meth:`commit`.
         """
+        with self._lock:
+            return self._read(max_items)
+
+    def _read(self, max_items: int) -> list[tuple[bytes, JournalPosition]]:
         out: list[tuple[bytes, JournalPosition]] = []
         position = self._position
         for segment in self._segments:
@@ -230,6 +241,10 @@ class Journal:
 
     def commit(self, position: JournalPosition, count: int) -> None:
         """Mark the ``count`` frames before ``position`` as handed on."""
+        with self._lock:
+            self._commit(position, count)
+
+    def _commit(self, position: JournalPosition, count: int) -> None:
         self._position = position
         self._pending = max(0, self._pending - count)
         self._save_position()

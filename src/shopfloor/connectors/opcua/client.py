@@ -48,7 +48,10 @@ from shopfloor.model import (
     now_ns,
 )
 
-__all__ = ["OpcUaConnector"]
+__all__ = ["OpcUaConnector", "connect_client", "disconnect_client"]
+
+# Quality by the two severity bits of a status code (11 is bad too)
+_QUALITY = (int(Quality.GOOD), int(Quality.UNCERTAIN), int(Quality.BAD), int(Quality.BAD))
 
 log = logging.getLogger(__name__)
 
@@ -139,19 +142,6 @@ class _Channels:
         self.quality: dict[int, int] = {}
 
 
-class _Handler:
-    """asyncua subscription callbacks, routed to the connector."""
-
-    def __init__(self, connector: OpcUaConnector) -> None:
-        self.connector = connector
-
-    def datachange_notification(self, node: Any, val: Any, data: Any) -> None:
-        self.connector._on_value(node.nodeid.to_string(), data.monitored_item.Value)
-
-    def status_change_notification(self, status: Any) -> None:
-        self.connector._on_status(status)
-
-
 class OpcUaConnector:
     """A connection to one OPC UA server, for the signals bound to it."""
 
@@ -177,6 +167,8 @@ class OpcUaConnector:
                 )
             for channel, node in enumerate(nodes):
                 self._routes[node] = (bound, channel)
+        self._by_node_id: dict[Any, tuple[BoundSignal, int, str]] = {}
+        self._provenance = {s.ref: Provenance(config.name, s.address) for s in signals}
         self._client: Any = None
         self._lost: asyncio.Event = asyncio.Event()
         self._lost_reason = ""
@@ -278,11 +270,19 @@ class OpcUaConnector:
 
     async def _subscribe(self, node_ids: list[str]) -> None:
         from asyncua import ua
+        from asyncua.common.subscription import OverflowPolicy
 
         client = self._client
+        # Iterator mode: notifications queue up and one task drains them (the callback
+        # mode spawns a task per value). A full queue forces a reconnect, after which
+        # HistoryRead fills what was missed: values are never dropped silently.
         subscription = await client.create_subscription(
-            self.config.publishing_interval_ms, _Handler(self)
+            self.config.publishing_interval_ms,
+            None,
+            queue_maxsize=200_000,
+            overflow=OverflowPolicy.DISCONNECT,
         )
+        events = subscription.__aiter__()
         groups: dict[tuple[float, int, float | None], list[str]] = defaultdict(list)
         for node_id in node_ids:
             options = self.options[self._routes[node_id][0].ref]
@@ -294,6 +294,12 @@ class OpcUaConnector:
                 options.deadband,
             )
             groups[key].append(node_id)
+        for node_id in node_ids:
+            bound, channel = self._routes[node_id]
+            self._by_node_id[ua.NodeId.from_string(node_id)] = (bound, channel, node_id)
+        self._tasks.append(
+            asyncio.create_task(self._consume(events), name=f"opcua-consume:{self.name}")
+        )
         for (sampling, queue, deadband), group in groups.items():
             nodes = [client.get_node(n) for n in group]
             if deadband is None:
@@ -324,6 +330,17 @@ class OpcUaConnector:
                         ]
                     )
 
+    async def _consume(self, events: Any) -> None:
+        from asyncua.common.subscription import DataChangeEvent, StatusChangeEvent
+
+        async for event in events:
+            if isinstance(event, DataChangeEvent):
+                route = self._by_node_id.get(event.node.nodeid)
+                if route is not None:
+                    self._on_value(route[2], event.data.monitored_item.Value, route=route[:2])
+            elif isinstance(event, StatusChangeEvent):
+                self._on_status(event.notification)
+
     async def _poll_loop(self, node_ids: list[str]) -> None:
         from asyncua import ua
 
@@ -351,13 +368,20 @@ class OpcUaConnector:
         self._lost_reason = f"subscription status {status}"
         log.info("opcua.subscription_status connector=%s status=%s", self.name, status)
 
-    def _on_value(self, node_id: str, value: Any, *, backfilled: bool = False) -> None:
-        route = self._routes.get(node_id)
+    def _on_value(
+        self,
+        node_id: str,
+        value: Any,
+        *,
+        backfilled: bool = False,
+        route: tuple[BoundSignal, int] | None = None,
+    ) -> None:
+        route = route or self._routes.get(node_id)
         if route is None:
             return
         bound, channel = route
         status = int(value.StatusCode.value) if value.StatusCode is not None else 0
-        quality = Quality.from_status_code(status)
+        code = _QUALITY[(status >> 30) & 0b11]
         ts = (
             datetime_to_ns(value.SourceTimestamp)
             or datetime_to_ns(value.ServerTimestamp)
@@ -367,7 +391,7 @@ class OpcUaConnector:
         kind = bound.definition.kind
         self.stats["values"] += 1
         if kind == SignalKind.SCALAR:
-            number, reason = scalar_value(raw, quality)
+            number, reason = scalar_value(raw, Quality(code))
             if number is None:
                 self._reject(bound, node_id, ts, raw, reason or "unreadable")
                 return
@@ -378,7 +402,7 @@ class OpcUaConnector:
                         [ts],
                         [number],
                         Provenance(self.name, node_id, True),
-                        quality=quality,
+                        quality=code,
                         status_code=status,
                     )
                 )
@@ -386,13 +410,19 @@ class OpcUaConnector:
                 buffer = self._scalars[bound.ref]
                 buffer.ts.append(ts)
                 buffer.values.append(number)
-                buffer.quality.append(int(quality))
+                buffer.quality.append(code)
                 buffer.status.append(status)
         elif kind == SignalKind.WAVEFORM:
             options = self.options[bound.ref]
             rate = options.sample_rate_hz or bound.definition.sample_rate_hz or 0.0
             block, reason = to_waveform(
-                bound, raw, ts, rate, Provenance(self.name, node_id, backfilled), quality, status
+                bound,
+                raw,
+                ts,
+                rate,
+                Provenance(self.name, node_id, backfilled),
+                Quality(code),
+                status,
             )
             if block is None:
                 self._reject(bound, node_id, ts, raw, reason or "unreadable")
@@ -403,7 +433,7 @@ class OpcUaConnector:
                 self._assemble(bound, channel, block, backfilled)
         else:
             self._pending.append(
-                to_event(bound, raw, ts, Provenance(self.name, node_id, backfilled), quality)
+                to_event(bound, raw, ts, Provenance(self.name, node_id, backfilled), Quality(code))
             )
         self._last_ts[bound.ref] = max(ts, self._last_ts.get(bound.ref, 0))
         if len(self._pending) > 64:
@@ -470,18 +500,19 @@ class OpcUaConnector:
 
     def _take(self) -> tuple[list[Record], list[DeadLetter]]:
         records: list[Record] = []
+        received = now_ns()
         for ref, buffer in self._scalars.items():
             if buffer.ts:
+                n = len(buffer.ts)
                 records.append(
-                    ScalarBatch.of(
+                    ScalarBatch(
                         ref,
-                        buffer.ts,
-                        buffer.values,
-                        Provenance(
-                            self.name, next(s.address for s in self.signals if s.ref == ref)
-                        ),
-                        quality=np.asarray(buffer.quality, dtype=np.uint8),
-                        status_code=np.asarray(buffer.status, dtype=np.uint32),
+                        np.fromiter(buffer.ts, np.int64, n),
+                        np.fromiter(buffer.values, np.float64, n),
+                        np.fromiter(buffer.quality, np.uint8, n),
+                        np.fromiter(buffer.status, np.uint32, n),
+                        np.full(n, received, dtype=np.int64),
+                        self._provenance[ref],
                     )
                 )
         self._scalars.clear()

@@ -43,7 +43,11 @@ class OpcUaConfig(ConnectorConfig):
     application_uri: str | None = None
     request_timeout_s: float = Field(default=10.0, gt=0)
     session_timeout_s: float = Field(default=60.0, gt=0)
-    watchdog_interval_s: float = Field(default=1.0, gt=0, description="Connection check period.")
+    watchdog_interval_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="Connection check period; a check slower than this counts as a loss.",
+    )
     publishing_interval_ms: float = Field(default=100.0, gt=0)
     sampling_interval_ms: float = Field(default=0.0, ge=0, description="0: as fast as the server.")
     queue_size: int = Field(default=100, ge=0, description="Server-side queue per monitored item.")
