@@ -15,7 +15,7 @@ def test_init_then_validate(tmp_path: Path, runner: CliRunner) -> None:
     result = runner.invoke(app, ["validate", "-p", str(tmp_path / "new"), "--json"])
     assert result.exit_code == 0
     summary = json.loads(result.output)
-    assert summary["valid"] and summary["signals"] == 5
+    assert summary["valid"] and summary["signals"] == 7
     again = runner.invoke(app, ["init", str(tmp_path / "new")])
     assert again.exit_code == 2 and "--force" in again.output
 

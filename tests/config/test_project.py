@@ -42,7 +42,7 @@ def test_errors_name_file_line_and_field(tmp_path: Path) -> None:
         for i in issues
     ), issues
     assert any(
-        "assets[0].signals[3].sample_rate_hz" in i and "greater than 0" in i for i in issues
+        "assets[0].signals[6].sample_rate_hz" in i and "greater than 0" in i for i in issues
     ), issues
 
 

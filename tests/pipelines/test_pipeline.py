@@ -294,6 +294,7 @@ def test_outputs_and_alert_hysteresis() -> None:
                             "above": 2.0,
                             "hysteresis": 0.5,
                             "for_s": 1.0,
+                            "clear_for_s": 0,
                             "severity": "alarm",
                         }
                     },
@@ -321,3 +322,34 @@ def test_outputs_and_alert_hysteresis() -> None:
             list(cfg(outputs=[{"alert": {"column": "x", "above": 1}}]).outputs),
             p.output_columns(),
         )
+
+
+def test_alert_clears_only_after_clear_for_s() -> None:
+    p = Pipeline(cfg(), ASSET)
+    plan = build_outputs(
+        "p",
+        A,
+        list(
+            cfg(
+                outputs=[
+                    {
+                        "alert": {
+                            "column": "rms",
+                            "above": 2.0,
+                            "hysteresis": 0.5,
+                            "for_s": 0,
+                            "clear_for_s": 2.0,
+                        }
+                    }
+                ]
+            ).outputs
+        ),
+        p.output_columns(),
+    )
+    amps = [3, 1, 3, 1, 1, 1, 1]  # a dip of one window does not clear it; three do
+    records = [block(T0 + i * S, tone(1000, amp=a * np.sqrt(2))) for i, a in enumerate(amps)]
+    stored, _ = plan.records(frames(p, records, one_by_one=False))
+    assert [(e.kind, (e.ts_ns - T0) // S) for e in stored] == [
+        ("alert_raised", 0),
+        ("alert_cleared", 5),
+    ]

@@ -37,39 +37,86 @@ assets:
     type: cnc_machining_centre
     nominal_speed_rpm: 12000
     bearing:                       # spindle bearing: defect frequencies follow from it
-      n_elements: 18
-      element_diameter_mm: 7.14
-      pitch_diameter_mm: 46.0
+      n_elements: 17
+      element_diameter_mm: 11.1
+      pitch_diameter_mm: 89.0
       contact_angle_deg: 15
     attributes:
       machine_class: II            # ISO 10816-1 class, for velocity severity zones
     signals:
       - name: spindle_speed
-        kind: scalar
         unit: rpm
         valid_range: [0, 30000]    # values outside are rejected to the dead letters
-        # connector: cnc           # which connector reads it, and its address there
-        # source: ns=2;s=CNC01.Spindle.Speed
+        connector: cnc             # which connector reads it, and its address there
+        source: ns=2;s=CNC01.Spindle.Speed
       - name: spindle_load
-        kind: scalar
         unit: percent
+        connector: cnc
+        source: ns=2;s=CNC01.Spindle.Load
       - name: spindle_temperature
-        kind: scalar
         unit: degC
         retention_days: 365        # delete older data
+        connector: cnc
+        source: ns=2;s=CNC01.Spindle.Temperature
+      - name: program_state        # 0 idle, 1 tool change, 2 roughing, 3 finishing
+        connector: cnc
+        source: ns=2;s=CNC01.Program.StateCode
+      - name: tool_number
+        connector: cnc
+        source: ns=2;s=CNC01.Tool.Number
+      - name: program
+        kind: event                # discrete happenings: every change is an event
+        connector: cnc
+        source: ns=2;s=CNC01.Program.State
       - name: spindle_accel
         kind: waveform             # blocks of samples at a fixed rate
         unit: g
         sample_rate_hz: 25600
         channels: [x, y, z]
-      - name: program
-        kind: event
+        connector: cnc
+        source: CNC01.Vibration
+        source_options:            # one OPC UA array node per channel
+          channel_nodes:
+            - ns=2;s=CNC01.Vibration.AccelX
+            - ns=2;s=CNC01.Vibration.AccelY
+            - ns=2;s=CNC01.Vibration.AccelZ
 
-# Connectors read machines (OPC UA, Modbus, MQTT) or replay recordings; see docs/.
-connectors: []
+# Connectors read machines or replay recordings. This one reaches the simulated machine
+# of `shopfloor sim cnc`; point it at your machine's OPC UA server instead.
+connectors:
+  - name: cnc
+    type: opcua
+    endpoint: opc.tcp://127.0.0.1:4840
+    security_mode: None            # None, Sign or SignAndEncrypt (Basic256Sha256)
+    # username_env: CNC_OPCUA_USER # credentials come from the environment, never from here
+    # password_env: CNC_OPCUA_PASSWORD
+    publishing_interval_ms: 100
 
-# Pipelines window signals, compute features and feed models; see docs/pipelines.md.
-pipelines: []
+# Pipelines: windows of the sources, taken only in a given operating state, turned into
+# features, scaled per regime against a healthy baseline (`shopfloor pipelines fit`),
+# scored, stored and alerted on. The same pipeline runs on history and on live data.
+pipelines:
+  - name: spindle-health
+    asset: acme/plant1/machining/line1/cell1/cnc-01
+    sources: [spindle_accel]
+    context: [spindle_speed, program_state]
+    window: {length_s: 1.0}
+    when: {signal: spindle_speed, between: [6000, 14000]}   # while cutting
+    regime: {signal: spindle_speed, edges: [6000, 10000, 14000]}
+    steps:
+      - features:
+          features: [rms, kurtosis, crest_factor, velocity_rms, envelope.bpfo.snr,
+                     envelope.bpfi.snr, envelope.bsf.snr]
+          speed: spindle_speed
+          # the envelope band must be wider than ~3x the highest defect frequency
+          # (BPFI at 12000 rpm is 1.9 kHz)
+          envelope_min_bandwidth_hz: 6000
+      - scaler: {method: robust, by_regime: true}
+      - model: {type: zscore}
+    outputs:
+      - store: {prefix: "health."}
+      - alert: {column: anomaly_score, above: 10, hysteresis: 5, for_s: 5, severity: alarm,
+                name: spindle-bearing}
 
 models: []
 deployments: []

@@ -56,13 +56,13 @@ def _engine(project: Project) -> Callable[[Platform], ConnectorEngine]:
     return build
 
 
-def project_services(project: Project) -> list[Callable[[Any], Any]]:
+def project_services(project: Project, *, pipelines: bool = True) -> list[Callable[[Any], Any]]:
     """Factories of the services the project's configuration asks for.
 
     Pipelines start before connectors, so their subscriptions see the first records.
     """
     services: list[Callable[[Any], Any]] = []
-    for config in project.config.pipelines:
+    for config in project.config.pipelines if pipelines else []:
         services.append(functools.partial(pipeline_service, project, config.name))
     if any(c.enabled for c in project.config.connectors):
         services.append(_engine(project))

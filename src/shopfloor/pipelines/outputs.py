@@ -44,7 +44,11 @@ def _select(columns: dict[str, str], patterns: list[str] | None) -> list[str]:
 
 @dataclass
 class AlertOutput:
-    """A threshold on one column, raised after ``for_s`` and cleared with hysteresis."""
+    """A threshold on one column with persistence and hysteresis.
+
+    Raised after ``for_s`` beyond the threshold; cleared once back past ``threshold ∓
+    hysteresis`` for ``clear_for_s``.
+    """
 
     column: str
     signal: SignalRef
@@ -52,11 +56,13 @@ class AlertOutput:
     below: float | None
     clear: float
     for_s: float
+    clear_for_s: float
     severity: str
     name: str
     provenance: Provenance
     active: bool = False
     pending_since: int | None = None
+    clearing_since: int | None = None
 
     def evaluate(self, frame: FeatureFrame) -> list[EventRecord]:
         """Events (``alert_raised`` / ``alert_cleared``) for the windows of ``frame``."""
@@ -91,8 +97,14 @@ class AlertOutput:
                         )
                 else:
                     self.pending_since = None
-            elif back:
+            elif not back:
+                self.clearing_since = None
+            else:
+                self.clearing_since = t0 if self.clearing_since is None else self.clearing_since
+                if (t0 - self.clearing_since) < self.clear_for_s * NS_PER_S:
+                    continue
                 self.active = False
+                self.clearing_since = None
                 out.append(
                     EventRecord(
                         self.signal,
@@ -194,6 +206,7 @@ def build_outputs(
                     below=None if below is None else float(below),
                     clear=clear,
                     for_s=float(params.get("for_s", 0.0)),
+                    clear_for_s=float(params.get("clear_for_s", params.get("for_s", 0.0))),
                     severity=str(params.get("severity", "warning")),
                     name=str(params.get("name", f"{name}.{column}")),
                     provenance=Provenance(f"pipeline:{name}", name),
