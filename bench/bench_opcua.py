@@ -135,7 +135,7 @@ async def restart_delay(workdir: Path) -> list[float]:
     (folder / "factory.yaml").write_text(
         project_yaml(
             url,
-            '      - {name: speed, unit: rpm, connector: opc, '
+            "      - {name: speed, unit: rpm, connector: opc, "
             'source: "ns=2;s=CNC01.Spindle.Speed"}',
         )
     )

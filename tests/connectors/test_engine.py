@@ -81,8 +81,14 @@ async def test_consumer_stopped_under_load_loses_and_duplicates_nothing(tmp_path
         pause_at = 5_000
 
     Counter.resume = resume
-    engine = ConnectorEngine([spec("counter", Counter)], bus, store.write_dead_letters,
-                             tmp_path / "state", signals=infos(), publish_timeout_s=0.02)
+    engine = ConnectorEngine(
+        [spec("counter", Counter)],
+        bus,
+        store.write_dead_letters,
+        tmp_path / "state",
+        signals=infos(),
+        publish_timeout_s=0.02,
+    )
     await engine.start()
     runner = engine.runner("counter")
     ref = SignalRef(ASSET, "seq")

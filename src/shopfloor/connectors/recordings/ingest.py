@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from shopfloor.connectors.recordings.base import Chunk, RecordingReader
-from shopfloor.model import DeadLetter, SignalRef
+from shopfloor.model import DeadLetter, SignalRef, WaveformBlock
 from shopfloor.store import RecordValidator, Store, ValidationLimits, WriteReport
 from shopfloor.store.protocol import SignalInfo
 from shopfloor.store.validation import dead_letters_for_rows
@@ -28,7 +28,10 @@ class IngestReport:
     """Everything that happened to the input: nothing is left unaccounted.
 
     ``rows == rows_rejected + rows that produced values``; ``values`` are what the store
-    was offered (one per mapped column of each good row, one per block or image).
+    was offered (one per mapped column of each good row, one per block or image). For
+    waveform recordings a row is a capture file or a block cut from a long recording;
+    ``blocks`` and ``samples`` count the waveform blocks offered and their samples per
+    channel.
     """
 
     files: list[str] = field(default_factory=list)
@@ -38,6 +41,8 @@ class IngestReport:
     store: WriteReport = field(default_factory=WriteReport)
     seconds: float = 0.0
     examples: list[DeadLetter] = field(default_factory=list)
+    blocks: int = 0
+    samples: int = 0
 
     @property
     def rejected_reasons(self) -> dict[str, int]:
@@ -58,6 +63,8 @@ class IngestReport:
             "values_written": self.store.written,
             "duplicates": self.store.duplicates,
             "values_rejected": self.store.rejected,
+            "waveform_blocks": self.blocks,
+            "waveform_samples": self.samples,
             "rejected_by_reason": self.rejected_reasons,
             "seconds": round(self.seconds, 3),
             "rows_per_s": round(self.rows / self.seconds) if self.seconds > 0 else None,
@@ -142,6 +149,10 @@ async def _write_chunk(
     report.rows += chunk.rows
     report.rows_rejected += len(chunk.rejected)
     report.blank_lines += chunk.blank
+    for record in chunk.records:
+        if isinstance(record, WaveformBlock):
+            report.blocks += 1
+            report.samples += record.n_samples
     batches = []
     pre = WriteReport()
     for offered, locations in chunk.scalars:
