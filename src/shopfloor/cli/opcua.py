@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.table import Table
 
 from shopfloor.cli.common import (
@@ -78,16 +79,10 @@ def browse(
             password_env=password_env,
             request_timeout_s=timeout,
         )
-    except ValueError as err:
-        fail(f"{url}: {err}", EXIT_CONFIG)
-    try:
-        state = (
-            find_project(project).parent / ".shopfloor"
-            if project or _has_project()
-            else Path.home() / ".shopfloor"
-        )
-    except ConfigError:
-        state = Path.home() / ".shopfloor"
+    except ValidationError as err:
+        problems = "; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors())
+        fail(f"{url}: {problems}", EXIT_CONFIG)
+    state = _state_dir(project)
 
     async def run() -> list[Any]:
         client = await connect_client(
@@ -134,9 +129,9 @@ def browse(
     console.print(table)
 
 
-def _has_project() -> bool:
+def _state_dir(project: Path | None) -> Path:
+    """The project's state folder (client certificates live there), else ~/.shopfloor."""
     try:
-        find_project(None)
+        return find_project(project).parent / ".shopfloor"
     except ConfigError:
-        return False
-    return True
+        return Path.home() / ".shopfloor"

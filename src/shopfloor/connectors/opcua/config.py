@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shopfloor.connectors.config import ConnectorConfig
 
@@ -29,7 +29,7 @@ class OpcUaConfig(ConnectorConfig):
     """
 
     type: Literal["opcua"] = "opcua"
-    endpoint: str = Field(pattern=r"^opc\.tcp://", description="opc.tcp://host:port[/path]")
+    endpoint: str = Field(description="opc.tcp://host:port[/path]")
     security_mode: Literal["None", "Sign", "SignAndEncrypt"] = "None"
     security_policy: Literal["Basic256Sha256"] = "Basic256Sha256"
     certificate_dir: str | None = Field(
@@ -56,6 +56,13 @@ class OpcUaConfig(ConnectorConfig):
     flush_interval_ms: float = Field(default=100.0, gt=0, description="Batching of scalar values.")
     history_backfill: bool = Field(default=True, description="Fill gaps with HistoryRead.")
     max_backfill_s: float = Field(default=86400.0, gt=0)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, value: str) -> str:
+        if not value.startswith("opc.tcp://") or len(value) <= len("opc.tcp://"):
+            raise ValueError(f"endpoint {value!r} must look like opc.tcp://host:port")
+        return value
 
     @model_validator(mode="after")
     def _credentials(self) -> Self:

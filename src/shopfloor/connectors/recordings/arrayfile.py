@@ -97,30 +97,15 @@ class ArrayFileReader:
         *,
         connector: str = "ingest",
     ) -> None:
-        self._path = Path(path)
-        if not self._path.is_file():
-            raise ConfigError(f"{self._path}: no such file")
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ConfigError(f"{self.path}: no such file")
         if layout.rate_hz is None:
-            raise ConfigError(f"{self._path}: give the sample rate (rate_hz)")
+            raise ConfigError(f"{self.path}: give the sample rate (rate_hz)")
         self.sources = SourceMap(columns)
         self.layout = layout
         self.connector = connector
-        self._total = self._path.stat().st_size
-
-    @property
-    def path(self) -> Path:
-        """The file."""
-        return self._path
-
-    @property
-    def total(self) -> int:
-        """File size in bytes."""
-        return self._total
-
-    @property
-    def location_prefix(self) -> str:
-        """``path#``: locations name the variable."""
-        return f"{self._path}#"
+        self.total = self.path.stat().st_size
 
     def names(self) -> list[str]:
         """The names of the arrays in the file, in its order (``UnreadableFile`` if none)."""
@@ -134,8 +119,8 @@ class ArrayFileReader:
         """Release what :meth:`load` holds open."""
 
     def _reject(self, reason: str, category: str = "unreadable_file") -> Chunk:
-        letter = file_dead_letter(self.connector, self._path, reason, category=category)
-        return Chunk(rejected=[letter], rows=1, progress=self._total)
+        letter = file_dead_letter(self.connector, self.path, reason, category=category)
+        return Chunk(rejected=[letter], rows=1, progress=self.total)
 
     def chunks(self) -> Iterator[Chunk]:
         """Read the mapped arrays and cut them into blocks."""
@@ -155,7 +140,7 @@ class ArrayFileReader:
             assert self.layout.rate_hz is not None
             for index, (n, targets) in enumerate(groups.items()):
                 provenance = {
-                    ref: Provenance(self.connector, f"{self._path}#{','.join(matched[ref])}")
+                    ref: Provenance(self.connector, f"{self.path}#{','.join(matched[ref])}")
                     for ref in targets
                 }
                 for blocks, done in cut_blocks(
@@ -169,7 +154,7 @@ class ArrayFileReader:
                     yield Chunk(
                         records=list(blocks),
                         rows=len(blocks) // len(targets),
-                        progress=int(self._total * (index + done / n) / len(groups)),
+                        progress=int(self.total * (index + done / n) / len(groups)),
                     )
         finally:
             self.close()

@@ -52,17 +52,10 @@ class Chunk:
 class RecordingReader(Protocol):
     """A recording file (or folder) that can be read in chunks."""
 
-    @property
-    def path(self) -> Path:
-        """What is read."""
-
-    @property
-    def total(self) -> int:
-        """Total units (bytes or files) for a progress bar."""
-
-    @property
-    def location_prefix(self) -> str:
-        """How a row's location is written: ``file.csv:`` + line."""
+    path: Path
+    """What is read."""
+    total: int
+    """Total units (bytes or files) for a progress bar."""
 
     def chunks(self) -> Iterator[Chunk]:
         """Read the recording, chunk by chunk (blocking)."""

@@ -217,47 +217,32 @@ class CaptureReader:
         *,
         connector: str = "ingest",
     ) -> None:
-        self._path = Path(path)
+        self.path = Path(path)
         self.sources = SourceMap(columns)
         self.layout = layout
         self.connector = connector
         self._zone = ZoneInfo(layout.timezone)
         self._files: list[Path] = []
-        if self._path.is_dir():
+        if self.path.is_dir():
             self._archive = False
             self._files = self._list_folder()
-            self._total = sum(p.stat().st_size for p in self._files)
-        elif self._path.is_file():
-            if not (is_archive(self._path) or tarfile.is_tarfile(self._path)):
+            self.total = sum(p.stat().st_size for p in self._files)
+        elif self.path.is_file():
+            if not (is_archive(self.path) or tarfile.is_tarfile(self.path)):
                 raise ConfigError(
-                    f"{self._path}: captures come from a folder or a tar archive "
+                    f"{self.path}: captures come from a folder or a tar archive "
                     f"({', '.join(ARCHIVE_SUFFIXES)}); this is neither"
                 )
             self._archive = True
-            self._total = self._path.stat().st_size
+            self.total = self.path.stat().st_size
         else:
-            raise ConfigError(f"{self._path}: no such folder or archive")
-
-    @property
-    def path(self) -> Path:
-        """The folder or archive."""
-        return self._path
-
-    @property
-    def total(self) -> int:
-        """Bytes: of the capture files (folder) or of the compressed archive."""
-        return self._total
-
-    @property
-    def location_prefix(self) -> str:
-        """``path/``: locations name the file (or member) and line."""
-        return f"{self._path}/"
+            raise ConfigError(f"{self.path}: no such folder or archive")
 
     def _wanted(self, name: str) -> bool:
         return not name.startswith(".") and fnmatch.fnmatchcase(name, self.layout.files)
 
     def _list_folder(self) -> list[Path]:
-        files = [p for p in self._path.iterdir() if self._wanted(p.name) and p.is_file()]
+        files = [p for p in self.path.iterdir() if self._wanted(p.name) and p.is_file()]
         return sorted(files, key=lambda p: natural_key(p.name))
 
     # -- finding the captures -------------------------------------------------------------
@@ -278,12 +263,12 @@ class CaptureReader:
         """Member name → position in natural name order (for ``start + k · interval``)."""
         names: list[str] = []
         try:
-            with tarfile.open(self._path, mode="r|*") as tar:
+            with tarfile.open(self.path, mode="r|*") as tar:
                 for member in tar:
                     if member.isfile() and self._wanted(PurePosixPath(member.name).name):
                         names.append(member.name)
         except _ARCHIVE_ERRORS as err:
-            log.debug("captures.listing_stopped archive=%s error=%s", self._path, err)
+            log.debug("captures.listing_stopped archive=%s error=%s", self.path, err)
         return {name: i for i, name in enumerate(sorted(names, key=natural_key))}
 
     def _archive_items(self) -> Iterator[_Item]:
@@ -291,7 +276,7 @@ class CaptureReader:
         ends: list[BaseException] = []
         arrival = 0
         last: str | None = None
-        with self._path.open("rb") as raw:
+        with self.path.open("rb") as raw:
             try:
                 tar = tarfile.open(  # noqa: SIM115 (closed by the with below)
                     fileobj=raw, mode="r|*", tarinfo=_recording_tarinfo(ends)
@@ -299,9 +284,9 @@ class CaptureReader:
             except _ARCHIVE_ERRORS as err:
                 yield _Item(
                     0,
-                    self._path.name,
-                    str(self._path),
-                    self._total,
+                    self.path.name,
+                    str(self.path),
+                    self.total,
                     error=f"not a readable tar archive: {err}",
                 )
                 return
@@ -313,7 +298,7 @@ class CaptureReader:
                         if member.isdir() or not self._wanted(base):
                             continue
                         reading = member.name
-                        location = f"{self._path}/{member.name}"
+                        location = f"{self.path}/{member.name}"
                         index = order.get(member.name, arrival)
                         arrival += 1
                         if not member.isfile():
@@ -332,15 +317,15 @@ class CaptureReader:
                         yield item
                 except _ARCHIVE_ERRORS as err:
                     if reading is not None:
-                        where, location = f"member {reading!r}", f"{self._path}/{reading}"
+                        where, location = f"member {reading!r}", f"{self.path}/{reading}"
                     else:
                         where = f"the header after member {last!r}" if last else "its start"
-                        location = str(self._path)
+                        location = str(self.path)
                     yield _Item(
                         arrival,
-                        PurePosixPath(reading or self._path.name).name,
+                        PurePosixPath(reading or self.path.name).name,
                         location,
-                        self._total,
+                        self.total,
                         error=f"the archive is corrupt at {where}: {type(err).__name__}: {err}; "
                         "the members after it could not be read",
                         category="corrupt_archive",
@@ -358,9 +343,9 @@ class CaptureReader:
             reason = f"corrupt tar header {after}: {end}; the rest of the archive could not be read"
         yield _Item(
             arrival,
-            self._path.name,
-            str(self._path),
-            self._total,
+            self.path.name,
+            str(self.path),
+            self.total,
             error=reason,
             category="corrupt_archive",
         )
@@ -385,7 +370,7 @@ class CaptureReader:
                 yield chunk
                 chunk = Chunk(progress=item.progress)
                 values = 0
-        chunk.progress = self._total
+        chunk.progress = self.total
         yield chunk
 
     def _letter(
@@ -405,7 +390,7 @@ class CaptureReader:
             payload = item.data[:4096]
         return file_dead_letter(
             self.connector,
-            self._path,
+            self.path,
             reason,
             category=category,
             location=location,

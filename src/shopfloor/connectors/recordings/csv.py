@@ -61,30 +61,15 @@ class CsvReader:
     """
 
     def __init__(self, path: str | Path, layout: TableLayout, *, connector: str = "ingest") -> None:
-        self._path = Path(path)
+        self.path = Path(path)
         self.layout = layout
         self.connector = connector
-        if not self._path.is_file():
-            raise ConfigError(f"{self._path}: no such file")
-        self._total = self._path.stat().st_size
-
-    @property
-    def path(self) -> Path:
-        """The file."""
-        return self._path
-
-    @property
-    def total(self) -> int:
-        """File size in bytes."""
-        return self._total
-
-    @property
-    def location_prefix(self) -> str:
-        """``path:``."""
-        return f"{self._path}:"
+        if not self.path.is_file():
+            raise ConfigError(f"{self.path}: no such file")
+        self.total = self.path.stat().st_size
 
     def _head(self) -> tuple[str, list[str]]:
-        raw, stream = _open_raw(self._path)
+        raw, stream = _open_raw(self.path)
         with raw:
             sample = stream.read(65536).decode("utf-8", errors="replace")
         lines = sample.splitlines()[self.layout.skip_rows :]
@@ -106,13 +91,13 @@ class CsvReader:
         missing = [c for c in wanted if c not in names]
         if missing:
             raise ConfigError(
-                f"{self._path}: no column {', '.join(map(repr, missing))} (columns: "
+                f"{self.path}: no column {', '.join(map(repr, missing))} (columns: "
                 f"{', '.join(names[:30])}{' ...' if len(names) > 30 else ''}; "
                 f"separator {delimiter!r})"
             )
         if len(set(names)) != len(names):
             dupes = sorted({n for n in names if names.count(n) > 1})
-            raise ConfigError(f"{self._path}: column names repeat: {', '.join(dupes)}")
+            raise ConfigError(f"{self.path}: column names repeat: {', '.join(dupes)}")
         return names, first_data_line
 
     def chunks(self) -> Iterator[Chunk]:
@@ -133,7 +118,7 @@ class CsvReader:
             )
             return "skip"
 
-        raw, stream = _open_raw(self._path)
+        raw, stream = _open_raw(self.path)
         with raw:
             reader = pacsv.open_csv(
                 stream,
@@ -175,10 +160,10 @@ class CsvReader:
                     chunk.rejected.append(
                         DeadLetter(
                             source=self.connector,
-                            location=f"{self._path}:{number}",
+                            location=f"{self.path}:{number}",
                             reason=f"line has {actual} fields, expected {expected}",
                             payload=text,
-                            detail={"category": "bad_row", "file": str(self._path), "line": number},
+                            detail={"category": "bad_row", "file": str(self.path), "line": number},
                         )
                     )
                 chunk.rows += len(new_invalid)
@@ -247,7 +232,7 @@ class CsvReader:
                     ref,
                     ts[keep],
                     values[keep],
-                    Provenance(self.connector, f"{self._path}#{column}"),
+                    Provenance(self.connector, f"{self.path}#{column}"),
                     ingest_ns=ingest,
                 )
                 chunk.scalars.append((batch_out, lines[keep]))
@@ -261,10 +246,10 @@ class CsvReader:
                 chunk.rejected.append(
                     DeadLetter(
                         source=self.connector,
-                        location=f"{self._path}:{line}",
+                        location=f"{self.path}:{line}",
                         reason=reasons[row],
                         payload=text,
-                        detail={"category": "unparseable", "file": str(self._path), "line": line},
+                        detail={"category": "unparseable", "file": str(self.path), "line": line},
                     )
                 )
         return chunk

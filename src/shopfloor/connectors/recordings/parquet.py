@@ -22,38 +22,25 @@ class ParquetReader:
     """Read a Parquet file into scalar batches; locations are 1-based row numbers."""
 
     def __init__(self, path: str | Path, layout: TableLayout, *, connector: str = "ingest") -> None:
-        self._path = Path(path)
+        self.path = Path(path)
         self.layout = layout
         self.connector = connector
         try:
-            self._file = pq.ParquetFile(self._path)
+            self._file = pq.ParquetFile(self.path)
         except FileNotFoundError:
-            raise ConfigError(f"{self._path}: no such file") from None
+            raise ConfigError(f"{self.path}: no such file") from None
         except (pa.ArrowInvalid, OSError) as err:
-            raise ConfigError(f"{self._path}: not a Parquet file: {err}") from err
+            raise ConfigError(f"{self.path}: not a Parquet file: {err}") from err
+        self.total = int(self._file.metadata.num_rows)
+        """Rows in the file."""
         names = self._file.schema_arrow.names
         wanted = list(layout.columns) + ([layout.time_column] if layout.time_column else [])
         missing = [c for c in wanted if c not in names]
         if missing:
             raise ConfigError(
-                f"{self._path}: no column {', '.join(map(repr, missing))} "
+                f"{self.path}: no column {', '.join(map(repr, missing))} "
                 f"(columns: {', '.join(names[:30])})"
             )
-
-    @property
-    def path(self) -> Path:
-        """The file."""
-        return self._path
-
-    @property
-    def total(self) -> int:
-        """Rows in the file."""
-        return int(self._file.metadata.num_rows)
-
-    @property
-    def location_prefix(self) -> str:
-        """``path:row``."""
-        return f"{self._path}:row "
 
     def chunks(self) -> Iterator[Chunk]:
         """Read batch by batch."""
@@ -86,9 +73,7 @@ class ParquetReader:
                     or pa.types.is_string(column.type)
                     or pa.types.is_boolean(column.type)
                 ):
-                    raise ConfigError(
-                        f"{self._path}: column {name!r} is {column.type}, not numbers"
-                    )
+                    raise ConfigError(f"{self.path}: column {name!r} is {column.type}, not numbers")
                 if pa.types.is_boolean(column.type):
                     column = column.cast(pa.uint8())
                 values, ok = parse_numbers(column)
@@ -104,7 +89,7 @@ class ParquetReader:
                                 ref,
                                 ts[keep],
                                 values[keep],
-                                Provenance(self.connector, f"{self._path}#{name}"),
+                                Provenance(self.connector, f"{self.path}#{name}"),
                                 ingest_ns=ingest,
                             ),
                             rows[keep],
@@ -116,12 +101,12 @@ class ParquetReader:
                     chunk.rejected.append(
                         DeadLetter(
                             source=self.connector,
-                            location=f"{self._path}:row {int(rows[row])}",
+                            location=f"{self.path}:row {int(rows[row])}",
                             reason=reason,
                             payload=str(table.slice(row, 1).to_pylist()[0]),
                             detail={
                                 "category": "unparseable",
-                                "file": str(self._path),
+                                "file": str(self.path),
                                 "row": int(rows[row]),
                             },
                         )

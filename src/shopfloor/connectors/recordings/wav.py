@@ -79,30 +79,15 @@ class WavReader:
         *,
         connector: str = "ingest",
     ) -> None:
-        self._path = Path(path)
-        if not self._path.is_file():
-            raise ConfigError(f"{self._path}: no such file")
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ConfigError(f"{self.path}: no such file")
         self.sources = SourceMap(columns)
         self.layout = layout
         self.connector = connector
-        self._total = self._path.stat().st_size
+        self.total = self.path.stat().st_size
         self._loaded: tuple[int, npt.NDArray[Any]] | None = None
         self._error: str | None = None
-
-    @property
-    def path(self) -> Path:
-        """The file."""
-        return self._path
-
-    @property
-    def total(self) -> int:
-        """File size in bytes."""
-        return self._total
-
-    @property
-    def location_prefix(self) -> str:
-        """``path:``."""
-        return f"{self._path}:"
 
     @property
     def sample_rate_hz(self) -> float | None:
@@ -120,14 +105,14 @@ class WavReader:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 try:
-                    rate, data = wavfile.read(self._path, mmap=True)
+                    rate, data = wavfile.read(self.path, mmap=True)
                 except ValueError:
-                    rate, data = wavfile.read(self._path, mmap=False)
+                    rate, data = wavfile.read(self.path, mmap=False)
         except Exception as err:  # scipy's parser fails in many ways on a bad file
             self._error = f"not a readable WAV file: {type(err).__name__}: {err}"
             return None
         for warning in caught:
-            log.debug("wav.warning file=%s message=%s", self._path, warning.message)
+            log.debug("wav.warning file=%s message=%s", self.path, warning.message)
         if data.dtype.kind not in "iuf":
             self._error = f"WAV samples of dtype {data.dtype} are not numbers"
             return None
@@ -155,8 +140,8 @@ class WavReader:
         """Read the file block by block."""
         loaded = self._load()
         if loaded is None:
-            letter = file_dead_letter(self.connector, self._path, self._error or "unreadable")
-            yield Chunk(rejected=[letter], rows=1, progress=self._total)
+            letter = file_dead_letter(self.connector, self.path, self._error or "unreadable")
+            yield Chunk(rejected=[letter], rows=1, progress=self.total)
             return
         header_rate, data = loaded
         rate = self.layout.rate_hz or float(header_rate)
@@ -166,23 +151,23 @@ class WavReader:
         if problems:
             letter = file_dead_letter(
                 self.connector,
-                self._path,
+                self.path,
                 "; ".join(problems),
                 category="unmapped_source",
                 channels=len(names),
             )
-            yield Chunk(rejected=[letter], rows=1, progress=self._total)
+            yield Chunk(rejected=[letter], rows=1, progress=self.total)
             return
         n = int(frames.shape[0])
         if n == 0:
-            letter = file_dead_letter(self.connector, self._path, "the WAV file holds no samples")
-            yield Chunk(rejected=[letter], rows=1, progress=self._total)
+            letter = file_dead_letter(self.connector, self.path, "the WAV file holds no samples")
+            yield Chunk(rejected=[letter], rows=1, progress=self.total)
             return
         targets = {
             ref: [frames[:, int(name) - 1] for name in chosen] for ref, chosen in matched.items()
         }
         provenance = {
-            ref: Provenance(self.connector, f"{self._path}#{','.join(chosen)}")
+            ref: Provenance(self.connector, f"{self.path}#{','.join(chosen)}")
             for ref, chosen in matched.items()
         }
         for blocks, done in cut_blocks(
@@ -194,7 +179,7 @@ class WavReader:
             convert=self._converter(data.dtype),
         ):
             steps = len(blocks) // max(len(targets), 1)
-            yield Chunk(records=list(blocks), rows=steps, progress=self._total * done // n)
+            yield Chunk(records=list(blocks), rows=steps, progress=self.total * done // n)
         self._loaded = None  # release the memory map
 
 
