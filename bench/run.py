@@ -107,6 +107,10 @@ def main() -> int:
             )
             return 2
         names = [n for n in names if n in args.only]
+    import logging
+
+    logging.basicConfig(level=logging.ERROR)
+    logging.getLogger("asyncua").setLevel(logging.CRITICAL)  # lost connections are the test
     started = dt.datetime.now(dt.UTC)
     t0 = time.perf_counter()
     sections = []

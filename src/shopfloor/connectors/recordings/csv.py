@@ -1,9 +1,9 @@
 """CSV recordings: wide tables, ``,`` ``;`` or tab separated, gzip or plain.
 
-Parsed by Arrow's streaming CSV reader in blocks (so memory stays flat on 10-million-row
-files), every cell first as text; numbers and times are then parsed column-wise, and rows
-that fail (too many or too few fields, text in a number column, an unreadable time) become
-dead letters naming the file, line and column.
+Parsed by Arrow's streaming CSV reader in blocks (no file is held whole in memory, not
+even a 10-million-row one), every cell first as text; numbers and times are then parsed
+column-wise, and rows that fail (too many or too few fields, text in a number column, an
+unreadable time) become dead letters naming the file, line and column.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Load recordings into a store, accounting for every row.
 
 Reading (Arrow parsing, in a worker thread) overlaps with writing (the store's own
-thread): the reader runs one chunk ahead through a bounded queue, so memory stays flat.
+thread): the reader runs one chunk ahead through a bounded queue, so at most two chunks
+are in memory at a time.
 """
 
 from __future__ import annotations
