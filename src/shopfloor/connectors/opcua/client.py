@@ -391,7 +391,7 @@ class OpcUaConnector:
         kind = bound.definition.kind
         self.stats["values"] += 1
         if kind == SignalKind.SCALAR:
-            number, reason = scalar_value(raw, Quality(code))
+            number, reason = scalar_value(raw, code)
             if number is None:
                 self._reject(bound, node_id, ts, raw, reason or "unreadable")
                 return

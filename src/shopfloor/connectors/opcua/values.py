@@ -36,7 +36,7 @@ def datetime_to_ns(value: datetime | None) -> int | None:
     return (delta.days * 86400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
 
 
-def scalar_value(value: Any, quality: Quality) -> tuple[float | None, str | None]:
+def scalar_value(value: Any, quality: int) -> tuple[float | None, str | None]:
     """A number for a scalar signal, or ``(None, reason)``.
 
     Booleans become 0/1; a missing value under bad quality becomes NaN (kept with its
