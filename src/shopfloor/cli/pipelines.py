@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from shopfloor.cli.common import (
@@ -43,6 +44,13 @@ def _range(start: str, end: str) -> tuple[int, int]:
     if hi <= lo:
         fail(f"--to ({end}) must be after --from ({start})", EXIT_CONFIG)
     return lo, hi
+
+
+def _updater(bar: Progress, task: TaskID) -> Callable[[int, int], None]:
+    def update(done: int, total: int) -> None:
+        bar.update(task, completed=done)
+
+    return update
 
 
 def _progress(json_: bool) -> Progress:
@@ -142,11 +150,7 @@ def fit(
             with _progress(json_) as bar:
                 task = bar.add_task(f"fit {name}", total=end - start)
                 baseline = await fit_pipeline(
-                    store,
-                    pipeline,
-                    start,
-                    end,
-                    progress=lambda done, total: bar.update(task, completed=done),
+                    store, pipeline, start, end, progress=_updater(bar, task)
                 )
         finally:
             await store.close()
@@ -187,12 +191,7 @@ def run_(
             with _progress(json_) as bar:
                 task = bar.add_task(f"run {name}", total=end - start)
                 report = await run_history(
-                    store,
-                    pipeline,
-                    plan,
-                    start,
-                    end,
-                    progress=lambda done, total: bar.update(task, completed=done),
+                    store, pipeline, plan, start, end, progress=_updater(bar, task)
                 )
         finally:
             await store.close()
