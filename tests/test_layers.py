@@ -17,7 +17,7 @@ def test_no_module_imports_a_layer_above_it() -> None:
     if exe is None:
         pytest.fail("lint-imports (import-linter) is not installed in this environment")
     done = subprocess.run(
-        [exe, "--config", str(ROOT / "pyproject.toml")],
+        [exe, str(ROOT / "pyproject.toml")],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -322,3 +322,14 @@ def test_journal_config_is_checked(bad: int) -> None:
 
     with pytest.raises(ValidationError):
         JournalConfig(max_bytes=bad)
+
+
+def test_connectors_resolve_relative_paths_against_the_project(tmp_path: Path) -> None:
+    from shopfloor.connectors.base import ConnectorContext
+
+    async def nothing(items: object) -> None:
+        pass
+
+    context = ConnectorContext(tmp_path / "state", nothing, nothing, root=tmp_path)
+    assert context.resolve("recordings/a.csv") == tmp_path / "recordings" / "a.csv"
+    assert context.resolve("/abs/b.csv") == Path("/abs/b.csv")

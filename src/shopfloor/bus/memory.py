@@ -241,21 +241,6 @@ class MemoryBus:
                 state.not_full.clear()
         self.published += 1
 
-    def try_publish(self, topic: str, record: Record) -> bool:
-        """Publish without waiting; ``False`` (and nothing delivered) when a queue is full."""
-        if self._closed:
-            raise BusClosed("the bus is closed")
-        targets = self._targets(validate_topic(topic))
-        if any(s.full for s in targets):
-            return False
-        for state in targets:
-            state.items.append(_Delivery(state, topic, record))
-            state.not_empty.set()
-            if state.full:
-                state.not_full.clear()
-        self.published += 1
-        return True
-
     async def subscribe(
         self, pattern: str, *, name: str, maxsize: int | None = None
     ) -> MemorySubscription:

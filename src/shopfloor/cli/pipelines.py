@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from shopfloor.cli.common import (
@@ -19,13 +19,17 @@ from shopfloor.cli.common import (
     print_json,
     run_async,
 )
+from shopfloor.config import Project
 from shopfloor.errors import ConfigError
 from shopfloor.model import format_ns, now_ns, to_ns
 from shopfloor.node import open_project_store
 from shopfloor.node.pipelines import fitted_path, project_pipeline
 from shopfloor.pipelines import fit_pipeline, load_state, pipeline_state, run_history, save_state
+from shopfloor.store import Store
 
 __all__ = ["app"]
+
+T = TypeVar("T")
 
 app = typer.Typer(
     help="Pipelines: list them, fit them on a baseline, run them over history.",
@@ -46,13 +50,6 @@ def _range(start: str, end: str) -> tuple[int, int]:
     return lo, hi
 
 
-def _updater(bar: Progress, task: TaskID) -> Callable[[int, int], None]:
-    def update(done: int, total: int) -> None:
-        bar.update(task, completed=done)
-
-    return update
-
-
 def _progress(json_: bool) -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"),
@@ -63,6 +60,27 @@ def _progress(json_: bool) -> Progress:
         disable=json_,
         transient=False,
     )
+
+
+async def _over_history(
+    proj: Project,
+    label: str,
+    total: int,
+    json_: bool,
+    work: Callable[[Store, Callable[[int, int], None]], Awaitable[T]],
+) -> T:
+    """Open the project's store and run ``work`` on it with a progress bar."""
+    store = await open_project_store(proj)
+    try:
+        with _progress(json_) as bar:
+            task = bar.add_task(label, total=total)
+
+            def update(done: int, _total: int) -> None:
+                bar.update(task, completed=done)
+
+            return await work(store, update)
+    finally:
+        await store.close()
 
 
 @app.command("list")
@@ -145,15 +163,13 @@ def fit(
         fail(str(err), EXIT_CONFIG)
 
     async def run() -> dict[str, Any]:
-        store = await open_project_store(proj)
-        try:
-            with _progress(json_) as bar:
-                task = bar.add_task(f"fit {name}", total=end - start)
-                baseline = await fit_pipeline(
-                    store, pipeline, start, end, progress=_updater(bar, task)
-                )
-        finally:
-            await store.close()
+        baseline = await _over_history(
+            proj,
+            f"fit {name}",
+            end - start,
+            json_,
+            lambda store, update: fit_pipeline(store, pipeline, start, end, progress=update),
+        )
         path = save_state(fitted_path(proj, name), pipeline_state(pipeline, baseline))
         return {
             "pipeline": name,
@@ -186,15 +202,13 @@ def run_(
 
     async def run() -> dict[str, Any]:
         pipeline, plan = project_pipeline(proj, name)
-        store = await open_project_store(proj)
-        try:
-            with _progress(json_) as bar:
-                task = bar.add_task(f"run {name}", total=end - start)
-                report = await run_history(
-                    store, pipeline, plan, start, end, progress=_updater(bar, task)
-                )
-        finally:
-            await store.close()
+        report = await _over_history(
+            proj,
+            f"run {name}",
+            end - start,
+            json_,
+            lambda store, update: run_history(store, pipeline, plan, start, end, progress=update),
+        )
         return {
             "pipeline": name,
             "from": format_ns(start),

@@ -68,12 +68,20 @@ class ConnectorContext:
     env
         Environment variables the connector may read (secrets); only the CLI and config
         layers read ``os.environ`` and pass what a connector needs through here.
+    root
+        The project folder: relative paths in a connector's settings are relative to it.
     """
 
     state_dir: Path
     emit: Emit
     reject: Reject
     env: dict[str, str] = field(default_factory=dict)
+    root: Path = field(default_factory=Path.cwd)
+
+    def resolve(self, path: str | Path) -> Path:
+        """``path`` from a connector's settings, made absolute against the project."""
+        candidate = Path(path)
+        return candidate if candidate.is_absolute() else self.root / candidate
 
 
 class Connector(Protocol):

@@ -158,6 +158,7 @@ class _Runner:
         self._lock = asyncio.Lock()
         self._replayer: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self.connector: Connector | None = None
 
     # -- records ------------------------------------------------------------------------
@@ -330,18 +331,23 @@ class _Runner:
     async def supervise(self) -> None:
         config = self.spec.config
         policy = config.reconnect
-        context = ConnectorContext(self.state_dir, self.emit, self.reject, self.engine.env)
+        context = ConnectorContext(
+            self.state_dir, self.emit, self.reject, self.engine.env, self.engine.root
+        )
         self.state_dir.mkdir(parents=True, exist_ok=True)
         connector = self.spec.factory(config, self.spec.signals, context)
         self.connector = connector
         delay = policy.initial_s
         if not self.journal.empty and (self._replayer is None or self._replayer.done()):
             self._replayer = asyncio.create_task(self._replay(), name=f"replay:{config.name}")
-        while True:
+        while not self._stopping:
             self._set_state("connecting")
             wait = delay
             try:
-                await asyncio.wait_for(connector.connect(), self.engine.connect_timeout_s)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+                # that arrives as the connect attempt fails, and the engine would never stop
+                async with asyncio.timeout(self.engine.connect_timeout_s):
+                    await connector.connect()
                 self.health.connected_since_ns = now_ns()
                 self._set_state("connected")
                 delay = policy.initial_s
@@ -375,6 +381,7 @@ class _Runner:
         )
 
     async def stop(self) -> None:
+        self._stopping = True
         for task in (self._task, self._replayer):
             if task is not None and not task.done():
                 task.cancel()
@@ -403,6 +410,8 @@ class ConnectorEngine:
         Definitions of every signal of the project, for validation.
     publish_timeout_s
         How long a publish may wait on a full bus before records go to the journal.
+    root
+        The project folder, against which connectors resolve relative paths.
     """
 
     name = "connectors"
@@ -419,8 +428,10 @@ class ConnectorEngine:
         publish_timeout_s: float = 1.0,
         connect_timeout_s: float = 30.0,
         env: dict[str, str] | None = None,
+        root: Path | None = None,
     ) -> None:
         self.bus = bus
+        self.root = root if root is not None else Path.cwd()
         self.state_dir = state_dir
         self.publish_timeout_s = publish_timeout_s
         self.connect_timeout_s = connect_timeout_s

@@ -17,7 +17,7 @@ from shopfloor.pipelines import (
     load_state,
 )
 
-__all__ = ["PendingPipeline", "fitted_path", "project_pipeline", "project_pipelines"]
+__all__ = ["PendingPipeline", "fitted_path", "pipeline_service", "project_pipeline"]
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +43,6 @@ def project_pipeline(
     if load_fitted and pipeline.needs_fit:
         apply_state(pipeline, load_state(fitted_path(project, name)))
     return pipeline, plan
-
-
-def project_pipelines(project: Project) -> list[tuple[Pipeline, OutputPlan]]:
-    """Every pipeline, ready to run (a pipeline that is not fitted raises)."""
-    return [project_pipeline(project, p.name) for p in project.config.pipelines]
 
 
 class PendingPipeline:

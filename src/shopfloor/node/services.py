@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shopfloor.config import Project, environment
@@ -23,18 +22,15 @@ __all__ = ["connector_specs", "project_services"]
 def connector_specs(project: Project) -> list[ConnectorSpec]:
     """The enabled connectors of the project with the signals bound to each."""
     specs = []
-    for declared in project.config.connectors:
-        if not declared.enabled:
+    for config in project.config.connectors:
+        if not config.enabled:
             continue
-        config = declared
         bound = []
         for ref, signal in project.config.iter_signals():
             if signal.connector == config.name and signal.source:
                 bound.append(BoundSignal(ref, signal, signal.source, dict(signal.source_options)))
         manifest = manifest_for(config.type)
         cls = load_connector_class(manifest)
-        if hasattr(config, "path") and not Path(config.path).is_absolute():
-            config = config.model_copy(update={"path": str(project.root / config.path)})
         specs.append(ConnectorSpec(config, bound, cls))
     return specs
 
@@ -51,6 +47,7 @@ def _engine(project: Project) -> Callable[[Platform], ConnectorEngine]:
             limits=project.config.store.limits,
             publish_timeout_s=project.config.bus.publish_timeout_s,
             env=environment(),
+            root=project.root,
         )
 
     return build

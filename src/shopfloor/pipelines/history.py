@@ -11,8 +11,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
+
 from shopfloor.errors import PipelineError
-from shopfloor.model import NS_PER_S, Record, ScalarBatch, SignalKind, format_ns
+from shopfloor.model import (
+    NS_PER_S,
+    Provenance,
+    Record,
+    ScalarBatch,
+    SignalKind,
+    SignalRef,
+    format_ns,
+)
 from shopfloor.pipelines.frames import FeatureFrame
 from shopfloor.pipelines.outputs import OutputPlan
 from shopfloor.pipelines.pipeline import Pipeline
@@ -85,9 +95,7 @@ async def read_history(
         t = t1
 
 
-def _batch(ref: Any, table: Any) -> ScalarBatch:
-    from shopfloor.model import Provenance
-
+def _batch(ref: SignalRef, table: pa.Table) -> ScalarBatch:
     return ScalarBatch.of(
         ref,
         table.column("ts").cast("int64").to_numpy(),

@@ -531,8 +531,10 @@ class OpcUaConnector:
     async def _flush_loop(self) -> None:
         interval = self.config.flush_interval_ms / 1000
         while True:
+            # asyncio.timeout keeps a cancellation from close() (wait_for may lose it)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), interval)
+                async with asyncio.timeout(interval):
+                    await self._wake.wait()
             self._wake.clear()
             await self._flush()
 

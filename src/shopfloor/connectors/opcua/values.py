@@ -17,7 +17,6 @@ from shopfloor.model import (
     EventRecord,
     Provenance,
     Quality,
-    SignalKind,
     WaveformBlock,
 )
 
@@ -112,8 +111,3 @@ def to_event(
         attributes={"value": value},
         quality=quality,
     )
-
-
-def signal_kind(bound: BoundSignal) -> SignalKind:
-    """The kind of the bound signal."""
-    return bound.definition.kind

@@ -8,7 +8,6 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
@@ -70,7 +69,7 @@ class ReplayConnector:
 
     async def connect(self) -> None:
         """Check the recording can be opened."""
-        path = Path(self.config.path)
+        path = self.context.resolve(self.config.path)
         if not await asyncio.to_thread(path.exists):
             raise ConnectorNotReady(f"replay {self.name!r}: {path} does not exist")
 
@@ -78,7 +77,7 @@ class ReplayConnector:
         columns = {s.address: s.ref for s in self.signals}
         try:
             reader = open_recording(
-                self.config.path,
+                self.context.resolve(self.config.path),
                 fmt=self.config.format,
                 columns=columns,
                 options=self.config.options,
