@@ -112,7 +112,7 @@ async def platform_rate(
 ) -> tuple[float, float]:
     """Values/s (times samples per value) reaching the store, and CPU (cores) used."""
     project = load_project(folder)
-    platform = Platform(project, api=False, services=project_services(project))
+    platform = Platform.from_project(project, services=project_services(project))
     await platform.start()
     try:
         await asyncio.sleep(WARMUP_S)
@@ -144,7 +144,7 @@ async def restart_delay(workdir: Path) -> list[float]:
         )
     )
     project = load_project(folder)
-    platform = Platform(project, api=False, services=project_services(project))
+    platform = Platform.from_project(project, services=project_services(project))
     await platform.start()
     ref = SignalRef(ASSET, "speed")
     delays = []

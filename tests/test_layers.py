@@ -39,3 +39,27 @@ def test_every_public_name_exists() -> None:
         mod = importlib.import_module(module.name)
         for name in getattr(mod, "__all__", []):
             assert hasattr(mod, name), f"{module.name}.__all__ names {name!r}, which is missing"
+
+
+def test_layers_follow_style_order_without_exceptions() -> None:
+    """The contract lists STYLE.md's layers in its order and ignores no import."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    contracts = config["tool"]["importlinter"]["contracts"]
+    layers = next(c for c in contracts if c["type"] == "layers")
+    assert not layers.get("ignore_imports"), "the layers contract must not be bent"
+    assert layers["layers"] == [
+        "shopfloor.cli",
+        "shopfloor.testing",
+        "shopfloor.api | (shopfloor.studio)",
+        "shopfloor.node : (shopfloor.services)",
+        "shopfloor.config",
+        "shopfloor.runtime",
+        "shopfloor.ml",
+        "shopfloor.connectors : shopfloor.features : shopfloor.pipelines",
+        "shopfloor.store | shopfloor.bus",
+        "shopfloor.sim",
+        "shopfloor.model",
+        "shopfloor.errors",
+    ]

@@ -10,11 +10,14 @@ catch one tree and still see the cause::
     ├── StoreError           the store failed or refused an operation
     │   └── StoreUnavailable the store cannot be reached now (retry later)
     ├── BusError             the bus failed or refused an operation
-    │   └── BusClosed        publishing or subscribing after close
+    │   ├── BusClosed        publishing or subscribing after close
+    │   └── BusFull          a subscriber's queue stayed full for the publish timeout
     ├── ConnectorError       a connector failed talking to its source
     │   ├── ConnectorNotReady  not reachable now: the engine retries with backoff
     │   └── ConnectorAuthError credentials or certificates refused: retrying will not help
     ├── PipelineError        a pipeline is wrong or failed on data
+    ├── ServiceError         a long-running part of the platform could not start or failed
+    │   └── PortInUse        the address a server should listen on is taken (CLI exit status 3)
     └── ModelError           a model is wrong, not fitted, or does not match its pipeline
         └── NotFittedError   also a ValueError, as in scikit-learn
 
@@ -27,6 +30,7 @@ from __future__ import annotations
 __all__ = [
     "BusClosed",
     "BusError",
+    "BusFull",
     "ConfigError",
     "ConnectorAuthError",
     "ConnectorError",
@@ -34,7 +38,9 @@ __all__ = [
     "ModelError",
     "NotFittedError",
     "PipelineError",
+    "PortInUse",
     "RecordError",
+    "ServiceError",
     "ShopfloorError",
     "StoreError",
     "StoreUnavailable",
@@ -87,6 +93,13 @@ class BusClosed(BusError):
     """Publishing, subscribing or reading after the bus or subscription was closed."""
 
 
+class BusFull(BusError):
+    """A subscriber's queue stayed full for the whole publish timeout.
+
+    The producer keeps the record (the connector engine diverts it to its journal).
+    """
+
+
 class ConnectorError(ShopfloorError):
     """A connector failed talking to its source."""
 
@@ -101,6 +114,34 @@ class ConnectorAuthError(ConnectorError):
 
 class PipelineError(ShopfloorError):
     """A pipeline specification is wrong or a step failed on its data."""
+
+
+class ServiceError(ShopfloorError):
+    """A long-running part of the platform (a server, the connector engine) failed."""
+
+
+class PortInUse(ServiceError):
+    """The address a server should listen on is taken by another process.
+
+    Parameters
+    ----------
+    host, port
+        The address that could not be bound.
+    pid
+        The process that listens there, when it can be found.
+
+    Examples
+    --------
+    >>> str(PortInUse("127.0.0.1", 8000, pid=4242))
+    'port 8000 on 127.0.0.1 is in use (pid 4242)'
+    """
+
+    def __init__(self, host: str, port: int, pid: int | None = None) -> None:
+        owner = f"pid {pid}" if pid is not None else "by an unknown process"
+        super().__init__(f"port {port} on {host} is in use ({owner})")
+        self.host = host
+        self.port = port
+        self.pid = pid
 
 
 class ModelError(ShopfloorError):

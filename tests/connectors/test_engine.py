@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shopfloor.bus import MemoryBus, StoreSink
+from shopfloor.bus import MemoryBus
 from shopfloor.connectors.base import BoundSignal
 from shopfloor.connectors.config import ConnectorConfig, JournalConfig, ReconnectPolicy
 from shopfloor.connectors.engine import ConnectorEngine, ConnectorSpec
@@ -26,6 +26,7 @@ from shopfloor.model import (
     SignalRef,
     WaveformBlock,
 )
+from shopfloor.node.sink import StoreSink
 from shopfloor.store import DuckDBStore
 from shopfloor.store.protocol import SignalInfo
 

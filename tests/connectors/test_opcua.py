@@ -10,10 +10,12 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+from shopfloor.api.server import api_server_factory
 from shopfloor.model import Quality, SignalRef, now_ns
 from shopfloor.node import Platform
 from shopfloor.node.services import project_services
@@ -38,7 +40,10 @@ async def until(check: Callable[[], Awaitable[bool]], timeout_s: float, what: st
 
 
 def platform_for(project: object) -> Platform:
-    return Platform(project, api_port=0, services=project_services(project))  # type: ignore[arg-type]
+    proj: Any = project
+    return Platform.from_project(
+        proj, api=api_server_factory(proj.config.api, port=0), services=project_services(proj)
+    )
 
 
 async def test_subscribes_to_scalars_arrays_and_events_and_stores_them(tmp_path: Path) -> None:

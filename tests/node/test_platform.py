@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from shopfloor.api.server import api_server_factory
 from shopfloor.config import load_project
 from shopfloor.config.template import write_example_project
 from shopfloor.errors import ConfigError
@@ -33,13 +34,15 @@ async def test_cli_goes_through_the_running_platform(tmp_path: Path) -> None:
     folder = tmp_path / "plant"
     write_example_project(folder)
     project = load_project(folder)
-    platform = Platform(project, api_port=0)
+    platform = Platform.from_project(project, api=api_server_factory(project.config.api, port=0))
     await platform.start()
     try:
         lock = read_lock(project.state_dir)
         assert lock is not None and lock.api_url == platform.api_url
         with pytest.raises(ConfigError, match="already runs"):
-            await Platform(project, api_port=0).start()
+            await Platform.from_project(
+                project, api=api_server_factory(project.config.api, port=0)
+            ).start()
         # live data through the bus into the store
         ref = SignalRef(ASSET, "spindle_speed")
         t0 = to_ns("2024-05-01T00:00:00Z")
@@ -86,3 +89,35 @@ def test_run_with_duration_stops_by_itself(tmp_path: Path) -> None:
     done = cli(folder, "run", "--duration", "1", "--api-port", "0")
     assert done.returncode == 0, done.stderr
     assert "running" in done.stdout and "stopped" in done.stdout
+
+
+@pytest.mark.slow
+def test_run_accepts_a_duration_with_a_unit(tmp_path: Path) -> None:
+    folder = tmp_path / "plant"
+    write_example_project(folder)
+    done = cli(folder, "run", "--duration", "1s", "--no-api")
+    assert done.returncode == 0, done.stderr
+    assert "stopping after 1 s" in done.stdout and "stopped" in done.stdout
+    bad = cli(folder, "run", "--duration", "soon", "--no-api")
+    assert bad.returncode == 2 and "'soon'" in bad.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["run", "serve"])
+def test_a_taken_port_exits_3_saying_what_to_do(tmp_path: Path, command: str) -> None:
+    import os
+    import socket
+
+    folder = tmp_path / "plant"
+    write_example_project(folder)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        done = cli(folder, command, "--port", str(port), "--duration", "5")
+    assert done.returncode == 3, done.stdout + done.stderr
+    message = " ".join(done.stderr.split())
+    assert f"port {port} on 127.0.0.1 is in use (pid {os.getpid()}); set api.port or --port" in (
+        message
+    )
+    assert "Traceback" not in done.stderr

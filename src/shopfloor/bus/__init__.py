@@ -3,7 +3,6 @@
 from shopfloor.bus.config import BusConfig
 from shopfloor.bus.memory import MemoryBus, MemorySubscription
 from shopfloor.bus.protocol import Bus, BusFull, Delivery, Subscription
-from shopfloor.bus.sink import SinkStats, StoreSink
 from shopfloor.bus.topics import topic_matches, validate_filter, validate_topic
 
 __all__ = [
@@ -13,8 +12,6 @@ __all__ = [
     "Delivery",
     "MemoryBus",
     "MemorySubscription",
-    "SinkStats",
-    "StoreSink",
     "Subscription",
     "topic_matches",
     "validate_filter",

@@ -7,8 +7,8 @@ the next reader of the same named subscription. Subscribers must therefore be id
 which the store is (one row per signal and timestamp).
 
 Queues are bounded: when a subscriber's queue is full, :meth:`Bus.publish` waits
-(backpressure) up to its timeout and then raises :class:`~shopfloor.errors.BusFull`-like
-:class:`BusFull`, so a producer can divert to its journal instead of growing memory.
+(backpressure) up to its timeout and then raises :class:`~shopfloor.errors.BusFull`, so a
+producer can divert to its journal instead of growing memory.
 """
 
 from __future__ import annotations
@@ -16,14 +16,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Protocol, runtime_checkable
 
-from shopfloor.errors import BusError
+from shopfloor.errors import BusFull
 from shopfloor.model import Record
 
 __all__ = ["Bus", "BusFull", "Delivery", "Subscription"]
-
-
-class BusFull(BusError):
-    """A subscriber's queue stayed full for the whole publish timeout."""
 
 
 @runtime_checkable

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from shopfloor.api.server import api_server_factory
 from shopfloor.cli.common import console, load, run_async
 from shopfloor.config.template import EXAMPLE_PROJECT
 from shopfloor.model import NS_PER_S, SignalRef, format_ns
@@ -131,8 +132,10 @@ def demo(
         await sim.start()
         start_ns = sim.model.start_ns
         # connectors now; the pipeline joins once it has learned the baseline
-        platform = Platform(
-            project, api_port=0, services=project_services(project, pipelines=False)
+        platform = Platform.from_project(
+            project,
+            api=api_server_factory(project.config.api, port=0),
+            services=project_services(project, pipelines=False),
         )
         try:
             await platform.start()

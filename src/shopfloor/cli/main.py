@@ -25,7 +25,8 @@ from shopfloor.cli.common import (
 )
 from shopfloor.config import find_project, load_project
 from shopfloor.config.template import write_example_project
-from shopfloor.errors import ConfigError
+from shopfloor.errors import ConfigError, PortInUse
+from shopfloor.model import parse_duration_s
 from shopfloor.node import Platform, read_lock
 from shopfloor.store import DuckDBStore
 
@@ -112,43 +113,86 @@ def validate(project: ProjectOption = None, json_: JsonOption = False) -> None:
     )
 
 
-def _platform_services(project: Any) -> list[Any]:
-    """The services a platform of this project runs (connectors, pipelines)."""
-    from shopfloor.node.services import project_services
+EXIT_PORT_IN_USE = 3
 
-    return project_services(project)
+DurationOption = Annotated[
+    str | None,
+    typer.Option(
+        "--duration",
+        help="Stop by itself after this long: 30 (seconds), 30s, 5min, 1h.",
+        show_default=False,
+    ),
+]
+ApiPortOption = Annotated[
+    int | None,
+    typer.Option(
+        "--api-port", "--port", min=0, max=65535, help="Override api.port (0: any free port)."
+    ),
+]
+
+
+def _duration_s(text: str | None) -> float | None:
+    """``--duration`` in seconds (the one duration parser, as ``sim --duration`` uses)."""
+    if text is None:
+        return None
+    try:
+        return parse_duration_s(text)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--duration") from err
+
+
+def _platform(proj: Any, *, api: bool, api_port: int | None, services: bool) -> Platform:
+    """The platform of ``proj``: backends from its configuration, the API as a service."""
+    api_factory = None
+    if api and proj.config.api.enabled:
+        from shopfloor.api.server import api_server_factory
+
+        api_factory = api_server_factory(proj.config.api, port=api_port)
+    factories: list[Any] = []
+    if services:
+        from shopfloor.node.services import project_services
+
+        factories = project_services(proj)
+    return Platform.from_project(proj, api=api_factory, services=factories)
+
+
+async def _start(platform: Platform) -> None:
+    """Start ``platform``; a taken API port exits with status 3 and what to do about it."""
+    try:
+        await platform.start()
+    except PortInUse as err:
+        fail(f"{err}; set api.port or --port", EXIT_PORT_IN_USE)
 
 
 @app.command()
 def run(
-    duration: Annotated[
-        float | None, typer.Option(min=0, help="Stop by itself after S seconds.")
-    ] = None,
-    api_port: Annotated[
-        int | None, typer.Option(min=0, max=65535, help="Override the API port (0: any free).")
-    ] = None,
+    duration: DurationOption = None,
+    api_port: ApiPortOption = None,
     no_api: Annotated[bool, typer.Option("--no-api", help="Run without the HTTP API.")] = False,
     project: ProjectOption = None,
 ) -> None:
     """Run the platform: connectors, bus, store, pipelines and API, until Ctrl-C."""
+    duration_s = _duration_s(duration)
     proj = load(project)
 
     async def main() -> None:
-        platform = Platform(
-            proj, api=not no_api, api_port=api_port, services=_platform_services(proj)
-        )
+        platform = _platform(proj, api=not no_api, api_port=api_port, services=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signals_module.SIGINT, signals_module.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await platform.start()
+        await _start(platform)
         console.print(
             f"[green]running[/] {proj.config.project.name}: store "
             f"{proj.store_path}, API {platform.api_url or 'off'}"
-            + (f", stopping after {duration:g} s" if duration is not None else ", Ctrl-C to stop")
+            + (
+                f", stopping after {duration_s:g} s"
+                if duration_s is not None
+                else ", Ctrl-C to stop"
+            )
         )
         try:
-            await asyncio.wait_for(stop.wait(), timeout=duration)
+            await asyncio.wait_for(stop.wait(), timeout=duration_s)
         except TimeoutError:
             pass
         finally:
@@ -165,21 +209,20 @@ def run(
 
 @app.command()
 def serve(
-    api_port: Annotated[
-        int | None, typer.Option(min=0, max=65535, help="Override the API port.")
-    ] = None,
-    duration: Annotated[float | None, typer.Option(min=0, help="Stop after S seconds.")] = None,
+    api_port: ApiPortOption = None,
+    duration: DurationOption = None,
     project: ProjectOption = None,
 ) -> None:
     """Serve the API over the store without connectors or pipelines."""
+    duration_s = _duration_s(duration)
     proj = load(project)
 
     async def main() -> None:
-        platform = Platform(proj, api=True, api_port=api_port)
-        await platform.start()
+        platform = _platform(proj, api=True, api_port=api_port, services=False)
+        await _start(platform)
         console.print(f"[green]serving[/] {platform.api_url} (OpenAPI: {platform.api_url}/docs)")
         try:
-            await asyncio.sleep(duration if duration is not None else float("inf"))
+            await asyncio.sleep(duration_s if duration_s is not None else float("inf"))
         finally:
             await platform.stop()
 

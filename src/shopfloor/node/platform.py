@@ -1,10 +1,16 @@
 """A running shopfloor node: store, bus, connectors, pipelines and API in one process.
 
-Started by ``shopfloor run``; owns the project's DuckDB file for as long as it runs and
+Started by ``shopfloor run``; owns the project's store for as long as it runs and
 publishes its API address in the project's lock file, so other processes use the API.
 Components start in data-flow order (store, bus and store sink, API, then producers) and
 stop in reverse, so that what is in flight when it stops is written before the store
 closes.
+
+The platform knows its store and bus only by their protocols (:class:`~shopfloor.store.Store`,
+:class:`~shopfloor.bus.Bus`): :meth:`Platform.from_project` picks the backends from the
+project's configuration (:mod:`shopfloor.node.backends`). The API is a service like any
+other, built by the caller (the CLI hands in :func:`shopfloor.api.server.api_server_factory`),
+so this layer does not import the API.
 """
 
 from __future__ import annotations
@@ -14,26 +20,28 @@ import contextlib
 import logging
 import os
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-import uvicorn
-
-from shopfloor.api.app import create_app
-from shopfloor.bus import MemoryBus, StoreSink
+from shopfloor.bus import Bus
 from shopfloor.config import Project
 from shopfloor.errors import ConfigError, StoreUnavailable
 from shopfloor.model import now_ns
 from shopfloor.node.access import register_project_signals
+from shopfloor.node.backends import create_bus, create_store
 from shopfloor.node.lock import PlatformLock, read_lock, remove_lock, write_lock
-from shopfloor.store import DuckDBStore
+from shopfloor.node.sink import StoreSink
+from shopfloor.store import Store
 
-__all__ = ["Platform", "Service"]
+__all__ = ["ApiFactory", "ApiService", "Platform", "Service", "ServiceFactory", "StatusProvider"]
 
 log = logging.getLogger(__name__)
 
+StatusProvider = Callable[[], Awaitable[dict[str, Any]]]
+
 
 class Service(Protocol):
-    """A long-running part of the platform (the connector engine, a pipeline runner)."""
+    """A long-running part of the platform (the connector engine, a pipeline runner, the API)."""
 
     name: str
 
@@ -47,6 +55,18 @@ class Service(Protocol):
         """A JSON-able health summary."""
 
 
+class ApiService(Service, Protocol):
+    """A service that serves the platform's API; its address is published in the lock file."""
+
+    @property
+    def url(self) -> str | None:
+        """Where it answers once :meth:`start` has returned (``None`` before)."""
+
+
+ServiceFactory = Callable[["Platform"], Service]
+ApiFactory = Callable[[Store, StatusProvider], ApiService]
+
+
 class Platform:
     """The platform of one project.
 
@@ -54,29 +74,34 @@ class Platform:
     ----------
     project
         The loaded project.
+    store, bus
+        The backends (not opened or started yet; the platform does both, and closes them).
     api
-        Serve the HTTP API (needed for other processes to reach the store).
-    api_port
-        Override the project's API port (0 picks a free one).
+        Builds the API service over ``(store, status)``; ``None`` runs without an API (then
+        other processes cannot reach the store while the platform runs).
     services
-        Factories of further services, called with (platform) once store and bus run.
+        Factories of further services, called with the platform once store and bus run.
     retention_interval_s
         How often retention is applied.
+    drain_timeout_s
+        How long :meth:`stop` waits for the bus to drain into the store.
     """
 
     def __init__(
         self,
         project: Project,
+        store: Store,
+        bus: Bus,
         *,
-        api: bool = True,
-        api_port: int | None = None,
-        services: list[Any] | None = None,
+        api: ApiFactory | None = None,
+        services: list[ServiceFactory] | None = None,
         retention_interval_s: float = 3600.0,
+        drain_timeout_s: float = 30.0,
     ) -> None:
         self.project = project
         self.config = project.config
-        self.store = DuckDBStore(project.store_path, self.config.store)
-        self.bus = MemoryBus(default_maxsize=self.config.bus.queue_size)
+        self.store = store
+        self.bus = bus
         self.sink = StoreSink(
             self.bus,
             self.store,
@@ -84,19 +109,45 @@ class Platform:
             batch_size=self.config.bus.store_batch_size,
             batch_wait_s=self.config.bus.store_batch_wait_s,
         )
-        self._api_enabled = api and self.config.api.enabled
-        self._api_port = self.config.api.port if api_port is None else api_port
+        self._api_factory = api
+        self.api: ApiService | None = None
         self._service_factories = list(services or [])
         self.services: list[Service] = []
-        self._tasks: list[asyncio.Task[None]] = []
-        self._server: uvicorn.Server | None = None
-        self.api_url: str | None = None
+        self._sink_task: asyncio.Task[None] | None = None
+        self._retention_task: asyncio.Task[None] | None = None
         self._retention_interval_s = retention_interval_s
+        self._drain_timeout_s = drain_timeout_s
         self._started_at = 0.0
-        self._stopped = asyncio.Event()
+
+    @classmethod
+    def from_project(
+        cls,
+        project: Project,
+        *,
+        api: ApiFactory | None = None,
+        services: list[ServiceFactory] | None = None,
+        retention_interval_s: float = 3600.0,
+    ) -> Platform:
+        """The platform on the store and bus the project's configuration asks for."""
+        return cls(
+            project,
+            create_store(project),
+            create_bus(project.config.bus),
+            api=api,
+            services=services,
+            retention_interval_s=retention_interval_s,
+        )
+
+    @property
+    def api_url(self) -> str | None:
+        """Where the API answers while the platform runs, else ``None``."""
+        return None if self.api is None else self.api.url
 
     async def status(self) -> dict[str, Any]:
         """Health of every part, for ``shopfloor status`` and the API."""
+        services = {s.name: s.health() for s in self.services}
+        if self.api is not None:
+            services = {self.api.name: self.api.health(), **services}
         return {
             "platform": {
                 "pid": os.getpid(),
@@ -104,7 +155,7 @@ class Platform:
                 "api_url": self.api_url,
                 "project": self.config.project.name,
             },
-            "bus": {"published": self.bus.published, "store_queue": self.sink.pending},
+            "bus": {"backend": self.config.bus.backend, "store_queue": self.sink.pending},
             "store_sink": {
                 "batches": self.sink.stats.batches,
                 "records": self.sink.stats.records,
@@ -114,11 +165,22 @@ class Platform:
                 "failures": self.sink.stats.failures,
                 "last_error": self.sink.stats.last_error,
             },
-            "services": {s.name: s.health() for s in self.services},
+            "services": services,
         }
 
     async def start(self) -> None:
-        """Start everything; ``ConfigError`` when another platform already runs here."""
+        """Start everything.
+
+        The lock file (with the API's address) is written only once the API answers, so a
+        process that finds the lock can use the API at once.
+
+        Raises
+        ------
+        ConfigError
+            When another platform already runs on this project.
+        PortInUse
+            When the API's port is taken.
+        """
         existing = read_lock(self.project.state_dir)
         if existing is not None:
             raise ConfigError(
@@ -128,20 +190,23 @@ class Platform:
         self._started_at = time.monotonic()
         await self.store.open()
         try:
+            await self.bus.start()
             n = await register_project_signals(self.store, self.project)
             await self.sink.subscribe()
-            self._tasks.append(asyncio.create_task(self.sink.run(), name="store-sink"))
-            if self._api_enabled:
-                await self._start_api()
+            self._sink_task = asyncio.create_task(self.sink.run(), name="store-sink")
+            if self._api_factory is not None:
+                api = self._api_factory(self.store, self.status)
+                self.api = api
+                await api.start()
             write_lock(
                 self.project.state_dir,
                 PlatformLock(os.getpid(), self.api_url, now_ns(), str(self.project.root)),
             )
             for factory in self._service_factories:
-                service: Service = factory(self)
+                service = factory(self)
                 await service.start()
                 self.services.append(service)
-            self._tasks.append(asyncio.create_task(self._retention_loop(), name="retention"))
+            self._retention_task = asyncio.create_task(self._retention_loop(), name="retention")
         except BaseException:
             await self.stop()
             raise
@@ -151,34 +216,6 @@ class Platform:
             n,
             self.api_url,
         )
-
-    async def _start_api(self) -> None:
-        app = create_app(self.store, status=self.status)
-        config = uvicorn.Config(
-            app,
-            host=self.config.api.host,
-            port=self._api_port,
-            log_level="warning",
-            lifespan="off",
-            access_log=False,
-        )
-        server = uvicorn.Server(config)
-        self._server = server
-        task = asyncio.create_task(server.serve(), name="api")
-        self._tasks.append(task)
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if task.done():
-                await task  # re-raises the start failure
-                raise StoreUnavailable(
-                    f"the API could not listen on {self.config.api.host}:{self._api_port} "
-                    "(port in use?)"
-                )
-            if time.monotonic() > deadline:
-                raise StoreUnavailable("the API did not start within 10 s")
-            await asyncio.sleep(0.02)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        self.api_url = f"http://{self.config.api.host}:{port}"
 
     async def _retention_loop(self) -> None:
         while True:
@@ -190,34 +227,48 @@ class Platform:
                 log.exception("platform.retention_failed")
             await asyncio.sleep(self._retention_interval_s)
 
-    async def stop(self, drain_timeout_s: float = 30.0) -> None:
-        """Stop producers, drain the bus into the store, stop the API, close the store."""
+    async def stop(self) -> None:
+        """Stop producers, drain the bus into the store, stop the API, close bus and store."""
         for service in reversed(self.services):
             try:
                 await service.stop()
             except Exception:
                 log.exception("platform.service_stop_failed service=%s", service.name)
         self.services.clear()
-        self.sink.stop()
-        sink_task = next((t for t in self._tasks if t.get_name() == "store-sink"), None)
-        if sink_task is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(sink_task), drain_timeout_s)
-            except TimeoutError:
-                log.error("platform.drain_timeout pending=%d", self.sink.pending)
-        if self._server is not None:
-            self._server.should_exit = True
-        for task in self._tasks:
-            if not task.done() and task.get_name() != "api":
-                task.cancel()
-        for task in self._tasks:
+        if self._retention_task is not None:
+            self._retention_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._tasks.clear()
-        await self.store.close()
-        remove_lock(self.project.state_dir, os.getpid())
-        self._stopped.set()
+                await self._retention_task
+            self._retention_task = None
+        await self._drain_sink()
+        if self.api is not None:
+            try:
+                await self.api.stop()
+            except Exception:
+                log.exception("platform.service_stop_failed service=%s", self.api.name)
+            self.api = None
+        try:
+            await self.bus.close()
+        finally:
+            await self.store.close()
+            remove_lock(self.project.state_dir, os.getpid())
         log.info("platform.stopped")
+
+    async def _drain_sink(self) -> None:
+        self.sink.stop()
+        task, self._sink_task = self._sink_task, None
+        if task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(task), self._drain_timeout_s)
+        except TimeoutError:
+            log.error("platform.drain_timeout pending=%d", self.sink.pending)
+        except Exception:
+            log.exception("platform.store_sink_failed")
+        if not task.done():
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
 
     async def run(self, duration_s: float | None = None) -> None:
         """Start, run for ``duration_s`` (forever when ``None``), then stop."""

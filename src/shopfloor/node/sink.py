@@ -16,7 +16,7 @@ import logging
 import random
 from dataclasses import dataclass, field
 
-from shopfloor.bus.protocol import Bus, Delivery, Subscription
+from shopfloor.bus import Bus, Delivery, Subscription
 from shopfloor.errors import BusClosed, ShopfloorError, StoreUnavailable
 from shopfloor.model import UNS_ROOT, DeadLetter, record_count
 from shopfloor.store import Store, WriteReport

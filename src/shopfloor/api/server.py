@@ -1,0 +1,245 @@
+"""The HTTP API as a service of the platform: uvicorn serving an app, started and stopped.
+
+:class:`ApiServer` binds its socket itself, so a taken port is reported as
+:class:`~shopfloor.errors.PortInUse` naming the address and, when it can be found, the
+process that listens there. :meth:`ApiServer.start` returns only once the app answers its
+health route, so whoever publishes the address afterwards (the platform's lock file) never
+sends a client to a server that is not listening yet.
+
+Examples
+--------
+>>> from fastapi import FastAPI
+>>> server = ApiServer(FastAPI(), host="127.0.0.1", port=0)
+>>> server.url is None
+True
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+
+from shopfloor.api.app import StatusProvider, create_app
+from shopfloor.config.api import ApiConfig
+from shopfloor.errors import PortInUse, ServiceError
+from shopfloor.store import Store
+
+__all__ = ["ApiServer", "api_server_factory", "listener_pid"]
+
+log = logging.getLogger(__name__)
+
+HEALTH_PATH = "/api/v1/health"
+
+
+class ApiServer:
+    """Serve ``app`` with uvicorn on ``host:port`` (a platform service).
+
+    Parameters
+    ----------
+    app
+        The ASGI app (usually :func:`shopfloor.api.app.create_app`).
+    host, port
+        Where to listen; port 0 picks a free one (see :attr:`url` once started).
+    ready_timeout_s
+        How long :meth:`start` waits for the app to answer ``health_path``.
+    stop_timeout_s
+        How long :meth:`stop` waits for open requests before it cancels the server.
+    health_path
+        The route polled for readiness; it must answer 200.
+    """
+
+    name = "api"
+
+    def __init__(
+        self,
+        app: FastAPI,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        ready_timeout_s: float = 10.0,
+        stop_timeout_s: float = 5.0,
+        health_path: str = HEALTH_PATH,
+    ) -> None:
+        self.app = app
+        self.host = host
+        self.port = port
+        self.ready_timeout_s = ready_timeout_s
+        self.stop_timeout_s = stop_timeout_s
+        self.health_path = health_path
+        self._server: uvicorn.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._url: str | None = None
+
+    @property
+    def url(self) -> str | None:
+        """``http://host:port`` once the server answers, else ``None``."""
+        return self._url
+
+    async def start(self) -> None:
+        """Listen, and return once the app answers its health route.
+
+        Raises
+        ------
+        PortInUse
+            When ``host:port`` is taken.
+        ServiceError
+            When the server fails to start or does not answer within ``ready_timeout_s``.
+        """
+        sock = bind_socket(self.host, self.port)
+        port = int(sock.getsockname()[1])
+        config = uvicorn.Config(
+            self.app,
+            host=self.host,
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+        )
+        server = uvicorn.Server(config)
+        self._server = server
+        self._task = asyncio.create_task(server.serve(sockets=[sock]), name="api")
+        url = f"http://{_url_host(self.host)}:{port}"
+        try:
+            await self._wait_ready(url)
+        except BaseException:
+            await self.stop()
+            sock.close()  # uvicorn owns it once it serves; before that, nobody does
+            raise
+        self._url = url
+        log.info("api.started url=%s", url)
+
+    async def _wait_ready(self, url: str) -> None:
+        deadline = time.monotonic() + self.ready_timeout_s
+        last_error = "no answer"
+        async with httpx.AsyncClient(base_url=url, timeout=1.0, trust_env=False) as client:
+            while True:
+                if self._task is not None and self._task.done():
+                    exc = None if self._task.cancelled() else self._task.exception()
+                    raise ServiceError(
+                        f"the API on {self.host}:{self.port} stopped while starting: "
+                        f"{exc or 'server exited'}"
+                    ) from exc
+                try:
+                    response = await client.get(self.health_path)
+                except httpx.TransportError as err:
+                    last_error = f"{type(err).__name__}: {err}"
+                else:
+                    if response.status_code == 200:
+                        return
+                    last_error = f"{self.health_path} answered {response.status_code}"
+                if time.monotonic() > deadline:
+                    raise ServiceError(
+                        f"the API on {url} did not answer {self.health_path} within "
+                        f"{self.ready_timeout_s:g} s ({last_error})"
+                    )
+                await asyncio.sleep(0.02)
+
+    async def stop(self) -> None:
+        """Stop serving; open requests get ``stop_timeout_s`` to finish."""
+        server, task = self._server, self._task
+        self._server, self._task, self._url = None, None, None
+        if server is None or task is None:
+            return
+        server.should_exit = True
+        try:
+            await asyncio.wait_for(asyncio.shield(task), self.stop_timeout_s)
+        except TimeoutError:
+            log.warning("api.stop_timeout after_s=%g", self.stop_timeout_s)
+            task.cancel()
+        except Exception:  # the server failed; it is stopped either way
+            log.exception("api.failed")
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        log.info("api.stopped")
+
+    def health(self) -> dict[str, Any]:
+        """Whether the server runs, and where."""
+        running = self._task is not None and not self._task.done()
+        return {"state": "running" if running else "stopped", "url": self._url}
+
+
+def api_server_factory(
+    config: ApiConfig, *, port: int | None = None
+) -> Callable[[Store, StatusProvider], ApiServer]:
+    """A factory the platform calls with its store and status to build its API server.
+
+    Parameters
+    ----------
+    config
+        The project's ``api:`` settings.
+    port
+        Override of ``config.port`` (0 picks a free one).
+    """
+
+    def build(store: Store, status: StatusProvider) -> ApiServer:
+        return ApiServer(
+            create_app(store, status=status),
+            host=config.host,
+            port=config.port if port is None else port,
+        )
+
+    return build
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port``; :class:`PortInUse` when the address is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as err:
+        sock.close()
+        if err.errno == errno.EADDRINUSE:
+            raise PortInUse(host, port, listener_pid(port)) from err
+        raise ServiceError(f"the API cannot listen on {host}:{port}: {err}") from err
+    sock.set_inheritable(True)
+    return sock
+
+
+def listener_pid(port: int, proc: Path = Path("/proc")) -> int | None:
+    """The process listening on TCP ``port``, when the system says (Linux ``/proc``).
+
+    Only processes whose file descriptors this user may read are found; ``None`` otherwise.
+    """
+    inodes: set[str] = set()
+    for table in ("net/tcp", "net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in (proc / table).read_text(encoding="ascii").splitlines()[1:]:
+                fields = line.split()
+                if len(fields) < 10 or fields[3] != "0A":  # 0A: LISTEN
+                    continue
+                if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(fields[9])
+    if not inodes:
+        return None
+    targets = {f"socket:[{inode}]" for inode in inodes}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            for fd in (entry / "fd").iterdir():
+                with contextlib.suppress(OSError):
+                    if os.readlink(fd) in targets:
+                        return int(entry.name)
+    return None
+
+
+def _url_host(host: str) -> str:
+    if host in ("0.0.0.0", ""):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
