@@ -88,6 +88,7 @@ def check_sections(sections: Sections) -> list[Located]:
     problems += _unique_names(sections)
     problems += _signals(sections)
     problems += _bindings(sections)
+    problems += _connector_options(sections)
     for pi, pipeline in sections.pipelines:
         problems += _pipeline(sections, pi, pipeline)
     problems += _models_and_rules(sections)
@@ -173,6 +174,15 @@ def _signals(sections: Sections) -> Iterator[Located]:
                     model.model_validate(signal.source_options)
                 except ValidationError as err:
                     yield from located_from(err, (*loc, "source_options"), model)
+
+
+def _connector_options(sections: Sections) -> Iterator[Located]:
+    for ci, connector in sections.connectors:
+        for name, model in connector.option_models().items():
+            try:
+                model.model_validate(getattr(connector, name))
+            except ValidationError as err:
+                yield from located_from(err, ("connectors", ci, name), model)
 
 
 def _addresses(signal: Signal) -> list[tuple[str, Loc]]:

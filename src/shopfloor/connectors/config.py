@@ -62,6 +62,15 @@ class ConnectorConfig(BaseModel):
     signal_options: ClassVar[builtins.type[BaseModel]] = NoSignalOptions
     """Model of ``source_options`` of the signals bound to a connector of this type."""
 
+    def option_models(self) -> dict[str, builtins.type[BaseModel]]:
+        """Fields holding free options (a mapping) → the model that checks them.
+
+        A connector type whose settings include options read by another part (a replay
+        connector's recording ``options``) names their model here, so ``shopfloor validate``
+        checks them too. None by default.
+        """
+        return {}
+
     name: Annotated[str, AfterValidator(_name)]
     type: str
     enabled: bool = True
