@@ -167,3 +167,11 @@ def test_store_outputs_and_pipeline_build_are_checked(tmp_path: Path) -> None:
     text = EXAMPLE_PROJECT.replace("window: {length_s: 1.0}", "window: {length_samples: 4}")
     issues = "\n".join(problems(tmp_path, text))
     assert "pipelines[0]: " in issues and "too short" in issues
+
+
+def test_validate_prints_values_that_look_like_markup_as_written(tmp_path: Path) -> None:
+    text = EXAMPLE_PROJECT.replace("features: [rms,", "features: ['[bold]rms',")
+    write(tmp_path / "plant", text)
+    result = CliRunner().invoke(app, ["validate", "-p", str(tmp_path / "plant")])
+    assert result.exit_code == 2
+    assert "unknown feature '[bold]rms'" in " ".join(result.output.split()), result.output
