@@ -175,3 +175,38 @@ def test_validate_prints_values_that_look_like_markup_as_written(tmp_path: Path)
     result = CliRunner().invoke(app, ["validate", "-p", str(tmp_path / "plant")])
     assert result.exit_code == 2
     assert "unknown feature '[bold]rms'" in " ".join(result.output.split()), result.output
+
+
+def test_a_union_reports_the_branch_the_value_was_meant_for(tmp_path: Path) -> None:
+    text = EXAMPLE_PROJECT.replace(
+        "envelope_min_bandwidth_hz: 6000",
+        "envelope_min_bandwidth_hz: 6000\n"
+        "          bearing: {n_elements: 3, elemnt_diameter_mm: 1, pitch_diameter_mm: 9}\n"
+        "          envelope_band: [1, 2, 3]",
+    )
+    issues = problems(tmp_path, text)
+    assert len(issues) == 3, issues
+    assert "features.bearing.element_diameter_mm: field required" in issues[0]
+    assert (
+        "features.bearing.elemnt_diameter_mm: unknown field 'elemnt_diameter_mm' (did"
+        in (issues[1])
+    )
+    assert "features.envelope_band: Tuple should have at most 2 items" in issues[2]
+
+
+def test_references_are_checked_alongside_type_errors(tmp_path: Path) -> None:
+    text = EXAMPLE_PROJECT.replace("unit: degC", "unit: degCC").replace(
+        "context: [spindle_speed, program_state]", "context: [spindle_sped, program_state]"
+    )
+    issues = problems(tmp_path, text)
+    assert len(issues) == 2, issues
+    assert "assets[0].signals[2].unit: unknown unit 'degCC'" in issues[0]
+    assert (
+        "pipelines[0].context[0]: asset 'acme/plant1/machining/line1/cell1/cnc-01' has no "
+        in (issues[1])
+    )
+    assert "signal 'spindle_sped' (did you mean 'spindle_speed'?)" in issues[1]
+    # a signal that is written but wrong is said once, not again where a pipeline uses it
+    text = EXAMPLE_PROJECT.replace("sample_rate_hz: 25600", "sample_rate_hz: -1")
+    issues = problems(tmp_path, text)
+    assert len(issues) == 1 and "sample_rate_hz" in issues[0], issues

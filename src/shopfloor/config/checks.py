@@ -62,6 +62,8 @@ class Sections:
     models: list[tuple[int, ModelConfig]] = field(default_factory=list)
     deployments: list[tuple[int, DeploymentConfig]] = field(default_factory=list)
     alert_rules: list[tuple[int, AlertRuleConfig]] = field(default_factory=list)
+    partial_assets: dict[str, Asset] = field(default_factory=dict)
+    """Assets with a wrong signal, holding their valid signals: enough to check pipelines."""
 
     def written(self, section: str, key: str = "name") -> set[str]:
         """Every ``key`` written in ``section``, whether its item validated or not."""
@@ -359,8 +361,18 @@ def _outputs(
                     yield _no_column(pattern, columns, (*loc, "columns", k))
 
 
+def _written_signals(sections: Sections, path: str) -> set[str]:
+    """Names of the signals written for the asset at ``path``, valid or not."""
+    for item in sections.raw.get("assets") or []:
+        if isinstance(item, dict) and item.get("path") == path:
+            signals = item.get("signals")
+            if isinstance(signals, list):
+                return {str(s["name"]) for s in signals if isinstance(s, dict) and "name" in s}
+    return set()
+
+
 def _pipeline(sections: Sections, pi: int, pipeline: PipelineConfig) -> list[Located]:
-    assets = {a.path: a for _, a in sections.assets}
+    assets = {**sections.partial_assets, **{a.path: a for _, a in sections.assets}}
     asset = assets.get(pipeline.asset)
     if asset is None:
         if pipeline.asset in sections.written("assets", "path"):
@@ -379,8 +391,9 @@ def _pipeline(sections: Sections, pi: int, pipeline: PipelineConfig) -> list[Loc
         used.append((("when", "signal"), pipeline.when.signal))
     if pipeline.regime is not None:
         used.append((("regime", "signal"), pipeline.regime.signal))
+    written = set(signals) | _written_signals(sections, asset.path)
     for rel, name in used:
-        if name not in signals:
+        if name not in written:
             problems.append(
                 Located(
                     ("pipelines", pi, *rel),
@@ -388,10 +401,12 @@ def _pipeline(sections: Sections, pi: int, pipeline: PipelineConfig) -> list[Loc
                     f"(known: {', '.join(sorted(signals)) or 'none'})",
                 )
             )
+    if any(name not in signals for _, name in used):
+        return problems  # a signal it uses is wrong itself: the steps cannot be told
     columns, step_problems = _step_columns(sections, pi, pipeline, asset)
     problems += step_problems
     problems += _outputs(sections, pi, pipeline, columns)
-    if not problems:
+    if not problems and asset.path not in sections.partial_assets:
         problems += _build(pi, pipeline, asset)
     return problems
 

@@ -16,6 +16,8 @@ from pydantic import BaseModel, ValidationError
 
 from shopfloor.config.source import Located, YamlSource
 
+Loc = tuple[int | str, ...]
+
 __all__ = ["did_you_mean", "field_names_at", "issues_from", "located_from"]
 
 _SECRETS = ("password", "secret", "token")
@@ -96,14 +98,9 @@ def located_from(
     model
         The model validated, to suggest close field names for unknown keys.
     """
-    out = []
+    found: list[tuple[Loc, Loc | None, str, Located]] = []
     for problem in err.errors(include_url=False):
-        rel = tuple(
-            p
-            for p in problem["loc"]
-            # pydantic puts the tag of a union or a validator name in the loc
-            if isinstance(p, int) or not (str(p).startswith("function-") or "[" in str(p))
-        )
+        rel, union_at = _clean_loc(model, problem["loc"])
         loc = (*prefix, *rel)
         message = problem["msg"]
         if problem["type"] == "extra_forbidden":
@@ -117,5 +114,65 @@ def located_from(
             message = f"field required: {loc[-1]}"
         elif message.startswith("Value error, "):
             message = message[len("Value error, ") :]
-        out.append(Located(loc, message))
-    return out
+        found.append((loc, union_at, problem["type"], Located(loc, message)))
+    # A union reports every branch; where one branch got past the type of the value, the
+    # others' "should be <type>" only add noise.
+    past_type = {u for _, u, kind, _ in found if u is not None and kind not in _TYPE_MISMATCH}
+    return [
+        located
+        for _, union_at, kind, located in found
+        if not (union_at in past_type and kind in _TYPE_MISMATCH)
+    ]
+
+
+_TYPE_MISMATCH = frozenset(
+    {
+        "literal_error",
+        "string_type",
+        "int_type",
+        "int_parsing",
+        "float_type",
+        "float_parsing",
+        "bool_type",
+        "bool_parsing",
+        "dict_type",
+        "model_type",
+        "model_attributes_type",
+        "tuple_type",
+        "list_type",
+        "none_required",
+        "is_instance_of",
+        "enum",
+    }
+)
+
+
+def _clean_loc(model: type[BaseModel] | None, loc: Sequence[int | str]) -> tuple[Loc, Loc | None]:
+    """``loc`` without pydantic's union tags and validator names, and where a union was.
+
+    Tags are ``function-after[...]``, ``literal['auto']``, ``tuple[float, float]`` and the
+    class name of a model among the members of a union (``BearingGeometry``).
+    """
+    out: list[int | str] = []
+    union_at: Loc | None = None
+    current = [model] if model is not None else []
+    for part in loc:
+        if isinstance(part, int):
+            out.append(part)
+            continue
+        text = str(part)
+        is_field = any(text in m.model_fields for m in current)
+        if not is_field and (
+            text.startswith("function-") or "[" in text or text in {m.__name__ for m in current}
+        ):
+            union_at = tuple(out) if union_at is None else union_at
+            current = [m for m in current if m.__name__ == text]
+            continue
+        current = [
+            inner
+            for m in current
+            if text in m.model_fields
+            for inner in _models_in(m.model_fields[text].annotation)
+        ]
+        out.append(part)
+    return tuple(out), union_at

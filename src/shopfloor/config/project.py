@@ -158,6 +158,29 @@ def _validate_items(
     return out
 
 
+def _partial_assets(sections: Sections) -> dict[str, Asset]:
+    """The assets that failed with only their valid signals, so pipelines are still checked."""
+    valid = {i for i, _ in sections.assets}
+    out: dict[str, Asset] = {}
+    items = sections.raw.get("assets")
+    for i, item in enumerate(items if isinstance(items, list) else []):
+        if i in valid or not isinstance(item, dict) or not isinstance(item.get("signals"), list):
+            continue
+        signals = []
+        for signal in item["signals"]:
+            try:
+                Signal.model_validate(signal)
+            except ValidationError:
+                continue
+            signals.append(signal)
+        try:
+            asset = Asset.model_validate({**item, "signals": signals})
+        except ValidationError:
+            continue  # the asset itself is wrong, not only a signal
+        out[asset.path] = asset
+    return out
+
+
 def _validate_connectors(
     raw: Any, source: YamlSource, issues: list[str]
 ) -> list[tuple[int, ConnectorConfig]]:
@@ -218,6 +241,7 @@ def load_project(path: str | os.PathLike[str]) -> Project:
     sections.connectors = _validate_connectors(raw.pop("connectors", None), source, issues)
     for name, model in _LIST_SECTIONS.items():
         setattr(sections, name, _validate_items(name, model, raw.pop(name, None), source, issues))
+    sections.partial_assets = _partial_assets(sections)
     config: FactoryConfig | None
     try:
         config = FactoryConfig.model_validate(raw)
