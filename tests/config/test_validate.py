@@ -210,3 +210,14 @@ def test_references_are_checked_alongside_type_errors(tmp_path: Path) -> None:
     text = EXAMPLE_PROJECT.replace("sample_rate_hz: 25600", "sample_rate_hz: -1")
     issues = problems(tmp_path, text)
     assert len(issues) == 1 and "sample_rate_hz" in issues[0], issues
+
+
+def test_a_node_given_twice_for_the_channels_of_one_signal(tmp_path: Path) -> None:
+    text = EXAMPLE_PROJECT.replace("CNC01.Vibration.AccelZ", "CNC01.Vibration.AccelX")
+    issues = problems(tmp_path, text)
+    assert len(issues) == 1, issues
+    assert f":{line_of(text, 'CNC01.Vibration.AccelX')}: " in issues[0]
+    assert (
+        "source_options.channel_nodes[2]: 'ns=2;s=CNC01.Vibration.AccelX' is given twice"
+        in (issues[0])
+    )

@@ -221,6 +221,12 @@ def _bindings(sections: Sections) -> Iterator[Located]:
                         f"{address!r} of connector {signal.connector!r} is already bound to "
                         f"signal {first.path!r}: one source feeds one signal",
                     )
+                else:
+                    yield Located(
+                        ("assets", ai, "signals", si, *rel),
+                        f"{address!r} is given twice for signal {ref.path!r}: "
+                        "one source feeds one channel",
+                    )
 
 
 def _step_loc(sections: Sections, pi: int, sj: int, kind: str, section: str = "steps") -> Loc:
