@@ -25,7 +25,6 @@ from shopfloor.config.source import Located
 from shopfloor.connectors.config import ConnectorConfig
 from shopfloor.connectors.registry import connector_types
 from shopfloor.errors import PipelineError
-from shopfloor.features import FeatureSet
 from shopfloor.ml.config import ModelConfig
 from shopfloor.model import Asset, Signal, SignalKind, SignalRef
 from shopfloor.pipelines.config import PipelineConfig
@@ -256,6 +255,8 @@ def _feature_columns(
     params: FeaturesParams, asset: Asset, channels: list[str], loc: Loc
 ) -> tuple[list[str] | None, list[Located]]:
     """The columns of a features step and the problems of its feature names."""
+    from shopfloor.features import FeatureSet  # scipy: only when a pipeline has features
+
     bearing = asset.bearing if params.bearing == "asset" else params.bearing
     keywords = params.model_dump(exclude={"features", "speed", "bearing"})
     try:

@@ -16,9 +16,9 @@ from pydantic import BaseModel, ValidationError
 
 from shopfloor.config.source import Located, YamlSource
 
-Loc = tuple[int | str, ...]
-
 __all__ = ["did_you_mean", "field_names_at", "issues_from", "located_from"]
+
+Loc = tuple[int | str, ...]
 
 _SECRETS = ("password", "secret", "token")
 
