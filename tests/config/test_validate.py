@@ -221,3 +221,18 @@ def test_a_node_given_twice_for_the_channels_of_one_signal(tmp_path: Path) -> No
         "source_options.channel_nodes[2]: 'ns=2;s=CNC01.Vibration.AccelX' is given twice"
         in (issues[0])
     )
+
+
+def test_a_misspelt_choice_gets_the_closest_one(tmp_path: Path) -> None:
+    text = EXAMPLE_PROJECT.replace("security_mode: None ", "security_mode: Sing ").replace(
+        "kind: event ", "kind: evnt "
+    )
+    issues = problems(tmp_path, text)
+    assert len(issues) == 2, issues
+    assert "assets[0].signals[5].kind: Input should be" in issues[0]
+    assert "got 'evnt' (did you mean 'event'?)" in issues[0]
+    assert (
+        "connectors[0].security_mode: Input should be 'None', 'Sign' or 'SignAndEncrypt', "
+        in (issues[1])
+    )
+    assert "got 'Sing' (did you mean 'Sign'?)" in issues[1]

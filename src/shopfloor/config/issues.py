@@ -7,6 +7,7 @@ An unknown key gets a "did you mean" when the model at that place has a close fi
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
 from collections.abc import Iterable, Sequence
@@ -112,6 +113,9 @@ def located_from(
                 message += did_you_mean(name, field_names_at(model, rel))
         elif problem["type"] == "missing":
             message = f"field required: {loc[-1]}"
+        elif problem["type"] in ("literal_error", "enum") and isinstance(problem["input"], str):
+            expected = re.findall(r"'([^']*)'", str(problem.get("ctx", {}).get("expected", "")))
+            message += f", got {problem['input']!r}{did_you_mean(problem['input'], expected)}"
         elif message.startswith("Value error, "):
             message = message[len("Value error, ") :]
         found.append((loc, union_at, problem["type"], Located(loc, message)))
