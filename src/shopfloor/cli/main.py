@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from shopfloor import __version__
@@ -88,7 +89,7 @@ def validate(project: ProjectOption = None, json_: JsonOption = False) -> None:
         if json_:
             print_json({"valid": False, "error": str(err).splitlines()[0], "issues": err.issues})
             raise typer.Exit(EXIT_CONFIG) from None
-        fail(str(err), EXIT_CONFIG)
+        fail(escape(str(err)), EXIT_CONFIG)  # values in the issues may look like markup
     config = proj.config
     summary = {
         "valid": True,

@@ -10,6 +10,7 @@ Errors name the file, the line and the field path, all of them at once::
 from __future__ import annotations
 
 import os
+import re
 import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,12 +21,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from shopfloor.bus.config import BusConfig
 from shopfloor.config.api import ApiConfig
-from shopfloor.config.source import Located, YamlSource, load_yaml
+from shopfloor.config.checks import Sections, check_sections
+from shopfloor.config.issues import did_you_mean, issues_from
+from shopfloor.config.source import YamlSource, load_yaml
 from shopfloor.connectors.config import ConnectorConfig
 from shopfloor.connectors.registry import connector_types
 from shopfloor.errors import ConfigError
 from shopfloor.ml.config import ModelConfig
-from shopfloor.model import Asset, Signal, SignalKind, SignalRef
+from shopfloor.model import Asset, Signal, SignalRef
 from shopfloor.pipelines.config import PipelineConfig
 from shopfloor.runtime.config import AlertRuleConfig, DeploymentConfig
 from shopfloor.store.config import StoreConfig
@@ -128,14 +131,66 @@ class Project:
         return self.root / ".shopfloor"
 
 
-def _validate_connectors(raw: Any, source: YamlSource, issues: list[str]) -> list[ConnectorConfig]:
+_LIST_SECTIONS: dict[str, type[BaseModel]] = {
+    "assets": Asset,
+    "pipelines": PipelineConfig,
+    "models": ModelConfig,
+    "deployments": DeploymentConfig,
+    "alert_rules": AlertRuleConfig,
+}
+
+
+def _validate_items(
+    section: str, model: type[BaseModel], raw: Any, source: YamlSource, issues: list[str]
+) -> list[tuple[int, Any]]:
+    """The items of a list section that validate, with their index; the others' problems."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        issues.append(source.issue((section,), f"must be a list, got {type(raw).__name__}"))
+        return []
+    out: list[tuple[int, Any]] = []
+    for i, item in enumerate(raw):
+        try:
+            out.append((i, model.model_validate(item)))
+        except ValidationError as err:
+            issues.extend(issues_from(err, source, (section, i), model))
+    return out
+
+
+def _partial_assets(sections: Sections) -> dict[str, Asset]:
+    """The assets that failed with only their valid signals, so pipelines are still checked."""
+    valid = {i for i, _ in sections.assets}
+    out: dict[str, Asset] = {}
+    items = sections.raw.get("assets")
+    for i, item in enumerate(items if isinstance(items, list) else []):
+        if i in valid or not isinstance(item, dict) or not isinstance(item.get("signals"), list):
+            continue
+        signals = []
+        for signal in item["signals"]:
+            try:
+                Signal.model_validate(signal)
+            except ValidationError:
+                continue
+            signals.append(signal)
+        try:
+            asset = Asset.model_validate({**item, "signals": signals})
+        except ValidationError:
+            continue  # the asset itself is wrong, not only a signal
+        out[asset.path] = asset
+    return out
+
+
+def _validate_connectors(
+    raw: Any, source: YamlSource, issues: list[str]
+) -> list[tuple[int, ConnectorConfig]]:
     if raw is None:
         return []
     if not isinstance(raw, list):
         issues.append(source.issue(("connectors",), "must be a list of connectors"))
         return []
     types = connector_types()
-    out: list[ConnectorConfig] = []
+    out: list[tuple[int, ConnectorConfig]] = []
     for i, item in enumerate(raw):
         loc: tuple[int | str, ...] = ("connectors", i)
         if not isinstance(item, dict):
@@ -150,153 +205,25 @@ def _validate_connectors(raw: Any, source: YamlSource, issues: list[str]) -> lis
             known = ", ".join(sorted(types)) or "none installed"
             issues.append(
                 source.issue(
-                    (*loc, "type"), f"unknown connector type {type_name!r} (known: {known})"
+                    (*loc, "type"),
+                    f"unknown connector type {type_name!r}"
+                    f"{did_you_mean(str(type_name), types)} (known: {known})",
                 )
             )
             continue
         try:
-            out.append(manifest.config.model_validate(item))
+            out.append((i, manifest.config.model_validate(item)))
         except ValidationError as err:
-            issues.extend(_issues_from(err, source, loc))
+            issues.extend(issues_from(err, source, loc, manifest.config))
     return out
-
-
-def _issues_from(
-    err: ValidationError, source: YamlSource, prefix: tuple[int | str, ...] = ()
-) -> list[str]:
-    out = []
-    for problem in err.errors(include_url=False):
-        loc = (*prefix, *problem["loc"])
-        # pydantic puts the tag of a union or a validator name in the loc; drop non-path parts
-        loc = tuple(p for p in loc if isinstance(p, int) or not str(p).startswith("function-"))
-        message = problem["msg"]
-        if problem["type"] == "extra_forbidden":
-            message = f"unknown field {loc[-1]!r}"
-            if str(loc[-1]).lower() in ("password", "secret", "token"):
-                message += " (secrets come from the environment: use password_env)"
-        elif problem["type"] == "missing":
-            message = f"field required: {loc[-1]}"
-        elif message.startswith("Value error, "):
-            message = message[len("Value error, ") :]
-        out.append(source.issue(loc, message))
-    return out
-
-
-def _cross_check(config: FactoryConfig) -> list[Located]:
-    """References between sections: every name used is defined, every name unique."""
-    problems: list[Located] = []
-
-    def unique(section: str, names: list[str]) -> None:
-        seen: dict[str, int] = {}
-        for i, name in enumerate(names):
-            if name in seen:
-                problems.append(
-                    Located(
-                        (section, i, "name" if section != "assets" else "path"),
-                        f"{name!r} is defined twice (also at index {seen[name]})",
-                    )
-                )
-            seen[name] = i
-
-    unique("assets", [a.path for a in config.assets])
-    unique("connectors", [c.name for c in config.connectors])
-    unique("pipelines", [p.name for p in config.pipelines])
-    unique("models", [m.name for m in config.models])
-    unique("deployments", [d.name for d in config.deployments])
-    unique("alert_rules", [r.name for r in config.alert_rules])
-    connectors = {c.name for c in config.connectors}
-    assets = {a.path: a for a in config.assets}
-    for ai, asset in enumerate(config.assets):
-        names: dict[str, int] = {}
-        for si, signal in enumerate(asset.signals):
-            if signal.name in names:
-                problems.append(
-                    Located(
-                        ("assets", ai, "signals", si, "name"),
-                        f"signal {signal.name!r} is defined twice on this asset",
-                    )
-                )
-            names[signal.name] = si
-            if signal.connector is not None and signal.connector not in connectors:
-                problems.append(
-                    Located(
-                        ("assets", ai, "signals", si, "connector"),
-                        f"no connector {signal.connector!r} (defined: "
-                        f"{', '.join(sorted(connectors)) or 'none'})",
-                    )
-                )
-            if signal.connector is not None and not signal.source:
-                problems.append(
-                    Located(
-                        ("assets", ai, "signals", si),
-                        f"signal {signal.name!r} names a connector but no source",
-                    )
-                )
-    pipelines = {p.name for p in config.pipelines}
-    for pi, pipeline in enumerate(config.pipelines):
-        source_asset = assets.get(pipeline.asset)
-        if source_asset is None:
-            problems.append(Located(("pipelines", pi, "asset"), f"no asset {pipeline.asset!r}"))
-            continue
-        signals = {s.name: s for s in source_asset.signals}
-        used = [("sources", n) for n in pipeline.sources] + [
-            ("context", n) for n in pipeline.context
-        ]
-        if pipeline.when is not None:
-            used.append(("when", pipeline.when.signal))
-        if pipeline.regime is not None:
-            used.append(("regime", pipeline.regime.signal))
-        for field_name, name in used:
-            if name not in signals:
-                problems.append(
-                    Located(
-                        ("pipelines", pi, field_name),
-                        f"asset {source_asset.path!r} has no signal {name!r} "
-                        f"(known: {', '.join(sorted(signals)) or 'none'})",
-                    )
-                )
-    models = {m.name for m in config.models}
-    for mi, model in enumerate(config.models):
-        if model.pipeline not in pipelines:
-            problems.append(Located(("models", mi, "pipeline"), f"no pipeline {model.pipeline!r}"))
-    deployments = {d.name for d in config.deployments}
-    for di, deployment in enumerate(config.deployments):
-        if deployment.model not in models:
-            problems.append(Located(("deployments", di, "model"), f"no model {deployment.model!r}"))
-    all_refs = {ref.path: sig for ref, sig in config.iter_signals()}
-    for ri, rule in enumerate(config.alert_rules):
-        if rule.signal is not None:
-            target = all_refs.get(rule.signal)
-            if target is None:
-                problems.append(
-                    Located(
-                        ("alert_rules", ri, "signal"),
-                        f"no signal {rule.signal!r} (give asset/path/signal)",
-                    )
-                )
-            elif target.kind != SignalKind.SCALAR:
-                problems.append(
-                    Located(
-                        ("alert_rules", ri, "signal"),
-                        f"signal {rule.signal!r} is {target.kind}, not scalar",
-                    )
-                )
-        if rule.deployment is not None and rule.deployment not in deployments:
-            problems.append(
-                Located(("alert_rules", ri, "deployment"), f"no deployment {rule.deployment!r}")
-            )
-        if rule.writeback is not None and rule.writeback.connector not in connectors:
-            problems.append(
-                Located(
-                    ("alert_rules", ri, "writeback", "connector"),
-                    f"no connector {rule.writeback.connector!r}",
-                )
-            )
-    return problems
 
 
 def load_project(path: str | os.PathLike[str]) -> Project:
     """Load and validate a project from its folder or its ``factory.yaml``.
+
+    Every section and every item in it is validated on its own, then the items that are
+    valid are checked against each other (:mod:`shopfloor.config.checks`), so one run
+    reports every problem of the file, in the order of its lines.
 
     Raises
     ------
@@ -308,23 +235,39 @@ def load_project(path: str | os.PathLike[str]) -> Project:
     source = load_yaml(file)
     if not isinstance(source.data, dict):
         raise ConfigError(f"{file}:1: the project file must be a mapping (project:, assets:, ...)")
-    issues: list[str] = []
+    issues: list[str] = list(source.problems)
     raw = dict(source.data)
-    connectors = _validate_connectors(raw.pop("connectors", None), source, issues)
+    sections = Sections(raw=dict(raw))
+    sections.connectors = _validate_connectors(raw.pop("connectors", None), source, issues)
+    for name, model in _LIST_SECTIONS.items():
+        setattr(sections, name, _validate_items(name, model, raw.pop(name, None), source, issues))
+    sections.partial_assets = _partial_assets(sections)
+    config: FactoryConfig | None
     try:
-        config = FactoryConfig.model_validate({**raw, "connectors": []})
+        config = FactoryConfig.model_validate(raw)
     except ValidationError as err:
-        issues.extend(_issues_from(err, source))
+        issues.extend(issues_from(err, source, (), FactoryConfig))
         config = None
-    if config is not None and not issues:
-        config = config.model_copy(update={"connectors": connectors})
-        issues.extend(source.issue(p.loc, p.message) for p in _cross_check(config))
+    issues.extend(source.issue(p.loc, p.message) for p in check_sections(sections))
     if issues or config is None:
         count = len(issues)
+        issues.sort(key=_line_number)
         raise ConfigError(
             f"{file}: {count} problem{'s' if count != 1 else ''} in the project file", issues
         )
+    config = config.model_copy(
+        update={
+            name: [item for _, item in getattr(sections, name)]
+            for name in ("connectors", *_LIST_SECTIONS)
+        }
+    )
     return Project(root=file.parent.resolve(), file=file.resolve(), config=config)
+
+
+def _line_number(issue: str) -> int:
+    """The line of a ``file:line: ...`` issue (0 when it has none), to sort by."""
+    match = re.match(r"[^\n]*?:(\d+): ", issue)
+    return int(match.group(1)) if match else 0
 
 
 def find_project(start: str | os.PathLike[str] | None = None) -> Path:

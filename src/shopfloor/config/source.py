@@ -2,8 +2,9 @@
 
 PyYAML's safe loader forgets positions and silently keeps the last of two equal keys;
 here the composed node tree is walked once, building plain Python values and a map from
-each value's path (``("assets", 0, "signals", 2, "unit")``) to its line, and a repeated
-key is an error.
+each value's path (``("assets", 0, "signals", 2, "unit")``) to its line. A repeated key
+is a problem, kept in :attr:`YamlSource.problems` so that every one of them is reported
+with the other problems of the file, not only the first.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class YamlSource:
     path: Path
     data: Any
     lines: dict[Loc, int] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
 
     def line_of(self, loc: Sequence[int | str]) -> int | None:
         """The line of ``loc``, or of its nearest ancestor that has one."""
@@ -74,10 +76,12 @@ class _Builder:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.lines: dict[Loc, int] = {}
+        self.problems: list[str] = []
         self.constructor = yaml.SafeLoader("")
 
     def build(self, node: yaml.Node, loc: Loc) -> Any:
-        self.lines[loc] = node.start_mark.line + 1
+        # a key's line wins over its value's (a block list starts on the next line)
+        self.lines.setdefault(loc, node.start_mark.line + 1)
         if isinstance(node, yaml.MappingNode):
             self.constructor.flatten_mapping(node)
             out: dict[Any, Any] = {}
@@ -89,11 +93,12 @@ class _Builder:
                         f"values, got {type(key).__name__}"
                     )
                 if key in out:
-                    raise ConfigError(
+                    self.problems.append(
                         f"{self.path}:{key_node.start_mark.line + 1}: "
                         f"{format_path((*loc, str(key)))}: key {key!r} is given twice "
                         f"(first on line {self.lines[(*loc, str(key))]})"
                     )
+                    continue  # the first one counts; the repeat is reported, not used
                 self.lines[(*loc, str(key))] = key_node.start_mark.line + 1
                 out[key] = self.build(value_node, (*loc, str(key)))
             return out
@@ -134,4 +139,4 @@ def load_yaml(path: Path, text: str | None = None) -> YamlSource:
         mark = err.problem_mark
         line = f":{mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"{path}{line}: {err.problem or err}") from err
-    return YamlSource(path, data, builder.lines)
+    return YamlSource(path, data, builder.lines, builder.problems)

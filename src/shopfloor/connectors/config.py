@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import builtins
+from typing import Annotated, ClassVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from shopfloor.model import validate_segment
 
-__all__ = ["ConnectorConfig", "JournalConfig", "ReconnectPolicy"]
+__all__ = ["ConnectorConfig", "JournalConfig", "NoSignalOptions", "ReconnectPolicy"]
 
 
 def _name(value: str) -> str:
@@ -43,10 +44,32 @@ class JournalConfig(BaseModel):
     segment_bytes: int = Field(default=16 * 1024**2, gt=0)
 
 
-class ConnectorConfig(BaseModel):
-    """Settings every connector has. Connector types subclass this with their own fields."""
+class NoSignalOptions(BaseModel):
+    """The ``source_options`` of a connector type that takes none: any key is refused."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ConnectorConfig(BaseModel):
+    """Settings every connector has. Connector types subclass this with their own fields.
+
+    A subclass names the model of its signals' ``source_options`` in :attr:`signal_options`,
+    so ``shopfloor validate`` checks every signal bound to it, with file and line.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    signal_options: ClassVar[builtins.type[BaseModel]] = NoSignalOptions
+    """Model of ``source_options`` of the signals bound to a connector of this type."""
+
+    def option_models(self) -> dict[str, builtins.type[BaseModel]]:
+        """Fields holding free options (a mapping) → the model that checks them.
+
+        A connector type whose settings include options read by another part (a replay
+        connector's recording ``options``) names their model here, so ``shopfloor validate``
+        checks them too. None by default.
+        """
+        return {}
 
     name: Annotated[str, AfterValidator(_name)]
     type: str

@@ -11,6 +11,7 @@ and hashed.
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import hashlib
 import inspect
@@ -365,6 +366,42 @@ class FeatureSet:
             cat["envelope.bpfi.sidebands"] = ue
             cat["envelope.bpfi.sideband_ratio"] = ""
         return cat
+
+    def catalog(self) -> dict[str, str]:
+        """Every feature name these parameters allow, in canonical order, with its unit.
+
+        Examples
+        --------
+        >>> list(FeatureSet(["rms"]).catalog())[:3]
+        ['mean', 'rms', 'peak']
+        """
+        return self._catalog()
+
+    def selector_problem(self, selector: str) -> str | None:
+        """Why ``selector`` matches no feature with these parameters; None when it matches.
+
+        Names a missing parameter (a bearing feature without a bearing geometry) or, for an
+        unknown name, the closest known one.
+
+        Examples
+        --------
+        >>> FeatureSet(["rms"]).selector_problem("kurtosys")
+        "unknown feature 'kurtosys' (did you mean 'kurtosis'?)"
+        >>> FeatureSet(["rms"]).selector_problem("envelope.bpfo") is None
+        False
+        >>> FeatureSet(["rms"]).selector_problem("spectral_*") is None
+        True
+        """
+        catalog = self._catalog()
+        if any(fnmatch.fnmatchcase(name, selector) for name in catalog):
+            return None
+        message = self._unknown_feature_message(selector)
+        if not message.startswith("unknown feature"):
+            return message
+        close = difflib.get_close_matches(selector, list(catalog), n=1, cutoff=0.6)
+        if close:
+            return f"unknown feature {selector!r} (did you mean {close[0]!r}?)"
+        return message
 
     @staticmethod
     def _needs_shaft(name: str) -> bool:

@@ -93,7 +93,11 @@ class RegimeConfig(BaseModel):
 
 
 class StepConfig(BaseModel):
-    """One step: ``{<kind>: {params}}`` in YAML, e.g. ``{features: {features: [rms]}}``."""
+    """One step: ``{<kind>: {params}}`` in YAML, e.g. ``{features: {features: [rms]}}``.
+
+    ``params`` are checked against the kind's model in
+    :data:`shopfloor.pipelines.params.STEP_PARAMS` by ``shopfloor validate``.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -112,7 +116,10 @@ class StepConfig(BaseModel):
 
 
 class OutputConfig(BaseModel):
-    """Where results go: ``store`` (new signals of the asset), ``bus`` (a topic), ``alert``."""
+    """Where results go: ``store`` (new signals of the asset), ``bus`` (a topic), ``alert``.
+
+    ``params`` are checked against :data:`shopfloor.pipelines.params.OUTPUT_PARAMS`.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 

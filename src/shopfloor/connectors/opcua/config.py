@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Literal, Self
+import builtins
+from typing import ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shopfloor.connectors.config import ConnectorConfig
 
 __all__ = ["OpcUaConfig", "OpcUaSignalOptions"]
+
+
+class OpcUaSignalOptions(BaseModel):
+    """Per-signal options (``source_options`` of a signal bound to an OPC UA connector)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    mode: Literal["subscribe", "poll"] | None = None
+    sampling_interval_ms: float | None = Field(default=None, ge=0)
+    queue_size: int | None = Field(default=None, ge=0)
+    deadband: float | None = Field(default=None, ge=0, description="Absolute deadband.")
+    channel_nodes: list[str] | None = Field(
+        default=None, description="Waveforms with several channels: one array node each."
+    )
+    sample_rate_hz: float | None = Field(default=None, gt=0, description="Overrides the signal's.")
 
 
 class OpcUaConfig(ConnectorConfig):
@@ -27,6 +43,8 @@ class OpcUaConfig(ConnectorConfig):
     Signals bound to it give the node id as ``source`` and may set per-signal options in
     ``source_options`` (see :class:`OpcUaSignalOptions`).
     """
+
+    signal_options: ClassVar[builtins.type[BaseModel]] = OpcUaSignalOptions
 
     type: Literal["opcua"] = "opcua"
     endpoint: str = Field(description="opc.tcp://host:port[/path]")
@@ -69,18 +87,3 @@ class OpcUaConfig(ConnectorConfig):
         if (self.username_env is None) != (self.password_env is None):
             raise ValueError("give both username_env and password_env, or neither")
         return self
-
-
-class OpcUaSignalOptions(BaseModel):
-    """Per-signal options (``source_options`` of a signal bound to an OPC UA connector)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    mode: Literal["subscribe", "poll"] | None = None
-    sampling_interval_ms: float | None = Field(default=None, ge=0)
-    queue_size: int | None = Field(default=None, ge=0)
-    deadband: float | None = Field(default=None, ge=0, description="Absolute deadband.")
-    channel_nodes: list[str] | None = Field(
-        default=None, description="Waveforms with several channels: one array node each."
-    )
-    sample_rate_hz: float | None = Field(default=None, gt=0, description="Overrides the signal's.")

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from shopfloor.connectors.recordings.options import OptionReader
+from shopfloor.connectors.recordings.options import BlockOptions, read_options
 from shopfloor.errors import ConfigError
 from shopfloor.model import DeadLetter, Provenance, SignalRef, WaveformBlock, now_ns
 from shopfloor.model.timestamps import NS_PER_S
@@ -34,7 +34,7 @@ __all__ = [
     "scaled_copy",
 ]
 
-BLOCK_OPTIONS = ("start", "rate_hz", "block_s", "scale", "unit")
+BLOCK_OPTIONS = tuple(BlockOptions.model_fields)
 """Options every long-recording format takes."""
 
 Convert = Callable[[npt.NDArray[Any]], npt.NDArray[Any]]
@@ -96,26 +96,23 @@ def block_layout(
     options: Mapping[str, Any],
     *,
     rate_required: bool,
-    extra: Sequence[str] = (),
-) -> tuple[BlockLayout, OptionReader]:
-    """Check the options of a long recording; return the layout and the other options."""
-    opts = OptionReader(fmt, options, [*BLOCK_OPTIONS, *extra])
-    start = opts.time_ns("start")
-    if start is None:
+) -> BlockLayout:
+    """Check the options of a long recording (:class:`BlockOptions`); return its layout."""
+    opts = read_options(fmt, options, BlockOptions)
+    if opts.start is None:
         raise ConfigError(
             f"{fmt} option 'start' is required: the file carries no time of its own "
             "(give the time of its first sample, e.g. 2024-01-01T00:00:00Z)"
         )
-    rate = opts.number("rate_hz", positive=True)
-    if rate is None and rate_required:
+    if opts.rate_hz is None and rate_required:
         raise ConfigError(f"{fmt} option 'rate_hz' is required: the file does not say its rate")
-    block_s = opts.number("block_s", 1.0, non_negative=True)
-    scale = opts.number("scale", 1.0, non_zero=True)
-    assert block_s is not None and scale is not None
-    layout = BlockLayout(
-        start_ns=start, rate_hz=rate, block_s=block_s, scale=scale, unit=opts.units()
+    return BlockLayout(
+        start_ns=opts.start,
+        rate_hz=opts.rate_hz,
+        block_s=opts.block_s,
+        scale=opts.scale,
+        unit=opts.unit,
     )
-    return layout, opts
 
 
 def scaled_copy(scale: float) -> Convert:

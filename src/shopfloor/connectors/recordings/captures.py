@@ -48,7 +48,7 @@ from shopfloor.connectors.recordings.captureparse import (
     time_from_name,
     time_of_day_ns,
 )
-from shopfloor.connectors.recordings.options import OptionReader
+from shopfloor.connectors.recordings.options import CaptureOptions, read_options
 from shopfloor.connectors.recordings.sources import SourceMap
 from shopfloor.errors import ConfigError
 from shopfloor.model import DeadLetter, Provenance, SignalRef, WaveformBlock, now_ns
@@ -495,30 +495,10 @@ def open_captures(
     path: Path, columns: Mapping[str, SignalRef], options: Mapping[str, Any], connector: str
 ) -> CaptureReader:
     """Open a folder or tar archive of captures; see :class:`CaptureLayout` for the options."""
-    opts = OptionReader(
-        "captures",
-        options,
-        [
-            "rate_hz",
-            "start",
-            "interval_s",
-            "name_time_format",
-            "time_columns",
-            "date",
-            "timezone",
-            "files",
-            "delimiter",
-            "header",
-            "decimal",
-            "rows",
-            "scale",
-            "unit",
-        ],
-    )
-    rate = opts.number("rate_hz", positive=True)
-    if rate is None:
+    opts = read_options("captures", options, CaptureOptions)
+    if opts.rate_hz is None:
         raise ConfigError("captures option 'rate_hz' is required: the sample rate of a capture")
-    delimiter = opts.text("delimiter")
+    delimiter = opts.delimiter
     if delimiter is not None:
         if delimiter not in _DELIMITERS:
             raise ConfigError(
@@ -526,23 +506,22 @@ def open_captures(
                 f"got {delimiter!r}"
             )
         delimiter = _DELIMITERS[delimiter]
-    zone = opts.zone("timezone")
     try:
         layout = CaptureLayout(
-            rate_hz=rate,
-            start_ns=opts.time_ns("start"),
-            interval_s=opts.number("interval_s", positive=True),
-            name_time_format=opts.text("name_time_format"),
-            time_columns=opts.names("time_columns"),
-            date=opts.day("date"),
-            timezone=str(zone),
-            files=opts.text("files", "*") or "*",
+            rate_hz=opts.rate_hz,
+            start_ns=opts.start,
+            interval_s=opts.interval_s,
+            name_time_format=opts.name_time_format,
+            time_columns=opts.time_columns,
+            date=opts.date,
+            timezone=opts.timezone,
+            files=opts.files,
             delimiter=delimiter,
-            header=opts.flag("header", False),
-            decimal=opts.text("decimal", ".") or ".",
-            rows=opts.integer("rows", minimum=1),
-            scale=opts.number("scale", 1.0, non_zero=True) or 1.0,
-            unit=opts.units(),
+            header=opts.header,
+            decimal=opts.decimal,
+            rows=opts.rows,
+            scale=opts.scale,
+            unit=opts.unit,
         )
     except ValueError as err:
         raise ConfigError(f"captures: {err}") from err

@@ -12,10 +12,11 @@ from shopfloor.connectors.recordings.csv import CsvReader
 from shopfloor.connectors.recordings.layout import TableLayout
 from shopfloor.connectors.recordings.matlab import open_mat
 from shopfloor.connectors.recordings.numpy_files import open_numpy
+from shopfloor.connectors.recordings.options import TableOptions, read_options
 from shopfloor.connectors.recordings.parquet import ParquetReader
 from shopfloor.connectors.recordings.wav import open_wav
 from shopfloor.errors import ConfigError
-from shopfloor.model import SignalRef, to_ns
+from shopfloor.model import SignalRef
 
 __all__ = ["FORMATS", "FORMAT_SUFFIXES", "detect_format", "open_recording"]
 
@@ -37,36 +38,19 @@ _SUFFIXES = {
 
 
 def _table_layout(columns: Mapping[str, SignalRef], options: Mapping[str, Any]) -> TableLayout:
-    known = {
-        "time_column",
-        "time_format",
-        "timezone",
-        "start",
-        "rate_hz",
-        "delimiter",
-        "header",
-        "skip_rows",
-        "decimal",
-    }
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise ConfigError(
-            f"unknown option(s) for a table recording: {', '.join(unknown)} "
-            f"(known: {', '.join(sorted(known))})"
-        )
-    start = options.get("start")
+    opts = read_options("table", options, TableOptions)
     try:
         return TableLayout(
             columns=dict(columns),
-            time_column=options.get("time_column"),
-            time_format=options.get("time_format", "iso"),
-            timezone=options.get("timezone", "UTC"),
-            start_ns=None if start is None else to_ns(start),
-            rate_hz=options.get("rate_hz"),
-            delimiter=options.get("delimiter"),
-            header=options.get("header", True),
-            skip_rows=options.get("skip_rows", 0),
-            decimal=options.get("decimal", "."),
+            time_column=opts.time_column,
+            time_format=opts.time_format,
+            timezone=opts.timezone,
+            start_ns=opts.start,
+            rate_hz=opts.rate_hz,
+            delimiter=opts.delimiter,
+            header=opts.header,
+            skip_rows=opts.skip_rows,
+            decimal=opts.decimal,
         )
     except ValueError as err:
         raise ConfigError(str(err)) from err

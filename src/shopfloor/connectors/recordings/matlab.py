@@ -60,5 +60,5 @@ def open_mat(
     path: Path, columns: Mapping[str, SignalRef], options: Mapping[str, Any], connector: str
 ) -> MatReader:
     """Open a ``.mat`` recording (options: start, rate_hz, block_s, scale, unit)."""
-    layout, _ = block_layout("mat", options, rate_required=True)
+    layout = block_layout("mat", options, rate_required=True)
     return MatReader(path, columns, layout, connector=connector)

@@ -123,6 +123,6 @@ def open_numpy(
     path: Path, columns: Mapping[str, SignalRef], options: Mapping[str, Any], connector: str
 ) -> ArrayFileReader:
     """Open a ``.npy`` or ``.npz`` recording (options: start, rate_hz, block_s, scale, unit)."""
-    layout, _ = block_layout("npy", options, rate_required=True)
+    layout = block_layout("npy", options, rate_required=True)
     cls = NpzReader if path.name.lower().endswith(".npz") else NpyReader
     return cls(path, columns, layout, connector=connector)

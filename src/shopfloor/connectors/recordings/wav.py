@@ -187,5 +187,5 @@ def open_wav(
     path: Path, columns: Mapping[str, SignalRef], options: Mapping[str, Any], connector: str
 ) -> WavReader:
     """Open a WAV recording (options: start, rate_hz, block_s, scale, unit)."""
-    layout, _ = block_layout("wav", options, rate_required=False)
+    layout = block_layout("wav", options, rate_required=False)
     return WavReader(path, columns, layout, connector=connector)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import builtins
+from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from shopfloor.connectors.config import ConnectorConfig
 
@@ -35,3 +37,18 @@ class ReplayConfig(ConnectorConfig):
     loop: bool = Field(default=False, description="Start again at the end.")
     options: dict[str, Any] = Field(default_factory=dict, description="Format options.")
     step_s: float = Field(default=0.1, gt=0, description="Wall-clock granularity of emission.")
+
+    def option_models(self) -> dict[str, builtins.type[BaseModel]]:
+        """``options`` are checked by the model of the recording's format, when it is known."""
+        from shopfloor.connectors.recordings.formats import detect_format
+        from shopfloor.connectors.recordings.options import FORMAT_OPTIONS
+        from shopfloor.errors import ConfigError
+
+        fmt = self.format
+        if fmt == "auto":
+            try:
+                fmt = detect_format(Path(self.path))
+            except ConfigError:
+                return {}  # the connector says so when it starts
+        model = FORMAT_OPTIONS.get(fmt)
+        return {} if model is None else {"options": model}
