@@ -18,8 +18,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from shopfloor.api.config import ApiConfig
 from shopfloor.bus.config import BusConfig
+from shopfloor.config.api import ApiConfig
 from shopfloor.config.source import Located, YamlSource, load_yaml
 from shopfloor.connectors.config import ConnectorConfig
 from shopfloor.connectors.registry import connector_types
