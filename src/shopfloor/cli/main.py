@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from shopfloor import __version__
-from shopfloor.cli import data, demo, later, opcua, pipelines, sim
+from shopfloor.cli import data, demo, later, opcua, pipelines, sim, tokens
 from shopfloor.cli.common import (
     EXIT_CONFIG,
     JsonOption,
@@ -27,6 +27,7 @@ from shopfloor.config import find_project, load_project
 from shopfloor.config.template import write_example_project
 from shopfloor.errors import ConfigError
 from shopfloor.node import Platform, read_lock
+from shopfloor.node.lock import read_token
 from shopfloor.store import DuckDBStore
 
 __all__ = ["app", "main"]
@@ -196,7 +197,11 @@ def status(project: ProjectOption = None, json_: JsonOption = False) -> None:
         if lock is not None and lock.api_url:
             import httpx
 
-            async with httpx.AsyncClient(base_url=lock.api_url, timeout=10) as client:
+            token = read_token(proj.state_dir)
+            headers = {"authorization": f"Bearer {token}"} if token else {}
+            async with httpx.AsyncClient(
+                base_url=lock.api_url, timeout=10, headers=headers
+            ) as client:
                 try:
                     body: dict[str, Any] = (await client.get("/api/v1/status")).json()
                 except httpx.TransportError as err:
@@ -245,6 +250,7 @@ app.command()(demo.demo)
 app.add_typer(pipelines.app, name="pipelines")
 app.add_typer(opcua.app, name="opcua")
 app.add_typer(sim.app, name="sim")
+app.add_typer(tokens.app, name="tokens")
 later.register(app)
 
 

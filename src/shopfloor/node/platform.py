@@ -19,12 +19,22 @@ from typing import Any, Protocol
 import uvicorn
 
 from shopfloor.api.app import create_app
+from shopfloor.api.audit import AUDIT_NAME, AuditLog
+from shopfloor.api.security import ApiSecurity
+from shopfloor.api.tokens import TOKENS_NAME, Role, TokenRegistry, new_secret
 from shopfloor.bus import MemoryBus, StoreSink
 from shopfloor.config import Project
 from shopfloor.errors import ConfigError, StoreUnavailable
 from shopfloor.model import now_ns
 from shopfloor.node.access import register_project_signals
-from shopfloor.node.lock import PlatformLock, read_lock, remove_lock, write_lock
+from shopfloor.node.lock import (
+    PlatformLock,
+    read_lock,
+    remove_lock,
+    remove_token,
+    write_lock,
+    write_token,
+)
 from shopfloor.store import DuckDBStore
 
 __all__ = ["Platform", "Service"]
@@ -152,8 +162,33 @@ class Platform:
             self.api_url,
         )
 
+    def _api_security(self, secret: str) -> ApiSecurity:
+        """Tokens of the project plus the platform's own admin token; hosts, limits, audit."""
+        api = self.config.api
+        state = self.project.state_dir
+        tokens = TokenRegistry(state / TOKENS_NAME)
+        tokens.add("platform", Role.ADMIN, secret)
+        hosts = [*api.allowed_hosts]
+        if api.host not in {"0.0.0.0", "::", ""}:
+            hosts.append(api.host)
+        return ApiSecurity(
+            tokens,
+            allowed_hosts=hosts,
+            max_body_bytes=api.max_body_bytes,
+            max_json_bytes=api.max_json_bytes,
+            audit=AuditLog(state / AUDIT_NAME),
+        )
+
     async def _start_api(self) -> None:
-        app = create_app(self.store, status=self.status)
+        secret = new_secret()
+        app = create_app(self.store, self._api_security(secret), status=self.status)
+        api = self.config.api
+        tls: dict[str, Any] = {}
+        if api.tls_certfile is not None and api.tls_keyfile is not None:
+            tls = {
+                "ssl_certfile": str(self.project.root / api.tls_certfile),
+                "ssl_keyfile": str(self.project.root / api.tls_keyfile),
+            }
         config = uvicorn.Config(
             app,
             host=self.config.api.host,
@@ -161,6 +196,7 @@ class Platform:
             log_level="warning",
             lifespan="off",
             access_log=False,
+            **tls,
         )
         server = uvicorn.Server(config)
         self._server = server
@@ -178,7 +214,9 @@ class Platform:
                 raise StoreUnavailable("the API did not start within 10 s")
             await asyncio.sleep(0.02)
         port = server.servers[0].sockets[0].getsockname()[1]
-        self.api_url = f"http://{self.config.api.host}:{port}"
+        write_token(self.project.state_dir, secret)
+        scheme = "https" if tls else "http"
+        self.api_url = f"{scheme}://{self.config.api.host}:{port}"
 
     async def _retention_loop(self) -> None:
         while True:
@@ -216,6 +254,8 @@ class Platform:
         self._tasks.clear()
         await self.store.close()
         remove_lock(self.project.state_dir, os.getpid())
+        if self._server is not None:
+            remove_token(self.project.state_dir)
         self._stopped.set()
         log.info("platform.stopped")
 
