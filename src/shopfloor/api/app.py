@@ -218,7 +218,7 @@ def create_app(
         """Register signals; changing the definition of a known signal needs admin (audited)."""
         try:
             parsed = [Signal.model_validate(s) for s in signals]
-            refs = [SignalRef(asset, s.name) for s in parsed]
+            refs = [SignalRef.checked(asset, s.name) for s in parsed]
         except ValueError as err:
             raise HTTPException(422, str(err)) from err
         known = {i.ref: i.definition for i in await store.signals()}
