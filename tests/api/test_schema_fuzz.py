@@ -37,15 +37,26 @@ def test_no_server_errors(tmp_path: Path) -> None:
         schema = schemathesis.openapi.from_asgi("/openapi.json", app)
         operations = [op.ok() for op in schema.get_all_operations()]
         assert len(operations) >= 12
-        cases = st.one_of([op.as_strategy() for op in operations])
+        cases = st.one_of(
+            [
+                op.as_strategy(generation_mode=mode)
+                for op in operations
+                for mode in (
+                    schemathesis.GenerationMode.POSITIVE,
+                    schemathesis.GenerationMode.NEGATIVE,
+                )
+            ]
+        )
         failures: list[str] = []
+        statuses: list[int] = []
 
         @given(case=cases)
         @settings(
-            max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), database=None
+            max_examples=400, deadline=None, suppress_health_check=list(HealthCheck), database=None
         )
         def run(case: schemathesis.Case) -> None:
             response = case.call(headers={"authorization": f"Bearer {TOKEN}"})
+            statuses.append(response.status_code)
             if response.status_code >= 500:
                 failures.append(
                     f"{case.method} {case.formatted_path} {case.query} -> "
@@ -54,5 +65,6 @@ def test_no_server_errors(tmp_path: Path) -> None:
 
         run()
         assert not failures, "\n".join(failures)
+        assert len(statuses) >= 100 and 200 in statuses and 422 in statuses
     finally:
         asyncio.run(store.close())

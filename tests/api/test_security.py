@@ -224,3 +224,39 @@ async def test_revoked_token_is_refused_by_the_running_api(api: Api) -> None:
     assert (await _send(api, Role.VIEWER, "GET", "/api/v1/signals")).status_code == 200
     TokenRegistry(api.tokens.path).revoke("viewer")
     assert (await _send(api, Role.VIEWER, "GET", "/api/v1/signals")).status_code == 401
+
+
+BIG = 2**64
+TEMP = f"{ASSET}/temp"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "params", "body"),
+    [
+        ("GET", "/api/v1/dead-letters", {"since_ns": BIG}, None),
+        ("GET", "/api/v1/dead-letters/count", {"since_ns": BIG}, None),
+        ("GET", "/api/v1/events", {"start_ns": 0, "end_ns": BIG}, None),
+        ("GET", "/api/v1/scalars", {"signal": TEMP, "start_ns": 0, "end_ns": BIG}, None),
+        (
+            "GET",
+            "/api/v1/scalars",
+            {"signal": TEMP, "start_ns": 0, "end_ns": 9, "every_ns": BIG},
+            None,
+        ),
+        ("GET", "/api/v1/count", {"signal": TEMP, "start_ns": BIG}, None),
+        ("POST", "/api/v1/retention", {"now_ns": BIG}, None),
+        ("POST", "/api/v1/signals", None, {"asset": "a/b", "signals": [{"name": "x"}]}),
+        ("POST", "/api/v1/dead-letters", None, [{"source": "x"}]),
+    ],
+)
+async def test_malformed_inputs_are_422_not_500(
+    api: Api, method: str, path: str, params: Any, body: Any
+) -> None:
+    """Nanoseconds beyond int64 reached DuckDB, a bad asset path reached the store: 500."""
+    await api.store.register_signals(ASSET, [Signal(name="temp", unit="degC")])
+    kw: dict[str, Any] = {"params": params}
+    if body is not None:
+        kw["json"] = body
+    response = await _send(api, Role.ADMIN, method, path, **kw)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"] == "RequestInvalid"

@@ -160,8 +160,11 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        name = {415: "UnsupportedMediaType", 422: "RequestInvalid"}.get(
+            exc.status_code, "HTTPError"
+        )
         return JSONResponse(
-            {"error": "HTTPError", "detail": exc.detail},
+            {"error": name, "detail": exc.detail},
             status_code=exc.status_code,
             headers=exc.headers,
         )
@@ -283,7 +286,9 @@ def create_app(
     async def write_dead_letters(who: Operator, items: list[dict[str, Any]]) -> dict[str, int]:
         try:
             letters = decode_dead_letters(items)
-        except (KeyError, ValueError, AttributeError, TypeError) as err:
+        except KeyError as err:
+            raise HTTPException(422, f"malformed dead letters: field {err} missing") from err
+        except (ValueError, AttributeError, TypeError) as err:
             raise HTTPException(422, f"malformed dead letters: {err}") from err
         await store.write_dead_letters(letters)
         return {"written": len(letters)}
