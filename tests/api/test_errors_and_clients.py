@@ -8,6 +8,7 @@ import stat
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pytest
 import uvicorn
@@ -22,6 +23,7 @@ from shopfloor.config.template import write_example_project
 from shopfloor.errors import (
     HTTP_STATUS,
     AuthenticationRequired,
+    PayloadTooLarge,
     PermissionDenied,
     ShopfloorError,
     StoreError,
@@ -29,10 +31,12 @@ from shopfloor.errors import (
     error_from_http,
     http_status,
 )
-from shopfloor.model import EventRecord, Provenance, Signal, SignalRef
+from shopfloor.model import EventRecord, Provenance, ScalarBatch, Signal, SignalRef
 from shopfloor.store import DuckDBStore
 from shopfloor.store.remote import RemoteStore
 from tests.api.conftest import ASSET, Api
+
+T0 = 1_700_000_000 * 10**9
 
 
 def test_every_error_class_round_trips_by_name() -> None:
@@ -84,10 +88,12 @@ async def test_events_are_json_by_default_and_arrow_on_request(api: Api) -> None
 
 
 @contextlib.asynccontextmanager
-async def served(store: DuckDBStore, tokens: TokenRegistry) -> AsyncIterator[str]:
+async def served(
+    store: DuckDBStore, tokens: TokenRegistry, max_body_bytes: int = 10**8
+) -> AsyncIterator[str]:
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(store, ApiSecurity(tokens)),
+            create_app(store, ApiSecurity(tokens, max_body_bytes=max_body_bytes)),
             host="127.0.0.1",
             port=0,
             log_level="warning",
@@ -126,6 +132,38 @@ async def test_remote_store_raises_the_class_the_api_names(tmp_path: Path) -> No
                     await remote.apply_retention()
             finally:
                 await remote.close()
+    finally:
+        await store.close()
+
+
+@pytest.mark.integration
+async def test_remote_store_splits_writes_under_the_body_limit(tmp_path: Path) -> None:
+    store = DuckDBStore(tmp_path / "store.duckdb")
+    await store.open()
+    await store.register_signals(ASSET, [Signal(name="temp", unit="degC")])
+    tokens = TokenRegistry()
+    secret = tokens.add("op", Role.OPERATOR)
+    ref = SignalRef(ASSET, "temp")
+    batches = [
+        ScalarBatch.of(
+            ref, T0 + np.arange(i * 1000, (i + 1) * 1000), np.ones(1000), Provenance("t")
+        )
+        for i in range(40)
+    ]
+    try:
+        async with served(store, tokens, max_body_bytes=200_000) as url:
+            whole = RemoteStore(url, token=secret, max_part_bytes=10**9)
+            await whole.open()
+            with pytest.raises(PayloadTooLarge):
+                await whole.write(batches)
+            await whole.close()
+            remote = RemoteStore(url, token=secret, max_part_bytes=150_000)
+            await remote.open()
+            try:
+                report = await remote.write(batches)
+            finally:
+                await remote.close()
+        assert report.written == 40_000
     finally:
         await store.close()
 
@@ -195,3 +233,23 @@ async def test_platform_writes_its_own_token_for_the_cli(tmp_path: Path) -> None
             await anonymous.open()
         await anonymous.close()
     assert not token_file.exists()
+
+
+async def test_status_command_uses_the_platform_token(tmp_path: Path) -> None:
+    import json
+
+    from shopfloor.config import load_project
+    from shopfloor.node import Platform
+
+    folder = tmp_path / "plant"
+    project = load_project(write_example_project(folder))
+    runner = CliRunner()
+    async with Platform(project, api_port=0):
+        ok = await asyncio.to_thread(
+            runner.invoke, cli_app, ["status", "-p", str(folder), "--json"]
+        )
+        assert ok.exit_code == 0, ok.output
+        assert json.loads(ok.output)["platform"]["pid"]
+        (project.state_dir / "platform.token").write_text("wrong\n")
+        refused = await asyncio.to_thread(runner.invoke, cli_app, ["status", "-p", str(folder)])
+        assert "API refused" in refused.output and "unknown or revoked" in refused.output

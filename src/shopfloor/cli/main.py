@@ -203,9 +203,13 @@ def status(project: ProjectOption = None, json_: JsonOption = False) -> None:
                 base_url=lock.api_url, timeout=10, headers=headers
             ) as client:
                 try:
-                    body: dict[str, Any] = (await client.get("/api/v1/status")).json()
+                    response = await client.get("/api/v1/status")
                 except httpx.TransportError as err:
                     return {"running": True, "pid": lock.pid, "error": f"API unreachable: {err}"}
+            body: dict[str, Any] = response.json()
+            if response.status_code != 200:
+                detail = body.get("detail", response.text)
+                return {"running": True, "pid": lock.pid, "error": f"API refused: {detail}"}
             return {"running": True, **body}
         if not proj.store_path.exists():
             return {"running": False, "store": None}
@@ -230,6 +234,8 @@ def status(project: ProjectOption = None, json_: JsonOption = False) -> None:
         return
     state = "[green]running[/]" if result["running"] else "[yellow]not running[/]"
     console.print(f"platform: {state}")
+    if result.get("error"):
+        console.print(f"[red]{result['error']}[/]", highlight=False)
     store = result.get("store")
     if store:
         table = Table(title=f"store {store['location']} ({store['size_bytes'] / 1e6:.1f} MB)")

@@ -50,10 +50,20 @@ class RemoteStore:
         route but ``/healthz`` then answers 401, raised as ``AuthenticationRequired``).
     timeout_s
         Timeout of each request.
+    max_part_bytes
+        Largest Arrow IPC body of one write request (below the API's ``max_body_bytes``).
     """
 
-    def __init__(self, base_url: str, *, token: str | None = None, timeout_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        timeout_s: float = 60.0,
+        max_part_bytes: int = 64 * 1024 * 1024,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.max_part_bytes = max_part_bytes
         self._timeout_s = timeout_s
         self._headers = {"authorization": f"Bearer {token}"} if token else {}
         self._client: httpx.AsyncClient | None = None
@@ -121,9 +131,13 @@ class RemoteStore:
         ]
 
     async def write(self, records: Sequence[Record]) -> WriteReport:
-        """Send records as Arrow IPC streams."""
+        """Send records as Arrow IPC streams, each under ``max_part_bytes`` when it can be.
+
+        A stream larger than that is split by halving the records, so a big write does
+        not meet the API's body limit (413).
+        """
         report = WriteReport()
-        for part in encode_records(records):
+        for part in self._parts(records):
             body = (
                 await self._request(
                     "POST", "/api/v1/records", content=part, headers={"content-type": _ARROW}
@@ -140,6 +154,14 @@ class RemoteStore:
                 )
             )
         return report
+
+    def _parts(self, records: Sequence[Record]) -> list[bytes]:
+        """Arrow IPC streams of ``records``, halving the records while one is too large."""
+        parts = encode_records(records)
+        if len(records) < 2 or all(len(p) <= self.max_part_bytes for p in parts):
+            return parts
+        middle = len(records) // 2
+        return [*self._parts(records[:middle]), *self._parts(records[middle:])]
 
     async def write_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
         """Send dead letters."""
