@@ -253,3 +253,24 @@ async def test_status_command_uses_the_platform_token(tmp_path: Path) -> None:
         (project.state_dir / "platform.token").write_text("wrong\n")
         refused = await asyncio.to_thread(runner.invoke, cli_app, ["status", "-p", str(folder)])
         assert "API refused" in refused.output and "unknown or revoked" in refused.output
+
+
+async def test_a_refused_token_closes_the_remote_store(tmp_path: Path) -> None:
+    """open_project_store closed the client only on StoreUnavailable, leaking it on 401."""
+    import gc
+    import warnings
+
+    from shopfloor.config import load_project
+    from shopfloor.node import Platform
+    from shopfloor.node.access import open_project_store
+
+    folder = tmp_path / "plant"
+    project = load_project(write_example_project(folder))
+    async with Platform(project, api_port=0):
+        (project.state_dir / "platform.token").write_text("wrong\n")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with pytest.raises(AuthenticationRequired, match="unknown or revoked"):
+                await open_project_store(project)
+            gc.collect()
+        assert not [w for w in caught if issubclass(w.category, ResourceWarning)]

@@ -46,7 +46,7 @@ async def open_project_store(project: Project) -> Store:
         remote = RemoteStore(lock.api_url, token=read_token(project.state_dir))
         try:
             await remote.open()
-        except StoreUnavailable:
+        except BaseException:
             await remote.close()
             raise
         log.info("store.remote url=%s pid=%d", lock.api_url, lock.pid)
