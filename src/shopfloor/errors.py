@@ -8,7 +8,8 @@ catch one tree and still see the cause::
     ├── ConfigError          a project file or an option is wrong (CLI exit status 2)
     ├── RecordError          one record is malformed; it goes to the dead-letter table
     ├── StoreError           the store failed or refused an operation
-    │   └── StoreUnavailable the store cannot be reached now (retry later)
+    │   ├── StoreUnavailable the store cannot be reached now (retry later)
+    │   └── UnknownSignal    a read names a signal the store does not know (also LookupError)
     ├── BusError             the bus failed or refused an operation
     │   ├── BusClosed        publishing or subscribing after close
     │   └── BusFull          a subscriber's queue stayed full for the publish timeout
@@ -18,16 +19,31 @@ catch one tree and still see the cause::
     ├── PipelineError        a pipeline is wrong or failed on data
     ├── ServiceError         a long-running part of the platform could not start or failed
     │   └── PortInUse        the address a server should listen on is taken (CLI exit status 3)
-    └── ModelError           a model is wrong, not fitted, or does not match its pipeline
-        └── NotFittedError   also a ValueError, as in scikit-learn
+    ├── ModelError           a model is wrong, not fitted, or does not match its pipeline
+    │   └── NotFittedError   also a ValueError, as in scikit-learn
+    └── ApiError             the HTTP API refused a request before it reached the platform
+        ├── AuthenticationRequired  no token, or an unknown or revoked one (401)
+        ├── PermissionDenied        the token's role may not do this (403)
+        ├── HostNotAllowed          the Host header is not in the allow-list (400)
+        ├── PayloadTooLarge         the request body exceeds the limit (413)
+        └── UnsupportedMediaType    a write that is neither JSON nor Arrow IPC (415)
 
 Messages name the input and the value: ``signal 'spindle_speed' on 'acme/...' has no
 sample rate``, never only ``invalid value``.
+
+Over HTTP an error travels by type, never by message text: :data:`HTTP_STATUS` gives
+each class its status, the API answers ``{"error": class name, "detail": message}``, and
+the API's clients raise the same class again with :func:`error_from_http`. The table is
+read through the class's ancestors, so a subclass added later inherits its parent's
+status until it gets its own row.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "HTTP_STATUS",
+    "ApiError",
+    "AuthenticationRequired",
     "BusClosed",
     "BusError",
     "BusFull",
@@ -35,8 +51,11 @@ __all__ = [
     "ConnectorAuthError",
     "ConnectorError",
     "ConnectorNotReady",
+    "HostNotAllowed",
     "ModelError",
     "NotFittedError",
+    "PayloadTooLarge",
+    "PermissionDenied",
     "PipelineError",
     "PortInUse",
     "RecordError",
@@ -44,6 +63,10 @@ __all__ = [
     "ShopfloorError",
     "StoreError",
     "StoreUnavailable",
+    "UnknownSignal",
+    "UnsupportedMediaType",
+    "error_from_http",
+    "http_status",
 ]
 
 
@@ -83,6 +106,10 @@ class StoreError(ShopfloorError):
 
 class StoreUnavailable(StoreError):
     """The store cannot be reached now; the caller keeps the data and retries later."""
+
+
+class UnknownSignal(StoreError, LookupError):
+    """A read or a count names a signal the store does not know."""
 
 
 class BusError(ShopfloorError):
@@ -150,3 +177,102 @@ class ModelError(ShopfloorError):
 
 class NotFittedError(ModelError, ValueError):
     """The model is used before it was fitted."""
+
+
+class ApiError(ShopfloorError):
+    """The HTTP API refused a request before it reached the platform."""
+
+
+class AuthenticationRequired(ApiError):
+    """The request carries no token, or one that is unknown or revoked."""
+
+
+class PermissionDenied(ApiError):
+    """The token is valid, but its role may not do what the request asks."""
+
+
+class HostNotAllowed(ApiError):
+    """The request's Host header is not one the API answers to."""
+
+
+class PayloadTooLarge(ApiError):
+    """The request body is larger than the API accepts."""
+
+
+class UnsupportedMediaType(ApiError):
+    """A write whose content type is neither JSON nor Arrow IPC."""
+
+
+HTTP_STATUS: dict[type[ShopfloorError], int] = {
+    ShopfloorError: 400,
+    ConfigError: 400,
+    RecordError: 422,
+    StoreError: 400,
+    UnknownSignal: 404,
+    StoreUnavailable: 503,
+    BusError: 400,
+    BusClosed: 503,
+    ConnectorError: 502,
+    ConnectorNotReady: 503,
+    ConnectorAuthError: 502,
+    PipelineError: 422,
+    ModelError: 422,
+    NotFittedError: 409,
+    ApiError: 400,
+    AuthenticationRequired: 401,
+    PermissionDenied: 403,
+    HostNotAllowed: 400,
+    PayloadTooLarge: 413,
+    UnsupportedMediaType: 415,
+}
+"""HTTP status of each error class; subclasses not listed take their nearest ancestor's."""
+
+_BY_NAME: dict[str, type[ShopfloorError]] = {cls.__name__: cls for cls in HTTP_STATUS}
+
+
+def http_status(error: ShopfloorError | type[ShopfloorError]) -> int:
+    """The HTTP status of ``error`` (an instance or a class), by its nearest listed ancestor.
+
+    Examples
+    --------
+    >>> http_status(UnknownSignal("unknown signal 'a/b'"))
+    404
+    >>> http_status(StoreUnavailable)
+    503
+    """
+    cls = error if isinstance(error, type) else type(error)
+    for ancestor in cls.__mro__:
+        if ancestor in HTTP_STATUS:
+            return HTTP_STATUS[ancestor]
+    return 500
+
+
+def error_from_http(status: int, name: str | None, detail: str) -> ShopfloorError:
+    """The error an HTTP answer stands for: the class named ``name``, else one by ``status``.
+
+    Parameters
+    ----------
+    status
+        The HTTP status code of the answer.
+    name
+        The ``error`` field of the answer's JSON body (a class name), if any.
+    detail
+        The message.
+
+    Examples
+    --------
+    >>> error_from_http(404, "UnknownSignal", "unknown signal 'a/b'")
+    UnknownSignal("unknown signal 'a/b'")
+    >>> type(error_from_http(503, None, "down")).__name__
+    'StoreUnavailable'
+    """
+    cls = _BY_NAME.get(name or "")
+    if cls is None:
+        cls = {
+            401: AuthenticationRequired,
+            403: PermissionDenied,
+            413: PayloadTooLarge,
+            415: UnsupportedMediaType,
+            503: StoreUnavailable,
+        }.get(status, StoreError)
+    return cls(detail)

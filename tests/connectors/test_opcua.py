@@ -42,7 +42,7 @@ async def until(check: Callable[[], Awaitable[bool]], timeout_s: float, what: st
 def platform_for(project: object) -> Platform:
     proj: Any = project
     return Platform.from_project(
-        proj, api=api_server_factory(proj.config.api, port=0), services=project_services(proj)
+        proj, api=api_server_factory(proj, port=0), services=project_services(proj)
     )
 
 

@@ -34,15 +34,13 @@ async def test_cli_goes_through_the_running_platform(tmp_path: Path) -> None:
     folder = tmp_path / "plant"
     write_example_project(folder)
     project = load_project(folder)
-    platform = Platform.from_project(project, api=api_server_factory(project.config.api, port=0))
+    platform = Platform.from_project(project, api=api_server_factory(project, port=0))
     await platform.start()
     try:
         lock = read_lock(project.state_dir)
         assert lock is not None and lock.api_url == platform.api_url
         with pytest.raises(ConfigError, match="already runs"):
-            await Platform.from_project(
-                project, api=api_server_factory(project.config.api, port=0)
-            ).start()
+            await Platform.from_project(project, api=api_server_factory(project, port=0)).start()
         # live data through the bus into the store
         ref = SignalRef(ASSET, "spindle_speed")
         t0 = to_ns("2024-05-01T00:00:00Z")

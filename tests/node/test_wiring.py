@@ -21,6 +21,7 @@ from shopfloor.config.template import write_example_project
 from shopfloor.errors import BusError, BusFull, ConfigError, PortInUse, ServiceError
 from shopfloor.model import Provenance, Record, ScalarBatch, SignalRef, to_ns, topic_for
 from shopfloor.node import Platform, create_bus, read_lock
+from shopfloor.node.lock import read_token
 from shopfloor.node.platform import StatusProvider
 from shopfloor.store import DuckDBStore, Store
 
@@ -144,12 +145,15 @@ async def test_lock_appears_only_once_the_api_answers(project: Project) -> None:
 
 
 async def test_the_api_answers_as_soon_as_the_lock_names_it(project: Project) -> None:
-    platform = Platform.from_project(project, api=api_server_factory(project.config.api, port=0))
+    platform = Platform.from_project(project, api=api_server_factory(project, port=0))
     await platform.start()
     try:
         lock = read_lock(project.state_dir)
         assert lock is not None and lock.api_url is not None
-        async with httpx.AsyncClient(base_url=lock.api_url, timeout=5) as client:
+        token = read_token(project.state_dir)
+        assert token is not None, "the platform's own token is written with the lock"
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(base_url=lock.api_url, timeout=5, headers=headers) as client:
             assert (await client.get("/api/v1/health")).status_code == 200
             body = (await client.get("/api/v1/status")).json()
         assert body["services"]["api"]["state"] == "running"
@@ -180,9 +184,7 @@ async def test_a_taken_port_stops_the_platform_cleanly(project: Project) -> None
     holder = listening_socket()
     port = holder.getsockname()[1]
     try:
-        platform = Platform.from_project(
-            project, api=api_server_factory(project.config.api, port=port)
-        )
+        platform = Platform.from_project(project, api=api_server_factory(project, port=port))
         with pytest.raises(PortInUse, match=f"port {port} on 127.0.0.1 is in use"):
             await platform.start()
         assert read_lock(project.state_dir) is None

@@ -11,6 +11,8 @@ import pytest
 import uvicorn
 
 from shopfloor.api.app import create_app
+from shopfloor.api.security import ApiSecurity
+from shopfloor.api.tokens import Role, TokenRegistry
 from shopfloor.errors import StoreUnavailable
 from shopfloor.store import DuckDBStore, Store
 from shopfloor.store.remote import RemoteStore
@@ -29,11 +31,20 @@ async def test_embedded_store(check: CheckFn, tmp_path: Path) -> None:
         await store.close()
 
 
+TOKEN = "contract-test-admin-token"
+
+
 @contextlib.asynccontextmanager
 async def served(store: Store) -> AsyncIterator[str]:
+    tokens = TokenRegistry()
+    tokens.add("contract", Role.ADMIN, TOKEN)
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(store), host="127.0.0.1", port=0, log_level="warning", lifespan="off"
+            create_app(store, ApiSecurity(tokens)),
+            host="127.0.0.1",
+            port=0,
+            log_level="warning",
+            lifespan="off",
         )
     )
     task = asyncio.create_task(server.serve())
@@ -54,7 +65,7 @@ async def test_remote_store_over_http(check: CheckFn, tmp_path: Path) -> None:
     await backing.open()
     try:
         async with served(backing) as url:
-            remote = RemoteStore(url)
+            remote = RemoteStore(url, token=TOKEN)
             await remote.open()
             try:
                 await check(remote)

@@ -2,22 +2,45 @@
 
 The CLI talks to a running platform through it (the platform owns the DuckDB file), and
 the Studio will call the same routes. Bulk data is exchanged as Arrow IPC streams
-(``application/vnd.apache.arrow.stream``), everything else as JSON. OpenAPI at
-``/docs`` and ``/openapi.json``.
+(``application/vnd.apache.arrow.stream``), everything else as JSON; reads of samples
+and events answer JSON unless the request accepts Arrow. OpenAPI at ``/docs`` and
+``/openapi.json``.
+
+Every route but ``/healthz`` needs a bearer token whose role allows it (see
+:mod:`shopfloor.api.tokens`); :mod:`shopfloor.api.security` refuses foreign Host
+headers, writes that are neither JSON nor Arrow, and bodies over the limit. Errors
+answer ``{"error": class name, "detail": message}`` with the status of
+:data:`shopfloor.errors.HTTP_STATUS`, so clients raise the same class again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from typing import Annotated, Any
 
 import pyarrow as pa
 from fastapi import Body, FastAPI, HTTPException, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shopfloor import __version__
-from shopfloor.errors import ShopfloorError, StoreError
-from shopfloor.model import Signal, SignalRef, format_ns
+from shopfloor.api.security import (
+    ARROW_STREAM,
+    Admin,
+    ApiSecurity,
+    Engineer,
+    Operator,
+    Principal,
+    RequestGuard,
+    Viewer,
+    error_body,
+    unauthorized_headers,
+)
+from shopfloor.api.tokens import Role
+from shopfloor.errors import PermissionDenied, RecordError, ShopfloorError, http_status
+from shopfloor.model import EventRecord, Signal, SignalRef, format_ns, now_ns
 from shopfloor.model.codec import (
     decode_dead_letters,
     decode_records,
@@ -28,8 +51,14 @@ from shopfloor.store import Store
 
 __all__ = ["ARROW_STREAM", "create_app"]
 
-ARROW_STREAM = "application/vnd.apache.arrow.stream"
 StatusProvider = Callable[[], Awaitable[dict[str, Any]]]
+
+_INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
+Ns = Annotated[int, Query(ge=_INT64_MIN, le=_INT64_MAX, description="UTC nanoseconds.")]
+OptNs = Annotated[int | None, Query(ge=_INT64_MIN, le=_INT64_MAX, description="UTC nanoseconds.")]
+Limit = Annotated[int | None, Query(gt=0, le=_INT64_MAX)]
+_RETENTION_FUTURE_NS = 60 * 1_000_000_000
 
 
 def _ref(signal: str) -> SignalRef:
@@ -57,21 +86,108 @@ def _table_json(table: pa.Table) -> dict[str, list[Any]]:
     return out
 
 
-def create_app(store: Store, *, status: StatusProvider | None = None) -> FastAPI:
-    """Build the API over ``store``; ``status`` reports the running platform's health."""
+def _event_json(event: EventRecord) -> dict[str, Any]:
+    return {
+        "asset": event.signal.asset,
+        "signal": event.signal.name,
+        "time": format_ns(event.ts_ns),
+        "ts_ns": event.ts_ns,
+        "kind": event.kind,
+        "message": event.message,
+        "severity": event.severity,
+        "attributes": dict(event.attributes),
+        "quality": event.quality.name.lower(),
+        "provenance": asdict(event.provenance),
+        "ingest_ns": event.ingest_ns,
+    }
+
+
+def _wants_arrow(request: Request) -> bool:
+    return ARROW_STREAM in request.headers.get("accept", "")
+
+
+def create_app(
+    store: Store, security: ApiSecurity, *, status: StatusProvider | None = None
+) -> FastAPI:
+    """Build the API over ``store``.
+
+    Parameters
+    ----------
+    store
+        The store the routes read and write.
+    security
+        Accepted tokens, Host names, body limits and the audit log.
+    status
+        Reports the running platform's health (``/api/v1/status``).
+    """
     app = FastAPI(title="shopfloor", version=__version__, description="Smart Factory platform API")
+    app.add_middleware(RequestGuard, security=security)
+    app.state.security = security
+
+    async def audit(
+        who: Principal, action: str, call: Callable[[], Awaitable[Any]], detail: dict[str, Any]
+    ) -> Any:
+        """Run ``call`` and record it in the audit log, whether it succeeds or not."""
+        try:
+            result = await call()
+        except Exception as err:
+            if security.audit is not None:
+                await security.audit.record(
+                    who=who.name,
+                    role=who.role.value,
+                    client=who.client,
+                    action=action,
+                    outcome=f"failed: {type(err).__name__}: {err}",
+                    detail=detail,
+                )
+            raise
+        if security.audit is not None:
+            await security.audit.record(
+                who=who.name,
+                role=who.role.value,
+                client=who.client,
+                action=action,
+                outcome="ok",
+                detail={**detail, "result": result},
+            )
+        return result
 
     @app.exception_handler(ShopfloorError)
     async def shopfloor_error(request: Request, exc: ShopfloorError) -> JSONResponse:
-        code = 404 if isinstance(exc, StoreError) and "unknown signal" in str(exc) else 400
-        return JSONResponse({"detail": str(exc)}, status_code=code)
+        return JSONResponse(
+            error_body(exc), status_code=http_status(exc), headers=unauthorized_headers(exc)
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        name = {415: "UnsupportedMediaType", 422: "RequestInvalid"}.get(
+            exc.status_code, "HTTPError"
+        )
+        return JSONResponse(
+            {"error": name, "detail": exc.detail},
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
+            for e in exc.errors()
+        )
+        return JSONResponse({"error": "RequestInvalid", "detail": problems}, status_code=422)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        """Liveness without a token: answers while the API runs."""
+        return {"status": "ok"}
 
     @app.get("/api/v1/health")
-    async def health() -> dict[str, Any]:
+    async def health(who: Viewer) -> dict[str, Any]:
         return {"status": "ok", "version": __version__}
 
     @app.get("/api/v1/status")
-    async def get_status() -> dict[str, Any]:
+    async def get_status(who: Viewer) -> dict[str, Any]:
         stats = await store.stats()
         body: dict[str, Any] = {
             "store": {
@@ -85,7 +201,7 @@ def create_app(store: Store, *, status: StatusProvider | None = None) -> FastAPI
         return body
 
     @app.get("/api/v1/signals")
-    async def signals() -> list[dict[str, Any]]:
+    async def signals(who: Viewer) -> list[dict[str, Any]]:
         return [
             {
                 "asset": i.ref.asset,
@@ -98,22 +214,64 @@ def create_app(store: Store, *, status: StatusProvider | None = None) -> FastAPI
 
     @app.post("/api/v1/signals")
     async def register(
-        asset: Annotated[str, Body()], signals: Annotated[list[dict[str, Any]], Body()]
+        who: Engineer,
+        asset: Annotated[str, Body()],
+        signals: Annotated[list[dict[str, Any]], Body()],
     ) -> dict[str, int]:
+        """Register signals; changing the definition of a known signal needs admin (audited)."""
         try:
             parsed = [Signal.model_validate(s) for s in signals]
+            refs = [SignalRef.checked(asset, s.name) for s in parsed]
         except ValueError as err:
             raise HTTPException(422, str(err)) from err
-        infos = await store.register_signals(asset, parsed)
-        return {"registered": len(infos)}
+        known = {i.ref: i.definition for i in await store.signals()}
+        changed = [
+            ref.path
+            for ref, new in zip(refs, parsed, strict=True)
+            if ref in known and known[ref] != new
+        ]
+        if not changed:
+            infos = await store.register_signals(asset, parsed)
+            return {"registered": len(infos)}
+        if not who.role.allows(Role.ADMIN):
+            raise PermissionDenied(
+                f"POST /api/v1/signals redefines {', '.join(changed)}: that needs the admin "
+                f"role; token {who.name!r} has {who.role.value}"
+            )
 
-    @app.post("/api/v1/records")
-    async def write_records(request: Request) -> dict[str, Any]:
+        async def redefine() -> int:
+            return len(await store.register_signals(asset, parsed))
+
+        detail = {
+            "signals": changed,
+            "definitions": [
+                s.model_dump(mode="json") for s in parsed if f"{asset}/{s.name}" in changed
+            ],
+        }
+        return {"registered": await audit(who, "redefine_signals", redefine, detail)}
+
+    @app.post(
+        "/api/v1/records",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {ARROW_STREAM: {"schema": {"type": "string", "format": "binary"}}},
+            }
+        },
+    )
+    async def write_records(request: Request, who: Operator) -> dict[str, Any]:
+        """Write records sent as Arrow IPC streams (``model.codec.encode_records``)."""
+        media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media != ARROW_STREAM:
+            raise HTTPException(
+                415,
+                f"POST /api/v1/records takes {ARROW_STREAM}, got {media or 'no content type'!r}",
+            )
         body = await request.body()
         try:
             records = decode_records(body)
-        except ValueError as err:
-            raise HTTPException(422, str(err)) from err
+        except (ValueError, KeyError, TypeError, RecordError, pa.ArrowException) as err:
+            raise HTTPException(422, f"records body of {len(body)} bytes: {err}") from err
         report = await store.write(records)
         return {
             "offered": report.offered,
@@ -125,17 +283,20 @@ def create_app(store: Store, *, status: StatusProvider | None = None) -> FastAPI
         }
 
     @app.post("/api/v1/dead-letters")
-    async def write_dead_letters(items: list[dict[str, Any]]) -> dict[str, int]:
+    async def write_dead_letters(who: Operator, items: list[dict[str, Any]]) -> dict[str, int]:
         try:
             letters = decode_dead_letters(items)
-        except (KeyError, ValueError, AttributeError) as err:
+        except KeyError as err:
+            raise HTTPException(422, f"malformed dead letters: field {err} missing") from err
+        except (ValueError, AttributeError, TypeError) as err:
             raise HTTPException(422, f"malformed dead letters: {err}") from err
         await store.write_dead_letters(letters)
         return {"written": len(letters)}
 
     @app.get("/api/v1/dead-letters")
     async def read_dead_letters(
-        since_ns: int | None = None,
+        who: Viewer,
+        since_ns: OptNs = None,
         source: str | None = None,
         limit: Annotated[int, Query(gt=0, le=100_000)] = 1000,
     ) -> list[dict[str, Any]]:
@@ -145,35 +306,37 @@ def create_app(store: Store, *, status: StatusProvider | None = None) -> FastAPI
 
     @app.get("/api/v1/dead-letters/count")
     async def count_dead_letters(
-        since_ns: int | None = None, source: str | None = None
+        who: Viewer, since_ns: OptNs = None, source: str | None = None
     ) -> dict[str, int]:
         return {"count": await store.count_dead_letters(since_ns=since_ns, source=source)}
 
     @app.get("/api/v1/scalars")
     async def scalars(
         request: Request,
+        who: Viewer,
         signal: str,
-        start_ns: int,
-        end_ns: int,
-        every_ns: Annotated[int | None, Query(gt=0)] = None,
-        limit: Annotated[int | None, Query(gt=0)] = None,
+        start_ns: Ns,
+        end_ns: Ns,
+        every_ns: Annotated[int | None, Query(gt=0, le=_INT64_MAX)] = None,
+        limit: Limit = None,
     ) -> Any:
         ref = _ref(signal)
         if every_ns is not None:
             table = await store.read_scalars_downsampled(ref, start_ns, end_ns, every_ns)
         else:
             table = await store.read_scalars(ref, start_ns, end_ns, limit=limit)
-        if ARROW_STREAM in request.headers.get("accept", ""):
+        if _wants_arrow(request):
             return _arrow(table)
         return _table_json(table)
 
     @app.get("/api/v1/records")
     async def read_records(
+        who: Viewer,
         signal: str,
-        start_ns: int,
-        end_ns: int,
+        start_ns: Ns,
+        end_ns: Ns,
         kind: str,
-        limit: Annotated[int | None, Query(gt=0)] = None,
+        limit: Limit = None,
     ) -> Response:
         ref = _ref(signal)
         if kind == "waveform":
@@ -187,13 +350,16 @@ def create_app(store: Store, *, status: StatusProvider | None = None) -> FastAPI
 
     @app.get("/api/v1/events")
     async def events(
-        start_ns: int,
-        end_ns: int,
+        request: Request,
+        who: Viewer,
+        start_ns: Ns,
+        end_ns: Ns,
         signal: str | None = None,
         asset: str | None = None,
         kind: str | None = None,
-        limit: Annotated[int | None, Query(gt=0)] = None,
-    ) -> Response:
+        limit: Limit = None,
+    ) -> Any:
+        """Events as JSON rows, or as an Arrow IPC stream when the request accepts it."""
         found = await store.read_events(
             start_ns,
             end_ns,
@@ -202,22 +368,45 @@ def create_app(store: Store, *, status: StatusProvider | None = None) -> FastAPI
             kind=kind,
             limit=limit,
         )
-        parts = encode_records(found)
-        return Response(parts[0] if parts else b"", media_type=ARROW_STREAM)
+        if _wants_arrow(request):
+            parts = encode_records(found)
+            return Response(parts[0] if parts else b"", media_type=ARROW_STREAM)
+        return [_event_json(e) for e in found]
 
     @app.get("/api/v1/time-range")
-    async def time_range(signal: str) -> dict[str, int | None]:
+    async def time_range(who: Viewer, signal: str) -> dict[str, int | None]:
         found = await store.time_range(_ref(signal))
         return {"start_ns": found[0] if found else None, "end_ns": found[1] if found else None}
 
     @app.get("/api/v1/count")
     async def count(
-        signal: str, start_ns: int | None = None, end_ns: int | None = None
+        who: Viewer, signal: str, start_ns: OptNs = None, end_ns: OptNs = None
     ) -> dict[str, int]:
         return {"count": await store.count(_ref(signal), start_ns, end_ns)}
 
     @app.post("/api/v1/retention")
-    async def retention(now_ns: int | None = None) -> dict[str, int]:
-        return await store.apply_retention(now_ns)
+    async def retention(
+        who: Admin,
+        now_ns_: Annotated[
+            int | None,
+            Query(alias="now_ns", ge=_INT64_MIN, le=_INT64_MAX, description="UTC nanoseconds."),
+        ] = None,
+    ) -> dict[str, int]:
+        """Delete data older than each signal's retention (admin; audited).
+
+        ``now_ns`` may move "now" back (to keep more), never more than a minute ahead:
+        a far future "now" would delete all history.
+        """
+        limit_ns = now_ns() + _RETENTION_FUTURE_NS
+        if now_ns_ is not None and now_ns_ > limit_ns:
+            raise HTTPException(
+                422, f"now_ns {now_ns_} is more than a minute in the future ({format_ns(now_ns_)})"
+            )
+
+        async def apply() -> dict[str, int]:
+            return await store.apply_retention(now_ns_)
+
+        result: dict[str, int] = await audit(who, "retention", apply, {"now_ns": now_ns_})
+        return result
 
     return app

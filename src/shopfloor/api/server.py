@@ -32,15 +32,19 @@ import uvicorn
 from fastapi import FastAPI
 
 from shopfloor.api.app import StatusProvider, create_app
-from shopfloor.config.api import ApiConfig
+from shopfloor.api.audit import AUDIT_NAME, AuditLog
+from shopfloor.api.security import ApiSecurity
+from shopfloor.api.tokens import TOKENS_NAME, Role, TokenRegistry, new_secret
+from shopfloor.config import Project
 from shopfloor.errors import PortInUse, ServiceError
+from shopfloor.node.lock import remove_token, write_token
 from shopfloor.store import Store
 
 __all__ = ["ApiServer", "api_server_factory", "listener_pid"]
 
 log = logging.getLogger(__name__)
 
-HEALTH_PATH = "/api/v1/health"
+HEALTH_PATH = "/healthz"
 
 
 class ApiServer:
@@ -58,6 +62,11 @@ class ApiServer:
         How long :meth:`stop` waits for open requests before it cancels the server.
     health_path
         The route polled for readiness; it must answer 200.
+    ssl_certfile, ssl_keyfile
+        Serve HTTPS with this certificate and key (both or neither).
+    token
+        ``(state_dir, secret)``: the platform's own token, written (mode 0600) once the API
+        answers and removed when it stops, so local commands can authenticate.
     """
 
     name = "api"
@@ -71,8 +80,14 @@ class ApiServer:
         ready_timeout_s: float = 10.0,
         stop_timeout_s: float = 5.0,
         health_path: str = HEALTH_PATH,
+        ssl_certfile: Path | None = None,
+        ssl_keyfile: Path | None = None,
+        token: tuple[Path, str] | None = None,
     ) -> None:
         self.app = app
+        self.ssl_certfile = ssl_certfile
+        self.ssl_keyfile = ssl_keyfile
+        self.token = token
         self.host = host
         self.port = port
         self.ready_timeout_s = ready_timeout_s
@@ -99,6 +114,7 @@ class ApiServer:
         """
         sock = bind_socket(self.host, self.port)
         port = int(sock.getsockname()[1])
+        tls = self.ssl_certfile is not None and self.ssl_keyfile is not None
         config = uvicorn.Config(
             self.app,
             host=self.host,
@@ -106,24 +122,30 @@ class ApiServer:
             log_level="warning",
             lifespan="off",
             access_log=False,
+            ssl_certfile=str(self.ssl_certfile) if tls else None,
+            ssl_keyfile=str(self.ssl_keyfile) if tls else None,
         )
         server = uvicorn.Server(config)
         self._server = server
         self._task = asyncio.create_task(server.serve(sockets=[sock]), name="api")
-        url = f"http://{_url_host(self.host)}:{port}"
+        url = f"{'https' if tls else 'http'}://{_url_host(self.host)}:{port}"
         try:
             await self._wait_ready(url)
         except BaseException:
             await self.stop()
             sock.close()  # uvicorn owns it once it serves; before that, nobody does
             raise
+        if self.token is not None:
+            write_token(*self.token)
         self._url = url
         log.info("api.started url=%s", url)
 
     async def _wait_ready(self, url: str) -> None:
         deadline = time.monotonic() + self.ready_timeout_s
         last_error = "no answer"
-        async with httpx.AsyncClient(base_url=url, timeout=1.0, trust_env=False) as client:
+        async with httpx.AsyncClient(
+            base_url=url, timeout=1.0, trust_env=False, verify=False
+        ) as client:
             while True:
                 if self._task is not None and self._task.done():
                     exc = None if self._task.cancelled() else self._task.exception()
@@ -152,6 +174,8 @@ class ApiServer:
         self._server, self._task, self._url = None, None, None
         if server is None or task is None:
             return
+        if self.token is not None:
+            remove_token(self.token[0])
         server.should_exit = True
         try:
             await asyncio.wait_for(asyncio.shield(task), self.stop_timeout_s)
@@ -171,23 +195,47 @@ class ApiServer:
 
 
 def api_server_factory(
-    config: ApiConfig, *, port: int | None = None
+    project: Project, *, port: int | None = None
 ) -> Callable[[Store, StatusProvider], ApiServer]:
     """A factory the platform calls with its store and status to build its API server.
 
+    The server checks every request against the project's tokens (``shopfloor tokens``)
+    plus a fresh admin token of the platform's own, written beside the lock file for local
+    commands; it keeps the project's audit log, host allow-list and body limits.
+
     Parameters
     ----------
-    config
-        The project's ``api:`` settings.
+    project
+        The project (its ``api:`` settings and state folder).
     port
-        Override of ``config.port`` (0 picks a free one).
+        Override of ``api.port`` (0 picks a free one).
     """
+    config = project.config.api
+    state = project.state_dir
 
     def build(store: Store, status: StatusProvider) -> ApiServer:
+        secret = new_secret()
+        tokens = TokenRegistry(state / TOKENS_NAME)
+        tokens.add("platform", Role.ADMIN, secret)
+        hosts = [*config.allowed_hosts]
+        if config.host not in {"0.0.0.0", "::", ""}:
+            hosts.append(config.host)
+        security = ApiSecurity(
+            tokens,
+            allowed_hosts=hosts,
+            max_body_bytes=config.max_body_bytes,
+            max_json_bytes=config.max_json_bytes,
+            audit=AuditLog(state / AUDIT_NAME),
+        )
+        certfile, keyfile = config.tls_certfile, config.tls_keyfile
+        tls = certfile is not None and keyfile is not None
         return ApiServer(
-            create_app(store, status=status),
+            create_app(store, security, status=status),
             host=config.host,
             port=config.port if port is None else port,
+            ssl_certfile=project.root / certfile if tls and certfile else None,
+            ssl_keyfile=project.root / keyfile if tls and keyfile else None,
+            token=(state, secret),
         )
 
     return build

@@ -134,7 +134,7 @@ def demo(
         # connectors now; the pipeline joins once it has learned the baseline
         platform = Platform.from_project(
             project,
-            api=api_server_factory(project.config.api, port=0),
+            api=api_server_factory(project, port=0),
             services=project_services(project, pipelines=False),
         )
         try:

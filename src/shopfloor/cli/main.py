@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from shopfloor import __version__
-from shopfloor.cli import data, demo, later, opcua, pipelines, sim
+from shopfloor.cli import data, demo, later, opcua, pipelines, sim, tokens
 from shopfloor.cli.common import (
     EXIT_CONFIG,
     JsonOption,
@@ -29,6 +29,7 @@ from shopfloor.config.template import write_example_project
 from shopfloor.errors import ConfigError, PortInUse
 from shopfloor.model import parse_duration_s
 from shopfloor.node import Platform, read_lock
+from shopfloor.node.lock import read_token
 from shopfloor.store import DuckDBStore
 
 __all__ = ["app", "main"]
@@ -148,7 +149,7 @@ def _platform(proj: Any, *, api: bool, api_port: int | None, services: bool) -> 
     if api and proj.config.api.enabled:
         from shopfloor.api.server import api_server_factory
 
-        api_factory = api_server_factory(proj.config.api, port=api_port)
+        api_factory = api_server_factory(proj, port=api_port)
     factories: list[Any] = []
     if services:
         from shopfloor.node.services import project_services
@@ -240,11 +241,19 @@ def status(project: ProjectOption = None, json_: JsonOption = False) -> None:
         if lock is not None and lock.api_url:
             import httpx
 
-            async with httpx.AsyncClient(base_url=lock.api_url, timeout=10) as client:
+            token = read_token(proj.state_dir)
+            headers = {"authorization": f"Bearer {token}"} if token else {}
+            async with httpx.AsyncClient(
+                base_url=lock.api_url, timeout=10, headers=headers
+            ) as client:
                 try:
-                    body: dict[str, Any] = (await client.get("/api/v1/status")).json()
+                    response = await client.get("/api/v1/status")
                 except httpx.TransportError as err:
                     return {"running": True, "pid": lock.pid, "error": f"API unreachable: {err}"}
+            body: dict[str, Any] = response.json()
+            if response.status_code != 200:
+                detail = body.get("detail", response.text)
+                return {"running": True, "pid": lock.pid, "error": f"API refused: {detail}"}
             return {"running": True, **body}
         if not proj.store_path.exists():
             return {"running": False, "store": None}
@@ -269,6 +278,8 @@ def status(project: ProjectOption = None, json_: JsonOption = False) -> None:
         return
     state = "[green]running[/]" if result["running"] else "[yellow]not running[/]"
     console.print(f"platform: {state}")
+    if result.get("error"):
+        console.print(f"[red]{result['error']}[/]", highlight=False)
     store = result.get("store")
     if store:
         table = Table(title=f"store {store['location']} ({store['size_bytes'] / 1e6:.1f} MB)")
@@ -289,6 +300,7 @@ app.command()(demo.demo)
 app.add_typer(pipelines.app, name="pipelines")
 app.add_typer(opcua.app, name="opcua")
 app.add_typer(sim.app, name="sim")
+app.add_typer(tokens.app, name="tokens")
 later.register(app)
 
 

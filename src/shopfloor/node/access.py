@@ -6,7 +6,7 @@ import logging
 
 from shopfloor.config import Project
 from shopfloor.errors import StoreUnavailable
-from shopfloor.node.lock import read_lock
+from shopfloor.node.lock import read_lock, read_token
 from shopfloor.store import DuckDBStore, Store
 from shopfloor.store.remote import RemoteStore
 
@@ -43,10 +43,10 @@ async def open_project_store(project: Project) -> Store:
                 f"the platform (pid {lock.pid}) owns {project.store_path} and runs without "
                 "its API; stop it or start it with the API"
             )
-        remote = RemoteStore(lock.api_url)
+        remote = RemoteStore(lock.api_url, token=read_token(project.state_dir))
         try:
             await remote.open()
-        except StoreUnavailable:
+        except BaseException:
             await remote.close()
             raise
         log.info("store.remote url=%s pid=%d", lock.api_url, lock.pid)

@@ -2,7 +2,9 @@
 
 ``.shopfloor/platform.json`` holds the platform's process id and API address while it
 runs. Other processes read it to reach the platform through its API instead of opening
-the DuckDB file, which only one process may write.
+the DuckDB file, which only one process may write. Beside it, ``platform.token`` (mode
+0600, so only the platform's user can read it) holds the admin token the platform made
+for its own user's commands.
 """
 
 from __future__ import annotations
@@ -13,9 +15,18 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-__all__ = ["PlatformLock", "read_lock", "remove_lock", "write_lock"]
+__all__ = [
+    "PlatformLock",
+    "read_lock",
+    "read_token",
+    "remove_lock",
+    "remove_token",
+    "write_lock",
+    "write_token",
+]
 
 LOCK_NAME = "platform.json"
+TOKEN_NAME = "platform.token"
 
 
 @dataclass(frozen=True)
@@ -72,3 +83,31 @@ def remove_lock(state_dir: Path, pid: int | None = None) -> None:
         data = json.loads(path.read_text(encoding="utf-8"))
         if pid is None or int(data["pid"]) == pid:
             path.unlink()
+
+
+def write_token(state_dir: Path, secret: str) -> Path:
+    """Write the platform's own API token, readable by its owner only (mode 0600)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / TOKEN_NAME
+    tmp = path.with_name(f".{TOKEN_NAME}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(secret + "\n")
+    os.chmod(tmp, 0o600)
+    tmp.replace(path)
+    return path
+
+
+def read_token(state_dir: Path) -> str | None:
+    """The running platform's own API token, or ``None`` when there is none (or no access)."""
+    try:
+        text = (state_dir / TOKEN_NAME).read_text(encoding="utf-8").strip()
+    except (FileNotFoundError, PermissionError):
+        return None
+    return text or None
+
+
+def remove_token(state_dir: Path) -> None:
+    """Remove the platform's own API token."""
+    with contextlib.suppress(FileNotFoundError):
+        (state_dir / TOKEN_NAME).unlink()

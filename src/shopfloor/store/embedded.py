@@ -38,7 +38,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from shopfloor.errors import StoreError, StoreUnavailable
+from shopfloor.errors import StoreError, StoreUnavailable, UnknownSignal
 from shopfloor.model import (
     DeadLetter,
     EventRecord,
@@ -791,7 +791,7 @@ class DuckDBStore:
     def _info(self, ref: SignalRef, kind: SignalKind | None = None) -> SignalInfo:
         info = self._signals.get(ref)
         if info is None:
-            raise StoreError(f"unknown signal {ref.path!r}")
+            raise UnknownSignal(f"unknown signal {ref.path!r}")
         if kind is not None and info.kind != kind:
             raise StoreError(f"signal {ref.path!r} is a {info.kind} signal, not {kind}")
         return info

@@ -1,7 +1,10 @@
 """A :class:`~shopfloor.store.Store` that is a running platform, reached over its API.
 
 DuckDB lets one process write a file; while the platform runs, the CLI (and any other
-process) uses this client instead of opening the file.
+process) uses this client instead of opening the file. It authenticates with a bearer
+token (the running platform's own, or one made by ``shopfloor tokens create``), and an
+error answer is raised again as the class the platform raised: the API sends the class
+name, :func:`shopfloor.errors.error_from_http` finds it in the shared table.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from typing import Any
 import httpx
 import pyarrow as pa
 
-from shopfloor.errors import StoreError, StoreUnavailable
+from shopfloor.errors import StoreUnavailable, error_from_http
 from shopfloor.model import (
     DeadLetter,
     EventRecord,
@@ -36,16 +39,40 @@ _ARROW = "application/vnd.apache.arrow.stream"
 
 
 class RemoteStore:
-    """The store of a running platform at ``base_url`` (e.g. ``http://127.0.0.1:8000``)."""
+    """The store of a running platform at ``base_url`` (e.g. ``http://127.0.0.1:8000``).
 
-    def __init__(self, base_url: str, *, timeout_s: float = 60.0) -> None:
+    Parameters
+    ----------
+    base_url
+        The platform's API.
+    token
+        The API token sent as ``Authorization: Bearer``; ``None`` sends none (every
+        route but ``/healthz`` then answers 401, raised as ``AuthenticationRequired``).
+    timeout_s
+        Timeout of each request.
+    max_part_bytes
+        Largest Arrow IPC body of one write request (below the API's ``max_body_bytes``).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        timeout_s: float = 60.0,
+        max_part_bytes: int = 64 * 1024 * 1024,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.max_part_bytes = max_part_bytes
         self._timeout_s = timeout_s
+        self._headers = {"authorization": f"Bearer {token}"} if token else {}
         self._client: httpx.AsyncClient | None = None
 
     async def open(self) -> None:
-        """Connect and check the platform answers."""
-        self._client = httpx.AsyncClient(base_url=self.base_url, timeout=self._timeout_s)
+        """Connect and check the platform answers and accepts the token."""
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url, timeout=self._timeout_s, headers=self._headers
+        )
         await self._get("/api/v1/health")
 
     async def close(self) -> None:
@@ -62,11 +89,20 @@ class RemoteStore:
         except httpx.TransportError as err:
             raise StoreUnavailable(f"platform API at {self.base_url} unreachable: {err}") from err
         if response.status_code >= 400:
+            name: str | None = None
+            detail: Any = response.text
             try:
-                detail = response.json().get("detail", response.text)
+                body = response.json()
             except ValueError:
-                detail = response.text
-            raise StoreError(f"{method} {path} failed ({response.status_code}): {detail}")
+                body = None
+            if isinstance(body, dict):
+                name = body.get("error") if isinstance(body.get("error"), str) else None
+                detail = body.get("detail", detail)
+            raise error_from_http(
+                response.status_code,
+                name,
+                f"{method} {path} failed ({response.status_code}): {detail}",
+            )
         return response
 
     async def _get(self, path: str, **params: Any) -> Any:
@@ -95,9 +131,13 @@ class RemoteStore:
         ]
 
     async def write(self, records: Sequence[Record]) -> WriteReport:
-        """Send records as Arrow IPC streams."""
+        """Send records as Arrow IPC streams, each under ``max_part_bytes`` when it can be.
+
+        A stream larger than that is split by halving the records, so a big write does
+        not meet the API's body limit (413).
+        """
         report = WriteReport()
-        for part in encode_records(records):
+        for part in self._parts(records):
             body = (
                 await self._request(
                     "POST", "/api/v1/records", content=part, headers={"content-type": _ARROW}
@@ -114,6 +154,14 @@ class RemoteStore:
                 )
             )
         return report
+
+    def _parts(self, records: Sequence[Record]) -> list[bytes]:
+        """Arrow IPC streams of ``records``, halving the records while one is too large."""
+        parts = encode_records(records)
+        if len(records) < 2 or all(len(p) <= self.max_part_bytes for p in parts):
+            return parts
+        middle = len(records) // 2
+        return [*self._parts(records[:middle]), *self._parts(records[middle:])]
 
     async def write_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
         """Send dead letters."""
@@ -147,7 +195,7 @@ class RemoteStore:
 
     async def _records(self, path: str, **params: Any) -> list[Record]:
         clean = {k: v for k, v in params.items() if v is not None}
-        response = await self._request("GET", path, params=clean)
+        response = await self._request("GET", path, params=clean, headers={"accept": _ARROW})
         return decode_records(response.content) if response.content else []
 
     async def read_waveforms(

@@ -1,0 +1,284 @@
+"""What the API checks before a request reaches a route, and who may call which route.
+
+:class:`RequestGuard` (ASGI middleware) refuses, in this order:
+
+- a Host header not in the allow-list (400): DNS rebinding from a web page;
+- a write (POST, PUT, PATCH, DELETE) whose content type is neither JSON nor Arrow IPC
+  (415): a web page may send ``text/plain`` cross-site without a preflight;
+- a body larger than the limit (413), by ``Content-Length`` up front and by counting
+  while it streams in, so a large body is never buffered whole.
+
+:func:`require` gives each route a FastAPI dependency (:data:`Viewer`, :data:`Admin`...)
+that requires a bearer token of at least a given :class:`~shopfloor.api.tokens.Role`
+(401 without a valid token, 403 when its role is too low).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shopfloor.api.audit import AuditLog
+from shopfloor.api.tokens import Role, TokenRegistry
+from shopfloor.errors import (
+    ApiError,
+    AuthenticationRequired,
+    HostNotAllowed,
+    PayloadTooLarge,
+    PermissionDenied,
+    ShopfloorError,
+    UnsupportedMediaType,
+    http_status,
+)
+
+__all__ = [
+    "ARROW_FILE",
+    "ARROW_STREAM",
+    "JSON",
+    "LOOPBACK_NAMES",
+    "Admin",
+    "ApiSecurity",
+    "Engineer",
+    "Operator",
+    "Principal",
+    "RequestGuard",
+    "Viewer",
+    "authorize",
+    "error_body",
+    "require",
+    "unauthorized_headers",
+]
+
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
+ARROW_FILE = "application/vnd.apache.arrow.file"
+JSON = "application/json"
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@dataclass(frozen=True)
+class ApiSecurity:
+    """How the API protects itself.
+
+    Parameters
+    ----------
+    tokens
+        The tokens it accepts.
+    allowed_hosts
+        Host header names accepted besides localhost, 127.0.0.1 and [::1].
+    max_body_bytes
+        Largest body of an Arrow IPC write.
+    max_json_bytes
+        Largest JSON body.
+    audit
+        Where destructive operations are recorded (``None``: nowhere).
+    """
+
+    tokens: TokenRegistry
+    allowed_hosts: Iterable[str] = ()
+    max_body_bytes: int = 256 * 1024 * 1024
+    max_json_bytes: int = 16 * 1024 * 1024
+    audit: AuditLog | None = None
+    hosts: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        names = {h.lower() for h in self.allowed_hosts}
+        names |= {f"[{h}]" for h in names if ":" in h and not h.startswith("[")}
+        object.__setattr__(self, "hosts", frozenset(LOOPBACK_NAMES | names))
+
+
+def error_body(error: ShopfloorError) -> dict[str, str]:
+    """The JSON body of an error answer: its class name and message."""
+    return {"error": type(error).__name__, "detail": str(error)}
+
+
+def _host_name(host: str) -> str:
+    """``host`` without its port: ``[::1]:8000`` -> ``[::1]``, ``a.b:80`` -> ``a.b``."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[: host.find("]") + 1] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+class RequestGuard:
+    """ASGI middleware: Host allow-list, write content types and body limits."""
+
+    def __init__(self, app: ASGIApp, security: ApiSecurity) -> None:
+        self.app = app
+        self.security = security
+
+    async def _refuse(self, send: Send, error: ApiError) -> None:
+        body = json.dumps(error_body(error)).encode("utf-8")
+        await send(
+            {
+                "type": "http.response.start",
+                "status": http_status(error),
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode("ascii")),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    def _check(self, scope: Scope, headers: dict[bytes, bytes]) -> tuple[ApiError | None, int]:
+        """The refusal of a request by its headers (or ``None``), and its body limit."""
+        raw_host = headers.get(b"host", b"").decode("latin-1")
+        if _host_name(raw_host) not in self.security.hosts:
+            return HostNotAllowed(
+                f"Host header {raw_host!r} is not allowed; the API answers to "
+                f"{', '.join(sorted(self.security.hosts))} (add names to api.allowed_hosts)"
+            ), 0
+        limit = self.security.max_body_bytes
+        if scope["method"] not in _WRITES:
+            return None, limit
+        content_type = headers.get(b"content-type", b"").decode("latin-1")
+        media = content_type.split(";", 1)[0].strip().lower()
+        length_text = headers.get(b"content-length", b"").decode("latin-1")
+        has_body = b"transfer-encoding" in headers or length_text.strip() not in {"", "0"}
+        if media == JSON:
+            limit = self.security.max_json_bytes
+        elif media in {ARROW_STREAM, ARROW_FILE}:
+            pass
+        elif media or has_body:
+            return UnsupportedMediaType(
+                f"{scope['method']} {scope['path']}: content type {content_type!r} is not "
+                f"accepted; send {JSON} or {ARROW_STREAM}"
+            ), limit
+        if length_text:
+            try:
+                length = int(length_text)
+            except ValueError:
+                length = -1
+            if length < 0:
+                return ApiError(f"Content-Length {length_text!r} is not a byte count"), limit
+            if length > limit:
+                return PayloadTooLarge(
+                    f"{scope['method']} {scope['path']}: body of {length} bytes exceeds the "
+                    f"limit of {limit} bytes"
+                ), limit
+        return None, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Check the request, then pass it on with a receive that counts the body."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        refusal, limit = self._check(scope, headers)
+        if refusal is not None:
+            await self._refuse(send, refusal)
+            return
+        received = 0
+        too_large: PayloadTooLarge | None = None
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received, too_large
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    too_large = PayloadTooLarge(
+                        f"{scope['method']} {scope['path']}: body exceeds the limit of "
+                        f"{limit} bytes"
+                    )
+                    raise too_large
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if too_large is not None:
+                return  # the app's answer to a cut-off body is replaced by the 413
+            started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except Exception:
+            if too_large is None:
+                raise
+        if too_large is not None and not started:
+            await self._refuse(send, too_large)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who makes a request: the token's name and role, and the client address."""
+
+    name: str
+    role: Role
+    client: str | None
+
+
+_bearer = HTTPBearer(auto_error=False, description="An API token: `shopfloor tokens create`.")
+
+
+def require(role: Role) -> Callable[..., Awaitable[Principal]]:
+    """A FastAPI dependency: the caller's :class:`Principal` if its token allows ``role``.
+
+    The tokens are those of the app's ``state.security`` (an :class:`ApiSecurity`).
+    """
+
+    async def dependency(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Principal:
+        security: ApiSecurity = request.app.state.security
+        return await authorize(security.tokens, request, credentials, role)
+
+    return dependency
+
+
+async def authorize(
+    tokens: TokenRegistry,
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None,
+    role: Role,
+) -> Principal:
+    """The caller of ``request`` if its token is in ``tokens`` and allows ``role``.
+
+    Raises
+    ------
+    AuthenticationRequired
+        No bearer token, or an unknown or revoked one.
+    PermissionDenied
+        The token's role is below ``role``.
+    """
+    what = f"{request.method} {request.url.path}"
+    if credentials is None:
+        raise AuthenticationRequired(
+            f"{what} needs a token (header 'Authorization: Bearer TOKEN'; "
+            "create one with 'shopfloor tokens create --role viewer')"
+        )
+    info = await asyncio.to_thread(tokens.authenticate, credentials.credentials)
+    if info is None:
+        raise AuthenticationRequired(f"{what}: the token is unknown or revoked")
+    if not info.role.allows(role):
+        raise PermissionDenied(
+            f"{what} needs the {role.value} role; token {info.name!r} has {info.role.value}"
+        )
+    return Principal(info.name, info.role, request.client.host if request.client else None)
+
+
+Viewer = Annotated[Principal, Depends(require(Role.VIEWER))]
+"""A route parameter that requires at least a viewer token."""
+Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
+"""A route parameter that requires at least an operator token."""
+Engineer = Annotated[Principal, Depends(require(Role.ENGINEER))]
+"""A route parameter that requires at least an engineer token."""
+Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
+"""A route parameter that requires an admin token."""
+
+
+def unauthorized_headers(error: ShopfloorError) -> dict[str, Any] | None:
+    """Headers of an error answer (``WWW-Authenticate`` on 401)."""
+    return {"WWW-Authenticate": "Bearer"} if isinstance(error, AuthenticationRequired) else None

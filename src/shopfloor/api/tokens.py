@@ -1,0 +1,228 @@
+"""API tokens: who may call the API, and with which role.
+
+A token is a random secret (``secrets.token_urlsafe(32)``) shown once when it is
+created. At rest only its SHA-256 is kept, in a JSON file with mode 0600
+(``.shopfloor/tokens.json`` of the project). Roles are ordered, each allowing what the
+one before it allows:
+
+========  ==========================================================
+viewer    read signals, samples, events, dead letters, status
+operator  also write records and dead letters
+engineer  also register new signals
+admin     also redefine signals and apply retention (both audited)
+========  ==========================================================
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from shopfloor.errors import ConfigError
+
+__all__ = ["TOKENS_NAME", "Role", "TokenInfo", "TokenRegistry", "hash_token", "new_secret"]
+
+TOKENS_NAME = "tokens.json"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+
+
+class Role(enum.StrEnum):
+    """What a token may do; each role allows everything the roles before it allow."""
+
+    VIEWER = "viewer"
+    OPERATOR = "operator"
+    ENGINEER = "engineer"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        """Position in the order viewer < operator < engineer < admin."""
+        return list(Role).index(self)
+
+    def allows(self, needed: Role) -> bool:
+        """True when this role may do what ``needed`` may do.
+
+        Examples
+        --------
+        >>> Role.ENGINEER.allows(Role.OPERATOR), Role.VIEWER.allows(Role.OPERATOR)
+        (True, False)
+        """
+        return self.rank >= needed.rank
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """A token as kept at rest: its name, role, SHA-256 and creation time."""
+
+    name: str
+    role: Role
+    sha256: str
+    created_ns: int
+
+
+def new_secret() -> str:
+    """A new random token secret (32 random bytes, URL-safe base64)."""
+    return secrets.token_urlsafe(32)
+
+
+def hash_token(secret: str) -> str:
+    """The SHA-256 of ``secret`` as hex: what is stored instead of the secret."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically, readable by its owner only (mode 0600)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.chmod(tmp, 0o600)
+        tmp.replace(path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+class TokenRegistry:
+    """The tokens the API accepts: those of a file, plus tokens added in memory.
+
+    Parameters
+    ----------
+    path
+        The JSON file of created tokens (``None``: in memory only). It is read again
+        when it changes, so tokens created or revoked while the API runs take effect.
+
+    Examples
+    --------
+    >>> registry = TokenRegistry()
+    >>> secret = registry.add("ci", Role.VIEWER)
+    >>> registry.authenticate(secret).role
+    <Role.VIEWER: 'viewer'>
+    >>> registry.authenticate("guess") is None
+    True
+    """
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        self._memory: dict[str, TokenInfo] = {}
+        self._file: dict[str, TokenInfo] = {}
+        self._file_state: tuple[int, int] | None = None
+        self._lock = threading.Lock()
+
+    # -- in memory ----------------------------------------------------------------------
+
+    def add(self, name: str, role: Role, secret: str | None = None) -> str:
+        """Accept ``secret`` (a new one when ``None``) as token ``name``; return the secret."""
+        secret = secret or new_secret()
+        info = TokenInfo(name, role, hash_token(secret), time.time_ns())
+        with self._lock:
+            self._memory[info.sha256] = info
+        return secret
+
+    # -- the file -----------------------------------------------------------------------
+
+    def _load(self) -> dict[str, TokenInfo]:
+        """The file's tokens by hash, read again only when the file changed."""
+        if self.path is None:
+            return {}
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            self._file, self._file_state = {}, None
+            return self._file
+        state = (st.st_mtime_ns, st.st_size)
+        if state == self._file_state:
+            return self._file
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            found = {
+                str(t["sha256"]): TokenInfo(
+                    str(t["name"]), Role(t["role"]), str(t["sha256"]), int(t["created_ns"])
+                )
+                for t in data["tokens"]
+            }
+        except (ValueError, KeyError, TypeError) as err:
+            raise ConfigError(f"token file {self.path} is malformed: {err}") from err
+        self._file, self._file_state = found, state
+        return found
+
+    def _save(self, tokens: list[TokenInfo]) -> None:
+        if self.path is None:
+            raise ConfigError("this token registry has no file to keep tokens in")
+        body = {
+            "tokens": [
+                {
+                    "name": t.name,
+                    "role": t.role.value,
+                    "sha256": t.sha256,
+                    "created_ns": t.created_ns,
+                }
+                for t in tokens
+            ]
+        }
+        _write_private(self.path, json.dumps(body, indent=2) + "\n")
+
+    def create(self, name: str, role: Role) -> str:
+        """Create token ``name`` with ``role`` in the file; return its secret (shown once).
+
+        Raises
+        ------
+        ConfigError
+            When the name is malformed or already taken.
+        """
+        if not _NAME.match(name):
+            raise ConfigError(
+                f"token name {name!r} must be 1-64 letters, digits, '_', '.', '@' or '-'"
+            )
+        with self._lock:
+            tokens = self.tokens()
+            if any(t.name == name for t in tokens):
+                raise ConfigError(f"token {name!r} exists already; revoke it first")
+            secret = new_secret()
+            tokens.append(TokenInfo(name, role, hash_token(secret), time.time_ns()))
+            self._save(tokens)
+        return secret
+
+    def tokens(self) -> list[TokenInfo]:
+        """The file's tokens, oldest first."""
+        return sorted(self._load().values(), key=lambda t: t.created_ns)
+
+    def revoke(self, name: str) -> TokenInfo:
+        """Remove token ``name`` from the file; ``ConfigError`` when there is none."""
+        with self._lock:
+            tokens = self.tokens()
+            found = next((t for t in tokens if t.name == name), None)
+            if found is None:
+                known = ", ".join(t.name for t in tokens) or "none"
+                raise ConfigError(f"no token named {name!r} (known: {known})")
+            self._save([t for t in tokens if t.name != name])
+        return found
+
+    # -- checking -----------------------------------------------------------------------
+
+    def authenticate(self, secret: str) -> TokenInfo | None:
+        """The token ``secret`` stands for, or ``None`` when unknown or revoked.
+
+        Reads the file when it changed: call it off the event loop.
+        """
+        digest = hash_token(secret)
+        with self._lock:
+            candidates = [*self._memory.values(), *self._load().values()]
+        found = None
+        for info in candidates:
+            if hmac.compare_digest(info.sha256, digest):
+                found = info
+        return found
