@@ -8,7 +8,14 @@ catch one tree and still see the cause::
     ├── ConfigError          a project file or an option is wrong (CLI exit status 2)
     ├── RecordError          one record is malformed; it goes to the dead-letter table
     ├── StoreError           the store failed or refused an operation
-    │   └── StoreUnavailable the store cannot be reached now (retry later)
+    │   ├── StoreUnavailable the store cannot be reached now (retry later)
+    │   │   └── StoreLocked  another process owns the store file
+    │   ├── UnknownSignal    also a LookupError: the signal is not declared
+    │   ├── SignalKindMismatch  also a ValueError: a scalar read of a waveform, a kind change
+    │   ├── StoreReadOnly    a write to a store opened read-only
+    │   └── StoreFailed      the database is unusable until reopened; no record is at fault
+    │       ├── StoreDiskFull    no space left where the store writes
+    │       └── StoreOutOfMemory the store's memory limit was hit even with spilling
     ├── BusError             the bus failed or refused an operation
     │   └── BusClosed        publishing or subscribing after close
     ├── ConnectorError       a connector failed talking to its source
@@ -36,8 +43,15 @@ __all__ = [
     "PipelineError",
     "RecordError",
     "ShopfloorError",
+    "SignalKindMismatch",
+    "StoreDiskFull",
     "StoreError",
+    "StoreFailed",
+    "StoreLocked",
+    "StoreOutOfMemory",
+    "StoreReadOnly",
     "StoreUnavailable",
+    "UnknownSignal",
 ]
 
 
@@ -77,6 +91,38 @@ class StoreError(ShopfloorError):
 
 class StoreUnavailable(StoreError):
     """The store cannot be reached now; the caller keeps the data and retries later."""
+
+
+class StoreLocked(StoreUnavailable):
+    """Another process (the running platform) owns the store file."""
+
+
+class UnknownSignal(StoreError, LookupError):
+    """The signal named is not declared in the store."""
+
+
+class SignalKindMismatch(StoreError, ValueError):
+    """The signal exists with another kind than the operation needs."""
+
+
+class StoreReadOnly(StoreError):
+    """The store was opened read-only (its folder or file is not writable)."""
+
+
+class StoreFailed(StoreError):
+    """The database failed as a whole (disk, memory, I/O); the batch was not written.
+
+    Tells a fatal store failure from a bad record: the caller keeps the data (journal)
+    and reopens the store later, instead of dead-lettering the input.
+    """
+
+
+class StoreDiskFull(StoreFailed):
+    """No space left on the device the store writes to."""
+
+
+class StoreOutOfMemory(StoreFailed):
+    """The store ran out of memory even after spilling to its temporary folder."""
 
 
 class BusError(ShopfloorError):

@@ -27,7 +27,6 @@ from shopfloor.model import (
     WaveformBlock,
 )
 from shopfloor.store import DuckDBStore
-from shopfloor.store.protocol import SignalInfo
 
 from .fakes import T0, CounterConnector, FlakyConnector
 
@@ -44,11 +43,8 @@ SIGNALS = [
 FAST = ReconnectPolicy(initial_s=0.01, max_s=0.05, jitter=0.1)
 
 
-def infos() -> dict[SignalRef, SignalInfo]:
-    return {
-        SignalRef(ASSET, s.name): SignalInfo(SignalRef(ASSET, s.name), i, s)
-        for i, s in enumerate(SIGNALS)
-    }
+def infos() -> dict[SignalRef, Signal]:
+    return {SignalRef(ASSET, s.name): s for s in SIGNALS}
 
 
 def spec(name: str, cls: type, signal: str = "seq") -> ConnectorSpec:

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from shopfloor.bus.protocol import Bus, Delivery, Subscription
 from shopfloor.errors import BusClosed, ShopfloorError, StoreUnavailable
 from shopfloor.model import UNS_ROOT, DeadLetter, record_count
+from shopfloor.model.validation import describe_record
 from shopfloor.store import Store, WriteReport
-from shopfloor.store.validation import describe_record
 
 __all__ = ["SinkStats", "StoreSink"]
 
