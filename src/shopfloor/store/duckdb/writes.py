@@ -50,6 +50,9 @@ Connection = duckdb.DuckDBPyConnection
 
 _TS = pa.timestamp("ns")
 
+SLICE_ROWS = 262_144
+"""Rows compared with stored data at a time, so a large write fits a small memory_limit."""
+
 _DIFFERS = {
     "waveforms": "i.payload IS DISTINCT FROM e.payload OR i.sample_rate_hz <> e.sample_rate_hz "
     "OR i.dtype <> e.dtype OR i.n_channels <> e.n_channels",
@@ -108,6 +111,16 @@ def write_records(
         raise
     catalog.commit()
     return report
+
+
+def _unregister(con: Connection, name: str) -> None:
+    """Drop a registered view, quietly.
+
+    After a failed statement DuckDB refuses even this; the first error (already being
+    raised) is the one that tells why.
+    """
+    with contextlib.suppress(duckdb.Error):
+        con.unregister(name)
 
 
 def _dedupe(
@@ -197,6 +210,23 @@ def _insert_scalars(
         )
     table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
     ids = list(by_signal)
+    for start in range(0, table.num_rows, SLICE_ROWS):
+        report.add(
+            _insert_scalar_slice(con, catalog, table.slice(start, SLICE_ROWS), ids, letters, clock)
+        )
+    return report
+
+
+def _insert_scalar_slice(
+    con: Connection,
+    catalog: Catalog,
+    table: pa.Table,
+    ids: list[int],
+    letters: list[DeadLetter],
+    clock: Callable[[], int],
+) -> WriteReport:
+    """Insert one slice of new scalar rows; compare with stored rows only where they overlap."""
+    report = WriteReport()
     ts_col = table.column("ts").cast(pa.int64())
     lo = int(pc.min(ts_col).as_py())
     hi = int(pc.max(ts_col).as_py())
@@ -220,7 +250,7 @@ def _insert_scalars(
         )
         n_inserted = int(inserted[0]) if inserted else 0
     finally:
-        con.unregister("_incoming")
+        _unregister(con, "_incoming")
     n_clash = len(clash["signal_id"])
     report.written += n_inserted
     if n_clash:
@@ -333,7 +363,7 @@ def _insert_keyed(
         )
         inserted = int(row[0]) if row else 0
     finally:
-        con.unregister("_incoming")
+        _unregister(con, "_incoming")
     report.written += inserted
     report.duplicates += table.num_rows - inserted - len(clash)
     if clash:
@@ -369,4 +399,4 @@ def insert_dead_letters(con: Connection, letters: list[DeadLetter]) -> None:
             (received_ts, source, location, reason, category, payload, detail)
             SELECT * FROM _letters""")
     finally:
-        con.unregister("_letters")
+        _unregister(con, "_letters")
