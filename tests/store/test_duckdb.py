@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -155,6 +156,31 @@ async def test_read_only_store_reads_and_refuses_writes(
             await reader.write([ScalarBatch.of(ref("speed"), [T0 + 5 * S], [3.0], PROV)])
     finally:
         await reader.close()
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root ignores file permissions"
+)
+async def test_read_only_folder_opens_read_only(tmp_path: Path) -> None:
+    """Not 'another process owns it' when none runs: the store opens read-only."""
+    folder = tmp_path / "project"
+    store = await _open(folder / "s.duckdb")
+    await store.write([ScalarBatch.of(ref("speed"), [T0], [1.0], PROV)])
+    await store.close()
+    folder.chmod(0o555)
+    (folder / "s.duckdb").chmod(0o444)
+    try:
+        async with DuckDBStore(folder / "s.duckdb") as reader:
+            assert reader.read_only and await reader.count(ref("speed")) == 1
+    finally:
+        folder.chmod(0o755)
+
+
+def test_writable_follows_permissions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "new" / "s.duckdb"
+    assert database.writable(path)
+    monkeypatch.setattr(os, "access", lambda p, mode: Path(p) != tmp_path)
+    assert not database.writable(path)
 
 
 async def test_memory_limit_spills_instead_of_failing(tmp_path: Path) -> None:

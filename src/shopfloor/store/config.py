@@ -22,6 +22,10 @@ class StoreConfig(BaseModel):
     backend: Literal["duckdb"] = "duckdb"
     path: str = ".shopfloor/store.duckdb"
     dead_letter_retention_days: float = Field(default=90.0, gt=0)
-    memory_limit: str | None = Field(default=None, description="DuckDB memory limit, e.g. '2GB'.")
+    memory_limit: str | None = Field(
+        default=None,
+        description="DuckDB memory limit, e.g. '2GB'; larger work spills to a folder beside "
+        "the store file (store.duckdb.tmp).",
+    )
     threads: int | None = Field(default=None, gt=0, description="DuckDB worker threads.")
     limits: ValidationLimits = Field(default_factory=ValidationLimits)
