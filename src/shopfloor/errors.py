@@ -9,7 +9,13 @@ catch one tree and still see the cause::
     ├── RecordError          one record is malformed; it goes to the dead-letter table
     ├── StoreError           the store failed or refused an operation
     │   ├── StoreUnavailable the store cannot be reached now (retry later)
-    │   └── UnknownSignal    a read names a signal the store does not know (also LookupError)
+    │   │   └── StoreLocked  another process owns the store file
+    │   ├── UnknownSignal    also a LookupError: the signal is not declared
+    │   ├── SignalKindMismatch  also a ValueError: a scalar read of a waveform, a kind change
+    │   ├── StoreReadOnly    a write to a store opened read-only
+    │   └── StoreFailed      the database is unusable until reopened; no record is at fault
+    │       ├── StoreDiskFull    no space left where the store writes
+    │       └── StoreOutOfMemory the store's memory limit was hit even with spilling
     ├── BusError             the bus failed or refused an operation
     │   ├── BusClosed        publishing or subscribing after close
     │   └── BusFull          a subscriber's queue stayed full for the publish timeout
@@ -61,7 +67,13 @@ __all__ = [
     "RecordError",
     "ServiceError",
     "ShopfloorError",
+    "SignalKindMismatch",
+    "StoreDiskFull",
     "StoreError",
+    "StoreFailed",
+    "StoreLocked",
+    "StoreOutOfMemory",
+    "StoreReadOnly",
     "StoreUnavailable",
     "UnknownSignal",
     "UnsupportedMediaType",
@@ -108,8 +120,36 @@ class StoreUnavailable(StoreError):
     """The store cannot be reached now; the caller keeps the data and retries later."""
 
 
+class StoreLocked(StoreUnavailable):
+    """Another process (the running platform) owns the store file."""
+
+
 class UnknownSignal(StoreError, LookupError):
-    """A read or a count names a signal the store does not know."""
+    """The signal named is not declared in the store."""
+
+
+class SignalKindMismatch(StoreError, ValueError):
+    """The signal exists with another kind than the operation needs."""
+
+
+class StoreReadOnly(StoreError):
+    """The store was opened read-only (its folder or file is not writable)."""
+
+
+class StoreFailed(StoreError):
+    """The database failed as a whole (disk, memory, I/O); the batch was not written.
+
+    Tells a fatal store failure from a bad record: the caller keeps the data (journal)
+    and reopens the store later, instead of dead-lettering the input.
+    """
+
+
+class StoreDiskFull(StoreFailed):
+    """No space left on the device the store writes to."""
+
+
+class StoreOutOfMemory(StoreFailed):
+    """The store ran out of memory even after spilling to its temporary folder."""
 
 
 class BusError(ShopfloorError):
@@ -210,14 +250,22 @@ HTTP_STATUS: dict[type[ShopfloorError], int] = {
     StoreError: 400,
     UnknownSignal: 404,
     StoreUnavailable: 503,
+    StoreLocked: 503,
+    SignalKindMismatch: 409,
+    StoreReadOnly: 409,
+    StoreFailed: 503,
+    StoreDiskFull: 507,
+    StoreOutOfMemory: 503,
     BusError: 400,
     BusClosed: 503,
+    BusFull: 503,
     ConnectorError: 502,
     ConnectorNotReady: 503,
     ConnectorAuthError: 502,
     PipelineError: 422,
     ModelError: 422,
     NotFittedError: 409,
+    ServiceError: 503,
     ApiError: 400,
     AuthenticationRequired: 401,
     PermissionDenied: 403,

@@ -359,3 +359,39 @@ def test_ten_million_rows_with_one_percent_corrupt(project: Path, tmp_path: Path
     )
     counts = {s["signal"].rsplit("/", 1)[1]: s["count"] for s in json.loads(stats.stdout)}
     assert counts["spindle_temperature"] == n - len(corrupt)
+
+
+def test_same_timestamp_conflict_names_its_line(
+    project: Path, runner: CliRunner, tmp_path: Path
+) -> None:
+    """Two rows with one timestamp and different values: the second is a conflict with its
+    line, listed first (newest first) by dead-letters; an identical row is a duplicate."""
+    csv = tmp_path / "repeat.csv"
+    csv.write_text(
+        "timestamp,value\n"
+        "2024-05-01T00:00:00Z,20.0\n"
+        "2024-05-01T00:00:01Z,21.0\n"
+        "2024-05-01T00:00:01Z,21.0\n"
+        "2024-05-01T00:00:01Z,99.0\n"
+    )
+    code, out = invoke(
+        runner,
+        "ingest",
+        str(csv),
+        "--asset",
+        ASSET,
+        "--signal",
+        "spindle_temperature",
+        "-p",
+        str(project),
+        "--json",
+    )
+    assert code == 0, out
+    report = json.loads(out)
+    assert report["values_written"] == 2 and report["duplicates"] == 1
+    assert report["rejected_by_reason"] == {"conflict": 1}
+    code, out = invoke(runner, "dead-letters", "-p", str(project), "--json")
+    letters = json.loads(out)["dead_letters"]
+    assert len(letters) == 1
+    assert letters[0]["location"].endswith("repeat.csv:5")
+    assert "99.0" in letters[0]["reason"]

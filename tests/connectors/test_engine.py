@@ -28,7 +28,6 @@ from shopfloor.model import (
 )
 from shopfloor.node.sink import StoreSink
 from shopfloor.store import DuckDBStore
-from shopfloor.store.protocol import SignalInfo
 
 from .fakes import T0, CounterConnector, FlakyConnector
 
@@ -45,11 +44,8 @@ SIGNALS = [
 FAST = ReconnectPolicy(initial_s=0.01, max_s=0.05, jitter=0.1)
 
 
-def infos() -> dict[SignalRef, SignalInfo]:
-    return {
-        SignalRef(ASSET, s.name): SignalInfo(SignalRef(ASSET, s.name), i, s)
-        for i, s in enumerate(SIGNALS)
-    }
+def infos() -> dict[SignalRef, Signal]:
+    return {SignalRef(ASSET, s.name): s for s in SIGNALS}
 
 
 def spec(name: str, cls: type, signal: str = "seq") -> ConnectorSpec:

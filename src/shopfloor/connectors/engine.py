@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,19 +28,17 @@ from shopfloor.connectors.journal import Journal
 from shopfloor.errors import BusClosed, ConnectorAuthError, ConnectorError, ConnectorNotReady
 from shopfloor.model import (
     DeadLetter,
-    ImageRecord,
     Quality,
     Record,
     ScalarBatch,
+    Signal,
     SignalRef,
     WaveformBlock,
     now_ns,
     topic_for,
 )
 from shopfloor.model.codec import decode_records, encode_records
-from shopfloor.store import RecordValidator, ValidationLimits
-from shopfloor.store.protocol import SignalInfo
-from shopfloor.store.validation import dead_letters_for_rows, describe_record
+from shopfloor.model.validation import RecordValidator, ValidationLimits, validate_records
 
 __all__ = ["ConnectorEngine", "ConnectorHealth", "ConnectorSpec", "SignalHealth"]
 
@@ -164,53 +162,17 @@ class _Runner:
     # -- records ------------------------------------------------------------------------
 
     async def emit(self, records: Sequence[Record]) -> None:
-        good: list[Record] = []
-        letters: list[DeadLetter] = []
-        validator = self.engine.validator
         health = self.health
         received = now_ns()
-        for record in records:
-            signal = health.signals.get(record.signal)
-            if signal is None:
-                signal = health.signals.setdefault(record.signal, SignalHealth())
-            if isinstance(record, ScalarBatch):
-                _, rejections = validator.check_scalars(record)
-                accepted = record
-                if rejections:
-                    bad = np.zeros(len(record), dtype=bool)
-                    for rejection in rejections:
-                        bad[rejection.rows] = True
-                        letters.extend(dead_letters_for_rows(record, rejection))
-                    accepted = record.take(~bad)
-                    signal.rejected += int(bad.sum())
-                    health.rejected += int(bad.sum())
-                if len(accepted):
-                    good.append(accepted)
-                    n, n_bad, last = _count(accepted)
-                else:
-                    continue
-            else:
-                if isinstance(record, WaveformBlock):
-                    _, category, reason = validator.check_waveform(record)
-                elif isinstance(record, ImageRecord):
-                    _, category, reason = validator.check_image(record)
-                else:
-                    _, category, reason = validator.check_event(record)
-                if category is not None:
-                    letters.append(
-                        DeadLetter(
-                            source=self.spec.config.name,
-                            location=record.provenance.address or record.signal.path,
-                            reason=reason,
-                            payload=describe_record(record),
-                            detail={"category": category, "signal": record.signal.path},
-                        )
-                    )
-                    signal.rejected += 1
-                    health.rejected += 1
-                    continue
-                good.append(record)
-                n, n_bad, last = _count(record)
+        checked = validate_records(
+            records, self.engine.validator, source=self.spec.config.name, keep_repeats=True
+        )
+        for ref, count in checked.rejected_by_signal.items():
+            health.signals.setdefault(ref, SignalHealth()).rejected += count
+            health.rejected += count
+        for record in checked.accepted:
+            signal = health.signals.setdefault(record.signal, SignalHealth())
+            n, n_bad, last = _count(record)
             signal.values_in += n
             signal.bad_quality += n_bad
             health.values_in += n
@@ -218,10 +180,10 @@ class _Runner:
             if last is not None:
                 signal.last_source_ns = last
             signal.last_received_ns = received
-        if letters:
-            await self.reject(letters)
-        if good:
-            await self.forward(good)
+        if checked.letters:
+            await self.reject(checked.letters)
+        if checked.accepted:
+            await self.forward(checked.accepted)
 
     async def reject(self, letters: Sequence[DeadLetter]) -> None:
         await self.engine.dead_letter(letters)
@@ -423,7 +385,7 @@ class ConnectorEngine:
         dead_letters: DeadLetterSink,
         state_dir: Path,
         *,
-        signals: dict[SignalRef, SignalInfo],
+        signals: Mapping[SignalRef, Signal],
         limits: ValidationLimits | None = None,
         publish_timeout_s: float = 1.0,
         connect_timeout_s: float = 30.0,
@@ -436,7 +398,7 @@ class ConnectorEngine:
         self.publish_timeout_s = publish_timeout_s
         self.connect_timeout_s = connect_timeout_s
         self.env = dict(env or {})
-        self.validator = RecordValidator(signals.get, limits or ValidationLimits())
+        self.validator = RecordValidator(dict(signals).get, limits or ValidationLimits())
         self._sink = dead_letters
         self._letters: list[DeadLetter] = []
         self._letters_lost = 0

@@ -3,14 +3,8 @@
 Pure data and validation; no I/O.
 """
 
-from shopfloor.model.asset import (
-    ISA95_LEVELS,
-    Asset,
-    AssetPath,
-    BearingGeometry,
-    validate_asset_path,
-    validate_segment,
-)
+from shopfloor.model.asset import Asset, BearingGeometry
+from shopfloor.model.paths import ISA95_LEVELS, AssetPath, validate_asset_path, validate_segment
 from shopfloor.model.quality import Quality, quality_from_status_codes
 from shopfloor.model.records import (
     DeadLetter,
@@ -33,6 +27,13 @@ from shopfloor.model.timestamps import (
     to_ns,
 )
 from shopfloor.model.uns import UNS_ROOT, signal_from_topic, topic_for
+from shopfloor.model.validation import (
+    RecordValidator,
+    Validation,
+    ValidationLimits,
+    WriteReport,
+    validate_records,
+)
 
 __all__ = [
     "ISA95_LEVELS",
@@ -47,12 +48,16 @@ __all__ = [
     "Provenance",
     "Quality",
     "Record",
+    "RecordValidator",
     "ScalarBatch",
     "ScalarSample",
     "Signal",
     "SignalKind",
     "SignalRef",
+    "Validation",
+    "ValidationLimits",
     "WaveformBlock",
+    "WriteReport",
     "format_ns",
     "now_ns",
     "parse_duration_s",
@@ -63,5 +68,6 @@ __all__ = [
     "to_ns",
     "topic_for",
     "validate_asset_path",
+    "validate_records",
     "validate_segment",
 ]

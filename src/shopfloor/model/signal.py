@@ -9,14 +9,13 @@ from typing import Annotated, Any, Self
 import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from shopfloor.model.paths import validate_asset_path, validate_segment
 from shopfloor.model.units import validate_unit
 
 __all__ = ["SCALAR_DTYPES", "Signal", "SignalKind", "SignalRef", "Unit"]
 
 
 def _validate_name(value: str) -> str:
-    from shopfloor.model.asset import validate_segment
-
     return validate_segment(value, what="signal name")
 
 
@@ -139,16 +138,12 @@ class SignalRef(tuple[str, str]):
     @classmethod
     def parse(cls, text: str) -> SignalRef:
         """Parse ``enterprise/site/area/line/cell/asset/signal``; ``ValueError`` when wrong."""
-        from shopfloor.model.asset import validate_asset_path
-
         asset, _, name = text.strip("/").rpartition("/")
         return cls(validate_asset_path(asset), _validate_name(name))
 
     @classmethod
     def checked(cls, asset: str, name: str) -> SignalRef:
         """Build a reference after validating both parts."""
-        from shopfloor.model.asset import validate_asset_path
-
         return cls(validate_asset_path(asset), _validate_name(name))
 
     def __repr__(self) -> str:

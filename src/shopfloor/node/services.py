@@ -11,7 +11,6 @@ from shopfloor.connectors.base import BoundSignal
 from shopfloor.connectors.engine import ConnectorEngine, ConnectorSpec
 from shopfloor.connectors.registry import load_connector_class, manifest_for
 from shopfloor.node.pipelines import pipeline_service
-from shopfloor.store.protocol import SignalInfo
 
 if TYPE_CHECKING:
     from shopfloor.node.platform import Platform
@@ -37,13 +36,12 @@ def connector_specs(project: Project) -> list[ConnectorSpec]:
 
 def _engine(project: Project) -> Callable[[Platform], ConnectorEngine]:
     def build(platform: Platform) -> ConnectorEngine:
-        infos = {ref: SignalInfo(ref, 0, signal) for ref, signal in project.config.iter_signals()}
         return ConnectorEngine(
             connector_specs(project),
             platform.bus,
             platform.store.write_dead_letters,
             project.state_dir / "connectors",
-            signals=infos,
+            signals=dict(project.config.iter_signals()),
             limits=project.config.store.limits,
             publish_timeout_s=project.config.bus.publish_timeout_s,
             env=environment(),

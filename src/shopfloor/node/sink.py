@@ -17,10 +17,10 @@ import random
 from dataclasses import dataclass, field
 
 from shopfloor.bus import Bus, Delivery, Subscription
-from shopfloor.errors import BusClosed, ShopfloorError, StoreUnavailable
+from shopfloor.errors import BusClosed, ShopfloorError, StoreFailed, StoreUnavailable
 from shopfloor.model import UNS_ROOT, DeadLetter, record_count
+from shopfloor.model.validation import describe_record
 from shopfloor.store import Store, WriteReport
-from shopfloor.store.validation import describe_record
 
 __all__ = ["SinkStats", "StoreSink"]
 
@@ -143,8 +143,8 @@ class StoreSink:
         for delivery in batch:
             try:
                 report = await self.store.write([delivery.record])
-            except StoreUnavailable:
-                raise
+            except (StoreUnavailable, StoreFailed):
+                raise  # the store failed, not the record: keep it and retry
             except ShopfloorError as err:
                 record = delivery.record
                 await self.store.write_dead_letters(

@@ -1,19 +1,21 @@
-"""Where records are kept: one :class:`Store` protocol, the embedded DuckDB default."""
+"""Where records are kept: one :class:`Store` protocol, the embedded DuckDB default.
 
-from shopfloor.store.config import StoreConfig, ValidationLimits
-from shopfloor.store.embedded import DuckDBStore
-from shopfloor.store.protocol import SignalInfo, Store, StoreStats, WriteReport
-from shopfloor.store.validation import RecordValidator, Rejection, dead_letters_for_rows
+Record validation lives in :mod:`shopfloor.model.validation`; it is re-exported here for
+callers that speak of stores.
+"""
+
+from shopfloor.model.validation import RecordValidator, ValidationLimits, WriteReport
+from shopfloor.store.config import StoreConfig
+from shopfloor.store.duckdb import DuckDBStore
+from shopfloor.store.protocol import SignalInfo, Store, StoreStats
 
 __all__ = [
     "DuckDBStore",
     "RecordValidator",
-    "Rejection",
     "SignalInfo",
     "Store",
     "StoreConfig",
     "StoreStats",
     "ValidationLimits",
     "WriteReport",
-    "dead_letters_for_rows",
 ]

@@ -8,8 +8,11 @@ Semantics every backend keeps:
 
 - **Idempotent writes**: one row per (signal, timestamp) for scalars, waveforms and
   images, per (signal, timestamp, kind) for events. The first write wins; a repeated
-  write of the same value counts as a duplicate, a repeated write of a *different* value
-  is a conflict and goes to the dead letters with both values.
+  write of the same data counts as a duplicate, a repeated write of *different* data
+  (value, samples, image bytes, event message or attributes) is a conflict and goes to
+  the dead letters.
+- **All or nothing**: a write that fails (full disk, memory) leaves nothing of its batch
+  and raises :class:`~shopfloor.errors.StoreFailed`, which a bad record never raises.
 - **Nothing silently lost**: every value offered is written, counted as a duplicate, or
   dead-lettered with a reason (unknown signal, NaN, out of range, timestamp out of range,
   wrong kind, oversized payload).
@@ -19,7 +22,7 @@ Semantics every backend keeps:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import pyarrow as pa
@@ -33,6 +36,7 @@ from shopfloor.model import (
     SignalKind,
     SignalRef,
     WaveformBlock,
+    WriteReport,
 )
 
 __all__ = ["SignalInfo", "Store", "StoreStats", "WriteReport"]
@@ -50,42 +54,6 @@ class SignalInfo:
     def kind(self) -> SignalKind:
         """The signal's kind."""
         return self.definition.kind
-
-
-@dataclass(slots=True)
-class WriteReport:
-    """What happened to the values offered in one write.
-
-    ``offered == written + duplicates + rejected`` always holds, where a conflict (same
-    key, different value) is also counted in ``rejected``.
-    """
-
-    offered: int = 0
-    written: int = 0
-    duplicates: int = 0
-    rejected: int = 0
-    conflicts: int = 0
-    reasons: dict[str, int] = field(default_factory=dict)
-
-    def add(self, other: WriteReport) -> None:
-        """Accumulate ``other`` into this report."""
-        self.offered += other.offered
-        self.written += other.written
-        self.duplicates += other.duplicates
-        self.rejected += other.rejected
-        self.conflicts += other.conflicts
-        for reason, count in other.reasons.items():
-            self.reasons[reason] = self.reasons.get(reason, 0) + count
-
-    def reject(self, reason: str, count: int = 1) -> None:
-        """Count ``count`` rejected values under ``reason`` (a short category)."""
-        self.rejected += count
-        self.reasons[reason] = self.reasons.get(reason, 0) + count
-
-    @property
-    def balanced(self) -> bool:
-        """True when every offered value is accounted for."""
-        return self.offered == self.written + self.duplicates + self.rejected
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +129,7 @@ class Store(Protocol):
     async def read_dead_letters(
         self, *, since_ns: int | None = None, source: str | None = None, limit: int = 1000
     ) -> list[DeadLetter]:
-        """Dead letters, oldest first."""
+        """Dead letters, newest first (the most recent ``limit``)."""
 
     async def count_dead_letters(
         self, *, since_ns: int | None = None, source: str | None = None

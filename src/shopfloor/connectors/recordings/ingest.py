@@ -13,13 +13,15 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from shopfloor.connectors.recordings.base import Chunk, RecordingReader
-from shopfloor.model import DeadLetter, SignalRef, WaveformBlock
-from shopfloor.store import RecordValidator, Store, ValidationLimits, WriteReport
-from shopfloor.store.protocol import SignalInfo
-from shopfloor.store.validation import dead_letters_for_rows
+from shopfloor.model import DeadLetter, Record, Signal, SignalRef, WaveformBlock
+from shopfloor.model.validation import (
+    RecordValidator,
+    ValidationLimits,
+    WriteReport,
+    validate_records,
+)
+from shopfloor.store import Store
 
 __all__ = ["IngestReport", "ingest_recordings"]
 
@@ -100,8 +102,8 @@ async def ingest_recordings(
         Called with the reader and its progress units after each chunk.
     """
     report = IngestReport()
-    infos: dict[SignalRef, SignalInfo] = {i.ref: i for i in await store.signals()}
-    validator = RecordValidator(infos.get, limits or ValidationLimits())
+    declared: dict[SignalRef, Signal] = {i.ref: i.definition for i in await store.signals()}
+    validator = RecordValidator(declared.get, limits or ValidationLimits())
     start = time.perf_counter()
     for reader in readers:
         report.files.append(str(reader.path))
@@ -154,23 +156,19 @@ async def _write_chunk(
         if isinstance(record, WaveformBlock):
             report.blocks += 1
             report.samples += record.n_samples
-    batches = []
-    pre = WriteReport()
-    for offered, locations in chunk.scalars:
-        batch = offered
-        _, rejections = validator.check_scalars(batch)
-        if rejections:
-            bad = np.zeros(len(batch), dtype=bool)
-            prefix = batch.provenance.address.rsplit("#", 1)[0]
-            for rejection in rejections:
-                bad[rejection.rows] = True
-                pre.offered += len(rejection.rows)
-                pre.reject(rejection.category, len(rejection.rows))
-                where = {int(r): f"{prefix}:{int(locations[r])}" for r in rejection.rows}
-                letters.extend(dead_letters_for_rows(batch, rejection, where))
-            batch = batch.take(~bad)
-        if len(batch):
-            batches.append(batch)
+    offered: list[Record] = [batch for batch, _ in chunk.scalars]
+    lines = [numbers for _, numbers in chunk.scalars]
+
+    def locate(index: int, row: int) -> str:
+        address = chunk.scalars[index][0].provenance.address.rsplit("#", 1)[0]
+        return f"{address}:{int(lines[index][row])}"
+
+    checked = validate_records(offered, validator, locate=locate)
+    letters.extend(checked.letters)
+    batches = checked.accepted
+    pre = checked.report
+    # the accepted values are offered again to the store, which counts them there
+    pre.offered = pre.rejected + pre.duplicates
     if letters:
         await store.write_dead_letters(letters)
         room = max_examples - len(report.examples)

@@ -1,0 +1,98 @@
+"""The tables of the embedded store and their version (``schema_version`` 1).
+
+- ``signals``: one row per (asset, signal) with its definition as JSON and a numeric id.
+- ``provenance``: interned (connector, address, backfilled) triples.
+- ``scalars``: ``signal_id, ts, value, quality, status_code, ingest_ts, provenance_id``.
+- ``waveforms``: one row per block; the samples are a BLOB of the raw little-endian
+  array (C order, ``n_samples x n_channels``) in the dtype received, so no precision is
+  lost; ``docs/benchmarks.md`` compares this with a bare DuckDB Arrow append.
+- ``images``: one row per image, encoded bytes as received (PNG, JPEG).
+- ``events``, ``dead_letters``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+
+from shopfloor.errors import StoreError
+from shopfloor.model import SignalKind
+
+__all__ = ["SCHEMA_VERSION", "TABLES", "create_or_check", "first"]
+
+SCHEMA_VERSION = 1
+
+TABLES: dict[SignalKind, str] = {
+    SignalKind.SCALAR: "scalars",
+    SignalKind.WAVEFORM: "waveforms",
+    SignalKind.IMAGE: "images",
+    SignalKind.EVENT: "events",
+}
+"""The table holding each kind of signal's values."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+CREATE SEQUENCE IF NOT EXISTS signal_ids START 1;
+CREATE TABLE IF NOT EXISTS signals (
+    id INTEGER PRIMARY KEY, asset VARCHAR NOT NULL, name VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL, unit VARCHAR NOT NULL, definition JSON NOT NULL,
+    created_ts TIMESTAMP_NS NOT NULL, UNIQUE (asset, name));
+CREATE SEQUENCE IF NOT EXISTS provenance_ids START 1;
+CREATE TABLE IF NOT EXISTS provenance (
+    id INTEGER PRIMARY KEY, connector VARCHAR NOT NULL, address VARCHAR NOT NULL,
+    backfilled BOOLEAN NOT NULL, UNIQUE (connector, address, backfilled));
+CREATE TABLE IF NOT EXISTS scalars (
+    signal_id INTEGER NOT NULL, ts TIMESTAMP_NS NOT NULL, value DOUBLE,
+    quality UTINYINT NOT NULL, status_code UINTEGER NOT NULL,
+    ingest_ts TIMESTAMP_NS NOT NULL, provenance_id INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS waveforms (
+    signal_id INTEGER NOT NULL, ts TIMESTAMP_NS NOT NULL, sample_rate_hz DOUBLE NOT NULL,
+    n_samples INTEGER NOT NULL, n_channels SMALLINT NOT NULL, dtype VARCHAR NOT NULL,
+    unit VARCHAR NOT NULL, quality UTINYINT NOT NULL, status_code UINTEGER NOT NULL,
+    ingest_ts TIMESTAMP_NS NOT NULL, provenance_id INTEGER NOT NULL, payload BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS images (
+    signal_id INTEGER NOT NULL, ts TIMESTAMP_NS NOT NULL, format VARCHAR NOT NULL,
+    height INTEGER NOT NULL, width INTEGER NOT NULL, channels SMALLINT NOT NULL,
+    quality UTINYINT NOT NULL, status_code UINTEGER NOT NULL,
+    ingest_ts TIMESTAMP_NS NOT NULL, provenance_id INTEGER NOT NULL, payload BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    signal_id INTEGER NOT NULL, ts TIMESTAMP_NS NOT NULL, kind VARCHAR NOT NULL,
+    severity VARCHAR NOT NULL, message VARCHAR NOT NULL, attributes JSON,
+    quality UTINYINT NOT NULL, ingest_ts TIMESTAMP_NS NOT NULL, provenance_id INTEGER NOT NULL);
+CREATE SEQUENCE IF NOT EXISTS dead_letter_ids START 1;
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id BIGINT PRIMARY KEY DEFAULT nextval('dead_letter_ids'),
+    received_ts TIMESTAMP_NS NOT NULL, source VARCHAR NOT NULL, location VARCHAR NOT NULL,
+    reason VARCHAR NOT NULL, category VARCHAR, payload BLOB, detail JSON);
+"""
+
+
+def first(rows: list[tuple[Any, ...]]) -> tuple[Any, ...] | None:
+    """The first row of a fully fetched result (DuckDB wants results consumed)."""
+    return rows[0] if rows else None
+
+
+def create_or_check(con: duckdb.DuckDBPyConnection, path: str, *, read_only: bool) -> None:
+    """Create the tables (unless ``read_only``) and check the schema version.
+
+    Raises
+    ------
+    StoreError
+        When the file holds another schema version, or a read-only file has no schema.
+    """
+    if not read_only:
+        con.execute(_SCHEMA)
+    try:
+        row = first(con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall())
+    except duckdb.CatalogException as err:
+        raise StoreError(f"{path} is not a shopfloor store (no 'meta' table)") from err
+    if row is None:
+        if read_only:
+            raise StoreError(f"{path} is not a shopfloor store (no schema version)")
+        con.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+    elif int(row[0]) != SCHEMA_VERSION:
+        raise StoreError(
+            f"store {path} has schema version {row[0]}; this shopfloor reads "
+            f"version {SCHEMA_VERSION}"
+        )

@@ -1,0 +1,222 @@
+"""``DuckDBStore``: the embedded default store, a thin facade over its jobs.
+
+Like Home Assistant's recorder, the store is split by job: :mod:`.schema` (tables and
+version), :mod:`.database` (the file, its threads, read-only and spilling), :mod:`.catalog`
+(signals and provenances), :mod:`.writes`, :mod:`.reads` and :mod:`.housekeeping`
+(retention and statistics). This class only wires them behind the
+:class:`~shopfloor.store.protocol.Store` protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pyarrow as pa
+
+from shopfloor.errors import StoreUnavailable
+from shopfloor.model import (
+    DeadLetter,
+    EventRecord,
+    ImageRecord,
+    Record,
+    RecordValidator,
+    Signal,
+    SignalRef,
+    WaveformBlock,
+    WriteReport,
+    now_ns,
+)
+from shopfloor.store.config import StoreConfig
+from shopfloor.store.duckdb import housekeeping
+from shopfloor.store.duckdb.database import Database
+from shopfloor.store.duckdb.reads import Reads
+from shopfloor.store.duckdb.writes import insert_dead_letters, write_records
+from shopfloor.store.protocol import SignalInfo, StoreStats
+
+__all__ = ["DuckDBStore"]
+
+
+class DuckDBStore:
+    """The embedded default :class:`~shopfloor.store.protocol.Store`, in one DuckDB file.
+
+    Parameters
+    ----------
+    path
+        The database file (created with its folder when missing); ``":memory:"`` for a
+        throw-away store.
+    config
+        Store settings (limits, memory, threads).
+    clock
+        Returns now in UTC nanoseconds; tests pin it.
+    read_only
+        ``None`` (default) opens read-only when the file or its folder is not writable;
+        ``True`` always; ``False`` never. A read-only store reads, and refuses writes with
+        :class:`~shopfloor.errors.StoreReadOnly`.
+
+    Examples
+    --------
+    >>> import asyncio
+    >>> from shopfloor.model import Signal
+    >>> async def demo() -> int:
+    ...     store = DuckDBStore(":memory:")
+    ...     await store.open()
+    ...     infos = await store.register_signals(
+    ...         "acme/p1/machining/l1/c1/cnc-01", [Signal(name="spindle_speed", unit="rpm")])
+    ...     await store.close()
+    ...     return len(infos)
+    >>> asyncio.run(demo())
+    1
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        config: StoreConfig | None = None,
+        *,
+        clock: Callable[[], int] = now_ns,
+        read_only: bool | None = None,
+    ) -> None:
+        self.path = str(path)
+        self.config = config or StoreConfig()
+        self._clock = clock
+        self._db = Database(self.path, self.config, read_only)
+        self._validator = RecordValidator(self._db.catalog.definition, self.config.limits, clock)
+        self._reads = Reads(self._db)
+
+    @property
+    def read_only(self) -> bool:
+        """True when the store was opened read-only."""
+        return self._db.read_only
+
+    async def open(self) -> None:
+        """Open the file (creating it and its folder), create or check the schema."""
+        await self._db.open()
+
+    async def close(self) -> None:
+        """Checkpoint and close; safe to call twice."""
+        await self._db.close()
+
+    async def __aenter__(self) -> DuckDBStore:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- signals ------------------------------------------------------------------------
+
+    async def register_signals(self, asset: str, signals: Sequence[Signal]) -> list[SignalInfo]:
+        """Create or update signal definitions; a kind change of a stored signal is refused.
+
+        A read-only store accepts definitions it already holds unchanged.
+        """
+        if not self._db.is_open:
+            raise StoreUnavailable(f"store {self.path} is not open")
+        catalog, wanted = self._db.catalog, list(signals)
+        if self._db.read_only:
+            return catalog.register(None, asset, wanted, self._clock, read_only=True)
+        return await self._db.run_write(
+            lambda con: catalog.register(con, asset, wanted, self._clock, read_only=False),
+            "register signals",
+        )
+
+    async def signals(self) -> list[SignalInfo]:
+        """Every signal the store knows, ordered by asset and name."""
+        if not self._db.is_open:
+            raise StoreUnavailable(f"store {self.path} is not open")
+        return sorted(self._db.catalog.signals.values(), key=lambda i: (i.ref.asset, i.ref.name))
+
+    # -- writes -------------------------------------------------------------------------
+
+    async def write(self, records: Sequence[Record]) -> WriteReport:
+        """Validate and write, all or nothing; see :mod:`.writes` for the idempotency rules."""
+        if not records:
+            return WriteReport()
+        batch = list(records)
+        return await self._db.run_write(
+            lambda con: write_records(con, self._db.catalog, self._validator, batch, self._clock)
+        )
+
+    async def write_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
+        """Append dead letters."""
+        if letters:
+            batch = list(letters)
+            await self._db.run_write(
+                lambda con: insert_dead_letters(con, batch), "write dead letters"
+            )
+
+    # -- reads --------------------------------------------------------------------------
+
+    async def read_scalars(
+        self, ref: SignalRef, start_ns: int, end_ns: int, *, limit: int | None = None
+    ) -> pa.Table:
+        """Samples in ``[start_ns, end_ns)``, oldest first."""
+        return await self._reads.read_scalars(ref, start_ns, end_ns, limit=limit)
+
+    async def read_scalars_downsampled(
+        self, ref: SignalRef, start_ns: int, end_ns: int, every_ns: int
+    ) -> pa.Table:
+        """min/max/mean/count per bucket of ``every_ns``, buckets aligned to the epoch."""
+        return await self._reads.read_scalars_downsampled(ref, start_ns, end_ns, every_ns)
+
+    async def read_waveforms(
+        self, ref: SignalRef, start_ns: int, end_ns: int, *, limit: int | None = None
+    ) -> list[WaveformBlock]:
+        """Blocks starting in ``[start_ns, end_ns)``, oldest first."""
+        return await self._reads.read_waveforms(ref, start_ns, end_ns, limit=limit)
+
+    async def read_images(
+        self, ref: SignalRef, start_ns: int, end_ns: int, *, limit: int | None = None
+    ) -> list[ImageRecord]:
+        """Images in ``[start_ns, end_ns)``, oldest first."""
+        return await self._reads.read_images(ref, start_ns, end_ns, limit=limit)
+
+    async def read_events(
+        self,
+        start_ns: int,
+        end_ns: int,
+        *,
+        ref: SignalRef | None = None,
+        asset: str | None = None,
+        kind: str | None = None,
+        limit: int | None = None,
+    ) -> list[EventRecord]:
+        """Events in ``[start_ns, end_ns)``, oldest first."""
+        return await self._reads.read_events(
+            start_ns, end_ns, ref=ref, asset=asset, kind=kind, limit=limit
+        )
+
+    async def read_dead_letters(
+        self, *, since_ns: int | None = None, source: str | None = None, limit: int = 1000
+    ) -> list[DeadLetter]:
+        """Dead letters, newest first."""
+        return await self._reads.read_dead_letters(since_ns=since_ns, source=source, limit=limit)
+
+    async def count_dead_letters(
+        self, *, since_ns: int | None = None, source: str | None = None
+    ) -> int:
+        """How many dead letters match."""
+        return await self._reads.count_dead_letters(since_ns=since_ns, source=source)
+
+    async def time_range(self, ref: SignalRef) -> tuple[int, int] | None:
+        """First and last timestamp stored for ``ref``."""
+        return await self._reads.time_range(ref)
+
+    async def count(
+        self, ref: SignalRef, start_ns: int | None = None, end_ns: int | None = None
+    ) -> int:
+        """Number of values stored for ``ref`` (optionally in a range)."""
+        return await self._reads.count(ref, start_ns, end_ns)
+
+    # -- housekeeping ---------------------------------------------------------------------
+
+    async def apply_retention(self, now_ns: int | None = None) -> dict[str, int]:
+        """Delete data older than each signal's ``retention_days`` and old dead letters."""
+        return await housekeeping.apply_retention(
+            self._db, self._clock() if now_ns is None else now_ns
+        )
+
+    async def stats(self) -> StoreStats:
+        """Row counts per table and the file size."""
+        return await housekeeping.stats(self._db)
