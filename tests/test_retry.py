@@ -49,3 +49,13 @@ def test_the_engine_and_the_sink_share_one_policy() -> None:
     assert sink.retry is config.reconnect
     legacy = StoreSink(MemoryBus(), object(), backoff_initial_s=0.01, backoff_max_s=0.5)  # type: ignore[arg-type]
     assert (legacy.retry.initial_s, legacy.retry.max_s) == (0.01, 0.5)
+
+
+def test_the_store_sink_policy_is_set_in_the_bus_section() -> None:
+    from shopfloor.bus.config import BusConfig
+
+    config = BusConfig.model_validate({"store_retry": {"initial_s": 0.05, "max_s": 2.0}})
+    assert config.store_retry == RetryPolicy(initial_s=0.05, max_s=2.0)
+    assert BusConfig().store_retry.max_s == 5.0
+    with pytest.raises(ValidationError, match="store_retry"):
+        BusConfig.model_validate({"store_retry": {"initial": 1}})

@@ -83,6 +83,7 @@ class Platform:
             maxsize=self.config.bus.queue_size,
             batch_size=self.config.bus.store_batch_size,
             batch_wait_s=self.config.bus.store_batch_wait_s,
+            retry=self.config.bus.store_retry,
         )
         self._api_enabled = api and self.config.api.enabled
         self._api_port = self.config.api.port if api_port is None else api_port
