@@ -1,11 +1,14 @@
 """The connector engine: one lifecycle, one reconnect policy, one journal for all.
 
 For each configured connector it runs a supervisor that connects, lets the connector
-read, and on any failure closes it and reconnects with capped exponential backoff and
-jitter; it validates everything the connector emits (rejections become dead letters,
-counting continues), keeps health per connector and per signal, and forwards records to
-the bus, diverting them to the connector's on-disk journal while the bus (and the store
-behind it) cannot keep up. Journaled records are replayed in order, before newer ones.
+read, and on any failure closes it and reconnects as its
+:class:`~shopfloor.retry.RetryPolicy` says (tenacity runs the loop; a connection that came
+up restarts the backoff). It logs one line per state change (tracebacks only at debug
+level), validates everything the connector emits (rejections become dead letters,
+counting continues), keeps health per connector and per signal (``ok``, ``degraded`` or
+``failed`` with a reason), and forwards records to the bus, diverting them to the
+connector's on-disk journal while the bus (and the store behind it) cannot keep up.
+Journaled records are replayed in order, before newer ones.
 """
 
 from __future__ import annotations
