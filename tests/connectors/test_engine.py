@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 from pathlib import Path
 
@@ -29,7 +30,14 @@ from shopfloor.model import (
 from shopfloor.node.sink import StoreSink
 from shopfloor.store import DuckDBStore
 
-from .fakes import T0, CounterConnector, FlakyConnector
+from .fakes import (
+    T0,
+    BrokenConnector,
+    CounterConnector,
+    DroppingConnector,
+    FlakyConnector,
+    MistypedNodeConnector,
+)
 
 ASSET = "acme/plant1/machining/line1/cell1/cnc-01"
 SIGNALS = [
@@ -199,7 +207,8 @@ async def test_reconnects_with_backoff_and_reports_health(tmp_path: Path) -> Non
         await asyncio.sleep(0.01)
     health = engine.health()["flaky"]
     assert health["state"] == "connected"
-    assert health["reconnects"] == 2
+    assert health["reconnect_attempts"] == 2  # attempts after a failure
+    assert health["reconnects"] == 0  # it was never connected before: nothing to reconnect
     assert "attempt 2" in health["last_error"]
     await engine.stop()
     assert engine.health()["flaky"]["state"] == "stopped"
@@ -218,8 +227,131 @@ async def test_auth_failure_is_reported_and_retried_slowly(tmp_path: Path) -> No
     health = engine.health()["secure"]
     assert health["state"] == "auth_failed"
     assert "certificate rejected" in health["last_error"]
-    assert health["reconnects"] <= 3  # waits max_s between attempts, not initial_s
+    assert health["reconnect_attempts"] <= 3  # waits max_s between attempts, not initial_s
+    assert health["reconnects"] == 0
     await engine.stop()
+
+
+async def nothing(items: object) -> None:
+    pass
+
+
+async def wait_for_state(engine: ConnectorEngine, name: str, state: str) -> dict[str, object]:
+    for _ in range(500):
+        health: dict[str, object] = engine.health()[name]
+        if health["state"] == state:
+            return health
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{name} never reached {state!r}: {engine.health()[name]}")
+
+
+async def test_a_connector_whose_constructor_raises_is_failed_with_the_reason(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before: the connector stayed ``starting`` with no error, and nothing was logged."""
+    engine = ConnectorEngine(
+        [spec("broken", BrokenConnector)], MemoryBus(), nothing, tmp_path, signals=infos()
+    )
+    with caplog.at_level(logging.INFO, logger="shopfloor.connectors.engine"):
+        await engine.start()
+        health = await wait_for_state(engine, "broken", "failed")
+    assert health["health"] == "failed"
+    assert "not a valid URL" in str(health["last_error"])
+    assert "ValueError" in str(health["last_error"]) and health["last_error_at"] is not None
+    assert "not a valid URL" in str(health["reason"])
+    overall = engine.health()["_health"]
+    assert overall["health"] == "failed" and "broken" in overall["reason"]
+    lines = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(lines) == 1 and "connector.failed connector=broken" in lines[0].getMessage()
+    assert "not a valid URL" in lines[0].getMessage()
+    await engine.stop()
+
+
+async def test_a_mistyped_node_puts_its_signal_in_error(tmp_path: Path) -> None:
+    """Before: the node id went to the dead letters, but the connector showed ``connected``
+    and the signal no error at all."""
+    engine = ConnectorEngine(
+        [spec("typo", MistypedNodeConnector)], MemoryBus(), nothing, tmp_path, signals=infos()
+    )
+    await engine.start()
+    await wait_for_state(engine, "typo", "connected")
+    for _ in range(100):
+        if engine.health()["typo"]["signals"]["seq"]["state"] == "error":
+            break
+        await asyncio.sleep(0.01)
+    health = engine.health()["typo"]
+    signal = health["signals"]["seq"]
+    assert signal["state"] == "error"
+    assert "BadNodeIdUnknown" in signal["last_error"]
+    assert signal["last_error_at"] is not None and signal["last_value_at"] is None
+    assert health["state"] == "connected"
+    assert health["health"] == "degraded"
+    assert "seq" in health["reason"] and "BadNodeIdUnknown" in health["reason"]
+    assert engine.health()["_health"]["health"] == "degraded"
+    await engine.stop()
+
+
+async def test_reconnects_counts_reconnections_and_attempts_apart(tmp_path: Path) -> None:
+    """Before: ``reconnects`` counted attempts, and the last error stayed with no time and
+    no sign that it was over."""
+    engine = ConnectorEngine(
+        [spec("drop", DroppingConnector)], MemoryBus(), nothing, tmp_path, signals=infos()
+    )
+    await engine.start()
+    runner = engine.runner("drop")
+    for _ in range(500):
+        if runner.health.reconnects:
+            break
+        await asyncio.sleep(0.01)
+    health = engine.health()["drop"]
+    assert health["state"] == "connected"
+    assert health["reconnects"] == 1  # lost once, back once
+    assert health["reconnect_attempts"] == 3  # the loss, then two refused attempts
+    assert "refusal 2" in health["last_error"]
+    assert health["last_error_at"] is not None
+    assert health["last_error_resolved"] is True
+    assert health["health"] == "ok" and health["reason"] is None
+    assert health["signals"]["seq"]["state"] == "ok"
+    assert health["signals"]["seq"]["last_value_at"] is not None
+    assert engine.health()["_health"] == {"health": "ok", "reason": None}
+    await engine.stop()
+
+
+async def test_state_changes_log_one_line_each_and_tracebacks_only_at_debug(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before: a connector bug logged its traceback at error level on every attempt, and
+    every attempt logged two state changes."""
+
+    class Crashing(DroppingConnector):
+        crash = True
+        refusals = 4
+
+    engine = ConnectorEngine(
+        [spec("crash", Crashing)], MemoryBus(), nothing, tmp_path, signals=infos()
+    )
+    with caplog.at_level(logging.DEBUG, logger="shopfloor.connectors.engine"):
+        await engine.start()
+        runner = engine.runner("crash")
+        for _ in range(500):
+            if runner.health.reconnects:
+                break
+            await asyncio.sleep(0.01)
+        await engine.stop()
+    assert runner.health.reconnect_attempts == 5
+    info = [r for r in caplog.records if r.levelno >= logging.INFO]
+    assert all(r.exc_info is None for r in info), "a traceback above debug level"
+    events = [r.getMessage().split()[0] for r in info]
+    assert events == [
+        "connector.connecting",
+        "connector.connected",
+        "connector.reconnecting",
+        "connector.connected",
+        "connector.stopped",
+    ]
+    assert "refusal 4" in info[3].getMessage()  # the recovery names the error it resolved
+    debug = [r for r in caplog.records if r.levelno == logging.DEBUG and r.exc_info]
+    assert len(debug) == 5  # the detail of every failed attempt is still there
 
 
 # -- fuzz: malformed input never crashes the engine; every rejection is a dead letter ------

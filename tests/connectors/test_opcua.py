@@ -205,7 +205,7 @@ async def test_unreachable_server_is_retried_without_stopping_the_platform(tmp_p
         await asyncio.sleep(2.5)
         health = (await platform.status())["services"]["connectors"]["cnc"]
         assert health["state"] in ("connecting", "reconnecting")
-        assert health["reconnects"] >= 2
+        assert health["reconnect_attempts"] >= 2
         assert "127.0.0.1" in (health["last_error"] or "")
     finally:
         await platform.stop()

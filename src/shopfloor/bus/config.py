@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shopfloor.retry import RetryPolicy
+
 __all__ = ["BusConfig"]
 
 
@@ -21,3 +23,7 @@ class BusConfig(BaseModel):
     )
     store_batch_size: int = Field(default=512, gt=0, description="Records per store write.")
     store_batch_wait_s: float = Field(default=0.2, gt=0, description="Longest wait to fill one.")
+    store_retry: RetryPolicy = Field(
+        default_factory=lambda: RetryPolicy(initial_s=0.1, max_s=5.0, jitter=0.25),
+        description="How the store sink retries a failed write (the connectors' policy).",
+    )

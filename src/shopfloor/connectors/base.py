@@ -2,10 +2,13 @@
 
 A connector knows its protocol and nothing else: it connects, reads or subscribes, hands
 records to the engine through ``emit``, and closes. The engine owns everything every
-connector needs: the reconnect policy (capped exponential backoff with jitter), health,
-validation, dead letters, and store-and-forward through the journal. Adding a connector
-type is one folder (``manifest.py``, ``config.py``, ``client.py``) plus a pass of the
-contract test, as with Home Assistant integrations.
+connector needs: the reconnect policy (the project's one
+:class:`~shopfloor.retry.RetryPolicy`), health, validation, dead letters, and
+store-and-forward through the journal. Adding a connector type is one folder
+(``manifest.py``, ``config.py``, ``client.py``) plus a fixture in
+``tests/connectors/test_contract.py``, where :func:`shopfloor.testing.check_connector`'s
+checks (read, restart, recover, close) run over every registered type, as with Home
+Assistant integrations.
 
 Exceptions tell the engine what to do:
 
@@ -13,8 +16,10 @@ Exceptions tell the engine what to do:
   source is unreachable now; reconnect with backoff.
 - :class:`~shopfloor.errors.ConnectorAuthError`: credentials or certificates refused;
   retrying quickly will not help, so the engine waits the longest backoff.
-- Any other exception is a bug in the connector: logged with its traceback, then
-  treated like ``ConnectorNotReady`` so production continues.
+- Any other exception is a bug in the connector: logged in one line (the traceback at
+  debug level), then treated like ``ConnectorNotReady`` so production continues.
+- An exception from the constructor leaves the connector ``failed``, with the reason in
+  its health: a setting it cannot use will not get better by retrying.
 """
 
 from __future__ import annotations

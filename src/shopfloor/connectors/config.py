@@ -5,9 +5,10 @@ from __future__ import annotations
 import builtins
 from typing import Annotated, ClassVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from shopfloor.model import validate_segment
+from shopfloor.retry import RetryPolicy
 
 __all__ = ["ConnectorConfig", "JournalConfig", "NoSignalOptions", "ReconnectPolicy"]
 
@@ -16,23 +17,12 @@ def _name(value: str) -> str:
     return validate_segment(value, what="connector name")
 
 
-class ReconnectPolicy(BaseModel):
-    """Capped exponential backoff with jitter, owned by the engine for every connector."""
+class ReconnectPolicy(RetryPolicy):
+    """How the engine reconnects every connector: the project's one retry policy.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    initial_s: float = Field(default=0.5, gt=0)
-    max_s: float = Field(
-        default=4.0, gt=0, description="Cap, so a server that is back is seen within seconds."
-    )
-    multiplier: float = Field(default=2.0, ge=1.0)
-    jitter: float = Field(default=0.2, ge=0.0, le=1.0, description="Fraction of the delay.")
-
-    @model_validator(mode="after")
-    def _check(self) -> ReconnectPolicy:
-        if self.max_s < self.initial_s:
-            raise ValueError(f"max_s ({self.max_s}) is smaller than initial_s ({self.initial_s})")
-        return self
+    Set per connector as ``reconnect: {initial_s, max_s, multiplier, jitter}``; the same
+    :class:`~shopfloor.retry.RetryPolicy` paces the store sink's retries.
+    """
 
 
 class JournalConfig(BaseModel):

@@ -1,11 +1,14 @@
 """The connector engine: one lifecycle, one reconnect policy, one journal for all.
 
 For each configured connector it runs a supervisor that connects, lets the connector
-read, and on any failure closes it and reconnects with capped exponential backoff and
-jitter; it validates everything the connector emits (rejections become dead letters,
-counting continues), keeps health per connector and per signal, and forwards records to
-the bus, diverting them to the connector's on-disk journal while the bus (and the store
-behind it) cannot keep up. Journaled records are replayed in order, before newer ones.
+read, and on any failure closes it and reconnects as its
+:class:`~shopfloor.retry.RetryPolicy` says (tenacity runs the loop; a connection that came
+up restarts the backoff). It logs one line per state change (tracebacks only at debug
+level), validates everything the connector emits (rejections become dead letters,
+counting continues), keeps health per connector and per signal (``ok``, ``degraded`` or
+``failed`` with a reason), and forwards records to the bus, diverting them to the
+connector's on-disk journal while the bus (and the store behind it) cannot keep up.
+Journaled records are replayed in order, before newer ones.
 """
 
 from __future__ import annotations
@@ -13,13 +16,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tenacity import RetryCallState, retry_if_exception
 
 from shopfloor.bus import Bus, BusFull
 from shopfloor.connectors.base import BoundSignal, Connector, ConnectorContext, ConnectorFactory
@@ -56,15 +60,43 @@ class ConnectorSpec:
     factory: ConnectorFactory
 
 
+def _iso(ns: int | None) -> str | None:
+    """UTC ISO-8601 time of ``ns`` nanoseconds since 1970, to the millisecond."""
+    if ns is None:
+        return None
+    return datetime.fromtimestamp(ns / 1e9, UTC).isoformat(timespec="milliseconds")
+
+
 @dataclass
 class SignalHealth:
-    """Counters of one signal."""
+    """Counters, last value and last error of one signal.
+
+    Its state follows from the times: ``waiting`` before the first value, ``error`` while
+    the last thing that happened to it was an error (a node id the source does not know,
+    a value the validation refused), ``ok`` once values arrive after it.
+    """
 
     values_in: int = 0
     rejected: int = 0
     bad_quality: int = 0
     last_source_ns: int | None = None
     last_received_ns: int | None = None
+    last_error: str | None = None
+    last_error_ns: int | None = None
+
+    @property
+    def state(self) -> str:
+        """``waiting``, ``ok`` or ``error``."""
+        if self.last_error_ns is not None and (
+            self.last_received_ns is None or self.last_error_ns > self.last_received_ns
+        ):
+            return "error"
+        return "waiting" if self.last_received_ns is None else "ok"
+
+    def fail(self, reason: str, at_ns: int) -> None:
+        """Record an error of this signal."""
+        self.last_error = reason
+        self.last_error_ns = at_ns
 
     def as_dict(self, now: int) -> dict[str, Any]:
         """JSON-able, with the age of the last value."""
@@ -72,22 +104,41 @@ class SignalHealth:
             None if self.last_received_ns is None else round((now - self.last_received_ns) / 1e9, 3)
         )
         total = self.values_in + self.rejected
+        state = self.state
         return {
+            "state": state,
             "values_in": self.values_in,
             "rejected": self.rejected,
             "bad_quality_ratio": round(self.bad_quality / total, 4) if total else 0.0,
+            "last_value_at": _iso(self.last_received_ns),
             "last_value_age_s": age,
+            "last_error": self.last_error,
+            "last_error_at": _iso(self.last_error_ns),
+            "last_error_resolved": self.last_error is not None and state != "error",
         }
+
+
+_FAILED = ("failed", "auth_failed")
+_NOT_CONNECTED = ("starting", "connecting", "reconnecting")
 
 
 @dataclass
 class ConnectorHealth:
-    """State and counters of one connector."""
+    """State and counters of one connector.
+
+    ``reconnect_attempts`` counts connection attempts after a failure; ``reconnects``
+    counts connections established again after one was up or attempts had failed.
+    ``last_error`` is kept with its time; once the connector is connected again it is
+    marked resolved, not forgotten.
+    """
 
     name: str
     type: str
     state: str = "starting"
     last_error: str | None = None
+    last_error_ns: int | None = None
+    last_error_resolved: bool = False
+    reconnect_attempts: int = 0
     reconnects: int = 0
     connected_since_ns: int | None = None
     values_in: int = 0
@@ -97,14 +148,54 @@ class ConnectorHealth:
     replayed: int = 0
     signals: dict[SignalRef, SignalHealth] = field(default_factory=dict)
 
+    def fail(self, reason: str, at_ns: int | None = None) -> None:
+        """Record an error of the connection."""
+        self.last_error = reason
+        self.last_error_ns = now_ns() if at_ns is None else at_ns
+        self.last_error_resolved = False
+
+    def _signal_key(self, ref: SignalRef) -> str:
+        return ref.name if len({r.asset for r in self.signals}) == 1 else ref.path
+
+    def verdict(self, journal: Journal | None = None) -> tuple[str, str | None]:
+        """``(health, reason)``: ``ok``, ``degraded`` or ``failed``, and why not ``ok``.
+
+        ``failed``: the connector cannot work without a change (it could not be created,
+        or the source refuses its credentials). ``degraded``: it is not connected now, a
+        signal is in error, or records wait in the journal.
+        """
+        if self.state in _FAILED:
+            return "failed", f"{self.state}: {self.last_error}"
+        reasons: list[str] = []
+        if self.state in _NOT_CONNECTED:
+            reasons.append(
+                self.state if self.last_error is None else f"{self.state}: {self.last_error}"
+            )
+        bad = [(ref, h) for ref, h in self.signals.items() if h.state == "error"]
+        if bad:
+            ref, first = bad[0]
+            names = ", ".join(self._signal_key(r) for r, _ in bad)
+            reasons.append(
+                f"signals in error: {names} ({self._signal_key(ref)}: {first.last_error})"
+            )
+        if journal is not None and journal.pending:
+            reasons.append(f"{journal.pending} records wait in the journal")
+        return ("degraded", "; ".join(reasons)) if reasons else ("ok", None)
+
     def as_dict(self, journal: Journal | None = None) -> dict[str, Any]:
         """JSON-able summary."""
         now = now_ns()
         total = self.values_in + self.rejected
+        health, reason = self.verdict(journal)
         return {
             "type": self.type,
             "state": self.state,
+            "health": health,
+            "reason": reason,
             "last_error": self.last_error,
+            "last_error_at": _iso(self.last_error_ns),
+            "last_error_resolved": self.last_error_resolved,
+            "reconnect_attempts": self.reconnect_attempts,
             "reconnects": self.reconnects,
             "connected_for_s": None
             if self.connected_since_ns is None
@@ -118,11 +209,16 @@ class ConnectorHealth:
                 "replayed": self.replayed,
                 "dropped": journal.dropped if journal else 0,
             },
-            "signals": {
-                ref.name if len({r.asset for r in self.signals}) == 1 else ref.path: h.as_dict(now)
-                for ref, h in self.signals.items()
-            },
+            "signals": {self._signal_key(ref): h.as_dict(now) for ref, h in self.signals.items()},
         }
+
+
+_RETRYABLE = (ConnectorNotReady, ConnectorError, OSError, TimeoutError)
+
+
+def _retry_on(err: BaseException) -> bool:
+    """Every failure is retried except cancellation and a closed bus (shutdown)."""
+    return isinstance(err, Exception) and not isinstance(err, BusClosed)
 
 
 def _count(record: Record) -> tuple[int, int, int | None]:
@@ -157,7 +253,11 @@ class _Runner:
         self._replayer: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._was_connected = False
+        self._backoff = spec.config.reconnect.wait()
         self.connector: Connector | None = None
+        self._by_path = {bound.ref.path: bound.ref for bound in spec.signals}
+        self._by_address = {bound.address: bound.ref for bound in spec.signals}
 
     # -- records ------------------------------------------------------------------------
 
@@ -186,7 +286,21 @@ class _Runner:
             await self.forward(checked.accepted)
 
     async def reject(self, letters: Sequence[DeadLetter]) -> None:
+        """To the dead letters; the signal each names records the reason as its error."""
+        for letter in letters:
+            ref = self._signal_of(letter)
+            if ref is not None:
+                self.health.signals.setdefault(ref, SignalHealth()).fail(
+                    letter.reason, letter.received_ns
+                )
         await self.engine.dead_letter(letters)
+
+    def _signal_of(self, letter: DeadLetter) -> SignalRef | None:
+        """The signal a dead letter is about: named in its detail, or by its address."""
+        path = letter.detail.get("signal") if letter.detail else None
+        if isinstance(path, str) and path in self._by_path:
+            return self._by_path[path]
+        return self._by_address.get(letter.location)
 
     async def forward(self, records: Sequence[Record]) -> None:
         """To the bus; to the journal while the journal has a backlog or the bus is full."""
@@ -277,67 +391,103 @@ class _Runner:
     # -- lifecycle ------------------------------------------------------------------------
 
     def _set_state(self, state: str, error: str | None = None) -> None:
-        if state != self.health.state:
-            level = logging.WARNING if state in ("reconnecting", "auth_failed") else logging.INFO
-            log.log(
-                level,
-                "connector.%s connector=%s%s",
-                state,
-                self.spec.config.name,
-                f" error={error}" if error else "",
-            )
-        self.health.state = state
+        """Change state; one log line per change, naming the error that caused it."""
+        health = self.health
         if error is not None:
-            self.health.last_error = error
+            health.fail(error)
+        if state == health.state:
+            if error is not None:
+                log.debug("connector.%s connector=%s error=%s", state, self.spec.config.name, error)
+            return
+        if state in _FAILED:
+            level = logging.ERROR
+        elif state == "reconnecting":
+            level = logging.WARNING
+        else:
+            level = logging.INFO
+        fields = f" error={error!r}" if error else ""
+        if state == "connected" and health.last_error is not None:
+            health.last_error_resolved = True
+            fields = f" resolved_error={health.last_error!r}"
+        log.log(level, "connector.%s connector=%s%s", state, self.spec.config.name, fields)
+        health.state = state
+
+    def _wait_s(self, retry_state: RetryCallState) -> float:
+        """The reconnect policy's delay; its longest after refused credentials."""
+        policy = self.spec.config.reconnect
+        outcome = retry_state.outcome
+        if outcome is not None and isinstance(outcome.exception(), ConnectorAuthError):
+            return policy.max_s
+        return float(self._backoff(retry_state))
+
+    def _before_retry(self, retry_state: RetryCallState) -> None:
+        """After a failed attempt: state, error and count (the traceback only at debug)."""
+        outcome = retry_state.outcome
+        err = outcome.exception() if outcome is not None else None
+        self.health.reconnect_attempts += 1
+        name = self.spec.config.name
+        if err is None:
+            return
+        log.debug("connector.attempt_failed connector=%s", name, exc_info=err)
+        if isinstance(err, ConnectorAuthError):
+            self._set_state("auth_failed", str(err))
+        elif isinstance(err, _RETRYABLE):
+            self._set_state("reconnecting", str(err) or type(err).__name__)
+        else:  # a connector bug must not stop production; the traceback is at debug level
+            self._set_state("reconnecting", f"{type(err).__name__}: {err} (a connector bug)")
+
+    async def _session(self, connector: Connector, retry_state: RetryCallState) -> None:
+        """Connect and read until the connection is lost (raise) or the source ends."""
+        try:
+            if self.health.state in ("starting", "stopped"):
+                self._set_state("connecting")
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+            # that arrives as the connect attempt fails, and the engine would never stop
+            async with asyncio.timeout(self.engine.connect_timeout_s):
+                await connector.connect()
+            self.health.connected_since_ns = now_ns()
+            if self._was_connected:
+                self.health.reconnects += 1
+            self._was_connected = True
+            retry_state.attempt_number = 1  # a connection that came up restarts the backoff
+            self._set_state("connected")
+            await connector.run()
+        finally:
+            self.health.connected_since_ns = None
+            with contextlib.suppress(Exception):
+                await asyncio.shield(connector.close())
 
     async def supervise(self) -> None:
         config = self.spec.config
-        policy = config.reconnect
         context = ConnectorContext(
             self.state_dir, self.emit, self.reject, self.engine.env, self.engine.root
         )
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        connector = self.spec.factory(config, self.spec.signals, context)
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            connector = self.spec.factory(config, self.spec.signals, context)
+        except Exception as err:  # a bad setting or a connector bug: nothing to retry
+            log.debug("connector.create_failed connector=%s", config.name, exc_info=err)
+            self._set_state("failed", f"could not be created: {type(err).__name__}: {err}")
+            return
         self.connector = connector
-        delay = policy.initial_s
         if not self.journal.empty and (self._replayer is None or self._replayer.done()):
             self._replayer = asyncio.create_task(self._replay(), name=f"replay:{config.name}")
-        while not self._stopping:
-            self._set_state("connecting")
-            wait = delay
-            try:
-                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
-                # that arrives as the connect attempt fails, and the engine would never stop
-                async with asyncio.timeout(self.engine.connect_timeout_s):
-                    await connector.connect()
-                self.health.connected_since_ns = now_ns()
-                self._set_state("connected")
-                delay = policy.initial_s
-                await connector.run()
-                self._set_state("finished")
-                return
-            except asyncio.CancelledError:
-                raise
-            except ConnectorAuthError as err:
-                self._set_state("auth_failed", str(err))
-                wait = policy.max_s
-            except (ConnectorNotReady, ConnectorError, OSError, TimeoutError) as err:
-                self._set_state("reconnecting", str(err) or type(err).__name__)
-            except BusClosed:
-                return
-            except Exception as err:  # a connector bug must not stop production
-                log.exception("connector.crashed connector=%s", config.name)
-                self._set_state("reconnecting", f"{type(err).__name__}: {err}")
-            finally:
-                self.health.connected_since_ns = None
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(connector.close())
-            self.health.reconnects += 1
-            jitter = 1 + policy.jitter * (2 * random.random() - 1)
-            await asyncio.sleep(wait * jitter)
-            delay = min(delay * policy.multiplier, policy.max_s)
+        retrying = config.reconnect.retrying(
+            retry_if_exception(_retry_on),
+            before_sleep=self._before_retry,
+            wait=self._wait_s,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    await self._session(connector, attempt.retry_state)
+        except BusClosed:
+            return
+        if not self._stopping:
+            self._set_state("finished")
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(
             self.supervise(), name=f"connector:{self.spec.config.name}"
         )
@@ -455,8 +605,31 @@ class ConnectorEngine:
         await self.flush()
 
     def health(self) -> dict[str, Any]:
-        """Health of every connector."""
-        out = {r.spec.config.name: r.health.as_dict(r.journal) for r in self.runners}
+        """Health of every connector, and of all of them under ``_health``.
+
+        Each connector has ``health`` (``ok``, ``degraded`` or ``failed``) with a
+        ``reason``; ``_health`` is the worst of them, with the reasons by connector.
+        """
+        out: dict[str, Any] = {
+            r.spec.config.name: r.health.as_dict(r.journal) for r in self.runners
+        }
+        out["_health"] = self.overall_health()
         if self._letters_lost:
             out["_dead_letters_lost"] = {"count": self._letters_lost}
         return out
+
+    def overall_health(self) -> dict[str, Any]:
+        """``{"health": ok|degraded|failed, "reason": ...}`` over every connector."""
+        rank = {"ok": 0, "degraded": 1, "failed": 2}
+        worst = "ok"
+        reasons: list[str] = []
+        for runner in self.runners:
+            health, reason = runner.health.verdict(runner.journal)
+            if reason is not None:
+                reasons.append(f"{runner.spec.config.name}: {reason}")
+            if rank[health] > rank[worst]:
+                worst = health
+        if self._letters_lost:
+            worst = "failed" if worst == "failed" else "degraded"
+            reasons.append(f"{self._letters_lost} dead letters lost (queue full)")
+        return {"health": worst, "reason": "; ".join(reasons) or None}

@@ -108,6 +108,7 @@ class Platform:
             maxsize=self.config.bus.queue_size,
             batch_size=self.config.bus.store_batch_size,
             batch_wait_s=self.config.bus.store_batch_wait_s,
+            retry=self.config.bus.store_retry,
         )
         self._api_factory = api
         self.api: ApiService | None = None

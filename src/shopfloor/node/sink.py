@@ -2,24 +2,26 @@
 
 :class:`StoreSink` reads batches from a bus subscription, writes them to the store and
 acknowledges them only after the write is committed. When the store fails it negatively
-acknowledges the batch (so it is delivered again), waits with capped exponential backoff
-and tries again; while it waits the subscription's bounded queue fills and publishers feel
-backpressure. A batch that keeps failing for a reason other than unavailability is split
-and written record by record, so one poison record cannot hold up the rest: it goes to the
-dead letters instead.
+acknowledges the batch (so it is delivered again), waits as the project's one
+:class:`~shopfloor.retry.RetryPolicy` says (capped exponential backoff with jitter, the
+loop run by tenacity) and tries again; while it waits the subscription's bounded queue
+fills and publishers feel backpressure. A batch that keeps failing for a reason other
+than unavailability is split and written record by record, so one poison record cannot
+hold up the rest: it goes to the dead letters instead.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
 from dataclasses import dataclass, field
+
+from tenacity import RetryCallState, retry_if_exception_type
 
 from shopfloor.bus import Bus, Delivery, Subscription
 from shopfloor.errors import BusClosed, ShopfloorError, StoreFailed, StoreUnavailable
 from shopfloor.model import UNS_ROOT, DeadLetter, record_count
 from shopfloor.model.validation import describe_record
+from shopfloor.retry import RetryPolicy
 from shopfloor.store import Store, WriteReport
 
 __all__ = ["SinkStats", "StoreSink"]
@@ -52,7 +54,10 @@ class StoreSink:
     batch_size, batch_wait_s
         Records per write, and how long to wait to fill a batch.
     backoff_initial_s, backoff_max_s
-        Retry delays after a failed write (doubled each time, with jitter, capped).
+        Retry delays after a failed write (doubled each time, with jitter, capped); used
+        when no ``retry`` policy is given.
+    retry
+        The retry policy after a failed write (the project's, from its file).
     """
 
     def __init__(
@@ -67,6 +72,7 @@ class StoreSink:
         batch_wait_s: float = 0.2,
         backoff_initial_s: float = 0.1,
         backoff_max_s: float = 5.0,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.bus = bus
         self.store = store
@@ -77,6 +83,11 @@ class StoreSink:
         self.batch_wait_s = batch_wait_s
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
+        self.retry = (
+            retry
+            if retry is not None
+            else RetryPolicy(initial_s=backoff_initial_s, max_s=backoff_max_s, jitter=0.25)
+        )
         self.stats = SinkStats()
         self._subscription: Subscription | None = None
         self._stopping = False
@@ -97,41 +108,48 @@ class StoreSink:
     async def run(self) -> None:
         """Write until :meth:`stop` is called and the queue is drained, or until cancelled."""
         sub = await self.subscribe()
-        delay = self.backoff_initial_s
-        failures_in_row = 0
         try:
             while True:
                 if self._stopping and sub.pending == 0:
                     return
+                retrying = self.retry.retrying(
+                    retry_if_exception_type(ShopfloorError), before_sleep=self._on_failure
+                )
                 try:
-                    batch = await sub.get_batch(self.batch_size, self.batch_wait_s)
+                    async for attempt in retrying:
+                        with attempt:
+                            failures = attempt.retry_state.attempt_number - 1
+                            await self._write_next(sub, one_by_one=failures >= 3)
                 except BusClosed:
                     return
-                if not batch:
-                    continue
-                try:
-                    if failures_in_row >= 3 and len(batch) > 1:
-                        await self._write_one_by_one(batch)
-                    else:
-                        await self._write(batch)
-                except ShopfloorError as err:
-                    for delivery in batch:
-                        delivery.nack()
-                    failures_in_row += 1
-                    self.stats.failures += 1
-                    self.stats.last_error = str(err)
-                    if failures_in_row == 1:
-                        log.warning("store_sink.write_failed error=%s", err)
-                    await asyncio.sleep(delay * random.uniform(0.5, 1.0))
-                    delay = min(delay * 2, self.backoff_max_s)
-                    continue
-                if failures_in_row:
-                    log.info("store_sink.recovered after_failures=%d", failures_in_row)
-                failures_in_row = 0
-                delay = self.backoff_initial_s
+                if failures:
+                    log.info("store_sink.recovered after_failures=%d", failures)
         finally:
             await sub.close()
             self._subscription = None
+
+    async def _write_next(self, sub: Subscription, *, one_by_one: bool) -> None:
+        """Write the next batch; on failure nack it (it comes first next time) and raise."""
+        batch = await sub.get_batch(self.batch_size, self.batch_wait_s)
+        if not batch:
+            return
+        try:
+            if one_by_one and len(batch) > 1:
+                await self._write_one_by_one(batch)
+            else:
+                await self._write(batch)
+        except ShopfloorError:
+            for delivery in batch:
+                delivery.nack()
+            raise
+
+    def _on_failure(self, retry_state: RetryCallState) -> None:
+        """Count a failed write; log only the first of a run of failures."""
+        err = retry_state.outcome.exception() if retry_state.outcome is not None else None
+        self.stats.failures += 1
+        self.stats.last_error = str(err)
+        if retry_state.attempt_number == 1:
+            log.warning("store_sink.write_failed error=%s", err)
 
     async def _write(self, batch: list[Delivery]) -> None:
         report = await self.store.write([d.record for d in batch])

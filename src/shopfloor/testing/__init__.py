@@ -1,9 +1,29 @@
 """Contract checks shipped with the package, as scikit-learn ships its estimator checks.
 
-A new store backend passes :func:`check_store`; a new bus passes :func:`check_bus`.
+A new store backend passes :func:`check_store`; a new bus passes :func:`check_bus`; a new
+connector type passes :func:`check_connector` against a live source on loopback.
 """
 
 from shopfloor.testing.bus_checks import BUS_CHECKS, check_bus
+from shopfloor.testing.connector_checks import (
+    CONNECTOR_CHECKS,
+    ConnectorFixture,
+    DuplicateRecords,
+    LostRecords,
+    Source,
+    check_connector,
+)
 from shopfloor.testing.store_checks import STORE_CHECKS, check_store
 
-__all__ = ["BUS_CHECKS", "STORE_CHECKS", "check_bus", "check_store"]
+__all__ = [
+    "BUS_CHECKS",
+    "CONNECTOR_CHECKS",
+    "STORE_CHECKS",
+    "ConnectorFixture",
+    "DuplicateRecords",
+    "LostRecords",
+    "Source",
+    "check_bus",
+    "check_connector",
+    "check_store",
+]

@@ -64,7 +64,7 @@ class ReplayConnector:
         self.signals = signals
         self.context = context
         self.emitted = 0
-        self._position = 0  # records of the recording already emitted (resume after a failure)
+        self._position = 0  # parts of the recording already emitted (resume after a failure)
         self._offset: int | None = None
 
     async def connect(self) -> None:
@@ -98,36 +98,42 @@ class ReplayConnector:
 
     async def _replay_once(self) -> None:
         chunks = self._open()
+        path = self.context.resolve(self.config.path)
         speed = self.config.speed
         wall0 = time.monotonic()
         t_first: int | None = None
-        index = 0
+        part_index = 0
         while True:
             chunk = await asyncio.to_thread(next, chunks, None)
             if chunk is None:
                 return
-            if chunk.rejected:
+            if chunk.rejected and part_index >= self._position:
                 await self.context.reject(chunk.rejected)
             records: list[Record] = [b for b, _ in chunk.scalars] + list(chunk.records)
-            records.sort(key=_first_ts)
-            for record in records:
-                index += 1
-                if index <= self._position:
+            # signals interleaved by time: each column's slices, not one column after another
+            parts = [part for record in records for part in self._slices(record)]
+            parts.sort(key=_first_ts)
+            for part in parts:
+                part_index += 1
+                if part_index <= self._position:
                     continue  # emitted before a reconnect
-                ts = _first_ts(record)
+                ts = _first_ts(part)
                 if t_first is None:
                     t_first = ts
                     if self._offset is None:
                         self._offset = (now_ns() - ts) if self.config.retime else 0
-                for part in self._slices(record):
-                    if speed != "max":
-                        due = wall0 + (_first_ts(part) - t_first) / 1e9 / float(speed)
-                        delay = due - time.monotonic()
-                        if delay > 0:
-                            await asyncio.sleep(delay)
-                    await self.context.emit([_shift(part, self._offset or 0)])
-                    self.emitted += 1
-                self._position = index
+                if speed != "max":
+                    due = wall0 + (ts - t_first) / 1e9 / float(speed)
+                    delay = due - time.monotonic()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                        if not await asyncio.to_thread(path.exists):
+                            raise ConnectorNotReady(
+                                f"replay {self.name!r}: {path} disappeared while replaying"
+                            )
+                await self.context.emit([_shift(part, self._offset or 0)])
+                self.emitted += 1
+                self._position = part_index
 
     def _slices(self, record: Record) -> list[Record]:
         """Cut long scalar batches into pieces of ``step_s`` so pacing stays smooth."""
