@@ -2,11 +2,13 @@
 
 Reads the sources and context signals from the store in time chunks, in time order, and
 feeds them to the same :class:`~shopfloor.pipelines.pipeline.PipelineRun` the live runner
-uses.
+uses. The computation runs in a worker thread (``asyncio.to_thread``), never on the event
+loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -111,13 +113,18 @@ async def _first_frames(
     """The output of the first step (features) over a time range."""
     run = pipeline.start()
     frames = []
+
+    def features(records: list[Record] | None) -> FeatureFrame | None:
+        windows = run.flush() if records is None else run.push(records)
+        return None if windows is None else pipeline.transform(windows, until=1)
+
     async for records in read_history(store, pipeline, start_ns, end_ns, progress=progress):
-        windows = run.push(records)
-        if windows is not None:
-            frames.append(pipeline.transform(windows, until=1))
-    windows = run.flush()
-    if windows is not None:
-        frames.append(pipeline.transform(windows, until=1))
+        frame = await asyncio.to_thread(features, records)
+        if frame is not None:
+            frames.append(frame)
+    frame = await asyncio.to_thread(features, None)
+    if frame is not None:
+        frames.append(frame)
     return FeatureFrame.concat(frames)
 
 
@@ -139,11 +146,15 @@ async def fit_pipeline(
             f"pipeline {pipeline.name!r}: no windows between {format_ns(start_ns)} and "
             f"{format_ns(end_ns)} (no data, or the gate kept none)"
         )
-    data: Any = frame
-    for step in pipeline.steps[1:]:
-        if step.needs_fit:
-            step.fit(data)
-        data = step.transform(data)
+
+    def fit_steps() -> None:
+        data: Any = frame
+        for step in pipeline.steps[1:]:
+            if step.needs_fit:
+                step.fit(data)
+            data = step.transform(data)
+
+    await asyncio.to_thread(fit_steps)
     regimes: dict[str, int] = {}
     for regime in frame.regime:
         regimes[regime or "-"] = regimes.get(regime or "-", 0) + 1
@@ -189,8 +200,8 @@ async def run_history(
 
     async for records in read_history(store, pipeline, start_ns, end_ns, progress=progress):
         report.chunks += 1
-        await emit(run.process(records))
-    await emit(run.finish())
+        await emit(await asyncio.to_thread(run.process, records))
+    await emit(await asyncio.to_thread(run.finish))
     report.gated_out = run.windows_gated_out
     report.gaps = run.gaps
     return report
