@@ -186,6 +186,12 @@ def fit(
         f"[green]fitted[/] {name} on {result['baseline']['windows']} windows "
         f"({format_ns(start)} .. {format_ns(end)}); saved {result['saved']}"
     )
+    uncovered = result["baseline"].get("uncovered_regimes") or []
+    if uncovered:
+        console.print(
+            f"[yellow]warning:[/] no baseline window in regime(s) {', '.join(uncovered)} of "
+            f"{name}: windows there score NaN (state unknown) until a fit covers them"
+        )
 
 
 @app.command("run")

@@ -9,6 +9,7 @@ loop.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,8 @@ from shopfloor.store import Store, WriteReport
 __all__ = ["HistoryReport", "fit_pipeline", "read_history", "run_history"]
 
 Progress = Callable[[int, int], None]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -138,7 +141,9 @@ async def fit_pipeline(
 ) -> dict[str, Any]:
     """Fit every step that learns, in order, on the baseline ``[start_ns, end_ns)``.
 
-    Returns a summary of the baseline (windows, regimes) for the fitted state.
+    Returns a summary of the baseline (windows, regimes) for the fitted state. A regime of
+    the pipeline with no baseline window is listed in ``uncovered_regimes`` (and logged):
+    windows in it score NaN, state ``unknown``, when the pipeline scales by regime.
     """
     frame = await _first_frames(store, pipeline, start_ns, end_ns, progress)
     if len(frame) == 0:
@@ -158,11 +163,19 @@ async def fit_pipeline(
     regimes: dict[str, int] = {}
     for regime in frame.regime:
         regimes[regime or "-"] = regimes.get(regime or "-", 0) + 1
+    uncovered = [r for r in pipeline.regimes if r not in regimes]
+    if uncovered:
+        log.warning(
+            "pipeline.uncovered_regimes pipeline=%s regimes=%s",
+            pipeline.name,
+            ",".join(uncovered),
+        )
     return {
         "from": format_ns(start_ns),
         "to": format_ns(end_ns),
         "windows": len(frame),
         "regimes": regimes,
+        "uncovered_regimes": uncovered,
     }
 
 

@@ -5,7 +5,12 @@
 - ``bus``: the same records published on a topic of your choice (not stored unless the
   topic is in the Unified Namespace).
 - ``alert``: a threshold on one column with persistence and hysteresis; raising and
-  clearing are events of the derived event signal ``<prefix>alert`` (or ``signal``).
+  clearing are events of the derived event signal ``<prefix>alert`` (or ``signal``). A
+  window whose value is unknown (NaN: a regime the baseline never saw) puts the alert in
+  state ``unknown`` (an ``alert_unknown`` event), never in ``normal``.
+
+Derived signals carry the unit of their column; scores and scaled values are dimensionless
+(``"1"``).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from shopfloor.model import (
 )
 from shopfloor.pipelines.config import OutputConfig
 from shopfloor.pipelines.frames import FeatureFrame
+from shopfloor.pipelines.steps import DIMENSIONLESS
 
 __all__ = ["AlertOutput", "OutputPlan", "build_outputs"]
 
@@ -47,7 +53,9 @@ class AlertOutput:
     """A threshold on one column with persistence and hysteresis.
 
     Raised after ``for_s`` beyond the threshold; cleared once back past ``threshold ∓
-    hysteresis`` for ``clear_for_s``.
+    hysteresis`` for ``clear_for_s``. A non-finite value (nothing known about the window,
+    e.g. its regime is missing from the baseline) makes the state ``unknown`` and emits one
+    ``alert_unknown`` event; persistence restarts from the next known value.
     """
 
     column: str
@@ -63,14 +71,40 @@ class AlertOutput:
     active: bool = False
     pending_since: int | None = None
     clearing_since: int | None = None
+    unknown: bool = False
+
+    @property
+    def state(self) -> str:
+        """``raised``, ``normal``, or ``unknown`` (the last value was not finite)."""
+        if self.unknown:
+            return "unknown"
+        return "raised" if self.active else "normal"
 
     def evaluate(self, frame: FeatureFrame) -> list[EventRecord]:
         """Events (``alert_raised`` / ``alert_cleared``) for the windows of ``frame``."""
         out: list[EventRecord] = []
         values = frame.columns[self.column]
-        for t0, value in zip(frame.t0_ns.tolist(), values.tolist(), strict=True):
+        regimes = frame.regime if len(frame.regime) == len(frame) else [None] * len(frame)
+        for t0, value, regime in zip(frame.t0_ns.tolist(), values.tolist(), regimes, strict=True):
             if not math.isfinite(value):
+                self.pending_since = None
+                if not self.unknown:
+                    self.unknown = True
+                    where = f" in regime {regime!r}" if regime else ""
+                    out.append(
+                        EventRecord(
+                            self.signal,
+                            t0,
+                            "alert_unknown",
+                            self.provenance,
+                            f"{self.name}: {self.column} is unknown{where} (not covered by "
+                            "the baseline): the alert cannot tell",
+                            "warning",
+                            {"rule": self.name, "column": self.column, "regime": regime},
+                        )
+                    )
                 continue
+            self.unknown = False
             if self.above is not None:
                 beyond, back = value > self.above, value < self.clear
             else:
@@ -174,7 +208,8 @@ def build_outputs(
         if output.kind == "store":
             prefix = str(params.get("prefix", f"{name}."))
             for column in _select(columns, params.get("columns")):
-                plan.store_columns[column] = derived(prefix + column, columns[column])
+                unit = columns[column] or DIMENSIONLESS
+                plan.store_columns[column] = derived(prefix + column, unit)
         elif output.kind == "bus":
             topic = params.get("topic")
             if not topic:

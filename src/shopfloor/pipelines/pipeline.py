@@ -216,6 +216,13 @@ class Pipeline:
         return columns
 
     @property
+    def regimes(self) -> list[str]:
+        """Every operating-regime label the regime rule can give (none without a rule)."""
+        if self.config.regime is None:
+            return []
+        return [f"{lo:g}-{hi:g}" for lo, hi in itertools.pairwise(self.config.regime.edges)]
+
+    @property
     def needs_fit(self) -> bool:
         """True when a step learns from a baseline."""
         return any(s.needs_fit for s in self.steps)

@@ -193,7 +193,7 @@ class PipelineService:
             await self._subscription.close()
 
     def health(self) -> dict[str, Any]:
-        """Windows, gating, gaps, errors, last window."""
+        """Windows, gating, gaps, errors, last window, state of each alert."""
         run = self._run
         return {
             "windows": run.windows_emitted,
@@ -203,4 +203,5 @@ class PipelineService:
             "last_error": self.last_error,
             "last_window": format_ns(self.last_window_ns) if self.last_window_ns else None,
             "spec_hash": self.pipeline.spec_hash[:12],
+            "alerts": {alert.name: alert.state for alert in self.plan.alerts},
         }

@@ -27,7 +27,18 @@ from shopfloor.model import Asset, BearingGeometry
 from shopfloor.model.units import conversion_factor
 from shopfloor.pipelines.frames import FeatureFrame, WindowBatch
 
-__all__ = ["STEP_KINDS", "FeaturesStep", "ModelStep", "ScalerStep", "Step", "build_step"]
+__all__ = [
+    "DIMENSIONLESS",
+    "STEP_KINDS",
+    "FeaturesStep",
+    "ModelStep",
+    "ScalerStep",
+    "Step",
+    "build_step",
+]
+
+DIMENSIONLESS = "1"
+"""Unit of scaled values and scores (pint's dimensionless ``1``, shown as such)."""
 
 
 class Step(Protocol):
@@ -220,12 +231,12 @@ class ScalerStep:
             for name, values in data.columns.items():
                 center, scale = stats.get(name, (math.nan, math.nan))
                 columns[name][rows] = (values[rows] - center) / scale
-        units = dict.fromkeys(columns, "")
+        units = dict.fromkeys(columns, DIMENSIONLESS)
         return FeatureFrame(data.t0_ns, data.t1_ns, columns, units, data.context, data.regime)
 
     def columns(self, upstream: dict[str, str]) -> dict[str, str]:
         """Output column → unit."""
-        return dict.fromkeys(upstream, "")
+        return dict.fromkeys(upstream, DIMENSIONLESS)
 
     def get_state(self) -> dict[str, Any]:
         """What ``fit`` learned."""
@@ -254,9 +265,13 @@ class _ZScore:
         self.std_ = np.where(std > 0, std, 1.0)
 
     def score(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Largest finite ``|z|`` of each row; NaN for a row with none (nothing known)."""
+        if not x.shape[1]:
+            return np.zeros(x.shape[0])
         z = np.abs((x - self.mean_) / self.std_)
-        z = np.where(np.isfinite(z), z, 0.0)
-        return z.max(axis=1) if z.shape[1] else np.zeros(x.shape[0])
+        finite = np.isfinite(z)
+        score = np.where(finite, z, 0.0).max(axis=1)
+        return np.where(finite.any(axis=1), score, np.nan)
 
     def state(self) -> dict[str, Any]:
         return {"mean": _floats(self.mean_), "std": _floats(self.std_)}
@@ -334,18 +349,22 @@ class ModelStep:
             raise PipelineError("the model step takes features, not windows")
         x = self._x(data)
         if self.type == "zscore":
-            score = self._model.score(x)
+            score = np.asarray(self._model.score(x), dtype=np.float64)
         else:
-            score = -self._model.score_samples(np.nan_to_num(x))
+            score = -np.asarray(self._model.score_samples(np.nan_to_num(x)), dtype=np.float64)
+        if x.shape[1]:
+            # a window with no finite input (a regime the baseline never saw) is unknown,
+            # never healthy
+            score = np.where(np.isfinite(x).any(axis=1), score, np.nan)
         columns = dict(data.columns)
-        columns[self.output] = np.asarray(score, dtype=np.float64)
+        columns[self.output] = score
         units = dict(data.units)
-        units[self.output] = ""
+        units[self.output] = DIMENSIONLESS
         return FeatureFrame(data.t0_ns, data.t1_ns, columns, units, data.context, data.regime)
 
     def columns(self, upstream: dict[str, str]) -> dict[str, str]:
         """Output column → unit."""
-        return {**upstream, self.output: ""}
+        return {**upstream, self.output: DIMENSIONLESS}
 
     def get_state(self) -> dict[str, Any]:
         """What ``fit`` learned."""
