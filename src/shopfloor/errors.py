@@ -15,6 +15,7 @@ catch one tree and still see the cause::
     │   ├── ConnectorNotReady  not reachable now: the engine retries with backoff
     │   └── ConnectorAuthError credentials or certificates refused: retrying will not help
     ├── PipelineError        a pipeline is wrong or failed on data
+    │   └── PipelineConfigError  its specification is wrong (also a ConfigError: exit 2)
     └── ModelError           a model is wrong, not fitted, or does not match its pipeline
         └── NotFittedError   also a ValueError, as in scikit-learn
 
@@ -33,6 +34,7 @@ __all__ = [
     "ConnectorNotReady",
     "ModelError",
     "NotFittedError",
+    "PipelineConfigError",
     "PipelineError",
     "RecordError",
     "ShopfloorError",
@@ -101,6 +103,10 @@ class ConnectorAuthError(ConnectorError):
 
 class PipelineError(ShopfloorError):
     """A pipeline specification is wrong or a step failed on its data."""
+
+
+class PipelineConfigError(PipelineError, ConfigError):
+    """A pipeline's specification is wrong: a step, a feature, a signal, an output."""
 
 
 class ModelError(ShopfloorError):

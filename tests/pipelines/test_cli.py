@@ -160,3 +160,38 @@ def test_bad_pipeline_options(tmp_path: Path) -> None:
         ],
     )
     assert result.exit_code == 2 and "must be after" in result.output
+
+
+def test_an_unknown_or_inapplicable_feature_is_a_clear_config_error(tmp_path: Path) -> None:
+    folder = tmp_path / "p"
+    folder.mkdir()
+    runner = CliRunner()
+    cases = {
+        "envelope.bpfx": "unknown feature 'envelope.bpfx'",
+        "band_power_orders.*": "needs bands_orders",
+    }
+    for feature, reason in cases.items():
+        text = PROJECT.replace("[rms, kurtosis, envelope.bpfo]", f"[rms, {feature!r}]")
+        (folder / "factory.yaml").write_text(text)
+        result = runner.invoke(
+            app,
+            ["pipelines", "fit", "spindle-health", "--from", "2024-01-01", "-p", str(folder)],
+        )
+        assert result.exit_code == 2, result.output
+        assert "pipeline 'spindle-health', step 1 (features)" in result.output
+        assert reason in result.output
+        assert "Traceback" not in result.output
+        result = runner.invoke(app, ["pipelines", "list", "-p", str(folder), "--json"])
+        assert result.exit_code == 2
+        (row,) = json.loads(result.stdout)
+        assert reason in row["error"]
+        result = runner.invoke(app, ["pipelines", "list", "-p", str(folder)])
+        assert result.exit_code == 2 and "cannot be built" in result.output
+    # a feature that needs the shaft speed, with no speed to give it
+    text = PROJECT.replace(", speed: spindle_speed", "")
+    (folder / "factory.yaml").write_text(text)
+    result = runner.invoke(
+        app, ["pipelines", "fit", "spindle-health", "--from", "2024-01-01", "-p", str(folder)]
+    )
+    assert result.exit_code == 2, result.output
+    assert "'envelope.bpfo' needs the shaft speed" in result.output

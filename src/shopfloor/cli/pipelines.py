@@ -20,7 +20,7 @@ from shopfloor.cli.common import (
     run_async,
 )
 from shopfloor.config import Project
-from shopfloor.errors import ConfigError
+from shopfloor.errors import ConfigError, ShopfloorError
 from shopfloor.model import format_ns, now_ns, to_ns
 from shopfloor.node import open_project_store
 from shopfloor.node.pipelines import fitted_path, project_pipeline
@@ -91,7 +91,7 @@ def list_(project: ProjectOption = None, json_: JsonOption = False) -> None:
     for config in proj.config.pipelines:
         try:
             pipeline, plan = project_pipeline(proj, config.name, load_fitted=False)
-        except Exception as err:  # show the problem in the list, do not stop at it
+        except ShopfloorError as err:  # show the problem in the list, exit 2 after it
             rows.append({"name": config.name, "error": str(err)})
             continue
         fitted = None
@@ -118,8 +118,11 @@ def list_(project: ProjectOption = None, json_: JsonOption = False) -> None:
                 "fitted": fitted,
             }
         )
+    broken = [row["name"] for row in rows if "error" in row]
     if json_:
         print_json(rows)
+        if broken:
+            raise typer.Exit(EXIT_CONFIG)
         return
     table = Table(title=f"pipelines of {proj.config.project.name}")
     for column in ("name", "sources", "window", "steps", "outputs", "hash", "fitted"):
@@ -144,6 +147,8 @@ def list_(project: ProjectOption = None, json_: JsonOption = False) -> None:
             fit_status,
         )
     console.print(table)
+    if broken:
+        fail(f"pipeline(s) {', '.join(broken)} cannot be built: see the table", EXIT_CONFIG)
 
 
 @app.command()

@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from shopfloor.errors import PipelineError
+from shopfloor.errors import PipelineConfigError
 from shopfloor.model import (
     NS_PER_S,
     EventRecord,
@@ -44,7 +44,7 @@ def _select(columns: dict[str, str], patterns: list[str] | None) -> list[str]:
         return list(columns)
     out = [c for c in columns if any(fnmatch.fnmatchcase(c, p) for p in patterns)]
     if not out:
-        raise PipelineError(f"output columns {patterns} match none of {', '.join(columns)}")
+        raise PipelineConfigError(f"output columns {patterns} match none of {', '.join(columns)}")
     return out
 
 
@@ -192,7 +192,7 @@ def build_outputs(
         try:
             validate_segment(signal_name, what="derived signal name")
         except ValueError as err:
-            raise PipelineError(f"pipeline {name!r}: {err}") from err
+            raise PipelineConfigError(f"pipeline {name!r}: {err}") from err
         if signal_name not in defined:
             defined[signal_name] = Signal(
                 name=signal_name,
@@ -213,7 +213,7 @@ def build_outputs(
         elif output.kind == "bus":
             topic = params.get("topic")
             if not topic:
-                raise PipelineError(f"pipeline {name!r}: a bus output needs a topic")
+                raise PipelineConfigError(f"pipeline {name!r}: a bus output needs a topic")
             prefix = str(params.get("prefix", f"{name}."))
             selected = {
                 c: SignalRef(asset, prefix + c) for c in _select(columns, params.get("columns"))
@@ -222,13 +222,13 @@ def build_outputs(
         else:
             column = str(params.get("column"))
             if column not in columns:
-                raise PipelineError(
+                raise PipelineConfigError(
                     f"pipeline {name!r}: alert column {column!r} is not one of {', '.join(columns)}"
                 )
             above: Any = params.get("above")
             below: Any = params.get("below")
             if (above is None) == (below is None):
-                raise PipelineError(f"pipeline {name!r}: an alert needs 'above' or 'below'")
+                raise PipelineConfigError(f"pipeline {name!r}: an alert needs 'above' or 'below'")
             threshold = float(above if above is not None else below)  # one of them is set
             hysteresis = float(params.get("hysteresis", 0.0))
             clear = threshold - hysteresis if above is not None else threshold + hysteresis

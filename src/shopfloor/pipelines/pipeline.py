@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from shopfloor.errors import PipelineError
+from shopfloor.errors import PipelineConfigError, PipelineError
 from shopfloor.model import (
     NS_PER_S,
     Asset,
@@ -68,13 +68,15 @@ class Pipeline:
 
     Raises
     ------
-    PipelineError
-        When the specification does not fit the signals (rates, kinds, missing signals).
+    PipelineConfigError
+        When the specification does not fit the signals (rates, kinds, missing signals) or
+        a step cannot be built (an unknown or inapplicable feature, a bad parameter): the
+        message names the pipeline, the step and the value.
     """
 
     def __init__(self, config: PipelineConfig, asset: Asset) -> None:
         if config.asset != asset.path:
-            raise PipelineError(
+            raise PipelineConfigError(
                 f"pipeline {config.name!r} is for {config.asset!r}, not {asset.path!r}"
             )
         self.config = config
@@ -84,7 +86,7 @@ class Pipeline:
 
         def signal(name: str, role: str) -> Signal:
             if name not in signals:
-                raise PipelineError(
+                raise PipelineConfigError(
                     f"pipeline {config.name!r}: {role} {name!r} is not a signal of {asset.path!r}"
                 )
             return signals[name]
@@ -105,7 +107,7 @@ class Pipeline:
         for name in names:
             definition = signal(name, "context signal")
             if definition.kind != SignalKind.SCALAR:
-                raise PipelineError(
+                raise PipelineConfigError(
                     f"pipeline {config.name!r}: context signal {name!r} must be "
                     f"scalar, it is {definition.kind}"
                 )
@@ -120,12 +122,12 @@ class Pipeline:
         elif len(rates) == 1:
             self.rate_hz = rates.pop()
         elif not rates:
-            raise PipelineError(
+            raise PipelineConfigError(
                 f"pipeline {config.name!r}: scalar sources need resample_hz "
                 "(the rate of the grid they are held onto)"
             )
         else:
-            raise PipelineError(
+            raise PipelineConfigError(
                 f"pipeline {config.name!r}: sources run at different rates "
                 f"({', '.join(f'{r:g}' for r in sorted(rates))} Hz); set resample_hz"
             )
@@ -136,7 +138,7 @@ class Pipeline:
             assert window.length_s is not None  # the config requires one of the two
             self.window_samples = round(window.length_s * self.rate_hz)
         if self.window_samples < 16:
-            raise PipelineError(
+            raise PipelineConfigError(
                 f"pipeline {config.name!r}: windows of {self.window_samples} "
                 "samples are too short (at least 16)"
             )
@@ -148,7 +150,7 @@ class Pipeline:
             hop_ns = self.window_samples * NS_PER_S / self.rate_hz
         self.hop_ns = round(hop_ns)
         if self.hop_ns <= 0:
-            raise PipelineError(f"pipeline {config.name!r}: the hop must be longer than 0")
+            raise PipelineConfigError(f"pipeline {config.name!r}: the hop must be longer than 0")
         self.channels: list[str] = []
         for ref, definition in self.sources:
             if not definition.channels:
@@ -158,11 +160,16 @@ class Pipeline:
             else:
                 self.channels += list(definition.channels)
         context_units = {ref.name: d.unit for ref, d in self.context}
-        self.steps: list[Step] = [
-            build_step(s.kind, dict(s.params), asset, context_units) for s in config.steps
-        ]
+        self.steps: list[Step] = []
+        for number, step in enumerate(config.steps, 1):
+            try:
+                self.steps.append(build_step(step.kind, dict(step.params), asset, context_units))
+            except PipelineError as err:
+                raise PipelineConfigError(
+                    f"pipeline {config.name!r}, step {number} ({step.kind}): {err}"
+                ) from err
         if self.steps and self.steps[0].kind != "features":
-            raise PipelineError(
+            raise PipelineConfigError(
                 f"pipeline {config.name!r}: the first step must be 'features' "
                 "(it turns windows into values)"
             )
@@ -173,7 +180,7 @@ class Pipeline:
         for asset in assets:
             if asset.path == config.asset:
                 return cls(config, asset)
-        raise PipelineError(f"pipeline {config.name!r}: no asset {config.asset!r}")
+        raise PipelineConfigError(f"pipeline {config.name!r}: no asset {config.asset!r}")
 
     def spec(self) -> dict[str, Any]:
         """Everything that shapes the output, as JSON-able data."""

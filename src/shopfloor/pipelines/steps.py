@@ -90,7 +90,10 @@ class FeaturesStep:
         elif bearing is None or isinstance(bearing, BearingGeometry):
             params["bearing"] = bearing
         else:
-            params["bearing"] = BearingGeometry.model_validate(bearing)
+            try:
+                params["bearing"] = BearingGeometry.model_validate(bearing)
+            except ValueError as err:
+                raise PipelineError(f"features step: bearing {bearing!r}: {err}") from err
         if "features" in params and isinstance(params["features"], str):
             params["features"] = [params["features"]]
         for key in ("bands_hz", "bands_orders"):
@@ -104,6 +107,13 @@ class FeaturesStep:
             self.feature_set = FeatureSet(**params)
         except (TypeError, ValueError) as err:
             raise PipelineError(f"features step: {err}") from err
+        if self.speed is None and self.feature_set.nominal_shaft_hz is None:
+            needing = [n for n in self.feature_set.feature_names if FeatureSet._needs_shaft(n)]
+            if needing:
+                raise PipelineError(
+                    f"features step: feature {needing[0]!r} needs the shaft speed: give "
+                    "'speed' (a context signal in rpm or Hz) or 'nominal_shaft_hz'"
+                )
         self._speed_factor = 1.0
         if self.speed is not None:
             if self.speed not in context_units:
