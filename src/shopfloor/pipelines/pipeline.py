@@ -8,8 +8,15 @@ blocks read from the store; the live runner feeds it deliveries from the bus; be
 every stage is chunk-invariant and a window is emitted only once all the data it depends
 on has arrived, both give the same values (``tests/pipelines/test_parity.py``).
 
-Window alignment: windows start on a grid of ``hop`` from the Unix epoch (the first
-sample at or after each grid time), so where a history read begins does not move them.
+Window alignment (``window.align``):
+
+- ``epoch`` (the default): windows start on a grid of ``hop`` from the Unix epoch (the
+  first sample at or after each grid time), so where a history read begins does not move
+  them. A window must fit between two grid times inside one segment of contiguous data.
+- ``capture``: windows start at the first sample of each capture (each segment of
+  contiguous blocks, i.e. after every gap), then every ``hop``. Short captures taken now
+  and then (0.1 s every 10 s) get their windows this way; a history read must begin
+  before a capture (or at its start) to give the windows the live run gives.
 """
 
 from __future__ import annotations
@@ -184,6 +191,7 @@ class Pipeline:
 
     def spec(self) -> dict[str, Any]:
         """Everything that shapes the output, as JSON-able data."""
+        window = self.config.window
         return {
             "engine": PIPELINE_ENGINE_VERSION,
             "asset": self.asset.path,
@@ -201,6 +209,7 @@ class Pipeline:
             "rate_hz": self.rate_hz,
             "window_samples": self.window_samples,
             "hop_ns": self.hop_ns,
+            **({"align": window.align} if window.align != "epoch" else {}),
             "when": self.config.when.model_dump() if self.config.when else None,
             "regime": self.config.regime.model_dump() if self.config.regime else None,
             "steps": [s.spec() for s in self.steps],
@@ -349,7 +358,10 @@ class PipelineRun:
         hop = pipeline.hop_ns
         if self._next_start is None:
             first = max(int(s.ts[0]) for s in streams)
-            self._next_start = -(-first // hop) * hop
+            if pipeline.config.window.align == "capture":
+                self._next_start = first
+            else:
+                self._next_start = -(-first // hop) * hop
         starts: list[int] = []
         indices: list[list[int]] = []
         while True:
