@@ -195,3 +195,38 @@ def test_an_unknown_or_inapplicable_feature_is_a_clear_config_error(tmp_path: Pa
     )
     assert result.exit_code == 2, result.output
     assert "'envelope.bpfo' needs the shaft speed" in result.output
+
+
+def test_a_refit_replaces_old_outputs_only_with_rescore(tmp_path: Path) -> None:
+    folder = make_project(tmp_path)
+    runner = CliRunner()
+    at = lambda s: format_ns(START + int(s * 1e9))  # noqa: E731
+
+    def cli(*args: str) -> tuple[int, dict[str, object]]:
+        result = runner.invoke(app, ["pipelines", *args, "-p", str(folder), "--json"])
+        text = result.stdout
+        return result.exit_code, json.loads(text[: text.rindex("}") + 1]) if "{" in text else {}
+
+    code, _ = cli("fit", "spindle-health", "--from", at(0), "--to", at(40))
+    assert code == 0
+    code, first = cli("run", "spindle-health", "--from", at(0), "--to", at(60))
+    assert code == 0 and first["conflicts"] == 0
+    written = first["values_written"]
+    assert isinstance(written, int) and written > 0
+    # a new fit on another baseline: its scores differ from the stored ones
+    code, _ = cli("fit", "spindle-health", "--from", at(10), "--to", at(30))
+    assert code == 0
+    result = runner.invoke(
+        app,
+        ["pipelines", "run", "spindle-health", "--from", at(0), "--to", at(60), "-p", str(folder)],
+    )
+    assert result.exit_code == 1
+    assert "--rescore" in result.output and "not written" in result.output
+    code, again = cli("run", "spindle-health", "--from", at(0), "--to", at(60), "--rescore")
+    assert code == 0, again
+    assert again["rescored"] is True and again["conflicts"] == 0
+    assert again["replaced"] == written  # every old output of the range, and said so
+    assert again["values_written"] == 2 * again["windows"] + again["alerts"]  # type: ignore[operator]
+    assert again["fit_version"] != first["fit_version"]
+    code, same = cli("run", "spindle-health", "--from", at(0), "--to", at(60))
+    assert code == 0 and same["values_written"] == 0 and same["conflicts"] == 0

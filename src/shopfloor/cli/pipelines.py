@@ -204,10 +204,21 @@ def run_(
     name: Annotated[str, typer.Argument(help="Pipeline name.")],
     from_: FromOption,
     to: ToOption = "now",
+    rescore: Annotated[
+        bool,
+        typer.Option(
+            "--rescore",
+            help="Replace this pipeline's stored outputs in the range (after a new fit).",
+        ),
+    ] = False,
     project: ProjectOption = None,
     json_: JsonOption = False,
 ) -> None:
-    """Compute the pipeline over stored history and store its outputs (idempotent)."""
+    """Compute the pipeline over stored history and store its outputs (idempotent).
+
+    Outputs of an earlier fit in the range are kept and the new ones reported as
+    conflicts (exit 1); ``--rescore`` replaces them and says how many.
+    """
     proj = load(project)
     start, end = _range(from_, to)
 
@@ -218,7 +229,9 @@ def run_(
             f"run {name}",
             end - start,
             json_,
-            lambda store, update: run_history(store, pipeline, plan, start, end, progress=update),
+            lambda store, update: run_history(
+                store, pipeline, plan, start, end, progress=update, rescore=rescore
+            ),
         )
         return {
             "pipeline": name,
@@ -232,12 +245,20 @@ def run_(
 
     t0 = now_ns()
     result = run_async(run)
+    conflicts = (
+        f"{result['conflicts']:,} values differ from outputs already stored (an earlier "
+        f"fit?) and were not written: run again with --rescore to replace them"
+    )
     if json_:
         print_json(result)
-        return
-    console.print(
-        f"[green]ran[/] {name}: {result['windows']:,} windows "
-        f"({result['gated_out']:,} outside the operating state, {result['gaps']} gaps), "
-        f"{result['values_written']:,} values stored, {result['alerts']} alerts, "
-        f"in {result['took_s']} s"
-    )
+    else:
+        if result["rescored"]:
+            console.print(f"[yellow]rescored[/] {name}: {result['replaced']:,} old values deleted")
+        console.print(
+            f"[green]ran[/] {name}: {result['windows']:,} windows "
+            f"({result['gated_out']:,} outside the operating state, {result['gaps']} gaps), "
+            f"{result['values_written']:,} values stored, {result['alerts']} alerts, "
+            f"in {result['took_s']} s"
+        )
+    if result["conflicts"]:
+        fail(conflicts)

@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import pyarrow as pa
 
@@ -31,16 +31,30 @@ from shopfloor.pipelines.outputs import OutputPlan
 from shopfloor.pipelines.pipeline import Pipeline
 from shopfloor.store import Store, WriteReport
 
-__all__ = ["HistoryReport", "fit_pipeline", "read_history", "run_history"]
+__all__ = ["DeletingStore", "HistoryReport", "fit_pipeline", "read_history", "run_history"]
 
 Progress = Callable[[int, int], None]
 
 log = logging.getLogger(__name__)
 
 
+@runtime_checkable
+class DeletingStore(Protocol):
+    """A store that can delete a range of a signal (to replace derived outputs)."""
+
+    async def delete_range(self, ref: SignalRef, start_ns: int, end_ns: int) -> int:
+        """Delete the values of ``ref`` in ``[start_ns, end_ns)``; return how many."""
+        ...
+
+
 @dataclass
 class HistoryReport:
-    """What a run over history did."""
+    """What a run over history did.
+
+    ``conflicts`` counts outputs refused because the store holds different values at the
+    same times (outputs of another fit, say); ``replaced`` counts the old outputs a
+    ``rescore`` deleted first.
+    """
 
     windows: int = 0
     gated_out: int = 0
@@ -48,6 +62,9 @@ class HistoryReport:
     chunks: int = 0
     store: WriteReport = field(default_factory=WriteReport)
     alerts: int = 0
+    replaced: int = 0
+    rescored: bool = False
+    fit_version: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-able."""
@@ -58,6 +75,10 @@ class HistoryReport:
             "values_written": self.store.written,
             "duplicates": self.store.duplicates,
             "rejected": self.store.rejected,
+            "conflicts": self.store.conflicts,
+            "rescored": self.rescored,
+            "replaced": self.replaced,
+            "fit_version": self.fit_version,
             "alerts": self.alerts,
         }
 
@@ -188,11 +209,35 @@ async def run_history(
     *,
     publish: Callable[[str, Record], Awaitable[None]] | None = None,
     progress: Progress | None = None,
+    rescore: bool = False,
 ) -> HistoryReport:
-    """Compute the pipeline over ``[start_ns, end_ns)`` and write its outputs."""
-    report = HistoryReport()
+    """Compute the pipeline over ``[start_ns, end_ns)`` and write its outputs.
+
+    Outputs already stored with other values (another fit's) are refused as conflicts and
+    counted in the report. With ``rescore``, this pipeline's stored outputs in the range
+    are deleted first (counted in ``replaced``) and replaced by this fit's; the store must
+    be able to delete (:class:`DeletingStore`).
+    """
+    report = HistoryReport(rescored=rescore, fit_version=pipeline.fit_version)
+    plan.version = pipeline.fit_version
     if plan.signals:
         await store.register_signals(pipeline.asset.path, plan.signals)
+    if rescore:
+        if not isinstance(store, DeletingStore):
+            raise PipelineError(
+                f"pipeline {pipeline.name!r}: the store {type(store).__name__} cannot delete "
+                "old outputs, so it cannot rescore"
+            )
+        for ref in plan.refs:
+            report.replaced += await store.delete_range(ref, start_ns, end_ns)
+        log.info(
+            "pipeline.rescore pipeline=%s from=%s to=%s replaced=%d fit=%s",
+            pipeline.name,
+            format_ns(start_ns),
+            format_ns(end_ns),
+            report.replaced,
+            pipeline.fit_version,
+        )
     run = pipeline.start()
 
     async def emit(frame: FeatureFrame | None) -> None:

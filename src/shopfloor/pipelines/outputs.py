@@ -163,10 +163,24 @@ class OutputPlan:
     bus: list[tuple[str, dict[str, SignalRef]]] = field(default_factory=list)
     alerts: list[AlertOutput] = field(default_factory=list)
     signals: list[Signal] = field(default_factory=list)
+    version: str | None = None
+    """The fit whose outputs these are; part of each record's provenance."""
+
+    @property
+    def refs(self) -> list[SignalRef]:
+        """Every derived signal the plan writes to the store (columns and alerts)."""
+        return [*self.store_columns.values(), *(a.signal for a in self.alerts)]
+
+    def provenance(self) -> Provenance:
+        """``pipeline:<name>``, address ``<name>@<fit version>`` (or the name unfitted)."""
+        address = f"{self.pipeline}@{self.version}" if self.version else self.pipeline
+        return Provenance(f"pipeline:{self.pipeline}", address)
 
     def records(self, frame: FeatureFrame) -> tuple[list[Record], list[tuple[str, Record]]]:
         """(records for the store, (topic, record) pairs for the bus) of a frame."""
-        provenance = Provenance(f"pipeline:{self.pipeline}", self.pipeline)
+        provenance = self.provenance()
+        for alert in self.alerts:
+            alert.provenance = provenance
         stored: list[Record] = []
         for column, ref in self.store_columns.items():
             stored.append(ScalarBatch.of(ref, frame.t0_ns, frame.columns[column], provenance))

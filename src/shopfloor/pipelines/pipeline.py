@@ -89,6 +89,8 @@ class Pipeline:
         self.config = config
         self.asset = asset
         self.name = config.name
+        self.fit_version: str | None = None
+        """Version of the fitted state applied (None until fitted or loaded)."""
         signals = {s.name: s for s in asset.signals}
 
         def signal(name: str, role: str) -> Signal:

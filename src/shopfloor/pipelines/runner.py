@@ -69,6 +69,7 @@ class PipelineService:
     ) -> None:
         self.pipeline = pipeline
         self.plan = plan
+        self.plan.version = pipeline.fit_version
         self.bus = bus
         self.name = f"pipeline:{pipeline.name}"
         self._register = register

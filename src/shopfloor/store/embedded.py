@@ -1056,6 +1056,28 @@ class DuckDBStore:
 
     # -- housekeeping ---------------------------------------------------------------------
 
+    async def delete_range(self, ref: SignalRef, start_ns: int, end_ns: int) -> int:
+        """Delete the values of ``ref`` in ``[start_ns, end_ns)``; return how many.
+
+        For replacing derived outputs (``shopfloor pipelines run --rescore``), never raw data.
+        """
+        info = self._info(ref)
+
+        def run() -> int:
+            row = _first(
+                self._c.execute(
+                    f"DELETE FROM {self._TABLE[info.kind]} WHERE signal_id = ? "
+                    "AND ts >= make_timestamp_ns(?) AND ts < make_timestamp_ns(?)",
+                    [info.id, start_ns, end_ns],
+                ).fetchall()
+            )
+            return int(row[0]) if row else 0
+
+        deleted = await self._run_write(run)
+        if deleted:
+            log.info("store.deleted signal=%s rows=%d", ref.path, deleted)
+        return deleted
+
     async def apply_retention(self, now_ns: int | None = None) -> dict[str, int]:
         """Delete data older than each signal's ``retention_days`` and old dead letters."""
         now = self._clock() if now_ns is None else now_ns
