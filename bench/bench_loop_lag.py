@@ -181,6 +181,21 @@ def _pct(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q)) if values else float("nan")
 
 
+def _pct_time(values: list[float], q: float) -> float:
+    """Percentile of the lag over time: each wake-up weighted by how long it covered.
+
+    A stall of 100 ms is one late wake-up of the probe but 100 ms during which every
+    keep-alive or request waits: weighting by the interval counts it as such.
+    """
+    if not values:
+        return float("nan")
+    lags = np.asarray(values)
+    order = np.argsort(lags)
+    weights = (lags + PROBE_S * 1e3)[order]
+    cumulative = np.cumsum(weights) / weights.sum()
+    return float(lags[order][np.searchsorted(cumulative, q / 100.0)])
+
+
 def _cost_per_window_ms() -> float:
     pipeline = _fitted_pipeline()
     rng = np.random.default_rng(3)
@@ -221,10 +236,20 @@ def run() -> Section:
             higher_is_better=False,
         ),
         Measurement(
-            "loop lag p99",
+            "loop lag p99 (per wake-up)",
             _pct(ours, 99),
             "ms",
             _pct(base, 99),
+            "no pipeline",
+            higher_is_better=False,
+            goal="<= 20 ms",
+            goal_max=20.0,
+        ),
+        Measurement(
+            "loop lag p99 (over time)",
+            _pct_time(ours, 99),
+            "ms",
+            _pct_time(base, 99),
             "no pipeline",
             higher_is_better=False,
             goal="<= 20 ms",
@@ -239,10 +264,18 @@ def run() -> Section:
             higher_is_better=False,
         ),
         Measurement(
-            "loop lag p99, computing on the loop (before)",
+            "loop lag p99 (per wake-up), computing on the loop (before)",
             _pct(inline, 99),
             "ms",
             _pct(base, 99),
+            "no pipeline",
+            higher_is_better=False,
+        ),
+        Measurement(
+            "loop lag p99 (over time), computing on the loop (before)",
+            _pct_time(inline, 99),
+            "ms",
+            _pct_time(base, 99),
             "no pipeline",
             higher_is_better=False,
         ),
@@ -258,9 +291,16 @@ def run() -> Section:
     ]
     section.notes += [
         f"windows scored: {windows} (worker thread), {windows_inline} (on the loop)",
-        "The compute runs in one worker thread per pipeline (numpy's and scipy's FFTs and "
-        "filters release the GIL); the run's state never leaves that thread's queue, so no "
-        "process pool (and no pickling of windows) is needed for this load.",
+        "The compute runs in one worker thread per pipeline; the records it makes are "
+        "published on the loop in slices. Measured alone: scipy.fft, scipy.signal filters "
+        "and numpy's sorts release the GIL (the loop waits at most the 5 ms switch "
+        "interval); numpy.fft holds it for each call (about 4 ms for 10 x 25,600 "
+        "samples), which bounds the lag it adds. A process pool would also remove that, "
+        "but must carry each run's streaming state and the windows across processes; "
+        "with the goal met by a thread, it is not used.",
+        "Per wake-up: percentiles of the probe's lateness. Over time: each wake-up "
+        "weighted by the time it covered, i.e. the lag a keep-alive arriving at a random "
+        "moment meets (a 100 ms stall is one wake-up but 100 ms of waiting).",
         "The shared machine's other load shows in the baseline; compare the ratios.",
     ]
     return section

@@ -37,6 +37,11 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+_Outputs = tuple[list[tuple[str, Record]], int]
+"""(topic, record) pairs to publish, and the start of the newest window."""
+
+_PUBLISH_SLICE = 16
+
 
 class PipelineService:
     """Run one pipeline on live data (a platform :class:`~shopfloor.node.Service`).
@@ -120,7 +125,7 @@ class PipelineService:
                 records = [d.record for d in batch if d.record.signal in self._wanted]
                 try:
                     if records:
-                        await self._handle(await self._compute(self._run.process, records))
+                        await self._handle(await self._compute(self._score, records))
                 except ShopfloorError as err:
                     await self._fail(err, records)
                 except (ValueError, FloatingPointError) as err:  # a bad window must not stop it
@@ -130,16 +135,29 @@ class PipelineService:
             finally:
                 self._idle.set()
 
-    async def _handle(self, frame: FeatureFrame | None) -> None:
+    def _outputs(self, frame: FeatureFrame | None) -> _Outputs | None:
+        """The records of a frame (in the worker thread: alerts keep state there)."""
         if frame is None or len(frame) == 0:
-            return
+            return None
         stored, published = self.plan.records(frame)
-        for record in stored:
-            await self.bus.publish(topic_for(record.signal), record)
-        for topic, record in published:
+        return [(topic_for(r.signal), r) for r in stored] + published, int(frame.t0_ns[-1])
+
+    def _score(self, records: list[Record]) -> _Outputs | None:
+        return self._outputs(self._run.process(records))
+
+    def _finish(self) -> _Outputs | None:
+        return self._outputs(self._run.finish())
+
+    async def _handle(self, outputs: _Outputs | None) -> None:
+        if outputs is None:
+            return
+        pairs, last_window_ns = outputs
+        for i, (topic, record) in enumerate(pairs, 1):
             await self.bus.publish(topic, record)
-        self.published += len(stored) + len(published)
-        self.last_window_ns = int(frame.t0_ns[-1])
+            if i % _PUBLISH_SLICE == 0:
+                await asyncio.sleep(0)  # many columns: let the loop breathe between slices
+        self.published += len(pairs)
+        self.last_window_ns = last_window_ns
 
     async def _fail(self, err: Exception, records: list[Record]) -> None:
         self.errors += 1
@@ -186,7 +204,7 @@ class PipelineService:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         with contextlib.suppress(ShopfloorError, ValueError):
-            await self._handle(await self._compute(self._run.finish))
+            await self._handle(await self._compute(self._finish))
         if self._executor is not None:
             self._executor.shutdown(wait=False)
             self._executor = None
