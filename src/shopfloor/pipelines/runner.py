@@ -190,17 +190,18 @@ class PipelineService:
         """
         self._stopping = True
         if self._task is not None:
-            if not self._task.done():
-                try:
+            try:
+                if not self._task.done():
                     async with asyncio.timeout(self._stop_timeout_s):
                         await self._idle.wait()
-                except TimeoutError:
-                    log.warning(
-                        "pipeline.stop_timeout pipeline=%s timeout_s=%g",
-                        self.pipeline.name,
-                        self._stop_timeout_s,
-                    )
-            self._task.cancel()
+            except TimeoutError:
+                log.warning(
+                    "pipeline.stop_timeout pipeline=%s timeout_s=%g",
+                    self.pipeline.name,
+                    self._stop_timeout_s,
+                )
+            finally:  # also when stop itself is cancelled
+                self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         with contextlib.suppress(ShopfloorError, ValueError):

@@ -9,7 +9,10 @@
   model needs nothing but numpy; ``isolation_forest`` uses scikit-learn.
 
 A new step kind is a class with ``kind``, ``spec()``, ``needs_fit``, ``fit()``,
-``transform()``, ``get_state()`` and ``set_state()``, registered in :data:`STEP_KINDS`.
+``transform()``, ``columns()``, ``get_state()`` and ``set_state()``, registered in
+:data:`STEP_KINDS`, with examples in ``shopfloor.testing.step_checks.STEP_EXAMPLES``: the
+step checks (chunk invariance, input untouched, declared columns, finite scores, NaN input,
+state round trip) then run over it in ``tests/pipelines/test_step_checks.py``.
 """
 
 from __future__ import annotations
