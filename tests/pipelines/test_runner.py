@@ -70,7 +70,9 @@ async def test_the_live_service_computes_in_a_worker_thread() -> None:
     await service.stop()
     await bus.close()
     assert service.errors == 0, service.last_error
-    assert service.health()["windows"] >= 3  # the batch in hand is finished on stop
+    health = service.health()
+    assert health["windows"] >= 3  # the batch in hand is finished on stop
+    assert health["fit_version"] is None and health["alerts"] == {}
     assert threads and threading.get_ident() not in threads
 
 

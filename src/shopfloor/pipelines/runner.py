@@ -223,5 +223,6 @@ class PipelineService:
             "last_error": self.last_error,
             "last_window": format_ns(self.last_window_ns) if self.last_window_ns else None,
             "spec_hash": self.pipeline.spec_hash[:12],
+            "fit_version": self.pipeline.fit_version,
             "alerts": {alert.name: alert.state for alert in self.plan.alerts},
         }
