@@ -295,9 +295,10 @@ def run() -> Section:
         "published on the loop in slices. Measured alone: scipy.fft, scipy.signal filters "
         "and numpy's sorts release the GIL (the loop waits at most the 5 ms switch "
         "interval); numpy.fft holds it for each call (about 4 ms for 10 x 25,600 "
-        "samples), which bounds the lag it adds. A process pool would also remove that, "
-        "but must carry each run's streaming state and the windows across processes; "
-        "with the goal met by a thread, it is not used.",
+        "samples), which is why shopfloor.features uses scipy.fft. A process pool would "
+        "also free the loop from the Python-level share of the work, but must carry each "
+        "run's streaming state and the windows across processes; with the goal met by a "
+        "thread, it is not used.",
         "Per wake-up: percentiles of the probe's lateness. Over time: each wake-up "
         "weighted by the time it covered, i.e. the lag a keep-alive arriving at a random "
         "moment meets (a 100 ms stall is one wake-up but 100 ms of waiting).",
