@@ -20,7 +20,7 @@ from shopfloor.cli.common import (
     run_async,
 )
 from shopfloor.config import Project
-from shopfloor.errors import ConfigError, ShopfloorError
+from shopfloor.errors import ConfigError
 from shopfloor.model import format_ns, now_ns, to_ns
 from shopfloor.node import open_project_store
 from shopfloor.node.pipelines import fitted_path, project_pipeline
@@ -91,7 +91,7 @@ def list_(project: ProjectOption = None, json_: JsonOption = False) -> None:
     for config in proj.config.pipelines:
         try:
             pipeline, plan = project_pipeline(proj, config.name, load_fitted=False)
-        except ShopfloorError as err:  # show the problem in the list, exit 2 after it
+        except Exception as err:  # show the problem in the list, exit 2 after it
             rows.append({"name": config.name, "error": str(err)})
             continue
         fitted = None
