@@ -230,3 +230,21 @@ def test_a_refit_replaces_old_outputs_only_with_rescore(tmp_path: Path) -> None:
     assert again["fit_version"] != first["fit_version"]
     code, same = cli("run", "spindle-health", "--from", at(0), "--to", at(60))
     assert code == 0 and same["values_written"] == 0 and same["conflicts"] == 0
+
+
+def test_fit_warns_about_regimes_missing_from_the_baseline(tmp_path: Path) -> None:
+    folder = make_project(tmp_path)
+    text = (folder / "factory.yaml").read_text()
+    text = text.replace(
+        "    steps:\n",
+        "    regime: {signal: spindle_speed, edges: [0, 20000, 30000]}\n    steps:\n",
+    ).replace("scaler: {method: robust}", "scaler: {method: robust, by_regime: true}")
+    (folder / "factory.yaml").write_text(text)
+    at = lambda s: format_ns(START + int(s * 1e9))  # noqa: E731
+    result = CliRunner().invoke(
+        app,
+        ["pipelines", "fit", "spindle-health", "--from", at(0), "--to", at(40), "-p", str(folder)],
+    )
+    assert result.exit_code == 0, result.output
+    assert "no baseline window in regime(s) 20000-30000" in result.output
+    assert "score NaN (state unknown)" in result.output
