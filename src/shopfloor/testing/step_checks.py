@@ -25,8 +25,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from shopfloor.model import Asset, Signal
+from shopfloor.model import Asset, Provenance, Record, ScalarBatch, Signal, SignalRef, WaveformBlock
+from shopfloor.pipelines.config import PipelineConfig
 from shopfloor.pipelines.frames import FeatureFrame, WindowBatch
+from shopfloor.pipelines.pipeline import Pipeline
 from shopfloor.pipelines.steps import Step, build_step
 
 __all__ = ["STEP_CHECKS", "STEP_EXAMPLES", "check_step", "example_windows"]
@@ -39,6 +41,7 @@ ASSET = Asset(
     ],
 )
 CONTEXT_UNITS = {"speed": "rpm"}
+_PROV = Provenance("check", "step")
 RATE_HZ = 4096.0
 N_WINDOWS = 12
 
@@ -253,8 +256,74 @@ def check_state_round_trip(kind: str, params: dict[str, Any]) -> None:
     _assert_same(case.step.transform(data), fresh.step.transform(data), f"{kind} step restored")
 
 
+def _records(seconds: int) -> list[Record]:
+    """Blocks of 0.1 s of the check asset's accelerometer and 10 Hz speed samples."""
+    rng = np.random.default_rng(11)
+    out: list[Record] = []
+    n = round(RATE_HZ / 10)
+    t0 = 1_714_521_600 * 10**9
+    for i in range(seconds * 10):
+        t = (i * n + np.arange(n)) / RATE_HZ
+        data = np.sin(2 * np.pi * 100.0 * t)[:, None] * np.array([1.0, 0.5])
+        data = data + 0.05 * rng.standard_normal((n, 2))
+        block_t0 = t0 + i * 100_000_000
+        out.append(WaveformBlock(SignalRef(ASSET.path, "acc"), block_t0, RATE_HZ, data, "g", _PROV))
+        speed = 1800.0 if (i // 20) % 2 == 0 else 3600.0
+        out.append(
+            ScalarBatch.of(
+                SignalRef(ASSET.path, "speed"), np.array([block_t0]), np.array([speed]), _PROV
+            )
+        )
+    return out
+
+
+def _pipeline(kind: str, params: dict[str, Any]) -> Pipeline:
+    steps: list[dict[str, Any]] = [{kind: copy.deepcopy(params)}]
+    if kind != "features":
+        steps.insert(0, {"features": dict(UPSTREAM)})
+    config = PipelineConfig.model_validate(
+        {
+            "name": "check",
+            "asset": ASSET.path,
+            "sources": ["acc"],
+            "context": ["speed"],
+            "window": {"length_s": 0.5, "hop_s": 0.25},
+            "regime": {"signal": "speed", "edges": [0, 3000, 6000]},
+            "steps": steps,
+        }
+    )
+    return Pipeline(config, ASSET)
+
+
+def check_history_chunk_invariance(kind: str, params: dict[str, Any]) -> None:
+    """History in one chunk or many gives the same output.
+
+    A pipeline with this step, fed the same records all at once or record by record (as
+    live data arrives), emits the same windows with the same values.
+    """
+    records = _records(8)
+    pipeline = _pipeline(kind, params)
+    windows = pipeline.start().push(records)
+    assert windows is not None, f"{kind} step: no windows from the check data"
+    data: Any = pipeline.transform(windows, until=1)
+    for step in pipeline.steps[1:]:
+        if step.needs_fit:
+            step.fit(data)
+        data = step.transform(data)
+    outputs = []
+    for chunks in ([records], [[r] for r in records]):
+        run = pipeline.start()
+        frames = [run.process(chunk) for chunk in chunks]
+        frames.append(run.finish())
+        outputs.append(FeatureFrame.concat([f for f in frames if f is not None]))
+    whole, one_by_one = outputs
+    assert len(whole) > 10, f"{kind} step: {len(whole)} windows from the check data"
+    _assert_same(whole, one_by_one, f"{kind} step, records one by one")
+
+
 STEP_CHECKS: list[Callable[[str, dict[str, Any]], None]] = [
     check_chunk_invariance,
+    check_history_chunk_invariance,
     check_input_not_mutated,
     check_output_columns_as_declared,
     check_fit_then_score_is_finite,
