@@ -23,6 +23,7 @@ catch one tree and still see the cause::
     │   ├── ConnectorNotReady  not reachable now: the engine retries with backoff
     │   └── ConnectorAuthError credentials or certificates refused: retrying will not help
     ├── PipelineError        a pipeline is wrong or failed on data
+    │   └── PipelineConfigError  its specification is wrong (also a ConfigError: exit 2)
     ├── ServiceError         a long-running part of the platform could not start or failed
     │   └── PortInUse        the address a server should listen on is taken (CLI exit status 3)
     ├── ModelError           a model is wrong, not fitted, or does not match its pipeline
@@ -62,6 +63,7 @@ __all__ = [
     "NotFittedError",
     "PayloadTooLarge",
     "PermissionDenied",
+    "PipelineConfigError",
     "PipelineError",
     "PortInUse",
     "RecordError",
@@ -183,6 +185,10 @@ class PipelineError(ShopfloorError):
     """A pipeline specification is wrong or a step failed on its data."""
 
 
+class PipelineConfigError(PipelineError, ConfigError):
+    """A pipeline's specification is wrong: a step, a feature, a signal, an output."""
+
+
 class ServiceError(ShopfloorError):
     """A long-running part of the platform (a server, the connector engine) failed."""
 
@@ -263,6 +269,7 @@ HTTP_STATUS: dict[type[ShopfloorError], int] = {
     ConnectorNotReady: 503,
     ConnectorAuthError: 502,
     PipelineError: 422,
+    PipelineConfigError: 422,
     ModelError: 422,
     NotFittedError: 409,
     ServiceError: 503,

@@ -160,3 +160,88 @@ def test_bad_pipeline_options(tmp_path: Path) -> None:
         ],
     )
     assert result.exit_code == 2 and "must be after" in result.output
+
+
+def test_an_unknown_or_inapplicable_feature_is_a_clear_config_error(tmp_path: Path) -> None:
+    folder = tmp_path / "p"
+    folder.mkdir()
+    runner = CliRunner()
+    cases = {
+        "envelope.bpfx": "unknown feature 'envelope.bpfx'",
+        "band_power_orders.*": "needs bands_orders",
+    }
+    for feature, reason in cases.items():
+        text = PROJECT.replace("[rms, kurtosis, envelope.bpfo]", f"[rms, {feature!r}]")
+        (folder / "factory.yaml").write_text(text)
+        for args in (
+            ["pipelines", "fit", "spindle-health", "--from", "2024-01-01", "-p", str(folder)],
+            ["pipelines", "list", "-p", str(folder)],
+        ):
+            result = runner.invoke(app, args)
+            # the project file is checked when it loads: the error names file:line and the step
+            assert result.exit_code == 2, result.output
+            assert "factory.yaml:" in result.output
+            assert "pipelines[0].steps[0]" in result.output
+            assert reason in result.output
+            assert "Traceback" not in result.output
+    # a feature that needs the shaft speed, with no speed to give it
+    text = PROJECT.replace(", speed: spindle_speed", "")
+    (folder / "factory.yaml").write_text(text)
+    result = runner.invoke(
+        app, ["pipelines", "fit", "spindle-health", "--from", "2024-01-01", "-p", str(folder)]
+    )
+    assert result.exit_code == 2, result.output
+    assert "'envelope.bpfo' needs the shaft speed" in result.output
+
+
+def test_a_refit_replaces_old_outputs_only_with_rescore(tmp_path: Path) -> None:
+    folder = make_project(tmp_path)
+    runner = CliRunner()
+    at = lambda s: format_ns(START + int(s * 1e9))  # noqa: E731
+
+    def cli(*args: str) -> tuple[int, dict[str, object]]:
+        result = runner.invoke(app, ["pipelines", *args, "-p", str(folder), "--json"])
+        text = result.stdout
+        return result.exit_code, json.loads(text[: text.rindex("}") + 1]) if "{" in text else {}
+
+    code, _ = cli("fit", "spindle-health", "--from", at(0), "--to", at(40))
+    assert code == 0
+    code, first = cli("run", "spindle-health", "--from", at(0), "--to", at(60))
+    assert code == 0 and first["conflicts"] == 0
+    written = first["values_written"]
+    assert isinstance(written, int) and written > 0
+    # a new fit on another baseline: its scores differ from the stored ones
+    code, _ = cli("fit", "spindle-health", "--from", at(10), "--to", at(30))
+    assert code == 0
+    result = runner.invoke(
+        app,
+        ["pipelines", "run", "spindle-health", "--from", at(0), "--to", at(60), "-p", str(folder)],
+    )
+    assert result.exit_code == 1
+    assert "--rescore" in result.output and "not written" in result.output
+    code, again = cli("run", "spindle-health", "--from", at(0), "--to", at(60), "--rescore")
+    assert code == 0, again
+    assert again["rescored"] is True and again["conflicts"] == 0
+    assert again["replaced"] == written  # every old output of the range, and said so
+    assert again["values_written"] == 2 * again["windows"] + again["alerts"]  # type: ignore[operator]
+    assert again["fit_version"] != first["fit_version"]
+    code, same = cli("run", "spindle-health", "--from", at(0), "--to", at(60))
+    assert code == 0 and same["values_written"] == 0 and same["conflicts"] == 0
+
+
+def test_fit_warns_about_regimes_missing_from_the_baseline(tmp_path: Path) -> None:
+    folder = make_project(tmp_path)
+    text = (folder / "factory.yaml").read_text()
+    text = text.replace(
+        "    steps:\n",
+        "    regime: {signal: spindle_speed, edges: [0, 20000, 30000]}\n    steps:\n",
+    ).replace("scaler: {method: robust}", "scaler: {method: robust, by_regime: true}")
+    (folder / "factory.yaml").write_text(text)
+    at = lambda s: format_ns(START + int(s * 1e9))  # noqa: E731
+    result = CliRunner().invoke(
+        app,
+        ["pipelines", "fit", "spindle-health", "--from", at(0), "--to", at(40), "-p", str(folder)],
+    )
+    assert result.exit_code == 0, result.output
+    assert "no baseline window in regime(s) 20000-30000" in result.output
+    assert "score NaN (state unknown)" in result.output

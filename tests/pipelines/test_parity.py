@@ -92,8 +92,9 @@ async def test_history_and_live_give_the_same_features(tmp_path: Path) -> None:
     for record in arrival_order(blocks, scalars):
         await bus.publish(topic_for(record.signal), record)  # type: ignore[attr-defined]
         await asyncio.sleep(0)
-    for _ in range(200):
-        if service._subscription is not None and service._subscription.pending == 0:
+    for _ in range(6000):  # the worker thread computes: wait until it has taken everything
+        sub = service._subscription
+        if sub is not None and sub.pending == 0 and service._idle.is_set():
             break
         await asyncio.sleep(0.01)
     await service.stop()

@@ -91,7 +91,7 @@ def list_(project: ProjectOption = None, json_: JsonOption = False) -> None:
     for config in proj.config.pipelines:
         try:
             pipeline, plan = project_pipeline(proj, config.name, load_fitted=False)
-        except Exception as err:  # show the problem in the list, do not stop at it
+        except Exception as err:  # show the problem in the list, exit 2 after it
             rows.append({"name": config.name, "error": str(err)})
             continue
         fitted = None
@@ -118,8 +118,11 @@ def list_(project: ProjectOption = None, json_: JsonOption = False) -> None:
                 "fitted": fitted,
             }
         )
+    broken = [row["name"] for row in rows if "error" in row]
     if json_:
         print_json(rows)
+        if broken:
+            raise typer.Exit(EXIT_CONFIG)
         return
     table = Table(title=f"pipelines of {proj.config.project.name}")
     for column in ("name", "sources", "window", "steps", "outputs", "hash", "fitted"):
@@ -144,6 +147,8 @@ def list_(project: ProjectOption = None, json_: JsonOption = False) -> None:
             fit_status,
         )
     console.print(table)
+    if broken:
+        fail(f"pipeline(s) {', '.join(broken)} cannot be built: see the table", EXIT_CONFIG)
 
 
 @app.command()
@@ -186,6 +191,12 @@ def fit(
         f"[green]fitted[/] {name} on {result['baseline']['windows']} windows "
         f"({format_ns(start)} .. {format_ns(end)}); saved {result['saved']}"
     )
+    uncovered = result["baseline"].get("uncovered_regimes") or []
+    if uncovered:
+        console.print(
+            f"[yellow]warning:[/] no baseline window in regime(s) {', '.join(uncovered)} of "
+            f"{name}: windows there score NaN (state unknown) until a fit covers them"
+        )
 
 
 @app.command("run")
@@ -193,10 +204,21 @@ def run_(
     name: Annotated[str, typer.Argument(help="Pipeline name.")],
     from_: FromOption,
     to: ToOption = "now",
+    rescore: Annotated[
+        bool,
+        typer.Option(
+            "--rescore",
+            help="Replace this pipeline's stored outputs in the range (after a new fit).",
+        ),
+    ] = False,
     project: ProjectOption = None,
     json_: JsonOption = False,
 ) -> None:
-    """Compute the pipeline over stored history and store its outputs (idempotent)."""
+    """Compute the pipeline over stored history and store its outputs (idempotent).
+
+    Outputs of an earlier fit in the range are kept and the new ones reported as
+    conflicts (exit 1); ``--rescore`` replaces them and says how many.
+    """
     proj = load(project)
     start, end = _range(from_, to)
 
@@ -207,7 +229,9 @@ def run_(
             f"run {name}",
             end - start,
             json_,
-            lambda store, update: run_history(store, pipeline, plan, start, end, progress=update),
+            lambda store, update: run_history(
+                store, pipeline, plan, start, end, progress=update, rescore=rescore
+            ),
         )
         return {
             "pipeline": name,
@@ -221,12 +245,20 @@ def run_(
 
     t0 = now_ns()
     result = run_async(run)
+    conflicts = (
+        f"{result['conflicts']:,} values differ from outputs already stored (an earlier "
+        f"fit?) and were not written: run again with --rescore to replace them"
+    )
     if json_:
         print_json(result)
-        return
-    console.print(
-        f"[green]ran[/] {name}: {result['windows']:,} windows "
-        f"({result['gated_out']:,} outside the operating state, {result['gaps']} gaps), "
-        f"{result['values_written']:,} values stored, {result['alerts']} alerts, "
-        f"in {result['took_s']} s"
-    )
+    else:
+        if result["rescored"]:
+            console.print(f"[yellow]rescored[/] {name}: {result['replaced']:,} old values deleted")
+        console.print(
+            f"[green]ran[/] {name}: {result['windows']:,} windows "
+            f"({result['gated_out']:,} outside the operating state, {result['gaps']} gaps), "
+            f"{result['values_written']:,} values stored, {result['alerts']} alerts, "
+            f"in {result['took_s']} s"
+        )
+    if result["conflicts"]:
+        fail(conflicts)

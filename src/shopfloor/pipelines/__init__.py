@@ -8,9 +8,21 @@ from shopfloor.pipelines.config import (
     StepConfig,
     WindowConfig,
 )
-from shopfloor.pipelines.fitted import apply_state, load_state, pipeline_state, save_state
+from shopfloor.pipelines.fitted import (
+    apply_state,
+    fit_version,
+    load_state,
+    pipeline_state,
+    save_state,
+)
 from shopfloor.pipelines.frames import FeatureFrame, WindowBatch
-from shopfloor.pipelines.history import HistoryReport, fit_pipeline, read_history, run_history
+from shopfloor.pipelines.history import (
+    DeletingStore,
+    HistoryReport,
+    fit_pipeline,
+    read_history,
+    run_history,
+)
 from shopfloor.pipelines.outputs import OutputPlan, build_outputs
 from shopfloor.pipelines.pipeline import Pipeline, PipelineRun
 from shopfloor.pipelines.runner import PipelineService
@@ -18,6 +30,7 @@ from shopfloor.pipelines.steps import STEP_KINDS, FeaturesStep, ModelStep, Scale
 
 __all__ = [
     "STEP_KINDS",
+    "DeletingStore",
     "FeatureFrame",
     "FeaturesStep",
     "GateConfig",
@@ -38,6 +51,7 @@ __all__ = [
     "apply_state",
     "build_outputs",
     "fit_pipeline",
+    "fit_version",
     "load_state",
     "pipeline_state",
     "read_history",

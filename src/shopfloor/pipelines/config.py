@@ -39,7 +39,11 @@ def _name(value: str) -> str:
 
 
 class WindowConfig(BaseModel):
-    """Window length and hop, by time or by samples; hop defaults to the length (tumbling)."""
+    """Window length and hop, by time or by samples; hop defaults to the length (tumbling).
+
+    ``align``: ``epoch`` (windows start on a grid of ``hop`` counted from 1970) or
+    ``capture`` (from the first sample of each capture: a run of contiguous blocks).
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -47,6 +51,7 @@ class WindowConfig(BaseModel):
     length_samples: int | None = Field(default=None, gt=0)
     hop_s: float | None = Field(default=None, gt=0)
     hop_samples: int | None = Field(default=None, gt=0)
+    align: Literal["epoch", "capture"] = "epoch"
 
     @model_validator(mode="after")
     def _one_length(self) -> Self:

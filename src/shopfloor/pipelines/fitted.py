@@ -3,10 +3,15 @@
 A fitted state is only ever applied to the pipeline it was fitted for: the hash of the
 pipeline's specification travels with it, and loading it into a pipeline that hashes
 differently (a step, a window, a source changed) is refused.
+
+Each fit has a version (a hash of what was learned): the outputs a fitted pipeline writes
+carry it in their provenance (``<pipeline>@<version>``), so outputs of two fits can be
+told apart, and replacing old ones is an explicit ``--rescore``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -15,18 +20,31 @@ from shopfloor.errors import PipelineError
 from shopfloor.model import format_ns, now_ns
 from shopfloor.pipelines.pipeline import Pipeline
 
-__all__ = ["apply_state", "load_state", "pipeline_state", "save_state"]
+__all__ = ["apply_state", "fit_version", "load_state", "pipeline_state", "save_state"]
+
+
+def fit_version(state: dict[str, Any]) -> str:
+    """The version of a fit: 12 hex digits of the hash of its spec hash and step states."""
+    learned = {"spec_hash": state.get("spec_hash"), "steps": state.get("steps", [])}
+    text = json.dumps(learned, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def pipeline_state(pipeline: Pipeline, baseline: dict[str, Any]) -> dict[str, Any]:
-    """The fitted state of ``pipeline`` (after its steps were fitted)."""
-    return {
+    """The fitted state of ``pipeline`` (after its steps were fitted), with its version.
+
+    The pipeline takes the new version too (:attr:`Pipeline.fit_version`).
+    """
+    state: dict[str, Any] = {
         "pipeline": pipeline.name,
         "spec_hash": pipeline.spec_hash,
         "fitted_at": format_ns(now_ns()),
         "baseline": baseline,
         "steps": [{"kind": s.kind, "state": s.get_state()} for s in pipeline.steps],
     }
+    state["version"] = fit_version(state)
+    pipeline.fit_version = state["version"]
+    return state
 
 
 def apply_state(pipeline: Pipeline, state: dict[str, Any]) -> None:
@@ -45,6 +63,7 @@ def apply_state(pipeline: Pipeline, state: dict[str, Any]) -> None:
         )
     for step, saved in zip(pipeline.steps, steps, strict=True):
         step.set_state(saved["state"])
+    pipeline.fit_version = str(state.get("version") or fit_version(state))
 
 
 def save_state(path: Path, state: dict[str, Any]) -> Path:

@@ -2,14 +2,17 @@
 
 Reads the sources and context signals from the store in time chunks, in time order, and
 feeds them to the same :class:`~shopfloor.pipelines.pipeline.PipelineRun` the live runner
-uses.
+uses. The computation runs in a worker thread (``asyncio.to_thread``), never on the event
+loop.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import pyarrow as pa
 
@@ -28,14 +31,30 @@ from shopfloor.pipelines.outputs import OutputPlan
 from shopfloor.pipelines.pipeline import Pipeline
 from shopfloor.store import Store, WriteReport
 
-__all__ = ["HistoryReport", "fit_pipeline", "read_history", "run_history"]
+__all__ = ["DeletingStore", "HistoryReport", "fit_pipeline", "read_history", "run_history"]
 
 Progress = Callable[[int, int], None]
+
+log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class DeletingStore(Protocol):
+    """A store that can delete a range of a signal (to replace derived outputs)."""
+
+    async def delete_range(self, ref: SignalRef, start_ns: int, end_ns: int) -> int:
+        """Delete the values of ``ref`` in ``[start_ns, end_ns)``; return how many."""
+        ...
 
 
 @dataclass
 class HistoryReport:
-    """What a run over history did."""
+    """What a run over history did.
+
+    ``conflicts`` counts outputs refused because the store holds different values at the
+    same times (outputs of another fit, say); ``replaced`` counts the old outputs a
+    ``rescore`` deleted first.
+    """
 
     windows: int = 0
     gated_out: int = 0
@@ -43,6 +62,9 @@ class HistoryReport:
     chunks: int = 0
     store: WriteReport = field(default_factory=WriteReport)
     alerts: int = 0
+    replaced: int = 0
+    rescored: bool = False
+    fit_version: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-able."""
@@ -53,6 +75,10 @@ class HistoryReport:
             "values_written": self.store.written,
             "duplicates": self.store.duplicates,
             "rejected": self.store.rejected,
+            "conflicts": self.store.conflicts,
+            "rescored": self.rescored,
+            "replaced": self.replaced,
+            "fit_version": self.fit_version,
             "alerts": self.alerts,
         }
 
@@ -111,13 +137,18 @@ async def _first_frames(
     """The output of the first step (features) over a time range."""
     run = pipeline.start()
     frames = []
+
+    def features(records: list[Record] | None) -> FeatureFrame | None:
+        windows = run.flush() if records is None else run.push(records)
+        return None if windows is None else pipeline.transform(windows, until=1)
+
     async for records in read_history(store, pipeline, start_ns, end_ns, progress=progress):
-        windows = run.push(records)
-        if windows is not None:
-            frames.append(pipeline.transform(windows, until=1))
-    windows = run.flush()
-    if windows is not None:
-        frames.append(pipeline.transform(windows, until=1))
+        frame = await asyncio.to_thread(features, records)
+        if frame is not None:
+            frames.append(frame)
+    frame = await asyncio.to_thread(features, None)
+    if frame is not None:
+        frames.append(frame)
     return FeatureFrame.concat(frames)
 
 
@@ -131,7 +162,9 @@ async def fit_pipeline(
 ) -> dict[str, Any]:
     """Fit every step that learns, in order, on the baseline ``[start_ns, end_ns)``.
 
-    Returns a summary of the baseline (windows, regimes) for the fitted state.
+    Returns a summary of the baseline (windows, regimes) for the fitted state. A regime of
+    the pipeline with no baseline window is listed in ``uncovered_regimes`` (and logged):
+    windows in it score NaN, state ``unknown``, when the pipeline scales by regime.
     """
     frame = await _first_frames(store, pipeline, start_ns, end_ns, progress)
     if len(frame) == 0:
@@ -139,19 +172,31 @@ async def fit_pipeline(
             f"pipeline {pipeline.name!r}: no windows between {format_ns(start_ns)} and "
             f"{format_ns(end_ns)} (no data, or the gate kept none)"
         )
-    data: Any = frame
-    for step in pipeline.steps[1:]:
-        if step.needs_fit:
-            step.fit(data)
-        data = step.transform(data)
+
+    def fit_steps() -> None:
+        data: Any = frame
+        for step in pipeline.steps[1:]:
+            if step.needs_fit:
+                step.fit(data)
+            data = step.transform(data)
+
+    await asyncio.to_thread(fit_steps)
     regimes: dict[str, int] = {}
     for regime in frame.regime:
         regimes[regime or "-"] = regimes.get(regime or "-", 0) + 1
+    uncovered = [r for r in pipeline.regimes if r not in regimes]
+    if uncovered:
+        log.warning(
+            "pipeline.uncovered_regimes pipeline=%s regimes=%s",
+            pipeline.name,
+            ",".join(uncovered),
+        )
     return {
         "from": format_ns(start_ns),
         "to": format_ns(end_ns),
         "windows": len(frame),
         "regimes": regimes,
+        "uncovered_regimes": uncovered,
     }
 
 
@@ -164,11 +209,35 @@ async def run_history(
     *,
     publish: Callable[[str, Record], Awaitable[None]] | None = None,
     progress: Progress | None = None,
+    rescore: bool = False,
 ) -> HistoryReport:
-    """Compute the pipeline over ``[start_ns, end_ns)`` and write its outputs."""
-    report = HistoryReport()
+    """Compute the pipeline over ``[start_ns, end_ns)`` and write its outputs.
+
+    Outputs already stored with other values (another fit's) are refused as conflicts and
+    counted in the report. With ``rescore``, this pipeline's stored outputs in the range
+    are deleted first (counted in ``replaced``) and replaced by this fit's; the store must
+    be able to delete (:class:`DeletingStore`).
+    """
+    report = HistoryReport(rescored=rescore, fit_version=pipeline.fit_version)
+    plan.version = pipeline.fit_version
     if plan.signals:
         await store.register_signals(pipeline.asset.path, plan.signals)
+    if rescore:
+        if not isinstance(store, DeletingStore):
+            raise PipelineError(
+                f"pipeline {pipeline.name!r}: the store {type(store).__name__} cannot delete "
+                "old outputs, so it cannot rescore"
+            )
+        for ref in plan.refs:
+            report.replaced += await store.delete_range(ref, start_ns, end_ns)
+        log.info(
+            "pipeline.rescore pipeline=%s from=%s to=%s replaced=%d fit=%s",
+            pipeline.name,
+            format_ns(start_ns),
+            format_ns(end_ns),
+            report.replaced,
+            pipeline.fit_version,
+        )
     run = pipeline.start()
 
     async def emit(frame: FeatureFrame | None) -> None:
@@ -189,8 +258,8 @@ async def run_history(
 
     async for records in read_history(store, pipeline, start_ns, end_ns, progress=progress):
         report.chunks += 1
-        await emit(run.process(records))
-    await emit(run.finish())
+        await emit(await asyncio.to_thread(run.process, records))
+    await emit(await asyncio.to_thread(run.finish))
     report.gated_out = run.windows_gated_out
     report.gaps = run.gaps
     return report

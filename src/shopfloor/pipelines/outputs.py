@@ -5,7 +5,12 @@
 - ``bus``: the same records published on a topic of your choice (not stored unless the
   topic is in the Unified Namespace).
 - ``alert``: a threshold on one column with persistence and hysteresis; raising and
-  clearing are events of the derived event signal ``<prefix>alert`` (or ``signal``).
+  clearing are events of the derived event signal ``<prefix>alert`` (or ``signal``). A
+  window whose value is unknown (NaN: a regime the baseline never saw) puts the alert in
+  state ``unknown`` (an ``alert_unknown`` event), never in ``normal``.
+
+Derived signals carry the unit of their column; scores and scaled values are dimensionless
+(``"1"``).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from shopfloor.errors import PipelineError
+from shopfloor.errors import PipelineConfigError
 from shopfloor.model import (
     NS_PER_S,
     EventRecord,
@@ -29,6 +34,7 @@ from shopfloor.model import (
 )
 from shopfloor.pipelines.config import OutputConfig
 from shopfloor.pipelines.frames import FeatureFrame
+from shopfloor.pipelines.steps import DIMENSIONLESS
 
 __all__ = ["AlertOutput", "OutputPlan", "build_outputs"]
 
@@ -38,7 +44,7 @@ def _select(columns: dict[str, str], patterns: list[str] | None) -> list[str]:
         return list(columns)
     out = [c for c in columns if any(fnmatch.fnmatchcase(c, p) for p in patterns)]
     if not out:
-        raise PipelineError(f"output columns {patterns} match none of {', '.join(columns)}")
+        raise PipelineConfigError(f"output columns {patterns} match none of {', '.join(columns)}")
     return out
 
 
@@ -47,7 +53,9 @@ class AlertOutput:
     """A threshold on one column with persistence and hysteresis.
 
     Raised after ``for_s`` beyond the threshold; cleared once back past ``threshold ∓
-    hysteresis`` for ``clear_for_s``.
+    hysteresis`` for ``clear_for_s``. A non-finite value (nothing known about the window,
+    e.g. its regime is missing from the baseline) makes the state ``unknown`` and emits one
+    ``alert_unknown`` event; persistence restarts from the next known value.
     """
 
     column: str
@@ -63,14 +71,40 @@ class AlertOutput:
     active: bool = False
     pending_since: int | None = None
     clearing_since: int | None = None
+    unknown: bool = False
+
+    @property
+    def state(self) -> str:
+        """``raised``, ``normal``, or ``unknown`` (the last value was not finite)."""
+        if self.unknown:
+            return "unknown"
+        return "raised" if self.active else "normal"
 
     def evaluate(self, frame: FeatureFrame) -> list[EventRecord]:
         """Events (``alert_raised`` / ``alert_cleared``) for the windows of ``frame``."""
         out: list[EventRecord] = []
         values = frame.columns[self.column]
-        for t0, value in zip(frame.t0_ns.tolist(), values.tolist(), strict=True):
+        regimes = frame.regime if len(frame.regime) == len(frame) else [None] * len(frame)
+        for t0, value, regime in zip(frame.t0_ns.tolist(), values.tolist(), regimes, strict=True):
             if not math.isfinite(value):
+                self.pending_since = None
+                if not self.unknown:
+                    self.unknown = True
+                    where = f" in regime {regime!r}" if regime else ""
+                    out.append(
+                        EventRecord(
+                            self.signal,
+                            t0,
+                            "alert_unknown",
+                            self.provenance,
+                            f"{self.name}: {self.column} is unknown{where} (not covered by "
+                            "the baseline): the alert cannot tell",
+                            "warning",
+                            {"rule": self.name, "column": self.column, "regime": regime},
+                        )
+                    )
                 continue
+            self.unknown = False
             if self.above is not None:
                 beyond, back = value > self.above, value < self.clear
             else:
@@ -129,10 +163,24 @@ class OutputPlan:
     bus: list[tuple[str, dict[str, SignalRef]]] = field(default_factory=list)
     alerts: list[AlertOutput] = field(default_factory=list)
     signals: list[Signal] = field(default_factory=list)
+    version: str | None = None
+    """The fit whose outputs these are; part of each record's provenance."""
+
+    @property
+    def refs(self) -> list[SignalRef]:
+        """Every derived signal the plan writes to the store (columns and alerts)."""
+        return [*self.store_columns.values(), *(a.signal for a in self.alerts)]
+
+    def provenance(self) -> Provenance:
+        """``pipeline:<name>``, address ``<name>@<fit version>`` (or the name unfitted)."""
+        address = f"{self.pipeline}@{self.version}" if self.version else self.pipeline
+        return Provenance(f"pipeline:{self.pipeline}", address)
 
     def records(self, frame: FeatureFrame) -> tuple[list[Record], list[tuple[str, Record]]]:
         """(records for the store, (topic, record) pairs for the bus) of a frame."""
-        provenance = Provenance(f"pipeline:{self.pipeline}", self.pipeline)
+        provenance = self.provenance()
+        for alert in self.alerts:
+            alert.provenance = provenance
         stored: list[Record] = []
         for column, ref in self.store_columns.items():
             stored.append(ScalarBatch.of(ref, frame.t0_ns, frame.columns[column], provenance))
@@ -158,7 +206,7 @@ def build_outputs(
         try:
             validate_segment(signal_name, what="derived signal name")
         except ValueError as err:
-            raise PipelineError(f"pipeline {name!r}: {err}") from err
+            raise PipelineConfigError(f"pipeline {name!r}: {err}") from err
         if signal_name not in defined:
             defined[signal_name] = Signal(
                 name=signal_name,
@@ -174,11 +222,12 @@ def build_outputs(
         if output.kind == "store":
             prefix = str(params.get("prefix", f"{name}."))
             for column in _select(columns, params.get("columns")):
-                plan.store_columns[column] = derived(prefix + column, columns[column])
+                unit = columns[column] or DIMENSIONLESS
+                plan.store_columns[column] = derived(prefix + column, unit)
         elif output.kind == "bus":
             topic = params.get("topic")
             if not topic:
-                raise PipelineError(f"pipeline {name!r}: a bus output needs a topic")
+                raise PipelineConfigError(f"pipeline {name!r}: a bus output needs a topic")
             prefix = str(params.get("prefix", f"{name}."))
             selected = {
                 c: SignalRef(asset, prefix + c) for c in _select(columns, params.get("columns"))
@@ -187,13 +236,13 @@ def build_outputs(
         else:
             column = str(params.get("column"))
             if column not in columns:
-                raise PipelineError(
+                raise PipelineConfigError(
                     f"pipeline {name!r}: alert column {column!r} is not one of {', '.join(columns)}"
                 )
             above: Any = params.get("above")
             below: Any = params.get("below")
             if (above is None) == (below is None):
-                raise PipelineError(f"pipeline {name!r}: an alert needs 'above' or 'below'")
+                raise PipelineConfigError(f"pipeline {name!r}: an alert needs 'above' or 'below'")
             threshold = float(above if above is not None else below)  # one of them is set
             hysteresis = float(params.get("hysteresis", 0.0))
             clear = threshold - hysteresis if above is not None else threshold + hysteresis

@@ -8,8 +8,15 @@ blocks read from the store; the live runner feeds it deliveries from the bus; be
 every stage is chunk-invariant and a window is emitted only once all the data it depends
 on has arrived, both give the same values (``tests/pipelines/test_parity.py``).
 
-Window alignment: windows start on a grid of ``hop`` from the Unix epoch (the first
-sample at or after each grid time), so where a history read begins does not move them.
+Window alignment (``window.align``):
+
+- ``epoch`` (the default): windows start on a grid of ``hop`` from the Unix epoch (the
+  first sample at or after each grid time), so where a history read begins does not move
+  them. A window must fit between two grid times inside one segment of contiguous data.
+- ``capture``: windows start at the first sample of each capture (each segment of
+  contiguous blocks, i.e. after every gap), then every ``hop``. Short captures taken now
+  and then (0.1 s every 10 s) get their windows this way; a history read must begin
+  before a capture (or at its start) to give the windows the live run gives.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from shopfloor.errors import PipelineError
+from shopfloor.errors import PipelineConfigError, PipelineError
 from shopfloor.model import (
     NS_PER_S,
     Asset,
@@ -68,23 +75,27 @@ class Pipeline:
 
     Raises
     ------
-    PipelineError
-        When the specification does not fit the signals (rates, kinds, missing signals).
+    PipelineConfigError
+        When the specification does not fit the signals (rates, kinds, missing signals) or
+        a step cannot be built (an unknown or inapplicable feature, a bad parameter): the
+        message names the pipeline, the step and the value.
     """
 
     def __init__(self, config: PipelineConfig, asset: Asset) -> None:
         if config.asset != asset.path:
-            raise PipelineError(
+            raise PipelineConfigError(
                 f"pipeline {config.name!r} is for {config.asset!r}, not {asset.path!r}"
             )
         self.config = config
         self.asset = asset
         self.name = config.name
+        self.fit_version: str | None = None
+        """Version of the fitted state applied (None until fitted or loaded)."""
         signals = {s.name: s for s in asset.signals}
 
         def signal(name: str, role: str) -> Signal:
             if name not in signals:
-                raise PipelineError(
+                raise PipelineConfigError(
                     f"pipeline {config.name!r}: {role} {name!r} is not a signal of {asset.path!r}"
                 )
             return signals[name]
@@ -105,7 +116,7 @@ class Pipeline:
         for name in names:
             definition = signal(name, "context signal")
             if definition.kind != SignalKind.SCALAR:
-                raise PipelineError(
+                raise PipelineConfigError(
                     f"pipeline {config.name!r}: context signal {name!r} must be "
                     f"scalar, it is {definition.kind}"
                 )
@@ -120,12 +131,12 @@ class Pipeline:
         elif len(rates) == 1:
             self.rate_hz = rates.pop()
         elif not rates:
-            raise PipelineError(
+            raise PipelineConfigError(
                 f"pipeline {config.name!r}: scalar sources need resample_hz "
                 "(the rate of the grid they are held onto)"
             )
         else:
-            raise PipelineError(
+            raise PipelineConfigError(
                 f"pipeline {config.name!r}: sources run at different rates "
                 f"({', '.join(f'{r:g}' for r in sorted(rates))} Hz); set resample_hz"
             )
@@ -136,7 +147,7 @@ class Pipeline:
             assert window.length_s is not None  # the config requires one of the two
             self.window_samples = round(window.length_s * self.rate_hz)
         if self.window_samples < 16:
-            raise PipelineError(
+            raise PipelineConfigError(
                 f"pipeline {config.name!r}: windows of {self.window_samples} "
                 "samples are too short (at least 16)"
             )
@@ -148,7 +159,7 @@ class Pipeline:
             hop_ns = self.window_samples * NS_PER_S / self.rate_hz
         self.hop_ns = round(hop_ns)
         if self.hop_ns <= 0:
-            raise PipelineError(f"pipeline {config.name!r}: the hop must be longer than 0")
+            raise PipelineConfigError(f"pipeline {config.name!r}: the hop must be longer than 0")
         self.channels: list[str] = []
         for ref, definition in self.sources:
             if not definition.channels:
@@ -158,11 +169,16 @@ class Pipeline:
             else:
                 self.channels += list(definition.channels)
         context_units = {ref.name: d.unit for ref, d in self.context}
-        self.steps: list[Step] = [
-            build_step(s.kind, dict(s.params), asset, context_units) for s in config.steps
-        ]
+        self.steps: list[Step] = []
+        for number, step in enumerate(config.steps, 1):
+            try:
+                self.steps.append(build_step(step.kind, dict(step.params), asset, context_units))
+            except PipelineError as err:
+                raise PipelineConfigError(
+                    f"pipeline {config.name!r}, step {number} ({step.kind}): {err}"
+                ) from err
         if self.steps and self.steps[0].kind != "features":
-            raise PipelineError(
+            raise PipelineConfigError(
                 f"pipeline {config.name!r}: the first step must be 'features' "
                 "(it turns windows into values)"
             )
@@ -173,10 +189,11 @@ class Pipeline:
         for asset in assets:
             if asset.path == config.asset:
                 return cls(config, asset)
-        raise PipelineError(f"pipeline {config.name!r}: no asset {config.asset!r}")
+        raise PipelineConfigError(f"pipeline {config.name!r}: no asset {config.asset!r}")
 
     def spec(self) -> dict[str, Any]:
         """Everything that shapes the output, as JSON-able data."""
+        window = self.config.window
         return {
             "engine": PIPELINE_ENGINE_VERSION,
             "asset": self.asset.path,
@@ -194,6 +211,7 @@ class Pipeline:
             "rate_hz": self.rate_hz,
             "window_samples": self.window_samples,
             "hop_ns": self.hop_ns,
+            **({"align": window.align} if window.align != "epoch" else {}),
             "when": self.config.when.model_dump() if self.config.when else None,
             "regime": self.config.regime.model_dump() if self.config.regime else None,
             "steps": [s.spec() for s in self.steps],
@@ -214,6 +232,13 @@ class Pipeline:
             else:
                 columns = step.columns(columns)
         return columns
+
+    @property
+    def regimes(self) -> list[str]:
+        """Every operating-regime label the regime rule can give (none without a rule)."""
+        if self.config.regime is None:
+            return []
+        return [f"{lo:g}-{hi:g}" for lo, hi in itertools.pairwise(self.config.regime.edges)]
 
     @property
     def needs_fit(self) -> bool:
@@ -335,7 +360,10 @@ class PipelineRun:
         hop = pipeline.hop_ns
         if self._next_start is None:
             first = max(int(s.ts[0]) for s in streams)
-            self._next_start = -(-first // hop) * hop
+            if pipeline.config.window.align == "capture":
+                self._next_start = first
+            else:
+                self._next_start = -(-first // hop) * hop
         starts: list[int] = []
         indices: list[list[int]] = []
         while True:

@@ -6,6 +6,13 @@ publishes the outputs: derived signals on their Unified Namespace topics (the st
 keeps them), bus outputs on their topics, alerts as events. Deliveries are acknowledged
 once their windows are handed on; an error on one batch is dead-lettered and counted, and
 the pipeline goes on.
+
+Compute never runs on the event loop: each service owns one worker thread, and every push
+into its :class:`PipelineRun` (features, scalers, models) runs there, one batch at a time, so
+the loop keeps serving OPC UA keep-alives and the API while windows are scored. A thread,
+not a process: numpy's and scipy's FFTs and filters release the GIL, the run's state stays
+in one place, and ``bench/bench_loop_lag.py`` measures the loop's lag with it (see
+``docs/benchmarks.md``).
 """
 
 from __future__ import annotations
@@ -14,11 +21,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from shopfloor.bus import Bus, Subscription
 from shopfloor.errors import BusClosed, ShopfloorError
 from shopfloor.model import UNS_ROOT, DeadLetter, Record, format_ns, topic_for
+from shopfloor.pipelines.frames import FeatureFrame
 from shopfloor.pipelines.outputs import OutputPlan
 from shopfloor.pipelines.pipeline import Pipeline
 
@@ -26,9 +35,30 @@ __all__ = ["PipelineService"]
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
+_Outputs = tuple[list[tuple[str, Record]], int]
+"""(topic, record) pairs to publish, and the start of the newest window."""
+
+_PUBLISH_SLICE = 16
+
 
 class PipelineService:
-    """Run one pipeline on live data (a platform :class:`~shopfloor.node.Service`)."""
+    """Run one pipeline on live data (a platform :class:`~shopfloor.node.Service`).
+
+    Parameters
+    ----------
+    pipeline, plan
+        The (fitted) pipeline and its outputs.
+    bus
+        Where its inputs come from and its outputs go.
+    register, dead_letters
+        Register the derived signals; keep what failed.
+    batch_size, maxsize
+        Deliveries taken at once; the subscription's queue bound.
+    stop_timeout_s
+        How long :meth:`stop` waits for the batch being computed before cancelling it.
+    """
 
     def __init__(
         self,
@@ -40,15 +70,22 @@ class PipelineService:
         dead_letters: Callable[[Sequence[DeadLetter]], Awaitable[None]],
         batch_size: int = 256,
         maxsize: int = 1024,
+        stop_timeout_s: float = 10.0,
     ) -> None:
         self.pipeline = pipeline
         self.plan = plan
+        self.plan.version = pipeline.fit_version
         self.bus = bus
         self.name = f"pipeline:{pipeline.name}"
         self._register = register
         self._dead_letters = dead_letters
         self._batch_size = batch_size
         self._maxsize = maxsize
+        self._stop_timeout_s = stop_timeout_s
+        self._executor: ThreadPoolExecutor | None = None
+        self._stopping = False
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._wanted = set(pipeline.signal_refs)
         self._run = pipeline.start()
         self._subscription: Subscription | None = None
@@ -65,7 +102,14 @@ class PipelineService:
         self._subscription = await self.bus.subscribe(
             f"{UNS_ROOT}/{self.pipeline.asset.path}/+", name=self.name, maxsize=self._maxsize
         )
+        self._stopping = False
         self._task = asyncio.create_task(self._loop(), name=self.name)
+
+    async def _compute(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn`` in the service's worker thread (one call at a time, in order)."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix=self.name)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     async def _loop(self) -> None:
         assert self._subscription is not None
@@ -74,27 +118,46 @@ class PipelineService:
                 batch = await self._subscription.get_batch(self._batch_size, 0.5)
             except BusClosed:
                 return
-            records = [d.record for d in batch if d.record.signal in self._wanted]
+            if self._stopping:
+                return  # not acknowledged: a durable bus delivers them again
+            self._idle.clear()
             try:
-                if records:
-                    await self._handle(self._run.process(records))
-            except ShopfloorError as err:
-                await self._fail(err, records)
-            except (ValueError, FloatingPointError) as err:  # a bad window must not stop it
-                await self._fail(err, records)
-            for delivery in batch:
-                delivery.ack()
+                records = [d.record for d in batch if d.record.signal in self._wanted]
+                try:
+                    if records:
+                        await self._handle(await self._compute(self._score, records))
+                except ShopfloorError as err:
+                    await self._fail(err, records)
+                except (ValueError, FloatingPointError) as err:  # a bad window must not stop it
+                    await self._fail(err, records)
+                for delivery in batch:
+                    delivery.ack()
+            finally:
+                self._idle.set()
 
-    async def _handle(self, frame: Any) -> None:
+    def _outputs(self, frame: FeatureFrame | None) -> _Outputs | None:
+        """The records of a frame (in the worker thread: alerts keep state there)."""
         if frame is None or len(frame) == 0:
-            return
+            return None
         stored, published = self.plan.records(frame)
-        for record in stored:
-            await self.bus.publish(topic_for(record.signal), record)
-        for topic, record in published:
+        return [(topic_for(r.signal), r) for r in stored] + published, int(frame.t0_ns[-1])
+
+    def _score(self, records: list[Record]) -> _Outputs | None:
+        return self._outputs(self._run.process(records))
+
+    def _finish(self) -> _Outputs | None:
+        return self._outputs(self._run.finish())
+
+    async def _handle(self, outputs: _Outputs | None) -> None:
+        if outputs is None:
+            return
+        pairs, last_window_ns = outputs
+        for i, (topic, record) in enumerate(pairs, 1):
             await self.bus.publish(topic, record)
-        self.published += len(stored) + len(published)
-        self.last_window_ns = int(frame.t0_ns[-1])
+            if i % _PUBLISH_SLICE == 0:
+                await asyncio.sleep(0)  # many columns: let the loop breathe between slices
+        self.published += len(pairs)
+        self.last_window_ns = last_window_ns
 
     async def _fail(self, err: Exception, records: list[Record]) -> None:
         self.errors += 1
@@ -120,18 +183,37 @@ class PipelineService:
         )
 
     async def stop(self) -> None:
-        """Finish the last windows, unsubscribe."""
+        """Finish the batch in hand and the last windows, unsubscribe.
+
+        Waits up to ``stop_timeout_s`` for the batch being computed; its windows are
+        published, then the windows the end of data completes.
+        """
+        self._stopping = True
         if self._task is not None:
-            self._task.cancel()
+            try:
+                if not self._task.done():
+                    async with asyncio.timeout(self._stop_timeout_s):
+                        await self._idle.wait()
+            except TimeoutError:
+                log.warning(
+                    "pipeline.stop_timeout pipeline=%s timeout_s=%g",
+                    self.pipeline.name,
+                    self._stop_timeout_s,
+                )
+            finally:  # also when stop itself is cancelled
+                self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         with contextlib.suppress(ShopfloorError, ValueError):
-            await self._handle(self._run.finish())
+            await self._handle(await self._compute(self._finish))
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+            self._executor = None
         if self._subscription is not None:
             await self._subscription.close()
 
     def health(self) -> dict[str, Any]:
-        """Windows, gating, gaps, errors, last window."""
+        """Windows, gating, gaps, errors, last window, state of each alert."""
         run = self._run
         return {
             "windows": run.windows_emitted,
@@ -141,4 +223,6 @@ class PipelineService:
             "last_error": self.last_error,
             "last_window": format_ns(self.last_window_ns) if self.last_window_ns else None,
             "spec_hash": self.pipeline.spec_hash[:12],
+            "fit_version": self.pipeline.fit_version,
+            "alerts": {alert.name: alert.state for alert in self.plan.alerts},
         }

@@ -9,7 +9,10 @@
   model needs nothing but numpy; ``isolation_forest`` uses scikit-learn.
 
 A new step kind is a class with ``kind``, ``spec()``, ``needs_fit``, ``fit()``,
-``transform()``, ``get_state()`` and ``set_state()``, registered in :data:`STEP_KINDS`.
+``transform()``, ``columns()``, ``get_state()`` and ``set_state()``, registered in
+:data:`STEP_KINDS`, with examples in ``shopfloor.testing.step_checks.STEP_EXAMPLES``: the
+step checks (chunk invariance, input untouched, declared columns, finite scores, NaN input,
+state round trip) then run over it in ``tests/pipelines/test_step_checks.py``.
 """
 
 from __future__ import annotations
@@ -27,7 +30,18 @@ from shopfloor.model import Asset, BearingGeometry
 from shopfloor.model.units import conversion_factor
 from shopfloor.pipelines.frames import FeatureFrame, WindowBatch
 
-__all__ = ["STEP_KINDS", "FeaturesStep", "ModelStep", "ScalerStep", "Step", "build_step"]
+__all__ = [
+    "DIMENSIONLESS",
+    "STEP_KINDS",
+    "FeaturesStep",
+    "ModelStep",
+    "ScalerStep",
+    "Step",
+    "build_step",
+]
+
+DIMENSIONLESS = "1"
+"""Unit of scaled values and scores (pint's dimensionless ``1``, shown as such)."""
 
 
 class Step(Protocol):
@@ -79,7 +93,10 @@ class FeaturesStep:
         elif bearing is None or isinstance(bearing, BearingGeometry):
             params["bearing"] = bearing
         else:
-            params["bearing"] = BearingGeometry.model_validate(bearing)
+            try:
+                params["bearing"] = BearingGeometry.model_validate(bearing)
+            except ValueError as err:
+                raise PipelineError(f"features step: bearing {bearing!r}: {err}") from err
         if "features" in params and isinstance(params["features"], str):
             params["features"] = [params["features"]]
         for key in ("bands_hz", "bands_orders"):
@@ -93,6 +110,13 @@ class FeaturesStep:
             self.feature_set = FeatureSet(**params)
         except (TypeError, ValueError) as err:
             raise PipelineError(f"features step: {err}") from err
+        if self.speed is None and self.feature_set.nominal_shaft_hz is None:
+            needing = [n for n in self.feature_set.feature_names if FeatureSet._needs_shaft(n)]
+            if needing:
+                raise PipelineError(
+                    f"features step: feature {needing[0]!r} needs the shaft speed: give "
+                    "'speed' (a context signal in rpm or Hz) or 'nominal_shaft_hz'"
+                )
         self._speed_factor = 1.0
         if self.speed is not None:
             if self.speed not in context_units:
@@ -220,12 +244,12 @@ class ScalerStep:
             for name, values in data.columns.items():
                 center, scale = stats.get(name, (math.nan, math.nan))
                 columns[name][rows] = (values[rows] - center) / scale
-        units = dict.fromkeys(columns, "")
+        units = dict.fromkeys(columns, DIMENSIONLESS)
         return FeatureFrame(data.t0_ns, data.t1_ns, columns, units, data.context, data.regime)
 
     def columns(self, upstream: dict[str, str]) -> dict[str, str]:
         """Output column → unit."""
-        return dict.fromkeys(upstream, "")
+        return dict.fromkeys(upstream, DIMENSIONLESS)
 
     def get_state(self) -> dict[str, Any]:
         """What ``fit`` learned."""
@@ -254,9 +278,13 @@ class _ZScore:
         self.std_ = np.where(std > 0, std, 1.0)
 
     def score(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Largest finite ``|z|`` of each row; NaN for a row with none (nothing known)."""
+        if not x.shape[1]:
+            return np.zeros(x.shape[0])
         z = np.abs((x - self.mean_) / self.std_)
-        z = np.where(np.isfinite(z), z, 0.0)
-        return z.max(axis=1) if z.shape[1] else np.zeros(x.shape[0])
+        finite = np.isfinite(z)
+        score = np.where(finite, z, 0.0).max(axis=1)
+        return np.where(finite.any(axis=1), score, np.nan)
 
     def state(self) -> dict[str, Any]:
         return {"mean": _floats(self.mean_), "std": _floats(self.std_)}
@@ -334,18 +362,22 @@ class ModelStep:
             raise PipelineError("the model step takes features, not windows")
         x = self._x(data)
         if self.type == "zscore":
-            score = self._model.score(x)
+            score = np.asarray(self._model.score(x), dtype=np.float64)
         else:
-            score = -self._model.score_samples(np.nan_to_num(x))
+            score = -np.asarray(self._model.score_samples(np.nan_to_num(x)), dtype=np.float64)
+        if x.shape[1]:
+            # a window with no finite input (a regime the baseline never saw) is unknown,
+            # never healthy
+            score = np.where(np.isfinite(x).any(axis=1), score, np.nan)
         columns = dict(data.columns)
-        columns[self.output] = np.asarray(score, dtype=np.float64)
+        columns[self.output] = score
         units = dict(data.units)
-        units[self.output] = ""
+        units[self.output] = DIMENSIONLESS
         return FeatureFrame(data.t0_ns, data.t1_ns, columns, units, data.context, data.regime)
 
     def columns(self, upstream: dict[str, str]) -> dict[str, str]:
         """Output column → unit."""
-        return {**upstream, self.output: ""}
+        return {**upstream, self.output: DIMENSIONLESS}
 
     def get_state(self) -> dict[str, Any]:
         """What ``fit`` learned."""

@@ -1,7 +1,8 @@
 """Contract checks shipped with the package, as scikit-learn ships its estimator checks.
 
 A new store backend passes :func:`check_store`; a new bus passes :func:`check_bus`; a new
-connector type passes :func:`check_connector` against a live source on loopback.
+connector type passes :func:`check_connector` against a live source on loopback, and every
+pipeline step kind passes :func:`check_step`.
 """
 
 from shopfloor.testing.bus_checks import BUS_CHECKS, check_bus
@@ -13,11 +14,14 @@ from shopfloor.testing.connector_checks import (
     Source,
     check_connector,
 )
+from shopfloor.testing.step_checks import STEP_CHECKS, STEP_EXAMPLES, check_step
 from shopfloor.testing.store_checks import STORE_CHECKS, check_store
 
 __all__ = [
     "BUS_CHECKS",
     "CONNECTOR_CHECKS",
+    "STEP_CHECKS",
+    "STEP_EXAMPLES",
     "STORE_CHECKS",
     "ConnectorFixture",
     "DuplicateRecords",
@@ -25,5 +29,6 @@ __all__ = [
     "Source",
     "check_bus",
     "check_connector",
+    "check_step",
     "check_store",
 ]

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import duckdb
 
+from shopfloor.model import SignalRef
 from shopfloor.store.duckdb.database import Database
 from shopfloor.store.duckdb.schema import TABLES, first
 from shopfloor.store.protocol import StoreStats
 
-__all__ = ["apply_retention", "stats"]
+__all__ = ["apply_retention", "delete_range", "stats"]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,29 @@ async def apply_retention(db: Database, now_ns: int) -> dict[str, int]:
     deleted = await db.run_write(run, "retention")
     if deleted:
         log.info("store.retention deleted=%s", deleted)
+    return deleted
+
+
+async def delete_range(db: Database, ref: SignalRef, start_ns: int, end_ns: int) -> int:
+    """Delete the values of ``ref`` in ``[start_ns, end_ns)``; return how many.
+
+    For replacing derived outputs (``shopfloor pipelines run --rescore``), never raw data.
+    """
+    info = db.catalog.info(ref)
+
+    def run(con: Connection) -> int:
+        row = first(
+            con.execute(
+                f"DELETE FROM {TABLES[info.kind]} WHERE signal_id = ? "
+                "AND ts >= make_timestamp_ns(?) AND ts < make_timestamp_ns(?)",
+                [info.id, start_ns, end_ns],
+            ).fetchall()
+        )
+        return int(row[0]) if row else 0
+
+    deleted = await db.run_write(run, "delete")
+    if deleted:
+        log.info("store.deleted signal=%s rows=%d", ref.path, deleted)
     return deleted
 
 

@@ -217,6 +217,13 @@ class DuckDBStore:
             self._db, self._clock() if now_ns is None else now_ns
         )
 
+    async def delete_range(self, ref: SignalRef, start_ns: int, end_ns: int) -> int:
+        """Delete the values of ``ref`` in ``[start_ns, end_ns)``; return how many.
+
+        For replacing derived outputs (``shopfloor pipelines run --rescore``), never raw data.
+        """
+        return await housekeeping.delete_range(self._db, ref, start_ns, end_ns)
+
     async def stats(self) -> StoreStats:
         """Row counts per table and the file size."""
         return await housekeeping.stats(self._db)
