@@ -422,25 +422,25 @@ def signals(
         return
     from rich.table import Table
 
-    table = Table(title=f"signals of {proj.config.project.name}")
-    for column in ("signal", "kind", "unit", "count", "first", "last"):
-        table.add_column(
-            column,
-            justify="right" if column == "count" else "left",
-            overflow="fold" if column == "signal" else "ellipsis",
-        )
+    console.print(f"[bold]signals of {proj.config.project.name}[/]: {len(rows):,}")
     for group, members in _by_asset(rows).items():
-        table.add_row(f"[bold]{group}[/]", "", "", "", "", "")
+        table = Table(title=group, title_justify="left")
+        for column in ("signal", "kind", "unit", "count", "first", "last"):
+            table.add_column(
+                column,
+                justify="right" if column == "count" else "left",
+                overflow="fold" if column == "signal" else "ellipsis",
+            )
         for row in members:
             table.add_row(
-                f"  {row['name']}",
+                row["name"],
                 row["kind"],
                 row["unit"] or "-",
                 f"{row['count']:,}",
                 row["first"] or "-",
                 row["last"] or "-",
             )
-    console.print(table)
+        console.print(table)
 
 
 def _by_asset(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
