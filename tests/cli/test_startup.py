@@ -48,7 +48,9 @@ def test_lazy_groups_help_matches_their_own() -> None:
         assert sub.info.help == entry.help, name
 
 
-@pytest.mark.parametrize(("group", "command"), [("sim", "cnc"), ("pipelines", "fit")])
+@pytest.mark.parametrize(
+    ("group", "command"), [("sim", "cnc"), ("pipelines", "fit"), ("opcua", "browse")]
+)
 def test_lazy_groups_run_and_show_their_commands(group: str, command: str) -> None:
     from typer.testing import CliRunner
 

@@ -54,10 +54,10 @@ class LazyGroup(TyperGroup):
         sub = importlib.import_module(self.lazy[name].module).app
         if not isinstance(sub, typer.Typer):
             raise TypeError(f"{self.lazy[name].module}.app is not a typer.Typer")
-        command = typer.main.get_command(sub)
-        command.name = name
-        # mounted, not standalone: the root has no shell-completion options, nor do they
-        command.params = [
-            p for p in command.params if p.name not in ("install_completion", "show_completion")
-        ]
-        return command
+        # mounted as `add_typer` would: a group even with one command, no completion options
+        holder = typer.Typer(add_completion=False)
+        holder.add_typer(sub, name=name)
+        root = typer.main.get_command(holder)
+        if not isinstance(root, TyperGroup):
+            raise TypeError(f"{self.lazy[name].module}.app did not make a command group")
+        return root.commands[name]

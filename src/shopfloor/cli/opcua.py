@@ -27,7 +27,7 @@ from shopfloor.connectors.opcua.browse import (
     signals_yaml,
 )
 from shopfloor.connectors.opcua.client import connect_client, disconnect_client
-from shopfloor.connectors.opcua.config import OpcUaConfig
+from shopfloor.connectors.opcua.config import OpcUaConfig, security_mode_of
 from shopfloor.errors import ConfigError
 
 __all__ = ["app"]
@@ -35,8 +35,6 @@ __all__ = ["app"]
 app = typer.Typer(
     help="OPC UA: browse a server and export its tags as signals.", no_args_is_help=True
 )
-
-_SECURITY = {"none": "None", "sign": "Sign", "encrypt": "SignAndEncrypt"}
 
 
 @app.command()
@@ -46,7 +44,13 @@ def browse(
         str | None, typer.Option(help="Only nodes whose path or description contains this text.")
     ] = None,
     depth: Annotated[int, typer.Option(min=1, max=20, help="Levels below Objects.")] = 6,
-    security: Annotated[str, typer.Option(help="none, sign or encrypt (Basic256Sha256).")] = "none",
+    security: Annotated[
+        str,
+        typer.Option(
+            help="none, sign or encrypt (Basic256Sha256); None, Sign, SignAndEncrypt too, "
+            "in any case."
+        ),
+    ] = "none",
     username_env: Annotated[
         str | None, typer.Option(help="Variable holding the user name.")
     ] = None,
@@ -66,15 +70,17 @@ def browse(
     json_: JsonOption = False,
 ) -> None:
     """Browse and search a server's address space; export nodes as signal config."""
-    if security not in _SECURITY:
-        fail(f"--security must be none, sign or encrypt, got {security!r}", EXIT_CONFIG)
+    try:
+        security_mode = security_mode_of(security)
+    except ValueError as err:
+        fail(f"--security: {err}", EXIT_CONFIG)
     if export is not None and export.suffix.lower() not in (".yaml", ".yml", ".csv"):
         fail(f"--export {export}: use a .yaml or .csv file name", EXIT_CONFIG)
     try:
         config = OpcUaConfig(
             name=connector,
             endpoint=url,
-            security_mode=_SECURITY[security],
+            security_mode=security_mode,
             username_env=username_env,
             password_env=password_env,
             request_timeout_s=timeout,
