@@ -88,6 +88,20 @@ def ingest(
     timezone: Annotated[
         str, typer.Option(help="IANA zone of timestamps without an offset.")
     ] = "UTC",
+    ambiguous: Annotated[
+        str,
+        typer.Option(
+            help="raise, earliest or latest: a --timezone local time that happens twice "
+            "(clocks go back); raise rejects the row."
+        ),
+    ] = "raise",
+    nonexistent: Annotated[
+        str,
+        typer.Option(
+            help="raise, earliest or latest: a --timezone local time that does not exist "
+            "(clocks go forward); raise rejects the row."
+        ),
+    ] = "raise",
     start: Annotated[
         str | None,
         typer.Option(
@@ -223,6 +237,8 @@ def ingest(
         time_column=time_column,
         time_format=time_format,
         timezone=timezone,
+        ambiguous=ambiguous,
+        nonexistent=nonexistent,
         start=start,
         rate=rate,
         rate_for=tuple(rate_for or ()),

@@ -29,6 +29,7 @@ from shopfloor.connectors.recordings import (
 )
 from shopfloor.connectors.recordings.csv import read_text_sample, sniff_delimiter
 from shopfloor.connectors.recordings.sources import SourceSpec
+from shopfloor.connectors.recordings.timeparse import LOCAL_TIME_CHOICES
 from shopfloor.errors import ConfigError
 from shopfloor.model import Signal, SignalKind, SignalRef, to_ns, validate_asset_path
 from shopfloor.services.store import project_store
@@ -67,6 +68,9 @@ class IngestOptions:
         Which column/source goes to which signal (see ``shopfloor ingest --help``).
     time_column, time_format, timezone
         Where the timestamps are and how to read them.
+    ambiguous, nonexistent
+        Local times a DST change makes ambiguous (they happen twice) or nonexistent (in
+        the gap): ``raise`` rejects the row, ``earliest`` or ``latest`` picks an instant.
     start, rate, rate_for, interval_s
         Timing of files without timestamps (``rate_for``: ``(glob, hz)`` pairs).
     block_s, scale, name_time_format, time_columns, date, rows, files
@@ -88,6 +92,8 @@ class IngestOptions:
     time_column: str | None = None
     time_format: str = "iso"
     timezone: str = "UTC"
+    ambiguous: str = "raise"
+    nonexistent: str = "raise"
     start: str | None = None
     rate: float | None = None
     rate_for: tuple[str, ...] = ()
@@ -177,6 +183,11 @@ def check_ingest(options: IngestOptions) -> IngestPlan:
             f"--time-format must be one of {', '.join(TIME_FORMATS)} or a strptime pattern "
             f"like '%d.%m.%Y %H:%M:%S', got {o.time_format!r}"
         )
+    for name, rule in (("--ambiguous", o.ambiguous), ("--nonexistent", o.nonexistent)):
+        if rule not in LOCAL_TIME_CHOICES:
+            raise ConfigError(
+                f"{name} must be one of {', '.join(LOCAL_TIME_CHOICES)}, got {rule!r}"
+            )
     if o.asset is None:
         raise ConfigError("--asset is required (the ISA-95 path of the machine)")
     try:
@@ -222,6 +233,8 @@ def check_ingest(options: IngestOptions) -> IngestPlan:
             "--time-column": o.time_column is not None,
             "--time-format": o.time_format != "iso",
             "--skip-rows": o.skip_rows != 0,
+            "--ambiguous": o.ambiguous != "raise",
+            "--nonexistent": o.nonexistent != "raise",
         },
     )
     entries = _waveform_entries(list(o.map), o.signal, o.channels, {k for _, k in found})
@@ -387,6 +400,8 @@ def _table_readers(plan: IngestPlan) -> tuple[list[RecordingReader], dict[str, s
             "time_column": tcol,
             "time_format": o.time_format,
             "timezone": times.timezone,
+            "ambiguous": o.ambiguous,
+            "nonexistent": o.nonexistent,
             "start": start_k,
             "rate_hz": times.rate_of(path) if start_k is not None else None,
             "delimiter": o.delimiter,

@@ -191,8 +191,14 @@ class CsvReader:
         reasons: dict[int, str] = {}
 
         if layout.time_column is not None:
+            local: dict[int, str] = {}
             ts, ok = parse_times(
-                columns[layout.time_column], layout.time_format, timezone=layout.timezone
+                columns[layout.time_column],
+                layout.time_format,
+                timezone=layout.timezone,
+                ambiguous=layout.ambiguous,
+                nonexistent=layout.nonexistent,
+                problems=local,
             )
             failed = ~ok & ~bad
             if failed.any():
@@ -205,7 +211,8 @@ class CsvReader:
                         if layout.time_format == "iso"
                         else f"a {layout.time_format!r}"
                     )
-                    reasons[row] = f"column {layout.time_column!r}: {text!r} is not {fmt} time"
+                    why = local.get(row) or f"{text!r} is not {fmt} time"
+                    reasons[row] = f"column {layout.time_column!r}: {why}"
                 bad |= failed
         else:
             assert layout.start_ns is not None and layout.rate_hz is not None

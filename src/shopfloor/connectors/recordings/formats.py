@@ -41,6 +41,8 @@ def _table_layout(columns: Mapping[str, SignalRef], options: Mapping[str, Any]) 
         "time_column",
         "time_format",
         "timezone",
+        "ambiguous",
+        "nonexistent",
         "start",
         "rate_hz",
         "delimiter",
@@ -61,6 +63,8 @@ def _table_layout(columns: Mapping[str, SignalRef], options: Mapping[str, Any]) 
             time_column=options.get("time_column"),
             time_format=options.get("time_format", "iso"),
             timezone=options.get("timezone", "UTC"),
+            ambiguous=options.get("ambiguous", "raise"),
+            nonexistent=options.get("nonexistent", "raise"),
             start_ns=None if start is None else to_ns(start),
             rate_hz=options.get("rate_hz"),
             delimiter=options.get("delimiter"),
@@ -146,8 +150,9 @@ def open_recording(
         Source column / variable / channel name → signal.
     options
         Format options, checked by the format (an unknown or invalid one is a
-        ``ConfigError`` naming it). Tables: time_column, time_format, timezone, start,
-        rate_hz, delimiter, header, skip_rows, decimal. wav/mat/npy: start, rate_hz (wav:
+        ``ConfigError`` naming it). Tables: time_column, time_format, timezone,
+        ambiguous, nonexistent, start, rate_hz, delimiter, header, skip_rows, decimal.
+        wav/mat/npy: start, rate_hz (wav:
         from the header unless given), block_s, scale, unit. captures: rate_hz, one of
         start + interval_s / name_time_format / time_columns + date, timezone, files,
         delimiter, header, decimal, rows, scale, unit.
