@@ -182,6 +182,9 @@ def ingest(
     ] = None,
     skip_rows: Annotated[int, typer.Option(min=0, help="Lines to skip before the header.")] = 0,
     decimal: Annotated[str, typer.Option(help="Decimal separator of the numbers.")] = ".",
+    encoding: Annotated[
+        str, typer.Option(help="Text encoding of CSV files, e.g. cp1252 (Windows), latin-1.")
+    ] = "utf-8",
     fmt: Annotated[
         str,
         typer.Option(
@@ -254,6 +257,7 @@ def ingest(
         header=header,
         skip_rows=skip_rows,
         decimal=decimal,
+        encoding=encoding,
         fmt=fmt,
         kind=kind,
         create=create,

@@ -8,6 +8,7 @@ signals, and writes through the store's checks, keeping every rejected row as a 
 
 from __future__ import annotations
 
+import codecs
 import csv
 import fnmatch
 import math
@@ -27,7 +28,7 @@ from shopfloor.connectors.recordings import (
     natural_key,
     open_recording,
 )
-from shopfloor.connectors.recordings.csv import read_text_sample, sniff_delimiter
+from shopfloor.connectors.recordings.csv import read_head, sniff_delimiter
 from shopfloor.connectors.recordings.sources import SourceSpec
 from shopfloor.connectors.recordings.timeparse import LOCAL_TIME_CHOICES
 from shopfloor.errors import ConfigError
@@ -75,8 +76,9 @@ class IngestOptions:
         Timing of files without timestamps (``rate_for``: ``(glob, hz)`` pairs).
     block_s, scale, name_time_format, time_columns, date, rows, files
         Waveform and capture options.
-    delimiter, header, skip_rows, decimal
-        Text layout (``header`` ``None``: yes for tables, no for captures).
+    delimiter, header, skip_rows, decimal, encoding
+        Text layout (``header`` ``None``: yes for tables, no for captures; ``encoding``:
+        of CSV tables, e.g. ``cp1252``).
     fmt, kind
         File format (``auto``: from the name) and signal kind (``auto``, scalar, waveform).
     create, unit
@@ -109,6 +111,7 @@ class IngestOptions:
     header: bool | None = None
     skip_rows: int = 0
     decimal: str = "."
+    encoding: str = "utf-8"
     fmt: str = "auto"
     kind: str = "auto"
     create: bool = False
@@ -188,6 +191,10 @@ def check_ingest(options: IngestOptions) -> IngestPlan:
             raise ConfigError(
                 f"{name} must be one of {', '.join(LOCAL_TIME_CHOICES)}, got {rule!r}"
             )
+    try:
+        codecs.lookup(o.encoding)
+    except LookupError as err:
+        raise ConfigError(f"--encoding {o.encoding!r}: not a known text encoding") from err
     if o.asset is None:
         raise ConfigError("--asset is required (the ISA-95 path of the machine)")
     try:
@@ -235,6 +242,7 @@ def check_ingest(options: IngestOptions) -> IngestPlan:
             "--skip-rows": o.skip_rows != 0,
             "--ambiguous": o.ambiguous != "raise",
             "--nonexistent": o.nonexistent != "raise",
+            "--encoding": o.encoding != "utf-8",
         },
     )
     entries = _waveform_entries(list(o.map), o.signal, o.channels, {k for _, k in found})
@@ -288,13 +296,13 @@ async def ingest(
 
 
 def _columns_of(
-    path: Path, fmt: str, delimiter: str | None, header: bool, skip_rows: int
+    path: Path, fmt: str, delimiter: str | None, header: bool, skip_rows: int, encoding: str
 ) -> list[str]:
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
         return list(pq.ParquetFile(path).schema_arrow.names)
-    sample = read_text_sample(path, 65536)
+    sample = read_head(path, encoding)
     lines = [line for line in sample.splitlines()[skip_rows:] if line.strip()]
     if not lines:
         raise ConfigError(f"{path}: the file is empty")
@@ -382,7 +390,7 @@ def _table_readers(plan: IngestPlan) -> tuple[list[RecordingReader], dict[str, s
     for k, (path, kind) in enumerate(plan.found):
         if not path.is_file():
             raise ConfigError(f"{path}: no such file")
-        names = _columns_of(path, kind, o.delimiter, header, o.skip_rows)
+        names = _columns_of(path, kind, o.delimiter, header, o.skip_rows, o.encoding)
         tcol = o.time_column
         if tcol is None and times.start_ns is None:
             tcol = next((n for n in names if n.strip().lower() in TIME_NAMES), None)
@@ -409,6 +417,10 @@ def _table_readers(plan: IngestPlan) -> tuple[list[RecordingReader], dict[str, s
             "skip_rows": o.skip_rows,
             "decimal": o.decimal,
         }
+        if kind == "csv":
+            options["encoding"] = o.encoding
+        elif o.encoding != "utf-8":
+            raise ConfigError(f"--encoding: {path} is {kind}, not text; drop --encoding")
         readers.append(
             open_recording(
                 path,

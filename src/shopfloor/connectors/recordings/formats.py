@@ -49,6 +49,7 @@ def _table_layout(columns: Mapping[str, SignalRef], options: Mapping[str, Any]) 
         "header",
         "skip_rows",
         "decimal",
+        "encoding",
     }
     unknown = sorted(set(options) - known)
     if unknown:
@@ -71,6 +72,7 @@ def _table_layout(columns: Mapping[str, SignalRef], options: Mapping[str, Any]) 
             header=options.get("header", True),
             skip_rows=options.get("skip_rows", 0),
             decimal=options.get("decimal", "."),
+            encoding=options.get("encoding", "utf-8"),
         )
     except ValueError as err:
         raise ConfigError(str(err)) from err
@@ -151,7 +153,8 @@ def open_recording(
     options
         Format options, checked by the format (an unknown or invalid one is a
         ``ConfigError`` naming it). Tables: time_column, time_format, timezone,
-        ambiguous, nonexistent, start, rate_hz, delimiter, header, skip_rows, decimal.
+        ambiguous, nonexistent, start, rate_hz, delimiter, header, skip_rows, decimal,
+        encoding (CSV).
         wav/mat/npy: start, rate_hz (wav:
         from the header unless given), block_s, scale, unit. captures: rate_hz, one of
         start + interval_s / name_time_format / time_columns + date, timezone, files,
