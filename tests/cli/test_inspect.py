@@ -214,6 +214,14 @@ def test_project_from_the_environment(
     assert json.loads(result.output)["file"] == str(project / "factory.yaml")
 
 
+HEALTH = {
+    "services": {
+        "connectors": {"cnc": {"state": "connected", "reconnects": 2, "tags": ["a", "b"]}},
+        "store_sink": {"written": 10, "rejected": 0},
+    }
+}
+
+
 class _Failing(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self.send_response(500)
@@ -224,9 +232,16 @@ class _Failing(http.server.BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def failing_api() -> Iterator[str]:
-    server = http.server.HTTPServer(("127.0.0.1", 0), _Failing)
+class _Healthy(_Failing):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(json.dumps(HEALTH).encode())
+
+
+def _serve(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    server = http.server.HTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -236,14 +251,39 @@ def failing_api() -> Iterator[str]:
         server.server_close()
 
 
-def test_status_when_the_platform_api_fails(
-    project: Path, runner: CliRunner, failing_api: str
-) -> None:
+@pytest.fixture
+def failing_api() -> Iterator[str]:
+    yield from _serve(_Failing)
+
+
+@pytest.fixture
+def healthy_api() -> Iterator[str]:
+    yield from _serve(_Healthy)
+
+
+def _lock(project: Path, api_url: str) -> None:
     state = project / ".shopfloor"
     state.mkdir(exist_ok=True)
     (state / "platform.json").write_text(
-        json.dumps({"pid": os.getpid(), "api_url": failing_api, "started_ns": 1})
+        json.dumps({"pid": os.getpid(), "api_url": api_url, "started_ns": 1})
     )
+
+
+def test_status_prints_health_as_lines_not_dicts(
+    project: Path, runner: CliRunner, healthy_api: str
+) -> None:
+    _lock(project, healthy_api)
+    result = runner.invoke(app, ["status", "-p", str(project)])
+    assert result.exit_code == 0, result.output
+    assert "{" not in result.output and "[" not in result.output
+    assert "state: connected" in result.output and "tags: a, b" in result.output
+    assert "store_sink: written 10, rejected 0" in result.output
+
+
+def test_status_when_the_platform_api_fails(
+    project: Path, runner: CliRunner, failing_api: str
+) -> None:
+    _lock(project, failing_api)
     result = runner.invoke(app, ["status", "-p", str(project)])
     assert result.exit_code == 1, result.output
     assert "error:" in result.output and "500" in result.output
