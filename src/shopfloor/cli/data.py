@@ -445,11 +445,10 @@ def signals(
     console.print(f"[bold]signals of {proj.config.project.name}[/]: {len(rows):,}")
     for group, members in _by_asset(rows).items():
         table = Table(title=group, title_justify="left")
-        for column in ("signal", "kind", "unit", "count", "first", "last"):
+        table.add_column("signal", no_wrap=True)  # names whole; the times fold instead
+        for column in ("kind", "unit", "count", "first", "last"):
             table.add_column(
-                column,
-                justify="right" if column == "count" else "left",
-                overflow="fold" if column == "signal" else "ellipsis",
+                column, justify="right" if column == "count" else "left", overflow="fold"
             )
         for row in members:
             table.add_row(
@@ -506,11 +505,16 @@ def events(
         return
     from rich.table import Table
 
-    table = Table(title=f"events: {result['shown']:,} of {result['total']:,}")
+    shown = result["events"]
+    assets = {e["signal"].rpartition("/")[0] for e in shown}
+    one = assets.pop() if len(assets) == 1 else None  # name the asset once, in the title
+    title = f"events{f' of {one}' if one else ''}: {result['shown']:,} of {result['total']:,}"
+    table = Table(title=title)
     for column in ("ts", "signal", "kind", "severity", "message"):
-        table.add_column(column, overflow="fold")
-    for e in result["events"]:
-        table.add_row(e["ts"], e["signal"], e["kind"], e["severity"], e["message"])
+        table.add_column(column, overflow="fold", no_wrap=column == "ts")
+    for e in shown:
+        signal = e["signal"].rpartition("/")[2] if one else e["signal"]
+        table.add_row(e["ts"], signal, e["kind"], e["severity"], e["message"])
     console.print(table)
 
 

@@ -234,7 +234,8 @@ def _print_status(result: dict[str, Any]) -> None:
     console.print(f"platform: {state}" + (f" (pid {result['pid']})" if "pid" in result else ""))
     store = result.get("store")
     if store:
-        table = Table(title=f"store {store['location']} ({store['size_bytes'] / 1e6:.1f} MB)")
+        console.print(f"store: {store['location']} ({store['size_bytes'] / 1e6:.1f} MB)")
+        table = Table()
         table.add_column("table")
         table.add_column("rows", justify="right")
         for name, rows in store["rows"].items():
