@@ -135,9 +135,13 @@ def test_query_quality_names_from_after_to_and_every_on_events(
     assert code == 2 and "event" in out and "--every" in out
 
 
+@pytest.mark.parametrize("batch", [1, 256])
 def test_query_every_on_a_waveform_downsamples_its_rms(
-    project: Path, runner: CliRunner, tmp_path: Path
+    project: Path, runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch: int
 ) -> None:
+    import shopfloor.services.query
+
+    monkeypatch.setattr(shopfloor.services.query, "RMS_BATCH", batch)
     path = tmp_path / "x.npy"
     np.save(path, np.full((4000, 1), 2.0))
     base = ["--asset", ASSET, "-p", str(project)]

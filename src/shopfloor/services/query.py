@@ -40,6 +40,10 @@ __all__ = [
 ]
 
 
+RMS_BATCH = 256
+"""Waveform blocks read at a time when downsampling their RMS."""
+
+
 @dataclass(frozen=True)
 class TimeRange:
     """A time range as given: either end may be open (``None``)."""
@@ -183,22 +187,20 @@ async def query_signal(
     if info.kind == SignalKind.SCALAR:
         out["rows"] = await _scalar_rows(store, ref, start, end, every_ns, limit)
     elif info.kind == SignalKind.WAVEFORM:
-        blocks = await store.read_waveforms(
-            ref, start, end, limit=None if every_ns else limit or 1000
-        )
-        if every_ns is None:
-            out["rows"] = [
-                {
-                    "ts": format_ns(b.t0_ns),
-                    "sample_rate_hz": b.sample_rate_hz,
-                    "n_samples": b.n_samples,
-                    "n_channels": b.n_channels,
-                    "rms": waveform_rms(b).round(6).tolist(),
-                }
-                for b in blocks
-            ]
-        else:
-            out["rows"] = _rms_buckets(blocks, start, every_ns)[:limit]
+        if every_ns is not None:
+            out["rows"] = (await _rms_buckets(store, ref, start, end, every_ns))[:limit]
+            return out
+        blocks = await store.read_waveforms(ref, start, end, limit=limit or 1000)
+        out["rows"] = [
+            {
+                "ts": format_ns(b.t0_ns),
+                "sample_rate_hz": b.sample_rate_hz,
+                "n_samples": b.n_samples,
+                "n_channels": b.n_channels,
+                "rms": waveform_rms(b).round(6).tolist(),
+            }
+            for b in blocks
+        ]
     elif info.kind == SignalKind.EVENT:
         events = await store.read_events(start, end, ref=ref, limit=limit or 1000)
         out["rows"] = [_event_row(e) for e in events]
@@ -234,12 +236,23 @@ async def _scalar_rows(
     return [{"ts": format_ns(int(t)), **{c: values[c][i] for c in cols}} for i, t in enumerate(ts)]
 
 
-def _rms_buckets(blocks: list[WaveformBlock], start: int, every_ns: int) -> list[dict[str, Any]]:
-    """Min/max/mean of each channel's block RMS per bucket of ``every_ns`` from ``start``."""
+async def _rms_buckets(
+    store: Store, ref: SignalRef, start: int, end: int, every_ns: int
+) -> list[dict[str, Any]]:
+    """Min/max/mean of each channel's block RMS per bucket of ``every_ns`` from ``start``.
+
+    Blocks are read :data:`RMS_BATCH` at a time, so memory holds one batch, not the range.
+    """
     buckets: dict[int, list[npt.NDArray[np.float64]]] = {}
-    for block in blocks:
-        key = start + (block.t0_ns - start) // every_ns * every_ns
-        buckets.setdefault(key, []).append(waveform_rms(block))
+    cursor = start
+    while cursor < end:
+        blocks = await store.read_waveforms(ref, cursor, end, limit=RMS_BATCH)
+        for block in blocks:
+            key = start + (block.t0_ns - start) // every_ns * every_ns
+            buckets.setdefault(key, []).append(waveform_rms(block))
+        if len(blocks) < RMS_BATCH:
+            break
+        cursor = blocks[-1].t0_ns + 1
     rows = []
     for key in sorted(buckets):
         try:
@@ -275,7 +288,10 @@ def _matches(path: str | None, asset: str | None, signal: str | None) -> bool:
         return True
     if path is None:
         return False
-    ref = SignalRef.parse(path)
+    try:
+        ref = SignalRef.parse(path)
+    except ValueError:  # not a signal path: it is about no signal we could match
+        return False
     if asset is not None and not (
         ref.asset == asset or ref.asset.startswith(asset.rstrip("/") + "/")
     ):
