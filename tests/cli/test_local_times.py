@@ -86,3 +86,18 @@ def test_parse_times_slow_path_refuses_too() -> None:
     _, ok = parse_times(column, timezone=BERLIN, problems=problems)
     assert ok.tolist() == [True, False, False, False]
     assert sorted(problems) == [1, 3]
+
+
+def test_capture_times_in_a_dst_change_are_refused() -> None:
+    from datetime import date
+    from zoneinfo import ZoneInfo
+
+    from shopfloor.connectors.recordings.captureparse import time_from_columns, time_from_name
+
+    zone = ZoneInfo(BERLIN)
+    with pytest.raises(ValueError, match="does not exist in Europe/Berlin"):
+        time_from_name("2024.03.31.02.30.00", "%Y.%m.%d.%H.%M.%S", zone)
+    with pytest.raises(ValueError, match="happens twice in Europe/Berlin"):
+        time_from_columns(date(2024, 10, 27), (2 * 3600 + 30 * 60) * 10**9, zone)
+    ns = time_from_name("2024.06.01.12.00.00", "%Y.%m.%d.%H.%M.%S", zone)
+    assert format_ns(ns) == "2024-06-01T10:00:00Z"
