@@ -5,6 +5,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.installed-demo
 LINT_DIRS := $(wildcard src tests eval bench)
 
 .PHONY: demo test lint typecheck unit bench system clean help
@@ -17,14 +18,19 @@ help:
 system:
 	@scripts/ensure-system.sh $(PYTHON)
 
-$(STAMP): pyproject.toml scripts/ensure-system.sh
+# the demo needs the runtime and plots only; tests, lint and bench need the dev extras
+$(DEMO_STAMP): pyproject.toml scripts/ensure-system.sh
 	@scripts/ensure-system.sh $(PYTHON)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[plots]'
+	@touch $(DEMO_STAMP)
+
+$(STAMP): $(DEMO_STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	@touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(BIN)/shopfloor demo
 
 lint: $(STAMP)

@@ -53,7 +53,7 @@ def test_layers_follow_style_order_without_exceptions() -> None:
         "shopfloor.cli",
         "shopfloor.testing",
         "shopfloor.api | (shopfloor.studio)",
-        "shopfloor.node : (shopfloor.services)",
+        "shopfloor.node : shopfloor.services",
         "shopfloor.config",
         "shopfloor.runtime",
         "shopfloor.ml",

@@ -231,8 +231,5 @@ def test_a_misspelt_choice_gets_the_closest_one(tmp_path: Path) -> None:
     assert len(issues) == 2, issues
     assert "assets[0].signals[5].kind: Input should be" in issues[0]
     assert "got 'evnt' (did you mean 'event'?)" in issues[0]
-    assert (
-        "connectors[0].security_mode: Input should be 'None', 'Sign' or 'SignAndEncrypt', "
-        in (issues[1])
-    )
+    assert "connectors[0].security_mode: " in issues[1]
     assert "got 'Sing' (did you mean 'Sign'?)" in issues[1]

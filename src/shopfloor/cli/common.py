@@ -14,14 +14,15 @@ import os
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
-from rich.logging import RichHandler
 
-from shopfloor.config import Project, find_project, load_project
 from shopfloor.errors import ConfigError, ShopfloorError
+
+if TYPE_CHECKING:
+    from shopfloor.config import Project
 
 __all__ = [
     "EXIT_CONFIG",
@@ -51,6 +52,8 @@ ProjectOption = Annotated[
         "-p",
         help="Project folder or factory.yaml (default: search "
         "from the current folder up; or $SHOPFLOOR_PROJECT).",
+        envvar="SHOPFLOOR_PROJECT",
+        show_envvar=False,
         show_default=False,
     ),
 ]
@@ -61,6 +64,8 @@ _verbose = {"level": 0}
 
 def setup_logging(verbose: int) -> None:
     """Configure logging handlers (only the CLI does this)."""
+    from rich.logging import RichHandler
+
     _verbose["level"] = verbose
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(
@@ -82,6 +87,8 @@ def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
 
 def load(project: Path | None) -> Project:
     """Find and load the project, exiting with status 2 on any problem."""
+    from shopfloor.config import find_project, load_project
+
     try:
         start = project or (
             Path(os.environ["SHOPFLOOR_PROJECT"]) if os.environ.get("SHOPFLOOR_PROJECT") else None

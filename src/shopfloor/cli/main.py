@@ -5,16 +5,15 @@ from __future__ import annotations
 import asyncio
 import signal as signals_module
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from shopfloor import __version__
-from shopfloor.cli import data, demo, later, opcua, pipelines, sim, tokens
+from shopfloor.cli import data, demo, later
 from shopfloor.cli.common import (
     EXIT_CONFIG,
+    EXIT_FAILURE,
     JsonOption,
     ProjectOption,
     console,
@@ -24,17 +23,38 @@ from shopfloor.cli.common import (
     run_async,
     setup_logging,
 )
-from shopfloor.config import find_project, load_project
-from shopfloor.config.template import write_example_project
-from shopfloor.errors import ConfigError, PortInUse
-from shopfloor.model import parse_duration_s
-from shopfloor.node import Platform, read_lock
-from shopfloor.node.lock import read_token
-from shopfloor.store import DuckDBStore
+from shopfloor.cli.lazy import LazyGroup, LazyTyper
+from shopfloor.errors import ConfigError
+
+if TYPE_CHECKING:
+    from shopfloor.node import Platform
 
 __all__ = ["app", "main"]
 
+# Commands import what they need when they run: `shopfloor --help` imports no numpy,
+# scipy, DuckDB or asyncua (tests/cli/test_startup.py checks it).
+
+
+class _Root(LazyGroup):
+    lazy: ClassVar[dict[str, LazyTyper]] = {
+        "opcua": LazyTyper(
+            "shopfloor.cli.opcua", "OPC UA: browse a server and export its tags as signals."
+        ),
+        "pipelines": LazyTyper(
+            "shopfloor.cli.pipelines",
+            "Pipelines: list them, fit them on a baseline, run them over history.",
+        ),
+        "sim": LazyTyper(
+            "shopfloor.cli.sim", "Run simulated machines (real industrial protocols on loopback)."
+        ),
+        "tokens": LazyTyper(
+            "shopfloor.cli.tokens", "Create, list and revoke API tokens."
+        ),
+    }
+
+
 app = typer.Typer(
+    cls=_Root,
     name="shopfloor",
     help="Smart Factory platform: connect machines, keep their data, run models on it.",
     no_args_is_help=True,
@@ -72,6 +92,9 @@ def init(
     force: Annotated[bool, typer.Option(help="Overwrite an existing factory.yaml.")] = False,
 ) -> None:
     """Write a commented example project (factory.yaml) into FOLDER."""
+    from shopfloor.config import load_project
+    from shopfloor.config.template import write_example_project
+
     try:
         target = write_example_project(folder, force=force)
         load_project(target)
@@ -84,12 +107,16 @@ def init(
 @app.command()
 def validate(project: ProjectOption = None, json_: JsonOption = False) -> None:
     """Check the project file; print every problem with its file, line and field."""
+    from shopfloor.config import find_project, load_project
+
     try:
         proj = load_project(find_project(project))
     except ConfigError as err:
         if json_:
             print_json({"valid": False, "error": str(err).splitlines()[0], "issues": err.issues})
             raise typer.Exit(EXIT_CONFIG) from None
+        from rich.markup import escape
+
         fail(escape(str(err)), EXIT_CONFIG)  # values in the issues may look like markup
     config = proj.config
     summary = {
@@ -135,6 +162,8 @@ ApiPortOption = Annotated[
 
 def _duration_s(text: str | None) -> float | None:
     """``--duration`` in seconds (the one duration parser, as ``sim --duration`` uses)."""
+    from shopfloor.model import parse_duration_s
+
     if text is None:
         return None
     try:
@@ -145,6 +174,8 @@ def _duration_s(text: str | None) -> float | None:
 
 def _platform(proj: Any, *, api: bool, api_port: int | None, services: bool) -> Platform:
     """The platform of ``proj``: backends from its configuration, the API as a service."""
+    from shopfloor.node import Platform
+
     api_factory = None
     if api and proj.config.api.enabled:
         from shopfloor.api.server import api_server_factory
@@ -160,6 +191,8 @@ def _platform(proj: Any, *, api: bool, api_port: int | None, services: bool) -> 
 
 async def _start(platform: Platform) -> None:
     """Start ``platform``; a taken API port exits with status 3 and what to do about it."""
+    from shopfloor.errors import PortInUse
+
     try:
         await platform.start()
     except PortInUse as err:
@@ -234,73 +267,72 @@ def serve(
 @app.command()
 def status(project: ProjectOption = None, json_: JsonOption = False) -> None:
     """Show whether the platform runs, the health of its parts and what the store holds."""
+    from shopfloor.services.status import platform_status
+
     proj = load(project)
-
-    async def main() -> dict[str, Any]:
-        lock = read_lock(proj.state_dir)
-        if lock is not None and lock.api_url:
-            import httpx
-
-            token = read_token(proj.state_dir)
-            headers = {"authorization": f"Bearer {token}"} if token else {}
-            async with httpx.AsyncClient(
-                base_url=lock.api_url, timeout=10, headers=headers
-            ) as client:
-                try:
-                    response = await client.get("/api/v1/status")
-                except httpx.TransportError as err:
-                    return {"running": True, "pid": lock.pid, "error": f"API unreachable: {err}"}
-            body: dict[str, Any] = response.json()
-            if response.status_code != 200:
-                detail = body.get("detail", response.text)
-                return {"running": True, "pid": lock.pid, "error": f"API refused: {detail}"}
-            return {"running": True, **body}
-        if not proj.store_path.exists():
-            return {"running": False, "store": None}
-        store = DuckDBStore(proj.store_path, proj.config.store)
-        await store.open()
-        try:
-            stats = await store.stats()
-        finally:
-            await store.close()
-        return {
-            "running": False,
-            "store": {
-                "rows": stats.rows,
-                "size_bytes": stats.size_bytes,
-                "location": stats.location,
-            },
-        }
-
-    result = run_async(main)
+    result = run_async(lambda: platform_status(proj))
     if json_:
         print_json(result)
-        return
-    state = "[green]running[/]" if result["running"] else "[yellow]not running[/]"
-    console.print(f"platform: {state}")
+    else:
+        _print_status(result)
     if result.get("error"):
-        console.print(f"[red]{result['error']}[/]", highlight=False)
+        fail(result["error"], EXIT_FAILURE)
+
+
+def _print_status(result: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    state = "[green]running[/]" if result["running"] else "[yellow]not running[/]"
+    console.print(f"platform: {state}" + (f" (pid {result['pid']})" if "pid" in result else ""))
     store = result.get("store")
     if store:
-        table = Table(title=f"store {store['location']} ({store['size_bytes'] / 1e6:.1f} MB)")
+        console.print(f"store: {store['location']} ({store['size_bytes'] / 1e6:.1f} MB)")
+        table = Table()
         table.add_column("table")
         table.add_column("rows", justify="right")
         for name, rows in store["rows"].items():
             table.add_row(name, f"{rows:,}")
         console.print(table)
-    for name, health in (result.get("services") or {}).items():
-        console.print(f"[bold]{name}[/]: {health}")
+    for line in _health_lines(result.get("services") or {}, 0):
+        console.print(line, highlight=False)
+
+
+def _health_lines(health: Any, depth: int) -> list[str]:
+    """Nested health as indented ``name: value`` lines (no Python reprs)."""
+    pad = "  " * depth
+    if not isinstance(health, dict):
+        return [f"{pad}{health}"]
+    lines = []
+    for name, value in health.items():
+        if isinstance(value, dict):
+            flat = all(not isinstance(v, dict | list) for v in value.values())
+            if flat and len(value) <= 6:
+                pairs = ", ".join(f"{k} {_plain(v)}" for k, v in value.items())
+                lines.append(f"{pad}[bold]{name}[/]: {pairs}")
+            else:
+                lines.append(f"{pad}[bold]{name}[/]")
+                lines.extend(_health_lines(value, depth + 1))
+        else:
+            lines.append(f"{pad}[bold]{name}[/]: {_plain(value)}")
+    return lines
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(_plain(v) for v in value) or "-"
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
 
 
 app.command()(data.ingest)
 app.command()(data.query)
 app.command()(data.signals)
+app.command()(data.events)
 app.command("dead-letters")(data.dead_letters)
 app.command()(demo.demo)
-app.add_typer(pipelines.app, name="pipelines")
-app.add_typer(opcua.app, name="opcua")
-app.add_typer(sim.app, name="sim")
-app.add_typer(tokens.app, name="tokens")
 later.register(app)
 
 

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from pydantic import ValidationError
-from rich.table import Table
 
 from shopfloor.cli.common import (
     EXIT_CONFIG,
@@ -19,24 +17,12 @@ from shopfloor.cli.common import (
     print_json,
     run_async,
 )
-from shopfloor.config import environment, find_project
-from shopfloor.connectors.opcua.browse import (
-    browse_server,
-    nodes_to_csv,
-    nodes_to_signals,
-    signals_yaml,
-)
-from shopfloor.connectors.opcua.client import connect_client, disconnect_client
-from shopfloor.connectors.opcua.config import OpcUaConfig
-from shopfloor.errors import ConfigError
 
 __all__ = ["app"]
 
 app = typer.Typer(
     help="OPC UA: browse a server and export its tags as signals.", no_args_is_help=True
 )
-
-_SECURITY = {"none": "None", "sign": "Sign", "encrypt": "SignAndEncrypt"}
 
 
 @app.command()
@@ -46,7 +32,13 @@ def browse(
         str | None, typer.Option(help="Only nodes whose path or description contains this text.")
     ] = None,
     depth: Annotated[int, typer.Option(min=1, max=20, help="Levels below Objects.")] = 6,
-    security: Annotated[str, typer.Option(help="none, sign or encrypt (Basic256Sha256).")] = "none",
+    security: Annotated[
+        str,
+        typer.Option(
+            help="none, sign or encrypt (Basic256Sha256); None, Sign, SignAndEncrypt too, "
+            "in any case."
+        ),
+    ] = "none",
     username_env: Annotated[
         str | None, typer.Option(help="Variable holding the user name.")
     ] = None,
@@ -66,48 +58,31 @@ def browse(
     json_: JsonOption = False,
 ) -> None:
     """Browse and search a server's address space; export nodes as signal config."""
-    if security not in _SECURITY:
-        fail(f"--security must be none, sign or encrypt, got {security!r}", EXIT_CONFIG)
-    if export is not None and export.suffix.lower() not in (".yaml", ".yml", ".csv"):
+    from shopfloor.errors import ConfigError
+    from shopfloor.services.opcua import EXPORT_SUFFIXES, BrowseOptions, check_browse
+    from shopfloor.services.opcua import browse as browse_nodes
+    from shopfloor.services.opcua import export_nodes as write_export
+
+    if export is not None and export.suffix.lower() not in EXPORT_SUFFIXES:
         fail(f"--export {export}: use a .yaml or .csv file name", EXIT_CONFIG)
+    options = BrowseOptions(
+        url, search, depth, security, username_env, password_env, connector, timeout, project
+    )
     try:
-        config = OpcUaConfig(
-            name=connector,
-            endpoint=url,
-            security_mode=_SECURITY[security],
-            username_env=username_env,
-            password_env=password_env,
-            request_timeout_s=timeout,
-        )
-    except ValidationError as err:
-        problems = "; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors())
-        fail(f"{url}: {problems}", EXIT_CONFIG)
-    state = _state_dir(project)
-
-    async def run() -> list[Any]:
-        client = await connect_client(
-            config, state / "connectors" / connector / "pki", environment()
-        )
-        try:
-            return await browse_server(client, search=search, depth=depth)
-        finally:
-            await disconnect_client(client)
-
-    nodes = run_async(run)
+        check_browse(options)
+    except ConfigError as err:
+        fail(str(err), EXIT_CONFIG)
+    nodes = run_async(lambda: browse_nodes(options))
     if export is not None:
-        if export.suffix.lower() == ".csv":
-            export.write_text(nodes_to_csv(nodes), encoding="utf-8")
-            count = len(nodes)
-        else:
-            signals = nodes_to_signals(nodes, connector, include_writable=include_writable)
-            export.write_text(signals_yaml(signals), encoding="utf-8")
-            count = len(signals)
+        count = write_export(nodes, export, connector, include_writable=include_writable)
         err_console.print(f"wrote {count} entries to {export}")
     if json_:
         from dataclasses import asdict
 
         print_json([asdict(n) for n in nodes])
         return
+    from rich.table import Table
+
     table = Table(
         title=f"{url}: {len(nodes)} node(s)" + (f" matching {search!r}" if search else "")
     )
@@ -127,11 +102,3 @@ def browse(
             node.description,
         )
     console.print(table)
-
-
-def _state_dir(project: Path | None) -> Path:
-    """The project's state folder (client certificates live there), else ~/.shopfloor."""
-    try:
-        return find_project(project).parent / ".shopfloor"
-    except ConfigError:
-        return Path.home() / ".shopfloor"

@@ -1,13 +1,14 @@
-"""``shopfloor pipelines``: list, fit on a baseline, run over stored history."""
+"""``shopfloor pipelines``: list, fit on a baseline, run over stored history.
+
+:mod:`shopfloor.services.pipelines` does the work; these commands parse and print.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from shopfloor.cli.common import (
     EXIT_CONFIG,
@@ -19,17 +20,11 @@ from shopfloor.cli.common import (
     print_json,
     run_async,
 )
-from shopfloor.config import Project
-from shopfloor.errors import ConfigError
-from shopfloor.model import format_ns, now_ns, to_ns
-from shopfloor.node import open_project_store
-from shopfloor.node.pipelines import fitted_path, project_pipeline
-from shopfloor.pipelines import fit_pipeline, load_state, pipeline_state, run_history, save_state
-from shopfloor.store import Store
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 __all__ = ["app"]
-
-T = TypeVar("T")
 
 app = typer.Typer(
     help="Pipelines: list them, fit them on a baseline, run them over history.",
@@ -41,16 +36,20 @@ ToOption = Annotated[str, typer.Option("--to", help="End, exclusive (ISO 8601 or
 
 
 def _range(start: str, end: str) -> tuple[int, int]:
+    from shopfloor.errors import ConfigError
+    from shopfloor.services.query import parse_time_range
+
     try:
-        lo, hi = to_ns(start), to_ns(end)
-    except ValueError as err:
-        fail(f"--from/--to: {err}", EXIT_CONFIG)
-    if hi <= lo:
-        fail(f"--to ({end}) must be after --from ({start})", EXIT_CONFIG)
-    return lo, hi
+        span = parse_time_range(start, end)
+    except ConfigError as err:
+        fail(str(err), EXIT_CONFIG)
+    assert span.start_ns is not None and span.end_ns is not None  # both given
+    return span.start_ns, span.end_ns
 
 
 def _progress(json_: bool) -> Progress:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -62,62 +61,35 @@ def _progress(json_: bool) -> Progress:
     )
 
 
-async def _over_history(
-    proj: Project,
+def _with_bar(
     label: str,
     total: int,
     json_: bool,
-    work: Callable[[Store, Callable[[int, int], None]], Awaitable[T]],
-) -> T:
-    """Open the project's store and run ``work`` on it with a progress bar."""
-    store = await open_project_store(proj)
-    try:
+    work: Callable[[Callable[[int, int], None]], Awaitable[dict[str, Any]]],
+) -> dict[str, Any]:
+    """Run ``work`` with a progress bar of ``total`` nanoseconds of history."""
+
+    async def main() -> dict[str, Any]:
         with _progress(json_) as bar:
             task = bar.add_task(label, total=total)
 
             def update(done: int, _total: int) -> None:
                 bar.update(task, completed=done)
 
-            return await work(store, update)
-    finally:
-        await store.close()
+            return await work(update)
+
+    return run_async(main)
 
 
 @app.command("list")
 def list_(project: ProjectOption = None, json_: JsonOption = False) -> None:
     """List the project's pipelines with their hash and whether they are fitted."""
+    from rich.table import Table
+
+    from shopfloor.services.pipelines import list_pipelines
+
     proj = load(project)
-    rows: list[dict[str, Any]] = []
-    for config in proj.config.pipelines:
-        try:
-            pipeline, plan = project_pipeline(proj, config.name, load_fitted=False)
-        except Exception as err:  # show the problem in the list, exit 2 after it
-            rows.append({"name": config.name, "error": str(err)})
-            continue
-        fitted = None
-        path = fitted_path(proj, config.name)
-        if pipeline.needs_fit and path.exists():
-            state = load_state(path)
-            fitted = {
-                "at": state.get("fitted_at"),
-                "baseline": state.get("baseline"),
-                "current": state.get("spec_hash") == pipeline.spec_hash,
-            }
-        rows.append(
-            {
-                "name": config.name,
-                "asset": config.asset,
-                "sources": [r.name for r, _ in pipeline.sources],
-                "rate_hz": pipeline.rate_hz,
-                "window_samples": pipeline.window_samples,
-                "hop_s": pipeline.hop_ns / 1e9,
-                "steps": [s.kind for s in pipeline.steps],
-                "outputs": len(plan.signals),
-                "spec_hash": pipeline.spec_hash,
-                "needs_fit": pipeline.needs_fit,
-                "fitted": fitted,
-            }
-        )
+    rows = list_pipelines(proj)
     broken = [row["name"] for row in rows if "error" in row]
     if json_:
         print_json(rows)
@@ -160,30 +132,19 @@ def fit(
     json_: JsonOption = False,
 ) -> None:
     """Fit the pipeline's learning steps (scalers, models) on a baseline of stored history."""
+    from shopfloor.errors import ConfigError
+    from shopfloor.model import format_ns
+    from shopfloor.services.pipelines import check_pipeline, fit_baseline
+
     proj = load(project)
     start, end = _range(from_, to)
     try:
-        pipeline, _ = project_pipeline(proj, name, load_fitted=False)
+        check_pipeline(proj, name)
     except ConfigError as err:
         fail(str(err), EXIT_CONFIG)
-
-    async def run() -> dict[str, Any]:
-        baseline = await _over_history(
-            proj,
-            f"fit {name}",
-            end - start,
-            json_,
-            lambda store, update: fit_pipeline(store, pipeline, start, end, progress=update),
-        )
-        path = save_state(fitted_path(proj, name), pipeline_state(pipeline, baseline))
-        return {
-            "pipeline": name,
-            "spec_hash": pipeline.spec_hash,
-            "baseline": baseline,
-            "saved": str(path),
-        }
-
-    result = run_async(run)
+    result = _with_bar(
+        f"fit {name}", end - start, json_, lambda up: fit_baseline(proj, name, start, end, up)
+    )
     if json_:
         print_json(result)
         return
@@ -219,32 +180,16 @@ def run_(
     Outputs of an earlier fit in the range are kept and the new ones reported as
     conflicts (exit 1); ``--rescore`` replaces them and says how many.
     """
+    from shopfloor.services.pipelines import run_over_history
+
     proj = load(project)
     start, end = _range(from_, to)
-
-    async def run() -> dict[str, Any]:
-        pipeline, plan = project_pipeline(proj, name)
-        report = await _over_history(
-            proj,
-            f"run {name}",
-            end - start,
-            json_,
-            lambda store, update: run_history(
-                store, pipeline, plan, start, end, progress=update, rescore=rescore
-            ),
-        )
-        return {
-            "pipeline": name,
-            "from": format_ns(start),
-            "to": format_ns(end),
-            "spec_hash": pipeline.spec_hash,
-            "outputs": [s.name for s in plan.signals],
-            **report.as_dict(),
-            "took_s": round((now_ns() - t0) / 1e9, 2),
-        }
-
-    t0 = now_ns()
-    result = run_async(run)
+    result = _with_bar(
+        f"run {name}",
+        end - start,
+        json_,
+        lambda up: run_over_history(proj, name, start, end, up, rescore=rescore),
+    )
     conflicts = (
         f"{result['conflicts']:,} values differ from outputs already stored (an earlier "
         f"fit?) and were not written: run again with --rescore to replace them"

@@ -9,7 +9,40 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from shopfloor.connectors.config import ConnectorConfig
 
-__all__ = ["OpcUaConfig", "OpcUaSignalOptions"]
+__all__ = ["SECURITY_MODES", "OpcUaConfig", "OpcUaSignalOptions", "security_mode_of"]
+
+SECURITY_MODES = {
+    "none": "None",
+    "sign": "Sign",
+    "encrypt": "SignAndEncrypt",
+    "signandencrypt": "SignAndEncrypt",
+}
+"""Accepted spellings (any case; the CLI's and the YAML's) → the OPC UA name."""
+
+
+def security_mode_of(text: str) -> str:
+    """The OPC UA message security mode ``text`` names, in any case.
+
+    ``none``, ``sign`` and ``encrypt`` (the CLI's words) or ``None``, ``Sign`` and
+    ``SignAndEncrypt`` (OPC UA's names, used in factory.yaml).
+
+    Examples
+    --------
+    >>> security_mode_of("encrypt"), security_mode_of("SIGN"), security_mode_of("None")
+    ('SignAndEncrypt', 'Sign', 'None')
+    """
+    mode = SECURITY_MODES.get(text.strip().lower().replace("_", "").replace("-", ""))
+    if mode is None:
+        import difflib
+
+        names = ["None", "Sign", "SignAndEncrypt", "none", "sign", "encrypt"]
+        close = difflib.get_close_matches(text.strip(), names, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(
+            f"security mode: got {text!r}{hint}; use none, sign or encrypt "
+            "(or None, Sign, SignAndEncrypt)"
+        )
+    return mode
 
 
 class OpcUaSignalOptions(BaseModel):
@@ -35,7 +68,7 @@ class OpcUaConfig(ConnectorConfig):
         - name: cnc
           type: opcua
           endpoint: opc.tcp://127.0.0.1:4840
-          security_mode: SignAndEncrypt        # None, Sign or SignAndEncrypt
+          security_mode: SignAndEncrypt        # None, Sign, SignAndEncrypt (any case; or encrypt)
           username_env: CNC_OPCUA_USER         # secrets come from the environment
           password_env: CNC_OPCUA_PASSWORD
           publishing_interval_ms: 100
@@ -74,6 +107,11 @@ class OpcUaConfig(ConnectorConfig):
     flush_interval_ms: float = Field(default=100.0, gt=0, description="Batching of scalar values.")
     history_backfill: bool = Field(default=True, description="Fill gaps with HistoryRead.")
     max_backfill_s: float = Field(default=86400.0, gt=0)
+
+    @field_validator("security_mode", mode="before")
+    @classmethod
+    def _security_mode(cls, value: object) -> object:
+        return security_mode_of(value) if isinstance(value, str) else value
 
     @field_validator("endpoint")
     @classmethod

@@ -16,7 +16,7 @@ import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 
 import numpy as np
 import numpy.typing as npt
@@ -213,6 +213,22 @@ def check_name_time_format(fmt: str) -> None:
         raise ValueError(f"{fmt!r} is not a strptime pattern: {err}") from err
 
 
+def _local(wall: datetime, zone: tzinfo) -> datetime:
+    """``wall`` (naive) as a time in ``zone``.
+
+    Raises
+    ------
+    ValueError
+        When a DST change makes it nonexistent (in the gap) or ambiguous (twice).
+    """
+    early, late = wall.replace(tzinfo=zone, fold=0), wall.replace(tzinfo=zone, fold=1)
+    if early.utcoffset() == late.utcoffset():
+        return early
+    utc = early.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
+    what = "does not exist" if utc != wall else "happens twice"
+    raise ValueError(f"local time {wall.isoformat()} {what} in {zone} (a DST change)")
+
+
 def _checked_ns(moment: datetime) -> int:
     ns = to_ns(moment)
     if not -_INT64_MAX <= ns <= _INT64_MAX:
@@ -252,7 +268,7 @@ def time_from_name(name: str, fmt: str, zone: tzinfo) -> int:
         except re.error as err:  # a pattern check_name_time_format would have refused
             raise ValueError(f"{fmt!r} is not a strptime pattern: {err}") from err
         if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=zone)
+            parsed = _local(parsed, zone)
         return _checked_ns(parsed)
     raise ValueError(f"file name {name!r} does not match the time pattern {fmt!r}")
 
@@ -300,5 +316,5 @@ def time_from_columns(day: date, time_of_day: int, zone: tzinfo) -> int:
     seconds, sub = divmod(time_of_day, 1_000_000_000)
     hour, rest = divmod(seconds, 3600)
     minute, second = divmod(rest, 60)
-    wall = datetime(day.year, day.month, day.day, hour, minute, second, tzinfo=zone)
+    wall = _local(datetime(day.year, day.month, day.day, hour, minute, second), zone)
     return _checked_ns(wall) + sub

@@ -8,6 +8,7 @@ unreadable time) become dead letters naming the file, line and column.
 
 from __future__ import annotations
 
+import codecs
 import csv as stdlib_csv
 import gzip
 from collections.abc import Iterator
@@ -26,7 +27,7 @@ from shopfloor.connectors.recordings.timeparse import parse_numbers, parse_times
 from shopfloor.errors import ConfigError
 from shopfloor.model import DeadLetter, Provenance, ScalarBatch, now_ns
 
-__all__ = ["CsvReader", "sniff_delimiter"]
+__all__ = ["CsvReader", "read_head", "read_text_sample", "sniff_delimiter"]
 
 
 def _open_raw(path: Path) -> tuple[IO[bytes], IO[bytes]]:
@@ -69,9 +70,7 @@ class CsvReader:
         self.total = self.path.stat().st_size
 
     def _head(self) -> tuple[str, list[str]]:
-        raw, stream = _open_raw(self.path)
-        with raw:
-            sample = stream.read(65536).decode("utf-8", errors="replace")
+        sample = read_head(self.path, self.layout.encoding)
         lines = sample.splitlines()[self.layout.skip_rows :]
         delimiter = self.layout.delimiter or sniff_delimiter("\n".join(lines[:50]))
         first = next((line for line in lines if line.strip()), "")
@@ -125,6 +124,7 @@ class CsvReader:
                 read_options=pacsv.ReadOptions(
                     use_threads=False,
                     block_size=layout.block_size,
+                    encoding=layout.encoding,
                     skip_rows=layout.skip_rows + (1 if layout.header else 0),
                     column_names=names,
                 ),
@@ -143,7 +143,15 @@ class CsvReader:
             blank_before = 0
             reported_invalid = 0
             skipped_lines = np.empty(0, dtype=np.int64)
-            for batch in reader:
+            last_line = first_data_line - 1
+            batches = iter(reader)
+            while True:
+                try:
+                    batch = next(batches)
+                except StopIteration:
+                    break
+                except pa.ArrowInvalid as err:
+                    raise ConfigError(self._locate(err, last_line + 1)) from err
                 n = batch.num_rows
                 new_invalid = invalid[reported_invalid:]
                 reported_invalid = len(invalid)
@@ -154,6 +162,8 @@ class CsvReader:
                 k = kept_rows + np.arange(n, dtype=np.int64)
                 lines = first_data_line + k + np.searchsorted(adj, k, side="right")
                 kept_rows += n
+                if n:
+                    last_line = int(lines[-1])
                 chunk = self._convert(batch, names, lines, delimiter, blank_before)
                 blank_before += chunk.blank
                 for number, text, expected, actual in new_invalid:
@@ -169,6 +179,30 @@ class CsvReader:
                 chunk.rows += len(new_invalid)
                 chunk.progress = raw.tell()
                 yield chunk
+
+    def _locate(self, err: pa.ArrowInvalid, from_line: int) -> str:
+        """Say which line of the file Arrow could not read, and why, from ``from_line`` on."""
+        block = self.layout.block_size
+        utf8 = codecs.lookup(self.layout.encoding).name == "utf-8"
+        raw, stream = _open_raw(self.path)
+        with raw:
+            for number, line in enumerate(stream, 1):
+                if number < from_line:
+                    continue
+                if utf8:
+                    try:
+                        line.decode("utf-8")
+                    except UnicodeDecodeError as bad:
+                        return _not_encoded(
+                            self.path, number, bad.start + 1, line[bad.start], "utf-8"
+                        )
+                if len(line) >= block:
+                    return (
+                        f"{self.path}:{number}: a line of {len(line) / 2**20:.1f} MiB is "
+                        f"longer than the read block of {block / 2**20:.0f} MiB; shorten that "
+                        "field or read with a larger block_size"
+                    )
+        return f"{self.path}: unreadable after line {from_line - 1}: {err}"
 
     def _convert(
         self,
@@ -191,8 +225,14 @@ class CsvReader:
         reasons: dict[int, str] = {}
 
         if layout.time_column is not None:
+            local: dict[int, str] = {}
             ts, ok = parse_times(
-                columns[layout.time_column], layout.time_format, timezone=layout.timezone
+                columns[layout.time_column],
+                layout.time_format,
+                timezone=layout.timezone,
+                ambiguous=layout.ambiguous,
+                nonexistent=layout.nonexistent,
+                problems=local,
             )
             failed = ~ok & ~bad
             if failed.any():
@@ -205,7 +245,8 @@ class CsvReader:
                         if layout.time_format == "iso"
                         else f"a {layout.time_format!r}"
                     )
-                    reasons[row] = f"column {layout.time_column!r}: {text!r} is not {fmt} time"
+                    why = local.get(row) or f"{text!r} is not {fmt} time"
+                    reasons[row] = f"column {layout.time_column!r}: {why}"
                 bad |= failed
         else:
             assert layout.start_ns is not None and layout.rate_hz is not None
@@ -255,8 +296,36 @@ class CsvReader:
         return chunk
 
 
-def read_text_sample(path: Path, size: int = 4096) -> str:
+def read_text_sample(path: Path, size: int = 4096, encoding: str = "utf-8") -> str:
     """The start of a (possibly gzipped) text file, for error messages and sniffing."""
     raw, stream = _open_raw(path)
     with raw:
-        return stream.read(size).decode("utf-8", errors="replace")
+        return stream.read(size).decode(encoding, errors="replace")
+
+
+def read_head(path: Path, encoding: str = "utf-8", size: int = 65536) -> str:
+    """The whole lines in the first ``size`` bytes of a (possibly gzipped) text file.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file, line, column and byte when the text is not in ``encoding``.
+    """
+    raw, stream = _open_raw(path)
+    with raw:
+        data = stream.read(size)
+    if len(data) == size and b"\n" in data:
+        data = data[: data.rindex(b"\n") + 1]  # no character cut in two at the end
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        raise ConfigError(_not_encoded(path, line, column, data[err.start], encoding)) from err
+
+
+def _not_encoded(path: Path, line: int, column: int, byte: int, encoding: str) -> str:
+    return (
+        f"{path}:{line}: byte {byte:#04x} at column {column} is not {encoding} text; give "
+        "the file's encoding (e.g. encoding cp1252 for Windows text, --encoding on the CLI)"
+    )

@@ -45,12 +45,15 @@ def _table_layout(columns: Mapping[str, SignalRef], options: Mapping[str, Any]) 
             time_column=opts.time_column,
             time_format=opts.time_format,
             timezone=opts.timezone,
+            ambiguous=opts.ambiguous,
+            nonexistent=opts.nonexistent,
             start_ns=opts.start,
             rate_hz=opts.rate_hz,
             delimiter=opts.delimiter,
             header=opts.header,
             skip_rows=opts.skip_rows,
             decimal=opts.decimal,
+            encoding=opts.encoding,
         )
     except ValueError as err:
         raise ConfigError(str(err)) from err
@@ -130,8 +133,10 @@ def open_recording(
         Source column / variable / channel name → signal.
     options
         Format options, checked by the format (an unknown or invalid one is a
-        ``ConfigError`` naming it). Tables: time_column, time_format, timezone, start,
-        rate_hz, delimiter, header, skip_rows, decimal. wav/mat/npy: start, rate_hz (wav:
+        ``ConfigError`` naming it). Tables: time_column, time_format, timezone,
+        ambiguous, nonexistent, start, rate_hz, delimiter, header, skip_rows, decimal,
+        encoding (CSV).
+        wav/mat/npy: start, rate_hz (wav:
         from the header unless given), block_s, scale, unit. captures: rate_hz, one of
         start + interval_s / name_time_format / time_columns + date, timezone, files,
         delimiter, header, decimal, rows, scale, unit.

@@ -24,7 +24,7 @@ import difflib
 import math
 from collections.abc import Callable, Mapping
 from datetime import date
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
@@ -170,12 +170,15 @@ class TableOptions(_Options):
     time_column: Text | None = None
     time_format: Text = "iso"
     timezone: Zone = "UTC"
+    ambiguous: Literal["raise", "earliest", "latest"] = "raise"
+    nonexistent: Literal["raise", "earliest", "latest"] = "raise"
     start: TimeNs | None = None
     rate_hz: PositiveNumber | None = None
     delimiter: Text | None = None
     header: Flag = True
     skip_rows: Index = 0
     decimal: Text = "."
+    encoding: Text = "utf-8"
 
 
 class BlockOptions(_Options):

@@ -55,9 +55,18 @@ class ParquetReader:
             reasons: dict[int, str] = {}
             if layout.time_column is not None:
                 column = batch.column(batch.schema.get_field_index(layout.time_column))
-                ts, ok = parse_times(column, layout.time_format, timezone=layout.timezone)
+                local: dict[int, str] = {}
+                ts, ok = parse_times(
+                    column,
+                    layout.time_format,
+                    timezone=layout.timezone,
+                    ambiguous=layout.ambiguous,
+                    nonexistent=layout.nonexistent,
+                    problems=local,
+                )
                 for row in np.flatnonzero(~ok).tolist():
-                    reasons[row] = f"column {layout.time_column!r}: no readable time"
+                    why = local.get(row, "no readable time")
+                    reasons[row] = f"column {layout.time_column!r}: {why}"
                 bad |= ~ok
             else:
                 assert layout.start_ns is not None and layout.rate_hz is not None

@@ -196,7 +196,7 @@ def cnc(
     try:
         asyncio.run(serve(config, duration_s=duration_s, progress_every_s=every_s, quiet=quiet))
     except ConfigError as err:
-        typer.echo(f"Error: {err}", err=True)
+        typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from err
     except KeyboardInterrupt:
         raise typer.Exit(0) from None

@@ -1,0 +1,63 @@
+"""Command groups imported when they run, so that ``shopfloor --help`` imports none of them.
+
+``shopfloor opcua``, ``pipelines`` and ``sim`` pull in asyncua, scipy and the simulator;
+:class:`LazyGroup` lists them with a one-line help written here and imports the module only
+when the group itself is invoked (or its own ``--help`` is asked for).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import ClassVar
+
+import typer
+from typer import _click as click  # typer's own click, the one its groups are made of
+from typer.core import TyperCommand, TyperGroup
+
+__all__ = ["LazyGroup", "LazyTyper"]
+
+
+@dataclass(frozen=True)
+class LazyTyper:
+    """A sub-application: ``module`` holds a :class:`typer.Typer` named ``app``."""
+
+    module: str
+    help: str
+
+
+class LazyGroup(TyperGroup):
+    """The root group: eager commands as usual, plus :attr:`lazy` sub-applications."""
+
+    lazy: ClassVar[dict[str, LazyTyper]] = {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Eager command names in the order they were added, then the lazy ones."""
+        return [*super().list_commands(ctx), *(n for n in self.lazy if n not in self.commands)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The command; a lazy one as a stand-in that only carries its help text."""
+        if cmd_name in self.lazy:
+            text = self.lazy[cmd_name].help
+            return TyperCommand(cmd_name, help=text, short_help=text)
+        return super().get_command(ctx, cmd_name)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """Import a lazy group when it is the command being run."""
+        if args and args[0] in self.lazy:
+            return args[0], self._load(args[0]), args[1:]
+        return super().resolve_command(ctx, args)
+
+    def _load(self, name: str) -> click.Command:
+        sub = importlib.import_module(self.lazy[name].module).app
+        if not isinstance(sub, typer.Typer):
+            raise TypeError(f"{self.lazy[name].module}.app is not a typer.Typer")
+        # mounted as `add_typer` would: a group even with one command, no completion options
+        holder = typer.Typer(add_completion=False)
+        holder.add_typer(sub, name=name)
+        root = typer.main.get_command(holder)
+        if not isinstance(root, TyperGroup):
+            raise TypeError(f"{self.lazy[name].module}.app did not make a command group")
+        return root.commands[name]

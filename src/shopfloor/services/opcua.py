@@ -1,0 +1,120 @@
+"""Look into an OPC UA server before connecting it: browse, search, export as signals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from shopfloor.config import environment, find_project
+from shopfloor.connectors.opcua.browse import (
+    BrowsedNode,
+    browse_server,
+    nodes_to_csv,
+    nodes_to_signals,
+    signals_yaml,
+)
+from shopfloor.connectors.opcua.client import connect_client, disconnect_client
+from shopfloor.connectors.opcua.config import OpcUaConfig, security_mode_of
+from shopfloor.errors import ConfigError
+
+__all__ = ["EXPORT_SUFFIXES", "BrowseOptions", "browse", "check_browse", "export_nodes"]
+
+EXPORT_SUFFIXES = (".yaml", ".yml", ".csv")
+
+
+@dataclass(frozen=True)
+class BrowseOptions:
+    """Which server, how to connect, and what to look for.
+
+    Parameters
+    ----------
+    url
+        Endpoint, ``opc.tcp://host:port``.
+    security
+        none, sign or encrypt, or None, Sign, SignAndEncrypt (any case).
+    connector
+        Connector name: where the client certificate is kept, and in exported signals.
+    """
+
+    url: str
+    search: str | None = None
+    depth: int = 6
+    security: str = "none"
+    username_env: str | None = None
+    password_env: str | None = None
+    connector: str = "opcua"
+    timeout_s: float = 10.0
+    project: Path | None = None
+
+
+def check_browse(options: BrowseOptions) -> OpcUaConfig:
+    """The connector config of ``options``.
+
+    Raises
+    ------
+    ConfigError
+        Naming the option (``--security``) or the URL and what is wrong.
+    """
+    try:
+        mode = security_mode_of(options.security)
+    except ValueError as err:
+        raise ConfigError(f"--security: {err}") from err
+    try:
+        return OpcUaConfig(
+            name=options.connector,
+            endpoint=options.url,
+            security_mode=mode,
+            username_env=options.username_env,
+            password_env=options.password_env,
+            request_timeout_s=options.timeout_s,
+        )
+    except ValidationError as err:
+        problems = "; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors())
+        raise ConfigError(f"{options.url}: {problems}") from err
+
+
+async def browse(options: BrowseOptions) -> list[BrowsedNode]:
+    """Connect, browse the address space below Objects (``depth`` levels), disconnect.
+
+    Raises
+    ------
+    ConfigError, ConnectorError
+        When the options are wrong or the server cannot be reached.
+    """
+    config = check_browse(options)
+    pki = _state_dir(options.project) / "connectors" / options.connector / "pki"
+    client = await connect_client(config, pki, environment())
+    try:
+        return await browse_server(client, search=options.search, depth=options.depth)
+    finally:
+        await disconnect_client(client)
+
+
+def export_nodes(
+    nodes: list[BrowsedNode], path: Path, connector: str, *, include_writable: bool = False
+) -> int:
+    """Write ``nodes`` to ``path``: ``.csv`` (every node) or ``.yaml`` (a signals list).
+
+    Returns
+    -------
+    int
+        How many entries were written.
+    """
+    if path.suffix.lower() not in EXPORT_SUFFIXES:
+        raise ConfigError(f"--export {path}: use a .yaml or .csv file name")
+    if path.suffix.lower() == ".csv":
+        path.write_text(nodes_to_csv(nodes), encoding="utf-8")
+        return len(nodes)
+    signals = nodes_to_signals(nodes, connector, include_writable=include_writable)
+    path.write_text(signals_yaml(signals), encoding="utf-8")
+    return len(signals)
+
+
+def _state_dir(project: Path | None) -> Path:
+    """The project's state folder (client certificates live there), else ~/.shopfloor."""
+    try:
+        return find_project(project).parent / ".shopfloor"
+    except ConfigError:
+        return Path.home() / ".shopfloor"
