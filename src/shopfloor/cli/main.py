@@ -47,9 +47,7 @@ class _Root(LazyGroup):
         "sim": LazyTyper(
             "shopfloor.cli.sim", "Run simulated machines (real industrial protocols on loopback)."
         ),
-        "tokens": LazyTyper(
-            "shopfloor.cli.tokens", "Create, list and revoke API tokens."
-        ),
+        "tokens": LazyTyper("shopfloor.cli.tokens", "Create, list and revoke API tokens."),
     }
 
 
