@@ -60,7 +60,12 @@ def browse(
     connector: Annotated[
         str, typer.Option(help="Connector name in the exported signals.")
     ] = "opcua",
-    include_writable: Annotated[bool, typer.Option(help="Export writable set points too.")] = False,
+    include_writable: Annotated[
+        bool,
+        typer.Option(
+            help="Export writable variables too (bound read-only: the connector only reads)."
+        ),
+    ] = True,
     timeout: Annotated[float, typer.Option(min=0.1, help="Seconds per request.")] = 10.0,
     project: ProjectOption = None,
     json_: JsonOption = False,
@@ -99,9 +104,19 @@ def browse(
             export.write_text(nodes_to_csv(nodes), encoding="utf-8")
             count = len(nodes)
         else:
-            signals = nodes_to_signals(nodes, connector, include_writable=include_writable)
-            export.write_text(signals_yaml(signals), encoding="utf-8")
-            count = len(signals)
+            result = nodes_to_signals(nodes, connector)
+            if not include_writable:
+                writable = {n.node_id: n.path for n in nodes if n.writable}
+                result.skipped.extend(
+                    (writable[s["source"]], "writable (--no-include-writable)")
+                    for s in result.signals
+                    if s["source"] in writable
+                )
+                result.signals[:] = [s for s in result.signals if s["source"] not in writable]
+            export.write_text(signals_yaml(result), encoding="utf-8")
+            count = len(result.signals)
+            for path, reason in result.skipped:
+                err_console.print(f"skipped {path}: {reason}")
         err_console.print(f"wrote {count} entries to {export}")
     if json_:
         from dataclasses import asdict
