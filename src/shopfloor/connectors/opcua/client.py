@@ -255,6 +255,32 @@ def _hole(
     return best
 
 
+def _deadband_request(
+    node: Any, deadband: float, queue_size: int, sampling_ms: float, handle: int
+) -> Any:
+    """A monitored item with an absolute deadband and the given sampling interval."""
+    from asyncua import ua
+
+    data_filter = ua.DataChangeFilter()
+    data_filter.Trigger = ua.DataChangeTrigger.StatusValue
+    data_filter.DeadbandType = ua.UInt32(ua.DeadbandType.Absolute)
+    data_filter.DeadbandValue = ua.Double(deadband)
+    item = ua.ReadValueId()
+    item.NodeId = node.nodeid
+    item.AttributeId = ua.AttributeIds.Value
+    params = ua.MonitoringParameters()
+    params.ClientHandle = ua.UInt32(handle)
+    params.SamplingInterval = ua.Double(sampling_ms)
+    params.QueueSize = ua.UInt32(queue_size)
+    params.DiscardOldest = True
+    params.Filter = data_filter
+    request = ua.MonitoredItemCreateRequest()
+    request.ItemToMonitor = item
+    request.MonitoringMode = ua.MonitoringMode.Reporting
+    request.RequestedParameters = params
+    return request
+
+
 class _Scalars:
     """Values of one scalar signal waiting for the next flush."""
 
@@ -324,6 +350,8 @@ class OpcUaConnector:
         self._server_started: datetime | None = None
         self._historizing: dict[str, bool] = {}
         self._wake = asyncio.Event()
+        # client handles of deadband items (asyncua numbers its own from 200 up)
+        self._handle = 1_000_000
         self.stats = {"values": 0, "backfilled": 0, "gaps": 0, "sessions": 0}
 
     # -- connection ---------------------------------------------------------------------
@@ -458,12 +486,13 @@ class OpcUaConnector:
                     nodes, queuesize=queue, sampling_interval=sampling
                 )
             else:
-                handles = [
-                    await subscription.deadband_monitor(
-                        node, deadband, deadbandtype=1, queuesize=queue, sampling_interval=sampling
-                    )
-                    for node in nodes
-                ]
+                # asyncua's deadband_monitor takes no sampling interval: build the requests
+                requests = []
+                for node in nodes:
+                    self._handle += 1
+                    request = _deadband_request(node, deadband, queue, sampling, self._handle)
+                    requests.append(request)
+                handles = await subscription.create_monitored_items(requests)
             for node_id, handle in zip(
                 group, handles if isinstance(handles, list) else [handles], strict=False
             ):
