@@ -55,6 +55,15 @@ _QUALITY = (int(Quality.GOOD), int(Quality.UNCERTAIN), int(Quality.BAD), int(Qua
 
 log = logging.getLogger(__name__)
 
+_SCALAR_QUEUE = 200_000
+"""Scalar notifications waiting for the consumer (a few hundred bytes each)."""
+_BLOCKS_QUEUED_PER_NODE = 32
+"""Array notifications waiting per array node; when full the connector reconnects."""
+_MAX_PENDING_SAMPLES = 8_000_000
+"""Waveform samples decoded and waiting for the engine (64 MB) before the consumer waits."""
+_HISTORY_PAGE = {SignalKind.WAVEFORM: 16, SignalKind.SCALAR: 10_000, SignalKind.EVENT: 10_000}
+"""Values per HistoryRead request and node: a backfill is handed on page by page."""
+
 
 def _auth_errors() -> tuple[type[Exception], ...]:
     from asyncua.ua import uaerrors
@@ -350,6 +359,8 @@ class OpcUaConnector:
         self._server_started: datetime | None = None
         self._historizing: dict[str, bool] = {}
         self._wake = asyncio.Event()
+        self._drained = asyncio.Event()
+        self._pending_samples = 0
         # client handles of deadband items (asyncua numbers its own from 200 up)
         self._handle = 1_000_000
         self.stats = {"values": 0, "backfilled": 0, "gaps": 0, "sessions": 0}
@@ -440,14 +451,20 @@ class OpcUaConnector:
             if (self.options[self._routes[n][0].ref].mode or self.config.mode) == "poll"
         ]
         subscribe = [n for n in good if n not in poll]
-        if subscribe:
-            await self._subscribe(subscribe)
+        arrays = [n for n in subscribe if self._routes[n][0].definition.kind == SignalKind.WAVEFORM]
+        scalars = [n for n in subscribe if n not in arrays]
+        if scalars:
+            await self._subscribe(scalars, _SCALAR_QUEUE)
+        if arrays:
+            # an array notification is ~30 bytes per sample once decoded: its own queue,
+            # bounded by blocks, keeps a stalled consumer from holding gigabytes
+            await self._subscribe(arrays, _BLOCKS_QUEUED_PER_NODE * len(arrays))
         if poll:
             self._tasks.append(
                 asyncio.create_task(self._poll_loop(poll), name=f"opcua-poll:{self.name}")
             )
 
-    async def _subscribe(self, node_ids: list[str]) -> None:
+    async def _subscribe(self, node_ids: list[str], queue_maxsize: int) -> None:
         from asyncua import ua
         from asyncua.common.subscription import OverflowPolicy
 
@@ -458,7 +475,7 @@ class OpcUaConnector:
         subscription = await client.create_subscription(
             self.config.publishing_interval_ms,
             None,
-            queue_maxsize=200_000,
+            queue_maxsize=queue_maxsize,
             overflow=OverflowPolicy.DISCONNECT,
         )
         events = subscription.__aiter__()
@@ -520,6 +537,12 @@ class OpcUaConnector:
                     self._on_value(route[2], event.data.monitored_item.Value, route=route[:2])
             elif isinstance(event, StatusChangeEvent):
                 self._on_status(event.notification)
+            if self._pending_samples > _MAX_PENDING_SAMPLES:
+                # the engine is behind: wait for the flush instead of piling up blocks (the
+                # subscription queue fills meanwhile; when full, a reconnect and backfill)
+                self._drained.clear()
+                self._wake.set()
+                await self._drained.wait()
 
     async def _poll_loop(self, node_ids: list[str]) -> None:
         from asyncua import ua
@@ -624,6 +647,7 @@ class OpcUaConnector:
                 )
                 return
             self._block_ns[bound.ref] = round(block.duration_s * NS_PER_S)
+            self._pending_samples += block.data.size
             if bound.definition.n_channels == 1:
                 self._pending.append(block)
             else:
@@ -723,6 +747,8 @@ class OpcUaConnector:
         self._scalars.clear()
         records.extend(self._pending)
         self._pending = []
+        self._pending_samples = 0
+        self._drained.set()
         letters, self._letters = self._letters, []
         return records, letters
 
@@ -781,28 +807,15 @@ class OpcUaConnector:
                 # a value holds until it changes: the hole starts when data stopped flowing
                 hole_start = max(last, self._alive_ns)
             span = self._block_ns.get(ref, 0)
-            holes: list[tuple[int, int]] = []
-            merged: list[tuple[int, int, str, Any]] = []
-            for channel, node_id in enumerate(nodes):
-                values: list[Any] | None = None
-                if self.config.history_backfill and self._historizing.get(node_id):
-                    values = await self._read_history(node_id, last, now)
-                stamps = [datetime_to_ns(v.SourceTimestamp) or 0 for v in values or []]
-                holes.append(_hole(hole_start, stamps, span, started, now))
-                merged.extend(
-                    (ts, channel, node_id, v) for ts, v in zip(stamps, values or [], strict=True)
-                )
-            # channels interleaved by time, so each block finds its siblings
-            merged.sort(key=lambda item: (item[0], item[1]))
-            for _, _, node_id, value in merged:
-                self._on_value(node_id, value, backfilled=True)
-            self.stats["backfilled"] += len(merged)
-            if merged:
+            stamps = await self._backfill_signal(ref, nodes, last, now)
+            holes = [_hole(hole_start, found, span, started, now) for found in stamps]
+            total = sum(len(found) for found in stamps)
+            if total:
                 log.info(
                     "opcua.backfilled connector=%s signal=%s values=%d",
                     self.name,
                     ref.path,
-                    len(merged),
+                    total,
                 )
             hole_start = min(h[0] for h in holes)
             hole_end = max(h[1] for h in holes)
@@ -812,7 +825,7 @@ class OpcUaConnector:
             cause = "server restart" if restarted else "connection lost"
             if not all(self._historizing.get(n) for n in nodes):
                 why = "the server keeps no history for this node"
-            elif not merged:
+            elif not total:
                 why = "its history holds nothing for that time"
             else:
                 why = "its history does not cover it"
@@ -844,17 +857,63 @@ class OpcUaConnector:
             )
         await self._flush()
 
-    async def _read_history(self, node_id: str, after_ns: int, until_ns: int) -> list[Any] | None:
-        """Values of ``(after_ns, until_ns]`` from the server's history, oldest first.
+    async def _backfill_signal(
+        self, ref: SignalRef, nodes: list[str], after_ns: int, now: int
+    ) -> list[list[int]]:
+        """Backfill one signal from ``after_ns`` on, page by page; the stamps per node.
 
-        ``None`` when the server refuses (it keeps no history for the node).
+        Every channel node is read from the same point, a page at a time; the values of
+        a page are handed on interleaved by time (so each block finds its siblings) and
+        flushed before the next page is read, so a long backfill never sits in memory.
         """
-        start_ns = max(after_ns + 1000, until_ns - int(self.config.max_backfill_s * 1e9))
-        start = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=start_ns // 1000)
-        end = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=until_ns // 1000)
+        kind = self._routes[nodes[0]][0].definition.kind
+        page = _HISTORY_PAGE[kind]
+        stamps: list[list[int]] = [[] for _ in nodes]
+        readable = [self.config.history_backfill and bool(self._historizing.get(n)) for n in nodes]
+        cursor = max(after_ns, now - int(self.config.max_backfill_s * 1e9))
+        while any(readable):
+            merged: list[tuple[int, int, str, Any]] = []
+            page_ends: list[int] = []
+            for channel, node_id in enumerate(nodes):
+                if not readable[channel]:
+                    continue
+                answer = await self._read_history(node_id, cursor, page)
+                if answer is None:
+                    readable[channel] = False
+                    continue
+                values, full = answer
+                found = [datetime_to_ns(v.SourceTimestamp) or 0 for v in values]
+                stamps[channel].extend(found)
+                merged.extend(
+                    (ts, channel, node_id, v) for ts, v in zip(found, values, strict=True)
+                )
+                if full and found:
+                    page_ends.append(found[-1])
+            merged.sort(key=lambda item: (item[0], item[1]))
+            for _, _, node_id, value in merged:
+                self._on_value(node_id, value, backfilled=True)
+            self.stats["backfilled"] += len(merged)
+            await self._flush()
+            if not page_ends:
+                break
+            # values up to the earliest full page's end are complete on every channel;
+            # a channel read past it is read again from there (repeats are dropped)
+            cursor = min(page_ends)
+        return [sorted(set(found)) for found in stamps]
+
+    async def _read_history(
+        self, node_id: str, after_ns: int, count: int
+    ) -> tuple[list[Any], bool] | None:
+        """Up to ``count`` values after ``after_ns`` from the history, oldest first.
+
+        The end is left open: the server's clock decides what "now" is. Returns the
+        values and whether the page was full (more may follow), or ``None`` when the
+        server refuses (it keeps no history for the node).
+        """
+        start = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=after_ns // 1000 + 1)
         node = self._client.get_node(node_id)
         try:
-            values = await node.read_raw_history(start, end)
+            values = await node.read_raw_history(start, None, count, return_bounds=False)
         except Exception as err:  # the server says no history: the gap is recorded instead
             log.info(
                 "opcua.history_unavailable connector=%s node=%s error=%s", self.name, node_id, err
@@ -866,7 +925,7 @@ class OpcUaConnector:
             if ts is not None and ts > after_ns:
                 out.append((ts, value))
         out.sort(key=lambda item: item[0])
-        return [value for _, value in out]
+        return [value for _, value in out], len(values) >= count
 
     # -- lifecycle ------------------------------------------------------------------------
 
