@@ -225,3 +225,41 @@ async def test_state_events_are_not_recorded_again_after_a_resubscribe(tmp_path:
     assert not repeats, messages
     timestamps = [e.ts_ns for e in events]
     assert len(set(timestamps)) == len(timestamps)
+
+
+async def test_state_change_inside_an_outage_keeps_its_source_time(tmp_path: Path) -> None:
+    """A short machining cycle, so the program state changes while the connector is away."""
+    program = {
+        "idle_s": 2.0,
+        "tool_change_s": 2.0,
+        "roughing_s": 5.0,
+        "finishing_s": 5.0,
+        "spindle_accel_rpm_s": 60000.0,
+    }
+    async with CncSimServer(CncSimConfig(port=0, program=program)) as sim:
+        recorder = Recorder(tmp_path)
+        conn = connector(sim, recorder)
+        await conn.connect()
+        try:
+            await until(lambda: bool(recorder.events("program_state", "value_change")), 20, "state")
+            await conn.close()
+            left_at = now_ns()
+            step = NS // 10  # the simulator publishes scalars on a 0.1 s grid
+            t = (left_at // step + 1) * step
+            state = sim.model.state_at(t).node_values()["Program.State"]
+            while sim.model.state_at(t).node_values()["Program.State"] == state:
+                t += step
+            changed_at, new_state = t, sim.model.state_at(t).node_values()["Program.State"]
+            await asyncio.sleep((changed_at - now_ns()) / NS + 1.5)
+            back_at = now_ns()
+            await conn.connect()
+            await asyncio.sleep(1.0)
+        finally:
+            await conn.close()
+    changes = [
+        e
+        for e in recorder.events("program_state", "value_change")
+        if left_at <= e.ts_ns and e.message == str(new_state)
+    ]
+    assert [e.ts_ns for e in changes] == [changed_at], (changed_at, back_at, changes)
+    assert changes[0].provenance.backfilled
