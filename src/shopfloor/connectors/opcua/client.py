@@ -114,7 +114,8 @@ class _ToDebug(logging.Filter):
         if record.levelno > logging.DEBUG:
             record.msg = f"{record.levelname.lower()}: {record.msg}"
             record.levelno, record.levelname = logging.DEBUG, "DEBUG"
-        return True
+        # handlers rarely set a level of their own: keep the record only where debug is on
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
 
 
 _TO_DEBUG = _ToDebug()
