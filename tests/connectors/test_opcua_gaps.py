@@ -263,3 +263,24 @@ async def test_state_change_inside_an_outage_keeps_its_source_time(tmp_path: Pat
     ]
     assert [e.ts_ns for e in changes] == [changed_at], (changed_at, back_at, changes)
     assert changes[0].provenance.backfilled
+
+
+async def test_backfill_follows_the_server_clock_and_ends(tmp_path: Path) -> None:
+    """At time_scale 10 source times run ahead of the wall clock: history is still read
+    (the request's end is open) and the backfill ends instead of chasing new blocks."""
+    async with CncSimServer(CncSimConfig(port=0, time_scale=10.0)) as sim:
+        recorder = Recorder(tmp_path)
+        conn = connector(sim, recorder)
+        await conn.connect()
+        try:
+            await until(lambda: len(recorder.blocks("spindle_accel")) >= 2, 20, "live blocks")
+            await conn.close()
+            await asyncio.sleep(2.0)
+            async with asyncio.timeout(120):  # a guard against a hang, not a measurement
+                await conn.connect()
+        finally:
+            await conn.close()
+    assert conn.stats["backfilled"] > 0
+    assert not [d for d in recorder.letters if "incomplete block" in d.reason]
+    backfilled = [b for b in recorder.blocks("spindle_accel") if b.provenance.backfilled]
+    assert backfilled and all(b.data.shape == (25600, 3) for b in backfilled)

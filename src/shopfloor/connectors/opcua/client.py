@@ -900,6 +900,8 @@ class OpcUaConnector:
             # values up to the earliest full page's end are complete on every channel;
             # a channel read past it is read again from there (repeats are dropped)
             cursor = min(page_ends)
+            if cursor >= now:
+                break  # the rest arrives by subscription: never chase a live producer
         return [sorted(set(found)) for found in stamps]
 
     async def _read_history(
