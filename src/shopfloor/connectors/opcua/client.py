@@ -9,7 +9,11 @@ across channel nodes for multi-channel signals. Status codes are kept as quality
 
 Connection loss is detected by asyncua's watchdog; ``run`` then raises
 ``ConnectorNotReady`` and the engine reconnects with backoff, which brings the session,
-every subscription and the backfill back.
+every subscription and the backfill back. Each loss is one warning line
+(``opcua.connection_lost``); asyncua's own warnings and tracebacks about it are demoted
+to debug records. The backfill is read page by page and handed on between pages, array
+nodes have a subscription queue bounded in blocks, and the consumer waits for the
+engine once 64 MB of samples are pending, so memory stays bounded under load.
 """
 
 from __future__ import annotations
@@ -220,6 +224,7 @@ async def connect_client(
         ) from err
     except ua.UaError as err:
         await disconnect_client(client)
+        # asyncua raises a bare UaError here (no status code, no subclass of its own)
         if str(err).startswith("No matching endpoints"):
             offered = await _offered_endpoints(config)
             raise ConnectorNotReady(
