@@ -15,6 +15,7 @@ from shopfloor.connectors.opcua import client as opcua_client
 from shopfloor.connectors.opcua.client import OpcUaConnector, connect_client
 from shopfloor.connectors.opcua.config import OpcUaConfig
 from shopfloor.errors import ConnectorAuthError, ConnectorNotReady
+from shopfloor.model import WaveformBlock
 from shopfloor.sim.cnc import CncSimConfig, CncSimServer
 
 from .test_opcua_gaps import Recorder, bound, until
@@ -142,3 +143,41 @@ async def test_connection_loss_is_one_warning_line(
     ]
     assert not any(r.exc_info for r in loud)
     assert opcua_client._TO_DEBUG in logging.getLogger("asyncua.client.ua_client").filters
+
+
+async def test_a_stalled_engine_does_not_make_blocks_pile_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """emit() never returns: decoded samples stay bounded, then the connector reconnects."""
+    monkeypatch.setattr(opcua_client, "_MAX_PENDING_SAMPLES", 200_000, raising=False)
+    stalled = asyncio.Event()
+
+    class Stalled(Recorder):
+        async def emit(self, records: Any) -> None:
+            await stalled.wait()
+
+    async with CncSimServer(CncSimConfig(port=0, time_scale=10.0)) as sim:
+        recorder = Stalled(tmp_path)
+        axes = [sim.node_id(f"Vibration.Accel{a}") for a in "XYZ"]
+        accel = bound(
+            sim,
+            "spindle_accel",
+            "Vibration.AccelX",
+            kind="waveform",
+            sample_rate_hz=25600,
+            channels=["x", "y", "z"],
+            options={"channel_nodes": axes},
+        )
+        config = OpcUaConfig(name="cnc", endpoint=sim.endpoint_url, flush_interval_ms=50)
+        conn = OpcUaConnector(config, [accel], recorder.context)
+        await conn.connect()
+        peak = 0
+        try:
+            for _ in range(60):
+                pending = sum(r.data.size for r in conn._pending if isinstance(r, WaveformBlock))
+                peak = max(peak, pending)
+                await asyncio.sleep(0.1)
+        finally:
+            stalled.set()
+            await conn.close()
+    assert 0 < peak <= 200_000 + 3 * 25_600
