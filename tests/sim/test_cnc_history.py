@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from asyncua import ua
 
-from shopfloor.sim.cnc.history import BoundedHistory
+from shopfloor.sim.cnc.history import MAX_RESPONSE_SAMPLES, BoundedHistory
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 NODE = ua.NodeId("CNC01.Spindle.Speed", 2)
@@ -118,3 +118,25 @@ async def test_restart_keeps_data_and_same_timestamp_replaces() -> None:
 async def test_unknown_node_reads_empty(unknown: ua.NodeId) -> None:
     history = await filled(3)
     assert await history.read_node_history(unknown, T0, None, 0) == ([], None)
+
+
+async def test_array_responses_are_bounded_and_continued() -> None:
+    """60 blocks of 25,600 samples do not come back in one response (memory)."""
+    history = BoundedHistory()
+    await history.new_historized_node(ARRAY, None, 60)
+    samples = 25_600
+    for i in range(60):
+        variant = ua.Variant([float(i)] * samples, ua.VariantType.Double, is_array=True)
+        await history.save_node_value(
+            ARRAY, ua.DataValue(variant, SourceTimestamp=T0 + timedelta(seconds=i))
+        )
+    start, end = T0, T0 + timedelta(seconds=100)
+    seen: list[float] = []
+    while True:
+        values, cont = await history.read_node_history(ARRAY, start, end, 0)
+        assert len(values) * samples <= MAX_RESPONSE_SAMPLES
+        seen += [v.Value.Value[0] for v in values]
+        if cont is None:
+            break
+        start = cont
+    assert seen == [float(i) for i in range(60)]

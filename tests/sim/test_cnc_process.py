@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 from asyncua import Client
 
+from shopfloor.model import parse_time, to_ns
+from shopfloor.sim.cnc import CncMachineModel, CncSimConfig
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
@@ -36,10 +39,19 @@ async def simulator(*args: str, log: Path) -> AsyncIterator[tuple[asyncio.subpro
             await proc.wait()
 
 
-async def read_speed(url: str) -> float:
+START = "2026-01-01T00:00:00Z"
+"""A fixed machine start (``--start-time``), so the test can run the same model."""
+
+
+async def read_speed(url: str, config: CncSimConfig) -> float:
+    """Read the spindle speed and check it is what the model gives for its timestamp."""
     async with Client(url, timeout=10) as client:
-        value = await client.get_node("ns=2;s=CNC01.Spindle.Speed").read_value()
-    assert isinstance(value, float)
+        data = await client.get_node("ns=2;s=CNC01.Spindle.Speed").read_data_value()
+    value = data.Value.Value
+    assert isinstance(value, float) and data.SourceTimestamp is not None
+    model = CncMachineModel(config)
+    expected = model.state_at(to_ns(data.SourceTimestamp)).node_values()["Spindle.Speed"]
+    assert value == pytest.approx(expected, rel=1e-9, abs=1e-9)
     return value
 
 
@@ -53,9 +65,10 @@ async def test_process_prints_ready_and_stops_cleanly_on_sigterm(tmp_path: Path)
     truth = tmp_path / "truth.json"
     async with simulator(
         "--port", "0", "--ground-truth", str(truth), "--fault", "inner_race",
-        log=tmp_path / "stderr.log",
+        "--start-time", START, log=tmp_path / "stderr.log",
     ) as (proc, url):  # fmt: skip
-        assert await read_speed(url) >= 0.0
+        config = CncSimConfig(start_time=parse_time(START), fault={"type": "inner_race"})
+        await read_speed(url, config)
         ground_truth = json.loads(truth.read_text())
         assert ground_truth["endpoint_url"] == url
         assert ground_truth["fault"]["type"] == "inner_race"
@@ -65,13 +78,14 @@ async def test_process_prints_ready_and_stops_cleanly_on_sigterm(tmp_path: Path)
 
 async def test_process_killed_with_sigkill_restarts_on_the_same_port(tmp_path: Path) -> None:
     log = tmp_path / "stderr.log"
-    async with simulator("--port", "0", log=log) as (proc, url):
-        await read_speed(url)
+    config = CncSimConfig(start_time=parse_time(START))
+    async with simulator("--port", "0", "--start-time", START, log=log) as (proc, url):
+        await read_speed(url, config)
         proc.kill()
         assert await asyncio.wait_for(proc.wait(), timeout=15) == -signal.SIGKILL
     port = url.rsplit(":", 1)[1]
-    async with simulator("--port", port, log=log) as (proc, again):
+    async with simulator("--port", port, "--start-time", START, log=log) as (proc, again):
         assert again == url
-        assert await read_speed(url) >= 0.0
+        await read_speed(url, config)
         proc.send_signal(signal.SIGINT)  # Ctrl-C
         assert await asyncio.wait_for(proc.wait(), timeout=15) == 0

@@ -52,7 +52,12 @@ def browse(
     connector: Annotated[
         str, typer.Option(help="Connector name in the exported signals.")
     ] = "opcua",
-    include_writable: Annotated[bool, typer.Option(help="Export writable set points too.")] = False,
+    include_writable: Annotated[
+        bool,
+        typer.Option(
+            help="Export writable variables too (bound read-only: the connector only reads)."
+        ),
+    ] = True,
     timeout: Annotated[float, typer.Option(min=0.1, help="Seconds per request.")] = 10.0,
     project: ProjectOption = None,
     json_: JsonOption = False,
@@ -74,7 +79,9 @@ def browse(
         fail(str(err), EXIT_CONFIG)
     nodes = run_async(lambda: browse_nodes(options))
     if export is not None:
-        count = write_export(nodes, export, connector, include_writable=include_writable)
+        count, skipped = write_export(nodes, export, connector, include_writable=include_writable)
+        for path, reason in skipped:
+            err_console.print(f"skipped {path}: {reason}")
         err_console.print(f"wrote {count} entries to {export}")
     if json_:
         from dataclasses import asdict

@@ -93,23 +93,35 @@ async def browse(options: BrowseOptions) -> list[BrowsedNode]:
 
 
 def export_nodes(
-    nodes: list[BrowsedNode], path: Path, connector: str, *, include_writable: bool = False
-) -> int:
+    nodes: list[BrowsedNode], path: Path, connector: str, *, include_writable: bool = True
+) -> tuple[int, list[tuple[str, str]]]:
     """Write ``nodes`` to ``path``: ``.csv`` (every node) or ``.yaml`` (a signals list).
+
+    Writable variables are exported too (the connector only reads a bound signal) unless
+    ``include_writable`` is false; then they are listed as skipped, as is every variable
+    that cannot be a signal.
 
     Returns
     -------
-    int
-        How many entries were written.
+    tuple
+        How many entries were written, and ``(browse path, reason)`` of each node skipped.
     """
     if path.suffix.lower() not in EXPORT_SUFFIXES:
         raise ConfigError(f"--export {path}: use a .yaml or .csv file name")
     if path.suffix.lower() == ".csv":
         path.write_text(nodes_to_csv(nodes), encoding="utf-8")
-        return len(nodes)
-    signals = nodes_to_signals(nodes, connector, include_writable=include_writable)
-    path.write_text(signals_yaml(signals), encoding="utf-8")
-    return len(signals)
+        return len(nodes), []
+    result = nodes_to_signals(nodes, connector)
+    if not include_writable:
+        writable = {n.node_id: n.path for n in nodes if n.writable}
+        result.skipped.extend(
+            (writable[s["source"]], "writable (--no-include-writable)")
+            for s in result.signals
+            if s["source"] in writable
+        )
+        result.signals[:] = [s for s in result.signals if s["source"] not in writable]
+    path.write_text(signals_yaml(result), encoding="utf-8")
+    return len(result.signals), list(result.skipped)
 
 
 def _state_dir(project: Path | None) -> Path:

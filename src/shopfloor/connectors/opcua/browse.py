@@ -3,6 +3,14 @@
 ``shopfloor opcua browse URL --search Spindle --export signals.yaml`` turns hundreds of
 tags into the ``signals:`` list of an asset in one step: name, kind (arrays become
 waveforms), unit (from the node's ``EngineeringUnits``), description and node id.
+Waveforms also get ``sample_rate_hz`` (from a sibling variable named like
+``SampleRate``) and ``source_options.samples_per_block`` (the array length the server
+declares). Writable variables are exported too: the connector only ever reads a bound
+signal. Variables that cannot become a signal (structures, byte strings, arrays of
+text) are listed with the reason, never dropped silently.
+
+Signal names follow one rule (:func:`signal_name`): the browse path below the top-level
+object (the machine), in snake_case.
 """
 
 from __future__ import annotations
@@ -18,7 +26,15 @@ import yaml
 
 from shopfloor.model.units import validate_unit
 
-__all__ = ["BrowsedNode", "browse_server", "nodes_to_csv", "nodes_to_signals", "signal_name"]
+__all__ = [
+    "BrowsedNode",
+    "Export",
+    "browse_server",
+    "nodes_to_csv",
+    "nodes_to_signals",
+    "signal_name",
+    "signals_yaml",
+]
 
 # UN/CEFACT common codes (OPC UA EUInformation.UnitId) of units seen on machines
 _UNECE = {
@@ -73,12 +89,60 @@ class BrowsedNode:
     description: str = ""
     writable: bool = False
     historizing: bool = False
+    value: float | None = None
+    """Read for sample-rate variables only (the rate of a sibling array)."""
+
+
+@dataclass
+class Export:
+    """Signals made from browsed nodes, and the variables that could not become one."""
+
+    signals: list[dict[str, Any]]
+    skipped: list[tuple[str, str]]
+    """``(browse path, reason)`` of each variable left out."""
+
+
+# built-in types a signal can carry (numbers and booleans; text makes an event)
+_NUMERIC_TYPES = frozenset(
+    {
+        "Boolean",
+        "SByte",
+        "Byte",
+        "Int16",
+        "UInt16",
+        "Int32",
+        "UInt32",
+        "Int64",
+        "UInt64",
+        "Float",
+        "Double",
+        "Number",
+        "Integer",
+        "UInteger",
+    }
+)
+_TEXT_TYPES = frozenset({"String", "LocalizedText"})
+_RATE_NAME = re.compile(r"sampl(e|ing)_?(rate|freq(uency)?)", re.IGNORECASE)
 
 
 def signal_name(path: str) -> str:
-    """A signal name from a browse path: ``CNC01/Spindle/Speed`` → ``spindle_speed``."""
+    """A signal name from a browse path: the path below the top-level object, snake_case.
+
+    The first element of a path is the object directly under ``Objects`` (the machine);
+    it is dropped whenever something is below it, so every name of one export follows
+    the same rule. A variable directly under ``Objects`` keeps its own name.
+
+    >>> signal_name("CNC01/Spindle/Speed")
+    'spindle_speed'
+    >>> signal_name("CNC01/Speed")
+    'speed'
+    >>> signal_name("PLC/Line 3/MotorCurrent")
+    'line_3_motor_current'
+    >>> signal_name("Speed")
+    'speed'
+    """
     parts = path.split("/")
-    tail = parts[1:] if len(parts) > 2 else parts
+    tail = parts[1:] if len(parts) > 1 else parts
     text = "_".join(tail)
     text = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", text)
     text = re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_").lower()
@@ -131,6 +195,11 @@ async def _describe(node: Any, path: str) -> BrowsedNode:
     out.historizing = bool(values[4].Value.Value) if values[4].StatusCode.is_good() else False
     dims = values[5].Value.Value if values[5].StatusCode.is_good() else None
     out.array_length = int(dims[0]) if dims and dims[0] else None
+    if _RATE_NAME.search(path.rsplit("/", 1)[-1]) and (out.value_rank or -1) < 1:
+        try:
+            out.value = float(await node.read_value())
+        except Exception:  # not a number, or not readable: no rate from it
+            out.value = None
     try:
         eu = await node.get_child("0:EngineeringUnits")
         out.unit = _unit_of(await eu.read_value())
@@ -192,18 +261,49 @@ async def browse_server(
     return found
 
 
-def nodes_to_signals(
-    nodes: list[BrowsedNode], connector: str, *, include_writable: bool = False
-) -> list[dict[str, Any]]:
+def _sample_rate(node: BrowsedNode, nodes: list[BrowsedNode]) -> float | None:
+    """The value of a sample-rate variable beside an array node (same parent), in Hz."""
+    parent = node.path.rsplit("/", 1)[0] if "/" in node.path else ""
+    for other in nodes:
+        other_parent, _, name = other.path.rpartition("/")
+        if other_parent == parent and other.value and _RATE_NAME.search(name):
+            scale = {"kHz": 1000.0, "MHz": 1e6}.get(other.unit or "", 1.0)
+            return other.value * scale
+    return None
+
+
+def _skip_reason(node: BrowsedNode) -> str | None:
+    if node.data_type is None:
+        return "its data type cannot be read"
+    is_array = node.value_rank is not None and node.value_rank >= 1
+    if node.data_type in _NUMERIC_TYPES:
+        return None
+    if node.data_type in _TEXT_TYPES and not is_array:
+        return None
+    what = "an array of " if is_array else ""
+    return f"{what}{node.data_type} is not a number or text"
+
+
+def nodes_to_signals(nodes: list[BrowsedNode], connector: str) -> Export:
     """Signal definitions (for ``assets[].signals``) of the variables among ``nodes``.
 
-    Writable variables are set points (write-back targets), not measurements: left out
-    unless ``include_writable``.
+    Numbers and booleans become scalars, text becomes an event signal, arrays of numbers
+    become waveforms with ``sample_rate_hz`` (when a sibling variable named like
+    ``SampleRate`` holds it) and ``source_options.samples_per_block`` (the declared array
+    length; the connector checks each block against it). Writable variables are exported
+    like the others: a bound signal is only read. Sample-rate variables themselves are
+    exported as scalars too. Everything else is returned in :attr:`Export.skipped` with
+    the reason.
     """
-    out: list[dict[str, Any]] = []
+    signals: list[dict[str, Any]] = []
+    skipped: list[tuple[str, str]] = []
     names: set[str] = set()
     for node in nodes:
-        if node.node_class != "Variable" or (node.writable and not include_writable):
+        if node.node_class != "Variable":
+            continue
+        reason = _skip_reason(node)
+        if reason is not None:
+            skipped.append((node.path, reason))
             continue
         name = signal_name(node.path)
         base, i = name, 2
@@ -211,27 +311,36 @@ def nodes_to_signals(
             name, i = f"{base}_{i}", i + 1
         names.add(name)
         is_array = node.value_rank is not None and node.value_rank >= 1
-        kind = "waveform" if is_array else "event" if node.data_type == "String" else "scalar"
+        kind = "waveform" if is_array else "event" if node.data_type in _TEXT_TYPES else "scalar"
         signal: dict[str, Any] = {"name": name, "kind": kind}
         if node.unit:
             signal["unit"] = node.unit
+        if kind == "waveform":
+            rate = _sample_rate(node, nodes)
+            if rate:
+                signal["sample_rate_hz"] = rate
         if node.description:
             signal["description"] = node.description
         signal["connector"] = connector
         signal["source"] = node.node_id
-        out.append(signal)
-    return out
+        if kind == "waveform" and node.array_length:
+            signal["source_options"] = {"samples_per_block": node.array_length}
+        signals.append(signal)
+    return Export(signals, skipped)
 
 
-def signals_yaml(signals: list[dict[str, Any]]) -> str:
+def signals_yaml(export: Export) -> str:
     """YAML for the ``signals:`` list of an asset, with a note on what to check."""
-    head = (
-        "# exported by shopfloor opcua browse: paste under an asset's 'signals:'\n"
-        "# waveforms: add sample_rate_hz (the rate of the samples in each array); to\n"
-        "# join several array nodes into one multi-channel signal, list them in\n"
-        "# source_options.channel_nodes\n"
-    )
-    return head + yaml.safe_dump(signals, sort_keys=False, allow_unicode=True)
+    lines = [
+        "# exported by shopfloor opcua browse: paste under an asset's 'signals:'",
+        "# names: the browse path below the top-level object, in snake_case",
+        "# waveforms: one block per array value (samples_per_block = the array length the",
+        "# server declares); add sample_rate_hz where it is missing; to join several array",
+        "# nodes into one multi-channel signal, list them in source_options.channel_nodes",
+    ]
+    lines += [f"# skipped {path}: {reason}" for path, reason in export.skipped]
+    head = "\n".join(lines) + "\n"
+    return head + yaml.safe_dump(export.signals, sort_keys=False, allow_unicode=True)
 
 
 def nodes_to_csv(nodes: list[BrowsedNode]) -> str:

@@ -9,7 +9,11 @@ across channel nodes for multi-channel signals. Status codes are kept as quality
 
 Connection loss is detected by asyncua's watchdog; ``run`` then raises
 ``ConnectorNotReady`` and the engine reconnects with backoff, which brings the session,
-every subscription and the backfill back.
+every subscription and the backfill back. Each loss is one warning line
+(``opcua.connection_lost``); asyncua's own warnings and tracebacks about it are demoted
+to debug records. The backfill is read page by page and handed on between pages, array
+nodes have a subscription queue bounded in blocks, and the consumer waits for the
+engine once 64 MB of samples are pending, so memory stays bounded under load.
 """
 
 from __future__ import annotations
@@ -48,12 +52,108 @@ from shopfloor.model import (
     now_ns,
 )
 
-__all__ = ["OpcUaConnector", "connect_client", "disconnect_client"]
+__all__ = ["OpcUaConnector", "connect_client", "disconnect_client", "quiet_asyncua_loggers"]
 
 # Quality by the two severity bits of a status code (11 is bad too)
 _QUALITY = (int(Quality.GOOD), int(Quality.UNCERTAIN), int(Quality.BAD), int(Quality.BAD))
 
 log = logging.getLogger(__name__)
+
+_SCALAR_QUEUE = 200_000
+"""Scalar notifications waiting for the consumer (a few hundred bytes each)."""
+_BLOCKS_QUEUED_PER_NODE = 32
+"""Array notifications waiting per array node; when full the connector reconnects."""
+_MAX_PENDING_SAMPLES = 8_000_000
+"""Waveform samples decoded and waiting for the engine (64 MB) before the consumer waits."""
+_HISTORY_PAGE = {SignalKind.WAVEFORM: 16, SignalKind.SCALAR: 10_000, SignalKind.EVENT: 10_000}
+"""Values per HistoryRead request and node: a backfill is handed on page by page."""
+
+
+def _auth_errors() -> tuple[type[Exception], ...]:
+    from asyncua.ua import uaerrors
+
+    names = (
+        "BadUserAccessDenied",
+        "BadIdentityTokenRejected",
+        "BadIdentityTokenInvalid",
+        "BadSecurityChecksFailed",
+        "BadSecurityPolicyRejected",
+        "BadSecurityModeRejected",
+        "BadCertificateInvalid",
+        "BadCertificateUntrusted",
+        "BadCertificateRevoked",
+        "BadCertificateTimeInvalid",
+        "BadCertificateHostNameInvalid",
+        "BadCertificateUriInvalid",
+        "BadCertificateUseNotAllowed",
+        "BadCertificateIssuerRevocationUnknown",
+        "BadCertificateRevocationUnknown",
+        "BadNoValidCertificates",
+        "BadApplicationSignatureInvalid",
+        "BadUserSignatureInvalid",
+    )
+    return tuple(getattr(uaerrors, n) for n in names if hasattr(uaerrors, n))
+
+
+_AUTH_ERRORS = _auth_errors()
+"""asyncua's error classes (one per status code) that mean: credentials or certificate."""
+
+# asyncua logs a warning plus a full traceback from several places on every connection
+# loss; the connector logs one line per event itself, so these become debug records.
+_NOISY_LOGGERS = (
+    "asyncua.client.client",
+    "asyncua.client.ua_client",
+    "asyncua.client.ua_client.UASocketProtocol",
+    "asyncua.client.ua_client.UaClient",
+    "asyncua.client.ua_session",
+    "asyncua.client.ua_session.UaSession",
+    "asyncua.common.subscription",
+)
+
+
+class _ToDebug(logging.Filter):
+    """Turn a record into a debug record (traceback kept for whoever logs at debug)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.DEBUG:
+            record.msg = f"{record.levelname.lower()}: {record.msg}"
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        # handlers rarely set a level of their own: keep the record only where debug is on
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+_TO_DEBUG = _ToDebug()
+
+
+def quiet_asyncua_loggers() -> None:
+    """Demote asyncua's client warnings and tracebacks to debug (idempotent).
+
+    The connector reports each connection event in one line at warning level
+    (``opcua.connection_lost``); asyncua's own account stays available at debug level.
+    """
+    for name in _NOISY_LOGGERS:
+        logger = logging.getLogger(name)
+        if _TO_DEBUG not in logger.filters:
+            logger.addFilter(_TO_DEBUG)
+
+
+async def _offered_endpoints(config: OpcUaConfig) -> str:
+    """What the server offers (policy/mode pairs), for an error message."""
+    from asyncua import Client
+
+    probe = Client(config.endpoint, timeout=config.request_timeout_s)
+    try:
+        async with asyncio.timeout(config.request_timeout_s * 2):
+            endpoints = await probe.connect_and_get_server_endpoints()
+    except Exception as err:  # the message still says what was asked for
+        return f"nothing readable ({type(err).__name__})"
+    pairs = sorted(
+        {
+            f"{ep.SecurityPolicyUri.rsplit('#', 1)[-1]}/{ep.SecurityMode.name.rstrip('_')}"
+            for ep in endpoints
+        }
+    )
+    return ", ".join(pairs) or "no endpoint at all"
 
 
 async def disconnect_client(client: Any) -> None:
@@ -95,6 +195,7 @@ async def connect_client(
             )
         client.set_user(user)
         client.set_password(password)
+    quiet_asyncua_loggers()
     try:
         if config.security_mode != "None":
             cert, key = await ensure_client_certificate(certificate_dir, client.application_uri)
@@ -108,17 +209,91 @@ async def connect_client(
             )
         if on_lost is not None:
             client.connection_lost_callback = on_lost
-        await client.connect()
+        async with asyncio.timeout(config.request_timeout_s * 2):
+            await client.connect()
     except ua.UaStatusCodeError as err:
         await disconnect_client(client)
-        name = type(err).__name__
-        if any(word in name for word in ("Security", "Certificate", "Identity", "UserAccess")):
-            raise ConnectorAuthError(f"{config.endpoint}: {name}: {err}") from err
+        name = ua.StatusCode(err.code).name
+        if isinstance(err, _AUTH_ERRORS):
+            raise ConnectorAuthError(f"{config.endpoint} refused the session: {name}") from err
         raise ConnectorNotReady(f"{config.endpoint}: {name}: {err}") from err
-    except Exception as err:  # asyncua raises plain OSError, TimeoutError, ValueError...
+    except TimeoutError as err:
         await disconnect_client(client)
+        raise ConnectorNotReady(
+            f"no answer from {config.endpoint} within {config.request_timeout_s:g} s"
+        ) from err
+    except ua.UaError as err:
+        await disconnect_client(client)
+        # asyncua raises a bare UaError here (no status code, no subclass of its own)
+        if str(err).startswith("No matching endpoints"):
+            offered = await _offered_endpoints(config)
+            raise ConnectorNotReady(
+                f"{config.endpoint} offers no endpoint with security "
+                f"{config.security_policy}/{config.security_mode}; it offers {offered}"
+            ) from err
         raise ConnectorNotReady(f"{config.endpoint}: {type(err).__name__}: {err}") from err
+    except Exception as err:  # asyncua raises plain OSError, ValueError...
+        await disconnect_client(client)
+        text = str(err) or "no detail"
+        raise ConnectorNotReady(f"{config.endpoint}: {type(err).__name__}: {text}") from err
     return client
+
+
+def _hole(
+    start_ns: int, stamps: list[int], span_ns: int, restart_ns: int | None, now: int
+) -> tuple[int, int]:
+    """The stretch ``(from, to)`` after ``start_ns`` that history leaves uncovered.
+
+    ``stamps`` are the (sorted) timestamps history returned, each value covering
+    ``span_ns`` (a waveform block's length; 0 for scalars). While the server kept running
+    its history is whole from its first value on. After a restart (``restart_ns``, the
+    server's start time) history is whole before the stop and after the start: the hole
+    is the longest interval between values that begins before the restart.
+
+    >>> _hole(0, [5, 6, 7], 0, None, 10)
+    (0, 5)
+    >>> _hole(0, [1, 2, 8, 9], 0, 7, 10)
+    (2, 8)
+    >>> _hole(0, [1, 2], 0, 7, 10)
+    (2, 10)
+    """
+    if restart_ns is None:
+        return start_ns, stamps[0] if stamps else now
+    ends = [start_ns, *(ts + span_ns for ts in stamps)]
+    begins = [*stamps, now]
+    best = (start_ns, start_ns)
+    for begin_gap, end_gap in zip(ends, begins, strict=True):
+        if begin_gap >= restart_ns:
+            break
+        if end_gap - begin_gap > best[1] - best[0]:
+            best = (begin_gap, end_gap)
+    return best
+
+
+def _deadband_request(
+    node: Any, deadband: float, queue_size: int, sampling_ms: float, handle: int
+) -> Any:
+    """A monitored item with an absolute deadband and the given sampling interval."""
+    from asyncua import ua
+
+    data_filter = ua.DataChangeFilter()
+    data_filter.Trigger = ua.DataChangeTrigger.StatusValue
+    data_filter.DeadbandType = ua.UInt32(ua.DeadbandType.Absolute)
+    data_filter.DeadbandValue = ua.Double(deadband)
+    item = ua.ReadValueId()
+    item.NodeId = node.nodeid
+    item.AttributeId = ua.AttributeIds.Value
+    params = ua.MonitoringParameters()
+    params.ClientHandle = ua.UInt32(handle)
+    params.SamplingInterval = ua.Double(sampling_ms)
+    params.QueueSize = ua.UInt32(queue_size)
+    params.DiscardOldest = True
+    params.Filter = data_filter
+    request = ua.MonitoredItemCreateRequest()
+    request.ItemToMonitor = item
+    request.MonitoringMode = ua.MonitoringMode.Reporting
+    request.RequestedParameters = params
+    return request
 
 
 class _Scalars:
@@ -178,9 +353,22 @@ class OpcUaConnector:
         self._letters: list[DeadLetter] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._last_ts: dict[SignalRef, int] = {}
+        # length of the last waveform block: its data reaches that far past its start
+        self._block_ns: dict[SignalRef, int] = {}
+        # newest source timestamp per node: a value re-sent on resubscribe is not new
+        self._node_ts: dict[str, int] = {}
+        # when data last flowed (a live value, or the session opening): a gap starts there,
+        # not at a slowly changing node's last change
+        self._alive_ns = 0
+        # last recorded state of each event signal: only changes become events
+        self._last_event: dict[SignalRef, tuple[str, int]] = {}
         self._server_started: datetime | None = None
         self._historizing: dict[str, bool] = {}
         self._wake = asyncio.Event()
+        self._drained = asyncio.Event()
+        self._pending_samples = 0
+        # client handles of deadband items (asyncua numbers its own from 200 up)
+        self._handle = 1_000_000
         self.stats = {"values": 0, "backfilled": 0, "gaps": 0, "sessions": 0}
 
     # -- connection ---------------------------------------------------------------------
@@ -213,7 +401,14 @@ class OpcUaConnector:
         await disconnect_client(client)
 
     async def _connection_lost(self, exc: Exception) -> None:
-        self._lost_reason = f"connection lost: {type(exc).__name__}: {exc}"
+        self._lost_reason = f"connection lost: {type(exc).__name__}: {exc or 'no detail'}"
+        log.warning(
+            "opcua.connection_lost connector=%s endpoint=%s error=%s",
+            self.name,
+            self.config.endpoint,
+            self._lost_reason.removeprefix("connection lost: "),
+        )
+        log.debug("opcua.connection_lost_detail connector=%s", self.name, exc_info=exc)
         self._lost.set()
 
     async def _after_connect(self) -> None:
@@ -254,6 +449,7 @@ class OpcUaConnector:
             )
         good = [n for n in nodes if n in self._historizing]
         await self._backfill(good, restarted)
+        self._alive_ns = now_ns()
         self._tasks.append(asyncio.create_task(self._flush_loop(), name=f"opcua-flush:{self.name}"))
         poll = [
             n
@@ -261,14 +457,20 @@ class OpcUaConnector:
             if (self.options[self._routes[n][0].ref].mode or self.config.mode) == "poll"
         ]
         subscribe = [n for n in good if n not in poll]
-        if subscribe:
-            await self._subscribe(subscribe)
+        arrays = [n for n in subscribe if self._routes[n][0].definition.kind == SignalKind.WAVEFORM]
+        scalars = [n for n in subscribe if n not in arrays]
+        if scalars:
+            await self._subscribe(scalars, _SCALAR_QUEUE)
+        if arrays:
+            # an array notification is ~30 bytes per sample once decoded: its own queue,
+            # bounded by blocks, keeps a stalled consumer from holding gigabytes
+            await self._subscribe(arrays, _BLOCKS_QUEUED_PER_NODE * len(arrays))
         if poll:
             self._tasks.append(
                 asyncio.create_task(self._poll_loop(poll), name=f"opcua-poll:{self.name}")
             )
 
-    async def _subscribe(self, node_ids: list[str]) -> None:
+    async def _subscribe(self, node_ids: list[str], queue_maxsize: int) -> None:
         from asyncua import ua
         from asyncua.common.subscription import OverflowPolicy
 
@@ -279,7 +481,7 @@ class OpcUaConnector:
         subscription = await client.create_subscription(
             self.config.publishing_interval_ms,
             None,
-            queue_maxsize=200_000,
+            queue_maxsize=queue_maxsize,
             overflow=OverflowPolicy.DISCONNECT,
         )
         events = subscription.__aiter__()
@@ -307,12 +509,13 @@ class OpcUaConnector:
                     nodes, queuesize=queue, sampling_interval=sampling
                 )
             else:
-                handles = [
-                    await subscription.deadband_monitor(
-                        node, deadband, deadbandtype=1, queuesize=queue, sampling_interval=sampling
-                    )
-                    for node in nodes
-                ]
+                # asyncua's deadband_monitor takes no sampling interval: build the requests
+                requests = []
+                for node in nodes:
+                    self._handle += 1
+                    request = _deadband_request(node, deadband, queue, sampling, self._handle)
+                    requests.append(request)
+                handles = await subscription.create_monitored_items(requests)
             for node_id, handle in zip(
                 group, handles if isinstance(handles, list) else [handles], strict=False
             ):
@@ -340,6 +543,12 @@ class OpcUaConnector:
                     self._on_value(route[2], event.data.monitored_item.Value, route=route[:2])
             elif isinstance(event, StatusChangeEvent):
                 self._on_status(event.notification)
+            if self._pending_samples > _MAX_PENDING_SAMPLES:
+                # the engine is behind: wait for the flush instead of piling up blocks (the
+                # subscription queue fills meanwhile; when full, a reconnect and backfill)
+                self._drained.clear()
+                self._wake.set()
+                await self._drained.wait()
 
     async def _poll_loop(self, node_ids: list[str]) -> None:
         from asyncua import ua
@@ -387,6 +596,11 @@ class OpcUaConnector:
             or datetime_to_ns(value.ServerTimestamp)
             or now_ns()
         )
+        if ts <= self._node_ts.get(node_id, -1):
+            return  # already recorded (the current value is sent again on resubscribe)
+        self._node_ts[node_id] = ts
+        if not backfilled:
+            self._alive_ns = max(self._alive_ns, now_ns())
         raw = value.Value.Value if value.Value is not None else None
         kind = bound.definition.kind
         self.stats["values"] += 1
@@ -427,14 +641,34 @@ class OpcUaConnector:
             if block is None:
                 self._reject(bound, node_id, ts, raw, reason or "unreadable")
                 return
+            expected = options.samples_per_block
+            if expected is not None and block.n_samples != expected:
+                self._reject(
+                    bound,
+                    node_id,
+                    ts,
+                    None,
+                    f"array of {block.n_samples} samples, source_options.samples_per_block "
+                    f"is {expected}",
+                )
+                return
+            self._block_ns[bound.ref] = round(block.duration_s * NS_PER_S)
+            self._pending_samples += block.data.size
             if bound.definition.n_channels == 1:
                 self._pending.append(block)
             else:
+                # the signal's last timestamp moves when a block is whole (in _assemble)
                 self._assemble(bound, channel, block, backfilled)
+                return
         else:
-            self._pending.append(
-                to_event(bound, raw, ts, Provenance(self.name, node_id, backfilled), Quality(code))
+            event = to_event(
+                bound, raw, ts, Provenance(self.name, node_id, backfilled), Quality(code)
             )
+            state = (event.message, int(code))
+            if self._last_event.get(bound.ref) == state:
+                return  # not a change (a resubscribe or history repeats the current state)
+            self._last_event[bound.ref] = state
+            self._pending.append(event)
         self._last_ts[bound.ref] = max(ts, self._last_ts.get(bound.ref, 0))
         if len(self._pending) > 64:
             self._wake.set()
@@ -460,6 +694,7 @@ class OpcUaConnector:
                 )
                 return
             data = np.stack([parts[i] for i in range(state.n)], axis=1)
+            self._last_ts[bound.ref] = max(block.t0_ns, self._last_ts.get(bound.ref, 0))
             self._pending.append(
                 WaveformBlock(
                     bound.ref,
@@ -518,6 +753,8 @@ class OpcUaConnector:
         self._scalars.clear()
         records.extend(self._pending)
         self._pending = []
+        self._pending_samples = 0
+        self._drained.set()
         letters, self._letters = self._letters, []
         return records, letters
 
@@ -543,79 +780,160 @@ class OpcUaConnector:
     async def _backfill(self, node_ids: list[str], restarted: bool) -> None:
         """Read what was missed since the last value of each signal.
 
-        What history does not cover (no history, or a hole longer than a few publishing
-        intervals) is recorded as a ``gap`` event with its time range.
+        The hole of a signal starts at its last value or when data last flowed on the
+        connection, whichever is later (a slowly changing node's last change is not when
+        the connection dropped); a waveform's hole starts where its last block ends.
+        Every channel node of a multi-channel waveform is read from the same point, and
+        the channels are handed on interleaved by time so each block finds its siblings;
+        the hole ends where all of them have data again. What history does not cover
+        (no history, or a hole longer than a few publishing intervals) is recorded as one
+        ``gap`` event per signal with its time range. After a server restart (its
+        ``StartTime`` changed) the hole is what lies between the history kept before the
+        restart and the first value after it.
         """
         now = now_ns()
+        started = datetime_to_ns(self._server_started) if restarted else None
         threshold = max(2 * NS_PER_S, round(3 * self.config.publishing_interval_ms * 1e6))
-        reported: set[SignalRef] = set()
+        by_signal: dict[SignalRef, list[str]] = defaultdict(list)
+        bound_of: dict[SignalRef, BoundSignal] = {}
         for node_id in node_ids:
             bound, _ = self._routes[node_id]
-            last = self._last_ts.get(bound.ref)
-            if last is None or bound.ref in reported:
+            by_signal[bound.ref].append(node_id)
+            bound_of[bound.ref] = bound
+        # snapshot: reading one channel's history must not move the others' start
+        last_seen = {ref: self._last_ts.get(ref) for ref in by_signal}
+        for ref, nodes in by_signal.items():
+            last = last_seen[ref]
+            if last is None:
                 continue
-            first_found: int | None = None
-            if self.config.history_backfill and self._historizing.get(node_id):
-                first_found = await self._read_history(node_id, last, now)
-            hole_end = now if first_found is None else first_found
-            if hole_end - last <= threshold:
+            if bound_of[ref].definition.kind == SignalKind.WAVEFORM:
+                # the next block was not due before its predecessor's end
+                hole_start = last + self._block_ns.get(ref, 0)
+            else:
+                # a value holds until it changes: the hole starts when data stopped flowing
+                hole_start = max(last, self._alive_ns)
+            span = self._block_ns.get(ref, 0)
+            stamps = await self._backfill_signal(ref, nodes, last, now)
+            holes = [_hole(hole_start, found, span, started, now) for found in stamps]
+            total = sum(len(found) for found in stamps)
+            if total:
+                log.info(
+                    "opcua.backfilled connector=%s signal=%s values=%d",
+                    self.name,
+                    ref.path,
+                    total,
+                )
+            hole_start = min(h[0] for h in holes)
+            hole_end = max(h[1] for h in holes)
+            if hole_end - hole_start <= threshold:
                 continue
-            reported.add(bound.ref)
             self.stats["gaps"] += 1
             cause = "server restart" if restarted else "connection lost"
-            if not self._historizing.get(node_id):
+            if not all(self._historizing.get(n) for n in nodes):
                 why = "the server keeps no history for this node"
-            elif first_found is None:
+            elif not total:
                 why = "its history holds nothing for that time"
             else:
-                why = "its history starts later"
+                why = "its history does not cover it"
+            seconds = (hole_end - hole_start) / NS_PER_S
             self._pending.append(
                 EventRecord(
-                    bound.ref,
-                    last + 1,
+                    ref,
+                    hole_start + 1,
                     "gap",
-                    Provenance(self.name, node_id),
+                    Provenance(self.name, nodes[0]),
                     message=(
-                        f"no data from {self.config.endpoint} for "
-                        f"{(hole_end - last) / NS_PER_S:.1f} s ({cause}); {why}"
+                        f"no data from {self.config.endpoint} for {seconds:.1f} s ({cause}); {why}"
                     ),
                     severity="warning",
                     attributes={
-                        "from_ns": last,
+                        "from_ns": hole_start,
                         "to_ns": hole_end,
                         "cause": cause,
-                        "seconds": round((hole_end - last) / NS_PER_S, 3),
+                        "seconds": round(seconds, 3),
                     },
                 )
             )
+            log.warning(
+                "opcua.gap connector=%s signal=%s seconds=%.1f cause=%s",
+                self.name,
+                bound_of[ref].ref.path,
+                seconds,
+                cause.replace(" ", "_"),
+            )
         await self._flush()
 
-    async def _read_history(self, node_id: str, after_ns: int, until_ns: int) -> int | None:
-        """Backfill ``(after_ns, until_ns]``; return the first timestamp found, if any."""
-        start_ns = max(after_ns + 1000, until_ns - int(self.config.max_backfill_s * 1e9))
-        start = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=start_ns // 1000)
-        end = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=until_ns // 1000)
+    async def _backfill_signal(
+        self, ref: SignalRef, nodes: list[str], after_ns: int, now: int
+    ) -> list[list[int]]:
+        """Backfill one signal from ``after_ns`` on, page by page; the stamps per node.
+
+        Every channel node is read from the same point, a page at a time; the values of
+        a page are handed on interleaved by time (so each block finds its siblings) and
+        flushed before the next page is read, so a long backfill never sits in memory.
+        """
+        kind = self._routes[nodes[0]][0].definition.kind
+        page = _HISTORY_PAGE[kind]
+        stamps: list[list[int]] = [[] for _ in nodes]
+        readable = [self.config.history_backfill and bool(self._historizing.get(n)) for n in nodes]
+        cursor = max(after_ns, now - int(self.config.max_backfill_s * 1e9))
+        while any(readable):
+            merged: list[tuple[int, int, str, Any]] = []
+            page_ends: list[int] = []
+            for channel, node_id in enumerate(nodes):
+                if not readable[channel]:
+                    continue
+                answer = await self._read_history(node_id, cursor, page)
+                if answer is None:
+                    readable[channel] = False
+                    continue
+                values, full = answer
+                found = [datetime_to_ns(v.SourceTimestamp) or 0 for v in values]
+                stamps[channel].extend(found)
+                merged.extend(
+                    (ts, channel, node_id, v) for ts, v in zip(found, values, strict=True)
+                )
+                if full and found:
+                    page_ends.append(found[-1])
+            merged.sort(key=lambda item: (item[0], item[1]))
+            for _, _, node_id, value in merged:
+                self._on_value(node_id, value, backfilled=True)
+            self.stats["backfilled"] += len(merged)
+            await self._flush()
+            if not page_ends:
+                break
+            # values up to the earliest full page's end are complete on every channel;
+            # a channel read past it is read again from there (repeats are dropped)
+            cursor = min(page_ends)
+            if cursor >= now:
+                break  # the rest arrives by subscription: never chase a live producer
+        return [sorted(set(found)) for found in stamps]
+
+    async def _read_history(
+        self, node_id: str, after_ns: int, count: int
+    ) -> tuple[list[Any], bool] | None:
+        """Up to ``count`` values after ``after_ns`` from the history, oldest first.
+
+        The end is left open: the server's clock decides what "now" is. Returns the
+        values and whether the page was full (more may follow), or ``None`` when the
+        server refuses (it keeps no history for the node).
+        """
+        start = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=after_ns // 1000 + 1)
         node = self._client.get_node(node_id)
         try:
-            values = await node.read_raw_history(start, end)
+            values = await node.read_raw_history(start, None, count, return_bounds=False)
         except Exception as err:  # the server says no history: the gap is recorded instead
             log.info(
                 "opcua.history_unavailable connector=%s node=%s error=%s", self.name, node_id, err
             )
             return None
-        count = 0
-        first: int | None = None
+        out = []
         for value in values:
             ts = datetime_to_ns(value.SourceTimestamp)
-            if ts is None or ts <= after_ns:
-                continue
-            self._on_value(node_id, value, backfilled=True)
-            first = ts if first is None else min(first, ts)
-            count += 1
-        self.stats["backfilled"] += count
-        if count:
-            log.info("opcua.backfilled connector=%s node=%s values=%d", self.name, node_id, count)
-        return first
+            if ts is not None and ts > after_ns:
+                out.append((ts, value))
+        out.sort(key=lambda item: item[0])
+        return [value for _, value in out], len(values) >= count
 
     # -- lifecycle ------------------------------------------------------------------------
 

@@ -58,6 +58,15 @@ class OpcUaSignalOptions(BaseModel):
         default=None, description="Waveforms with several channels: one array node each."
     )
     sample_rate_hz: float | None = Field(default=None, gt=0, description="Overrides the signal's.")
+    samples_per_block: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "Waveforms: samples in each array. A block is always one array value (its length "
+            "is the block's length); when this is set, arrays of another length are "
+            "dead-lettered instead of stored."
+        ),
+    )
 
 
 class OpcUaConfig(ConnectorConfig):

@@ -27,7 +27,10 @@ from shopfloor.model.timestamps import to_datetime
 if TYPE_CHECKING:
     from asyncua.common.node import Node
 
-__all__ = ["BoundedHistory"]
+__all__ = ["MAX_RESPONSE_SAMPLES", "BoundedHistory"]
+
+MAX_RESPONSE_SAMPLES = 1_000_000
+"""Array samples in one HistoryRead response (about 30 MB once decoded); more follow."""
 
 logger = logging.getLogger(__name__)
 
@@ -239,6 +242,11 @@ class BoundedHistory(HistoryStorageInterface):
             hi = int(np.searchsorted(ts, high, side="right"))
         indices = range(hi - 1, lo - 1, -1) if reverse else range(lo, hi)
         limit = self.max_history_data_response_size
+        if series.is_array and hi > lo:
+            # each array becomes a Python list (~30 bytes a sample) in the response:
+            # bound a response by samples, the client follows continuation points
+            samples = max(1, len(series.values[series.lo + hi - 1]))  # type: ignore[index]
+            limit = min(limit, max(1, MAX_RESPONSE_SAMPLES // samples))
         if nb_values:
             limit = min(limit, nb_values)
         cont = None
