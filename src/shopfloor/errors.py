@@ -8,7 +8,8 @@ catch one tree and still see the cause::
     ├── ConfigError          a project file or an option is wrong (CLI exit status 2)
     ├── RecordError          one record is malformed; it goes to the dead-letter table
     ├── StoreError           the store failed or refused an operation
-    │   └── StoreUnavailable the store cannot be reached now (retry later)
+    │   ├── StoreUnavailable the store cannot be reached now (retry later)
+    │   └── StoreFailed      unusable until reopened: disk full, I/O error, invalidated
     ├── BusError             the bus failed or refused an operation
     │   ├── BusClosed        publishing or subscribing after close
     │   └── BusFull          a subscriber's queue stayed full for the publish timeout
@@ -43,6 +44,7 @@ __all__ = [
     "ServiceError",
     "ShopfloorError",
     "StoreError",
+    "StoreFailed",
     "StoreUnavailable",
 ]
 
@@ -83,6 +85,31 @@ class StoreError(ShopfloorError):
 
 class StoreUnavailable(StoreError):
     """The store cannot be reached now; the caller keeps the data and retries later."""
+
+
+class StoreFailed(StoreError):
+    """The store is unusable until reopened: disk full, I/O error, database invalidated.
+
+    Retrying the same write will not help; closing and opening the store again may, once
+    the cause is gone (space freed, device back). The platform keeps the data meanwhile.
+
+    Parameters
+    ----------
+    message
+        What failed, naming the store.
+    reason
+        The cause in plain words, for health displays (``disk full at /data/store.duckdb``).
+
+    Examples
+    --------
+    >>> err = StoreFailed("write failed: No space left", reason="disk full at /d/s.duckdb")
+    >>> err.reason
+    'disk full at /d/s.duckdb'
+    """
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason or message
 
 
 class BusError(ShopfloorError):

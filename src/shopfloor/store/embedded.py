@@ -25,8 +25,11 @@ reads run on a small pool of cursor threads and never block the event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import json
 import logging
+import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -38,7 +41,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from shopfloor.errors import StoreError, StoreUnavailable
+from shopfloor.errors import StoreError, StoreFailed, StoreUnavailable
 from shopfloor.model import (
     DeadLetter,
     EventRecord,
@@ -104,6 +107,26 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     received_ts TIMESTAMP_NS NOT NULL, source VARCHAR NOT NULL, location VARCHAR NOT NULL,
     reason VARCHAR NOT NULL, category VARCHAR, payload BLOB, detail JSON);
 """
+
+_ENOSPC = os.strerror(errno.ENOSPC)
+
+
+def _write_error(path: str, err: duckdb.Error, *, committing: bool) -> StoreError:
+    """A DuckDB error of the write path, as :class:`StoreFailed` when the store is unusable.
+
+    A full disk, an I/O or fatal error (which invalidates the database), running out of
+    memory, or any failure to commit leaves the store unusable until it is reopened.
+    """
+    text = str(err)
+    message = f"write to {path} failed: {text}"
+    if _ENOSPC in text:
+        return StoreFailed(message, reason=f"disk full at {path}")
+    if isinstance(err, duckdb.OutOfMemoryException):
+        return StoreFailed(message, reason=f"out of memory writing to {path}")
+    if committing or isinstance(err, duckdb.FatalException | duckdb.IOException):
+        return StoreFailed(message, reason=f"store {path} failed: {text.splitlines()[0]}")
+    return StoreError(message)
+
 
 _TS = pa.timestamp("ns")
 _TS_UTC = pa.timestamp("ns", tz="UTC")
@@ -283,6 +306,30 @@ class DuckDBStore:
             writer.shutdown(wait=True)
             log.info("store.closed path=%s", self.path)
 
+    async def reopen(self) -> None:
+        """Close (whatever the state of the file) and open again, e.g. after a full disk.
+
+        Raises
+        ------
+        StoreFailed
+            When the store still cannot be opened (the disk is still full).
+        """
+        try:
+            await self.close()
+        except Exception as err:  # an invalidated database fails its last checkpoint
+            log.warning("store.close_failed path=%s error=%s", self.path, err)
+        # the caches may hold rows of transactions that were rolled back
+        self._signals.clear()
+        self._signals_by_id.clear()
+        self._provenance.clear()
+        self._provenance_by_id.clear()
+        try:
+            await self.open()
+        except (StoreError, OSError) as err:
+            full = _ENOSPC in str(err)
+            reason = f"disk full at {self.path}" if full else f"cannot reopen {self.path}"
+            raise StoreFailed(f"cannot reopen the store {self.path}: {err}", reason=reason) from err
+
     async def __aenter__(self) -> DuckDBStore:
         await self.open()
         return self
@@ -417,7 +464,11 @@ class DuckDBStore:
             else:
                 events.append((info, record))
         con = self._c
-        con.execute("BEGIN TRANSACTION")
+        committing = False
+        try:
+            con.execute("BEGIN TRANSACTION")
+        except duckdb.Error as err:
+            raise _write_error(self.path, err, committing=True) from err
         try:
             if scalars:
                 report.add(self._insert_scalars(scalars, letters))
@@ -429,11 +480,13 @@ class DuckDBStore:
                 report.add(self._insert_events(events, letters))
             if letters:
                 self._insert_dead_letters(letters)
+            committing = True
             con.execute("COMMIT")
         except BaseException as err:
-            con.execute("ROLLBACK")
+            with contextlib.suppress(duckdb.Error):  # a failed commit leaves no transaction
+                con.execute("ROLLBACK")
             if isinstance(err, duckdb.Error):
-                raise StoreError(f"write to {self.path} failed: {err}") from err
+                raise _write_error(self.path, err, committing=committing) from err
             raise
         return report
 
