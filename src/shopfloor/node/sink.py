@@ -7,22 +7,34 @@ and tries again; while it waits the subscription's bounded queue fills and publi
 backpressure. A batch that keeps failing for a reason other than unavailability is split
 and written record by record, so one poison record cannot hold up the rest: it goes to the
 dead letters instead.
+
+The sink never dies of a store error. When the store is *failed*
+(:class:`~shopfloor.errors.StoreFailed`: disk full, I/O error, database invalidated) it
+stops writing, shows ``failed`` with the reason in :attr:`StoreSink.health`, and tries to
+reopen the store every ``reopen_interval_s``; meanwhile the bus fills and the connectors
+divert to their journals. Stopped while the store is failed, it spills what is still
+queued to its on-disk ``spill`` journal (replayed by the platform at the next start), so
+nothing queued is lost. Each failure is logged once, and so is each recovery.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
 
 from shopfloor.bus import Bus, Delivery, Subscription
-from shopfloor.errors import BusClosed, ShopfloorError, StoreUnavailable
-from shopfloor.model import UNS_ROOT, DeadLetter, record_count
+from shopfloor.connectors.journal import Journal
+from shopfloor.errors import BusClosed, ShopfloorError, StoreFailed, StoreUnavailable
+from shopfloor.model import UNS_ROOT, DeadLetter, now_ns, record_count
+from shopfloor.model.codec import encode_records
 from shopfloor.store import Store, WriteReport
 from shopfloor.store.validation import describe_record
 
-__all__ = ["SinkStats", "StoreSink"]
+__all__ = ["Reopenable", "SinkStats", "StoreSink"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +48,22 @@ class SinkStats:
     report: WriteReport = field(default_factory=WriteReport)
     failures: int = 0
     last_error: str | None = None
+    state: str = "ok"
+    """``ok``; ``retrying`` (writes fail, retried with backoff); ``failed`` (the store is
+    unusable, reopened every so often); ``recovering`` (reopened, no write through yet)."""
+    failed_reason: str | None = None
+    failed_since_ns: int | None = None
+    reopen_attempts: int = 0
+    recoveries: int = 0
+    spilled: int = 0
+
+
+@runtime_checkable
+class Reopenable(Protocol):
+    """A store that can be closed and opened again in one call (after a full disk)."""
+
+    async def reopen(self) -> None:
+        """Close whatever is left and open again; raise ``StoreFailed`` while it cannot."""
 
 
 class StoreSink:
@@ -53,6 +81,11 @@ class StoreSink:
         Records per write, and how long to wait to fill a batch.
     backoff_initial_s, backoff_max_s
         Retry delays after a failed write (doubled each time, with jitter, capped).
+    reopen_interval_s
+        How often a failed store is reopened.
+    spill
+        Where what is still queued goes when the sink stops while the store is failed
+        (``None``: it stays in the bus, and is lost with the process).
     """
 
     def __init__(
@@ -67,6 +100,8 @@ class StoreSink:
         batch_wait_s: float = 0.2,
         backoff_initial_s: float = 0.1,
         backoff_max_s: float = 5.0,
+        reopen_interval_s: float = 5.0,
+        spill: Journal | None = None,
     ) -> None:
         self.bus = bus
         self.store = store
@@ -77,9 +112,12 @@ class StoreSink:
         self.batch_wait_s = batch_wait_s
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
+        self.reopen_interval_s = reopen_interval_s
+        self.spill = spill
         self.stats = SinkStats()
         self._subscription: Subscription | None = None
         self._stopping = False
+        self._wake = asyncio.Event()
 
     async def subscribe(self) -> Subscription:
         """Subscribe now (call before producers start, so nothing is missed)."""
@@ -101,6 +139,12 @@ class StoreSink:
         failures_in_row = 0
         try:
             while True:
+                if self.stats.state == "failed":
+                    if self._stopping:
+                        await self._spill(sub)
+                        return
+                    if not await self._reopen():
+                        continue
                 if self._stopping and sub.pending == 0:
                     return
                 try:
@@ -114,19 +158,29 @@ class StoreSink:
                         await self._write_one_by_one(batch)
                     else:
                         await self._write(batch)
-                except ShopfloorError as err:
+                except StoreFailed as err:
+                    for delivery in batch:
+                        delivery.nack()
+                    self._fail(err)
+                    continue
+                except Exception as err:  # whatever the store raises, the sink lives on
                     for delivery in batch:
                         delivery.nack()
                     failures_in_row += 1
                     self.stats.failures += 1
-                    self.stats.last_error = str(err)
+                    self.stats.last_error = str(err) or type(err).__name__
                     if failures_in_row == 1:
-                        log.warning("store_sink.write_failed error=%s", err)
+                        self.stats.state = "retrying"
+                        log.warning(
+                            "store_sink.write_failed error=%s",
+                            self.stats.last_error,
+                            exc_info=not isinstance(err, ShopfloorError),
+                        )
                     await asyncio.sleep(delay * random.uniform(0.5, 1.0))
                     delay = min(delay * 2, self.backoff_max_s)
                     continue
-                if failures_in_row:
-                    log.info("store_sink.recovered after_failures=%d", failures_in_row)
+                if failures_in_row or self.stats.failed_since_ns is not None:
+                    self._recovered(failures_in_row)
                 failures_in_row = 0
                 delay = self.backoff_initial_s
         finally:
@@ -143,7 +197,7 @@ class StoreSink:
         for delivery in batch:
             try:
                 report = await self.store.write([delivery.record])
-            except StoreUnavailable:
+            except (StoreUnavailable, StoreFailed):
                 raise
             except ShopfloorError as err:
                 record = delivery.record
@@ -168,6 +222,111 @@ class StoreSink:
         self.stats.records += len(batch)
         self.stats.report.add(report)
 
+    # -- a failed store ----------------------------------------------------------------
+
+    def _fail(self, err: StoreFailed) -> None:
+        self.stats.failures += 1
+        self.stats.last_error = str(err)
+        self.stats.state = "failed"
+        self.stats.failed_reason = err.reason
+        if self.stats.failed_since_ns is None:  # once per outage, not per reopen attempt
+            self.stats.failed_since_ns = now_ns()
+            log.error("store_sink.store_failed reason=%r error=%s", err.reason, err)
+
+    def _recovered(self, failures_in_row: int) -> None:
+        since = self.stats.failed_since_ns
+        if since is not None:
+            log.info(
+                "store_sink.store_recovered after_s=%.1f reopen_attempts=%d",
+                (now_ns() - since) / 1e9,
+                self.stats.reopen_attempts,
+            )
+            self.stats.recoveries += 1
+        else:
+            log.info("store_sink.recovered after_failures=%d", failures_in_row)
+        self.stats.state = "ok"
+        self.stats.failed_reason = None
+        self.stats.failed_since_ns = None
+
+    async def _reopen(self) -> bool:
+        """Wait ``reopen_interval_s`` (or until stopped), then reopen; True once it worked."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.reopen_interval_s):
+                await self._wake.wait()
+        if self._stopping:
+            return False
+        self.stats.reopen_attempts += 1
+        try:
+            if isinstance(self.store, Reopenable):
+                await self.store.reopen()
+            else:
+                with contextlib.suppress(Exception):
+                    await self.store.close()
+                await self.store.open()
+        except StoreFailed as err:
+            self.stats.failed_reason = err.reason
+            return False
+        except Exception as err:  # still failing: keep the first reason, try again later
+            log.debug("store_sink.reopen_failed error=%s", err)
+            return False
+        log.info("store_sink.store_reopened attempts=%d", self.stats.reopen_attempts)
+        self.stats.state = "recovering"  # ok once a write went through
+        return True
+
+    async def _spill(self, sub: Subscription) -> None:
+        """Move what is queued to the spill journal, acknowledging each batch once on disk."""
+        spill = self.spill
+        if spill is None:
+            if sub.pending:
+                log.error(
+                    "store_sink.unsaved pending=%d reason=%r", sub.pending, self.stats.failed_reason
+                )
+            return
+        while True:
+            try:
+                batch = await sub.get_batch(self.batch_size, 0.01)
+            except BusClosed:
+                break
+            if not batch:
+                break
+            payloads = [encode_records([d.record])[0] for d in batch]
+            try:
+                await asyncio.to_thread(spill.append, payloads)
+            except OSError as err:  # the spill shares the full disk: say what stays behind
+                for delivery in batch:
+                    delivery.nack()
+                log.error(
+                    "store_sink.spill_failed dir=%s pending=%d error=%s",
+                    spill.directory,
+                    sub.pending,
+                    err,
+                )
+                return
+            for delivery in batch:
+                delivery.ack()
+            self.stats.spilled += len(batch)
+        if self.stats.spilled:
+            log.warning(
+                "store_sink.spilled records=%d dir=%s reason=%r",
+                self.stats.spilled,
+                spill.directory,
+                self.stats.failed_reason,
+            )
+
+    @property
+    def health(self) -> dict[str, Any]:
+        """The store as the sink sees it: ``state``, the reason when failed, counters."""
+        since = self.stats.failed_since_ns
+        return {
+            "state": self.stats.state,
+            "reason": self.stats.failed_reason,
+            "failed_for_s": None if since is None else round((now_ns() - since) / 1e9, 1),
+            "reopen_attempts": self.stats.reopen_attempts,
+            "recoveries": self.stats.recoveries,
+            "spilled": self.stats.spilled,
+        }
+
     def stop(self) -> None:
-        """Finish what is queued, then return from :meth:`run`."""
+        """Finish what is queued (or spill it when the store is failed), then return."""
         self._stopping = True
+        self._wake.set()
