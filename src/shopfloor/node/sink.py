@@ -58,6 +58,12 @@ class SinkStats:
     spilled: int = 0
 
 
+def _nack(batch: list[Delivery]) -> None:
+    """Hand a batch back in its order (each nack puts its delivery first in line)."""
+    for delivery in reversed(batch):
+        delivery.nack()
+
+
 @runtime_checkable
 class Reopenable(Protocol):
     """A store that can be closed and opened again in one call (after a full disk)."""
@@ -159,13 +165,11 @@ class StoreSink:
                     else:
                         await self._write(batch)
                 except StoreFailed as err:
-                    for delivery in batch:
-                        delivery.nack()
+                    _nack(batch)
                     self._fail(err)
                     continue
                 except Exception as err:  # whatever the store raises, the sink lives on
-                    for delivery in batch:
-                        delivery.nack()
+                    _nack(batch)
                     failures_in_row += 1
                     self.stats.failures += 1
                     self.stats.last_error = str(err) or type(err).__name__
@@ -293,8 +297,7 @@ class StoreSink:
             try:
                 await asyncio.to_thread(spill.append, payloads)
             except OSError as err:  # the spill shares the full disk: say what stays behind
-                for delivery in batch:
-                    delivery.nack()
+                _nack(batch)
                 log.error(
                     "store_sink.spill_failed dir=%s pending=%d error=%s",
                     spill.directory,
