@@ -143,6 +143,7 @@ class Platform:
         api: ApiFactory | None = None,
         services: list[ServiceFactory] | None = None,
         retention_interval_s: float = 3600.0,
+        reopen_interval_s: float = 5.0,
     ) -> Platform:
         """The platform on the store and bus the project's configuration asks for."""
         return cls(
@@ -152,6 +153,7 @@ class Platform:
             api=api,
             services=services,
             retention_interval_s=retention_interval_s,
+            reopen_interval_s=reopen_interval_s,
         )
 
     @property
@@ -307,7 +309,10 @@ class Platform:
         try:
             await self.bus.close()
         finally:
-            await self.store.close()
+            try:
+                await self.store.close()
+            except Exception as err:  # a failed store fails its last checkpoint too
+                log.error("platform.store_close_failed error=%s", err)
             remove_lock(self.project.state_dir, os.getpid())
         log.info("platform.stopped")
 

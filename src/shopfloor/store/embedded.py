@@ -317,7 +317,7 @@ class DuckDBStore:
         try:
             await self.close()
         except Exception as err:  # an invalidated database fails its last checkpoint
-            log.warning("store.close_failed path=%s error=%s", self.path, err)
+            log.debug("store.close_failed path=%s error=%s", self.path, err)
         # the caches may hold rows of transactions that were rolled back
         self._signals.clear()
         self._signals_by_id.clear()

@@ -1,0 +1,203 @@
+"""A store that fails under the running platform: seen, journalled, recovered, nothing lost.
+
+Data flows from a replay connector (a CSV whose values count 0, 1, 2, ...) through the
+engine, the bus and the store sink into a store on a small disk that the test fills and
+frees. Every check counts rows against what the source sent and looks for duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from shopfloor.model import Provenance, ScalarBatch, SignalRef, to_ns, topic_for
+from shopfloor.node import Platform
+
+from .env import ASSET, SmallDisk, platform_on, replay_project, until, write_recording
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
+
+SPEED = SignalRef(ASSET, "speed")
+N = 3000  # six seconds of the recording at 500 Hz
+
+
+async def stored_values(platform: Platform) -> np.ndarray[Any, Any]:
+    table = await platform.store.read_scalars(SPEED, 0, to_ns("2100-01-01T00:00:00Z"))
+    return np.asarray(table.column("value").to_numpy())
+
+
+def connector(status: dict[str, Any]) -> dict[str, Any]:
+    health: dict[str, Any] = status["services"]["connectors"]["replay"]
+    return health
+
+
+async def fail_the_disk(platform: Platform, disk: SmallDisk) -> None:
+    """Fill the disk once data flows; wait until health says so and the journal takes over."""
+
+    async def flowing() -> bool:
+        return await platform.store.count(SPEED) >= 200
+
+    await until(flowing, 30, "the first rows in the store")
+    disk.fill()
+
+    async def failed() -> bool:
+        return (await platform.status())["store"]["state"] == "failed"
+
+    await until(failed, 30, "the store to be reported failed")
+
+    async def journalling() -> bool:
+        return connector(await platform.status())["journal"]["journaled"] > 0
+
+    await until(journalling, 30, "the connector to divert to its journal")
+
+
+def cli_status(folder: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "shopfloor.cli.main", "status", "--json", "-p", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+async def test_full_disk_is_shown_journalled_and_recovered_with_nothing_lost(
+    tmp_path: Path, small_disk: SmallDisk
+) -> None:
+    folder = tmp_path / "plant"
+    folder.mkdir()
+    write_recording(folder / "source.csv", N)
+    store_path = small_disk.mount / "store.duckdb"
+    project = replay_project(folder, store_path, "source.csv")
+    platform = platform_on(project, small_disk)
+    await platform.start()
+    try:
+        await fail_the_disk(platform, small_disk)
+        store = (await platform.status())["store"]
+        assert store["reason"] == f"disk full at {store_path}"
+        # the API and the CLI answer, without touching the failed store
+        async with httpx.AsyncClient(base_url=platform.api_url or "", timeout=10) as client:
+            response = await client.get("/api/v1/status")
+        assert response.status_code == 200, response.text
+        assert response.json()["store"]["state"] == "failed"
+        assert response.json()["store"]["reason"] == f"disk full at {store_path}"
+        done = await asyncio.to_thread(cli_status, folder)
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+        assert json.loads(done.stdout)["store"]["reason"] == f"disk full at {store_path}"
+
+        async def source_done() -> bool:
+            return connector(await platform.status())["state"] == "finished"
+
+        await until(source_done, 60, "the whole recording to be sent")
+        sent = connector(await platform.status())["values_in"]
+        assert sent == N
+        assert (await platform.status())["store"]["state"] == "failed"  # still full
+        small_disk.free()
+
+        async def all_stored() -> bool:
+            status = await platform.status()
+            return (
+                status["store"]["state"] == "ok"
+                and connector(status)["journal"]["pending"] == 0
+                and platform.sink.pending == 0
+                and await platform.store.count(SPEED) >= N
+            )
+
+        await until(all_stored, 90, f"all {N} values to be stored after the space returned")
+        values = await stored_values(platform)
+        assert np.array_equal(values, np.arange(N, dtype=float))  # 0 lost, no duplicates
+        status = await platform.status()
+        assert status["store"]["recoveries"] >= 1 and status["store"]["reason"] is None
+        assert connector(status)["journal"]["replayed"] > 0
+        assert connector(status)["journal"]["dropped"] == 0
+    finally:
+        await platform.stop()
+
+
+async def test_stop_while_the_store_is_failed_spills_and_replays_at_next_start(
+    tmp_path: Path, small_disk: SmallDisk
+) -> None:
+    folder = tmp_path / "plant"
+    folder.mkdir()
+    write_recording(folder / "source.csv", N)
+    (folder / "empty.csv").write_text("time,speed\n")
+    store_path = small_disk.mount / "store.duckdb"
+    project = replay_project(folder, store_path, "source.csv")
+    platform = platform_on(project, small_disk)
+    await platform.start()
+    try:
+        await fail_the_disk(platform, small_disk)
+
+        async def source_done() -> bool:
+            return connector(await platform.status())["state"] == "finished"
+
+        await until(source_done, 60, "the whole recording to be sent")
+        assert platform.sink.pending > 0  # queued in the bus behind the failed store
+    finally:
+        await platform.stop()
+    assert platform.sink.stats.spilled > 0
+    small_disk.free()
+    # the next run sends nothing new: what arrives comes from the spill and the journal
+    again = platform_on(replay_project(folder, store_path, "empty.csv"), small_disk)
+    await again.start()
+    try:
+
+        async def all_stored() -> bool:
+            status = await again.status()
+            return (
+                status["store"]["spill"]["pending"] == 0
+                and connector(status)["journal"]["pending"] == 0
+                and again.sink.pending == 0
+                and await again.store.count(SPEED) >= N
+            )
+
+        await until(all_stored, 90, f"all {N} values to be stored at the next start")
+        assert (await again.status())["store"]["spill"]["replayed"] == platform.sink.stats.spilled
+        values = await stored_values(again)
+        assert np.array_equal(values, np.arange(N, dtype=float))  # 0 lost, no duplicates
+    finally:
+        await again.stop()
+
+
+async def test_memory_limit_spills(tmp_path: Path) -> None:
+    """A write far bigger than ``store.memory_limit`` spills to disk instead of failing."""
+    folder = tmp_path / "plant"
+    folder.mkdir()
+    write_recording(folder / "empty.csv", 0)
+    project = replay_project(folder, folder / "store.duckdb", "empty.csv")
+    text = (folder / "factory.yaml").read_text()
+    text = text.replace("store: {", "store: {memory_limit: 16MB, ")
+    (folder / "factory.yaml").write_text(text)
+    from shopfloor.config import load_project
+
+    project = load_project(folder)
+    assert project.config.store.memory_limit == "16MB"
+    platform = Platform.from_project(project)
+    await platform.start()
+    try:
+        n = 2_000_000  # 40 MB of samples per batch
+        t0 = to_ns("2024-05-01T00:00:00Z")
+        for k in range(3):
+            ts = t0 + np.arange(k * n, (k + 1) * n, dtype=np.int64) * 10**6
+            batch = ScalarBatch.of(
+                SPEED, ts, np.arange(k * n, (k + 1) * n, dtype=float), Provenance("t")
+            )
+            await platform.bus.publish(topic_for(SPEED), batch)
+
+        async def stored() -> bool:
+            return platform.sink.pending == 0 and platform.sink.stats.records >= 3
+
+        await until(stored, 120, "three big batches to be written")
+        assert (await platform.status())["store"]["state"] == "ok"
+        assert platform.sink.stats.failures == 0, platform.sink.stats.last_error
+        assert await platform.store.count(SPEED) == 3 * n
+    finally:
+        await platform.stop()
