@@ -11,6 +11,7 @@ import asyncio
 import json
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,10 @@ import httpx
 import numpy as np
 import pytest
 
-from shopfloor.model import Provenance, ScalarBatch, SignalRef, to_ns, topic_for
+from shopfloor.model import Provenance, Record, ScalarBatch, SignalRef, to_ns, topic_for
 from shopfloor.node import Platform
+from shopfloor.node.backends import create_bus
+from shopfloor.store import DuckDBStore, WriteReport
 
 from .env import ASSET, SmallDisk, platform_on, replay_project, until, write_recording
 
@@ -201,3 +204,49 @@ async def test_memory_limit_spills(tmp_path: Path) -> None:
         assert await platform.store.count(SPEED) == 3 * n
     finally:
         await platform.stop()
+
+
+class HangingStore(DuckDBStore):
+    """A store whose writes never return while ``hang`` is set (a stuck device)."""
+
+    hang = False
+
+    async def write(self, records: Sequence[Record]) -> WriteReport:
+        if self.hang:
+            await asyncio.Event().wait()
+        return await super().write(records)
+
+
+async def test_stop_with_a_hanging_store_spills_what_the_drain_left(tmp_path: Path) -> None:
+    folder = tmp_path / "plant"
+    folder.mkdir()
+    write_recording(folder / "empty.csv", 0)
+    project = replay_project(folder, folder / "store.duckdb", "empty.csv")
+
+    def platform() -> tuple[Platform, HangingStore]:
+        store = HangingStore(project.store_path, project.config.store)
+        bus = create_bus(project.config.bus)
+        return Platform(project, store, bus, drain_timeout_s=0.5), store
+
+    first, store = platform()
+    await first.start()
+    store.hang = True
+    t0 = to_ns("2024-05-01T00:00:00Z")
+    for i in range(20):
+        ts = [t0 + i * 10**6]
+        await first.bus.publish(
+            topic_for(SPEED), ScalarBatch.of(SPEED, ts, [float(i)], Provenance("t"))
+        )
+    await first.stop()
+    assert first.sink.stats.spilled == 20
+    second, _ = platform()
+    await second.start()
+    try:
+
+        async def stored() -> bool:
+            return await second.store.count(SPEED) >= 20
+
+        await until(stored, 30, "the spilled values to be stored")
+        assert np.array_equal(await stored_values(second), np.arange(20, dtype=float))
+    finally:
+        await second.stop()

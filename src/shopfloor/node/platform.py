@@ -321,8 +321,10 @@ class Platform:
         task, self._sink_task = self._sink_task, None
         if task is None:
             return
+        drained = False
         try:
             await asyncio.wait_for(asyncio.shield(task), self._drain_timeout_s)
+            drained = True
         except TimeoutError:
             log.error("platform.drain_timeout pending=%d", self.sink.pending)
         except Exception:
@@ -331,6 +333,11 @@ class Platform:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
+        if not drained:  # the store hangs: keep what is queued for the next start
+            try:
+                await self.sink.spill_pending()
+            except Exception:
+                log.exception("platform.spill_failed pending=%d", self.sink.pending)
 
     async def run(self, duration_s: float | None = None) -> None:
         """Start, run for ``duration_s`` (forever when ``None``), then stop."""

@@ -50,7 +50,7 @@ class SinkStats:
     last_error: str | None = None
     state: str = "ok"
     """``ok``; ``retrying`` (writes fail, retried with backoff); ``failed`` (the store is
-    unusable, reopened every so often); ``recovering`` (reopened, no write through yet)."""
+    unusable, reopened every so often, until a write goes through again)."""
     failed_reason: str | None = None
     failed_since_ns: int | None = None
     reopen_attempts: int = 0
@@ -124,6 +124,7 @@ class StoreSink:
         self._subscription: Subscription | None = None
         self._stopping = False
         self._wake = asyncio.Event()
+        self._needs_reopen = False
 
     async def subscribe(self) -> Subscription:
         """Subscribe now (call before producers start, so nothing is missed)."""
@@ -145,7 +146,7 @@ class StoreSink:
         failures_in_row = 0
         try:
             while True:
-                if self.stats.state == "failed":
+                if self._needs_reopen:
                     if self._stopping:
                         await self._spill(sub)
                         return
@@ -233,6 +234,7 @@ class StoreSink:
         self.stats.last_error = str(err)
         self.stats.state = "failed"
         self.stats.failed_reason = err.reason
+        self._needs_reopen = True
         if self.stats.failed_since_ns is None:  # once per outage, not per reopen attempt
             self.stats.failed_since_ns = now_ns()
             log.error("store_sink.store_failed reason=%r error=%s", err.reason, err)
@@ -274,7 +276,7 @@ class StoreSink:
             log.debug("store_sink.reopen_failed error=%s", err)
             return False
         log.info("store_sink.store_reopened attempts=%d", self.stats.reopen_attempts)
-        self.stats.state = "recovering"  # ok once a write went through
+        self._needs_reopen = False  # still "failed" until a write goes through
         return True
 
     async def _spill(self, sub: Subscription) -> None:
@@ -315,6 +317,17 @@ class StoreSink:
                 spill.directory,
                 self.stats.failed_reason,
             )
+
+    async def spill_pending(self) -> int:
+        """Spill what is queued now (after :meth:`run` was cancelled); return how many."""
+        before = self.stats.spilled
+        sub = await self.subscribe()
+        try:
+            await self._spill(sub)
+        finally:
+            await sub.close()
+            self._subscription = None
+        return self.stats.spilled - before
 
     @property
     def health(self) -> dict[str, Any]:
