@@ -250,3 +250,46 @@ async def test_stop_with_a_hanging_store_spills_what_the_drain_left(tmp_path: Pa
         assert np.array_equal(await stored_values(second), np.arange(20, dtype=float))
     finally:
         await second.stop()
+
+
+async def test_the_embedded_store_on_a_full_disk_fails_by_name_and_reopens(
+    small_disk: SmallDisk,
+) -> None:
+    """DuckDB's commit error on a full disk is a StoreFailed naming the path, not a
+    "cannot rollback" TransactionException; once space returns, reopen brings it back."""
+    if small_disk.injected:
+        pytest.skip("needs a real tmpfs (mount refused here): the injected store is the fake")
+    from shopfloor.errors import StoreFailed
+    from shopfloor.model import Signal
+
+    path = small_disk.mount / "store.duckdb"
+    store = DuckDBStore(path)
+    await store.open()
+    try:
+        await store.register_signals(ASSET, [Signal(name="speed")])
+        t0 = to_ns("2024-05-01T00:00:00Z")
+
+        def batch(start: int, n: int) -> ScalarBatch:
+            ts = t0 + np.arange(start, start + n, dtype=np.int64) * 10**6
+            return ScalarBatch.of(
+                SPEED, ts, np.arange(start, start + n, dtype=float), Provenance("t")
+            )
+
+        await store.write([batch(0, 1000)])
+        small_disk.fill()
+        failure: StoreFailed | None = None
+        for k in range(1, 50):  # until the file system refuses
+            try:
+                await store.write([batch(k * 1000, 1000)])
+            except StoreFailed as err:
+                failure = err
+                break
+        assert failure is not None and failure.reason == f"disk full at {path}"
+        small_disk.free()
+        await store.reopen()
+        stored = await store.count(SPEED)
+        assert stored >= 1000 and stored % 1000 == 0  # whole batches only
+        await store.write([batch(100_000, 1000)])
+        assert await store.count(SPEED) == stored + 1000
+    finally:
+        await store.close()
