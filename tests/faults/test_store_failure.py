@@ -19,10 +19,12 @@ import httpx
 import numpy as np
 import pytest
 
+from shopfloor.errors import StoreFailed
 from shopfloor.model import Provenance, Record, ScalarBatch, SignalRef, to_ns, topic_for
 from shopfloor.node import Platform
 from shopfloor.node.backends import create_bus
 from shopfloor.store import DuckDBStore, WriteReport
+from shopfloor.store.remote import RemoteStore
 
 from .env import ASSET, SmallDisk, platform_on, replay_project, until, write_recording
 
@@ -62,9 +64,9 @@ async def fail_the_disk(platform: Platform, disk: SmallDisk) -> None:
     await until(journalling, 30, "the connector to divert to its journal")
 
 
-def cli_status(folder: Path) -> subprocess.CompletedProcess[str]:
+def cli_status(folder: Path, *options: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "shopfloor.cli.main", "status", "--json", "-p", str(folder)],
+        [sys.executable, "-m", "shopfloor.cli.main", "status", *options, "-p", str(folder)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -92,9 +94,19 @@ async def test_full_disk_is_shown_journalled_and_recovered_with_nothing_lost(
         assert response.status_code == 200, response.text
         assert response.json()["store"]["state"] == "failed"
         assert response.json()["store"]["reason"] == f"disk full at {store_path}"
-        done = await asyncio.to_thread(cli_status, folder)
+        done = await asyncio.to_thread(cli_status, folder, "--json")
         assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
         assert json.loads(done.stdout)["store"]["reason"] == f"disk full at {store_path}"
+        done = await asyncio.to_thread(cli_status, folder)
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+        assert "store: failed: disk full at" in " ".join(done.stdout.split())
+        remote = RemoteStore(platform.api_url or "")
+        await remote.open()
+        try:
+            with pytest.raises(StoreFailed, match="disk full at"):
+                await remote.stats()
+        finally:
+            await remote.close()
 
         async def source_done() -> bool:
             return connector(await platform.status())["state"] == "finished"
@@ -259,7 +271,6 @@ async def test_the_embedded_store_on_a_full_disk_fails_by_name_and_reopens(
     "cannot rollback" TransactionException; once space returns, reopen brings it back."""
     if small_disk.injected:
         pytest.skip("needs a real tmpfs (mount refused here): the injected store is the fake")
-    from shopfloor.errors import StoreFailed
     from shopfloor.model import Signal
 
     path = small_disk.mount / "store.duckdb"

@@ -269,7 +269,9 @@ def status(project: ProjectOption = None, json_: JsonOption = False) -> None:
     state = "[green]running[/]" if result["running"] else "[yellow]not running[/]"
     console.print(f"platform: {state}")
     store = result.get("store")
-    if store:
+    if store and store.get("state") == "failed":
+        console.print(f"store: [red]failed[/]: {store.get('reason')}")
+    elif store:
         table = Table(title=f"store {store['location']} ({store['size_bytes'] / 1e6:.1f} MB)")
         table.add_column("table")
         table.add_column("rows", justify="right")

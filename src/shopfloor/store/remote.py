@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pyarrow as pa
 
-from shopfloor.errors import StoreError, StoreUnavailable
+from shopfloor.errors import StoreError, StoreFailed, StoreUnavailable
 from shopfloor.model import (
     DeadLetter,
     EventRecord,
@@ -241,6 +241,11 @@ class RemoteStore:
         """The platform's store statistics."""
         body = await self._get("/api/v1/status")
         store = body["store"]
+        if store.get("state") == "failed":
+            reason = str(store.get("reason"))
+            raise StoreFailed(
+                f"the store of the platform at {self.base_url} failed: {reason}", reason=reason
+            )
         return StoreStats(
             rows=dict(store["rows"]),
             size_bytes=int(store["size_bytes"]),
