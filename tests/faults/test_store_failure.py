@@ -19,8 +19,17 @@ import httpx
 import numpy as np
 import pytest
 
+from shopfloor.config import load_project
 from shopfloor.errors import StoreFailed
-from shopfloor.model import Provenance, Record, ScalarBatch, SignalRef, to_ns, topic_for
+from shopfloor.model import (
+    Provenance,
+    Record,
+    ScalarBatch,
+    SignalRef,
+    WaveformBlock,
+    to_ns,
+    topic_for,
+)
 from shopfloor.node import Platform
 from shopfloor.node.backends import create_bus
 from shopfloor.store import DuckDBStore, WriteReport
@@ -182,38 +191,79 @@ async def test_stop_while_the_store_is_failed_spills_and_replays_at_next_start(
         await again.stop()
 
 
-async def test_memory_limit_spills(tmp_path: Path) -> None:
-    """A write far bigger than ``store.memory_limit`` spills to disk instead of failing."""
-    folder = tmp_path / "plant"
+def memory_project(folder: Path) -> Platform:
     folder.mkdir()
-    write_recording(folder / "empty.csv", 0)
-    project = replay_project(folder, folder / "store.duckdb", "empty.csv")
-    text = (folder / "factory.yaml").read_text()
-    text = text.replace("store: {", "store: {memory_limit: 16MB, ")
-    (folder / "factory.yaml").write_text(text)
-    from shopfloor.config import load_project
+    (folder / "factory.yaml").write_text(
+        f"""
+project: {{name: faults}}
+store: {{path: store.duckdb, memory_limit: 16MB}}
+assets:
+  - path: {ASSET}
+    signals:
+      - {{name: speed, unit: rpm}}
+      - {{name: accel, kind: waveform, unit: g, sample_rate_hz: 25600, channels: [x, y, z]}}
+"""
+    )
+    return Platform.from_project(load_project(folder), reopen_interval_s=0.3)
 
-    project = load_project(folder)
-    assert project.config.store.memory_limit == "16MB"
-    platform = Platform.from_project(project)
+
+async def written_or_failed(platform: Platform, records: int) -> None:
+    async def done() -> bool:
+        if (await platform.status())["store"]["state"] == "failed":
+            return True
+        return platform.sink.pending == 0 and platform.sink.stats.records >= records
+
+    await until(done, 120, "the big batches to be written (or the store to fail)")
+
+
+async def test_memory_limit_spills(tmp_path: Path) -> None:
+    """Scalar writes far bigger than ``store.memory_limit`` spill to disk, not fail."""
+    platform = memory_project(tmp_path / "plant")
     await platform.start()
     try:
-        n = 2_000_000  # 40 MB of samples per batch
+        n = 1_000_000  # 21 MB per batch, 16 MB of memory
         t0 = to_ns("2024-05-01T00:00:00Z")
         for k in range(3):
             ts = t0 + np.arange(k * n, (k + 1) * n, dtype=np.int64) * 10**6
-            batch = ScalarBatch.of(
-                SPEED, ts, np.arange(k * n, (k + 1) * n, dtype=float), Provenance("t")
+            values = np.arange(k * n, (k + 1) * n, dtype=float)
+            await platform.bus.publish(
+                topic_for(SPEED), ScalarBatch.of(SPEED, ts, values, Provenance("t"))
             )
-            await platform.bus.publish(topic_for(SPEED), batch)
-
-        async def stored() -> bool:
-            return platform.sink.pending == 0 and platform.sink.stats.records >= 3
-
-        await until(stored, 120, "three big batches to be written")
+        await written_or_failed(platform, 3)
         assert (await platform.status())["store"]["state"] == "ok"
         assert platform.sink.stats.failures == 0, platform.sink.stats.last_error
         assert await platform.store.count(SPEED) == 3 * n
+        assert await platform.store.count_dead_letters() == 0
+    finally:
+        await platform.stop()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "DuckDB 2.0 checkpoints BLOB columns within store.memory_limit only when the data "
+        "fits: 30 MB of waveforms under 16 MB fail the checkpoint ('failed to pin block'), "
+        "which invalidates the database; the store shows it as failed (out of memory) and "
+        "keeps the data queued, but cannot store it until the limit is raised"
+    ),
+)
+async def test_memory_limit_spills_waveforms(tmp_path: Path) -> None:
+    platform = memory_project(tmp_path / "plant")
+    await platform.start()
+    accel = SignalRef(ASSET, "accel")
+    try:
+        t0 = to_ns("2024-05-01T00:00:00Z")
+        rng = np.random.default_rng(0)
+        blocks = 100  # 300 KiB each: 30 MB
+        for i in range(blocks):
+            data = rng.standard_normal((25600, 3)).astype(np.float32)
+            block = WaveformBlock(accel, t0 + i * 10**9, 25600.0, data, "g", Provenance("t"))
+            await platform.bus.publish(topic_for(accel), block)
+        await written_or_failed(platform, blocks)
+        store = (await platform.status())["store"]
+        assert store["state"] == "ok", store["reason"]
+        assert await platform.store.count(accel) == blocks
+        assert await platform.store.count_dead_letters() == 0
     finally:
         await platform.stop()
 

@@ -114,16 +114,25 @@ _ENOSPC = os.strerror(errno.ENOSPC)
 def _write_error(path: str, err: duckdb.Error, *, committing: bool) -> StoreError:
     """A DuckDB error of the write path, as :class:`StoreFailed` when the store is unusable.
 
-    A full disk, an I/O or fatal error (which invalidates the database), running out of
-    memory, or any failure to commit leaves the store unusable until it is reopened.
+    A full disk, an I/O or fatal error (which invalidates the database), or any failure to
+    commit leaves the store unusable until it is reopened. Running out of memory
+    (``store.memory_limit``) while inserting is not: the batch was too big, and smaller ones
+    go through; running out of it in the checkpoint that a commit triggers is.
     """
     text = str(err)
     message = f"write to {path} failed: {text}"
     if _ENOSPC in text:
         return StoreFailed(message, reason=f"disk full at {path}")
-    if isinstance(err, duckdb.OutOfMemoryException):
-        return StoreFailed(message, reason=f"out of memory writing to {path}")
-    if committing or isinstance(err, duckdb.FatalException | duckdb.IOException):
+    fatal = committing or isinstance(err, duckdb.FatalException | duckdb.IOException)
+    # DuckDB names no type for memory exhausted inside a fatal checkpoint: only its text
+    out_of_memory = isinstance(err, duckdb.OutOfMemoryException) or any(
+        phrase in text for phrase in ("failed to pin block", "could not allocate block")
+    )
+    if out_of_memory and not fatal:
+        return StoreError(f"write to {path} failed: the batch does not fit in memory: {text}")
+    if out_of_memory:
+        return StoreFailed(message, reason=f"out of memory (store.memory_limit) at {path}")
+    if fatal:
         return StoreFailed(message, reason=f"store {path} failed: {text.splitlines()[0]}")
     return StoreError(message)
 
@@ -605,7 +614,8 @@ class DuckDBStore:
             )
             n_inserted = int(inserted[0]) if inserted else 0
         finally:
-            con.unregister("_incoming")
+            with contextlib.suppress(duckdb.Error):  # would hide the error that aborted
+                con.unregister("_incoming")
         n_clash = len(clash["signal_id"])
         report.written += n_inserted
         report.conflicts += n_clash
@@ -690,7 +700,8 @@ class DuckDBStore:
             inserted = int(row[0]) if row else 0
             return inserted, table.num_rows - inserted
         finally:
-            con.unregister("_incoming")
+            with contextlib.suppress(duckdb.Error):  # would hide the error that aborted
+                con.unregister("_incoming")
 
     @staticmethod
     def _first_per_key(keys: list[tuple[Any, ...]]) -> list[int]:
@@ -837,7 +848,8 @@ class DuckDBStore:
                 (received_ts, source, location, reason, category, payload, detail)
                 SELECT * FROM _letters""")
         finally:
-            con.unregister("_letters")
+            with contextlib.suppress(duckdb.Error):  # would hide the error that aborted
+                con.unregister("_letters")
 
     # -- reads --------------------------------------------------------------------------
 
