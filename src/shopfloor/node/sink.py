@@ -10,11 +10,12 @@ dead letters instead.
 
 The sink never dies of a store error. When the store is *failed*
 (:class:`~shopfloor.errors.StoreFailed`: disk full, I/O error, database invalidated) it
-stops writing, shows ``failed`` with the reason in :attr:`StoreSink.health`, and tries to
-reopen the store every ``reopen_interval_s``; meanwhile the bus fills and the connectors
-divert to their journals. Stopped while the store is failed, it spills what is still
-queued to its on-disk ``spill`` journal (replayed by the platform at the next start), so
-nothing queued is lost. Each failure is logged once, and so is each recovery.
+stops writing, shows ``failed`` with the reason in :attr:`StoreSink.health`, and reopens
+the store after ``reopen_interval_s``, then less and less often; meanwhile the bus fills
+and the connectors divert to their journals. Stopped while the store is failed, it spills
+what is still queued to its on-disk ``spill`` journal (replayed by the platform at the
+next start), so nothing queued is lost. Each failure is logged once, and so is each
+recovery.
 """
 
 from __future__ import annotations
@@ -87,8 +88,9 @@ class StoreSink:
         Records per write, and how long to wait to fill a batch.
     backoff_initial_s, backoff_max_s
         Retry delays after a failed write (doubled each time, with jitter, capped).
-    reopen_interval_s
-        How often a failed store is reopened.
+    reopen_interval_s, reopen_max_s
+        How long after a failure the store is first reopened; the wait doubles with each
+        attempt that does not bring it back, up to ``reopen_max_s``.
     spill
         Where what is still queued goes when the sink stops while the store is failed
         (``None``: it stays in the bus, and is lost with the process).
@@ -107,6 +109,7 @@ class StoreSink:
         backoff_initial_s: float = 0.1,
         backoff_max_s: float = 5.0,
         reopen_interval_s: float = 5.0,
+        reopen_max_s: float = 60.0,
         spill: Journal | None = None,
     ) -> None:
         self.bus = bus
@@ -119,6 +122,8 @@ class StoreSink:
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
         self.reopen_interval_s = reopen_interval_s
+        self.reopen_max_s = max(reopen_max_s, reopen_interval_s)
+        self._reopen_delay = reopen_interval_s
         self.spill = spill
         self.stats = SinkStats()
         self._subscription: Subscription | None = None
@@ -253,14 +258,17 @@ class StoreSink:
         self.stats.state = "ok"
         self.stats.failed_reason = None
         self.stats.failed_since_ns = None
+        self._reopen_delay = self.reopen_interval_s
 
     async def _reopen(self) -> bool:
-        """Wait ``reopen_interval_s`` (or until stopped), then reopen; True once it worked."""
+        """Wait (or until stopped), then reopen; True once it worked."""
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self.reopen_interval_s):
+            async with asyncio.timeout(self._reopen_delay):
                 await self._wake.wait()
         if self._stopping:
             return False
+        # a reopen can succeed on a disk that is still full: back off until a write works
+        self._reopen_delay = min(self._reopen_delay * 2, self.reopen_max_s)
         self.stats.reopen_attempts += 1
         try:
             if isinstance(self.store, Reopenable):
@@ -275,7 +283,7 @@ class StoreSink:
         except Exception as err:  # still failing: keep the first reason, try again later
             log.debug("store_sink.reopen_failed error=%s", err)
             return False
-        log.info("store_sink.store_reopened attempts=%d", self.stats.reopen_attempts)
+        log.debug("store_sink.store_reopened attempts=%d", self.stats.reopen_attempts)
         self._needs_reopen = False  # still "failed" until a write goes through
         return True
 
