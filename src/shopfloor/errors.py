@@ -142,8 +142,26 @@ class StoreFailed(StoreError):
     """The database failed as a whole (disk, memory, I/O); the batch was not written.
 
     Tells a fatal store failure from a bad record: the caller keeps the data (journal)
-    and reopens the store later, instead of dead-lettering the input.
+    and reopens the store later, once the cause is gone (space freed, device back),
+    instead of dead-lettering the input.
+
+    Parameters
+    ----------
+    message
+        What failed, naming the store.
+    reason
+        The cause in plain words, for health displays (``disk full at /data/store.duckdb``).
+
+    Examples
+    --------
+    >>> err = StoreFailed("write failed: No space left", reason="disk full at /d/s.duckdb")
+    >>> err.reason
+    'disk full at /d/s.duckdb'
     """
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason or message
 
 
 class StoreDiskFull(StoreFailed):

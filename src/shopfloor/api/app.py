@@ -39,7 +39,7 @@ from shopfloor.api.security import (
     unauthorized_headers,
 )
 from shopfloor.api.tokens import Role
-from shopfloor.errors import PermissionDenied, RecordError, ShopfloorError, http_status
+from shopfloor.errors import PermissionDenied, RecordError, ShopfloorError, StoreError, http_status
 from shopfloor.model import EventRecord, Signal, SignalRef, format_ns, now_ns
 from shopfloor.model.codec import (
     decode_dead_letters,
@@ -188,17 +188,15 @@ def create_app(
 
     @app.get("/api/v1/status")
     async def get_status(who: Viewer) -> dict[str, Any]:
-        stats = await store.stats()
-        body: dict[str, Any] = {
-            "store": {
-                "rows": stats.rows,
-                "size_bytes": stats.size_bytes,
-                "location": stats.location,
-            }
-        }
-        if status is not None:
-            body.update(await status())
-        return body
+        body: dict[str, Any] = {} if status is None else await status()
+        health: dict[str, Any] = body.pop("store", {})
+        if health.get("state") != "failed":  # a failed store is not asked for its stats
+            try:
+                stats = await store.stats()
+                health.update(rows=stats.rows, size_bytes=stats.size_bytes, location=stats.location)
+            except StoreError as err:
+                health.update(state="failed", reason=str(err))
+        return {"store": health, **body}
 
     @app.get("/api/v1/signals")
     async def signals(who: Viewer) -> list[dict[str, Any]]:

@@ -283,7 +283,9 @@ def _print_status(result: dict[str, Any]) -> None:
     state = "[green]running[/]" if result["running"] else "[yellow]not running[/]"
     console.print(f"platform: {state}" + (f" (pid {result['pid']})" if "pid" in result else ""))
     store = result.get("store")
-    if store:
+    if store and store.get("state") == "failed":
+        console.print(f"store: [red]failed[/]: {store.get('reason')}", highlight=False)
+    elif store:
         console.print(f"store: {store['location']} ({store['size_bytes'] / 1e6:.1f} MB)")
         table = Table()
         table.add_column("table")

@@ -11,6 +11,13 @@ The platform knows its store and bus only by their protocols (:class:`~shopfloor
 project's configuration (:mod:`shopfloor.node.backends`). The API is a service like any
 other, built by the caller (the CLI hands in :func:`shopfloor.api.server.api_server_factory`),
 so this layer does not import the API.
+
+A failed store (full disk, I/O error) does not stop the platform: the store sink shows it
+in :meth:`Platform.status` (``store.state == "failed"`` with the reason) and reopens the
+store when it can; :meth:`Platform.status` never touches the store itself, so it answers
+while the store is down. What the bus still holds when the platform stops with the store
+failed is spilled to ``<state_dir>/store-spill`` and replayed into the bus at the next
+start.
 """
 
 from __future__ import annotations
@@ -25,8 +32,10 @@ from typing import Any, Protocol
 
 from shopfloor.bus import Bus
 from shopfloor.config import Project
-from shopfloor.errors import ConfigError, StoreUnavailable
-from shopfloor.model import now_ns
+from shopfloor.connectors.journal import Journal
+from shopfloor.errors import BusClosed, ConfigError, StoreUnavailable
+from shopfloor.model import now_ns, topic_for
+from shopfloor.model.codec import decode_records
 from shopfloor.node.access import register_project_signals
 from shopfloor.node.backends import create_bus, create_store
 from shopfloor.node.lock import PlatformLock, read_lock, remove_lock, write_lock
@@ -85,6 +94,8 @@ class Platform:
         How often retention is applied.
     drain_timeout_s
         How long :meth:`stop` waits for the bus to drain into the store.
+    reopen_interval_s
+        How often a failed store is reopened.
     """
 
     def __init__(
@@ -97,11 +108,13 @@ class Platform:
         services: list[ServiceFactory] | None = None,
         retention_interval_s: float = 3600.0,
         drain_timeout_s: float = 30.0,
+        reopen_interval_s: float = 5.0,
     ) -> None:
         self.project = project
         self.config = project.config
         self.store = store
         self.bus = bus
+        self.spill: Journal | None = None  # opened by start()
         self.sink = StoreSink(
             self.bus,
             self.store,
@@ -109,7 +122,10 @@ class Platform:
             batch_size=self.config.bus.store_batch_size,
             batch_wait_s=self.config.bus.store_batch_wait_s,
             retry=self.config.bus.store_retry,
+            reopen_interval_s=reopen_interval_s,
         )
+        self._spill_task: asyncio.Task[None] | None = None
+        self.spill_replayed = 0
         self._api_factory = api
         self.api: ApiService | None = None
         self._service_factories = list(services or [])
@@ -128,6 +144,7 @@ class Platform:
         api: ApiFactory | None = None,
         services: list[ServiceFactory] | None = None,
         retention_interval_s: float = 3600.0,
+        reopen_interval_s: float = 5.0,
     ) -> Platform:
         """The platform on the store and bus the project's configuration asks for."""
         return cls(
@@ -137,6 +154,7 @@ class Platform:
             api=api,
             services=services,
             retention_interval_s=retention_interval_s,
+            reopen_interval_s=reopen_interval_s,
         )
 
     @property
@@ -157,7 +175,15 @@ class Platform:
                 "project": self.config.project.name,
             },
             "bus": {"backend": self.config.bus.backend, "store_queue": self.sink.pending},
+            "store": {
+                **self.sink.health,
+                "spill": {
+                    "pending": 0 if self.spill is None else self.spill.pending,
+                    "replayed": self.spill_replayed,
+                },
+            },
             "store_sink": {
+                "state": self.sink.stats.state,
                 "batches": self.sink.stats.batches,
                 "records": self.sink.stats.records,
                 "written": self.sink.stats.report.written,
@@ -195,6 +221,12 @@ class Platform:
             n = await register_project_signals(self.store, self.project)
             await self.sink.subscribe()
             self._sink_task = asyncio.create_task(self.sink.run(), name="store-sink")
+            self.spill = Journal(self.project.state_dir / "store-spill")
+            self.sink.spill = self.spill
+            if not self.spill.empty:
+                self._spill_task = asyncio.create_task(
+                    self._replay_spill(self.spill), name="spill-replay"
+                )
             if self._api_factory is not None:
                 api = self._api_factory(self.store, self.status)
                 self.api = api
@@ -217,6 +249,28 @@ class Platform:
             n,
             self.api_url,
         )
+
+    async def _replay_spill(self, spill: Journal) -> None:
+        """Publish what the last run spilled, oldest first, committing as the bus takes it."""
+        log.info("platform.spill_replay pending=%d dir=%s", spill.pending, spill.directory)
+        while not spill.empty:
+            frames = await asyncio.to_thread(spill.read, 256)
+            if not frames:
+                break
+            for payload, position in frames:
+                try:
+                    records = decode_records(payload)
+                except ValueError as err:  # a frame we wrote ourselves: should not happen
+                    log.error("platform.spill_unreadable dir=%s error=%s", spill.directory, err)
+                    records = []
+                try:
+                    for record in records:
+                        await self.bus.publish(topic_for(record.signal), record)
+                except BusClosed:
+                    return
+                await asyncio.to_thread(spill.commit, position, 1)
+                self.spill_replayed += 1
+        log.info("platform.spill_replayed records=%d", self.spill_replayed)
 
     async def _retention_loop(self) -> None:
         while True:
@@ -241,6 +295,11 @@ class Platform:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._retention_task
             self._retention_task = None
+        if self._spill_task is not None:  # what it has not published stays in the spill
+            self._spill_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._spill_task
+            self._spill_task = None
         await self._drain_sink()
         if self.api is not None:
             try:
@@ -251,7 +310,10 @@ class Platform:
         try:
             await self.bus.close()
         finally:
-            await self.store.close()
+            try:
+                await self.store.close()
+            except Exception as err:  # a failed store fails its last checkpoint too
+                log.error("platform.store_close_failed error=%s", err)
             remove_lock(self.project.state_dir, os.getpid())
         log.info("platform.stopped")
 
@@ -260,8 +322,10 @@ class Platform:
         task, self._sink_task = self._sink_task, None
         if task is None:
             return
+        drained = False
         try:
             await asyncio.wait_for(asyncio.shield(task), self._drain_timeout_s)
+            drained = True
         except TimeoutError:
             log.error("platform.drain_timeout pending=%d", self.sink.pending)
         except Exception:
@@ -270,6 +334,11 @@ class Platform:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
+        if not drained:  # the store hangs: keep what is queued for the next start
+            try:
+                await self.sink.spill_pending()
+            except Exception:
+                log.exception("platform.spill_failed pending=%d", self.sink.pending)
 
     async def run(self, duration_s: float | None = None) -> None:
         """Start, run for ``duration_s`` (forever when ``None``), then stop."""

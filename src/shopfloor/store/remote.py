@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pyarrow as pa
 
-from shopfloor.errors import StoreUnavailable, error_from_http
+from shopfloor.errors import StoreFailed, StoreUnavailable, error_from_http
 from shopfloor.model import (
     DeadLetter,
     EventRecord,
@@ -289,6 +289,11 @@ class RemoteStore:
         """The platform's store statistics."""
         body = await self._get("/api/v1/status")
         store = body["store"]
+        if store.get("state") == "failed":
+            reason = str(store.get("reason"))
+            raise StoreFailed(
+                f"the store of the platform at {self.base_url} failed: {reason}", reason=reason
+            )
         return StoreStats(
             rows=dict(store["rows"]),
             size_bytes=int(store["size_bytes"]),

@@ -32,7 +32,17 @@ class Catalog:
         self._pending_by_id: dict[int, Provenance] = {}
 
     def load(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Read every signal and provenance of the file."""
+        """Read every signal and provenance of the file (forgetting what was cached)."""
+        # after a failed store is reopened, the caches may hold rows of rolled-back writes
+        for cache in (
+            self.signals,
+            self.signals_by_id,
+            self.provenance,
+            self.provenance_by_id,
+            self._pending,
+            self._pending_by_id,
+        ):
+            cache.clear()
         for sid, asset, name, definition in con.execute(
             "SELECT id, asset, name, definition FROM signals"
         ).fetchall():

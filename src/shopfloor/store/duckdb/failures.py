@@ -48,11 +48,15 @@ def translate(err: duckdb.Error, path: str, action: str) -> StoreError:
     low = text.lower()
     where = str(Path(path).parent) if path != ":memory:" else path
     if any(word in low for word in _DISK_FULL):
-        return StoreDiskFull(f"disk full at {where}: {action} to {path} failed ({text})")
+        return StoreDiskFull(
+            f"disk full at {where}: {action} to {path} failed ({text})",
+            reason=f"disk full at {path}",
+        )
     if isinstance(err, duckdb.OutOfMemoryException) or "failed to pin block" in low:
         return StoreOutOfMemory(
             f"out of memory in the store {path}: {action} failed even with spilling to disk; "
-            f"raise store.memory_limit ({text})"
+            f"raise store.memory_limit ({text})",
+            reason=f"out of memory (store.memory_limit) at {path}",
         )
     if isinstance(err, duckdb.IOException | duckdb.PermissionException):
         if any(word in low for word in _LOCKED):

@@ -9,12 +9,13 @@ version), :mod:`.database` (the file, its threads, read-only and spilling), :mod
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pyarrow as pa
 
-from shopfloor.errors import StoreUnavailable
+from shopfloor.errors import StoreError, StoreFailed, StoreUnavailable
 from shopfloor.model import (
     DeadLetter,
     EventRecord,
@@ -35,6 +36,8 @@ from shopfloor.store.duckdb.writes import insert_dead_letters, write_records
 from shopfloor.store.protocol import SignalInfo, StoreStats
 
 __all__ = ["DuckDBStore"]
+
+log = logging.getLogger(__name__)
 
 
 class DuckDBStore:
@@ -96,6 +99,27 @@ class DuckDBStore:
     async def close(self) -> None:
         """Checkpoint and close; safe to call twice."""
         await self._db.close()
+
+    async def reopen(self) -> None:
+        """Close (whatever the state of the file) and open again, e.g. after a full disk.
+
+        Raises
+        ------
+        StoreFailed
+            When the store still cannot be opened (the disk is still full).
+        """
+        try:
+            await self.close()
+        except Exception as err:  # an invalidated database fails its last checkpoint
+            log.debug("store.close_failed path=%s error=%s", self.path, err)
+        try:
+            await self.open()
+        except StoreFailed:
+            raise
+        except (StoreError, OSError) as err:
+            raise StoreFailed(
+                f"cannot reopen the store {self.path}: {err}", reason=f"cannot reopen {self.path}"
+            ) from err
 
     async def __aenter__(self) -> DuckDBStore:
         await self.open()
