@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -331,8 +331,13 @@ class _Runner:
     async def supervise(self) -> None:
         config = self.spec.config
         policy = config.reconnect
+        resume = {
+            b.ref: self.engine.resume[b.ref]
+            for b in self.spec.signals
+            if b.ref in self.engine.resume
+        }
         context = ConnectorContext(
-            self.state_dir, self.emit, self.reject, self.engine.env, self.engine.root
+            self.state_dir, self.emit, self.reject, self.engine.env, self.engine.root, resume
         )
         self.state_dir.mkdir(parents=True, exist_ok=True)
         connector = self.spec.factory(config, self.spec.signals, context)
@@ -412,6 +417,9 @@ class ConnectorEngine:
         How long a publish may wait on a full bus before records go to the journal.
     root
         The project folder, against which connectors resolve relative paths.
+    resume
+        The last stored timestamp (UTC ns) per signal; each connector gets those of its
+        signals in its context, to backfill from there after a platform start.
     """
 
     name = "connectors"
@@ -429,8 +437,10 @@ class ConnectorEngine:
         connect_timeout_s: float = 30.0,
         env: dict[str, str] | None = None,
         root: Path | None = None,
+        resume: Mapping[SignalRef, int] | None = None,
     ) -> None:
         self.bus = bus
+        self.resume = dict(resume or {})
         self.root = root if root is not None else Path.cwd()
         self.state_dir = state_dir
         self.publish_timeout_s = publish_timeout_s

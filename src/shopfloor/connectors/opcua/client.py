@@ -178,6 +178,9 @@ class OpcUaConnector:
         self._letters: list[DeadLetter] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._last_ts: dict[SignalRef, int] = {}
+        # Resume where the store left off: the first connect after a platform start
+        # backfills (or records a gap) from there, as a reconnect does.
+        self._last_ts.update(context.resume)
         self._server_started: datetime | None = None
         self._historizing: dict[str, bool] = {}
         self._wake = asyncio.Event()
