@@ -41,11 +41,25 @@ SIGNALS = {  # name: (node, unit)
 NS = 1_000_000_000
 
 
-def write_project(folder: Path, endpoint: str, *, history: bool) -> None:
+WAVEFORM = """
+      - name: spindle_accel
+        kind: waveform
+        unit: g
+        sample_rate_hz: 25600
+        channels: [x, y, z]
+        connector: cnc
+        source: CNC01.Vibration
+        source_options:
+          channel_nodes: ["ns=2;s=CNC01.Vibration.AccelX", "ns=2;s=CNC01.Vibration.AccelY",
+                          "ns=2;s=CNC01.Vibration.AccelZ"]"""
+BLOCK_NS = NS  # the simulator's default block length
+
+
+def write_project(folder: Path, endpoint: str, *, history: bool, waveform: bool = False) -> None:
     signals = "\n".join(
         f"      - {{name: {name}, unit: {unit}, connector: cnc, source: {node!r}}}"
         for name, (node, unit) in SIGNALS.items()
-    )
+    ) + (WAVEFORM if waveform else "")
     (folder / "factory.yaml").write_text(
         f"""
 project: {{name: crash-test}}
@@ -95,9 +109,9 @@ async def start_platform(folder: Path, duration: str, log: Path) -> asyncio.subp
 
 
 async def wait_stored(folder: Path, proc: asyncio.subprocess.Process, n: int, log: Path) -> None:
-    """Poll the running platform's API until every signal has ``n`` s of stored data."""
+    """Poll the running platform's API until every bound signal has ``n`` s of stored data."""
     project = load_project(folder)
-    refs = [SignalRef(ASSET, name) for name in SIGNALS]
+    refs = [ref for ref, signal in project.config.iter_signals() if signal.connector]
     async with asyncio.timeout(60):
         while True:
             assert proc.returncode is None, log.read_text()
@@ -125,9 +139,31 @@ async def served(endpoint: str, node: str, start_ns: int, end_ns: int) -> dict[i
     for value in values:
         ns = datetime_to_ns(value.SourceTimestamp)
         raw = None if value.Value is None else value.Value.Value
+        if isinstance(raw, list):  # a waveform block: its first sample stands for it
+            raw = raw[0] if raw else None
         if ns is not None and start_ns <= ns <= end_ns and raw is not None:
             out[ns] = float(raw)
     return out
+
+
+async def crash_stop_restart(folder: Path, log: Path) -> None:
+    """kill -9 mid-stream, outage, restart, clean stop, outage, restart, clean stop."""
+    # run 1: killed (SIGKILL) mid-stream, once values are stored
+    first = await start_platform(folder, "120s", log)
+    try:
+        await wait_stored(folder, first, 2, log)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        await first.wait()
+    await asyncio.sleep(4)  # the outage
+    # run 2: comes back after the crash, then stops cleanly by itself
+    second = await start_platform(folder, "6s", log)
+    async with asyncio.timeout(60):
+        assert await second.wait() == 0, log.read_text()
+    await asyncio.sleep(3)  # the second outage, after a clean stop
+    third = await start_platform(folder, "5s", log)
+    async with asyncio.timeout(60):
+        assert await third.wait() == 0, log.read_text()
 
 
 @pytest.mark.parametrize("history", [True, False], ids=["backfilled", "gap-recorded"])
@@ -138,22 +174,7 @@ async def test_crash_and_clean_restart_leave_no_silent_hole(tmp_path: Path, hist
     log = tmp_path / "platform.log"
     async with simulator(tmp_path / "sim.log") as endpoint:
         write_project(folder, endpoint, history=history)
-        # run 1: killed (SIGKILL) mid-stream, once values are stored
-        first = await start_platform(folder, "120s", log)
-        try:
-            await wait_stored(folder, first, 2, log)
-        finally:
-            first.send_signal(signal.SIGKILL)
-            await first.wait()
-        await asyncio.sleep(4)  # the outage
-        # run 2: comes back after the crash, then stops cleanly by itself
-        second = await start_platform(folder, "6s", log)
-        async with asyncio.timeout(60):
-            assert await second.wait() == 0, log.read_text()
-        await asyncio.sleep(3)  # the second outage, after a clean stop
-        third = await start_platform(folder, "5s", log)
-        async with asyncio.timeout(60):
-            assert await third.wait() == 0, log.read_text()
+        await crash_stop_restart(folder, log)
 
         project = load_project(folder)
         store = DuckDBStore(project.store_path, project.config.store)
@@ -181,27 +202,64 @@ async def test_crash_and_clean_restart_leave_no_silent_hole(tmp_path: Path, hist
         )
 
 
+@pytest.mark.xfail(
+    reason="the OPC UA backfill reads the channels of a multi-channel waveform from "
+    "different points, so blocks miss siblings (fixed by the multi-channel backfill "
+    "change; remove this marker with it)",
+    strict=False,
+)
+async def test_crash_leaves_no_silent_hole_in_waveform_blocks(tmp_path: Path) -> None:
+    """Blocks of a three-channel waveform are backfilled on every channel after a crash."""
+    folder = tmp_path / "project"
+    folder.mkdir()
+    log = tmp_path / "platform.log"
+    ref = SignalRef(ASSET, "spindle_accel")
+    async with simulator(tmp_path / "sim.log") as endpoint:
+        write_project(folder, endpoint, history=True, waveform=True)
+        await crash_stop_restart(folder, log)
+        project = load_project(folder)
+        store = DuckDBStore(project.store_path, project.config.store)
+        await store.open()
+        try:
+            span = await store.time_range(ref)
+            assert span is not None
+            blocks = await store.read_waveforms(ref, span[0], span[1] + 1)
+            gaps = await store.read_events(0, 2**62, ref=ref, kind="gap")
+        finally:
+            await store.close()
+        truth = await served(endpoint, "ns=2;s=CNC01.Vibration.AccelX", span[0], span[1])
+    assert all(b.data.shape[1] == 3 for b in blocks)
+    stamps = np.array([b.t0_ns for b in blocks], dtype=np.int64)
+    firsts = np.array([b.data[0, 0] for b in blocks], dtype=np.float64)
+    check_no_silent_hole("spindle_accel", stamps, firsts, gaps, truth, span_ns=BLOCK_NS)
+    assert not gaps, gaps
+
+
 def check_no_silent_hole(
     name: str,
     stamps: npt.NDArray[np.int64],
     values: npt.NDArray[np.float64],
     gaps: list[EventRecord],
     truth: dict[int, float],
+    *,
+    span_ns: int = 0,
 ) -> list[str]:
     """Every served value is stored or inside a gap; no duplicates; gaps start right.
 
-    Returns the gaps whose end is not the first stored value after them (checked last,
-    by the caller).
+    A gap starts at the last stored value, or for waveform blocks (each ``span_ns``
+    long) where that block ends. Returns the gaps whose end is not the first stored
+    value after them (checked last, by the caller).
     """
-    assert len(truth) > 50, f"{name}: the simulator served too little to judge"
+    assert len(truth) > 20, f"{name}: the simulator served too little to judge"
     assert len(np.unique(stamps)) == len(stamps), f"{name}: a value is stored twice"
     stored = dict(zip(stamps.tolist(), values.tolist(), strict=True))
     bounds = []
     late_ends = []
     for gap in gaps:
         lo, hi = int(gap.attributes["from_ns"]), int(gap.attributes["to_ns"])
-        assert lo in stored, f"{name}: gap {lo}..{hi} does not start at a stored value"
-        after = stamps[stamps > lo]
+        start = lo if lo in stored else lo - span_ns
+        assert start in stored, f"{name}: gap {lo}..{hi} does not start at a stored value"
+        after = stamps[stamps > start]
         assert after.size, f"{name}: nothing stored after gap {lo}..{hi}"
         first_after = int(after[0])
         assert hi >= first_after, f"{name}: gap {lo}..{hi} ends before {first_after}"
