@@ -24,7 +24,7 @@ Exceptions tell the engine what to do:
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -75,6 +75,11 @@ class ConnectorContext:
         layers read ``os.environ`` and pass what a connector needs through here.
     root
         The project folder: relative paths in a connector's settings are relative to it.
+    resume
+        Where to resume after a platform start: the last timestamp (UTC ns) the store
+        holds for each bound signal that has data. A connector whose source keeps history
+        backfills each signal from there, and records what it cannot fill as a ``gap``
+        event, so that a restart (clean or after a crash) leaves no silent hole.
     """
 
     state_dir: Path
@@ -82,6 +87,7 @@ class ConnectorContext:
     reject: Reject
     env: dict[str, str] = field(default_factory=dict)
     root: Path = field(default_factory=Path.cwd)
+    resume: Mapping[SignalRef, int] = field(default_factory=dict)
 
     def resolve(self, path: str | Path) -> Path:
         """``path`` from a connector's settings, made absolute against the project."""

@@ -459,8 +459,13 @@ class _Runner:
 
     async def supervise(self) -> None:
         config = self.spec.config
+        resume = {
+            b.ref: self.engine.resume[b.ref]
+            for b in self.spec.signals
+            if b.ref in self.engine.resume
+        }
         context = ConnectorContext(
-            self.state_dir, self.emit, self.reject, self.engine.env, self.engine.root
+            self.state_dir, self.emit, self.reject, self.engine.env, self.engine.root, resume
         )
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -524,6 +529,9 @@ class ConnectorEngine:
         How long a publish may wait on a full bus before records go to the journal.
     root
         The project folder, against which connectors resolve relative paths.
+    resume
+        The last stored timestamp (UTC ns) per signal; each connector gets those of its
+        signals in its context, to backfill from there after a platform start.
     """
 
     name = "connectors"
@@ -541,8 +549,10 @@ class ConnectorEngine:
         connect_timeout_s: float = 30.0,
         env: dict[str, str] | None = None,
         root: Path | None = None,
+        resume: Mapping[SignalRef, int] | None = None,
     ) -> None:
         self.bus = bus
+        self.resume = dict(resume or {})
         self.root = root if root is not None else Path.cwd()
         self.state_dir = state_dir
         self.publish_timeout_s = publish_timeout_s

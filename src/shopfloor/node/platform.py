@@ -4,7 +4,8 @@ Started by ``shopfloor run``; owns the project's store for as long as it runs an
 publishes its API address in the project's lock file, so other processes use the API.
 Components start in data-flow order (store, bus and store sink, API, then producers) and
 stop in reverse, so that what is in flight when it stops is written before the store
-closes.
+closes. Before any producer starts it reads the last stored timestamp of every bound
+signal (:attr:`Platform.resume`), from which connectors backfill after a restart.
 
 The platform knows its store and bus only by their protocols (:class:`~shopfloor.store.Store`,
 :class:`~shopfloor.bus.Bus`): :meth:`Platform.from_project` picks the backends from the
@@ -34,11 +35,12 @@ from shopfloor.bus import Bus
 from shopfloor.config import Project
 from shopfloor.connectors.journal import Journal
 from shopfloor.errors import BusClosed, ConfigError, StoreUnavailable
-from shopfloor.model import now_ns, topic_for
+from shopfloor.model import SignalRef, now_ns, topic_for
 from shopfloor.model.codec import decode_records
 from shopfloor.node.access import register_project_signals
 from shopfloor.node.backends import create_bus, create_store
 from shopfloor.node.lock import PlatformLock, read_lock, remove_lock, write_lock
+from shopfloor.node.resume import bound_signals, read_resume_points
 from shopfloor.node.sink import StoreSink
 from shopfloor.store import Store
 
@@ -135,6 +137,8 @@ class Platform:
         self._retention_interval_s = retention_interval_s
         self._drain_timeout_s = drain_timeout_s
         self._started_at = 0.0
+        self.resume: dict[SignalRef, int] = {}
+        """Last stored timestamp per bound signal, read at start (connectors resume there)."""
 
     @classmethod
     def from_project(
@@ -219,6 +223,7 @@ class Platform:
         try:
             await self.bus.start()
             n = await register_project_signals(self.store, self.project)
+            self.resume = await read_resume_points(self.store, bound_signals(self.project))
             await self.sink.subscribe()
             self._sink_task = asyncio.create_task(self.sink.run(), name="store-sink")
             self.spill = Journal(self.project.state_dir / "store-spill")

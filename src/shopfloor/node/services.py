@@ -46,6 +46,7 @@ def _engine(project: Project) -> Callable[[Platform], ConnectorEngine]:
             publish_timeout_s=project.config.bus.publish_timeout_s,
             env=environment(),
             root=project.root,
+            resume=platform.resume,
         )
 
     return build

@@ -362,6 +362,9 @@ class OpcUaConnector:
         self._alive_ns = 0
         # last recorded state of each event signal: only changes become events
         self._last_event: dict[SignalRef, tuple[str, int]] = {}
+        # Resume where the store left off: the first connect after a platform start
+        # backfills (or records a gap) from there, as a reconnect does.
+        self._last_ts.update(context.resume)
         self._server_started: datetime | None = None
         self._historizing: dict[str, bool] = {}
         self._wake = asyncio.Event()
