@@ -267,7 +267,7 @@ def status(project: ProjectOption = None, json_: JsonOption = False) -> None:
     """Show whether the platform runs, the health of its parts and what the store holds."""
     from shopfloor.services.status import platform_status
 
-    proj = load(project)
+    proj = load(project, build_pipelines=False)
     result = run_async(lambda: platform_status(proj))
     if json_:
         print_json(result)
