@@ -1,9 +1,10 @@
-"""`shopfloor --help` stays light: it imports no numpy, scipy, DuckDB or asyncua."""
+"""`shopfloor --help` and `status` stay light: the import set, never a time, is checked."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import typer
@@ -11,10 +12,12 @@ import typer
 from shopfloor.cli.main import app
 
 HEAVY = ("numpy", "scipy", "duckdb", "asyncua", "pyarrow")
+# `status` reads the store with DuckDB when the platform is down; it needs nothing of these.
+STATUS_HEAVY = ("scipy", "asyncua", "sklearn", "pint", "numpy", "shopfloor.features")
 
 _PROBE = """
 import sys
-sys.argv = ["shopfloor", "--help"]
+sys.argv = ["shopfloor", *{argv!r}]
 from shopfloor.cli.main import main
 try:
     main()
@@ -25,18 +28,31 @@ sys.stderr.write("HEAVY=" + ",".join(heavy) + "\\n")
 """
 
 
-def test_help_imports_no_heavy_library() -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", _PROBE.format(heavy=HEAVY)],
+def _probe(argv: list[str], heavy: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", _PROBE.format(argv=argv, heavy=heavy)],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
+
+
+def test_help_imports_no_heavy_library() -> None:
+    done = _probe(["--help"], HEAVY)
     assert done.returncode == 0, done.stderr
     assert "ingest" in done.stdout and "pipelines" in done.stdout
     line = next(x for x in done.stderr.splitlines() if x.startswith("HEAVY="))
     assert line == "HEAVY=", f"--help imported {line.removeprefix('HEAVY=')}"
+
+
+def test_status_of_a_stopped_platform_imports_no_compute_library(project: Path) -> None:
+    """The example project has a features pipeline; ``status`` loads it without scipy."""
+    done = _probe(["status", "-p", str(project)], STATUS_HEAVY)
+    assert done.returncode == 0, done.stderr
+    assert "not running" in done.stdout
+    line = next(x for x in done.stderr.splitlines() if x.startswith("HEAVY="))
+    assert line == "HEAVY=", f"status imported {line.removeprefix('HEAVY=')}"
 
 
 def test_lazy_groups_help_matches_their_own() -> None:

@@ -102,3 +102,14 @@ def test_missing_file_and_empty_file(tmp_path: Path) -> None:
         load_project(tmp_path / "nope.yaml")
     issues = problems(tmp_path, "")
     assert "field required: project" in issues[0]
+
+
+def test_without_building_pipelines_the_feature_catalog_is_not_consulted(tmp_path: Path) -> None:
+    path = write_example_project(tmp_path)
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("features: [rms, ", "features: [rmss, "), encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_project(path)
+    assert any("rmss" in issue for issue in info.value.issues or [])
+    project = load_project(path, build_pipelines=False)
+    assert project.config.pipelines[0].steps[0].kind == "features"

@@ -85,15 +85,19 @@ def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
     raise typer.Exit(code)
 
 
-def load(project: Path | None) -> Project:
-    """Find and load the project, exiting with status 2 on any problem."""
+def load(project: Path | None, *, build_pipelines: bool = True) -> Project:
+    """Find and load the project, exiting with status 2 on any problem.
+
+    ``build_pipelines=False`` skips the feature-catalog check (and its scipy import), for
+    commands that only need the project's places and settings.
+    """
     from shopfloor.config import find_project, load_project
 
     try:
         start = project or (
             Path(os.environ["SHOPFLOOR_PROJECT"]) if os.environ.get("SHOPFLOOR_PROJECT") else None
         )
-        return load_project(find_project(start))
+        return load_project(find_project(start), build_pipelines=build_pipelines)
     except ConfigError as err:
         fail(str(err), EXIT_CONFIG)
 

@@ -7,7 +7,6 @@ Services are imported when a command runs, so that ``shopfloor --help`` stays li
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -23,6 +22,8 @@ from shopfloor.cli.common import (
     print_json,
     run_async,
 )
+from shopfloor.cli.options import options_of
+from shopfloor.services.ingest_options import IngestOptions
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -37,181 +38,19 @@ AssetFilter = Annotated[
 SignalFilter = Annotated[str | None, typer.Option("--signal", help="Only this signal (name).")]
 
 
+# Spellings and bounds of the ingest options whose flag is not the field's name.
+_INGEST_FLAGS: dict[str, dict[str, Any]] = {
+    "channels": {"param_decls": ("--channels", "--variables")},
+    "fmt": {"param_decls": ("--format",)},
+    "header": {"param_decls": ("--header/--no-header",), "show_default": False},
+    "rows": {"min": 1},
+    "skip_rows": {"min": 0},
+}
+
+
+@options_of(IngestOptions, arguments=("paths",), flags=_INGEST_FLAGS)
 def ingest(
-    paths: Annotated[
-        list[Path],
-        typer.Argument(
-            help="Recording files, or folders: a folder (or .tar.xz/.tar.gz archive) of capture "
-            "files, or with --format wav/mat/npy/csv/parquet every such file in it.",
-            show_default=False,
-        ),
-    ],
-    asset: Annotated[
-        str | None, typer.Option(help="ISA-95 path of the asset the data belongs to.")
-    ] = None,
-    signal: Annotated[
-        str | None,
-        typer.Option(
-            help="Signal to store one value column as (tables), or the waveform signal the "
-            "--channels go to."
-        ),
-    ] = None,
-    value_column: Annotated[
-        str | None,
-        typer.Option(help="Column holding --signal's values (default: the only non-time column)."),
-    ] = None,
-    map_: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--map",
-            help="COLUMN=SIGNAL, repeatable. Waveforms: SOURCE=SIGNAL[:CHANNEL], where SOURCE "
-            "is a column, variable or channel name, a glob (*_DE_time) or re:REGEX; several "
-            "sources of one signal are its channels in the order given (or by CHANNEL name).",
-        ),
-    ] = None,
-    channels: Annotated[
-        str | None,
-        typer.Option(
-            "--channels",
-            "--variables",
-            help="Waveforms, with --signal: the sources in channel order, comma-separated, "
-            "each SOURCE or SOURCE=CHANNEL (WAV/.npy channels 1,2,..; capture columns 1,2,.. "
-            "or header names; .mat/.npz variable names or globs). Default: all channels.",
-        ),
-    ] = None,
-    time_column: Annotated[
-        str | None, typer.Option(help="Timestamp column (default: one named time/timestamp/ts).")
-    ] = None,
-    time_format: Annotated[
-        str, typer.Option(help="iso, epoch_s, epoch_ms, epoch_us, epoch_ns or a strptime pattern.")
-    ] = "iso",
-    timezone: Annotated[
-        str, typer.Option(help="IANA zone of timestamps without an offset.")
-    ] = "UTC",
-    ambiguous: Annotated[
-        str,
-        typer.Option(
-            help="raise, earliest or latest: a --timezone local time that happens twice "
-            "(clocks go back); raise rejects the row."
-        ),
-    ] = "raise",
-    nonexistent: Annotated[
-        str,
-        typer.Option(
-            help="raise, earliest or latest: a --timezone local time that does not exist "
-            "(clocks go forward); raise rejects the row."
-        ),
-    ] = "raise",
-    start: Annotated[
-        str | None,
-        typer.Option(
-            help="Time of the first row (tables, with --rate) or first sample (wav/mat/npy), "
-            "or of the first capture (with --interval-s)."
-        ),
-    ] = None,
-    rate: Annotated[
-        float | None,
-        typer.Option(
-            help="Tables: rows per second, with --start. Waveforms: sample rate in Hz "
-            "(WAV: overrides the header; default: the signal's sample_rate_hz)."
-        ),
-    ] = None,
-    rate_for: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--rate-for",
-            help="FILE_GLOB=HZ, repeatable: the rate of the files whose name matches, instead "
-            "of --rate (e.g. 'normal_*=48000').",
-        ),
-    ] = None,
-    interval_s: Annotated[
-        float | None,
-        typer.Option(
-            help="With --start: file k (or capture k) starts at start + k x interval; needed "
-            "when several files share --start."
-        ),
-    ] = None,
-    block_s: Annotated[
-        float | None,
-        typer.Option(
-            help="wav/mat/npy: seconds per stored block (default 1; 0 = one block per file)."
-        ),
-    ] = None,
-    scale: Annotated[
-        float | None,
-        typer.Option(
-            help="Waveforms: multiply every value (WAV: the value at full scale, integer PCM "
-            "being first scaled to +-1.0)."
-        ),
-    ] = None,
-    name_time_format: Annotated[
-        str | None,
-        typer.Option(help="Captures: strptime pattern of the time in the file names."),
-    ] = None,
-    time_columns: Annotated[
-        str | None,
-        typer.Option(
-            help="Captures: columns of hour,minute,second[,microsecond] of the first row "
-            "(with --date)."
-        ),
-    ] = None,
-    date: Annotated[
-        str | None,
-        typer.Option(help="Captures with --time-columns: the day of the first capture."),
-    ] = None,
-    rows: Annotated[
-        int | None,
-        typer.Option(
-            min=1, help="Captures: rows each must have (default: as many as the first one)."
-        ),
-    ] = None,
-    files: Annotated[
-        str | None,
-        typer.Option(help="Captures: glob of the file names to read (default: all)."),
-    ] = None,
-    delimiter: Annotated[
-        str | None, typer.Option(help="Field separator (default: detected).")
-    ] = None,
-    header: Annotated[
-        bool | None,
-        typer.Option(
-            "--header/--no-header",
-            help="First line names the columns (default: yes for tables, no for captures).",
-            show_default=False,
-        ),
-    ] = None,
-    skip_rows: Annotated[int, typer.Option(min=0, help="Lines to skip before the header.")] = 0,
-    decimal: Annotated[str, typer.Option(help="Decimal separator of the numbers.")] = ".",
-    encoding: Annotated[
-        str, typer.Option(help="Text encoding of CSV files, e.g. cp1252 (Windows), latin-1.")
-    ] = "utf-8",
-    fmt: Annotated[
-        str,
-        typer.Option(
-            "--format", help="auto, csv, parquet, wav, mat, npy, captures (auto: from the name)."
-        ),
-    ] = "auto",
-    kind: Annotated[
-        str,
-        typer.Option(
-            help="auto, scalar or waveform: what the signals are (tables load scalars, the "
-            "other formats waveforms)."
-        ),
-    ] = "auto",
-    create: Annotated[
-        bool,
-        typer.Option(
-            help="Register signals the project does not declare (waveforms: with --rate, "
-            "and channel names from --channels SOURCE=CHANNEL)."
-        ),
-    ] = False,
-    unit: Annotated[
-        str,
-        typer.Option(
-            help="Unit of signals created with --create (refused when it differs from a "
-            "declared signal's unit: values are not converted)."
-        ),
-    ] = "",
+    options: IngestOptions,
     strict: Annotated[
         bool, typer.Option(help="Exit with status 1 when any row or value was rejected.")
     ] = False,
@@ -226,43 +65,10 @@ def ingest(
     line and reason (see `shopfloor dead-letters`); nothing is dropped silently.
     """
     from shopfloor.errors import ConfigError
-    from shopfloor.services.ingest import IngestOptions, check_ingest
+    from shopfloor.services.ingest import check_ingest
     from shopfloor.services.ingest import ingest as run_ingest
 
     proj = load(project)
-    options = IngestOptions(
-        paths=tuple(paths),
-        asset=asset,
-        signal=signal,
-        value_column=value_column,
-        map=tuple(map_ or ()),
-        channels=channels,
-        time_column=time_column,
-        time_format=time_format,
-        timezone=timezone,
-        ambiguous=ambiguous,
-        nonexistent=nonexistent,
-        start=start,
-        rate=rate,
-        rate_for=tuple(rate_for or ()),
-        interval_s=interval_s,
-        block_s=block_s,
-        scale=scale,
-        name_time_format=name_time_format,
-        time_columns=time_columns,
-        date=date,
-        rows=rows,
-        files=files,
-        delimiter=delimiter,
-        header=header,
-        skip_rows=skip_rows,
-        decimal=decimal,
-        encoding=encoding,
-        fmt=fmt,
-        kind=kind,
-        create=create,
-        unit=unit,
-    )
     try:
         plan = check_ingest(options)
     except ConfigError as err:

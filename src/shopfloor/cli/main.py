@@ -106,6 +106,7 @@ def init(
 def validate(project: ProjectOption = None, json_: JsonOption = False) -> None:
     """Check the project file; print every problem with its file, line and field."""
     from shopfloor.config import find_project, load_project
+    from shopfloor.services.project import project_summary
 
     try:
         proj = load_project(find_project(project))
@@ -116,19 +117,7 @@ def validate(project: ProjectOption = None, json_: JsonOption = False) -> None:
         from rich.markup import escape
 
         fail(escape(str(err)), EXIT_CONFIG)  # values in the issues may look like markup
-    config = proj.config
-    summary = {
-        "valid": True,
-        "file": str(proj.file),
-        "project": config.project.name,
-        "assets": len(config.assets),
-        "signals": sum(len(a.signals) for a in config.assets),
-        "connectors": len(config.connectors),
-        "pipelines": len(config.pipelines),
-        "models": len(config.models),
-        "deployments": len(config.deployments),
-        "alert_rules": len(config.alert_rules),
-    }
+    summary = project_summary(proj)
     if json_:
         print_json(summary)
         return
@@ -267,7 +256,7 @@ def status(project: ProjectOption = None, json_: JsonOption = False) -> None:
     """Show whether the platform runs, the health of its parts and what the store holds."""
     from shopfloor.services.status import platform_status
 
-    proj = load(project)
+    proj = load(project, build_pipelines=False)
     result = run_async(lambda: platform_status(proj))
     if json_:
         print_json(result)

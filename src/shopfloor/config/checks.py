@@ -82,8 +82,17 @@ class Sections:
         return value
 
 
-def check_sections(sections: Sections) -> list[Located]:
-    """Every problem between the sections."""
+def check_sections(sections: Sections, *, build: bool = True) -> list[Located]:
+    """Every problem between the sections.
+
+    Parameters
+    ----------
+    sections : Sections
+        The sections of the project file, each item validated on its own.
+    build : bool, default True
+        Build each pipeline (its feature catalog and steps, which import scipy) to check
+        the feature names and what only building tells; off, those checks are skipped.
+    """
     problems: list[Located] = []
     problems += _unsupported(sections)
     problems += _unique_names(sections)
@@ -91,7 +100,7 @@ def check_sections(sections: Sections) -> list[Located]:
     problems += _bindings(sections)
     problems += _connector_options(sections)
     for pi, pipeline in sections.pipelines:
-        problems += _pipeline(sections, pi, pipeline)
+        problems += _pipeline(sections, pi, pipeline, build=build)
     problems += _models_and_rules(sections)
     return problems
 
@@ -278,7 +287,7 @@ def _feature_columns(
 
 
 def _step_columns(
-    sections: Sections, pi: int, pipeline: PipelineConfig, asset: Asset
+    sections: Sections, pi: int, pipeline: PipelineConfig, asset: Asset, *, build: bool
 ) -> tuple[list[str] | None, list[Located]]:
     """The columns the steps produce (None when a step is too wrong to tell) and problems."""
     problems: list[Located] = []
@@ -311,6 +320,9 @@ def _step_columns(
                         f"context (context: {', '.join(pipeline.context) or 'none'})",
                     )
                 )
+            if not build:
+                columns = None  # the columns come from the feature catalog, left unread
+                continue
             found, bad = _feature_columns(params, asset, _channels(asset, pipeline), loc)
             problems += bad
             columns = found if sj == 0 else None
@@ -378,7 +390,9 @@ def _written_signals(sections: Sections, path: str) -> set[str]:
     return set()
 
 
-def _pipeline(sections: Sections, pi: int, pipeline: PipelineConfig) -> list[Located]:
+def _pipeline(
+    sections: Sections, pi: int, pipeline: PipelineConfig, *, build: bool
+) -> list[Located]:
     assets = {**sections.partial_assets, **{a.path: a for _, a in sections.assets}}
     asset = assets.get(pipeline.asset)
     if asset is None:
@@ -410,10 +424,10 @@ def _pipeline(sections: Sections, pi: int, pipeline: PipelineConfig) -> list[Loc
             )
     if any(name not in signals for _, name in used):
         return problems  # a signal it uses is wrong itself: the steps cannot be told
-    columns, step_problems = _step_columns(sections, pi, pipeline, asset)
+    columns, step_problems = _step_columns(sections, pi, pipeline, asset, build=build)
     problems += step_problems
     problems += _outputs(sections, pi, pipeline, columns)
-    if not problems and asset.path not in sections.partial_assets:
+    if build and not problems and asset.path not in sections.partial_assets:
         problems += _build(pi, pipeline, asset)
     return problems
 

@@ -218,12 +218,21 @@ def _validate_connectors(
     return out
 
 
-def load_project(path: str | os.PathLike[str]) -> Project:
+def load_project(path: str | os.PathLike[str], *, build_pipelines: bool = True) -> Project:
     """Load and validate a project from its folder or its ``factory.yaml``.
 
     Every section and every item in it is validated on its own, then the items that are
     valid are checked against each other (:mod:`shopfloor.config.checks`), so one run
     reports every problem of the file, in the order of its lines.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The project folder or its ``factory.yaml``.
+    build_pipelines : bool, default True
+        Build each pipeline (feature catalog and steps, which import scipy) to check its
+        feature names and what only building tells. Commands that only need the project's
+        places and settings, such as ``shopfloor status``, turn it off to start fast.
 
     Raises
     ------
@@ -248,7 +257,9 @@ def load_project(path: str | os.PathLike[str]) -> Project:
     except ValidationError as err:
         issues.extend(issues_from(err, source, (), FactoryConfig))
         config = None
-    issues.extend(source.issue(p.loc, p.message) for p in check_sections(sections))
+    issues.extend(
+        source.issue(p.loc, p.message) for p in check_sections(sections, build=build_pipelines)
+    )
     if issues or config is None:
         count = len(issues)
         issues.sort(key=_line_number)

@@ -3,37 +3,86 @@
 Pure data and validation; no I/O.
 """
 
-from shopfloor.model.asset import Asset, BearingGeometry
-from shopfloor.model.paths import ISA95_LEVELS, AssetPath, validate_asset_path, validate_segment
-from shopfloor.model.quality import Quality, quality_from_status_codes
-from shopfloor.model.records import (
-    DeadLetter,
-    EventRecord,
-    ImageRecord,
-    Provenance,
-    Record,
-    ScalarBatch,
-    ScalarSample,
-    WaveformBlock,
-    record_count,
-)
-from shopfloor.model.signal import Signal, SignalKind, SignalRef
-from shopfloor.model.timestamps import (
-    NS_PER_S,
-    format_ns,
-    now_ns,
-    parse_duration_s,
-    parse_time,
-    to_ns,
-)
-from shopfloor.model.uns import UNS_ROOT, signal_from_topic, topic_for
-from shopfloor.model.validation import (
-    RecordValidator,
-    Validation,
-    ValidationLimits,
-    WriteReport,
-    validate_records,
-)
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from shopfloor.exports import lazy_exports
+
+if TYPE_CHECKING:
+    from shopfloor.model.asset import Asset, BearingGeometry
+    from shopfloor.model.paths import ISA95_LEVELS, AssetPath, validate_asset_path, validate_segment
+    from shopfloor.model.quality import Quality, quality_from_status_codes
+    from shopfloor.model.records import (
+        DeadLetter,
+        EventRecord,
+        ImageRecord,
+        Provenance,
+        Record,
+        ScalarBatch,
+        ScalarSample,
+        WaveformBlock,
+        record_count,
+    )
+    from shopfloor.model.signal import Signal, SignalKind, SignalRef
+    from shopfloor.model.timestamps import (
+        NS_PER_S,
+        format_ns,
+        now_ns,
+        parse_duration_s,
+        parse_time,
+        to_ns,
+    )
+    from shopfloor.model.uns import UNS_ROOT, signal_from_topic, topic_for
+    from shopfloor.model.validation import (
+        RecordValidator,
+        Validation,
+        ValidationLimits,
+        WriteReport,
+        validate_records,
+    )
+else:
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        {
+            "shopfloor.model.asset": ("Asset", "BearingGeometry"),
+            "shopfloor.model.paths": (
+                "ISA95_LEVELS",
+                "AssetPath",
+                "validate_asset_path",
+                "validate_segment",
+            ),
+            "shopfloor.model.quality": ("Quality", "quality_from_status_codes"),
+            "shopfloor.model.records": (
+                "DeadLetter",
+                "EventRecord",
+                "ImageRecord",
+                "Provenance",
+                "Record",
+                "ScalarBatch",
+                "ScalarSample",
+                "WaveformBlock",
+                "record_count",
+            ),
+            "shopfloor.model.signal": ("Signal", "SignalKind", "SignalRef"),
+            "shopfloor.model.timestamps": (
+                "NS_PER_S",
+                "format_ns",
+                "now_ns",
+                "parse_duration_s",
+                "parse_time",
+                "to_ns",
+            ),
+            "shopfloor.model.uns": ("UNS_ROOT", "signal_from_topic", "topic_for"),
+            "shopfloor.model.validation": (
+                "RecordValidator",
+                "Validation",
+                "ValidationLimits",
+                "WriteReport",
+                "validate_records",
+            ),
+        },
+    )
 
 __all__ = [
     "ISA95_LEVELS",

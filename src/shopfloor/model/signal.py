@@ -6,7 +6,6 @@ import math
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
-import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from shopfloor.model.paths import validate_asset_path, validate_segment
@@ -75,7 +74,12 @@ class Signal(BaseModel):
             raise ValueError(f"waveform signal {self.name!r} needs sample_rate_hz")
         if self.kind != SignalKind.WAVEFORM and self.channels is not None:
             raise ValueError(f"only waveform signals have channels ({self.name!r} is {self.kind})")
-        if self.kind in (SignalKind.SCALAR, SignalKind.WAVEFORM):
+        if (
+            self.kind in (SignalKind.SCALAR, SignalKind.WAVEFORM)
+            and self.dtype not in SCALAR_DTYPES
+        ):
+            import numpy as np  # other spellings only: a project file loads without numpy
+
             try:
                 dtype = np.dtype(self.dtype)
             except TypeError as err:

@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field
 
+from shopfloor.model.limits import ValidationLimits
 from shopfloor.model.quality import Quality
 from shopfloor.model.records import (
     DeadLetter,
@@ -59,28 +59,8 @@ __all__ = [
     "waveform_bytes",
 ]
 
-_1980_NS = 315_532_800 * 1_000_000_000
-
 Locate = Callable[[int, int], str]
 """``(index of the record in the input, row of a scalar batch) -> location`` (``file:line``)."""
-
-
-class ValidationLimits(BaseModel):
-    """What is refused, whatever the input path."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    min_timestamp_ns: int = Field(
-        default=_1980_NS,
-        description="Older timestamps are refused (a PLC with a lost clock sends 1970).",
-    )
-    max_future_ns: int = Field(
-        default=86_400 * 1_000_000_000,
-        ge=0,
-        description="Timestamps later than now plus this are refused.",
-    )
-    max_waveform_samples: int = Field(default=16 * 1024 * 1024, gt=0)
-    max_image_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
 
 
 @dataclass(slots=True)

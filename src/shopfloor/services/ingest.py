@@ -33,6 +33,7 @@ from shopfloor.connectors.recordings.sources import SourceSpec
 from shopfloor.connectors.recordings.timeparse import LOCAL_TIME_CHOICES
 from shopfloor.errors import ConfigError
 from shopfloor.model import Signal, SignalKind, SignalRef, to_ns, validate_asset_path
+from shopfloor.services.ingest_options import IngestOptions
 from shopfloor.services.store import project_store
 from shopfloor.store import Store
 from shopfloor.store.protocol import SignalInfo
@@ -53,69 +54,6 @@ FORMAT_CHOICES = ("auto", *TABLE_FORMATS, *WAVEFORM_FORMATS)
 
 ProgressFactory = Callable[[Sequence[RecordingReader]], Callable[[RecordingReader, int], None]]
 """Given the readers about to run, the callback told ``(reader, units done)`` as they go."""
-
-
-@dataclass(frozen=True)
-class IngestOptions:
-    """What to ingest and how: the options of ``shopfloor ingest``, by the same names.
-
-    Parameters
-    ----------
-    paths
-        Recording files or folders (a folder with a file ``fmt`` is every such file in it).
-    asset
-        ISA-95 path of the asset the data belongs to.
-    signal, value_column, map, channels
-        Which column/source goes to which signal (see ``shopfloor ingest --help``).
-    time_column, time_format, timezone
-        Where the timestamps are and how to read them.
-    ambiguous, nonexistent
-        Local times a DST change makes ambiguous (they happen twice) or nonexistent (in
-        the gap): ``raise`` rejects the row, ``earliest`` or ``latest`` picks an instant.
-    start, rate, rate_for, interval_s
-        Timing of files without timestamps (``rate_for``: ``(glob, hz)`` pairs).
-    block_s, scale, name_time_format, time_columns, date, rows, files
-        Waveform and capture options.
-    delimiter, header, skip_rows, decimal, encoding
-        Text layout (``header`` ``None``: yes for tables, no for captures; ``encoding``:
-        of CSV tables, e.g. ``cp1252``).
-    fmt, kind
-        File format (``auto``: from the name) and signal kind (``auto``, scalar, waveform).
-    create, unit
-        Register undeclared signals, with this unit.
-    """
-
-    paths: tuple[Path, ...]
-    asset: str | None = None
-    signal: str | None = None
-    value_column: str | None = None
-    map: tuple[str, ...] = ()
-    channels: str | None = None
-    time_column: str | None = None
-    time_format: str = "iso"
-    timezone: str = "UTC"
-    ambiguous: str = "raise"
-    nonexistent: str = "raise"
-    start: str | None = None
-    rate: float | None = None
-    rate_for: tuple[str, ...] = ()
-    interval_s: float | None = None
-    block_s: float | None = None
-    scale: float | None = None
-    name_time_format: str | None = None
-    time_columns: str | None = None
-    date: str | None = None
-    rows: int | None = None
-    files: str | None = None
-    delimiter: str | None = None
-    header: bool | None = None
-    skip_rows: int = 0
-    decimal: str = "."
-    encoding: str = "utf-8"
-    fmt: str = "auto"
-    kind: str = "auto"
-    create: bool = False
-    unit: str = ""
 
 
 @dataclass(frozen=True)

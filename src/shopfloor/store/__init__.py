@@ -4,10 +4,27 @@ Record validation lives in :mod:`shopfloor.model.validation`; it is re-exported 
 callers that speak of stores.
 """
 
-from shopfloor.model.validation import RecordValidator, ValidationLimits, WriteReport
-from shopfloor.store.config import StoreConfig
-from shopfloor.store.duckdb import DuckDBStore
-from shopfloor.store.protocol import SignalInfo, Store, StoreStats
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from shopfloor.exports import lazy_exports
+
+if TYPE_CHECKING:
+    from shopfloor.model.validation import RecordValidator, ValidationLimits, WriteReport
+    from shopfloor.store.config import StoreConfig
+    from shopfloor.store.duckdb import DuckDBStore
+    from shopfloor.store.protocol import SignalInfo, Store, StoreStats
+else:
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        {
+            "shopfloor.model.validation": ("RecordValidator", "ValidationLimits", "WriteReport"),
+            "shopfloor.store.config": ("StoreConfig",),
+            "shopfloor.store.duckdb": ("DuckDBStore",),
+            "shopfloor.store.protocol": ("SignalInfo", "Store", "StoreStats"),
+        },
+    )
 
 __all__ = [
     "DuckDBStore",

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shopfloor.model.validation import ValidationLimits
+from shopfloor.model.limits import ValidationLimits
 
 __all__ = ["StoreConfig", "ValidationLimits"]
 

@@ -5,17 +5,41 @@ connector type passes :func:`check_connector` against a live source on loopback,
 pipeline step kind passes :func:`check_step`.
 """
 
-from shopfloor.testing.bus_checks import BUS_CHECKS, check_bus
-from shopfloor.testing.connector_checks import (
-    CONNECTOR_CHECKS,
-    ConnectorFixture,
-    DuplicateRecords,
-    LostRecords,
-    Source,
-    check_connector,
-)
-from shopfloor.testing.step_checks import STEP_CHECKS, STEP_EXAMPLES, check_step
-from shopfloor.testing.store_checks import STORE_CHECKS, check_store
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from shopfloor.exports import lazy_exports
+
+if TYPE_CHECKING:
+    from shopfloor.testing.bus_checks import BUS_CHECKS, check_bus
+    from shopfloor.testing.connector_checks import (
+        CONNECTOR_CHECKS,
+        ConnectorFixture,
+        DuplicateRecords,
+        LostRecords,
+        Source,
+        check_connector,
+    )
+    from shopfloor.testing.step_checks import STEP_CHECKS, STEP_EXAMPLES, check_step
+    from shopfloor.testing.store_checks import STORE_CHECKS, check_store
+else:
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        {
+            "shopfloor.testing.bus_checks": ("BUS_CHECKS", "check_bus"),
+            "shopfloor.testing.connector_checks": (
+                "CONNECTOR_CHECKS",
+                "ConnectorFixture",
+                "DuplicateRecords",
+                "LostRecords",
+                "Source",
+                "check_connector",
+            ),
+            "shopfloor.testing.step_checks": ("STEP_CHECKS", "STEP_EXAMPLES", "check_step"),
+            "shopfloor.testing.store_checks": ("STORE_CHECKS", "check_store"),
+        },
+    )
 
 __all__ = [
     "BUS_CHECKS",
