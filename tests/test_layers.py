@@ -61,5 +61,5 @@ def test_layers_follow_style_order_without_exceptions() -> None:
         "shopfloor.store | shopfloor.bus",
         "shopfloor.sim",
         "shopfloor.model",
-        "shopfloor.errors | shopfloor.retry",
+        "shopfloor.errors | shopfloor.retry | shopfloor.exports",
     ]
