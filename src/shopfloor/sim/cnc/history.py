@@ -7,7 +7,8 @@ samples in numpy arrays (arrays as float64 blocks), trims by the newest timestam
 works with ``time_scale`` > 1) and builds ``DataValue`` objects only when read.
 
 The simulator keeps one instance across in-process restarts, so a client can backfill
-across a server restart. Events are not historized.
+across a server restart, and saves every value it publishes into it (not only changes, as
+asyncua's history subscription would). Events are not historized.
 """
 
 from __future__ import annotations
