@@ -270,16 +270,30 @@ def _hole(
     return best
 
 
-def _deadband_request(
-    node: Any, deadband: float, queue_size: int, sampling_ms: float, handle: int
+_TRIGGERS = {"status": 0, "status_value": 1, "status_value_timestamp": 2}
+"""OPC UA ``DataChangeTrigger`` values by the names the configuration uses."""
+
+
+def _monitor_request(
+    node: Any,
+    trigger: str,
+    deadband: float | None,
+    queue_size: int,
+    sampling_ms: float,
+    handle: int,
 ) -> Any:
-    """A monitored item with an absolute deadband and the given sampling interval."""
+    """A monitored item for ``node``: its trigger, optional absolute deadband and sampling.
+
+    The data change filter is always sent: without one a server reports changes of value
+    or status only, and a value sampled again unchanged would never arrive.
+    """
     from asyncua import ua
 
     data_filter = ua.DataChangeFilter()
-    data_filter.Trigger = ua.DataChangeTrigger.StatusValue
-    data_filter.DeadbandType = ua.UInt32(ua.DeadbandType.Absolute)
-    data_filter.DeadbandValue = ua.Double(deadband)
+    data_filter.Trigger = ua.DataChangeTrigger(_TRIGGERS[trigger])
+    if deadband is not None:
+        data_filter.DeadbandType = ua.UInt32(ua.DeadbandType.Absolute)
+        data_filter.DeadbandValue = ua.Double(deadband)
     item = ua.ReadValueId()
     item.NodeId = node.nodeid
     item.AttributeId = ua.AttributeIds.Value
@@ -367,7 +381,7 @@ class OpcUaConnector:
         self._wake = asyncio.Event()
         self._drained = asyncio.Event()
         self._pending_samples = 0
-        # client handles of deadband items (asyncua numbers its own from 200 up)
+        # client handles of monitored items (asyncua numbers its own from 200 up)
         self._handle = 1_000_000
         self.stats = {"values": 0, "backfilled": 0, "gaps": 0, "sessions": 0}
 
@@ -485,7 +499,7 @@ class OpcUaConnector:
             overflow=OverflowPolicy.DISCONNECT,
         )
         events = subscription.__aiter__()
-        groups: dict[tuple[float, int, float | None], list[str]] = defaultdict(list)
+        groups: dict[tuple[float, int, float | None, str], list[str]] = defaultdict(list)
         for node_id in node_ids:
             options = self.options[self._routes[node_id][0].ref]
             key = (
@@ -494,6 +508,7 @@ class OpcUaConnector:
                 else self.config.sampling_interval_ms,
                 options.queue_size if options.queue_size is not None else self.config.queue_size,
                 options.deadband,
+                options.data_change_trigger or self.config.data_change_trigger,
             )
             groups[key].append(node_id)
         for node_id in node_ids:
@@ -502,20 +517,15 @@ class OpcUaConnector:
         self._tasks.append(
             asyncio.create_task(self._consume(events), name=f"opcua-consume:{self.name}")
         )
-        for (sampling, queue, deadband), group in groups.items():
-            nodes = [client.get_node(n) for n in group]
-            if deadband is None:
-                handles = await subscription.subscribe_data_change(
-                    nodes, queuesize=queue, sampling_interval=sampling
+        for (sampling, queue, deadband, trigger), group in groups.items():
+            requests = []
+            for node_id in group:
+                self._handle += 1
+                node = client.get_node(node_id)
+                requests.append(
+                    _monitor_request(node, trigger, deadband, queue, sampling, self._handle)
                 )
-            else:
-                # asyncua's deadband_monitor takes no sampling interval: build the requests
-                requests = []
-                for node in nodes:
-                    self._handle += 1
-                    request = _deadband_request(node, deadband, queue, sampling, self._handle)
-                    requests.append(request)
-                handles = await subscription.create_monitored_items(requests)
+            handles = await subscription.create_monitored_items(requests)
             for node_id, handle in zip(
                 group, handles if isinstance(handles, list) else [handles], strict=False
             ):
