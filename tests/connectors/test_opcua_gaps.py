@@ -169,6 +169,30 @@ async def test_an_unchanged_value_arrives_every_sample_live_and_from_history(
     assert not recorder.events("program_number", "gap")
 
 
+async def test_backfill_follows_continuation_points_of_short_answers(tmp_path: Path) -> None:
+    """The server answers at most 4 values a request: the backfill still reads them all."""
+    async with CncSimServer(CncSimConfig(port=0)) as sim:
+        sim._history.max_history_data_response_size = 4
+        recorder = Recorder(tmp_path)
+        conn = connector(sim, recorder)
+        await conn.connect()
+        try:
+            await until(lambda: recorder.scalar_ts("spindle_speed").size >= 3, 20, "live values")
+            await conn.close()
+            await asyncio.sleep(1.5)
+            await conn.connect()
+            seen = recorder.scalar_ts("spindle_speed").size
+            await until(
+                lambda: recorder.scalar_ts("spindle_speed").size >= seen + 3, 20, "values after"
+            )
+        finally:
+            await conn.close()
+    ts = recorder.scalar_ts("spindle_speed")
+    assert np.unique(ts).size == ts.size, "a value was recorded twice"
+    assert np.array_equal(np.diff(ts), np.full(ts.size - 1, NS // 10)), np.diff(ts)
+    assert conn.stats["backfilled"] >= 10
+
+
 async def test_gap_after_a_server_restart_covers_the_stored_hole(tmp_path: Path) -> None:
     """The server is down for 3 s: each signal's gap spans exactly what is missing."""
     async with CncSimServer(CncSimConfig(port=0)) as sim:

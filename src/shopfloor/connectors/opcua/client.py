@@ -924,14 +924,34 @@ class OpcUaConnector:
     ) -> tuple[list[Any], bool] | None:
         """Up to ``count`` values after ``after_ns`` from the history, oldest first.
 
-        The end is left open: the server's clock decides what "now" is. Returns the
-        values and whether the page was full (more may follow), or ``None`` when the
-        server refuses (it keeps no history for the node).
+        The end is left open: the server's clock decides what "now" is. A server may
+        answer with fewer values than asked and a continuation point (its own limit per
+        response): the continuation is followed until ``count`` values are in. Returns
+        the values and whether more may follow (the page is full or the server still
+        holds a continuation point), or ``None`` when the server refuses (it keeps no
+        history for the node).
         """
-        start = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=after_ns // 1000 + 1)
+        from asyncua import ua
+
+        details = ua.ReadRawModifiedDetails()
+        details.IsReadModified = False
+        details.StartTime = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(
+            microseconds=after_ns // 1000 + 1
+        )
+        details.EndTime = ua.get_win_epoch()  # unspecified: up to the newest value
+        details.NumValuesPerNode = ua.UInt32(count)
+        details.ReturnBounds = False
         node = self._client.get_node(node_id)
+        values: list[Any] = []
+        cont: bytes | None = None
         try:
-            values = await node.read_raw_history(start, None, count, return_bounds=False)
+            while True:
+                result = await node.history_read(details, cont)
+                result.StatusCode.check()
+                values.extend(result.HistoryData.DataValues or [])
+                previous, cont = cont, result.ContinuationPoint or None
+                if cont is None or cont == previous or len(values) >= count:
+                    break
         except Exception as err:  # the server says no history: the gap is recorded instead
             log.info(
                 "opcua.history_unavailable connector=%s node=%s error=%s", self.name, node_id, err
@@ -943,7 +963,8 @@ class OpcUaConnector:
             if ts is not None and ts > after_ns:
                 out.append((ts, value))
         out.sort(key=lambda item: item[0])
-        return [value for _, value in out], len(values) >= count
+        more = len(values) >= count or (cont is not None and cont != previous)
+        return [value for _, value in out], more
 
     # -- lifecycle ------------------------------------------------------------------------
 
