@@ -22,7 +22,6 @@ from shopfloor.model import Signal, SignalRef
 from shopfloor.testing import (
     CONNECTOR_CHECKS,
     ConnectorFixture,
-    DuplicateRecords,
     check_connector,
 )
 
@@ -129,15 +128,7 @@ LIVE = {
 }
 
 
-KNOWN_FAILURES = {
-    ("opcua", "check_recover"): pytest.mark.xfail(
-        raises=DuplicateRecords,
-        strict=False,
-        reason="after a reconnect the subscription's first notification can repeat the "
-        "newest value the history backfill already delivered (same timestamp); the store "
-        "keeps it once, the bus sees it twice",
-    ),
-}
+KNOWN_FAILURES: dict[tuple[str, str], pytest.MarkDecorator] = {}
 """Declared exemptions, as scikit-learn declares its estimators' known failures: each
 names the one exception type it excuses, so any other failure of the check still fails."""
 

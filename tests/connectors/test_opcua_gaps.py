@@ -144,6 +144,55 @@ async def test_multi_channel_backfill_reads_every_channel(tmp_path: Path) -> Non
     assert not recorder.events("spindle_accel", "gap")
 
 
+async def test_an_unchanged_value_arrives_every_sample_live_and_from_history(
+    tmp_path: Path,
+) -> None:
+    """Program.Number never changes: every 100 ms tick is recorded, across an outage too."""
+    async with CncSimServer(CncSimConfig(port=0)) as sim:
+        recorder = Recorder(tmp_path)
+        conn = connector(sim, recorder)
+        await conn.connect()
+        try:
+            await until(lambda: recorder.scalar_ts("program_number").size >= 5, 20, "live ticks")
+            await conn.close()
+            await asyncio.sleep(1.5)
+            await conn.connect()
+            seen = recorder.scalar_ts("program_number").size
+            await until(
+                lambda: recorder.scalar_ts("program_number").size >= seen + 5, 20, "ticks after"
+            )
+        finally:
+            await conn.close()
+    ts = recorder.scalar_ts("program_number")
+    assert np.unique(ts).size == ts.size, "a tick was recorded twice"
+    assert np.array_equal(np.diff(ts), np.full(ts.size - 1, NS // 10)), np.diff(ts)
+    assert not recorder.events("program_number", "gap")
+
+
+async def test_backfill_follows_continuation_points_of_short_answers(tmp_path: Path) -> None:
+    """The server answers at most 4 values a request: the backfill still reads them all."""
+    async with CncSimServer(CncSimConfig(port=0)) as sim:
+        sim._history.max_history_data_response_size = 4
+        recorder = Recorder(tmp_path)
+        conn = connector(sim, recorder)
+        await conn.connect()
+        try:
+            await until(lambda: recorder.scalar_ts("spindle_speed").size >= 3, 20, "live values")
+            await conn.close()
+            await asyncio.sleep(1.5)
+            await conn.connect()
+            seen = recorder.scalar_ts("spindle_speed").size
+            await until(
+                lambda: recorder.scalar_ts("spindle_speed").size >= seen + 3, 20, "values after"
+            )
+        finally:
+            await conn.close()
+    ts = recorder.scalar_ts("spindle_speed")
+    assert np.unique(ts).size == ts.size, "a value was recorded twice"
+    assert np.array_equal(np.diff(ts), np.full(ts.size - 1, NS // 10)), np.diff(ts)
+    assert conn.stats["backfilled"] >= 10
+
+
 async def test_gap_after_a_server_restart_covers_the_stored_hole(tmp_path: Path) -> None:
     """The server is down for 3 s: each signal's gap spans exactly what is missing."""
     async with CncSimServer(CncSimConfig(port=0)) as sim:

@@ -64,6 +64,27 @@ async def test_continuation_point_resumes_where_the_limit_stopped() -> None:
     assert second[0].Value.Value == 30.0
 
 
+@pytest.mark.parametrize("end", [None, T0 + timedelta(seconds=79)])
+async def test_newest_first_read_without_start_resumes_newest_first(
+    end: datetime | None,
+) -> None:
+    """asyncua resumes with the continuation as start: the next page stays newest first."""
+    history = BoundedHistory(max_history_data_response_size=30)
+    await history.new_historized_node(NODE, None, 0)
+    for i in range(100):
+        await history.save_node_value(NODE, dv(i, float(i)))
+    newest = 99 if end is None else 79
+    got: list[float] = []
+    start, cont = None, None
+    for _ in range(10):
+        page, cont = await history.read_node_history(NODE, start, end, 0)
+        got.extend(v.Value.Value for v in page)
+        if cont is None:
+            break
+        start = cont
+    assert got == [float(i) for i in range(newest, -1, -1)]
+
+
 async def test_period_and_count_bound_the_history() -> None:
     by_period = await filled(1000, period_s=50)
     assert len(by_period) == 51  # [newest - 50 s, newest]

@@ -227,6 +227,21 @@ async def test_history_read_returns_past_values(sim: CncSimServer, client: Clien
     assert len(blocks) >= 2 and all(len(b.Value.Value) == 25600 for b in blocks)
 
 
+async def test_history_keeps_a_value_published_again_unchanged(
+    sim: CncSimServer, client: Client
+) -> None:
+    """Program.Number never changes: history still holds every tick, as a subscriber sees."""
+    await asyncio.sleep(1.2)
+    now = to_datetime(sim.sim_time_ns())
+    node = client.get_node(sim.node_id("Program.Number"))
+    values = await node.read_raw_history(now - timedelta(seconds=1), now)
+    stamps = [dv.SourceTimestamp for dv in values]
+    assert len(stamps) >= 9, stamps
+    steps = {round((b - a).total_seconds(), 3) for a, b in itertools.pairwise(stamps)}
+    assert steps == {0.1}
+    assert {dv.Value.Value for dv in values} == {sim.config.program.number}
+
+
 # --- sensor failures ----------------------------------------------------------------
 
 

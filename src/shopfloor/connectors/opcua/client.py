@@ -270,16 +270,30 @@ def _hole(
     return best
 
 
-def _deadband_request(
-    node: Any, deadband: float, queue_size: int, sampling_ms: float, handle: int
+_TRIGGERS = {"status": 0, "status_value": 1, "status_value_timestamp": 2}
+"""OPC UA ``DataChangeTrigger`` values by the names the configuration uses."""
+
+
+def _monitor_request(
+    node: Any,
+    trigger: str,
+    deadband: float | None,
+    queue_size: int,
+    sampling_ms: float,
+    handle: int,
 ) -> Any:
-    """A monitored item with an absolute deadband and the given sampling interval."""
+    """A monitored item for ``node``: its trigger, optional absolute deadband and sampling.
+
+    The data change filter is always sent: without one a server reports changes of value
+    or status only, and a value sampled again unchanged would never arrive.
+    """
     from asyncua import ua
 
     data_filter = ua.DataChangeFilter()
-    data_filter.Trigger = ua.DataChangeTrigger.StatusValue
-    data_filter.DeadbandType = ua.UInt32(ua.DeadbandType.Absolute)
-    data_filter.DeadbandValue = ua.Double(deadband)
+    data_filter.Trigger = ua.DataChangeTrigger(_TRIGGERS[trigger])
+    if deadband is not None:
+        data_filter.DeadbandType = ua.UInt32(ua.DeadbandType.Absolute)
+        data_filter.DeadbandValue = ua.Double(deadband)
     item = ua.ReadValueId()
     item.NodeId = node.nodeid
     item.AttributeId = ua.AttributeIds.Value
@@ -370,7 +384,7 @@ class OpcUaConnector:
         self._wake = asyncio.Event()
         self._drained = asyncio.Event()
         self._pending_samples = 0
-        # client handles of deadband items (asyncua numbers its own from 200 up)
+        # client handles of monitored items (asyncua numbers its own from 200 up)
         self._handle = 1_000_000
         self.stats = {"values": 0, "backfilled": 0, "gaps": 0, "sessions": 0}
 
@@ -488,7 +502,7 @@ class OpcUaConnector:
             overflow=OverflowPolicy.DISCONNECT,
         )
         events = subscription.__aiter__()
-        groups: dict[tuple[float, int, float | None], list[str]] = defaultdict(list)
+        groups: dict[tuple[float, int, float | None, str], list[str]] = defaultdict(list)
         for node_id in node_ids:
             options = self.options[self._routes[node_id][0].ref]
             key = (
@@ -497,6 +511,7 @@ class OpcUaConnector:
                 else self.config.sampling_interval_ms,
                 options.queue_size if options.queue_size is not None else self.config.queue_size,
                 options.deadband,
+                options.data_change_trigger or self.config.data_change_trigger,
             )
             groups[key].append(node_id)
         for node_id in node_ids:
@@ -505,20 +520,15 @@ class OpcUaConnector:
         self._tasks.append(
             asyncio.create_task(self._consume(events), name=f"opcua-consume:{self.name}")
         )
-        for (sampling, queue, deadband), group in groups.items():
-            nodes = [client.get_node(n) for n in group]
-            if deadband is None:
-                handles = await subscription.subscribe_data_change(
-                    nodes, queuesize=queue, sampling_interval=sampling
+        for (sampling, queue, deadband, trigger), group in groups.items():
+            requests = []
+            for node_id in group:
+                self._handle += 1
+                node = client.get_node(node_id)
+                requests.append(
+                    _monitor_request(node, trigger, deadband, queue, sampling, self._handle)
                 )
-            else:
-                # asyncua's deadband_monitor takes no sampling interval: build the requests
-                requests = []
-                for node in nodes:
-                    self._handle += 1
-                    request = _deadband_request(node, deadband, queue, sampling, self._handle)
-                    requests.append(request)
-                handles = await subscription.create_monitored_items(requests)
+            handles = await subscription.create_monitored_items(requests)
             for node_id, handle in zip(
                 group, handles if isinstance(handles, list) else [handles], strict=False
             ):
@@ -917,14 +927,34 @@ class OpcUaConnector:
     ) -> tuple[list[Any], bool] | None:
         """Up to ``count`` values after ``after_ns`` from the history, oldest first.
 
-        The end is left open: the server's clock decides what "now" is. Returns the
-        values and whether the page was full (more may follow), or ``None`` when the
-        server refuses (it keeps no history for the node).
+        The end is left open: the server's clock decides what "now" is. A server may
+        answer with fewer values than asked and a continuation point (its own limit per
+        response): the continuation is followed until ``count`` values are in. Returns
+        the values and whether more may follow (the page is full or the server still
+        holds a continuation point), or ``None`` when the server refuses (it keeps no
+        history for the node).
         """
-        start = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=after_ns // 1000 + 1)
+        from asyncua import ua
+
+        details = ua.ReadRawModifiedDetails()
+        details.IsReadModified = False
+        details.StartTime = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(
+            microseconds=after_ns // 1000 + 1
+        )
+        details.EndTime = ua.get_win_epoch()  # unspecified: up to the newest value
+        details.NumValuesPerNode = ua.UInt32(count)
+        details.ReturnBounds = False
         node = self._client.get_node(node_id)
+        values: list[Any] = []
+        cont: bytes | None = None
         try:
-            values = await node.read_raw_history(start, None, count, return_bounds=False)
+            while True:
+                result = await node.history_read(details, cont)
+                result.StatusCode.check()
+                values.extend(result.HistoryData.DataValues or [])
+                previous, cont = cont, result.ContinuationPoint or None
+                if cont is None or cont == previous or len(values) >= count:
+                    break
         except Exception as err:  # the server says no history: the gap is recorded instead
             log.info(
                 "opcua.history_unavailable connector=%s node=%s error=%s", self.name, node_id, err
@@ -936,7 +966,8 @@ class OpcUaConnector:
             if ts is not None and ts > after_ns:
                 out.append((ts, value))
         out.sort(key=lambda item: item[0])
-        return [value for _, value in out], len(values) >= count
+        more = len(values) >= count or (cont is not None and cont != previous)
+        return [value for _, value in out], more
 
     # -- lifecycle ------------------------------------------------------------------------
 

@@ -9,7 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from shopfloor.connectors.config import ConnectorConfig
 
-__all__ = ["SECURITY_MODES", "OpcUaConfig", "OpcUaSignalOptions", "security_mode_of"]
+__all__ = [
+    "SECURITY_MODES",
+    "DataChangeTrigger",
+    "OpcUaConfig",
+    "OpcUaSignalOptions",
+    "security_mode_of",
+]
 
 SECURITY_MODES = {
     "none": "None",
@@ -45,6 +51,15 @@ def security_mode_of(text: str) -> str:
     return mode
 
 
+DataChangeTrigger = Literal["status", "status_value", "status_value_timestamp"]
+"""What makes the server report a monitored value (OPC UA ``DataChangeTrigger``).
+
+``status_value_timestamp`` reports every new source timestamp, so a value sampled again
+unchanged (a spindle at rest) is recorded as it is in the server's history;
+``status_value`` reports changes only (report by exception); ``status`` status changes.
+"""
+
+
 class OpcUaSignalOptions(BaseModel):
     """Per-signal options (``source_options`` of a signal bound to an OPC UA connector)."""
 
@@ -54,6 +69,9 @@ class OpcUaSignalOptions(BaseModel):
     sampling_interval_ms: float | None = Field(default=None, ge=0)
     queue_size: int | None = Field(default=None, ge=0)
     deadband: float | None = Field(default=None, ge=0, description="Absolute deadband.")
+    data_change_trigger: DataChangeTrigger | None = Field(
+        default=None, description="Overrides the connector's."
+    )
     channel_nodes: list[str] | None = Field(
         default=None, description="Waveforms with several channels: one array node each."
     )
@@ -111,6 +129,10 @@ class OpcUaConfig(ConnectorConfig):
     publishing_interval_ms: float = Field(default=100.0, gt=0)
     sampling_interval_ms: float = Field(default=0.0, ge=0, description="0: as fast as the server.")
     queue_size: int = Field(default=100, ge=0, description="Server-side queue per monitored item.")
+    data_change_trigger: DataChangeTrigger = Field(
+        default="status_value_timestamp",
+        description="Report every sample (default), or changes of value or status only.",
+    )
     mode: Literal["subscribe", "poll"] = "subscribe"
     poll_interval_ms: float = Field(default=1000.0, gt=0)
     flush_interval_ms: float = Field(default=100.0, gt=0, description="Batching of scalar values.")

@@ -7,7 +7,8 @@ samples in numpy arrays (arrays as float64 blocks), trims by the newest timestam
 works with ``time_scale`` > 1) and builds ``DataValue`` objects only when read.
 
 The simulator keeps one instance across in-process restarts, so a client can backfill
-across a server restart. Events are not historized.
+across a server restart, and saves every value it publishes into it (not only changes, as
+asyncua's history subscription would). Events are not historized.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ __all__ = ["MAX_RESPONSE_SAMPLES", "BoundedHistory"]
 
 MAX_RESPONSE_SAMPLES = 1_000_000
 """Array samples in one HistoryRead response (about 30 MB once decoded); more follow."""
+
+_MAX_OPEN_CONTINUATIONS = 1000
+"""Newest-first continuation points remembered (the oldest are forgotten first)."""
 
 logger = logging.getLogger(__name__)
 
@@ -184,6 +188,10 @@ class BoundedHistory(HistoryStorageInterface):
         super().__init__(max_history_data_response_size)
         self.max_history_data_response_size = max_history_data_response_size
         self._series: dict[ua.NodeId, _Series] = {}
+        # newest-first reads without a start that stopped at the limit: asyncua resumes
+        # them with the continuation time as start and the original end, which alone
+        # reads like a fresh oldest-first read; (node, continuation, end) tells them apart
+        self._reverse_cont: dict[tuple[ua.NodeId, int | None, int | None], None] = {}
 
     def __len__(self) -> int:
         return sum(len(s) for s in self._series.values())
@@ -226,6 +234,12 @@ class BoundedHistory(HistoryStorageInterface):
         ts = series.ts[series.lo : series.hi]
         no_start, no_end = _unspecified(start), _unspecified(end)
         start_ns, end_ns = _ns(start), _ns(end)
+        key_end = None if no_end else end_ns
+        resumed = (node_id, start_ns, key_end)
+        if not no_start and resumed in self._reverse_cont:
+            # the next page of a newest-first read without a start: up to the continuation
+            del self._reverse_cont[resumed]
+            no_start, end_ns, no_end = True, start_ns, False
         if no_start and no_end:
             lo, hi, reverse = 0, ts.size, True
         elif no_start:
@@ -253,6 +267,10 @@ class BoundedHistory(HistoryStorageInterface):
         if len(indices) > limit:
             cont = to_datetime(int(ts[indices[limit]]))
             indices = indices[:limit]
+            if no_start:
+                self._reverse_cont[(node_id, _ns(cont), key_end)] = None
+                while len(self._reverse_cont) > _MAX_OPEN_CONTINUATIONS:
+                    del self._reverse_cont[next(iter(self._reverse_cont))]
         return [series.data_value(series.lo + i) for i in indices], cont
 
     async def new_historized_event(

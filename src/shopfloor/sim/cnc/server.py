@@ -265,6 +265,7 @@ class CncSimServer:
         self.blocks_published = 0
         self.blocks_skipped = 0
         self._history = BoundedHistory()
+        self._historized: set[str] = set()
         self._server: Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._port: int | None = self.config.port or None
@@ -440,10 +441,10 @@ class CncSimServer:
         await self._configure_security(server, security)
         self._ns = await server.register_namespace(cfg.namespace_uri)
         await self._build_address_space(server)
-        await self._publish_initial(server)
         if cfg.history:
             server.iserver.history_manager.set_storage(self._history)
             await self._historize(server)
+        await self._publish_initial(server)
         server.subscribe_server_callback(CallbackType.PostWrite, self._on_write)
         try:
             await server.start()
@@ -632,20 +633,34 @@ class CncSimServer:
         return node_id
 
     async def _historize(self, server: Server) -> None:
+        """Mark the historized nodes and open their series in the history.
+
+        The simulator stores every value it publishes itself (in :meth:`_write`): asyncua's
+        ``historize_node_data_change`` records through a subscription that reports only
+        changes of value or status, so a value published again with a new source
+        timestamp (a spindle at rest, a constant program number) would be missing from
+        the history although a client subscribed for every sample receives it.
+        """
         cfg = self.config
         period = timedelta(seconds=cfg.history_period_s)
+        self._historized = set()
         for spec in NODES:
             if not spec.historized:
                 continue
-            node = server.get_node(self._nodes[spec.name])
+            count = 0
             if spec.kind is NodeKind.WAVEFORM:
                 if cfg.history_waveform_blocks == 0:
                     continue
-                await server.historize_node_data_change(
-                    node, period=period, count=cfg.history_waveform_blocks
-                )
-            else:
-                await server.historize_node_data_change(node, period=period, count=0)
+                count = cfg.history_waveform_blocks
+            node_id = self._nodes[spec.name]
+            node = server.get_node(node_id)
+            await node.write_attribute(
+                ua.AttributeIds.Historizing, ua.DataValue(ua.Variant(True, ua.VariantType.Boolean))
+            )
+            for attribute in (ua.AttributeIds.AccessLevel, ua.AttributeIds.UserAccessLevel):
+                await node.set_attr_bit(attribute, ua.AccessLevel.HistoryRead)
+            await self._history.new_historized_node(node_id, period, count)
+            self._historized.add(spec.name)
 
     # --- publishing -------------------------------------------------------------------
 
@@ -673,6 +688,8 @@ class CncSimServer:
             ServerTimestamp=_ua_time(self._clock_ns()),
         )
         await server.write_attribute_value(self._nodes[name], dv)
+        if name in self._historized:
+            await self._history.save_node_value(self._nodes[name], dv)
 
     async def _publish_scalars(self, server: Server, t_ns: int) -> None:
         values = self.model.state_at(t_ns).node_values()
