@@ -9,6 +9,7 @@ name, :func:`shopfloor.errors.error_from_http` finds it in the shared table.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -137,7 +138,7 @@ class RemoteStore:
         not meet the API's body limit (413).
         """
         report = WriteReport()
-        for part in self._parts(records):
+        for part in await asyncio.to_thread(self._parts, records):
             body = (
                 await self._request(
                     "POST", "/api/v1/records", content=part, headers={"content-type": _ARROW}
