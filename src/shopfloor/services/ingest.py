@@ -299,7 +299,7 @@ async def ingest(
         try:
             await ingest_recordings(store, readers, progress=callback, report=report)
         except StoreUnavailable as err:
-            raise StoreUnavailable(f"{err}; {_how_far(report)}") from err
+            raise StoreUnavailable(f"{str(err).rstrip('. ')}; {_how_far(report)}") from err
         return report.as_dict()
 
 

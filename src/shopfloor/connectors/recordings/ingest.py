@@ -10,7 +10,6 @@ cancelled and awaited before the error goes on: nothing is left waiting.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -102,12 +101,17 @@ async def _read_ahead(
 
 
 async def _stop(tasks: Sequence[asyncio.Task[None]]) -> None:
-    """Cancel ``tasks`` and wait until they have ended (their errors are dropped)."""
+    """Cancel ``tasks`` and wait until they have ended; their own errors are dropped.
+
+    A cancellation of the caller while it waits goes on (it is not theirs to drop).
+    """
     for task in tasks:
         task.cancel()
+    if tasks:
+        await asyncio.wait(tasks)
     for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+        if not task.cancelled():
+            task.exception()  # retrieved: the error that stopped the ingest goes on instead
 
 
 async def ingest_recordings(
