@@ -161,7 +161,7 @@ async def ingest_recordings(
         report.files.append(str(reader.path))
         queue: asyncio.Queue[Chunk | Exception | None] = asyncio.Queue(maxsize=2)
         producer = asyncio.create_task(_read_ahead(reader.chunks(), queue))
-        writes: deque[asyncio.Task[None]] = deque()
+        writes: deque[_Turn] = deque()
         try:
             while True:
                 item = await queue.get()
@@ -170,18 +170,34 @@ async def ingest_recordings(
                 if item is None:
                     break
                 while len(writes) >= max_in_flight:
-                    await writes.popleft()
-                writes.append(
-                    asyncio.create_task(
-                        _write_chunk(store, validator, item, report, max_examples, reader, progress)
+                    await writes.popleft().wait()
+                turn = _Turn(writes[-1] if writes else None)
+                turn.task = asyncio.create_task(
+                    _write_chunk(
+                        store, validator, item, report, max_examples, reader, progress, turn
                     )
                 )
+                writes.append(turn)
             while writes:
-                await writes.popleft()
+                await writes.popleft().wait()
         finally:
-            await _stop([producer, *writes])
+            await _stop([producer, *(t.task for t in writes if t.task is not None)])
     report.seconds = time.perf_counter() - start
     return report
+
+
+class _Turn:
+    """A chunk write's place in line: the write before, and whether this one was sent."""
+
+    def __init__(self, before: _Turn | None) -> None:
+        self.before = before
+        self.submitted = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    async def wait(self) -> None:
+        """Until the write is done; its error, if it failed."""
+        if self.task is not None:
+            await self.task
 
 
 async def _write_chunk(
@@ -192,8 +208,13 @@ async def _write_chunk(
     max_examples: int,
     reader: RecordingReader,
     progress: Callable[[RecordingReader, int], None] | None,
+    turn: _Turn,
 ) -> None:
-    """Check ``chunk`` and write it; the report counts it once the store has it."""
+    """Check ``chunk`` and write it; the report counts it once the store has it.
+
+    Checking overlaps with the write before; the writes reach the store, and are
+    counted, in the order of the chunks (so "first write wins" means first in the file).
+    """
     letters = list(chunk.rejected)
     offered: list[Record] = [batch for batch, _ in chunk.scalars]
     lines = [numbers for _, numbers in chunk.scalars]
@@ -208,9 +229,16 @@ async def _write_chunk(
     pre = checked.report
     # the accepted values are offered again to the store, which counts them there
     pre.offered = pre.rejected + pre.duplicates
+    before, turn.before = turn.before, None  # no chain of every write of the file
+    if before is not None:
+        await before.submitted.wait()
     if letters:
         await store.write_dead_letters(letters)
-    written = await store.write([*batches, *chunk.records])
+    sending = asyncio.ensure_future(store.write([*batches, *chunk.records]))
+    turn.submitted.set()
+    written = await sending
+    if before is not None:
+        await before.wait()
     room = max_examples - len(report.examples)
     if letters and room > 0:
         report.examples.extend(letters[:room])
