@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,11 @@ import pytest
 from typer.testing import CliRunner
 
 from shopfloor.cli.main import app
+from shopfloor.connectors.recordings import IngestReport, ingest_recordings
+from shopfloor.connectors.recordings.base import Chunk
+from shopfloor.errors import StoreUnavailable
+from shopfloor.model import Provenance, Record, ScalarBatch, Signal, SignalRef
+from shopfloor.store.protocol import SignalInfo, WriteReport
 
 from .conftest import ASSET
 
@@ -395,3 +402,54 @@ def test_same_timestamp_conflict_names_its_line(
     assert len(letters) == 1
     assert letters[0]["location"].endswith("repeat.csv:5")
     assert "99.0" in letters[0]["reason"]
+
+
+class _Chunks:
+    """A recording of ``n`` one-value chunks, read as fast as asked."""
+
+    path = Path("endless.csv")
+    total = 0
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def chunks(self) -> Iterator[Chunk]:
+        ref = SignalRef(ASSET, "temperature")
+        for i in range(self.n):
+            batch = ScalarBatch.of(ref, [i * 1_000_000], [1.0], Provenance("ingest", "x#1"))
+            yield Chunk(scalars=[(batch, np.array([i + 2]))], rows=1, progress=i)
+
+
+class _DyingStore:
+    """A store that takes ``alive`` writes and then is gone, as a killed platform."""
+
+    def __init__(self, alive: int) -> None:
+        self.alive = alive
+
+    async def signals(self) -> list[SignalInfo]:
+        return [SignalInfo(SignalRef(ASSET, "temperature"), 1, Signal(name="temperature"))]
+
+    async def write_dead_letters(self, letters: object) -> None:
+        return None
+
+    async def write(self, records: list[Record]) -> WriteReport:
+        if self.alive <= 0:
+            await asyncio.sleep(0.2)  # the reader meanwhile fills its queue
+            raise StoreUnavailable("platform API at http://127.0.0.1:1 unreachable")
+        self.alive -= 1
+        return WriteReport(offered=1, written=1)
+
+
+async def test_a_store_gone_mid_ingest_ends_it_with_how_far_it_got() -> None:
+    """The reader ahead of a failed write is cancelled, not left waiting on its queue."""
+    store = _DyingStore(alive=3)
+    report = IngestReport()
+    async with asyncio.timeout(10):
+        with pytest.raises(StoreUnavailable, match="unreachable"):
+            await ingest_recordings(
+                store,  # type: ignore[arg-type]
+                [_Chunks(1000)],
+                report=report,
+            )
+    assert report.rows == 3
+    assert report.store.written == 3

@@ -15,6 +15,7 @@ answer ``{"error": class name, "detail": message}`` with the status of
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Annotated, Any
@@ -265,9 +266,11 @@ def create_app(
                 415,
                 f"POST /api/v1/records takes {ARROW_STREAM}, got {media or 'no content type'!r}",
             )
+        # the body is bounded by RequestGuard (max_body_bytes); decoding is CPU work,
+        # kept off the event loop so that other requests are answered meanwhile
         body = await request.body()
         try:
-            records = decode_records(body)
+            records = await asyncio.to_thread(decode_records, body)
         except (ValueError, KeyError, TypeError, RecordError, pa.ArrowException) as err:
             raise HTTPException(422, f"records body of {len(body)} bytes: {err}") from err
         report = await store.write(records)

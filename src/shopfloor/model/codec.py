@@ -47,45 +47,43 @@ def _prov_columns(provs: Sequence[Provenance]) -> dict[str, pa.Array]:
     }
 
 
+def _per_batch(values: list[Any], batch: pa.Array, kind: pa.DataType) -> pa.DictionaryArray:
+    """One value per batch, spread over its rows as a dictionary column (no copy per row)."""
+    return pa.DictionaryArray.from_arrays(batch, pa.array(values, kind))
+
+
+def _scalar_table(scalars: Sequence[ScalarBatch]) -> pa.Table:
+    """The rows of ``scalars``; the columns that hold one value per batch are dictionaries.
+
+    A per-row string column would cost a Python string per row to write and to read
+    (most of the time of a big write over the API); the dictionary costs one per batch.
+    """
+    sizes = [len(b) for b in scalars]
+    batch = pa.array(np.repeat(np.arange(len(scalars), dtype=np.int32), sizes), pa.int32())
+    provs = [b.provenance for b in scalars]
+    return pa.table(
+        {
+            "asset": _per_batch([b.signal.asset for b in scalars], batch, pa.string()),
+            "signal": _per_batch([b.signal.name for b in scalars], batch, pa.string()),
+            "ts": pa.array(np.concatenate([b.ts_ns for b in scalars]), pa.int64()),
+            "value": pa.array(np.concatenate([b.values for b in scalars]), pa.float64()),
+            "quality": pa.array(np.concatenate([b.quality for b in scalars]), pa.uint8()),
+            "status_code": pa.array(np.concatenate([b.status_code for b in scalars]), pa.uint32()),
+            "ingest": pa.array(np.concatenate([b.ingest_ns for b in scalars]), pa.int64()),
+            "batch": batch,
+            "connector": _per_batch([p.connector for p in provs], batch, pa.string()),
+            "address": _per_batch([p.address for p in provs], batch, pa.string()),
+            "backfilled": _per_batch([p.backfilled for p in provs], batch, pa.bool_()),
+        }
+    )
+
+
 def encode_records(records: Sequence[Record]) -> list[bytes]:
     """Encode records as Arrow IPC streams, one per record kind present."""
     out: list[bytes] = []
     scalars = [r for r in records if isinstance(r, ScalarBatch)]
     if scalars:
-        sizes = [len(b) for b in scalars]
-        out.append(
-            _ipc(
-                pa.table(
-                    {
-                        "asset": pa.array(
-                            np.repeat([b.signal.asset for b in scalars], sizes), pa.string()
-                        ),
-                        "signal": pa.array(
-                            np.repeat([b.signal.name for b in scalars], sizes), pa.string()
-                        ),
-                        "ts": pa.array(np.concatenate([b.ts_ns for b in scalars]), pa.int64()),
-                        "value": pa.array(
-                            np.concatenate([b.values for b in scalars]), pa.float64()
-                        ),
-                        "quality": pa.array(
-                            np.concatenate([b.quality for b in scalars]), pa.uint8()
-                        ),
-                        "status_code": pa.array(
-                            np.concatenate([b.status_code for b in scalars]), pa.uint32()
-                        ),
-                        "ingest": pa.array(
-                            np.concatenate([b.ingest_ns for b in scalars]), pa.int64()
-                        ),
-                        "batch": pa.array(np.repeat(np.arange(len(scalars)), sizes), pa.int32()),
-                        **{
-                            k: pa.array(np.repeat(v.to_numpy(zero_copy_only=False), sizes))
-                            for k, v in _prov_columns([b.provenance for b in scalars]).items()
-                        },
-                    }
-                ),
-                "scalars",
-            )
-        )
+        out.append(_ipc(_scalar_table(scalars), "scalars"))
     blocks = [r for r in records if isinstance(r, WaveformBlock)]
     if blocks:
         datas = [np.ascontiguousarray(b.data) for b in blocks]
@@ -194,23 +192,25 @@ def _decode_table(table: pa.Table, kind: str) -> list[Record]:
             return []
         starts = np.flatnonzero(np.r_[True, batch_ids[1:] != batch_ids[:-1]])
         ends = np.r_[starts[1:], batch_ids.shape[0]]
-        assets, signals = _col(table, "asset"), _col(table, "signal")
-        provs = _provs(table)
+        # one value per batch: read at the batch starts, not row by row
+        firsts = table.take(pa.array(starts, pa.int64()))
+        assets, signals = _col(firsts, "asset"), _col(firsts, "signal")
+        provs = _provs(firsts)
         arrays = {
             n: table.column(n).to_numpy()
             for n in ("ts", "value", "quality", "status_code", "ingest")
         }
         return [
             ScalarBatch(
-                SignalRef(assets[s], signals[s]),
+                SignalRef(assets[k], signals[k]),
                 arrays["ts"][s:e].astype(np.int64),
                 arrays["value"][s:e].astype(np.float64),
                 arrays["quality"][s:e].astype(np.uint8),
                 arrays["status_code"][s:e].astype(np.uint32),
                 arrays["ingest"][s:e].astype(np.int64),
-                provs[s],
+                provs[k],
             )
-            for s, e in zip(starts.tolist(), ends.tolist(), strict=True)
+            for k, (s, e) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True))
         ]
     if kind == "waveforms":
         out: list[Record] = []

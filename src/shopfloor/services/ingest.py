@@ -21,6 +21,7 @@ from shopfloor.config import Project
 from shopfloor.connectors.recordings import (
     FORMAT_SUFFIXES,
     TIME_FORMATS,
+    IngestReport,
     RecordingReader,
     WavReader,
     detect_format,
@@ -31,7 +32,7 @@ from shopfloor.connectors.recordings import (
 from shopfloor.connectors.recordings.csv import read_head, sniff_delimiter
 from shopfloor.connectors.recordings.sources import SourceSpec
 from shopfloor.connectors.recordings.timeparse import LOCAL_TIME_CHOICES
-from shopfloor.errors import ConfigError
+from shopfloor.errors import ConfigError, StoreUnavailable
 from shopfloor.model import Signal, SignalKind, SignalRef, to_ns, validate_asset_path
 from shopfloor.services.ingest_options import IngestOptions
 from shopfloor.services.store import project_store
@@ -212,6 +213,9 @@ async def ingest(
     ConfigError
         When a signal is missing (without ``create``), has the wrong kind, or ``unit``
         contradicts its declared unit.
+    StoreUnavailable
+        When the store (the running platform's API) goes away mid-ingest: the message
+        says how many rows were written before.
     """
     o = plan.options
     readers: list[RecordingReader] = []
@@ -229,8 +233,22 @@ async def ingest(
         else:
             readers = await _waveform_readers(store, project, plan)
         callback = progress(readers) if progress is not None else None
-        report = await ingest_recordings(store, readers, progress=callback)
+        report = IngestReport()
+        try:
+            await ingest_recordings(store, readers, progress=callback, report=report)
+        except StoreUnavailable as err:
+            raise StoreUnavailable(f"{str(err).rstrip('. ')}; {_how_far(report)}") from err
         return report.as_dict()
+
+
+def _how_far(report: IngestReport) -> str:
+    """How far an ingest that stopped got, for its error message."""
+    files = ", ".join(report.files) or "no file"
+    return (
+        f"the ingest of {files} stopped after {report.rows:,} rows "
+        f"({report.store.written:,} values written); the rows written stay stored and "
+        "ingesting the same files again adds only the rest"
+    )
 
 
 def _columns_of(

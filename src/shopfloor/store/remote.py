@@ -9,7 +9,8 @@ name, :func:`shopfloor.errors.error_from_http` finds it in the shared table.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import httpx
@@ -36,6 +37,20 @@ from shopfloor.store.protocol import SignalInfo, StoreStats, WriteReport
 __all__ = ["RemoteStore"]
 
 _ARROW = "application/vnd.apache.arrow.stream"
+_PIECE_BYTES = 1024 * 1024
+
+
+async def _pieces(body: bytes) -> AsyncIterator[bytes]:
+    """``body`` sent in pieces; the body is let go once sent.
+
+    Given as ``bytes``, a request body stays referenced by the request and the response
+    (objects in reference cycles, freed only by the garbage collector), so a long write
+    would keep many tens of MB of sent bodies alive; the finished generator holds none.
+    """
+    view = memoryview(body)
+    del body
+    for start in range(0, len(view), _PIECE_BYTES):
+        yield bytes(view[start : start + _PIECE_BYTES])
 
 
 class RemoteStore:
@@ -137,10 +152,15 @@ class RemoteStore:
         not meet the API's body limit (413).
         """
         report = WriteReport()
-        for part in self._parts(records):
+        parts = await asyncio.to_thread(self._parts, records)
+        while parts:
+            size = len(parts[0])
             body = (
                 await self._request(
-                    "POST", "/api/v1/records", content=part, headers={"content-type": _ARROW}
+                    "POST",
+                    "/api/v1/records",
+                    content=_pieces(parts.pop(0)),
+                    headers={"content-type": _ARROW, "content-length": str(size)},
                 )
             ).json()
             report.add(

@@ -1,15 +1,17 @@
 """Load recordings into a store, accounting for every row.
 
-Reading (Arrow parsing, in a worker thread) overlaps with writing (the store's own
-thread): the reader runs one chunk ahead through a bounded queue, so at most two chunks
-are in memory at a time.
+Reading (Arrow parsing, in a worker thread) overlaps with writing: the reader runs up
+to two chunks ahead through a bounded queue, and at most ``max_in_flight`` chunk writes
+(requests, for a store behind the API) run at once, so memory stays bounded whatever
+the size of the file. When a write fails, the reading and the other writes are
+cancelled and awaited before the error goes on: nothing is left waiting.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -79,6 +81,39 @@ def _next_chunk(iterator: Iterator[Chunk]) -> Chunk | None:
     return next(iterator, None)
 
 
+async def _read_ahead(
+    iterator: Iterator[Chunk], queue: asyncio.Queue[Chunk | Exception | None]
+) -> None:
+    """Parse chunks in a worker thread into ``queue``; ``None`` when the reader is done.
+
+    An error of the reader is handed to the consumer through the queue. Cancellation is
+    never caught: the consumer cancels this task when it stops (also on its own errors),
+    and a task that caught it would wait forever on the full queue.
+    """
+    try:
+        while True:
+            chunk = await asyncio.to_thread(_next_chunk, iterator)
+            await queue.put(chunk)
+            if chunk is None:
+                return
+    except Exception as err:  # handed to the consumer, which re-raises
+        await queue.put(err)
+
+
+async def _stop(tasks: Sequence[asyncio.Task[None]]) -> None:
+    """Cancel ``tasks`` and wait until they have ended; their own errors are dropped.
+
+    A cancellation of the caller while it waits goes on (it is not theirs to drop).
+    """
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks)
+    for task in tasks:
+        if not task.cancelled():
+            task.exception()  # retrieved: the error that stopped the ingest goes on instead
+
+
 async def ingest_recordings(
     store: Store,
     readers: Sequence[RecordingReader],
@@ -86,6 +121,8 @@ async def ingest_recordings(
     limits: ValidationLimits | None = None,
     progress: Callable[[RecordingReader, int], None] | None = None,
     max_examples: int = 20,
+    max_in_flight: int = 2,
+    report: IngestReport | None = None,
 ) -> IngestReport:
     """Read every recording and write it to ``store``.
 
@@ -99,46 +136,68 @@ async def ingest_recordings(
         Used to check values here, where each row's line is still known, so that a
         rejection names its line; the store checks again with its own limits.
     progress
-        Called with the reader and its progress units after each chunk.
+        Called with the reader and its progress units after each chunk is written.
+    max_examples
+        Rejected rows kept in the report as examples.
+    max_in_flight
+        Chunk writes the store may have at once (the next chunk is read and checked
+        while they run); with the chunks read ahead this bounds the memory held.
+    report
+        Filled as chunks are written (a new one when ``None``), so that a caller still
+        knows how far the ingest got when it fails.
+
+    Raises
+    ------
+    ValueError
+        When ``max_in_flight`` is below 1.
     """
-    report = IngestReport()
+    if max_in_flight < 1:
+        raise ValueError(f"max_in_flight must be >= 1, got {max_in_flight}")
+    report = report if report is not None else IngestReport()
     declared: dict[SignalRef, Signal] = {i.ref: i.definition for i in await store.signals()}
     validator = RecordValidator(declared.get, limits or ValidationLimits())
     start = time.perf_counter()
     for reader in readers:
         report.files.append(str(reader.path))
-        iterator = reader.chunks()
-        queue: asyncio.Queue[Chunk | BaseException | None] = asyncio.Queue(maxsize=2)
-
-        async def produce(
-            it: Iterator[Chunk] = iterator, q: asyncio.Queue[Chunk | BaseException | None] = queue
-        ) -> None:
-            try:
-                while True:
-                    chunk = await asyncio.to_thread(_next_chunk, it)
-                    await q.put(chunk)
-                    if chunk is None:
-                        return
-            except BaseException as err:  # handed to the consumer, which re-raises
-                await q.put(err)
-
-        producer = asyncio.create_task(produce())
+        queue: asyncio.Queue[Chunk | Exception | None] = asyncio.Queue(maxsize=2)
+        producer = asyncio.create_task(_read_ahead(reader.chunks(), queue))
+        writes: deque[_Turn] = deque()
         try:
             while True:
                 item = await queue.get()
-                if isinstance(item, BaseException):
+                if isinstance(item, Exception):
                     raise item
                 if item is None:
                     break
-                await _write_chunk(store, validator, item, report, max_examples)
-                if progress is not None:
-                    progress(reader, item.progress)
+                while len(writes) >= max_in_flight:
+                    await writes.popleft().wait()
+                turn = _Turn(writes[-1] if writes else None)
+                turn.task = asyncio.create_task(
+                    _write_chunk(
+                        store, validator, item, report, max_examples, reader, progress, turn
+                    )
+                )
+                writes.append(turn)
+            while writes:
+                await writes.popleft().wait()
         finally:
-            producer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await producer
+            await _stop([producer, *(t.task for t in writes if t.task is not None)])
     report.seconds = time.perf_counter() - start
     return report
+
+
+class _Turn:
+    """A chunk write's place in line: the write before, and whether this one was sent."""
+
+    def __init__(self, before: _Turn | None) -> None:
+        self.before = before
+        self.submitted = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    async def wait(self) -> None:
+        """Until the write is done; its error, if it failed."""
+        if self.task is not None:
+            await self.task
 
 
 async def _write_chunk(
@@ -147,15 +206,16 @@ async def _write_chunk(
     chunk: Chunk,
     report: IngestReport,
     max_examples: int,
+    reader: RecordingReader,
+    progress: Callable[[RecordingReader, int], None] | None,
+    turn: _Turn,
 ) -> None:
+    """Check ``chunk`` and write it; the report counts it once the store has it.
+
+    Checking overlaps with the write before; the writes reach the store, and are
+    counted, in the order of the chunks (so "first write wins" means first in the file).
+    """
     letters = list(chunk.rejected)
-    report.rows += chunk.rows
-    report.rows_rejected += len(chunk.rejected)
-    report.blank_lines += chunk.blank
-    for record in chunk.records:
-        if isinstance(record, WaveformBlock):
-            report.blocks += 1
-            report.samples += record.n_samples
     offered: list[Record] = [batch for batch, _ in chunk.scalars]
     lines = [numbers for _, numbers in chunk.scalars]
 
@@ -169,11 +229,27 @@ async def _write_chunk(
     pre = checked.report
     # the accepted values are offered again to the store, which counts them there
     pre.offered = pre.rejected + pre.duplicates
+    before, turn.before = turn.before, None  # no chain of every write of the file
+    if before is not None:
+        await before.submitted.wait()
     if letters:
         await store.write_dead_letters(letters)
-        room = max_examples - len(report.examples)
-        if room > 0:
-            report.examples.extend(letters[:room])
-    written = await store.write([*batches, *chunk.records])
+    sending = asyncio.ensure_future(store.write([*batches, *chunk.records]))
+    turn.submitted.set()
+    written = await sending
+    if before is not None:
+        await before.wait()
+    room = max_examples - len(report.examples)
+    if letters and room > 0:
+        report.examples.extend(letters[:room])
+    report.rows += chunk.rows
+    report.rows_rejected += len(chunk.rejected)
+    report.blank_lines += chunk.blank
+    for record in chunk.records:
+        if isinstance(record, WaveformBlock):
+            report.blocks += 1
+            report.samples += record.n_samples
     report.store.add(pre)
     report.store.add(written)
+    if progress is not None:
+        progress(reader, chunk.progress)
