@@ -6,60 +6,62 @@ not do yet and exits with status 1 (nothing is pretended).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
 
-from shopfloor.cli.common import ProjectOption, fail
+from shopfloor.cli.common import ProjectOption
+from shopfloor.cli.output import fail
 
 __all__ = ["register"]
 
+# name -> (its help, whether it takes a MODEL argument, why it does nothing yet)
 _PENDING = {
-    "train": "training models on stored history arrives with the model registry",
-    "score": "scoring stored history with a trained model arrives with the model registry",
-    "models": "the model registry is not part of this version yet",
-    "deploy": "deployments arrive with the deployment runtime",
-    "alerts": "alerts arrive with the deployment runtime",
+    "train": (
+        "Train a model on stored history (not available yet).",
+        True,
+        "training models on stored history arrives with the model registry",
+    ),
+    "score": (
+        "Score stored history with a model (not available yet).",
+        True,
+        "scoring stored history with a trained model arrives with the model registry",
+    ),
+    "models": (
+        "List registered models (not available yet).",
+        False,
+        "the model registry is not part of this version yet",
+    ),
+    "deploy": (
+        "Deploy a model to live data (not available yet).",
+        True,
+        "deployments arrive with the deployment runtime",
+    ),
+    "alerts": (
+        "List alerts (not available yet).",
+        False,
+        "alerts arrive with the deployment runtime",
+    ),
 }
 
 
-def _pending(name: str) -> None:
-    fail(f"'shopfloor {name}': {_PENDING[name]}; nothing was done")
+def _pending(name: str, why: str, model: bool) -> Callable[..., None]:
+    """The command ``name``: it takes what it will take, and says ``why`` it does nothing."""
+
+    def with_model(
+        model: Annotated[str | None, typer.Argument(help="Model name.")] = None,
+        project: ProjectOption = None,
+    ) -> None:
+        fail(f"'shopfloor {name}': {why}; nothing was done")
+
+    def without(project: ProjectOption = None) -> None:
+        fail(f"'shopfloor {name}': {why}; nothing was done")
+
+    return with_model if model else without
 
 
 def register(app: typer.Typer) -> None:
     """Add the pending commands to ``app``."""
-
-    @app.command()
-    def train(
-        model: Annotated[str | None, typer.Argument(help="Model name.")] = None,
-        project: ProjectOption = None,
-    ) -> None:
-        """Train a model on stored history (not available yet)."""
-        _pending("train")
-
-    @app.command()
-    def score(
-        model: Annotated[str | None, typer.Argument(help="Model name.")] = None,
-        project: ProjectOption = None,
-    ) -> None:
-        """Score stored history with a model (not available yet)."""
-        _pending("score")
-
-    @app.command()
-    def models(project: ProjectOption = None) -> None:
-        """List registered models (not available yet)."""
-        _pending("models")
-
-    @app.command()
-    def deploy(
-        model: Annotated[str | None, typer.Argument(help="Model name.")] = None,
-        project: ProjectOption = None,
-    ) -> None:
-        """Deploy a model to live data (not available yet)."""
-        _pending("deploy")
-
-    @app.command()
-    def alerts(project: ProjectOption = None) -> None:
-        """List alerts (not available yet)."""
-        _pending("alerts")
+    for name, (help_, model, why) in _PENDING.items():
+        app.command(name, help=help_)(_pending(name, why, model))

@@ -11,19 +11,9 @@ import typer
 
 from shopfloor import __version__
 from shopfloor.cli import data, demo, later
-from shopfloor.cli.common import (
-    EXIT_CONFIG,
-    EXIT_FAILURE,
-    JsonOption,
-    ProjectOption,
-    console,
-    fail,
-    load,
-    print_json,
-    run_async,
-    setup_logging,
-)
+from shopfloor.cli.common import JsonOption, ProjectOption, checked, load, run_async, setup_logging
 from shopfloor.cli.lazy import LazyGroup, LazyTyper
+from shopfloor.cli.output import EXIT_CONFIG, as_json, console, fail, print_json, print_status
 from shopfloor.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -93,11 +83,8 @@ def init(
     from shopfloor.config import load_project
     from shopfloor.config.template import write_example_project
 
-    try:
-        target = write_example_project(folder, force=force)
-        load_project(target)
-    except ConfigError as err:
-        fail(str(err), EXIT_CONFIG)
+    target = checked(write_example_project, folder, force=force)
+    checked(load_project, target)
     console.print(f"[green]wrote[/] {target}")
     console.print(f"next: edit it, then [bold]shopfloor validate -p {folder}[/]")
 
@@ -118,8 +105,7 @@ def validate(project: ProjectOption = None, json_: JsonOption = False) -> None:
 
         fail(escape(str(err)), EXIT_CONFIG)  # values in the issues may look like markup
     summary = project_summary(proj)
-    if json_:
-        print_json(summary)
+    if as_json(json_, summary):
         return
     console.print(
         f"[green]valid[/] {proj.file}: "
@@ -258,62 +244,10 @@ def status(project: ProjectOption = None, json_: JsonOption = False) -> None:
 
     proj = load(project, build_pipelines=False)
     result = run_async(lambda: platform_status(proj))
-    if json_:
-        print_json(result)
-    else:
-        _print_status(result)
+    if not as_json(json_, result):
+        print_status(result)
     if result.get("error"):
-        fail(result["error"], EXIT_FAILURE)
-
-
-def _print_status(result: dict[str, Any]) -> None:
-    from rich.table import Table
-
-    state = "[green]running[/]" if result["running"] else "[yellow]not running[/]"
-    console.print(f"platform: {state}" + (f" (pid {result['pid']})" if "pid" in result else ""))
-    store = result.get("store")
-    if store and store.get("state") == "failed":
-        console.print(f"store: [red]failed[/]: {store.get('reason')}", highlight=False)
-    elif store:
-        console.print(f"store: {store['location']} ({store['size_bytes'] / 1e6:.1f} MB)")
-        table = Table()
-        table.add_column("table")
-        table.add_column("rows", justify="right")
-        for name, rows in store["rows"].items():
-            table.add_row(name, f"{rows:,}")
-        console.print(table)
-    for line in _health_lines(result.get("services") or {}, 0):
-        console.print(line, highlight=False)
-
-
-def _health_lines(health: Any, depth: int) -> list[str]:
-    """Nested health as indented ``name: value`` lines (no Python reprs)."""
-    pad = "  " * depth
-    if not isinstance(health, dict):
-        return [f"{pad}{health}"]
-    lines = []
-    for name, value in health.items():
-        if isinstance(value, dict):
-            flat = all(not isinstance(v, dict | list) for v in value.values())
-            if flat and len(value) <= 6:
-                pairs = ", ".join(f"{k} {_plain(v)}" for k, v in value.items())
-                lines.append(f"{pad}[bold]{name}[/]: {pairs}")
-            else:
-                lines.append(f"{pad}[bold]{name}[/]")
-                lines.extend(_health_lines(value, depth + 1))
-        else:
-            lines.append(f"{pad}[bold]{name}[/]: {_plain(value)}")
-    return lines
-
-
-def _plain(value: Any) -> str:
-    if isinstance(value, list):
-        return ", ".join(_plain(v) for v in value) or "-"
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
+        fail(result["error"])
 
 
 app.command()(data.ingest)

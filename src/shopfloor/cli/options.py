@@ -33,7 +33,8 @@ def options_of(
     ----------
     cls : type
         A dataclass whose fields carry their help in ``metadata["help"]``. A field typed
-        ``tuple[X, ...]`` becomes a repeatable option.
+        ``tuple[X, ...]`` becomes a repeatable option; a field without help is no option
+        (it keeps its default).
     arguments : tuple of str
         Fields that are positional arguments (required) rather than options.
     flags : mapping, optional
@@ -71,7 +72,7 @@ def options_of(
             annotation=Annotated[hint, info],
         )
 
-    fields = dataclasses.fields(cls)
+    fields = [f for f in dataclasses.fields(cls) if "help" in f.metadata]
     names = {f.name for f in fields}
     repeated = {f.name for f in fields if typing.get_origin(hints[f.name]) is tuple}
 
