@@ -15,6 +15,7 @@ from shopfloor.cli.common import JsonOption, ProjectOption, checked, load, run_a
 from shopfloor.cli.options import options_of
 from shopfloor.cli.output import as_json, console, fail, print_table, progress_bar
 from shopfloor.services.ingest_options import IngestOptions
+from shopfloor.services.options import DeadLetterOptions, EventOptions, QueryOptions
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -27,20 +28,9 @@ AssetFilter = Annotated[
     str | None, typer.Option("--asset", help="Only this asset and the assets below it.")
 ]
 SignalFilter = Annotated[str | None, typer.Option("--signal", help="Only this signal (name).")]
-FromOption = Annotated[str | None, typer.Option("--from", help="Start (ISO 8601 or now-1h).")]
-ToOption = Annotated[str | None, typer.Option(help="End, exclusive (ISO 8601 or now).")]
-
-# Spellings and bounds of the ingest options whose flag is not the field's name.
-_INGEST_FLAGS: dict[str, dict[str, Any]] = {
-    "channels": {"param_decls": ("--channels", "--variables")},
-    "fmt": {"param_decls": ("--format",)},
-    "header": {"param_decls": ("--header/--no-header",), "show_default": False},
-    "rows": {"min": 1},
-    "skip_rows": {"min": 0},
-}
 
 
-@options_of(IngestOptions, arguments=("paths",), flags=_INGEST_FLAGS)
+@options_of(IngestOptions, arguments=("paths",))
 def ingest(
     options: IngestOptions,
     strict: Annotated[
@@ -122,36 +112,17 @@ def _print_ingest(s: dict[str, Any]) -> None:
         console.print("  see them all with: shopfloor dead-letters")
 
 
-def query(
-    signal: Annotated[str, typer.Option(help="Signal name (or full asset/.../signal path).")],
-    asset: Annotated[str | None, typer.Option(help="ISA-95 path of the asset.")] = None,
-    from_: Annotated[
-        str | None, typer.Option("--from", help="Start (ISO 8601 or now-1h); default: first value.")
-    ] = None,
-    to: Annotated[
-        str | None,
-        typer.Option(help="End, exclusive (ISO 8601 or now); default: after the last value."),
-    ] = None,
-    every: Annotated[
-        str | None,
-        typer.Option(
-            help="Downsample to min/max/mean per bucket, e.g. 1s, 5min (waveforms: of the "
-            "blocks' RMS)."
-        ),
-    ] = None,
-    limit: Annotated[int | None, typer.Option(min=1, help="At most this many rows.")] = None,
-    project: ProjectOption = None,
-    json_: JsonOption = False,
-) -> None:
+@options_of(QueryOptions)
+def query(o: QueryOptions, project: ProjectOption = None, json_: JsonOption = False) -> None:
     """Read a signal's values (scalars, or waveform blocks and events as summaries)."""
     from shopfloor.services.query import parse_every, parse_time_range, query_signal, signal_ref
 
     proj = load(project)
-    ref = checked(signal_ref, asset, signal)
-    span = checked(parse_time_range, from_, to)
-    every_ns = checked(parse_every, every)
+    ref = checked(signal_ref, o.asset, o.signal)
+    span = checked(parse_time_range, o.from_, o.to)
+    every_ns = checked(parse_every, o.every)
     result = with_store(
-        proj, lambda s: query_signal(s, ref, span, every_ns=every_ns, every=every, limit=limit)
+        proj, lambda s: query_signal(s, ref, span, every_ns=every_ns, every=o.every, limit=o.limit)
     )
     if as_json(json_, result):
         return
@@ -198,26 +169,16 @@ def signals(
         )
 
 
-def events(
-    asset: AssetFilter = None,
-    signal: SignalFilter = None,
-    kind: Annotated[
-        str | None, typer.Option(help="Only this kind (gap, program_change, alert_raised, ...).")
-    ] = None,
-    from_: FromOption = None,
-    to: ToOption = None,
-    limit: Annotated[int, typer.Option(min=1, help="At most this many (newest first).")] = 100,
-    project: ProjectOption = None,
-    json_: JsonOption = False,
-) -> None:
+@options_of(EventOptions)
+def events(o: EventOptions, project: ProjectOption = None, json_: JsonOption = False) -> None:
     """Show events (data gaps, program changes, alarms), newest first."""
     from shopfloor.services.query import list_events, parse_time_range
 
     proj = load(project)
-    span = checked(parse_time_range, from_, to)
+    span = checked(parse_time_range, o.from_, o.to)
     result = with_store(
         proj,
-        lambda s: list_events(s, span, asset=asset, signal=signal, kind=kind, limit=limit),
+        lambda s: list_events(s, span, asset=o.asset, signal=o.signal, kind=o.kind, limit=o.limit),
     )
     if as_json(json_, result):
         return
@@ -242,28 +203,19 @@ def events(
     )
 
 
+@options_of(DeadLetterOptions)
 def dead_letters(
-    since: Annotated[
-        str | None, typer.Option(help="Only those received since (ISO 8601 or now-1h).")
-    ] = None,
-    source: Annotated[
-        str | None, typer.Option(help="Only from this source (ingest, a connector).")
-    ] = None,
-    asset: AssetFilter = None,
-    signal: SignalFilter = None,
-    limit: Annotated[int, typer.Option(min=1, help="At most this many (newest first).")] = 50,
-    project: ProjectOption = None,
-    json_: JsonOption = False,
+    o: DeadLetterOptions, project: ProjectOption = None, json_: JsonOption = False
 ) -> None:
     """Show rejected input with the reason it was rejected, newest first."""
     from shopfloor.services.query import list_dead_letters, parse_time_range
 
     proj = load(project)
-    since_ns = checked(parse_time_range, since, None, names=("--since", "")).start_ns
+    since_ns = checked(parse_time_range, o.since, None, names=("--since", "")).start_ns
     result = with_store(
         proj,
         lambda s: list_dead_letters(
-            s, since_ns=since_ns, source=source, asset=asset, signal=signal, limit=limit
+            s, since_ns=since_ns, source=o.source, asset=o.asset, signal=o.signal, limit=o.limit
         ),
     )
     if as_json(json_, result):

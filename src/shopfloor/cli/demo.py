@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -55,14 +55,7 @@ class _Printer:
         self._bar = self._task = None
 
 
-_DEMO_FLAGS: dict[str, dict[str, Any]] = {
-    "time_scale": {"min": 1, "max": 20},
-    "baseline_s": {"min": 60},
-    "watch_s": {"min": 60},
-}
-
-
-@options_of(DemoOptions, flags=_DEMO_FLAGS)
+@options_of(DemoOptions)
 def demo(options: DemoOptions) -> None:
     """Run the main job end to end on the embedded store and bus, and say what it did."""
     from shopfloor.services.demo import PIPELINE, prepare_demo, run_demo

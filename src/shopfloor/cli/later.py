@@ -16,38 +16,26 @@ from shopfloor.cli.output import fail
 
 __all__ = ["register"]
 
-# name -> (its help, whether it takes a MODEL argument, why it does nothing yet)
-_PENDING = {
-    "train": (
-        "Train a model on stored history (not available yet).",
-        True,
-        "training models on stored history arrives with the model registry",
-    ),
-    "score": (
-        "Score stored history with a model (not available yet).",
-        True,
-        "scoring stored history with a trained model arrives with the model registry",
-    ),
-    "models": (
-        "List registered models (not available yet).",
-        False,
-        "the model registry is not part of this version yet",
-    ),
-    "deploy": (
-        "Deploy a model to live data (not available yet).",
-        True,
-        "deployments arrive with the deployment runtime",
-    ),
-    "alerts": (
-        "List alerts (not available yet).",
-        False,
-        "alerts arrive with the deployment runtime",
-    ),
+_HELP = {  # the command's help; the commands in _MODEL take a MODEL argument
+    "train": "Train a model on stored history (not available yet).",
+    "score": "Score stored history with a model (not available yet).",
+    "models": "List registered models (not available yet).",
+    "deploy": "Deploy a model to live data (not available yet).",
+    "alerts": "List alerts (not available yet).",
+}
+_MODEL = {"train", "score", "deploy"}
+_WHY = {
+    "train": "training models on stored history arrives with the model registry",
+    "score": "scoring stored history with a trained model arrives with the model registry",
+    "models": "the model registry is not part of this version yet",
+    "deploy": "deployments arrive with the deployment runtime",
+    "alerts": "alerts arrive with the deployment runtime",
 }
 
 
-def _pending(name: str, why: str, model: bool) -> Callable[..., None]:
-    """The command ``name``: it takes what it will take, and says ``why`` it does nothing."""
+def _pending(name: str) -> Callable[..., None]:
+    """The command ``name``: it takes what it will take, and says why it does nothing."""
+    why = _WHY[name]
 
     def with_model(
         model: Annotated[str | None, typer.Argument(help="Model name.")] = None,
@@ -58,10 +46,10 @@ def _pending(name: str, why: str, model: bool) -> Callable[..., None]:
     def without(project: ProjectOption = None) -> None:
         fail(f"'shopfloor {name}': {why}; nothing was done")
 
-    return with_model if model else without
+    return with_model if name in _MODEL else without
 
 
 def register(app: typer.Typer) -> None:
     """Add the pending commands to ``app``."""
-    for name, (help_, model, why) in _PENDING.items():
-        app.command(name, help=help_)(_pending(name, why, model))
+    for name, help_ in _HELP.items():
+        app.command(name, help=help_)(_pending(name))

@@ -13,8 +13,10 @@ from shopfloor import __version__
 from shopfloor.cli import data, demo, later
 from shopfloor.cli.common import JsonOption, ProjectOption, checked, load, run_async, setup_logging
 from shopfloor.cli.lazy import LazyGroup, LazyTyper
+from shopfloor.cli.options import options_of
 from shopfloor.cli.output import EXIT_CONFIG, as_json, console, fail, print_json, print_status
 from shopfloor.errors import ConfigError
+from shopfloor.services.options import ServeOptions
 
 if TYPE_CHECKING:
     from shopfloor.node import Platform
@@ -117,21 +119,6 @@ def validate(project: ProjectOption = None, json_: JsonOption = False) -> None:
 
 EXIT_PORT_IN_USE = 3
 
-DurationOption = Annotated[
-    str | None,
-    typer.Option(
-        "--duration",
-        help="Stop by itself after this long: 30 (seconds), 30s, 5min, 1h.",
-        show_default=False,
-    ),
-]
-ApiPortOption = Annotated[
-    int | None,
-    typer.Option(
-        "--api-port", "--port", min=0, max=65535, help="Override api.port (0: any free port)."
-    ),
-]
-
 
 def _duration_s(text: str | None) -> float | None:
     """``--duration`` in seconds (the one duration parser, as ``sim --duration`` uses)."""
@@ -173,18 +160,18 @@ async def _start(platform: Platform) -> None:
 
 
 @app.command()
+@options_of(ServeOptions)
 def run(
-    duration: DurationOption = None,
-    api_port: ApiPortOption = None,
+    o: ServeOptions,
     no_api: Annotated[bool, typer.Option("--no-api", help="Run without the HTTP API.")] = False,
     project: ProjectOption = None,
 ) -> None:
     """Run the platform: connectors, bus, store, pipelines and API, until Ctrl-C."""
-    duration_s = _duration_s(duration)
+    duration_s = _duration_s(o.duration)
     proj = load(project)
 
     async def main() -> None:
-        platform = _platform(proj, api=not no_api, api_port=api_port, services=True)
+        platform = _platform(proj, api=not no_api, api_port=o.api_port, services=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signals_module.SIGINT, signals_module.SIGTERM):
@@ -216,17 +203,14 @@ def run(
 
 
 @app.command()
-def serve(
-    api_port: ApiPortOption = None,
-    duration: DurationOption = None,
-    project: ProjectOption = None,
-) -> None:
+@options_of(ServeOptions)
+def serve(o: ServeOptions, project: ProjectOption = None) -> None:
     """Serve the API over the store without connectors or pipelines."""
-    duration_s = _duration_s(duration)
+    duration_s = _duration_s(o.duration)
     proj = load(project)
 
     async def main() -> None:
-        platform = _platform(proj, api=True, api_port=api_port, services=False)
+        platform = _platform(proj, api=True, api_port=o.api_port, services=False)
         await _start(platform)
         console.print(f"[green]serving[/] {platform.api_url} (OpenAPI: {platform.api_url}/docs)")
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -19,14 +19,9 @@ app = typer.Typer(
     help="OPC UA: browse a server and export its tags as signals.", no_args_is_help=True
 )
 
-_BROWSE_FLAGS: dict[str, dict[str, Any]] = {
-    "depth": {"min": 1, "max": 20},
-    "timeout_s": {"param_decls": ("--timeout",), "min": 0.1},
-}
-
 
 @app.command()
-@options_of(BrowseOptions, arguments=("url",), flags=_BROWSE_FLAGS)
+@options_of(BrowseOptions, arguments=("url",))
 def browse(
     options: BrowseOptions,
     export: Annotated[

@@ -11,7 +11,9 @@ from typing import Annotated, Any
 import typer
 
 from shopfloor.cli.common import JsonOption, ProjectOption, checked, load, run_async
+from shopfloor.cli.options import options_of
 from shopfloor.cli.output import EXIT_CONFIG, as_json, console, fail, print_table, progress_bar
+from shopfloor.services.options import HistoryOptions
 
 __all__ = ["app"]
 
@@ -20,31 +22,23 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-FromOption = Annotated[str, typer.Option("--from", help="Start (ISO 8601 or now-1h).")]
-ToOption = Annotated[str, typer.Option("--to", help="End, exclusive (ISO 8601 or now).")]
+Work = Callable[[int, int, Callable[[int, int], None]], Awaitable[dict[str, Any]]]
 
 
-def _range(start: str, end: str) -> tuple[int, int]:
+def _over_history(label: str, h: HistoryOptions, json_: bool, work: Work) -> dict[str, Any]:
+    """Run ``work(start_ns, end_ns, progress)`` over ``h``'s range, with a progress bar."""
+    from rich.progress import TextColumn
+
     from shopfloor.services.query import parse_time_range
 
-    span = checked(parse_time_range, start, end)
-    assert span.start_ns is not None and span.end_ns is not None  # both given
-    return span.start_ns, span.end_ns
-
-
-def _with_bar(
-    label: str,
-    total: int,
-    json_: bool,
-    work: Callable[[Callable[[int, int], None]], Awaitable[dict[str, Any]]],
-) -> dict[str, Any]:
-    """Run ``work`` with a progress bar of ``total`` nanoseconds of history."""
-    from rich.progress import TextColumn
+    span = checked(parse_time_range, h.from_, h.to)
+    start, end = span.start_ns, span.end_ns
+    assert start is not None and end is not None  # both given
 
     async def main() -> dict[str, Any]:
         with progress_bar(TextColumn("{task.percentage:>3.0f}%"), disable=json_) as bar:
-            task = bar.add_task(label, total=total)
-            return await work(lambda done, _total: bar.update(task, completed=done))
+            task = bar.add_task(f"{label} {h.name}", total=end - start)
+            return await work(start, end, lambda done, _total: bar.update(task, completed=done))
 
     return run_async(main)
 
@@ -92,28 +86,23 @@ def _pipeline_row(row: dict[str, Any]) -> tuple[str, ...]:
 
 
 @app.command()
-def fit(
-    name: Annotated[str, typer.Argument(help="Pipeline name.")],
-    from_: FromOption,
-    to: ToOption = "now",
-    project: ProjectOption = None,
-    json_: JsonOption = False,
-) -> None:
+@options_of(HistoryOptions, arguments=("name",))
+def fit(h: HistoryOptions, project: ProjectOption = None, json_: JsonOption = False) -> None:
     """Fit the pipeline's learning steps (scalers, models) on a baseline of stored history."""
     from shopfloor.model import format_ns
     from shopfloor.services.pipelines import check_pipeline, fit_baseline
+    from shopfloor.services.query import parse_time_range
 
-    proj = load(project)
-    start, end = _range(from_, to)
+    proj, name = load(project), h.name
+    span = checked(parse_time_range, h.from_, h.to)  # the range first, as it names the option
     checked(check_pipeline, proj, name)
-    result = _with_bar(
-        f"fit {name}", end - start, json_, lambda up: fit_baseline(proj, name, start, end, up)
-    )
+    result = _over_history("fit", h, json_, lambda *a: fit_baseline(proj, name, *a))
     if as_json(json_, result):
         return
     console.print(
         f"[green]fitted[/] {name} on {result['baseline']['windows']} windows "
-        f"({format_ns(start)} .. {format_ns(end)}); saved {result['saved']}"
+        f"({format_ns(span.start_ns or 0)} .. {format_ns(span.end_ns or 0)}); "
+        f"saved {result['saved']}"
     )
     uncovered = result["baseline"].get("uncovered_regimes") or []
     if uncovered:
@@ -124,10 +113,9 @@ def fit(
 
 
 @app.command("run")
+@options_of(HistoryOptions, arguments=("name",))
 def run_(
-    name: Annotated[str, typer.Argument(help="Pipeline name.")],
-    from_: FromOption,
-    to: ToOption = "now",
+    h: HistoryOptions,
     rescore: Annotated[
         bool,
         typer.Option(
@@ -145,13 +133,9 @@ def run_(
     """
     from shopfloor.services.pipelines import run_over_history
 
-    proj = load(project)
-    start, end = _range(from_, to)
-    result = _with_bar(
-        f"run {name}",
-        end - start,
-        json_,
-        lambda up: run_over_history(proj, name, start, end, up, rescore=rescore),
+    proj, name = load(project), h.name
+    result = _over_history(
+        "run", h, json_, lambda *a: run_over_history(proj, name, *a, rescore=rescore)
     )
     conflicts = (
         f"{result['conflicts']:,} values differ from outputs already stored (an earlier "
