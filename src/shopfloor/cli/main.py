@@ -132,8 +132,12 @@ def _duration_s(text: str | None) -> float | None:
         raise typer.BadParameter(str(err), param_hint="--duration") from err
 
 
-def _platform(proj: Any, *, api: bool, api_port: int | None, services: bool) -> Platform:
-    """The platform of ``proj``: backends from its configuration, the API as a service."""
+async def _started(proj: Any, *, api: bool, api_port: int | None, services: bool) -> Platform:
+    """The platform of ``proj`` (its backends, the API as a service), started.
+
+    A taken API port exits with status 3 and what to do about it.
+    """
+    from shopfloor.errors import PortInUse
     from shopfloor.node import Platform
 
     api_factory = None
@@ -146,17 +150,12 @@ def _platform(proj: Any, *, api: bool, api_port: int | None, services: bool) -> 
         from shopfloor.node.services import project_services
 
         factories = project_services(proj)
-    return Platform.from_project(proj, api=api_factory, services=factories)
-
-
-async def _start(platform: Platform) -> None:
-    """Start ``platform``; a taken API port exits with status 3 and what to do about it."""
-    from shopfloor.errors import PortInUse
-
+    platform = Platform.from_project(proj, api=api_factory, services=factories)
     try:
         await platform.start()
     except PortInUse as err:
         fail(f"{err}; set api.port or --port", EXIT_PORT_IN_USE)
+    return platform
 
 
 @app.command()
@@ -171,12 +170,11 @@ def run(
     proj = load(project)
 
     async def main() -> None:
-        platform = _platform(proj, api=not no_api, api_port=o.api_port, services=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signals_module.SIGINT, signals_module.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await _start(platform)
+        platform = await _started(proj, api=not no_api, api_port=o.api_port, services=True)
         console.print(
             f"[green]running[/] {proj.config.project.name}: store "
             f"{proj.store_path}, API {platform.api_url or 'off'}"
@@ -210,8 +208,7 @@ def serve(o: ServeOptions, project: ProjectOption = None) -> None:
     proj = load(project)
 
     async def main() -> None:
-        platform = _platform(proj, api=True, api_port=o.api_port, services=False)
-        await _start(platform)
+        platform = await _started(proj, api=True, api_port=o.api_port, services=False)
         console.print(f"[green]serving[/] {platform.api_url} (OpenAPI: {platform.api_url}/docs)")
         try:
             await asyncio.sleep(duration_s if duration_s is not None else float("inf"))
