@@ -67,3 +67,48 @@ def test_ingest_offers_every_ingest_option_with_its_help() -> None:
         assert params[name].help == IngestOptions.__dataclass_fields__[name].metadata["help"]
     assert {"--channels", "--variables"} <= set(params["channels"].opts)
     assert params["fmt"].opts == ["--format"]
+
+
+@dataclass(frozen=True)
+class _Spelled:
+    name: str = field(metadata={"help": "Required.", "flags": {"param_decls": ("--called",)}})
+    hidden: int = 7  # no help: no option, keeps its default
+
+
+def test_a_field_without_default_is_required_and_flags_come_from_its_metadata() -> None:
+    seen: list[Any] = []
+    sub = typer.Typer()
+
+    @sub.command()
+    @options_of(_Spelled)
+    def go(options: _Spelled) -> None:
+        """Go."""
+        seen.append(options)
+
+    missing = CliRunner().invoke(sub, [])
+    assert missing.exit_code == 2 and "--called" in missing.output
+    assert CliRunner().invoke(sub, ["--called", "x"]).exit_code == 0
+    assert seen == [_Spelled(name="x", hidden=7)]
+    assert "--hidden" not in CliRunner().invoke(sub, ["--help"]).output
+
+
+@pytest.mark.parametrize(
+    ("command", "options"),
+    [
+        (("query",), "QueryOptions"),
+        (("events",), "EventOptions"),
+        (("dead-letters",), "DeadLetterOptions"),
+        (("serve",), "ServeOptions"),
+        (("demo",), "DemoOptions"),
+    ],
+)
+def test_commands_offer_their_services_options_with_their_help(
+    command: tuple[str, ...], options: str
+) -> None:
+    from shopfloor.services import options as declared
+
+    cls = getattr(declared, options)
+    found = typer.main.get_command(app).get_command(None, command[0])  # type: ignore[attr-defined]
+    params = {p.name: p for p in found.params}
+    for f in dataclasses.fields(cls):
+        assert params[f.name].help == f.metadata["help"]

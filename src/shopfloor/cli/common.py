@@ -1,49 +1,40 @@
-"""What every command shares: the console, project loading, errors and exit codes.
+"""What every command shares: the options, project loading, logging and running.
 
 Exit status: 0 success, 1 failure, 2 usage or configuration error. Every
 :class:`~shopfloor.errors.ShopfloorError` is shown as one clear message (no traceback;
-``-v`` adds it).
+``-v`` adds it). What commands print is in :mod:`shopfloor.cli.output`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
-import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
-from rich.console import Console
 
+from shopfloor.cli.output import EXIT_CONFIG, EXIT_FAILURE, err_console, fail
 from shopfloor.errors import ConfigError, ShopfloorError
 
 if TYPE_CHECKING:
     from shopfloor.config import Project
+    from shopfloor.store import Store
 
 __all__ = [
-    "EXIT_CONFIG",
-    "EXIT_FAILURE",
     "JsonOption",
     "ProjectOption",
-    "console",
-    "err_console",
-    "fail",
+    "checked",
     "load",
-    "print_json",
     "run_async",
     "setup_logging",
+    "with_store",
 ]
 
 T = TypeVar("T")
-EXIT_FAILURE = 1
-EXIT_CONFIG = 2
-
-console = Console()
-err_console = Console(stderr=True)
+P = ParamSpec("P")
 
 ProjectOption = Annotated[
     Path | None,
@@ -79,10 +70,12 @@ def setup_logging(verbose: int) -> None:
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
-def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
-    """Print ``message`` as an error and exit with ``code``."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
+def checked(check: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """``check(*args, **kwargs)``, exiting with status 2 and its message on a config error."""
+    try:
+        return check(*args, **kwargs)
+    except ConfigError as err:
+        fail(str(err), EXIT_CONFIG)
 
 
 def load(project: Path | None, *, build_pipelines: bool = True) -> Project:
@@ -93,13 +86,9 @@ def load(project: Path | None, *, build_pipelines: bool = True) -> Project:
     """
     from shopfloor.config import find_project, load_project
 
-    try:
-        start = project or (
-            Path(os.environ["SHOPFLOOR_PROJECT"]) if os.environ.get("SHOPFLOOR_PROJECT") else None
-        )
-        return load_project(find_project(start), build_pipelines=build_pipelines)
-    except ConfigError as err:
-        fail(str(err), EXIT_CONFIG)
+    env = os.environ.get("SHOPFLOOR_PROJECT")
+    start = project or (Path(env) if env else None)
+    return checked(lambda: load_project(find_project(start), build_pipelines=build_pipelines))
 
 
 def run_async(coro: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -109,17 +98,18 @@ def run_async(coro: Callable[[], Coroutine[Any, Any, T]]) -> T:
     except KeyboardInterrupt:
         err_console.print("interrupted")
         raise typer.Exit(130) from None
-    except ConfigError as err:
-        if _verbose["level"] > 1:
-            err_console.print_exception()
-        fail(str(err), EXIT_CONFIG)
     except ShopfloorError as err:
         if _verbose["level"] > 1:
             err_console.print_exception()
-        fail(str(err), EXIT_FAILURE)
+        fail(str(err), EXIT_CONFIG if isinstance(err, ConfigError) else EXIT_FAILURE)
 
 
-def print_json(data: Any) -> None:
-    """Print JSON to standard output (plain, so it pipes into jq)."""
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
-    sys.stdout.flush()
+def with_store(project: Project, work: Callable[[Store], Awaitable[T]]) -> T:
+    """Run ``work`` on the project's store, opened for it and closed after."""
+    from shopfloor.services.store import project_store
+
+    async def main() -> T:
+        async with project_store(project) as store:
+            return await work(store)
+
+    return run_async(main)

@@ -11,19 +11,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from shopfloor.cli.common import (
-    EXIT_CONFIG,
-    EXIT_FAILURE,
-    JsonOption,
-    ProjectOption,
-    console,
-    fail,
-    load,
-    print_json,
-    run_async,
-)
+from shopfloor.cli.common import JsonOption, ProjectOption, checked, load, run_async, with_store
 from shopfloor.cli.options import options_of
+from shopfloor.cli.output import as_json, console, fail, print_table, progress_bar
 from shopfloor.services.ingest_options import IngestOptions
+from shopfloor.services.options import DeadLetterOptions, EventOptions, QueryOptions
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -38,17 +30,7 @@ AssetFilter = Annotated[
 SignalFilter = Annotated[str | None, typer.Option("--signal", help="Only this signal (name).")]
 
 
-# Spellings and bounds of the ingest options whose flag is not the field's name.
-_INGEST_FLAGS: dict[str, dict[str, Any]] = {
-    "channels": {"param_decls": ("--channels", "--variables")},
-    "fmt": {"param_decls": ("--format",)},
-    "header": {"param_decls": ("--header/--no-header",), "show_default": False},
-    "rows": {"min": 1},
-    "skip_rows": {"min": 0},
-}
-
-
-@options_of(IngestOptions, arguments=("paths",), flags=_INGEST_FLAGS)
+@options_of(IngestOptions, arguments=("paths",))
 def ingest(
     options: IngestOptions,
     strict: Annotated[
@@ -64,52 +46,25 @@ def ingest(
     Anything that cannot be read goes to the dead-letter table with its file (member),
     line and reason (see `shopfloor dead-letters`); nothing is dropped silently.
     """
-    from shopfloor.errors import ConfigError
+    from rich.progress import DownloadColumn, TransferSpeedColumn
+
     from shopfloor.services.ingest import check_ingest
     from shopfloor.services.ingest import ingest as run_ingest
 
     proj = load(project)
-    try:
-        plan = check_ingest(options)
-    except ConfigError as err:
-        fail(str(err), EXIT_CONFIG)
+    plan = checked(check_ingest, options)
 
     async def run() -> dict[str, Any]:
-        with _progress_bar(json_) as bar:
+        columns = (DownloadColumn(), TransferSpeedColumn())
+        with progress_bar(*columns, disable=json_, remaining=True) as bar:
             return await run_ingest(proj, plan, progress=lambda readers: _progress_of(bar, readers))
 
     summary = run_async(run)
-    if json_:
-        print_json(summary)
-    else:
+    if not as_json(json_, summary):
         _print_ingest(summary)
     rejected = summary["rows_rejected"] + summary["values_rejected"]
     if strict and rejected:
-        fail(f"--strict: {rejected:,} rejected (see shopfloor dead-letters)", EXIT_FAILURE)
-
-
-def _progress_bar(json_: bool) -> Progress:
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
-
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        disable=json_,
-        transient=False,
-    )
+        fail(f"--strict: {rejected:,} rejected (see shopfloor dead-letters)")
 
 
 def _progress_of(
@@ -118,11 +73,7 @@ def _progress_of(
     """One bar per recording; one bar for them all when there are more than four."""
     if len(readers) <= 4:
         tasks = {id(r): bar.add_task(r.path.name, total=r.total) for r in readers}
-
-        def each(reader: RecordingReader, done: int) -> None:
-            bar.update(tasks[id(reader)], completed=done)
-
-        return each
+        return lambda reader, done: bar.update(tasks[id(reader)], completed=done)
     task = bar.add_task(f"{len(readers)} files", total=sum(r.total for r in readers))
     done_by: dict[int, int] = {}
 
@@ -134,16 +85,17 @@ def _progress_of(
 
 
 def _print_ingest(s: dict[str, Any]) -> None:
+    files = len(s["files"])
     if s.get("waveform_blocks"):
         console.print(
             f"[bold green]ingested[/] {s['values_written']:,} of {s['waveform_blocks']:,} "
             f"waveform blocks ({s['waveform_samples']:,} samples) from "
-            f"{len(s['files'])} recording(s) in {s['seconds']:.1f} s"
+            f"{files} recording(s) in {s['seconds']:.1f} s"
         )
     else:
         console.print(
             f"[bold green]ingested[/] {s['values_written']:,} values from {s['rows']:,} rows of "
-            f"{len(s['files'])} file(s) in {s['seconds']:.1f} s"
+            f"{files} file(s) in {s['seconds']:.1f} s"
             + (f" ({s['rows_per_s']:,} rows/s)" if s["rows_per_s"] else "")
         )
     if s["duplicates"]:
@@ -160,70 +112,29 @@ def _print_ingest(s: dict[str, Any]) -> None:
         console.print("  see them all with: shopfloor dead-letters")
 
 
-def query(
-    signal: Annotated[str, typer.Option(help="Signal name (or full asset/.../signal path).")],
-    asset: Annotated[str | None, typer.Option(help="ISA-95 path of the asset.")] = None,
-    from_: Annotated[
-        str | None, typer.Option("--from", help="Start (ISO 8601 or now-1h); default: first value.")
-    ] = None,
-    to: Annotated[
-        str | None,
-        typer.Option(help="End, exclusive (ISO 8601 or now); default: after the last value."),
-    ] = None,
-    every: Annotated[
-        str | None,
-        typer.Option(
-            help="Downsample to min/max/mean per bucket, e.g. 1s, 5min (waveforms: of the "
-            "blocks' RMS)."
-        ),
-    ] = None,
-    limit: Annotated[int | None, typer.Option(min=1, help="At most this many rows.")] = None,
-    project: ProjectOption = None,
-    json_: JsonOption = False,
-) -> None:
+@options_of(QueryOptions)
+def query(o: QueryOptions, project: ProjectOption = None, json_: JsonOption = False) -> None:
     """Read a signal's values (scalars, or waveform blocks and events as summaries)."""
-    from shopfloor.errors import ConfigError
     from shopfloor.services.query import parse_every, parse_time_range, query_signal, signal_ref
-    from shopfloor.services.store import project_store
 
     proj = load(project)
-    try:
-        ref = signal_ref(asset, signal)
-        span = parse_time_range(from_, to)
-        every_ns = parse_every(every)
-    except ConfigError as err:
-        fail(str(err), EXIT_CONFIG)
-
-    async def run() -> dict[str, Any]:
-        async with project_store(proj) as store:
-            return await query_signal(store, ref, span, every_ns=every_ns, every=every, limit=limit)
-
-    result = run_async(run)
-    if json_:
-        print_json(result)
+    ref = checked(signal_ref, o.asset, o.signal)
+    span = checked(parse_time_range, o.from_, o.to)
+    every_ns = checked(parse_every, o.every)
+    result = with_store(
+        proj, lambda s: query_signal(s, ref, span, every_ns=every_ns, every=o.every, limit=o.limit)
+    )
+    if as_json(json_, result):
         return
-    from rich.table import Table
-
-    rows = result["rows"]
-    table = Table(title=f"{result['signal']} [{result['unit'] or '-'}] ({len(rows):,} rows)")
-    if rows:
-        for key in rows[0]:
-            table.add_column(key, justify="right" if key != "ts" else "left")
-        shown = rows if len(rows) <= 40 else [*rows[:20], None, *rows[-20:]]
-        for row in shown:
-            if row is None:
-                table.add_row(*(["…"] * len(rows[0])))
-            else:
-                table.add_row(*(_cell(v) for v in row.values()))
-    console.print(table)
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, list):
-        return ", ".join(_cell(v) for v in value)
-    return str(value)
+    rows = [list(row.values()) for row in result["rows"]]
+    if len(rows) > 40:
+        rows = [*rows[:20], ["…"] * len(rows[0]), *rows[-20:]]
+    print_table(
+        f"{result['signal']} [{result['unit'] or '-'}] ({len(result['rows']):,} rows)",
+        list(result["rows"][0]) if rows else [],
+        rows,
+        right=[key for key in (result["rows"][0] if rows else ()) if key != "ts"],
+    )
 
 
 def signals(
@@ -234,142 +145,93 @@ def signals(
 ) -> None:
     """List the signals the store knows, with how much data each has."""
     from shopfloor.services.query import list_signals
-    from shopfloor.services.store import project_store
 
     proj = load(project)
-
-    async def run() -> list[dict[str, Any]]:
-        async with project_store(proj) as store:
-            return await list_signals(store, asset=asset, signal=signal)
-
-    rows = run_async(run)
-    if json_:
-        print_json(rows)
+    rows = with_store(proj, lambda store: list_signals(store, asset=asset, signal=signal))
+    if as_json(json_, rows):
         return
-    from rich.table import Table
-
     console.print(f"[bold]signals of {proj.config.project.name}[/]: {len(rows):,}")
-    for group, members in _by_asset(rows).items():
-        table = Table(title=group, title_justify="left")
-        table.add_column("signal", no_wrap=True)  # names whole; the times fold instead
-        for column in ("kind", "unit", "count", "first", "last"):
-            table.add_column(
-                column, justify="right" if column == "count" else "left", overflow="fold"
-            )
-        for row in members:
-            table.add_row(
-                row["name"],
-                row["kind"],
-                row["unit"] or "-",
-                f"{row['count']:,}",
-                row["first"] or "-",
-                row["last"] or "-",
-            )
-        console.print(table)
-
-
-def _by_asset(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """Rows grouped by asset (shown once per group, so long paths do not crowd names out)."""
-    groups: dict[str, list[dict[str, Any]]] = {}
+    by_asset: dict[str, list[dict[str, Any]]] = {}  # the asset once, as the table's title
     for row in rows:
-        groups.setdefault(row["asset"], []).append(row)
-    return groups
+        by_asset.setdefault(row["asset"], []).append(row)
+    for group, members in by_asset.items():
+        print_table(
+            group,
+            ("signal", "kind", "unit", "count", "first", "last"),
+            (
+                (r["name"], r["kind"], r["unit"] or "-", f"{r['count']:,}", r["first"], r["last"])
+                for r in members
+            ),
+            right=("count",),
+            no_wrap=("signal",),  # names whole; the times fold instead
+            column_style={"overflow": "fold"},
+            title_justify="left",
+        )
 
 
-def events(
-    asset: AssetFilter = None,
-    signal: SignalFilter = None,
-    kind: Annotated[
-        str | None, typer.Option(help="Only this kind (gap, program_change, alert_raised, ...).")
-    ] = None,
-    from_: Annotated[str | None, typer.Option("--from", help="Start (ISO 8601 or now-1h).")] = None,
-    to: Annotated[str | None, typer.Option(help="End, exclusive (ISO 8601 or now).")] = None,
-    limit: Annotated[int, typer.Option(min=1, help="At most this many (newest first).")] = 100,
-    project: ProjectOption = None,
-    json_: JsonOption = False,
-) -> None:
+@options_of(EventOptions)
+def events(o: EventOptions, project: ProjectOption = None, json_: JsonOption = False) -> None:
     """Show events (data gaps, program changes, alarms), newest first."""
-    from shopfloor.errors import ConfigError
     from shopfloor.services.query import list_events, parse_time_range
-    from shopfloor.services.store import project_store
 
     proj = load(project)
-    try:
-        span = parse_time_range(from_, to)
-    except ConfigError as err:
-        fail(str(err), EXIT_CONFIG)
-
-    async def run() -> dict[str, Any]:
-        async with project_store(proj) as store:
-            return await list_events(
-                store, span, asset=asset, signal=signal, kind=kind, limit=limit
-            )
-
-    result = run_async(run)
-    if json_:
-        print_json(result)
+    span = checked(parse_time_range, o.from_, o.to)
+    result = with_store(
+        proj,
+        lambda s: list_events(s, span, asset=o.asset, signal=o.signal, kind=o.kind, limit=o.limit),
+    )
+    if as_json(json_, result):
         return
-    from rich.table import Table
-
     shown = result["events"]
     assets = {e["signal"].rpartition("/")[0] for e in shown}
     one = assets.pop() if len(assets) == 1 else None  # name the asset once, in the title
-    title = f"events{f' of {one}' if one else ''}: {result['shown']:,} of {result['total']:,}"
-    table = Table(title=title)
-    for column in ("ts", "signal", "kind", "severity", "message"):
-        table.add_column(column, overflow="fold", no_wrap=column == "ts")
-    for e in shown:
-        signal = e["signal"].rpartition("/")[2] if one else e["signal"]
-        table.add_row(e["ts"], signal, e["kind"], e["severity"], e["message"])
-    console.print(table)
+    print_table(
+        f"events{f' of {one}' if one else ''}: {result['shown']:,} of {result['total']:,}",
+        ("ts", "signal", "kind", "severity", "message"),
+        (
+            (
+                e["ts"],
+                e["signal"].rpartition("/")[2] if one else e["signal"],
+                e["kind"],
+                e["severity"],
+                e["message"],
+            )
+            for e in shown
+        ),
+        no_wrap=("ts",),
+        column_style={"overflow": "fold"},
+    )
 
 
+@options_of(DeadLetterOptions)
 def dead_letters(
-    since: Annotated[
-        str | None, typer.Option(help="Only those received since (ISO 8601 or now-1h).")
-    ] = None,
-    source: Annotated[
-        str | None, typer.Option(help="Only from this source (ingest, a connector).")
-    ] = None,
-    asset: AssetFilter = None,
-    signal: SignalFilter = None,
-    limit: Annotated[int, typer.Option(min=1, help="At most this many (newest first).")] = 50,
-    project: ProjectOption = None,
-    json_: JsonOption = False,
+    o: DeadLetterOptions, project: ProjectOption = None, json_: JsonOption = False
 ) -> None:
     """Show rejected input with the reason it was rejected, newest first."""
-    from shopfloor.errors import ConfigError
     from shopfloor.services.query import list_dead_letters, parse_time_range
-    from shopfloor.services.store import project_store
 
     proj = load(project)
-    try:
-        since_ns = parse_time_range(since, None, names=("--since", "")).start_ns
-    except ConfigError as err:
-        fail(str(err), EXIT_CONFIG)
-
-    async def run() -> dict[str, Any]:
-        async with project_store(proj) as store:
-            return await list_dead_letters(
-                store, since_ns=since_ns, source=source, asset=asset, signal=signal, limit=limit
-            )
-
-    result = run_async(run)
-    if json_:
-        print_json(result)
+    since_ns = checked(parse_time_range, o.since, None, names=("--since", "")).start_ns
+    result = with_store(
+        proj,
+        lambda s: list_dead_letters(
+            s, since_ns=since_ns, source=o.source, asset=o.asset, signal=o.signal, limit=o.limit
+        ),
+    )
+    if as_json(json_, result):
         return
-    from rich.table import Table
-
-    table = Table(title=f"dead letters: {result['shown']:,} of {result['total']:,}")
-    for column in ("received", "source", "location", "reason", "payload"):
-        table.add_column(column, overflow="fold")
-    for d in result["dead_letters"]:
-        payload = d["payload"]
-        table.add_row(
-            d["received"],
-            d["source"],
-            d["location"],
-            d["reason"],
-            payload if len(payload) < 80 else payload[:77] + "…",
-        )
-    console.print(table)
+    print_table(
+        f"dead letters: {result['shown']:,} of {result['total']:,}",
+        ("received", "source", "location", "reason", "payload"),
+        (
+            (
+                d["received"],
+                d["source"],
+                d["location"],
+                d["reason"],
+                d["payload"] if len(d["payload"]) < 80 else d["payload"][:77] + "…",
+            )
+            for d in result["dead_letters"]
+        ),
+        column_style={"overflow": "fold"},
+    )

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
 import typer
 
-from shopfloor.cli.common import EXIT_CONFIG, console, fail, run_async
+from shopfloor.cli.common import checked, run_async
+from shopfloor.cli.options import options_of
+from shopfloor.cli.output import console, progress_bar
+from shopfloor.services.options import DemoOptions
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -32,15 +35,9 @@ class _Printer:
         console.print(text)
 
     def phase(self, label: str, total_s: float) -> None:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import TextColumn
 
-        self._bar = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(),
-            console=console,
-        )
+        self._bar = progress_bar(TextColumn("{task.fields[info]}"))
         self._bar.start()
         self._task = self._bar.add_task(label, total=total_s, info="")
 
@@ -58,30 +55,14 @@ class _Printer:
         self._bar = self._task = None
 
 
-def demo(
-    folder: Annotated[Path, typer.Option(help="Where to build the demo project.")] = Path(
-        "demo-project"
-    ),
-    time_scale: Annotated[
-        float, typer.Option(min=1, max=20, help="Machine seconds per second.")
-    ] = 8.0,
-    baseline_s: Annotated[
-        float, typer.Option(min=60, help="Machine seconds of healthy baseline.")
-    ] = 200.0,
-    watch_s: Annotated[
-        float, typer.Option(min=60, help="Machine seconds to watch for the fault.")
-    ] = 300.0,
-) -> None:
+@options_of(DemoOptions)
+def demo(options: DemoOptions) -> None:
     """Run the main job end to end on the embedded store and bus, and say what it did."""
-    from shopfloor.errors import ConfigError
-    from shopfloor.services.demo import PIPELINE, DemoOptions, prepare_demo, run_demo
+    from shopfloor.services.demo import PIPELINE, prepare_demo, run_demo
 
     started = time.perf_counter()
-    options = DemoOptions(folder, time_scale, baseline_s, watch_s)
-    try:
-        project, port = prepare_demo(options)
-    except ConfigError as err:
-        fail(str(err), EXIT_CONFIG)
+    folder = options.folder
+    project, port = checked(prepare_demo, options)
     console.rule("[bold]shopfloor demo: vibration anomaly detection on a CNC spindle")
     console.print(
         f"project [bold]{project.config.project.name}[/] in {folder}/, "

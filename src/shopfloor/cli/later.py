@@ -6,15 +6,25 @@ not do yet and exits with status 1 (nothing is pretended).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
 
-from shopfloor.cli.common import ProjectOption, fail
+from shopfloor.cli.common import ProjectOption
+from shopfloor.cli.output import fail
 
 __all__ = ["register"]
 
-_PENDING = {
+_HELP = {  # the command's help; the commands in _MODEL take a MODEL argument
+    "train": "Train a model on stored history (not available yet).",
+    "score": "Score stored history with a model (not available yet).",
+    "models": "List registered models (not available yet).",
+    "deploy": "Deploy a model to live data (not available yet).",
+    "alerts": "List alerts (not available yet).",
+}
+_MODEL = {"train", "score", "deploy"}
+_WHY = {
     "train": "training models on stored history arrives with the model registry",
     "score": "scoring stored history with a trained model arrives with the model registry",
     "models": "the model registry is not part of this version yet",
@@ -23,43 +33,23 @@ _PENDING = {
 }
 
 
-def _pending(name: str) -> None:
-    fail(f"'shopfloor {name}': {_PENDING[name]}; nothing was done")
+def _pending(name: str) -> Callable[..., None]:
+    """The command ``name``: it takes what it will take, and says why it does nothing."""
+    why = _WHY[name]
+
+    def with_model(
+        model: Annotated[str | None, typer.Argument(help="Model name.")] = None,
+        project: ProjectOption = None,
+    ) -> None:
+        fail(f"'shopfloor {name}': {why}; nothing was done")
+
+    def without(project: ProjectOption = None) -> None:
+        fail(f"'shopfloor {name}': {why}; nothing was done")
+
+    return with_model if name in _MODEL else without
 
 
 def register(app: typer.Typer) -> None:
     """Add the pending commands to ``app``."""
-
-    @app.command()
-    def train(
-        model: Annotated[str | None, typer.Argument(help="Model name.")] = None,
-        project: ProjectOption = None,
-    ) -> None:
-        """Train a model on stored history (not available yet)."""
-        _pending("train")
-
-    @app.command()
-    def score(
-        model: Annotated[str | None, typer.Argument(help="Model name.")] = None,
-        project: ProjectOption = None,
-    ) -> None:
-        """Score stored history with a model (not available yet)."""
-        _pending("score")
-
-    @app.command()
-    def models(project: ProjectOption = None) -> None:
-        """List registered models (not available yet)."""
-        _pending("models")
-
-    @app.command()
-    def deploy(
-        model: Annotated[str | None, typer.Argument(help="Model name.")] = None,
-        project: ProjectOption = None,
-    ) -> None:
-        """Deploy a model to live data (not available yet)."""
-        _pending("deploy")
-
-    @app.command()
-    def alerts(project: ProjectOption = None) -> None:
-        """List alerts (not available yet)."""
-        _pending("alerts")
+    for name, help_ in _HELP.items():
+        app.command(name, help=help_)(_pending(name))

@@ -11,20 +11,12 @@ import typer
 
 from shopfloor import __version__
 from shopfloor.cli import data, demo, later
-from shopfloor.cli.common import (
-    EXIT_CONFIG,
-    EXIT_FAILURE,
-    JsonOption,
-    ProjectOption,
-    console,
-    fail,
-    load,
-    print_json,
-    run_async,
-    setup_logging,
-)
+from shopfloor.cli.common import JsonOption, ProjectOption, checked, load, run_async, setup_logging
 from shopfloor.cli.lazy import LazyGroup, LazyTyper
+from shopfloor.cli.options import options_of
+from shopfloor.cli.output import EXIT_CONFIG, as_json, console, fail, print_json, print_status
 from shopfloor.errors import ConfigError
+from shopfloor.services.options import ServeOptions
 
 if TYPE_CHECKING:
     from shopfloor.node import Platform
@@ -93,11 +85,8 @@ def init(
     from shopfloor.config import load_project
     from shopfloor.config.template import write_example_project
 
-    try:
-        target = write_example_project(folder, force=force)
-        load_project(target)
-    except ConfigError as err:
-        fail(str(err), EXIT_CONFIG)
+    target = checked(write_example_project, folder, force=force)
+    checked(load_project, target)
     console.print(f"[green]wrote[/] {target}")
     console.print(f"next: edit it, then [bold]shopfloor validate -p {folder}[/]")
 
@@ -118,8 +107,7 @@ def validate(project: ProjectOption = None, json_: JsonOption = False) -> None:
 
         fail(escape(str(err)), EXIT_CONFIG)  # values in the issues may look like markup
     summary = project_summary(proj)
-    if json_:
-        print_json(summary)
+    if as_json(json_, summary):
         return
     console.print(
         f"[green]valid[/] {proj.file}: "
@@ -130,21 +118,6 @@ def validate(project: ProjectOption = None, json_: JsonOption = False) -> None:
 
 
 EXIT_PORT_IN_USE = 3
-
-DurationOption = Annotated[
-    str | None,
-    typer.Option(
-        "--duration",
-        help="Stop by itself after this long: 30 (seconds), 30s, 5min, 1h.",
-        show_default=False,
-    ),
-]
-ApiPortOption = Annotated[
-    int | None,
-    typer.Option(
-        "--api-port", "--port", min=0, max=65535, help="Override api.port (0: any free port)."
-    ),
-]
 
 
 def _duration_s(text: str | None) -> float | None:
@@ -159,8 +132,12 @@ def _duration_s(text: str | None) -> float | None:
         raise typer.BadParameter(str(err), param_hint="--duration") from err
 
 
-def _platform(proj: Any, *, api: bool, api_port: int | None, services: bool) -> Platform:
-    """The platform of ``proj``: backends from its configuration, the API as a service."""
+async def _started(proj: Any, *, api: bool, api_port: int | None, services: bool) -> Platform:
+    """The platform of ``proj`` (its backends, the API as a service), started.
+
+    A taken API port exits with status 3 and what to do about it.
+    """
+    from shopfloor.errors import PortInUse
     from shopfloor.node import Platform
 
     api_factory = None
@@ -173,37 +150,31 @@ def _platform(proj: Any, *, api: bool, api_port: int | None, services: bool) -> 
         from shopfloor.node.services import project_services
 
         factories = project_services(proj)
-    return Platform.from_project(proj, api=api_factory, services=factories)
-
-
-async def _start(platform: Platform) -> None:
-    """Start ``platform``; a taken API port exits with status 3 and what to do about it."""
-    from shopfloor.errors import PortInUse
-
+    platform = Platform.from_project(proj, api=api_factory, services=factories)
     try:
         await platform.start()
     except PortInUse as err:
         fail(f"{err}; set api.port or --port", EXIT_PORT_IN_USE)
+    return platform
 
 
 @app.command()
+@options_of(ServeOptions)
 def run(
-    duration: DurationOption = None,
-    api_port: ApiPortOption = None,
+    o: ServeOptions,
     no_api: Annotated[bool, typer.Option("--no-api", help="Run without the HTTP API.")] = False,
     project: ProjectOption = None,
 ) -> None:
     """Run the platform: connectors, bus, store, pipelines and API, until Ctrl-C."""
-    duration_s = _duration_s(duration)
+    duration_s = _duration_s(o.duration)
     proj = load(project)
 
     async def main() -> None:
-        platform = _platform(proj, api=not no_api, api_port=api_port, services=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signals_module.SIGINT, signals_module.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await _start(platform)
+        platform = await _started(proj, api=not no_api, api_port=o.api_port, services=True)
         console.print(
             f"[green]running[/] {proj.config.project.name}: store "
             f"{proj.store_path}, API {platform.api_url or 'off'}"
@@ -230,18 +201,14 @@ def run(
 
 
 @app.command()
-def serve(
-    api_port: ApiPortOption = None,
-    duration: DurationOption = None,
-    project: ProjectOption = None,
-) -> None:
+@options_of(ServeOptions)
+def serve(o: ServeOptions, project: ProjectOption = None) -> None:
     """Serve the API over the store without connectors or pipelines."""
-    duration_s = _duration_s(duration)
+    duration_s = _duration_s(o.duration)
     proj = load(project)
 
     async def main() -> None:
-        platform = _platform(proj, api=True, api_port=api_port, services=False)
-        await _start(platform)
+        platform = await _started(proj, api=True, api_port=o.api_port, services=False)
         console.print(f"[green]serving[/] {platform.api_url} (OpenAPI: {platform.api_url}/docs)")
         try:
             await asyncio.sleep(duration_s if duration_s is not None else float("inf"))
@@ -258,62 +225,10 @@ def status(project: ProjectOption = None, json_: JsonOption = False) -> None:
 
     proj = load(project, build_pipelines=False)
     result = run_async(lambda: platform_status(proj))
-    if json_:
-        print_json(result)
-    else:
-        _print_status(result)
+    if not as_json(json_, result):
+        print_status(result)
     if result.get("error"):
-        fail(result["error"], EXIT_FAILURE)
-
-
-def _print_status(result: dict[str, Any]) -> None:
-    from rich.table import Table
-
-    state = "[green]running[/]" if result["running"] else "[yellow]not running[/]"
-    console.print(f"platform: {state}" + (f" (pid {result['pid']})" if "pid" in result else ""))
-    store = result.get("store")
-    if store and store.get("state") == "failed":
-        console.print(f"store: [red]failed[/]: {store.get('reason')}", highlight=False)
-    elif store:
-        console.print(f"store: {store['location']} ({store['size_bytes'] / 1e6:.1f} MB)")
-        table = Table()
-        table.add_column("table")
-        table.add_column("rows", justify="right")
-        for name, rows in store["rows"].items():
-            table.add_row(name, f"{rows:,}")
-        console.print(table)
-    for line in _health_lines(result.get("services") or {}, 0):
-        console.print(line, highlight=False)
-
-
-def _health_lines(health: Any, depth: int) -> list[str]:
-    """Nested health as indented ``name: value`` lines (no Python reprs)."""
-    pad = "  " * depth
-    if not isinstance(health, dict):
-        return [f"{pad}{health}"]
-    lines = []
-    for name, value in health.items():
-        if isinstance(value, dict):
-            flat = all(not isinstance(v, dict | list) for v in value.values())
-            if flat and len(value) <= 6:
-                pairs = ", ".join(f"{k} {_plain(v)}" for k, v in value.items())
-                lines.append(f"{pad}[bold]{name}[/]: {pairs}")
-            else:
-                lines.append(f"{pad}[bold]{name}[/]")
-                lines.extend(_health_lines(value, depth + 1))
-        else:
-            lines.append(f"{pad}[bold]{name}[/]: {_plain(value)}")
-    return lines
-
-
-def _plain(value: Any) -> str:
-    if isinstance(value, list):
-        return ", ".join(_plain(v) for v in value) or "-"
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
+        fail(result["error"])
 
 
 app.command()(data.ingest)

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from shopfloor.cli.common import (
-    EXIT_CONFIG,
-    JsonOption,
-    ProjectOption,
-    console,
-    err_console,
-    fail,
-    print_json,
-    run_async,
-)
+from shopfloor.cli.common import JsonOption, ProjectOption, checked, run_async
+from shopfloor.cli.options import options_of
+from shopfloor.cli.output import EXIT_CONFIG, as_json, err_console, fail, print_table
+from shopfloor.services.options import BrowseOptions
 
 __all__ = ["app"]
 
@@ -26,86 +21,63 @@ app = typer.Typer(
 
 
 @app.command()
+@options_of(BrowseOptions, arguments=("url",))
 def browse(
-    url: Annotated[str, typer.Argument(help="Endpoint, e.g. opc.tcp://127.0.0.1:4840.")],
-    search: Annotated[
-        str | None, typer.Option(help="Only nodes whose path or description contains this text.")
-    ] = None,
-    depth: Annotated[int, typer.Option(min=1, max=20, help="Levels below Objects.")] = 6,
-    security: Annotated[
-        str,
-        typer.Option(
-            help="none, sign or encrypt (Basic256Sha256); None, Sign, SignAndEncrypt too, "
-            "in any case."
-        ),
-    ] = "none",
-    username_env: Annotated[
-        str | None, typer.Option(help="Variable holding the user name.")
-    ] = None,
-    password_env: Annotated[str | None, typer.Option(help="Variable holding the password.")] = None,
+    options: BrowseOptions,
     export: Annotated[
         Path | None,
         typer.Option(
             help="Write the variables as signal config: .yaml (signals list) or .csv (all nodes)."
         ),
     ] = None,
-    connector: Annotated[
-        str, typer.Option(help="Connector name in the exported signals.")
-    ] = "opcua",
     include_writable: Annotated[
         bool,
         typer.Option(
             help="Export writable variables too (bound read-only: the connector only reads)."
         ),
     ] = True,
-    timeout: Annotated[float, typer.Option(min=0.1, help="Seconds per request.")] = 10.0,
     project: ProjectOption = None,
     json_: JsonOption = False,
 ) -> None:
     """Browse and search a server's address space; export nodes as signal config."""
-    from shopfloor.errors import ConfigError
-    from shopfloor.services.opcua import EXPORT_SUFFIXES, BrowseOptions, check_browse
+    from shopfloor.services.opcua import EXPORT_SUFFIXES, check_browse, export_nodes
     from shopfloor.services.opcua import browse as browse_nodes
-    from shopfloor.services.opcua import export_nodes as write_export
 
     if export is not None and export.suffix.lower() not in EXPORT_SUFFIXES:
         fail(f"--export {export}: use a .yaml or .csv file name", EXIT_CONFIG)
-    options = BrowseOptions(
-        url, search, depth, security, username_env, password_env, connector, timeout, project
-    )
-    try:
-        check_browse(options)
-    except ConfigError as err:
-        fail(str(err), EXIT_CONFIG)
+    options = dataclasses.replace(options, project=project)
+    checked(check_browse, options)
     nodes = run_async(lambda: browse_nodes(options))
     if export is not None:
-        count, skipped = write_export(nodes, export, connector, include_writable=include_writable)
+        count, skipped = export_nodes(
+            nodes, export, options.connector, include_writable=include_writable
+        )
         for path, reason in skipped:
             err_console.print(f"skipped {path}: {reason}")
         err_console.print(f"wrote {count} entries to {export}")
-    if json_:
-        from dataclasses import asdict
-
-        print_json([asdict(n) for n in nodes])
+    if as_json(json_, [dataclasses.asdict(n) for n in nodes]):
         return
-    from rich.table import Table
-
-    table = Table(
-        title=f"{url}: {len(nodes)} node(s)" + (f" matching {search!r}" if search else "")
+    print_table(
+        f"{options.url}: {len(nodes)} node(s)"
+        + (f" matching {options.search!r}" if options.search else ""),
+        ("path", "node id", "class", "type", "unit", "hist.", "description"),
+        (
+            (
+                n.path,
+                n.node_id,
+                n.node_class,
+                _kind(n.data_type, n.value_rank, n.array_length),
+                n.unit or "-",
+                "yes" if n.historizing else "",
+                n.description,
+            )
+            for n in nodes
+        ),
+        column_style={"overflow": "fold"},
     )
-    for column in ("path", "node id", "class", "type", "unit", "hist.", "description"):
-        table.add_column(column, overflow="fold")
-    for node in nodes:
-        kind = node.data_type or "-"
-        if node.value_rank is not None and node.value_rank >= 1:
-            kind += f"[{node.array_length or ''}]"
-        table.add_row(
-            node.path,
-            node.node_id,
-            node.node_class,
-            kind,
-            node.unit or "-",
-            "yes" if node.historizing else "",
-            node.description,
-        )
-    console.print(table)
+
+
+def _kind(data_type: str | None, value_rank: int | None, length: int | None) -> str:
+    """The node's data type, with ``[n]`` after it for an array."""
+    rank = value_rank is not None and value_rank >= 1
+    return (data_type or "-") + (f"[{length or ''}]" if rank else "")

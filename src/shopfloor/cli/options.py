@@ -33,7 +33,9 @@ def options_of(
     ----------
     cls : type
         A dataclass whose fields carry their help in ``metadata["help"]``. A field typed
-        ``tuple[X, ...]`` becomes a repeatable option.
+        ``tuple[X, ...]`` becomes a repeatable option; a field without a default, a
+        required one. ``metadata["flags"]`` holds extra keywords of :func:`typer.Option`
+        (as ``flags`` does). A field without help is no option (it keeps its default).
     arguments : tuple of str
         Fields that are positional arguments (required) rather than options.
     flags : mapping, optional
@@ -51,7 +53,8 @@ def options_of(
 
     def parameter(field: dataclasses.Field[Any]) -> inspect.Parameter:
         hint: Any = hints[field.name]
-        default: Any = field.default
+        missing = field.default is dataclasses.MISSING
+        default: Any = inspect.Parameter.empty if missing else field.default
         if typing.get_origin(hint) is tuple:  # repeated: typer gives a list, or None
             hint = types.GenericAlias(list, typing.get_args(hint)[:1])
             default = None
@@ -62,7 +65,7 @@ def options_of(
             default = inspect.Parameter.empty
             info = typer.Argument(help=help_, show_default=False)
         else:
-            keywords = dict(extra.get(field.name, {}))
+            keywords = {**field.metadata.get("flags", {}), **extra.get(field.name, {})}
             info = typer.Option(*keywords.pop("param_decls", ()), help=help_, **keywords)
         return inspect.Parameter(
             field.name,
@@ -71,7 +74,7 @@ def options_of(
             annotation=Annotated[hint, info],
         )
 
-    fields = dataclasses.fields(cls)
+    fields = [f for f in dataclasses.fields(cls) if "help" in f.metadata]
     names = {f.name for f in fields}
     repeated = {f.name for f in fields if typing.get_origin(hints[f.name]) is tuple}
 

@@ -6,23 +6,14 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
-from shopfloor.cli.common import (
-    EXIT_CONFIG,
-    JsonOption,
-    ProjectOption,
-    console,
-    fail,
-    load,
-    print_json,
-    run_async,
-)
-
-if TYPE_CHECKING:
-    from rich.progress import Progress
+from shopfloor.cli.common import JsonOption, ProjectOption, checked, load, run_async
+from shopfloor.cli.options import options_of
+from shopfloor.cli.output import EXIT_CONFIG, as_json, console, fail, print_table, progress_bar
+from shopfloor.services.options import HistoryOptions
 
 __all__ = ["app"]
 
@@ -31,52 +22,23 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-FromOption = Annotated[str, typer.Option("--from", help="Start (ISO 8601 or now-1h).")]
-ToOption = Annotated[str, typer.Option("--to", help="End, exclusive (ISO 8601 or now).")]
+Work = Callable[[int, int, Callable[[int, int], None]], Awaitable[dict[str, Any]]]
 
 
-def _range(start: str, end: str) -> tuple[int, int]:
-    from shopfloor.errors import ConfigError
+def _over_history(label: str, h: HistoryOptions, json_: bool, work: Work) -> dict[str, Any]:
+    """Run ``work(start_ns, end_ns, progress)`` over ``h``'s range, with a progress bar."""
+    from rich.progress import TextColumn
+
     from shopfloor.services.query import parse_time_range
 
-    try:
-        span = parse_time_range(start, end)
-    except ConfigError as err:
-        fail(str(err), EXIT_CONFIG)
-    assert span.start_ns is not None and span.end_ns is not None  # both given
-    return span.start_ns, span.end_ns
-
-
-def _progress(json_: bool) -> Progress:
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.percentage:>3.0f}%"),
-        TimeElapsedColumn(),
-        console=console,
-        disable=json_,
-        transient=False,
-    )
-
-
-def _with_bar(
-    label: str,
-    total: int,
-    json_: bool,
-    work: Callable[[Callable[[int, int], None]], Awaitable[dict[str, Any]]],
-) -> dict[str, Any]:
-    """Run ``work`` with a progress bar of ``total`` nanoseconds of history."""
+    span = checked(parse_time_range, h.from_, h.to)
+    start, end = span.start_ns, span.end_ns
+    assert start is not None and end is not None  # both given
 
     async def main() -> dict[str, Any]:
-        with _progress(json_) as bar:
-            task = bar.add_task(label, total=total)
-
-            def update(done: int, _total: int) -> None:
-                bar.update(task, completed=done)
-
-            return await work(update)
+        with progress_bar(TextColumn("{task.percentage:>3.0f}%"), disable=json_) as bar:
+            task = bar.add_task(f"{label} {h.name}", total=end - start)
+            return await work(start, end, lambda done, _total: bar.update(task, completed=done))
 
     return run_async(main)
 
@@ -84,73 +46,63 @@ def _with_bar(
 @app.command("list")
 def list_(project: ProjectOption = None, json_: JsonOption = False) -> None:
     """List the project's pipelines with their hash and whether they are fitted."""
-    from rich.table import Table
-
     from shopfloor.services.pipelines import list_pipelines
 
     proj = load(project)
     rows = list_pipelines(proj)
     broken = [row["name"] for row in rows if "error" in row]
-    if json_:
-        print_json(rows)
+    if as_json(json_, rows):
         if broken:
             raise typer.Exit(EXIT_CONFIG)
         return
-    table = Table(title=f"pipelines of {proj.config.project.name}")
-    for column in ("name", "sources", "window", "steps", "outputs", "hash", "fitted"):
-        table.add_column(column)
-    for row in rows:
-        if "error" in row:
-            table.add_row(row["name"], f"[red]{row['error']}[/]", "", "", "", "", "")
-            continue
-        if not row["needs_fit"]:
-            fit_status = "-"
-        elif row["fitted"] is None:
-            fit_status = "[red]no[/]"
-        else:
-            fit_status = "yes" if row["fitted"]["current"] else "[yellow]outdated[/]"
-        table.add_row(
-            row["name"],
-            ", ".join(row["sources"]),
-            f"{row['window_samples']} @ {row['rate_hz']:g} Hz, hop {row['hop_s']:g} s",
-            " → ".join(row["steps"]),
-            str(row["outputs"]),
-            row["spec_hash"][:12],
-            fit_status,
-        )
-    console.print(table)
+    print_table(
+        f"pipelines of {proj.config.project.name}",
+        ("name", "sources", "window", "steps", "outputs", "hash", "fitted"),
+        (_pipeline_row(row) for row in rows),
+    )
     if broken:
         fail(f"pipeline(s) {', '.join(broken)} cannot be built: see the table", EXIT_CONFIG)
 
 
+def _pipeline_row(row: dict[str, Any]) -> tuple[str, ...]:
+    """A row of ``pipelines list``: what the pipeline reads, does and writes; fitted or not."""
+    if "error" in row:
+        return (row["name"], f"[red]{row['error']}[/]", "", "", "", "", "")
+    if not row["needs_fit"]:
+        fit_status = "-"
+    elif row["fitted"] is None:
+        fit_status = "[red]no[/]"
+    else:
+        fit_status = "yes" if row["fitted"]["current"] else "[yellow]outdated[/]"
+    return (
+        row["name"],
+        ", ".join(row["sources"]),
+        f"{row['window_samples']} @ {row['rate_hz']:g} Hz, hop {row['hop_s']:g} s",
+        " → ".join(row["steps"]),
+        str(row["outputs"]),
+        row["spec_hash"][:12],
+        fit_status,
+    )
+
+
 @app.command()
-def fit(
-    name: Annotated[str, typer.Argument(help="Pipeline name.")],
-    from_: FromOption,
-    to: ToOption = "now",
-    project: ProjectOption = None,
-    json_: JsonOption = False,
-) -> None:
+@options_of(HistoryOptions, arguments=("name",))
+def fit(h: HistoryOptions, project: ProjectOption = None, json_: JsonOption = False) -> None:
     """Fit the pipeline's learning steps (scalers, models) on a baseline of stored history."""
-    from shopfloor.errors import ConfigError
     from shopfloor.model import format_ns
     from shopfloor.services.pipelines import check_pipeline, fit_baseline
+    from shopfloor.services.query import parse_time_range
 
-    proj = load(project)
-    start, end = _range(from_, to)
-    try:
-        check_pipeline(proj, name)
-    except ConfigError as err:
-        fail(str(err), EXIT_CONFIG)
-    result = _with_bar(
-        f"fit {name}", end - start, json_, lambda up: fit_baseline(proj, name, start, end, up)
-    )
-    if json_:
-        print_json(result)
+    proj, name = load(project), h.name
+    span = checked(parse_time_range, h.from_, h.to)  # the range first, as it names the option
+    checked(check_pipeline, proj, name)
+    result = _over_history("fit", h, json_, lambda *a: fit_baseline(proj, name, *a))
+    if as_json(json_, result):
         return
     console.print(
         f"[green]fitted[/] {name} on {result['baseline']['windows']} windows "
-        f"({format_ns(start)} .. {format_ns(end)}); saved {result['saved']}"
+        f"({format_ns(span.start_ns or 0)} .. {format_ns(span.end_ns or 0)}); "
+        f"saved {result['saved']}"
     )
     uncovered = result["baseline"].get("uncovered_regimes") or []
     if uncovered:
@@ -161,10 +113,9 @@ def fit(
 
 
 @app.command("run")
+@options_of(HistoryOptions, arguments=("name",))
 def run_(
-    name: Annotated[str, typer.Argument(help="Pipeline name.")],
-    from_: FromOption,
-    to: ToOption = "now",
+    h: HistoryOptions,
     rescore: Annotated[
         bool,
         typer.Option(
@@ -182,21 +133,15 @@ def run_(
     """
     from shopfloor.services.pipelines import run_over_history
 
-    proj = load(project)
-    start, end = _range(from_, to)
-    result = _with_bar(
-        f"run {name}",
-        end - start,
-        json_,
-        lambda up: run_over_history(proj, name, start, end, up, rescore=rescore),
+    proj, name = load(project), h.name
+    result = _over_history(
+        "run", h, json_, lambda *a: run_over_history(proj, name, *a, rescore=rescore)
     )
     conflicts = (
         f"{result['conflicts']:,} values differ from outputs already stored (an earlier "
         f"fit?) and were not written: run again with --rescore to replace them"
     )
-    if json_:
-        print_json(result)
-    else:
+    if not as_json(json_, result):
         if result["rescored"]:
             console.print(f"[yellow]rescored[/] {name}: {result['replaced']:,} old values deleted")
         console.print(

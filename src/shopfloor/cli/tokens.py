@@ -8,21 +8,16 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from shopfloor.cli.common import (
-    EXIT_CONFIG,
-    JsonOption,
-    ProjectOption,
-    console,
-    fail,
-    load,
-    print_json,
-)
-from shopfloor.errors import ConfigError
+from shopfloor.cli.common import JsonOption, ProjectOption, checked, load
+from shopfloor.cli.output import EXIT_CONFIG, as_json, console, fail, print_table
+
+if TYPE_CHECKING:
+    from shopfloor.api.tokens import TokenRegistry
 
 __all__ = ["app"]
 
@@ -36,6 +31,13 @@ def tokens() -> None:
     """Create, list and revoke API tokens."""
 
 
+def _registry(project: Path | None) -> TokenRegistry:
+    """The token registry of the project."""
+    from shopfloor.api.tokens import TOKENS_NAME, TokenRegistry
+
+    return TokenRegistry(load(project).state_dir / TOKENS_NAME)
+
+
 @app.command()
 def create(
     role: Annotated[str, typer.Option(help=f"What the token may do: {_ROLES}.")],
@@ -46,20 +48,15 @@ def create(
     json_: JsonOption = False,
 ) -> None:
     """Create a token with ROLE and print its secret (shown this once only)."""
-    from shopfloor.api.tokens import TOKENS_NAME, Role, TokenRegistry
+    from shopfloor.api.tokens import Role
 
     try:
         parsed = Role(role.lower())
     except ValueError:
         fail(f"--role {role!r} is not a role; use {_ROLES}", EXIT_CONFIG)
     chosen = name or f"{parsed.value}-{secrets.token_hex(3)}"
-    registry = TokenRegistry(load(project).state_dir / TOKENS_NAME)
-    try:
-        secret = registry.create(chosen, parsed)
-    except ConfigError as err:
-        fail(str(err), EXIT_CONFIG)
-    if json_:
-        print_json({"name": chosen, "role": parsed.value, "token": secret})
+    secret = checked(_registry(project).create, chosen, parsed)
+    if as_json(json_, {"name": chosen, "role": parsed.value, "token": secret}):
         return
     console.print(f"[green]created[/] token {chosen!r} ({parsed.value}); it is shown only now:")
     console.print(secret, highlight=False, soft_wrap=True)
@@ -69,13 +66,7 @@ def create(
 @app.command("list")
 def list_tokens(project: ProjectOption = None, json_: JsonOption = False) -> None:
     """List the tokens (names, roles, creation times; never the secrets)."""
-    from shopfloor.api.tokens import TOKENS_NAME, TokenRegistry
-
-    registry = TokenRegistry(load(project).state_dir / TOKENS_NAME)
-    try:
-        found = registry.tokens()
-    except ConfigError as err:
-        fail(str(err), EXIT_CONFIG)
+    found = checked(_registry(project).tokens)
     rows = [
         {
             "name": t.name,
@@ -86,15 +77,11 @@ def list_tokens(project: ProjectOption = None, json_: JsonOption = False) -> Non
         }
         for t in found
     ]
-    if json_:
-        print_json(rows)
+    if as_json(json_, rows):
         return
-    table = Table(title=f"{len(rows)} API token(s)")
-    for column in ("name", "role", "created"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(row["name"], row["role"], row["created"])
-    console.print(table)
+    print_table(
+        f"{len(rows)} API token(s)", ("name", "role", "created"), (r.values() for r in rows)
+    )
 
 
 @app.command()
@@ -103,11 +90,5 @@ def revoke(
     project: ProjectOption = None,
 ) -> None:
     """Revoke token NAME: the API refuses it from now on."""
-    from shopfloor.api.tokens import TOKENS_NAME, TokenRegistry
-
-    registry = TokenRegistry(load(project).state_dir / TOKENS_NAME)
-    try:
-        gone = registry.revoke(name)
-    except ConfigError as err:
-        fail(str(err), EXIT_CONFIG)
+    gone = checked(_registry(project).revoke, name)
     console.print(f"[green]revoked[/] token {gone.name!r} ({gone.role.value})")

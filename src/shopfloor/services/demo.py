@@ -23,6 +23,7 @@ from shopfloor.node import ApiFactory, Platform
 from shopfloor.node.pipelines import fitted_path, pipeline_service, project_pipeline
 from shopfloor.node.services import project_services
 from shopfloor.pipelines import fit_pipeline, pipeline_state, run_history, save_state
+from shopfloor.services.options import DemoOptions
 
 __all__ = ["ASSET", "PIPELINE", "DemoOptions", "DemoReporter", "DemoResult", "run_demo"]
 
@@ -30,26 +31,6 @@ ASSET = "acme/plant1/machining/line1/cell1/cnc-01"
 PIPELINE = "spindle-health"
 THRESHOLD = 10.0
 POLL_S = 0.5
-
-
-@dataclass(frozen=True)
-class DemoOptions:
-    """Where and how long the demo runs.
-
-    Parameters
-    ----------
-    folder
-        Where to build the demo project (its state and plot are replaced).
-    time_scale
-        Machine seconds per wall second.
-    baseline_s, watch_s
-        Machine seconds of healthy baseline, and to watch for the fault.
-    """
-
-    folder: Path = Path("demo-project")
-    time_scale: float = 8.0
-    baseline_s: float = 200.0
-    watch_s: float = 300.0
 
 
 class DemoReporter(Protocol):

@@ -8,21 +8,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+
+from shopfloor.services.options import option as _option
 
 __all__ = ["IngestOptions"]
-
-
-def _option(default: Any, help_: str) -> Any:
-    """A field with a default and the help of its command-line option."""
-    return field(default=default, metadata={"help": help_})
 
 
 @dataclass(frozen=True)
 class IngestOptions:
     """What to ingest and how: the options of ``shopfloor ingest``, by the same names.
 
-    Each field's ``metadata["help"]`` is the help ``shopfloor ingest --help`` shows for it.
+    Each field's ``metadata["help"]`` is the help ``shopfloor ingest --help`` shows for it,
+    ``metadata["flags"]`` the option's spelling and bounds when they are not the default.
 
     Parameters
     ----------
@@ -82,6 +79,7 @@ class IngestOptions:
         "each SOURCE or SOURCE=CHANNEL (WAV/.npy channels 1,2,..; capture columns "
         "1,2,.. or header names; .mat/.npz variable names or globs). Default: all "
         "channels.",
+        param_decls=("--channels", "--variables"),
     )
     time_column: str | None = _option(
         None,
@@ -143,17 +141,24 @@ class IngestOptions:
     rows: int | None = _option(
         None,
         "Captures: rows each must have (default: as many as the first one).",
+        min=1,
     )
     files: str | None = _option(None, "Captures: glob of the file names to read (default: all).")
     delimiter: str | None = _option(None, "Field separator (default: detected).")
     header: bool | None = _option(
         None,
         "First line names the columns (default: yes for tables, no for captures).",
+        param_decls=("--header/--no-header",),
+        show_default=False,
     )
-    skip_rows: int = _option(0, "Lines to skip before the header.")
+    skip_rows: int = _option(0, "Lines to skip before the header.", min=0)
     decimal: str = _option(".", "Decimal separator of the numbers.")
     encoding: str = _option("utf-8", "Text encoding of CSV files, e.g. cp1252 (Windows), latin-1.")
-    fmt: str = _option("auto", "auto, csv, parquet, wav, mat, npy, captures (auto: from the name).")
+    fmt: str = _option(
+        "auto",
+        "auto, csv, parquet, wav, mat, npy, captures (auto: from the name).",
+        param_decls=("--format",),
+    )
     kind: str = _option(
         "auto",
         "auto, scalar or waveform: what the signals are (tables load scalars, the "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -18,35 +17,11 @@ from shopfloor.connectors.opcua.browse import (
 from shopfloor.connectors.opcua.client import connect_client, disconnect_client
 from shopfloor.connectors.opcua.config import OpcUaConfig, security_mode_of
 from shopfloor.errors import ConfigError
+from shopfloor.services.options import BrowseOptions
 
 __all__ = ["EXPORT_SUFFIXES", "BrowseOptions", "browse", "check_browse", "export_nodes"]
 
 EXPORT_SUFFIXES = (".yaml", ".yml", ".csv")
-
-
-@dataclass(frozen=True)
-class BrowseOptions:
-    """Which server, how to connect, and what to look for.
-
-    Parameters
-    ----------
-    url
-        Endpoint, ``opc.tcp://host:port``.
-    security
-        none, sign or encrypt, or None, Sign, SignAndEncrypt (any case).
-    connector
-        Connector name: where the client certificate is kept, and in exported signals.
-    """
-
-    url: str
-    search: str | None = None
-    depth: int = 6
-    security: str = "none"
-    username_env: str | None = None
-    password_env: str | None = None
-    connector: str = "opcua"
-    timeout_s: float = 10.0
-    project: Path | None = None
 
 
 def check_browse(options: BrowseOptions) -> OpcUaConfig:

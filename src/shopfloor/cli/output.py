@@ -1,0 +1,172 @@
+"""What commands print, written once: the consoles, errors, JSON, tables, health, progress.
+
+Rich is imported when a table or a bar is drawn, so that ``shopfloor --help`` stays light.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import typer
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, ProgressColumn
+
+__all__ = [
+    "EXIT_CONFIG",
+    "EXIT_FAILURE",
+    "as_json",
+    "console",
+    "err_console",
+    "fail",
+    "health_lines",
+    "plain",
+    "print_json",
+    "print_status",
+    "print_table",
+    "progress_bar",
+]
+
+EXIT_FAILURE = 1
+EXIT_CONFIG = 2
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
+    """Print ``message`` as an error and exit with ``code``."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def print_json(data: Any) -> None:
+    """Print JSON to standard output (plain, so it pipes into jq)."""
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def as_json(json_: bool, data: Any) -> bool:
+    """Print ``data`` as JSON when ``json_`` (``--json`` was given); return ``json_``."""
+    if json_:
+        print_json(data)
+    return json_
+
+
+def plain(value: Any) -> str:
+    """``value`` as a table cell: floats to 6 digits, lists joined, ``None`` as ``-``."""
+    if isinstance(value, list):
+        return ", ".join(plain(v) for v in value) or "-"
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def print_table(
+    title: str | None,
+    columns: Sequence[str],
+    rows: Iterable[Iterable[Any]],
+    *,
+    right: Iterable[str] = (),
+    no_wrap: Iterable[str] = (),
+    column_style: Mapping[str, Any] | None = None,
+    **table: Any,
+) -> None:
+    """Print a table of ``rows`` (cells through :func:`plain`) under ``title``.
+
+    Parameters
+    ----------
+    title : str or None
+        The table's title.
+    columns : sequence of str
+        Column headers.
+    rows : iterable of iterables
+        One iterable of cells per row, in column order.
+    right : iterable of str
+        Columns justified right (numbers).
+    no_wrap : iterable of str
+        Columns whose cells are never folded.
+    column_style : mapping, optional
+        Keywords of :meth:`rich.table.Table.add_column` for every column.
+    **table
+        Keywords of :class:`rich.table.Table` (``title_justify``...).
+    """
+    from rich.table import Table
+
+    shown = Table(title=title, **table)
+    flush_right, whole = set(right), set(no_wrap)
+    for column in columns:
+        style = {**(column_style or {}), **({"no_wrap": True} if column in whole else {})}
+        shown.add_column(column, justify="right" if column in flush_right else "left", **style)
+    for row in rows:
+        shown.add_row(*(plain(cell) for cell in row))
+    console.print(shown)
+
+
+def health_lines(health: Any, depth: int = 0) -> list[str]:
+    """Nested health as indented ``name: value`` lines (no Python reprs)."""
+    pad = "  " * depth
+    if not isinstance(health, dict):
+        return [f"{pad}{health}"]
+    lines = []
+    for name, value in health.items():
+        if isinstance(value, dict):
+            flat = all(not isinstance(v, dict | list) for v in value.values())
+            if flat and len(value) <= 6:
+                pairs = ", ".join(f"{k} {plain(v)}" for k, v in value.items())
+                lines.append(f"{pad}[bold]{name}[/]: {pairs}")
+            else:
+                lines.append(f"{pad}[bold]{name}[/]")
+                lines.extend(health_lines(value, depth + 1))
+        else:
+            lines.append(f"{pad}[bold]{name}[/]: {plain(value)}")
+    return lines
+
+
+def print_status(result: Mapping[str, Any]) -> None:
+    """Print ``shopfloor status``: whether it runs, the store's tables, each part's health."""
+    state = "[green]running[/]" if result["running"] else "[yellow]not running[/]"
+    console.print(f"platform: {state}" + (f" (pid {result['pid']})" if "pid" in result else ""))
+    store = result.get("store")
+    if store and store.get("state") == "failed":
+        console.print(f"store: [red]failed[/]: {store.get('reason')}", highlight=False)
+    elif store:
+        console.print(f"store: {store['location']} ({store['size_bytes'] / 1e6:.1f} MB)")
+        print_table(
+            None,
+            ("table", "rows"),
+            ((n, f"{r:,}") for n, r in store["rows"].items()),
+            right=("rows",),
+        )
+    for line in health_lines(result.get("services") or {}):
+        console.print(line, highlight=False)
+
+
+def progress_bar(
+    *middle: ProgressColumn, disable: bool = False, remaining: bool = False
+) -> Progress:
+    """A bar: the task's name, the bar, the ``middle`` columns, the time taken (and left)."""
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    ends = (TimeElapsedColumn(), TimeRemainingColumn()) if remaining else (TimeElapsedColumn(),)
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        *middle,
+        *ends,
+        console=console,
+        disable=disable,
+        transient=False,
+    )

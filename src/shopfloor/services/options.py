@@ -1,0 +1,174 @@
+"""Options of the services, with the help each one shows on the command line.
+
+:class:`BrowseOptions` (``shopfloor opcua browse``), :class:`DemoOptions` (``shopfloor
+demo``), :class:`QueryOptions`, :class:`EventOptions` and :class:`DeadLetterOptions`
+(``shopfloor query``, ``events``, ``dead-letters``), :class:`ServeOptions` (``shopfloor
+serve``, ``run``) and :class:`HistoryOptions` (``shopfloor pipelines fit``, ``run``).
+Apart from the services that take them, which import asyncua, numpy and DuckDB, so that a
+command's ``--help`` is built from these fields without them. A field's
+``metadata["help"]`` is its option's help (a field without it is no command-line option);
+``metadata["flags"]`` its spelling and bounds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "BrowseOptions",
+    "DeadLetterOptions",
+    "DemoOptions",
+    "EventOptions",
+    "HistoryOptions",
+    "QueryOptions",
+    "ServeOptions",
+    "option",
+]
+
+_FROM = {"param_decls": ("--from",)}
+_AT_LEAST_1 = {"min": 1}
+_NEWEST = "At most this many (newest first)."
+
+
+def option(default: Any, help_: str, **flags: Any) -> Any:
+    """A field with a default (``MISSING``: required), its option's help and ``flags``."""
+    return field(default=default, metadata={"help": help_, "flags": flags})
+
+
+@dataclass(frozen=True)
+class BrowseOptions:
+    """Which server, how to connect, and what to look for.
+
+    Parameters
+    ----------
+    url
+        Endpoint, ``opc.tcp://host:port``.
+    search
+        Only nodes whose path or description contains this text.
+    depth
+        Levels below Objects.
+    security
+        none, sign or encrypt, or None, Sign, SignAndEncrypt (any case).
+    username_env, password_env
+        Environment variables holding the user name and the password.
+    connector
+        Connector name: where the client certificate is kept, and in exported signals.
+    timeout_s
+        Seconds per request.
+    project
+        Project folder or file (where the client certificate is kept).
+    """
+
+    url: str = field(metadata={"help": "Endpoint, e.g. opc.tcp://127.0.0.1:4840."})
+    search: str | None = option(None, "Only nodes whose path or description contains this text.")
+    depth: int = option(6, "Levels below Objects.", min=1, max=20)
+    security: str = option(
+        "none",
+        "none, sign or encrypt (Basic256Sha256); None, Sign, SignAndEncrypt too, in any case.",
+    )
+    username_env: str | None = option(None, "Variable holding the user name.")
+    password_env: str | None = option(None, "Variable holding the password.")
+    connector: str = option("opcua", "Connector name in the exported signals.")
+    timeout_s: float = option(10.0, "Seconds per request.", param_decls=("--timeout",), min=0.1)
+    project: Path | None = None
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """Where and how long the demo runs.
+
+    Parameters
+    ----------
+    folder
+        Where to build the demo project (its state and plot are replaced).
+    time_scale
+        Machine seconds per wall second.
+    baseline_s, watch_s
+        Machine seconds of healthy baseline, and to watch for the fault.
+    """
+
+    folder: Path = field(
+        default=Path("demo-project"), metadata={"help": "Where to build the demo project."}
+    )
+    time_scale: float = option(8.0, "Machine seconds per second.", min=1, max=20)
+    baseline_s: float = option(200.0, "Machine seconds of healthy baseline.", min=60)
+    watch_s: float = option(300.0, "Machine seconds to watch for the fault.", min=60)
+
+
+@dataclass(frozen=True)
+class QueryOptions:
+    """Which values of which signal (``shopfloor query``).
+
+    Parameters
+    ----------
+    signal, asset
+        The signal's name (or full path) and the ISA-95 path of its asset.
+    from_, to
+        Start and exclusive end (ISO 8601 or ``now-1h``); default: all values.
+    every
+        Downsample to min/max/mean per bucket of this duration (``1s``, ``5min``).
+    limit
+        At most this many rows.
+    """
+
+    signal: str = option(MISSING, "Signal name (or full asset/.../signal path).")
+    asset: str | None = option(None, "ISA-95 path of the asset.")
+    from_: str | None = option(None, "Start (ISO 8601 or now-1h); default: first value.", **_FROM)
+    to: str | None = option(
+        None, "End, exclusive (ISO 8601 or now); default: after the last value."
+    )
+    every: str | None = option(
+        None,
+        "Downsample to min/max/mean per bucket, e.g. 1s, 5min (waveforms: of the blocks' RMS).",
+    )
+    limit: int | None = option(None, "At most this many rows.", **_AT_LEAST_1)
+
+
+@dataclass(frozen=True)
+class EventOptions:
+    """Which events (``shopfloor events``): filters, time range, how many, newest first."""
+
+    asset: str | None = option(None, "Only this asset and the assets below it.")
+    signal: str | None = option(None, "Only this signal (name).")
+    kind: str | None = option(None, "Only this kind (gap, program_change, alert_raised, ...).")
+    from_: str | None = option(None, "Start (ISO 8601 or now-1h).", **_FROM)
+    to: str | None = option(None, "End, exclusive (ISO 8601 or now).")
+    limit: int = option(100, _NEWEST, **_AT_LEAST_1)
+
+
+@dataclass(frozen=True)
+class DeadLetterOptions:
+    """Which rejected input (``shopfloor dead-letters``): since when, from where, how many."""
+
+    since: str | None = option(None, "Only those received since (ISO 8601 or now-1h).")
+    source: str | None = option(None, "Only from this source (ingest, a connector).")
+    asset: str | None = option(None, "Only this asset and the assets below it.")
+    signal: str | None = option(None, "Only this signal (name).")
+    limit: int = option(50, _NEWEST, **_AT_LEAST_1)
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """How long and on which port the platform serves (``shopfloor serve``, ``run``)."""
+
+    api_port: int | None = option(
+        None,
+        "Override api.port (0: any free port).",
+        param_decls=("--api-port", "--port"),
+        min=0,
+        max=65535,
+    )
+    duration: str | None = option(
+        None, "Stop by itself after this long: 30 (seconds), 30s, 5min, 1h.", show_default=False
+    )
+
+
+@dataclass(frozen=True)
+class HistoryOptions:
+    """Which pipeline over which stored history (``shopfloor pipelines fit``, ``run``)."""
+
+    name: str = option(MISSING, "Pipeline name.")
+    from_: str = option(MISSING, "Start (ISO 8601 or now-1h).", **_FROM)
+    to: str = option("now", "End, exclusive (ISO 8601 or now).")
