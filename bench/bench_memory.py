@@ -12,6 +12,8 @@ scalars of the spindle and the program, 20 simulated seconds per wall second):
 * **ours**: ``shopfloor run`` of the example project of ``shopfloor init`` (its OPC UA
   connector pointed at the simulator's port, API off), in its own process: connector,
   engine, bus, store sink into DuckDB;
+* **ours, small store memory**: the same with ``store.memory_limit: 256MB``, to tell
+  DuckDB's buffer pool from the rest;
 * **baseline**: a bare asyncua subscription to the same nodes whose handler only counts,
   in its own process.
 
@@ -41,9 +43,12 @@ RUN_S = float(os.environ.get("SHOPFLOOR_BENCH_MEMORY_S", "30"))
 SAMPLE_S = 0.2
 GOAL_MB = 1024.0
 """The bound: issue 17 gives none, only the 4.6 GB it measured; 1 GB is a quarter of it."""
-ISSUE_MB = 4.6 * 1024
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
+
+STORE_LINE = "  path: .shopfloor/store.duckdb"
+"""The store line of the example project, after which ``memory_limit`` goes."""
+SMALL_MEMORY_LIMIT = "256MB"
 
 CLI = [sys.executable, "-m", "shopfloor.cli.main"]
 NODE_IDS = sorted(set(re.findall(r"ns=2;s=CNC01\.[\w.]+", EXAMPLE_PROJECT)))
@@ -214,21 +219,30 @@ def run_watched(client: Watched, sim: Watched) -> None:
         sim.stop()
 
 
-def measure_platform(workdir: Path) -> tuple[Watched, Watched]:
-    """``shopfloor run`` of the example project against a fresh simulator."""
-    sim, url = start_simulator(workdir, "platform")
+def measure_platform(workdir: Path, memory_limit: str | None = None) -> tuple[Watched, Watched]:
+    """``shopfloor run`` of the example project against a fresh simulator.
+
+    ``memory_limit`` sets the project's ``store.memory_limit`` (DuckDB's); the project's
+    folder, log and simulator are named after it.
+    """
+    tag = f"platform-{memory_limit or 'default'}"
+    sim, url = start_simulator(workdir, tag)
     try:
-        folder = workdir / "plant"
+        folder = workdir / tag
         subprocess.run([*CLI, "init", str(folder)], check=True, capture_output=True, timeout=120)
         project = folder / "factory.yaml"
         text = project.read_text()
-        if "opc.tcp://127.0.0.1:4840" not in text:
-            raise RuntimeError(f"{project}: the example project no longer reads the simulator")
-        project.write_text(text.replace("opc.tcp://127.0.0.1:4840", url))
+        for needle in ("opc.tcp://127.0.0.1:4840", STORE_LINE):
+            if needle not in text:
+                raise RuntimeError(f"{project}: the example project has no {needle!r}")
+        text = text.replace("opc.tcp://127.0.0.1:4840", url)
+        if memory_limit:
+            text = text.replace(STORE_LINE, f"{STORE_LINE}\n  memory_limit: {memory_limit}")
+        project.write_text(text)
         platform = Watched(
-            "shopfloor run",
+            f"shopfloor run ({tag})",
             [*CLI, "run", "-p", str(folder), "--no-api", "--duration", f"{RUN_S:g}s"],
-            workdir / "run.log",
+            workdir / f"{tag}.log",
         )
     except BaseException:
         sim.stop()
@@ -253,10 +267,26 @@ def measure_bare(workdir: Path) -> tuple[Watched, Watched]:
     return client, sim
 
 
-def store_mb(workdir: Path) -> float:
+def store_mb(platform: Watched) -> float:
     """Size of the platform's store folder in MB (data written during the run)."""
-    folder = workdir / "plant" / ".shopfloor"
+    folder = platform.log.with_suffix("") / ".shopfloor"
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1024 / 1024
+
+
+def summary(platform: Watched) -> str:
+    """The platform's ``stopped: ...`` line, its store's size and its RSS over time."""
+    line = next(
+        (
+            line.strip()
+            for line in platform.log.read_text(errors="replace").splitlines()
+            if line.startswith("stopped:")
+        ),
+        "(no summary line)",
+    )
+    return (
+        f"{line}; store folder {store_mb(platform):,.0f} MB after the run; RSS over the "
+        f"process's life (MB): {platform.trajectory()}"
+    )
 
 
 def run() -> Section:
@@ -265,15 +295,11 @@ def run() -> Section:
         workdir = Path(tmp)
         bare, bare_sim = measure_bare(workdir)
         platform, platform_sim = measure_platform(workdir)
-        stored_mb = store_mb(workdir)
-        summary = next(
-            (
-                line.strip()
-                for line in platform.log.read_text(errors="replace").splitlines()
-                if line.startswith("stopped:")
-            ),
-            "(no summary line)",
-        )
+        limited, _ = measure_platform(workdir, SMALL_MEMORY_LIMIT)
+        notes = [
+            f"platform: {summary(platform)}",
+            f"platform with store.memory_limit {SMALL_MEMORY_LIMIT}: {summary(limited)}",
+        ]
     section = Section(
         title="Memory under the CNC simulator at 20x real time",
         description=(
@@ -282,9 +308,10 @@ def run() -> Section:
             f"`shopfloor sim cnc --time-scale {TIME_SCALE:g}` (three 25,600-sample arrays "
             f"and {len(NODE_IDS) - 3} scalars, 20 simulated seconds per second). Baseline: "
             "a bare asyncua subscription to the same nodes, whose handler only counts, "
-            "against its own fresh simulator for as long. Peak RSS of each process "
-            "separately (VmHWM sampled every "
-            f"{SAMPLE_S:g} s, and ru_maxrss at exit)."
+            "against its own fresh simulator for as long. The platform runs twice: as "
+            f"written by `init`, and with `store.memory_limit: {SMALL_MEMORY_LIMIT}` "
+            "(DuckDB's buffer pool). Peak RSS of each process separately (VmHWM sampled "
+            f"every {SAMPLE_S:g} s, and ru_maxrss at exit)."
         ),
     )
     section.measurements += [
@@ -295,7 +322,17 @@ def run() -> Section:
             bare.peak_mb,
             "bare asyncua client",
             higher_is_better=False,
-            goal=f"<= {GOAL_MB:,.0f} MB (issue 17: {ISSUE_MB:,.0f} MB)",
+            goal=f"<= {GOAL_MB:,.0f} MB (issue 17: 4.6 GB)",
+            goal_max=GOAL_MB,
+        ),
+        Measurement(
+            f"peak RSS, platform process, store.memory_limit {SMALL_MEMORY_LIMIT}",
+            limited.peak_mb,
+            "MB",
+            bare.peak_mb,
+            "bare asyncua client",
+            higher_is_better=False,
+            goal=f"<= {GOAL_MB:,.0f} MB",
             goal_max=GOAL_MB,
         ),
         Measurement(
@@ -308,15 +345,16 @@ def run() -> Section:
         ),
     ]
     section.notes += [
-        f"platform: {summary}; store folder {stored_mb:,.0f} MB after the run",
-        f"RSS of the platform process over the run (MB): {platform.trajectory()}",
+        *notes,
+        f"The platform process lives longer than its --duration of {RUN_S:g} s: start-up "
+        "(imports, store open) comes before and the final flush after.",
         "The example project's pipeline is not fitted in a fresh project, so it does not "
         "start: the figure is the platform's ingest path (connector, engine, bus, store "
-        "sink, DuckDB), where issue 17's 4.6 GB was.",
+        "sink, DuckDB).",
         f"The goal is ours: issue 17 asks to bound the peak without a number; {GOAL_MB:,.0f} "
         "MB is a quarter of what it measured.",
-        "The simulator serves the platform more than a bare client: the connector reads "
-        "its history on start (backfill) besides the subscription.",
+        "Other people's work ran on the same 2 cores during the run; memory figures move "
+        "with it less than times do, but a slower consumer holds more in flight.",
     ]
     return section
 
