@@ -87,6 +87,7 @@ def run() -> Section:
             "import duckdb": ("-c", "import duckdb"),
         }
         for name, args in cases.items():
+            has_goal = name.startswith("shopfloor")  # import duckdb is shown for scale only
             wall, cpu = _medians(args)
             for kind, ours, bare in (("wall", wall, bare_wall), ("CPU", cpu, bare_cpu)):
                 section.measurements.append(
@@ -97,8 +98,8 @@ def run() -> Section:
                         baseline=bare,
                         baseline_name="python -c pass",
                         higher_is_better=False,
-                        goal=f"<= {GOAL_S} s over the baseline",
-                        goal_max=bare + GOAL_S,
+                        goal=f"<= {GOAL_S} s over the baseline" if has_goal else "",
+                        goal_max=bare + GOAL_S if has_goal else None,
                     )
                 )
     section.notes.append(
