@@ -1,18 +1,24 @@
 """Start-up of the ``shopfloor`` command against a bare interpreter in the same run.
 
-Each figure is the median wall time of a fresh process (``python -m shopfloor.cli.main
-...``) next to ``python -c pass``; the goal is stated on the time each takes beyond
-the bare interpreter (issue 16: ``--help`` and ``status`` start in <= 0.3 s).
+Each figure is the median wall time, and the median CPU time (user + system of the child,
+from ``resource.getrusage(RUSAGE_CHILDREN)`` before and after), of a fresh process
+(``python -m shopfloor.cli.main ...``) next to ``python -c pass``; the goal is stated on
+the time each takes beyond the bare interpreter (issue 16: ``--help`` and ``status`` start
+in <= 0.3 s). CPU time is what the process itself spent: on a shared machine it moves far
+less than the wall time, which also counts the time spent waiting for a core.
 """
 
 from __future__ import annotations
 
+import resource
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
-from bench.harness import Measurement, Section, median_of
+from bench.harness import Measurement, Section
 
 REPEAT = 7
 GOAL_S = 0.3
@@ -38,13 +44,32 @@ def _run(*args: str) -> None:
     subprocess.run([sys.executable, *args], check=True, capture_output=True, timeout=120)
 
 
+def _cpu_children_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _timed(*args: str) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system) of one fresh ``python *args``."""
+    cpu0, t0 = _cpu_children_s(), time.perf_counter()
+    _run(*args)
+    return time.perf_counter() - t0, _cpu_children_s() - cpu0
+
+
+def _medians(args: tuple[str, ...]) -> tuple[float, float]:
+    """Median wall and median CPU seconds of ``REPEAT`` runs."""
+    runs = [_timed(*args) for _ in range(REPEAT)]
+    return statistics.median(w for w, _ in runs), statistics.median(c for _, c in runs)
+
+
 def run() -> Section:
     section = Section(
         "CLI start-up",
-        "Wall time of `shopfloor --help` and `shopfloor status` (a stopped platform, without "
-        "and with a DuckDB store to read) in a fresh process, median of "
-        f"{REPEAT}, against `python -c pass` measured in the same run. Goal: at most "
-        f"{GOAL_S} s more than the bare interpreter. `import duckdb` alone is shown for scale.",
+        "Wall time and CPU time (user + system of the child process) of `shopfloor --help` "
+        "and `shopfloor status` (a stopped platform, without and with a DuckDB store to "
+        f"read) in a fresh process, median of {REPEAT}, against `python -c pass` measured "
+        f"in the same run. Goal: at most {GOAL_S} s more than the bare interpreter. "
+        "`import duckdb` alone is shown for scale.",
     )
     with tempfile.TemporaryDirectory() as tmp:
         project = Path(tmp) / "plant"
@@ -52,7 +77,7 @@ def run() -> Section:
         with_store = Path(tmp) / "plant-with-store"
         _run("-m", "shopfloor.cli.main", "init", str(with_store))
         _run("-c", _MAKE_STORE, str(with_store))
-        bare = median_of(lambda: _run("-c", "pass"), REPEAT)
+        bare_wall, bare_cpu = _medians(("-c", "pass"))
         cases = {
             "shopfloor --help": ("-m", "shopfloor.cli.main", "--help"),
             "shopfloor status": ("-m", "shopfloor.cli.main", "status", "-p", str(project)),
@@ -62,22 +87,29 @@ def run() -> Section:
             "import duckdb": ("-c", "import duckdb"),
         }
         for name, args in cases.items():
-            ours = median_of(lambda args=args: _run(*args), REPEAT)
-            section.measurements.append(
-                Measurement(
-                    name,
-                    ours,
-                    "s",
-                    baseline=bare,
-                    baseline_name="python -c pass",
-                    higher_is_better=False,
-                    goal=f"<= {GOAL_S} s over the baseline",
-                    goal_max=bare + GOAL_S,
+            has_goal = name.startswith("shopfloor")  # import duckdb is shown for scale only
+            wall, cpu = _medians(args)
+            for kind, ours, bare in (("wall", wall, bare_wall), ("CPU", cpu, bare_cpu)):
+                section.measurements.append(
+                    Measurement(
+                        f"{name} ({kind})",
+                        ours,
+                        "s",
+                        baseline=bare,
+                        baseline_name="python -c pass",
+                        higher_is_better=False,
+                        goal=f"<= {GOAL_S} s over the baseline" if has_goal else "",
+                        goal_max=bare + GOAL_S if has_goal else None,
+                    )
                 )
-            )
     section.notes.append(
         "`status` loads the project file without building its pipelines (no scipy, numpy or "
         "pint: package inits re-export lazily); with a store and no running platform it "
         "reads the store's statistics with DuckDB, which brings in duckdb and numpy."
+    )
+    section.notes.append(
+        "Wall time on the shared 2-core machine includes waiting for a core while other "
+        "work runs; CPU time (RUSAGE_CHILDREN before and after each run) does not, and is "
+        "the steadier figure."
     )
     return section

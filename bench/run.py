@@ -56,7 +56,15 @@ def fmt(value: float | None) -> str:
     return f"{value:.3g}"
 
 
-def render(sections: list[Section], started: dt.datetime, seconds: float) -> str:
+def load_average() -> str:
+    """The 1-minute load average, e.g. ``2.7``; ``?`` where the system has none."""
+    try:
+        return f"{os.getloadavg()[0]:.1f}"
+    except OSError:
+        return "?"
+
+
+def render(sections: list[Section], started: dt.datetime, seconds: float, load: str = "") -> str:
     out = [
         "# Benchmarks",
         "",
@@ -66,8 +74,10 @@ def render(sections: list[Section], started: dt.datetime, seconds: float) -> str
         "",
         f"- Date: {started:%Y-%m-%d %H:%M} UTC (took {seconds:.0f} s)",
         f"- Machine: {machine()}",
-        "",
     ]
+    if load:
+        out.append(f"- Load: {load}")
+    out.append("")
     for section in sections:
         out += [
             f"## {section.title}",
@@ -113,6 +123,7 @@ def main() -> int:
     logging.getLogger("asyncua").setLevel(logging.CRITICAL)  # lost connections are the test
     started = dt.datetime.now(dt.UTC)
     t0 = time.perf_counter()
+    load_start = load_average()
     sections = []
     for name in names:
         print(f"== {name}", flush=True)
@@ -129,7 +140,13 @@ def main() -> int:
                 flush=True,
             )
         sections.append(section)
-    text = render(sections, started, time.perf_counter() - t0)
+    load = (
+        f"1-minute load average {load_start} at the start and {load_average()} at the end, "
+        f"on {os.cpu_count()} cores shared with other work that ran during the benchmarks: "
+        "timings include waiting for a core, which is why each is set against a baseline "
+        "measured in the same run"
+    )
+    text = render(sections, started, time.perf_counter() - t0, load)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
     print(f"wrote {args.out}")
