@@ -256,7 +256,8 @@ def check_no_silent_hole(
         after = stamps[stamps > start]
         assert after.size, f"{name}: nothing stored after gap {lo}..{hi}"
         first_after = int(after[0])
-        assert hi >= first_after, f"{name}: gap {lo}..{hi} ends before {first_after}"
+        # a gap that ends before the next stored value leaves a stretch uncovered: the check
+        # of every served value below finds any value lost there
         if hi != first_after:
             late_ends.append(f"{name}: gap {lo}..{hi} ends {hi - first_after} ns late")
         bounds.append((lo, hi))
