@@ -14,6 +14,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from shopfloor.connectors.recordings.base import Chunk, RecordingReader
 from shopfloor.model import DeadLetter, Record, Signal, SignalRef, WaveformBlock
@@ -23,9 +24,37 @@ from shopfloor.model.validation import (
     WriteReport,
     validate_records,
 )
-from shopfloor.store import Store
 
 __all__ = ["IngestReport", "ingest_recordings"]
+
+
+class _Declared(Protocol):
+    """A signal the store knows: its reference and definition."""
+
+    @property
+    def ref(self) -> SignalRef:
+        """The signal."""
+
+    @property
+    def definition(self) -> Signal:
+        """Its definition."""
+
+
+class RecordStore(Protocol):
+    """What ingest needs of a store (the ``Store`` protocol satisfies it).
+
+    Declared here, not imported from ``store/``: connectors sit beside the store in the
+    layers and never import it.
+    """
+
+    async def signals(self) -> Sequence[_Declared]:
+        """Every declared signal."""
+
+    async def write(self, records: Sequence[Record]) -> WriteReport:
+        """Write records idempotently."""
+
+    async def write_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
+        """Keep rejected input."""
 
 
 @dataclass
@@ -115,7 +144,7 @@ async def _stop(tasks: Sequence[asyncio.Task[None]]) -> None:
 
 
 async def ingest_recordings(
-    store: Store,
+    store: RecordStore,
     readers: Sequence[RecordingReader],
     *,
     limits: ValidationLimits | None = None,
@@ -201,7 +230,7 @@ class _Turn:
 
 
 async def _write_chunk(
-    store: Store,
+    store: RecordStore,
     validator: RecordValidator,
     chunk: Chunk,
     report: IngestReport,
