@@ -511,7 +511,11 @@ class OpcUaConnector:
                 else self.config.sampling_interval_ms,
                 options.queue_size if options.queue_size is not None else self.config.queue_size,
                 options.deadband,
-                options.data_change_trigger or self.config.data_change_trigger,
+                # a deadband means "only larger changes": a trigger on the timestamp would
+                # report every sample anyway, so a deadband signal defaults to status_value
+                options.data_change_trigger
+                or ("status_value" if options.deadband is not None else None)
+                or self.config.data_change_trigger,
             )
             groups[key].append(node_id)
         for node_id in node_ids:
