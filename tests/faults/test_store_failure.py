@@ -243,15 +243,6 @@ async def test_memory_limit_spills(tmp_path: Path) -> None:
         await platform.stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "DuckDB 2.0 checkpoints BLOB columns within store.memory_limit only when the data "
-        "fits: 30 MB of waveforms under 16 MB fail the checkpoint ('failed to pin block'), "
-        "which invalidates the database; the store shows it as failed (out of memory) and "
-        "keeps the data queued, but cannot store it until the limit is raised"
-    ),
-)
 async def test_memory_limit_spills_waveforms(tmp_path: Path) -> None:
     platform = memory_project(tmp_path / "plant")
     await platform.start()

@@ -61,8 +61,10 @@ class CountingBus:
     async def publish(self, topic: str, record: Record, *, timeout_s: float | None = None) -> None:
         await self.inner.publish(topic, record, timeout_s=timeout_s)
 
-    async def subscribe(self, pattern: str, *, name: str, maxsize: int = 1024) -> Subscription:
-        return await self.inner.subscribe(pattern, name=name, maxsize=maxsize)
+    async def subscribe(
+        self, pattern: str, *, name: str, maxsize: int = 1024, max_bytes: int | None = None
+    ) -> Subscription:
+        return await self.inner.subscribe(pattern, name=name, maxsize=maxsize, max_bytes=max_bytes)
 
 
 class SlowApi:

@@ -1,5 +1,11 @@
 """The in-process bus: bounded queues, backpressure, at-least-once delivery.
 
+A subscription's queue is bounded twice: in records (``maxsize``) and in bytes
+(``max_bytes``, see :func:`~shopfloor.model.record_nbytes`), so a lagging subscriber holds
+at most that much whatever the records are: 1,024 scalar batches are a few hundred kB,
+1,024 three-channel waveform blocks 600 MB. A delivery is released as soon as it is
+acknowledged.
+
 The default for the embedded platform. Written here rather than taken from a library
 because it must keep the exact semantics of the MQTT bus that replaces it at scale-out
 (topic filters, named durable subscriptions, acknowledgements) with no serialization.
@@ -15,7 +21,7 @@ from collections.abc import AsyncIterator
 from shopfloor.bus.protocol import BusFull, Delivery
 from shopfloor.bus.topics import topic_matches, validate_filter, validate_topic
 from shopfloor.errors import BusClosed, BusError
-from shopfloor.model import Record
+from shopfloor.model import Record, record_nbytes
 
 __all__ = ["MemoryBus", "MemorySubscription"]
 
@@ -23,40 +29,48 @@ log = logging.getLogger(__name__)
 
 
 class _Delivery:
-    __slots__ = ("_done", "_state", "record", "redelivered", "topic")
+    __slots__ = ("_done", "_owner", "_state", "nbytes", "record", "redelivered", "topic")
 
-    def __init__(self, state: _State, topic: str, record: Record) -> None:
+    def __init__(self, state: _State, topic: str, record: Record, nbytes: int) -> None:
         self._state = state
         self.topic = topic
         self.record = record
+        self.nbytes = nbytes
         self.redelivered = False
         self._done = True
+        self._owner: dict[int, _Delivery] | None = None
+        """The in-flight deliveries of the subscription that handed this one out."""
+
+    def _settle(self) -> None:
+        self._done = True
+        self._state.inflight -= 1
+        if self._owner is not None:
+            self._owner.pop(id(self), None)
+            self._owner = None
 
     def ack(self) -> None:
         if not self._done:
-            self._done = True
-            self._state.inflight -= 1
+            self._settle()
             self._state.acked += 1
 
     def nack(self) -> None:
         if not self._done:
-            self._done = True
-            self._state.inflight -= 1
+            self._settle()
             self.redelivered = True
-            self._state.items.appendleft(self)
-            self._state.not_empty.set()
-            if self._state.full:
-                self._state.not_full.clear()
+            self._state.push_front(self)
 
 
 class _State:
     """Queue and counters of one named subscription; outlives a closed subscriber."""
 
-    def __init__(self, name: str, pattern: str, maxsize: int) -> None:
+    def __init__(self, name: str, pattern: str, maxsize: int, max_bytes: int) -> None:
         self.name = name
         self.pattern = pattern
         self.maxsize = maxsize
+        self.max_bytes = max_bytes
         self.items: deque[_Delivery] = deque()
+        self.nbytes = 0
+        """Bytes of the queued records (not of those in flight)."""
         self.inflight = 0
         self.not_empty = asyncio.Event()
         self.not_full = asyncio.Event()
@@ -67,7 +81,33 @@ class _State:
 
     @property
     def full(self) -> bool:
-        return len(self.items) >= self.maxsize
+        """No room for another record: one record always fits in an empty queue."""
+        return len(self.items) >= self.maxsize or (
+            bool(self.items) and self.nbytes >= self.max_bytes
+        )
+
+    def push(self, delivery: _Delivery) -> None:
+        self.items.append(delivery)
+        self._added(delivery)
+
+    def push_front(self, delivery: _Delivery) -> None:
+        self.items.appendleft(delivery)
+        self._added(delivery)
+
+    def _added(self, delivery: _Delivery) -> None:
+        self.nbytes += delivery.nbytes
+        self.not_empty.set()
+        if self.full:
+            self.not_full.clear()
+
+    def pop(self) -> _Delivery:
+        delivery = self.items.popleft()
+        self.nbytes -= delivery.nbytes
+        if not self.items:
+            self.not_empty.clear()
+        if not self.full:
+            self.not_full.set()
+        return delivery
 
 
 class MemorySubscription:
@@ -76,7 +116,8 @@ class MemorySubscription:
     def __init__(self, bus: MemoryBus, state: _State) -> None:
         self._bus = bus
         self._state = state
-        self._inflight: list[_Delivery] = []
+        self._inflight: dict[int, _Delivery] = {}
+        """Handed out and not yet settled, by id: an acknowledged one is dropped at once."""
         self._closed = False
 
     @property
@@ -106,21 +147,19 @@ class MemorySubscription:
 
     def _take(self) -> _Delivery:
         state = self._state
-        delivery = state.items.popleft()
-        if not state.items:
-            state.not_empty.clear()
-        if len(state.items) < state.maxsize:
-            state.not_full.set()
+        delivery = state.pop()
         delivery._done = False
         state.inflight += 1
         state.delivered += 1
-        self._inflight.append(delivery)
-        if len(self._inflight) > 4 * state.maxsize:
-            self._inflight = [d for d in self._inflight if not d._done]
+        self._inflight[id(delivery)] = delivery
+        delivery._owner = self._inflight
         return delivery
 
     async def get(self, timeout_s: float | None = None) -> Delivery:
         """The next delivery; raises ``TimeoutError`` or ``BusClosed``."""
+        return await self._next(timeout_s)
+
+    async def _next(self, timeout_s: float | None) -> _Delivery:
         state = self._state
         async with asyncio.timeout(timeout_s):
             while not state.items:
@@ -131,14 +170,19 @@ class MemorySubscription:
             raise BusClosed(f"subscription {state.name!r} is closed")
         return self._take()
 
-    async def get_batch(self, max_items: int, timeout_s: float) -> list[Delivery]:
-        """Up to ``max_items``: waits for the first, then takes what is queued."""
+    async def get_batch(
+        self, max_items: int, timeout_s: float, max_bytes: int | None = None
+    ) -> list[Delivery]:
+        """Up to ``max_items`` (and ``max_bytes``): waits for the first, takes what is queued."""
         try:
-            first = await self.get(timeout_s)
+            first = await self._next(timeout_s)
         except TimeoutError:
             return []
         batch: list[Delivery] = [first]
-        while self._state.items and len(batch) < max_items:
+        room = (max_bytes if max_bytes is not None else self._state.max_bytes) - first.nbytes
+        items = self._state.items
+        while items and len(batch) < max_items and items[0].nbytes <= room:
+            room -= items[0].nbytes
             batch.append(self._take())
         return batch
 
@@ -154,7 +198,7 @@ class MemorySubscription:
         if self._closed:
             return
         self._closed = True
-        for delivery in reversed(self._inflight):
+        for delivery in reversed(list(self._inflight.values())):
             delivery.nack()
         self._inflight.clear()
         self._state.attached = False
@@ -182,11 +226,12 @@ class MemoryBus:
     'program_change'
     """
 
-    def __init__(self, *, default_maxsize: int = 1024) -> None:
+    def __init__(self, *, default_maxsize: int = 1024, default_max_bytes: int = 64 * 2**20) -> None:
         self._states: dict[str, _State] = {}
         self._active: list[_State] = []
         self._route: dict[str, list[_State]] = {}
         self._default_maxsize = default_maxsize
+        self._default_max_bytes = default_max_bytes
         self._closed = False
         self._subscriptions: list[MemorySubscription] = []
         self.published = 0
@@ -229,28 +274,37 @@ class MemoryBus:
                     if self._closed:
                         raise BusClosed("the bus is closed")
         except TimeoutError as err:
-            names = ", ".join(s.name for s in targets if s.full)
+            full = [s for s in targets if s.full]
+            names = ", ".join(s.name for s in full)
+            limits = full[0] if full else targets[0]
             raise BusFull(
-                f"subscription {names} full ({targets[0].maxsize} records) for "
-                f"{timeout_s} s while publishing to {topic!r}"
+                f"subscription {names} full ({limits.maxsize} records or "
+                f"{limits.max_bytes} bytes) for {timeout_s} s while publishing to {topic!r}"
             ) from err
+        nbytes = record_nbytes(record)
         for state in targets:
-            state.items.append(_Delivery(state, topic, record))
-            state.not_empty.set()
-            if state.full:
-                state.not_full.clear()
+            state.push(_Delivery(state, topic, record, nbytes))
         self.published += 1
 
     async def subscribe(
-        self, pattern: str, *, name: str, maxsize: int | None = None
+        self,
+        pattern: str,
+        *,
+        name: str,
+        maxsize: int | None = None,
+        max_bytes: int | None = None,
     ) -> MemorySubscription:
-        """Subscribe under a durable ``name``; re-subscribing resumes its queue."""
+        """Subscribe under a durable ``name``; re-subscribing resumes its queue.
+
+        ``maxsize`` and ``max_bytes`` bound the queue (the bus's defaults when None).
+        """
         if self._closed:
             raise BusClosed("the bus is closed")
         validate_filter(pattern)
         state = self._states.get(name)
         if state is None:
-            state = _State(name, pattern, maxsize or self._default_maxsize)
+            maxsize = maxsize or self._default_maxsize
+            state = _State(name, pattern, maxsize, max_bytes or self._default_max_bytes)
             self._states[name] = state
         elif state.attached:
             raise BusError(f"subscription name {name!r} is already in use")

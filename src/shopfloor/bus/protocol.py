@@ -6,9 +6,10 @@ acknowledged, or still unacknowledged when its subscription closes, is delivered
 the next reader of the same named subscription. Subscribers must therefore be idempotent,
 which the store is (one row per signal and timestamp).
 
-Queues are bounded: when a subscriber's queue is full, :meth:`Bus.publish` waits
-(backpressure) up to its timeout and then raises :class:`~shopfloor.errors.BusFull`, so a
-producer can divert to its journal instead of growing memory.
+Queues are bounded, in records and in bytes: when a subscriber's queue is full,
+:meth:`Bus.publish` waits (backpressure) up to its timeout and then raises
+:class:`~shopfloor.errors.BusFull`, so a producer can divert to its journal instead of
+growing memory.
 """
 
 from __future__ import annotations
@@ -64,10 +65,14 @@ class Subscription(Protocol):
     async def get(self, timeout_s: float | None = None) -> Delivery:
         """The next delivery; ``TimeoutError`` after ``timeout_s``."""
 
-    async def get_batch(self, max_items: int, timeout_s: float) -> list[Delivery]:
+    async def get_batch(
+        self, max_items: int, timeout_s: float, max_bytes: int | None = None
+    ) -> list[Delivery]:
         """Up to ``max_items`` deliveries; empty when none comes within ``timeout_s``.
 
-        Waits for the first one, then takes whatever else is already queued.
+        Waits for the first one, then takes whatever else is already queued, up to
+        ``max_bytes`` of records (:func:`~shopfloor.model.record_nbytes`; the first is
+        always taken).
         """
 
     def __aiter__(self) -> AsyncIterator[Delivery]:
@@ -97,5 +102,11 @@ class Bus(Protocol):
         Raises ``BusFull`` when ``timeout_s`` passes first (``None`` waits forever).
         """
 
-    async def subscribe(self, pattern: str, *, name: str, maxsize: int = 1024) -> Subscription:
-        """Subscribe to a topic filter (``+`` and ``#`` as in MQTT)."""
+    async def subscribe(
+        self, pattern: str, *, name: str, maxsize: int = 1024, max_bytes: int | None = None
+    ) -> Subscription:
+        """Subscribe to a topic filter (``+`` and ``#`` as in MQTT).
+
+        The subscription's queue holds at most ``maxsize`` records and ``max_bytes`` bytes
+        of them (the bus's default when None).
+        """

@@ -26,6 +26,7 @@ store:
 bus:
   backend: memory                  # in-process; an MQTT broker comes with scale-out
   queue_size: 1024                 # records a slow consumer may lag before producers wait
+  queue_bytes: 64MiB               # ... and bytes of them, whichever comes first
 
 api:
   host: 127.0.0.1

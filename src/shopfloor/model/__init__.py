@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         ScalarSample,
         WaveformBlock,
         record_count,
+        record_nbytes,
     )
     from shopfloor.model.signal import Signal, SignalKind, SignalRef
     from shopfloor.model.timestamps import (
@@ -63,6 +64,7 @@ else:
                 "ScalarSample",
                 "WaveformBlock",
                 "record_count",
+                "record_nbytes",
             ),
             "shopfloor.model.signal": ("Signal", "SignalKind", "SignalRef"),
             "shopfloor.model.timestamps": (
@@ -113,6 +115,7 @@ __all__ = [
     "parse_time",
     "quality_from_status_codes",
     "record_count",
+    "record_nbytes",
     "signal_from_topic",
     "to_ns",
     "topic_for",

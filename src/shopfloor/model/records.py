@@ -30,6 +30,7 @@ __all__ = [
     "ScalarSample",
     "WaveformBlock",
     "record_count",
+    "record_nbytes",
 ]
 
 I64: TypeAlias = npt.NDArray[np.int64]
@@ -285,3 +286,32 @@ Record: TypeAlias = ScalarBatch | WaveformBlock | ImageRecord | EventRecord
 def record_count(records: Iterable[Record]) -> int:
     """Number of values in ``records``: samples of batches, one per block/image/event."""
     return sum(len(r) if isinstance(r, ScalarBatch) else 1 for r in records)
+
+
+_RECORD_OVERHEAD = 256
+"""Bytes counted for a record's Python objects (dataclass, reference, provenance) besides
+its data: what a queue of many small records costs beyond their values."""
+
+
+def record_nbytes(record: Record) -> int:
+    """Approximate memory a record holds: its arrays or payload plus a fixed overhead.
+
+    What bounded queues count so that 1,024 waveform blocks (600 MB) and 1,024 scalar
+    batches (a few hundred kB) are not treated alike.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ref = SignalRef("acme/p1/machining/l1/c1/cnc-01", "spindle_accel")
+    >>> record_nbytes(WaveformBlock(ref, 0, 25600.0, np.zeros((25600, 3)), "g",
+    ...                             Provenance("example")))
+    614656
+    """
+    if isinstance(record, WaveformBlock):
+        return _RECORD_OVERHEAD + int(record.data.nbytes)
+    if isinstance(record, ScalarBatch):
+        arrays = (record.ts_ns, record.values, record.quality, record.status_code, record.ingest_ns)
+        return _RECORD_OVERHEAD + sum(int(a.nbytes) for a in arrays)
+    if isinstance(record, ImageRecord):
+        return _RECORD_OVERHEAD + len(record.data)
+    return _RECORD_OVERHEAD + len(record.message)

@@ -22,7 +22,7 @@ def _duckdb(project: Project) -> Store:
 
 
 def _memory_bus(config: BusConfig) -> Bus:
-    return MemoryBus(default_maxsize=config.queue_size)
+    return MemoryBus(default_maxsize=config.queue_size, default_max_bytes=config.queue_bytes)
 
 
 STORE_BACKENDS: dict[str, Callable[[Project], Store]] = {"duckdb": _duckdb}

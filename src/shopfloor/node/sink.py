@@ -87,8 +87,12 @@ class StoreSink:
         Topic filter; the whole Unified Namespace by default.
     name
         Durable subscription name.
-    batch_size, batch_wait_s
-        Records per write, and how long to wait to fill a batch.
+    maxsize, max_bytes
+        Bounds of the subscription's queue, in records and in bytes (the bus's default
+        bytes when None).
+    batch_size, batch_bytes, batch_wait_s
+        Records and bytes per write (the first record of a batch always goes), and how
+        long to wait to fill a batch.
     backoff_initial_s, backoff_max_s
         Retry delays after a failed write (doubled each time, with jitter, capped); used
         when no ``retry`` policy is given.
@@ -110,7 +114,9 @@ class StoreSink:
         pattern: str = f"{UNS_ROOT}/#",
         name: str = "store",
         maxsize: int = 1024,
+        max_bytes: int | None = None,
         batch_size: int = 512,
+        batch_bytes: int | None = None,
         batch_wait_s: float = 0.2,
         backoff_initial_s: float = 0.1,
         backoff_max_s: float = 5.0,
@@ -124,7 +130,9 @@ class StoreSink:
         self.pattern = pattern
         self.name = name
         self.maxsize = maxsize
+        self.max_bytes = max_bytes
         self.batch_size = batch_size
+        self.batch_bytes = batch_bytes
         self.batch_wait_s = batch_wait_s
         self.retry = (
             retry
@@ -145,7 +153,7 @@ class StoreSink:
         """Subscribe now (call before producers start, so nothing is missed)."""
         if self._subscription is None:
             self._subscription = await self.bus.subscribe(
-                self.pattern, name=self.name, maxsize=self.maxsize
+                self.pattern, name=self.name, maxsize=self.maxsize, max_bytes=self.max_bytes
             )
         return self._subscription
 
@@ -193,7 +201,7 @@ class StoreSink:
 
     async def _write_next(self, sub: Subscription, *, one_by_one: bool) -> None:
         """Write the next batch; on failure hand it back (it comes first next time), raise."""
-        batch = await sub.get_batch(self.batch_size, self.batch_wait_s)
+        batch = await sub.get_batch(self.batch_size, self.batch_wait_s, self.batch_bytes)
         if not batch:
             return
         try:
@@ -319,7 +327,7 @@ class StoreSink:
             return
         while True:
             try:
-                batch = await sub.get_batch(self.batch_size, 0.01)
+                batch = await sub.get_batch(self.batch_size, 0.01, self.batch_bytes)
             except BusClosed:
                 break
             if not batch:

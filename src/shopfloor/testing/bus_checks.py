@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 from collections.abc import Awaitable, Callable
 
+import numpy as np
+
 from shopfloor.bus import Bus, BusFull
-from shopfloor.model import EventRecord, Provenance, SignalRef, topic_for
+from shopfloor.model import EventRecord, Provenance, SignalRef, WaveformBlock, topic_for
 
 __all__ = ["BUS_CHECKS", "check_bus"]
 
@@ -91,11 +95,69 @@ async def check_backpressure(bus: Bus) -> None:
     await sub.close()
 
 
+def _block(i: int) -> tuple[str, WaveformBlock]:
+    """A three-channel block of 25,600 float64 samples (600 kB)."""
+    ref = SignalRef(ASSET, "spindle_accel")
+    data = np.full((25600, 3), float(i))
+    return topic_for(ref), WaveformBlock(ref, i * 10**9, 25600.0, data, "g", Provenance("check"))
+
+
+async def check_bytes_bound(bus: Bus) -> None:
+    """A queue is bounded in bytes too: two 600 kB blocks fill 1 MB, the third waits.
+
+    One record always fits in an empty queue, however large; a batch stops before
+    ``max_bytes`` (but always holds one record).
+    """
+    sub = await bus.subscribe("shopfloor/v1/#", name="bytes", maxsize=1000, max_bytes=10**6)
+    for i in range(2):
+        await bus.publish(*_block(i), timeout_s=1)
+    try:
+        await bus.publish(*_block(2), timeout_s=0.05)
+    except BusFull:
+        pass
+    else:
+        raise AssertionError("publish beyond max_bytes did not raise BusFull")
+    batch = await sub.get_batch(10, timeout_s=1, max_bytes=700_000)
+    assert len(batch) == 1, f"a batch of at most 700 kB took {len(batch)} 600 kB blocks"
+    batch[0].ack()
+    await bus.publish(*_block(2), timeout_s=1)
+    rest = await sub.get_batch(10, timeout_s=1, max_bytes=1)
+    assert len(rest) == 1
+    for d in [*rest, *await sub.get_batch(10, timeout_s=1)]:
+        d.ack()
+    assert sub.pending == 0
+    await sub.close()
+
+
+async def check_acknowledged_records_released(bus: Bus) -> None:
+    """The bus holds no reference to a record once its delivery is acknowledged.
+
+    A subscriber that keeps up must not keep memory: the in-process bus once kept 4,096
+    acknowledged deliveries per subscription (2.5 GB of waveform blocks).
+    """
+    sub = await bus.subscribe("shopfloor/v1/#", name="released")
+    alive: list[weakref.ref[object]] = []
+    for i in range(20):
+        topic, block = _block(i)
+        alive.append(weakref.ref(block.data))
+        await bus.publish(topic, block, timeout_s=1)
+        del block
+        for delivery in await sub.get_batch(10, timeout_s=1):
+            delivery.ack()
+            del delivery
+    gc.collect()
+    held = sum(ref() is not None for ref in alive)
+    assert held == 0, f"{held} of 20 acknowledged waveform blocks are still referenced"
+    await sub.close()
+
+
 BUS_CHECKS: list[Callable[[Bus], Awaitable[None]]] = [
     check_wildcards,
     check_order_and_ack,
     check_redelivery,
     check_backpressure,
+    check_bytes_bound,
+    check_acknowledged_records_released,
 ]
 
 

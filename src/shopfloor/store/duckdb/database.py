@@ -8,7 +8,9 @@ without locks; reads run on a small pool of cursor threads and never block the e
 
 ``store.memory_limit`` is honoured by spilling: DuckDB's ``temp_directory`` is a folder
 beside the file (in the project's ``.shopfloor/``), so large writes spill instead of
-failing.
+failing; the store sink keeps each write under a quarter of the limit
+(:meth:`~shopfloor.store.config.StoreConfig.write_bytes`) and a checkpoint follows each
+quarter's worth of commits, so committed waveform blocks do not pile up in memory.
 """
 
 from __future__ import annotations
@@ -142,12 +144,20 @@ class Database:
         settings: dict[str, Any] = {}
         if self.config.memory_limit:
             settings["memory_limit"] = self.config.memory_limit
+            # committed rows stay in memory until a checkpoint writes them to the file:
+            # checkpoint before they fill the limit (DuckDB's default is every 16 MiB of WAL)
+            settings["checkpoint_threshold"] = f"{self.config.write_bytes(16 * 2**20)}B"
         if self.config.threads:
             settings["threads"] = self.config.threads
         if self.path != ":memory:" and not read_only:
             spill = Path(self.path).with_name(Path(self.path).name + ".tmp")
             settings["temp_directory"] = str(spill)
             settings["preserve_insertion_order"] = False
+            # no vacuum at checkpoints: it merges the small row groups that appends leave
+            # into large ones, reading every waveform BLOB of them back into memory (RSS
+            # grew with the data stored, 4 GB after 2 GB of blocks); freed blocks are
+            # reused all the same, and deleted rows still leave the file
+            settings["max_vacuum_tasks"] = 0
         return settings
 
     def _open_sync(self) -> None:
