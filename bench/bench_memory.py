@@ -37,7 +37,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.harness import Measurement, Section
+from bench.harness import Measurement, Section, status_kb
 from shopfloor.config.template import EXAMPLE_PROJECT
 
 TIME_SCALE = 20.0
@@ -88,16 +88,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def status_kb(pid: int, field: str) -> int | None:
-    """``field`` (``VmHWM``, ``VmRSS``) of ``/proc/PID/status`` in KiB; None once gone."""
-    try:
-        text = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return None
-    match = re.search(rf"^{field}:\s+(\d+) kB", text, re.MULTILINE)
-    return int(match.group(1)) if match else None
 
 
 class Watched:

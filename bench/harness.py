@@ -7,10 +7,12 @@ is stated on. Tests never assert a time.
 
 from __future__ import annotations
 
+import re
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass
@@ -78,3 +80,13 @@ def median_of(fn: Callable[[], object], repeat: int = 5) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def status_kb(pid: int, field: str) -> int | None:
+    """``field`` (``VmHWM``, ``VmRSS``) of ``/proc/PID/status`` in KiB; None once gone."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    match = re.search(rf"^{field}:\s+(\d+) kB", text, re.MULTILINE)
+    return int(match.group(1)) if match else None

@@ -46,7 +46,7 @@ class TableLayout:
     skip_rows: int = 0
     decimal: str = "."
     encoding: str = "utf-8"
-    block_size: int = 16 * 1024 * 1024
+    block_size: int = 4 * 1024 * 1024
     extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
