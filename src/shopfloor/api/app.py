@@ -37,10 +37,18 @@ from shopfloor.api.security import (
     RequestGuard,
     Viewer,
     error_body,
+    record_refusal,
     unauthorized_headers,
 )
 from shopfloor.api.tokens import Role
-from shopfloor.errors import PermissionDenied, RecordError, ShopfloorError, StoreError, http_status
+from shopfloor.errors import (
+    AuthenticationRequired,
+    PermissionDenied,
+    RecordError,
+    ShopfloorError,
+    StoreError,
+    http_status,
+)
 from shopfloor.model import EventRecord, Signal, SignalRef, format_ns, now_ns
 from shopfloor.model.codec import (
     decode_dead_letters,
@@ -155,6 +163,8 @@ def create_app(
 
     @app.exception_handler(ShopfloorError)
     async def shopfloor_error(request: Request, exc: ShopfloorError) -> JSONResponse:
+        if isinstance(exc, AuthenticationRequired | PermissionDenied):
+            await record_refusal(security, request, exc)
         return JSONResponse(
             error_body(exc), status_code=http_status(exc), headers=unauthorized_headers(exc)
         )
