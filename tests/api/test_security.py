@@ -20,6 +20,7 @@ WRITES = {
     ("POST", "/api/v1/records"),
     ("POST", "/api/v1/dead-letters"),
     ("POST", "/api/v1/retention"),
+    ("DELETE", "/api/v1/values"),
 }
 
 
