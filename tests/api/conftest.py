@@ -1,18 +1,21 @@
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 from fastapi import FastAPI
 
 from shopfloor.api.app import create_app
 from shopfloor.api.audit import AuditLog
 from shopfloor.api.security import ApiSecurity
 from shopfloor.api.tokens import Role, TokenRegistry
-from shopfloor.store import DuckDBStore
+from shopfloor.store import DuckDBStore, Store
 
 ASSET = "acme/plant1/press-shop/line1/cell1/press-3"
 
@@ -52,3 +55,28 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
         yield Api(create_app(store, security), store, tokens, audit, secrets)
     finally:
         await store.close()
+
+
+@contextlib.asynccontextmanager
+async def served(store: Store, security: ApiSecurity) -> AsyncIterator[str]:
+    """The API over ``store`` served by uvicorn on a free loopback port; yields its URL."""
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(store, security),
+            host="127.0.0.1",
+            port=0,
+            log_level="warning",
+            lifespan="off",
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()  # the server failed to start: raise its error
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import stat
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pytest
-import uvicorn
 from typer.testing import CliRunner
 
-from shopfloor.api.app import create_app
 from shopfloor.api.security import ApiSecurity
 from shopfloor.api.tokens import Role, TokenRegistry
 from shopfloor.cli.main import app as cli_app
@@ -34,7 +30,7 @@ from shopfloor.errors import (
 from shopfloor.model import EventRecord, Provenance, ScalarBatch, Signal, SignalRef
 from shopfloor.store import DuckDBStore
 from shopfloor.store.remote import RemoteStore
-from tests.api.conftest import ASSET, Api
+from tests.api.conftest import ASSET, Api, served
 
 T0 = 1_700_000_000 * 10**9
 
@@ -87,30 +83,6 @@ async def test_events_are_json_by_default_and_arrow_on_request(api: Api) -> None
     assert pa.ipc.open_stream(pa.py_buffer(as_arrow.content)).read_all().num_rows == 1
 
 
-@contextlib.asynccontextmanager
-async def served(
-    store: DuckDBStore, tokens: TokenRegistry, max_body_bytes: int = 10**8
-) -> AsyncIterator[str]:
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(store, ApiSecurity(tokens, max_body_bytes=max_body_bytes)),
-            host="127.0.0.1",
-            port=0,
-            log_level="warning",
-            lifespan="off",
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-
-
 @pytest.mark.integration
 async def test_remote_store_raises_the_class_the_api_names(tmp_path: Path) -> None:
     store = DuckDBStore(tmp_path / "store.duckdb")
@@ -118,7 +90,7 @@ async def test_remote_store_raises_the_class_the_api_names(tmp_path: Path) -> No
     tokens = TokenRegistry()
     viewer = tokens.add("v", Role.VIEWER)
     try:
-        async with served(store, tokens) as url:
+        async with served(store, ApiSecurity(tokens)) as url:
             anonymous = RemoteStore(url)
             with pytest.raises(AuthenticationRequired, match="needs a token"):
                 await anonymous.open()
@@ -151,7 +123,7 @@ async def test_remote_store_splits_writes_under_the_body_limit(tmp_path: Path) -
         for i in range(40)
     ]
     try:
-        async with served(store, tokens, max_body_bytes=200_000) as url:
+        async with served(store, ApiSecurity(tokens, max_body_bytes=200_000)) as url:
             whole = RemoteStore(url, token=secret, max_part_bytes=10**9)
             await whole.open()
             with pytest.raises(PayloadTooLarge):

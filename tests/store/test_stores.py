@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
-import uvicorn
 
-from shopfloor.api.app import create_app
 from shopfloor.api.security import ApiSecurity
 from shopfloor.api.tokens import Role, TokenRegistry
 from shopfloor.errors import StoreUnavailable
 from shopfloor.store import DuckDBStore, Store
 from shopfloor.store.remote import RemoteStore
 from shopfloor.testing.store_checks import STORE_CHECKS
+from tests.api.conftest import served
 
 CheckFn = Callable[[Store], Awaitable[None]]
 
@@ -34,37 +31,15 @@ async def test_embedded_store(check: CheckFn, tmp_path: Path) -> None:
 TOKEN = "contract-test-admin-token"
 
 
-@contextlib.asynccontextmanager
-async def served(store: Store) -> AsyncIterator[str]:
-    tokens = TokenRegistry()
-    tokens.add("contract", Role.ADMIN, TOKEN)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(store, ApiSecurity(tokens)),
-            host="127.0.0.1",
-            port=0,
-            log_level="warning",
-            lifespan="off",
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-
-
 @pytest.mark.integration
 @pytest.mark.parametrize("check", STORE_CHECKS, ids=lambda c: c.__name__)
 async def test_remote_store_over_http(check: CheckFn, tmp_path: Path) -> None:
     backing = DuckDBStore(tmp_path / "store.duckdb")
     await backing.open()
     try:
-        async with served(backing) as url:
+        tokens = TokenRegistry()
+        tokens.add("contract", Role.ADMIN, TOKEN)
+        async with served(backing, ApiSecurity(tokens)) as url:
             remote = RemoteStore(url, token=TOKEN)
             await remote.open()
             try:

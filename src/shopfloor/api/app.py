@@ -8,7 +8,9 @@ and events answer JSON unless the request accepts Arrow. OpenAPI at ``/docs`` an
 
 Every route but ``/healthz`` needs a bearer token whose role allows it (see
 :mod:`shopfloor.api.tokens`); :mod:`shopfloor.api.security` refuses foreign Host
-headers, writes that are neither JSON nor Arrow, and bodies over the limit. Errors
+headers, writes that are neither JSON nor Arrow, and bodies over the limit. Destructive
+operations (retention, signal redefinition, deleting a range) and requests refused for
+their token are appended to the audit log (:mod:`shopfloor.api.audit`). Errors
 answer ``{"error": class name, "detail": message}`` with the status of
 :data:`shopfloor.errors.HTTP_STATUS`, so clients raise the same class again.
 """
@@ -37,10 +39,18 @@ from shopfloor.api.security import (
     RequestGuard,
     Viewer,
     error_body,
+    record_refusal,
     unauthorized_headers,
 )
 from shopfloor.api.tokens import Role
-from shopfloor.errors import PermissionDenied, RecordError, ShopfloorError, StoreError, http_status
+from shopfloor.errors import (
+    AuthenticationRequired,
+    PermissionDenied,
+    RecordError,
+    ShopfloorError,
+    StoreError,
+    http_status,
+)
 from shopfloor.model import EventRecord, Signal, SignalRef, format_ns, now_ns
 from shopfloor.model.codec import (
     decode_dead_letters,
@@ -48,7 +58,7 @@ from shopfloor.model.codec import (
     encode_dead_letters,
     encode_records,
 )
-from shopfloor.store import Store
+from shopfloor.store import DeletingStore, Store
 
 __all__ = ["ARROW_STREAM", "create_app"]
 
@@ -155,6 +165,8 @@ def create_app(
 
     @app.exception_handler(ShopfloorError)
     async def shopfloor_error(request: Request, exc: ShopfloorError) -> JSONResponse:
+        if isinstance(exc, AuthenticationRequired | PermissionDenied):
+            await record_refusal(security, request, exc)
         return JSONResponse(
             error_body(exc), status_code=http_status(exc), headers=unauthorized_headers(exc)
         )
@@ -384,6 +396,32 @@ def create_app(
         who: Viewer, signal: str, start_ns: OptNs = None, end_ns: OptNs = None
     ) -> dict[str, int]:
         return {"count": await store.count(_ref(signal), start_ns, end_ns)}
+
+    @app.delete("/api/v1/values")
+    async def delete_values(who: Engineer, signal: str, start_ns: Ns, end_ns: Ns) -> dict[str, int]:
+        """Delete the values of ``signal`` in ``[start_ns, end_ns)`` (engineer; audited).
+
+        For replacing a pipeline's outputs with those of a new fit (``shopfloor pipelines
+        run --rescore``). Answers how many values were deleted; an unknown signal is 404,
+        an empty or reversed range 422.
+        """
+        ref = _ref(signal)
+        if end_ns <= start_ns:
+            raise HTTPException(
+                422,
+                f"DELETE /api/v1/values of {ref.path}: end_ns {end_ns} ({format_ns(end_ns)}) "
+                f"must be after start_ns {start_ns} ({format_ns(start_ns)})",
+            )
+        if not isinstance(store, DeletingStore):
+            raise StoreError(f"the store {type(store).__name__} cannot delete a range")
+        deleting: DeletingStore = store
+
+        async def delete() -> int:
+            return await deleting.delete_range(ref, start_ns, end_ns)
+
+        detail = {"signal": ref.path, "start_ns": start_ns, "end_ns": end_ns}
+        deleted: int = await audit(who, "delete_range", delete, detail)
+        return {"deleted": deleted}
 
     @app.post("/api/v1/retention")
     async def retention(

@@ -1,9 +1,21 @@
-"""The audit log of destructive API operations: an append-only JSON Lines file.
+"""The audit log of the API: an append-only JSON Lines file.
 
-One line per operation (retention, signal redefinition), whether it succeeded or not::
+One line per destructive operation (retention, signal redefinition, deleting a range),
+whether it succeeded or not::
 
     {"ts": "2026-12-06T05:30:00.123456Z", "who": "alice", "role": "admin",
      "from": "127.0.0.1", "action": "retention", "outcome": "ok", "detail": {...}}
+
+and one line per request refused for its token: a role too low for the route (403), or
+a token presented that is unknown or revoked (401). ``who`` is the token's name, or
+``"unknown token"``; the token itself is never written::
+
+    {"ts": "2026-12-06T05:31:02.000001Z", "who": "dashboard", "role": "viewer",
+     "from": "127.0.0.1", "action": "refused", "outcome": "PermissionDenied",
+     "status": 403, "method": "POST", "path": "/api/v1/retention",
+     "reason": "POST /api/v1/retention needs the admin role; token 'dashboard' has viewer"}
+
+Every refusal is written; none is sampled or rate-limited away.
 """
 
 from __future__ import annotations
@@ -16,9 +28,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-__all__ = ["AUDIT_NAME", "AuditLog"]
+__all__ = ["AUDIT_NAME", "UNKNOWN_TOKEN", "AuditLog"]
 
 AUDIT_NAME = "audit.jsonl"
+UNKNOWN_TOKEN = "unknown token"
+"""``who`` of a refusal whose token is unknown or revoked."""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 class AuditLog:
@@ -56,7 +74,7 @@ class AuditLog:
     ) -> None:
         """Append one entry (off the event loop)."""
         entry = {
-            "ts": datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+            "ts": _now(),
             "who": who,
             "role": role,
             "from": client,
@@ -64,6 +82,55 @@ class AuditLog:
             "outcome": outcome,
             "detail": detail,
         }
+        await self._write(entry)
+
+    async def refused(
+        self,
+        *,
+        who: str,
+        role: str | None,
+        client: str | None,
+        method: str,
+        path: str,
+        status: int,
+        error: str,
+        reason: str,
+    ) -> None:
+        """Append one refused request (off the event loop).
+
+        Parameters
+        ----------
+        who
+            The token's name, or :data:`UNKNOWN_TOKEN`; never the token itself.
+        role
+            The token's role (``None`` for an unknown token).
+        client
+            The client's address.
+        method, path
+            What was asked (the path without its query).
+        status
+            The HTTP status answered (401, 403).
+        error
+            The error class answered (``PermissionDenied``...), kept as ``outcome``.
+        reason
+            The answer's message.
+        """
+        await self._write(
+            {
+                "ts": _now(),
+                "who": who,
+                "role": role,
+                "from": client,
+                "action": "refused",
+                "outcome": error,
+                "status": status,
+                "method": method,
+                "path": path,
+                "reason": reason,
+            }
+        )
+
+    async def _write(self, entry: dict[str, Any]) -> None:
         line = json.dumps(entry, default=str, separators=(",", ":")) + "\n"
         await asyncio.to_thread(self._append, line)
 

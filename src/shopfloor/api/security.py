@@ -10,13 +10,16 @@
 
 :func:`require` gives each route a FastAPI dependency (:data:`Viewer`, :data:`Admin`...)
 that requires a bearer token of at least a given :class:`~shopfloor.api.tokens.Role`
-(401 without a valid token, 403 when its role is too low).
+(401 without a valid token, 403 when its role is too low). :func:`record_refusal` writes
+such a refusal to the audit log when a token was presented: an operator sees who tried
+what, from where, and why it was refused.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -25,7 +28,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shopfloor.api.audit import AuditLog
+from shopfloor.api.audit import UNKNOWN_TOKEN, AuditLog
 from shopfloor.api.tokens import Role, TokenRegistry
 from shopfloor.errors import (
     ApiError,
@@ -52,6 +55,7 @@ __all__ = [
     "Viewer",
     "authorize",
     "error_body",
+    "record_refusal",
     "require",
     "unauthorized_headers",
 ]
@@ -59,6 +63,7 @@ __all__ = [
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 ARROW_FILE = "application/vnd.apache.arrow.file"
 JSON = "application/json"
+log = logging.getLogger(__name__)
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -219,6 +224,14 @@ class Principal:
     client: str | None
 
 
+@dataclass(frozen=True)
+class _Attempt:
+    """Who presented a token on a request (kept in ``request.state`` for the audit)."""
+
+    who: str
+    role: Role | None
+
+
 _bearer = HTTPBearer(auto_error=False, description="An API token: `shopfloor tokens create`.")
 
 
@@ -261,7 +274,9 @@ async def authorize(
         )
     info = await asyncio.to_thread(tokens.authenticate, credentials.credentials)
     if info is None:
+        request.state.attempt = _Attempt(UNKNOWN_TOKEN, None)
         raise AuthenticationRequired(f"{what}: the token is unknown or revoked")
+    request.state.attempt = _Attempt(info.name, info.role)
     if not info.role.allows(role):
         raise PermissionDenied(
             f"{what} needs the {role.value} role; token {info.name!r} has {info.role.value}"
@@ -277,6 +292,43 @@ Engineer = Annotated[Principal, Depends(require(Role.ENGINEER))]
 """A route parameter that requires at least an engineer token."""
 Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
 """A route parameter that requires an admin token."""
+
+
+async def record_refusal(
+    security: ApiSecurity, request: Request, error: AuthenticationRequired | PermissionDenied
+) -> None:
+    """Write the refusal of ``request`` to the audit log, when it has one.
+
+    Every 403 is written, and every 401 of a request that presented a token (unknown or
+    revoked); a request with no token at all carries nobody to name and is not. The
+    entry names the token (never its secret), the client address, the method and path,
+    the status and the message answered. A failing audit write is logged as an error and
+    the refusal answered all the same.
+    """
+    attempt: _Attempt | None = getattr(request.state, "attempt", None)
+    if security.audit is None or (attempt is None and isinstance(error, AuthenticationRequired)):
+        return
+    client = request.client.host if request.client else None
+    try:
+        await security.audit.refused(
+            who=attempt.who if attempt else UNKNOWN_TOKEN,
+            role=attempt.role.value if attempt and attempt.role else None,
+            client=client,
+            method=request.method,
+            path=request.url.path,
+            status=http_status(error),
+            error=type(error).__name__,
+            reason=str(error),
+        )
+    except OSError as err:
+        log.error(
+            "audit.failed path=%s refused=%s method=%s url=%s error=%s",
+            security.audit.path,
+            type(error).__name__,
+            request.method,
+            request.url.path,
+            err,
+        )
 
 
 def unauthorized_headers(error: ShopfloorError) -> dict[str, Any] | None:

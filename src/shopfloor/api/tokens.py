@@ -8,7 +8,7 @@ one before it allows:
 ========  ==========================================================
 viewer    read signals, samples, events, dead letters, status
 operator  also write records and dead letters
-engineer  also register new signals
+engineer  also register new signals and delete a range of values (audited)
 admin     also redefine signals and apply retention (both audited)
 ========  ==========================================================
 """

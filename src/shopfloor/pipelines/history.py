@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import pyarrow as pa
 
@@ -29,22 +29,13 @@ from shopfloor.model import (
 from shopfloor.pipelines.frames import FeatureFrame
 from shopfloor.pipelines.outputs import OutputPlan
 from shopfloor.pipelines.pipeline import Pipeline
-from shopfloor.store import Store, WriteReport
+from shopfloor.store import DeletingStore, Store, WriteReport
 
 __all__ = ["DeletingStore", "HistoryReport", "fit_pipeline", "read_history", "run_history"]
 
 Progress = Callable[[int, int], None]
 
 log = logging.getLogger(__name__)
-
-
-@runtime_checkable
-class DeletingStore(Protocol):
-    """A store that can delete a range of a signal (to replace derived outputs)."""
-
-    async def delete_range(self, ref: SignalRef, start_ns: int, end_ns: int) -> int:
-        """Delete the values of ``ref`` in ``[start_ns, end_ns)``; return how many."""
-        ...
 
 
 @dataclass
@@ -218,6 +209,8 @@ async def run_history(
     are deleted first (counted in ``replaced``) and replaced by this fit's; the store must
     be able to delete (:class:`DeletingStore`).
     """
+    if end_ns <= start_ns:  # before anything is deleted or registered
+        raise PipelineError(f"empty time range {format_ns(start_ns)} .. {format_ns(end_ns)}")
     report = HistoryReport(rescored=rescore, fit_version=pipeline.fit_version)
     plan.version = pipeline.fit_version
     if plan.signals:

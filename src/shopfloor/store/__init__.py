@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from shopfloor.model.validation import RecordValidator, ValidationLimits, WriteReport
     from shopfloor.store.config import StoreConfig
     from shopfloor.store.duckdb import DuckDBStore
-    from shopfloor.store.protocol import SignalInfo, Store, StoreStats
+    from shopfloor.store.protocol import DeletingStore, SignalInfo, Store, StoreStats
 else:
     __getattr__, __dir__ = lazy_exports(
         __name__,
@@ -22,11 +22,12 @@ else:
             "shopfloor.model.validation": ("RecordValidator", "ValidationLimits", "WriteReport"),
             "shopfloor.store.config": ("StoreConfig",),
             "shopfloor.store.duckdb": ("DuckDBStore",),
-            "shopfloor.store.protocol": ("SignalInfo", "Store", "StoreStats"),
+            "shopfloor.store.protocol": ("DeletingStore", "SignalInfo", "Store", "StoreStats"),
         },
     )
 
 __all__ = [
+    "DeletingStore",
     "DuckDBStore",
     "RecordValidator",
     "SignalInfo",

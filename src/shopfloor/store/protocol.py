@@ -39,7 +39,7 @@ from shopfloor.model import (
     WriteReport,
 )
 
-__all__ = ["SignalInfo", "Store", "StoreStats", "WriteReport"]
+__all__ = ["DeletingStore", "SignalInfo", "Store", "StoreStats", "WriteReport"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,3 +149,23 @@ class Store(Protocol):
 
     async def stats(self) -> StoreStats:
         """Row counts and size."""
+
+
+@runtime_checkable
+class DeletingStore(Protocol):
+    """A store that can also delete a range of one signal: an optional ability.
+
+    For replacing derived outputs (``shopfloor pipelines run --rescore``), never raw
+    data. The embedded store and :class:`~shopfloor.store.remote.RemoteStore` (over the
+    API's ``DELETE /api/v1/values``) have it; check with ``isinstance``.
+    """
+
+    async def delete_range(self, ref: SignalRef, start_ns: int, end_ns: int) -> int:
+        """Delete the values of ``ref`` in ``[start_ns, end_ns)``; return how many.
+
+        Raises
+        ------
+        UnknownSignal
+            When ``ref`` is not declared.
+        """
+        ...

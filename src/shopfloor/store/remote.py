@@ -297,6 +297,23 @@ class RemoteStore:
         body = await self._get("/api/v1/count", signal=ref.path, start_ns=start_ns, end_ns=end_ns)
         return int(body["count"])
 
+    async def delete_range(self, ref: SignalRef, start_ns: int, end_ns: int) -> int:
+        """Delete the values of ``ref`` in ``[start_ns, end_ns)`` on the platform.
+
+        Needs an engineer or admin token; the platform records it in its audit log.
+        Returns how many values were deleted.
+
+        Raises
+        ------
+        UnknownSignal
+            When the platform does not know ``ref``.
+        PermissionDenied
+            When the token's role is below engineer.
+        """
+        params = {"signal": ref.path, "start_ns": start_ns, "end_ns": end_ns}
+        body = (await self._request("DELETE", "/api/v1/values", params=params)).json()
+        return int(body["deleted"])
+
     async def apply_retention(self, now_ns: int | None = None) -> dict[str, int]:
         """Ask the platform to apply retention."""
         params = {"now_ns": now_ns} if now_ns is not None else {}

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import numpy as np
 
+from shopfloor.errors import UnknownSignal
 from shopfloor.model import (
     EventRecord,
     ImageRecord,
@@ -21,7 +22,7 @@ from shopfloor.model import (
     WaveformBlock,
     to_ns,
 )
-from shopfloor.store import Store
+from shopfloor.store import DeletingStore, Store
 
 __all__ = ["ASSET", "STORE_CHECKS", "check_store"]
 
@@ -204,6 +205,38 @@ async def check_retention(store: Store) -> None:
     assert await store.count(ref("speed")) == 1
 
 
+async def check_delete_range(store: Store) -> None:
+    """A deleting store removes only ``[start_ns, end_ns)`` of the one signal named.
+
+    It says how many values it deleted and refuses an unknown signal with
+    ``UnknownSignal``. A store without the ability (not a
+    :class:`~shopfloor.store.DeletingStore`) passes as is.
+    """
+    if not isinstance(store, DeletingStore):
+        return
+    await _setup(store)
+    await store.write(
+        [
+            ScalarBatch.of(ref("speed"), [T0, T0 + S, T0 + 2 * S], [1.0, 2.0, 3.0], PROV),
+            ScalarBatch.of(ref("temp"), [T0 + S], [1.0], PROV),
+            EventRecord(ref("program"), T0 + S, "program_change", PROV, "P1 -> P2"),
+        ]
+    )
+    assert await store.delete_range(ref("speed"), T0 + S, T0 + 2 * S) == 1
+    kept = await store.read_scalars(ref("speed"), T0, T0 + 3 * S)
+    assert kept.column("value").to_pylist() == [1.0, 3.0]
+    assert await store.count(ref("temp")) == 1
+    assert await store.delete_range(ref("program"), T0, T0 + 3 * S) == 1
+    assert await store.read_events(T0, T0 + 3 * S, ref=ref("program")) == []
+    assert await store.delete_range(ref("speed"), T0 + S, T0 + 2 * S) == 0
+    try:
+        await store.delete_range(ref("nope"), T0, T0 + S)
+    except UnknownSignal:
+        pass
+    else:
+        raise AssertionError("delete_range of an unknown signal did not raise UnknownSignal")
+
+
 STORE_CHECKS: list[Callable[[Store], Awaitable[None]]] = [
     check_register_and_list,
     check_scalar_roundtrip,
@@ -213,6 +246,7 @@ STORE_CHECKS: list[Callable[[Store], Awaitable[None]]] = [
     check_waveform_roundtrip,
     check_images_and_events,
     check_retention,
+    check_delete_range,
 ]
 
 
