@@ -67,6 +67,7 @@ __all__ = [
     "PipelineError",
     "PortInUse",
     "RecordError",
+    "RequestInvalid",
     "ServiceError",
     "ShopfloorError",
     "SignalKindMismatch",
@@ -267,6 +268,10 @@ class UnsupportedMediaType(ApiError):
     """A write whose content type is neither JSON nor Arrow IPC."""
 
 
+class RequestInvalid(ApiError):
+    """A request's parameters or body fail validation: a bad range, a malformed path."""
+
+
 HTTP_STATUS: dict[type[ShopfloorError], int] = {
     ShopfloorError: 400,
     ConfigError: 400,
@@ -297,6 +302,7 @@ HTTP_STATUS: dict[type[ShopfloorError], int] = {
     HostNotAllowed: 400,
     PayloadTooLarge: 413,
     UnsupportedMediaType: 415,
+    RequestInvalid: 422,
 }
 """HTTP status of each error class; subclasses not listed take their nearest ancestor's."""
 

@@ -12,7 +12,7 @@ from shopfloor.api.security import ApiSecurity
 from shopfloor.api.server import api_server_factory
 from shopfloor.api.tokens import Role, TokenRegistry
 from shopfloor.config import load_project
-from shopfloor.errors import PermissionDenied, PipelineError, UnknownSignal
+from shopfloor.errors import PermissionDenied, PipelineError, RequestInvalid, UnknownSignal
 from shopfloor.model import Provenance, ScalarBatch, Signal, SignalRef
 from shopfloor.node import Platform
 from shopfloor.node.access import open_project_store
@@ -116,6 +116,8 @@ async def test_remote_store_deletes_a_range(tmp_path: Path) -> None:
                 assert await remote.delete_range(TEMP, T0, T0 + S) == 1
                 with pytest.raises(UnknownSignal, match="nope"):
                     await remote.delete_range(SignalRef(ASSET, "nope"), T0, T0 + S)
+                with pytest.raises(RequestInvalid):  # reversed: the API's 422, by its type
+                    await remote.delete_range(TEMP, T0 + S, T0)
             finally:
                 await remote.close()
             reader = RemoteStore(url, token=viewer)

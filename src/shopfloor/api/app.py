@@ -47,8 +47,10 @@ from shopfloor.errors import (
     AuthenticationRequired,
     PermissionDenied,
     RecordError,
+    RequestInvalid,
     ShopfloorError,
     StoreError,
+    UnsupportedMediaType,
     http_status,
 )
 from shopfloor.model import EventRecord, Signal, SignalRef, format_ns, now_ns
@@ -173,7 +175,7 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        name = {415: "UnsupportedMediaType", 422: "RequestInvalid"}.get(
+        name = {415: UnsupportedMediaType.__name__, 422: RequestInvalid.__name__}.get(
             exc.status_code, "HTTPError"
         )
         return JSONResponse(
@@ -188,7 +190,7 @@ def create_app(
             f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
             for e in exc.errors()
         )
-        return JSONResponse({"error": "RequestInvalid", "detail": problems}, status_code=422)
+        return JSONResponse({"error": RequestInvalid.__name__, "detail": problems}, status_code=422)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
