@@ -325,6 +325,36 @@ async def test_gap_of_a_slow_node_counts_from_the_connection_loss(tmp_path: Path
     assert gap.attributes["seconds"] < outage_s + 1.5
 
 
+async def test_gap_start_does_not_follow_a_client_clock_ahead_of_the_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The client's clock runs 1.5 s ahead: every tick is still stored or inside the gap."""
+    from shopfloor.connectors.opcua import client
+
+    monkeypatch.setattr(client, "now_ns", lambda: now_ns() + 3 * NS // 2)
+    async with CncSimServer(CncSimConfig(port=0)) as sim:
+        recorder = Recorder(tmp_path)
+        conn = connector(sim, recorder, history_backfill=False)
+        await conn.connect()
+        try:
+            await until(lambda: recorder.scalar_ts("spindle_speed").size >= 3, 20, "live values")
+            await conn.close()
+            await asyncio.sleep(2.5)
+            await conn.connect()
+            seen = recorder.scalar_ts("spindle_speed").size
+            await until(
+                lambda: recorder.scalar_ts("spindle_speed").size >= seen + 3, 20, "values after"
+            )
+        finally:
+            await conn.close()
+    ts = recorder.scalar_ts("spindle_speed")
+    (gap,) = recorder.events("spindle_speed", "gap")
+    lo, hi = gap.attributes["from_ns"], gap.attributes["to_ns"]
+    ticks = np.arange(ts[0], ts[-1] + 1, NS // 10)
+    silent = [t for t in ticks if t not in set(ts.tolist()) and not lo < t < hi]
+    assert not silent, f"{len(silent)} ticks neither recorded nor in the gap {lo}..{hi}"
+
+
 async def test_state_events_are_not_recorded_again_after_a_resubscribe(tmp_path: Path) -> None:
     async with CncSimServer(CncSimConfig(port=0)) as sim:
         recorder = Recorder(tmp_path)

@@ -393,8 +393,10 @@ class OpcUaConnector:
         self._block_ns: dict[SignalRef, int] = {}
         # newest source timestamp per node: a value re-sent on resubscribe is not new
         self._node_ts: dict[str, int] = {}
-        # when data last flowed (a live value, or the session opening): a gap starts there,
-        # not at a slowly changing node's last change
+        # when data last flowed, in the server's time (the newest source timestamp received
+        # live): a gap starts there, not at a slowly changing node's last change. Never the
+        # client's clock: its skew, or a consumer running late, would move the start past
+        # values that were served and never received.
         self._alive_ns = 0
         # gaps whose end is the first live value of their signal, not yet received
         self._open_gaps: dict[SignalRef, _Gap] = {}
@@ -490,7 +492,6 @@ class OpcUaConnector:
             )
         good = [n for n in nodes if n in self._historizing]
         await self._backfill(good, restarted)
-        self._alive_ns = now_ns()
         self._tasks.append(asyncio.create_task(self._flush_loop(), name=f"opcua-flush:{self.name}"))
         poll = [
             n
@@ -651,7 +652,7 @@ class OpcUaConnector:
             return  # already recorded (the current value is sent again on resubscribe)
         self._node_ts[node_id] = ts
         if not backfilled:
-            self._alive_ns = max(self._alive_ns, now_ns())
+            self._alive_ns = max(self._alive_ns, ts)
         raw = value.Value.Value if value.Value is not None else None
         kind = bound.definition.kind
         self.stats["values"] += 1
@@ -832,8 +833,9 @@ class OpcUaConnector:
         """Read what was missed since the last value of each signal.
 
         The hole of a signal starts at its last value or when data last flowed on the
-        connection, whichever is later (a slowly changing node's last change is not when
-        the connection dropped); a waveform's hole starts where its last block ends.
+        connection (the newest source timestamp received live), whichever is later (a
+        slowly changing node's last change is not when the connection dropped); a
+        waveform's hole starts where its last block ends.
         Every channel node of a multi-channel waveform is read from the same point, and
         the channels are handed on interleaved by time so each block finds its siblings;
         the hole ends where all of them have data again. What history does not cover
