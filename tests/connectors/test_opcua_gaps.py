@@ -169,6 +169,76 @@ async def test_an_unchanged_value_arrives_every_sample_live_and_from_history(
     assert not recorder.events("program_number", "gap")
 
 
+def slow_subscriptions(monkeypatch: pytest.MonkeyPatch, conn: OpcUaConnector) -> None:
+    """Half a second passes before each subscription is created, as on a loaded machine."""
+    subscribe = conn._subscribe
+
+    async def slowly(node_ids: list[str], queue_maxsize: int) -> Any:
+        await asyncio.sleep(0.5)
+        return await subscribe(node_ids, queue_maxsize)
+
+    monkeypatch.setattr(conn, "_subscribe", slowly)
+
+
+async def test_no_value_is_lost_between_backfill_and_subscription(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Values published while the subscription is set up are read from history too."""
+    async with CncSimServer(CncSimConfig(port=0)) as sim:
+        recorder = Recorder(tmp_path)
+        conn = connector(sim, recorder)
+        await conn.connect()
+        try:
+            await until(lambda: recorder.scalar_ts("spindle_speed").size >= 3, 20, "live values")
+            await conn.close()
+            await asyncio.sleep(1.5)
+            slow_subscriptions(monkeypatch, conn)
+            await conn.connect()
+            seen = recorder.scalar_ts("spindle_speed").size
+            await until(
+                lambda: recorder.scalar_ts("spindle_speed").size >= seen + 3, 20, "values after"
+            )
+        finally:
+            await conn.close()
+    for name in ("spindle_speed", "program_number"):
+        ts = recorder.scalar_ts(name)
+        assert np.unique(ts).size == ts.size, f"{name}: a value was recorded twice"
+        assert np.array_equal(np.diff(ts), np.full(ts.size - 1, NS // 10)), (name, np.diff(ts))
+        assert not recorder.events(name, "gap")
+
+
+async def test_gap_without_history_ends_at_the_first_value_after_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No history: the gap ends exactly at the first value after it, however long after
+    the reconnect the subscription delivers that value."""
+    async with CncSimServer(CncSimConfig(port=0)) as sim:
+        recorder = Recorder(tmp_path)
+        conn = connector(sim, recorder, history_backfill=False)
+        await conn.connect()
+        try:
+            await until(lambda: recorder.scalar_ts("spindle_speed").size >= 3, 20, "live values")
+            await conn.close()
+            await asyncio.sleep(2.5)
+            slow_subscriptions(monkeypatch, conn)
+            await conn.connect()
+            seen = recorder.scalar_ts("spindle_speed").size
+            await until(
+                lambda: recorder.scalar_ts("spindle_speed").size >= seen + 3, 20, "values after"
+            )
+        finally:
+            await conn.close()
+    for name in ("spindle_speed", "program_number"):
+        ts = recorder.scalar_ts(name)
+        (gap,) = recorder.events(name, "gap")
+        lo, hi = gap.attributes["from_ns"], gap.attributes["to_ns"]
+        i = int(np.argmax(np.diff(ts)))
+        assert hi == ts[i + 1], (name, hi - ts[i + 1])
+        # it starts when data stopped flowing: at the last value's arrival, not before it
+        assert ts[i] <= lo < ts[i] + NS // 10, (name, lo - ts[i])
+        assert gap.attributes["seconds"] == round((hi - lo) / NS, 3)
+
+
 async def test_backfill_follows_continuation_points_of_short_answers(tmp_path: Path) -> None:
     """The server answers at most 4 values a request: the backfill still reads them all."""
     async with CncSimServer(CncSimConfig(port=0)) as sim:
@@ -253,6 +323,36 @@ async def test_gap_of_a_slow_node_counts_from_the_connection_loss(tmp_path: Path
     assert gap.attributes["to_ns"] >= reopened_at
     outage_s = (reopened_at - closed_at) / NS
     assert gap.attributes["seconds"] < outage_s + 1.5
+
+
+async def test_gap_start_does_not_follow_a_client_clock_ahead_of_the_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The client's clock runs 1.5 s ahead: every tick is still stored or inside the gap."""
+    from shopfloor.connectors.opcua import client
+
+    monkeypatch.setattr(client, "now_ns", lambda: now_ns() + 3 * NS // 2)
+    async with CncSimServer(CncSimConfig(port=0)) as sim:
+        recorder = Recorder(tmp_path)
+        conn = connector(sim, recorder, history_backfill=False)
+        await conn.connect()
+        try:
+            await until(lambda: recorder.scalar_ts("spindle_speed").size >= 3, 20, "live values")
+            await conn.close()
+            await asyncio.sleep(2.5)
+            await conn.connect()
+            seen = recorder.scalar_ts("spindle_speed").size
+            await until(
+                lambda: recorder.scalar_ts("spindle_speed").size >= seen + 3, 20, "values after"
+            )
+        finally:
+            await conn.close()
+    ts = recorder.scalar_ts("spindle_speed")
+    (gap,) = recorder.events("spindle_speed", "gap")
+    lo, hi = gap.attributes["from_ns"], gap.attributes["to_ns"]
+    ticks = np.arange(ts[0], ts[-1] + 1, NS // 10)
+    silent = [t for t in ticks if t not in set(ts.tolist()) and not lo < t < hi]
+    assert not silent, f"{len(silent)} ticks neither recorded nor in the gap {lo}..{hi}"
 
 
 async def test_state_events_are_not_recorded_again_after_a_resubscribe(tmp_path: Path) -> None:

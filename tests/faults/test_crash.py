@@ -178,7 +178,6 @@ async def test_crash_and_clean_restart_leave_no_silent_hole(tmp_path: Path, hist
 
         project = load_project(folder)
         store = DuckDBStore(project.store_path, project.config.store)
-        late_ends: list[str] = []
         await store.open()
         try:
             for name, (node, _) in SIGNALS.items():
@@ -190,16 +189,11 @@ async def test_crash_and_clean_restart_leave_no_silent_hole(tmp_path: Path, hist
                 values = table.column("value").to_numpy()
                 gaps = await store.read_events(0, 2**62, ref=ref, kind="gap")
                 truth = await served(endpoint, node, span[0], span[1])
-                late_ends += check_no_silent_hole(name, stamps, values, gaps, truth)
+                check_no_silent_hole(name, stamps, values, gaps, truth)
                 # two outages: none recorded when history covers them, both otherwise
                 assert len(gaps) == (0 if history else 2), (name, gaps)
         finally:
             await store.close()
-    if late_ends:  # every other check passed: only the end of a recorded gap is off
-        pytest.xfail(
-            "without history the connector ends a gap when it reconnects, which can be a "
-            f"little after the first value it then receives: {late_ends}"
-        )
 
 
 async def test_crash_leaves_no_silent_hole_in_waveform_blocks(tmp_path: Path) -> None:
@@ -237,18 +231,16 @@ def check_no_silent_hole(
     truth: dict[int, float],
     *,
     span_ns: int = 0,
-) -> list[str]:
-    """Every served value is stored or inside a gap; no duplicates; gaps start right.
+) -> None:
+    """Every served value is stored or inside a gap; no duplicates; gaps fit the hole.
 
     A gap starts at the last stored value, or for waveform blocks (each ``span_ns``
-    long) where that block ends. Returns the gaps whose end is not the first stored
-    value after them (checked last, by the caller).
+    long) where that block ends, and ends at the first stored value after it.
     """
     assert len(truth) > 20, f"{name}: the simulator served too little to judge"
     assert len(np.unique(stamps)) == len(stamps), f"{name}: a value is stored twice"
     stored = dict(zip(stamps.tolist(), values.tolist(), strict=True))
     bounds = []
-    late_ends = []
     for gap in gaps:
         lo, hi = int(gap.attributes["from_ns"]), int(gap.attributes["to_ns"])
         start = lo if lo in stored else lo - span_ns
@@ -256,10 +248,7 @@ def check_no_silent_hole(
         after = stamps[stamps > start]
         assert after.size, f"{name}: nothing stored after gap {lo}..{hi}"
         first_after = int(after[0])
-        # a gap that ends before the next stored value leaves a stretch uncovered: the check
-        # of every served value below finds any value lost there
-        if hi != first_after:
-            late_ends.append(f"{name}: gap {lo}..{hi} ends {hi - first_after} ns late")
+        assert hi == first_after, f"{name}: gap {lo}..{hi} ends {hi - first_after} ns late"
         bounds.append((lo, hi))
     missing = [
         ts
@@ -272,4 +261,3 @@ def check_no_silent_hole(
     )
     wrong = [ts for ts in stored if ts in truth and stored[ts] != pytest.approx(truth[ts])]
     assert not wrong, f"{name}: stored values differ from those served at {wrong[:5]}"
-    return late_ends

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -241,32 +242,39 @@ async def connect_client(
 
 def _hole(
     start_ns: int, stamps: list[int], span_ns: int, restart_ns: int | None, now: int
-) -> tuple[int, int]:
+) -> tuple[int, int | None]:
     """The stretch ``(from, to)`` after ``start_ns`` that history leaves uncovered.
 
     ``stamps`` are the (sorted) timestamps history returned, each value covering
     ``span_ns`` (a waveform block's length; 0 for scalars). While the server kept running
     its history is whole from its first value on. After a restart (``restart_ns``, the
     server's start time) history is whole before the stop and after the start: the hole
-    is the longest interval between values that begins before the restart.
+    is the longest interval between values that begins before the restart. ``to`` is
+    ``None`` when no value follows the hole (no history, or none since the restart): it
+    ends at the first value the subscription delivers, which is not known yet (``now``
+    only weighs such a hole against the others).
 
     >>> _hole(0, [5, 6, 7], 0, None, 10)
     (0, 5)
+    >>> _hole(0, [], 0, None, 10)
+    (0, None)
     >>> _hole(0, [1, 2, 8, 9], 0, 7, 10)
     (2, 8)
     >>> _hole(0, [1, 2], 0, 7, 10)
-    (2, 10)
+    (2, None)
     """
     if restart_ns is None:
-        return start_ns, stamps[0] if stamps else now
+        return start_ns, stamps[0] if stamps else None
     ends = [start_ns, *(ts + span_ns for ts in stamps)]
-    begins = [*stamps, now]
-    best = (start_ns, start_ns)
+    begins: list[int | None] = [*stamps, None]
+    best: tuple[int, int | None] = (start_ns, start_ns)
+    longest = 0
     for begin_gap, end_gap in zip(ends, begins, strict=True):
         if begin_gap >= restart_ns:
             break
-        if end_gap - begin_gap > best[1] - best[0]:
-            best = (begin_gap, end_gap)
+        length = (now if end_gap is None else end_gap) - begin_gap
+        if length > longest:
+            best, longest = (begin_gap, end_gap), length
     return best
 
 
@@ -322,6 +330,20 @@ class _Scalars:
         self.status: list[int] = []
 
 
+@dataclass(frozen=True, slots=True)
+class _Gap:
+    """A hole of one signal that no value read so far closes: it waits for a live value."""
+
+    ref: SignalRef
+    node_id: str
+    start_ns: int
+    """The last value before the hole (or where data stopped flowing)."""
+    cause: str
+    why: str
+    reconnect_ns: int
+    """When the session that found the hole opened: the end if no newer value comes."""
+
+
 class _Channels:
     """Arrays of a multi-channel waveform waiting for their siblings (same timestamp)."""
 
@@ -371,9 +393,13 @@ class OpcUaConnector:
         self._block_ns: dict[SignalRef, int] = {}
         # newest source timestamp per node: a value re-sent on resubscribe is not new
         self._node_ts: dict[str, int] = {}
-        # when data last flowed (a live value, or the session opening): a gap starts there,
-        # not at a slowly changing node's last change
+        # when data last flowed, in the server's time (the newest source timestamp received
+        # live): a gap starts there, not at a slowly changing node's last change. Never the
+        # client's clock: its skew, or a consumer running late, would move the start past
+        # values that were served and never received.
         self._alive_ns = 0
+        # gaps whose end is the first live value of their signal, not yet received
+        self._open_gaps: dict[SignalRef, _Gap] = {}
         # last recorded state of each event signal: only changes become events
         self._last_event: dict[SignalRef, tuple[str, int]] = {}
         # Resume where the store left off: the first connect after a platform start
@@ -466,7 +492,6 @@ class OpcUaConnector:
             )
         good = [n for n in nodes if n in self._historizing]
         await self._backfill(good, restarted)
-        self._alive_ns = now_ns()
         self._tasks.append(asyncio.create_task(self._flush_loop(), name=f"opcua-flush:{self.name}"))
         poll = [
             n
@@ -476,18 +501,28 @@ class OpcUaConnector:
         subscribe = [n for n in good if n not in poll]
         arrays = [n for n in subscribe if self._routes[n][0].definition.kind == SignalKind.WAVEFORM]
         scalars = [n for n in subscribe if n not in arrays]
+        feeds = []
         if scalars:
-            await self._subscribe(scalars, _SCALAR_QUEUE)
+            feeds.append(await self._subscribe(scalars, _SCALAR_QUEUE))
         if arrays:
             # an array notification is ~30 bytes per sample once decoded: its own queue,
             # bounded by blocks, keeps a stalled consumer from holding gigabytes
-            await self._subscribe(arrays, _BLOCKS_QUEUED_PER_NODE * len(arrays))
+            feeds.append(await self._subscribe(arrays, _BLOCKS_QUEUED_PER_NODE * len(arrays)))
+        # What was published between the backfill and the monitored items' creation is in
+        # neither: read it now, before the first notification is handed on (the
+        # subscription queues them meanwhile, and repeats of what history gave are dropped).
+        await self._catch_up(subscribe)
+        for events in feeds:
+            self._tasks.append(
+                asyncio.create_task(self._consume(events), name=f"opcua-consume:{self.name}")
+            )
         if poll:
             self._tasks.append(
                 asyncio.create_task(self._poll_loop(poll), name=f"opcua-poll:{self.name}")
             )
 
-    async def _subscribe(self, node_ids: list[str], queue_maxsize: int) -> None:
+    async def _subscribe(self, node_ids: list[str], queue_maxsize: int) -> Any:
+        """Monitor ``node_ids`` in a new subscription; its notifications, not yet read."""
         from asyncua import ua
         from asyncua.common.subscription import OverflowPolicy
 
@@ -521,9 +556,6 @@ class OpcUaConnector:
         for node_id in node_ids:
             bound, channel = self._routes[node_id]
             self._by_node_id[ua.NodeId.from_string(node_id)] = (bound, channel, node_id)
-        self._tasks.append(
-            asyncio.create_task(self._consume(events), name=f"opcua-consume:{self.name}")
-        )
         for (sampling, queue, deadband, trigger), group in groups.items():
             requests = []
             for node_id in group:
@@ -549,6 +581,7 @@ class OpcUaConnector:
                             )
                         ]
                     )
+        return events
 
     async def _consume(self, events: Any) -> None:
         from asyncua.common.subscription import DataChangeEvent, StatusChangeEvent
@@ -613,11 +646,13 @@ class OpcUaConnector:
             or datetime_to_ns(value.ServerTimestamp)
             or now_ns()
         )
+        if self._open_gaps:
+            self._end_gap(bound.ref, ts)  # even by a repeat: data flows again
         if ts <= self._node_ts.get(node_id, -1):
             return  # already recorded (the current value is sent again on resubscribe)
         self._node_ts[node_id] = ts
         if not backfilled:
-            self._alive_ns = max(self._alive_ns, now_ns())
+            self._alive_ns = max(self._alive_ns, ts)
         raw = value.Value.Value if value.Value is not None else None
         kind = bound.definition.kind
         self.stats["values"] += 1
@@ -798,16 +833,20 @@ class OpcUaConnector:
         """Read what was missed since the last value of each signal.
 
         The hole of a signal starts at its last value or when data last flowed on the
-        connection, whichever is later (a slowly changing node's last change is not when
-        the connection dropped); a waveform's hole starts where its last block ends.
+        connection (the newest source timestamp received live), whichever is later (a
+        slowly changing node's last change is not when the connection dropped); a
+        waveform's hole starts where its last block ends.
         Every channel node of a multi-channel waveform is read from the same point, and
         the channels are handed on interleaved by time so each block finds its siblings;
         the hole ends where all of them have data again. What history does not cover
         (no history, or a hole longer than a few publishing intervals) is recorded as one
         ``gap`` event per signal with its time range. After a server restart (its
         ``StartTime`` changed) the hole is what lies between the history kept before the
-        restart and the first value after it.
+        restart and the first value after it. A hole that no value read here closes ends
+        at the first live value of the signal: its event waits for that value, or for
+        the end of the session (it then ends at the reconnect).
         """
+        self._close_gaps()  # a session that ended without a value leaves none open
         now = now_ns()
         started = datetime_to_ns(self._server_started) if restarted else None
         threshold = max(2 * NS_PER_S, round(3 * self.config.publishing_interval_ms * 1e6))
@@ -841,8 +880,9 @@ class OpcUaConnector:
                     total,
                 )
             hole_start = min(h[0] for h in holes)
-            hole_end = max(h[1] for h in holes)
-            if hole_end - hole_start <= threshold:
+            ends = [h[1] for h in holes]
+            hole_end = None if None in ends else max(e for e in ends if e is not None)
+            if (now if hole_end is None else hole_end) - hole_start <= threshold:
                 continue
             self.stats["gaps"] += 1
             cause = "server restart" if restarted else "connection lost"
@@ -852,33 +892,78 @@ class OpcUaConnector:
                 why = "its history holds nothing for that time"
             else:
                 why = "its history does not cover it"
-            seconds = (hole_end - hole_start) / NS_PER_S
-            self._pending.append(
-                EventRecord(
-                    ref,
-                    hole_start + 1,
-                    "gap",
-                    Provenance(self.name, nodes[0]),
-                    message=(
-                        f"no data from {self.config.endpoint} for {seconds:.1f} s ({cause}); {why}"
-                    ),
-                    severity="warning",
-                    attributes={
-                        "from_ns": hole_start,
-                        "to_ns": hole_end,
-                        "cause": cause,
-                        "seconds": round(seconds, 3),
-                    },
-                )
-            )
+            gap = _Gap(ref, nodes[0], hole_start, cause, why, now)
+            if hole_end is None:
+                # nothing read after the hole: it ends where the subscription resumes
+                self._open_gaps[ref] = gap
+            else:
+                self._pending.append(self._gap_event(gap, hole_end))
             log.warning(
                 "opcua.gap connector=%s signal=%s seconds=%.1f cause=%s",
                 self.name,
                 bound_of[ref].ref.path,
-                seconds,
+                ((now if hole_end is None else hole_end) - hole_start) / NS_PER_S,
                 cause.replace(" ", "_"),
             )
         await self._flush()
+
+    async def _catch_up(self, node_ids: list[str]) -> None:
+        """Read history from each signal's newest value on (a short stretch), oldest first.
+
+        Called once the monitored items exist: together with what they deliver, this
+        leaves no value out, however long the subscription took to set up.
+        """
+        by_signal: dict[SignalRef, list[str]] = defaultdict(list)
+        for node_id in node_ids:
+            if self.config.history_backfill and self._historizing.get(node_id):
+                by_signal[self._routes[node_id][0].ref].append(node_id)
+        now = now_ns()
+        for ref, nodes in by_signal.items():
+            last = self._last_ts.get(ref)
+            if last is not None:
+                await self._backfill_signal(ref, nodes, last, now)
+
+    def _gap_event(self, gap: _Gap, end_ns: int) -> EventRecord:
+        """The ``gap`` event of ``gap``, ending at ``end_ns``.
+
+        Its ``from_ns`` is the last value before the hole and its ``to_ns`` the first
+        after it: what is missing lies strictly between the two.
+        """
+        seconds = (end_ns - gap.start_ns) / NS_PER_S
+        return EventRecord(
+            gap.ref,
+            gap.start_ns + 1,
+            "gap",
+            Provenance(self.name, gap.node_id),
+            message=(
+                f"no data from {self.config.endpoint} for {seconds:.1f} s ({gap.cause}); {gap.why}"
+            ),
+            severity="warning",
+            attributes={
+                "from_ns": gap.start_ns,
+                "to_ns": end_ns,
+                "cause": gap.cause,
+                "seconds": round(seconds, 3),
+            },
+        )
+
+    def _end_gap(self, ref: SignalRef, ts: int) -> None:
+        """The first value of ``ref`` after its open gap (source time ``ts``) ends it.
+
+        A value from before the gap (the current value sent again on subscribe) tells
+        only that data flows again: the gap then ends at the reconnect.
+        """
+        gap = self._open_gaps.pop(ref, None)
+        if gap is not None:
+            end = ts if ts > gap.start_ns else gap.reconnect_ns
+            self._pending.append(self._gap_event(gap, end))
+            self._wake.set()
+
+    def _close_gaps(self) -> None:
+        """Record every gap still open (no live value came): it ends at the reconnect."""
+        gaps, self._open_gaps = self._open_gaps, {}
+        for gap in gaps.values():
+            self._pending.append(self._gap_event(gap, gap.reconnect_ns))
 
     async def _backfill_signal(
         self, ref: SignalRef, nodes: list[str], after_ns: int, now: int
@@ -988,6 +1073,7 @@ class OpcUaConnector:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        self._close_gaps()
         with contextlib.suppress(Exception):
             await self._flush()
         client, self._client = self._client, None
