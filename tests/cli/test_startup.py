@@ -13,7 +13,7 @@ from shopfloor.cli.main import app
 
 HEAVY = ("numpy", "scipy", "duckdb", "asyncua", "pyarrow")
 # `status` reads the store with DuckDB when the platform is down; it needs nothing of these.
-STATUS_HEAVY = ("scipy", "asyncua", "sklearn", "pint", "numpy", "shopfloor.features")
+STATUS_HEAVY = ("scipy", "asyncua", "sklearn", "pint", "numpy", "shopfloor.features", "tenacity")
 # Reading a store's statistics imports DuckDB, and none of the record or Arrow machinery.
 STATUS_STORE_HEAVY = (*STATUS_HEAVY, "pyarrow", "pandas", "httpx", "shopfloor.model.records")
 
