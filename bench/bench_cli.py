@@ -126,7 +126,7 @@ def run() -> Section:
     section.notes.append(
         "Every process reads its bytecode from a cache filled by one untimed run, as an "
         "installed command does; none of the figures includes compiling sources "
-        "(`PYTHONDONTWRITEBYTECODE=1` on a source checkout adds about 0.04 s to `status`)."
+        "(`PYTHONDONTWRITEBYTECODE=1` on a source checkout adds 0.03 to 0.04 s to `status`)."
     )
     section.notes.append(
         "Wall time on the shared 2-core machine includes waiting for a core while other "
