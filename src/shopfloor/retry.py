@@ -21,18 +21,21 @@ from __future__ import annotations
 
 import random
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from tenacity import AsyncRetrying, RetryCallState, wait_exponential
-from tenacity.retry import retry_base
-from tenacity.wait import wait_base
+
+# tenacity is imported where a loop is built: the policy is also a part of the project
+# file, which commands such as ``shopfloor status`` load without retrying anything.
+if TYPE_CHECKING:
+    from tenacity import AsyncRetrying, RetryCallState
+    from tenacity.retry import retry_base
 
 __all__ = ["RetryPolicy", "Wait"]
 
 
-class Wait(wait_base):
-    """The policy's delays as a tenacity wait strategy.
+class Wait:
+    """The policy's delays as a tenacity wait strategy (a callable of the retry state).
 
     Parameters
     ----------
@@ -41,6 +44,8 @@ class Wait(wait_base):
     """
 
     def __init__(self, policy: RetryPolicy) -> None:
+        from tenacity import wait_exponential
+
         self.policy = policy
         self._exponential = wait_exponential(
             multiplier=policy.initial_s, max=policy.max_s, exp_base=policy.multiplier
@@ -141,6 +146,8 @@ class RetryPolicy(BaseModel):
         >>> asyncio.run(main()), len(calls)
         ('ok', 3)
         """
+        from tenacity import AsyncRetrying
+
         options: dict[str, Any] = {}
         if sleep is not None:
             options["sleep"] = sleep

@@ -13,7 +13,9 @@ from shopfloor.cli.main import app
 
 HEAVY = ("numpy", "scipy", "duckdb", "asyncua", "pyarrow")
 # `status` reads the store with DuckDB when the platform is down; it needs nothing of these.
-STATUS_HEAVY = ("scipy", "asyncua", "sklearn", "pint", "numpy", "shopfloor.features")
+STATUS_HEAVY = ("scipy", "asyncua", "sklearn", "pint", "numpy", "shopfloor.features", "tenacity")
+# Reading a store's statistics imports DuckDB, and none of the record or Arrow machinery.
+STATUS_STORE_HEAVY = (*STATUS_HEAVY, "pyarrow", "pandas", "httpx", "shopfloor.model.records")
 
 _PROBE = """
 import sys
@@ -53,6 +55,48 @@ def test_status_of_a_stopped_platform_imports_no_compute_library(project: Path) 
     assert "not running" in done.stdout
     line = next(x for x in done.stderr.splitlines() if x.startswith("HEAVY="))
     assert line == "HEAVY=", f"status imported {line.removeprefix('HEAVY=')}"
+
+
+def test_status_of_a_stopped_platform_with_a_store_imports_only_duckdb(project: Path) -> None:
+    """The store's row counts come from DuckDB alone: no numpy, no pyarrow."""
+    import asyncio
+
+    from shopfloor.config import load_project
+    from shopfloor.store import DuckDBStore
+
+    loaded = load_project(project, build_pipelines=False)
+
+    async def make_store() -> None:
+        async with DuckDBStore(loaded.store_path, loaded.config.store):
+            pass
+
+    asyncio.run(make_store())
+    done = _probe(["status", "-p", str(project)], (*STATUS_STORE_HEAVY, "duckdb"))
+    assert done.returncode == 0, done.stderr
+    assert "not running" in done.stdout and "dead_letters" in done.stdout
+    line = next(x for x in done.stderr.splitlines() if x.startswith("HEAVY="))
+    assert line == "HEAVY=duckdb", f"status imported {line.removeprefix('HEAVY=')}"
+
+
+def test_the_command_leaves_its_objects_out_of_the_last_collection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``main`` freezes the heap when the command is done: the exit skips a last collection.
+
+    That collection scans every object start-up built and frees nothing the OS would not.
+    """
+    import gc
+
+    from shopfloor.cli.main import main
+
+    monkeypatch.setattr(sys, "argv", ["shopfloor", "--version"])
+    assert gc.get_freeze_count() == 0
+    try:
+        with pytest.raises(SystemExit):
+            main()
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
 
 
 def test_lazy_groups_help_matches_their_own() -> None:

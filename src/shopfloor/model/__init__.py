@@ -12,12 +12,12 @@ from shopfloor.exports import lazy_exports
 if TYPE_CHECKING:
     from shopfloor.model.asset import Asset, BearingGeometry
     from shopfloor.model.paths import ISA95_LEVELS, AssetPath, validate_asset_path, validate_segment
+    from shopfloor.model.provenance import Provenance
     from shopfloor.model.quality import Quality, quality_from_status_codes
     from shopfloor.model.records import (
         DeadLetter,
         EventRecord,
         ImageRecord,
-        Provenance,
         Record,
         ScalarBatch,
         ScalarSample,
@@ -53,12 +53,12 @@ else:
                 "validate_asset_path",
                 "validate_segment",
             ),
+            "shopfloor.model.provenance": ("Provenance",),
             "shopfloor.model.quality": ("Quality", "quality_from_status_codes"),
             "shopfloor.model.records": (
                 "DeadLetter",
                 "EventRecord",
                 "ImageRecord",
-                "Provenance",
                 "Record",
                 "ScalarBatch",
                 "ScalarSample",

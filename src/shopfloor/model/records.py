@@ -16,6 +16,7 @@ from typing import Any, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
+from shopfloor.model.provenance import Provenance
 from shopfloor.model.quality import Quality
 from shopfloor.model.signal import SignalRef
 from shopfloor.model.timestamps import NS_PER_S, now_ns
@@ -37,25 +38,6 @@ I64: TypeAlias = npt.NDArray[np.int64]
 F64: TypeAlias = npt.NDArray[np.float64]
 U8: TypeAlias = npt.NDArray[np.uint8]
 U32: TypeAlias = npt.NDArray[np.uint32]
-
-
-@dataclass(frozen=True, slots=True)
-class Provenance:
-    """Where a record came from.
-
-    Parameters
-    ----------
-    connector
-        Name of the connector (or ``ingest``, ``pipeline:<name>``) that produced it.
-    address
-        Address at the source: OPC UA node id, file path and column, topic.
-    backfilled
-        True when the record was recovered after an outage (e.g. by OPC UA HistoryRead).
-    """
-
-    connector: str
-    address: str = ""
-    backfilled: bool = False
 
 
 @dataclass(frozen=True, slots=True)

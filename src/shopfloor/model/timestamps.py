@@ -10,8 +10,10 @@ from __future__ import annotations
 import re
 import time
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "NS_PER_S",
@@ -48,6 +50,8 @@ def to_ns(value: datetime | np.datetime64 | int | float | str) -> int:
             raise ValueError(f"timestamp {value.isoformat()} has no time zone")
         delta = value - datetime(1970, 1, 1, tzinfo=UTC)
         return (delta.days * 86400 + delta.seconds) * NS_PER_S + delta.microseconds * 1000
+    import numpy as np  # here, so that reading the clock or a config imports no numpy
+
     if isinstance(value, np.datetime64):
         return int(value.astype("datetime64[ns]").astype(np.int64))
     if isinstance(value, bool):
@@ -72,6 +76,8 @@ def format_ns(ns: int) -> str:
     >>> format_ns(1704067200000000001)
     '2024-01-01T00:00:00.000000001Z'
     """
+    import numpy as np
+
     text = str(np.datetime64(int(ns), "ns"))
     date, _, frac_part = text.partition(".")
     frac = frac_part.rstrip("0")

@@ -23,21 +23,28 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-import pyarrow as pa
+from shopfloor.exports import lazy_exports
 
-from shopfloor.model import (
-    DeadLetter,
-    EventRecord,
-    ImageRecord,
-    Record,
-    Signal,
-    SignalKind,
-    SignalRef,
-    WaveformBlock,
-    WriteReport,
-)
+# The records and Arrow types are only named in signatures: reading a store's statistics
+# (``shopfloor status``) imports neither numpy nor pyarrow through this module.
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from shopfloor.model import (
+        DeadLetter,
+        EventRecord,
+        ImageRecord,
+        Record,
+        Signal,
+        SignalKind,
+        SignalRef,
+        WaveformBlock,
+    )
+    from shopfloor.model.validation import WriteReport
+else:
+    __getattr__, __dir__ = lazy_exports(__name__, {"shopfloor.model.validation": ("WriteReport",)})
 
 __all__ = ["DeletingStore", "SignalInfo", "Store", "StoreStats", "WriteReport"]
 

@@ -11,29 +11,34 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from functools import cached_property
 from pathlib import Path
-
-import pyarrow as pa
+from typing import TYPE_CHECKING
 
 from shopfloor.errors import StoreError, StoreFailed, StoreUnavailable
-from shopfloor.model import (
-    DeadLetter,
-    EventRecord,
-    ImageRecord,
-    Record,
-    RecordValidator,
-    Signal,
-    SignalRef,
-    WaveformBlock,
-    WriteReport,
-    now_ns,
-)
+from shopfloor.model.timestamps import now_ns
 from shopfloor.store.config import StoreConfig
 from shopfloor.store.duckdb import housekeeping
 from shopfloor.store.duckdb.database import Database
-from shopfloor.store.duckdb.reads import Reads
-from shopfloor.store.duckdb.writes import insert_dead_letters, write_records
 from shopfloor.store.protocol import SignalInfo, StoreStats
+
+# Writes, reads and record validation (numpy, pyarrow) are imported when first used, so
+# that opening a store for its statistics (``shopfloor status``) imports only DuckDB.
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from shopfloor.model import (
+        DeadLetter,
+        EventRecord,
+        ImageRecord,
+        Record,
+        RecordValidator,
+        Signal,
+        SignalRef,
+        WaveformBlock,
+        WriteReport,
+    )
+    from shopfloor.store.duckdb.reads import Reads
 
 __all__ = ["DuckDBStore"]
 
@@ -84,8 +89,18 @@ class DuckDBStore:
         self.config = config or StoreConfig()
         self._clock = clock
         self._db = Database(self.path, self.config, read_only)
-        self._validator = RecordValidator(self._db.catalog.definition, self.config.limits, clock)
-        self._reads = Reads(self._db)
+
+    @cached_property
+    def _validator(self) -> RecordValidator:
+        from shopfloor.model.validation import RecordValidator
+
+        return RecordValidator(self._db.catalog.definition, self.config.limits, self._clock)
+
+    @cached_property
+    def _reads(self) -> Reads:
+        from shopfloor.store.duckdb.reads import Reads
+
+        return Reads(self._db)
 
     @property
     def read_only(self) -> bool:
@@ -155,15 +170,20 @@ class DuckDBStore:
 
     async def write(self, records: Sequence[Record]) -> WriteReport:
         """Validate and write, all or nothing; see :mod:`.writes` for the idempotency rules."""
+        from shopfloor.model.validation import WriteReport
+        from shopfloor.store.duckdb.writes import write_records
+
         if not records:
             return WriteReport()
-        batch = list(records)
+        batch, validator = list(records), self._validator
         return await self._db.run_write(
-            lambda con: write_records(con, self._db.catalog, self._validator, batch, self._clock)
+            lambda con: write_records(con, self._db.catalog, validator, batch, self._clock)
         )
 
     async def write_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
         """Append dead letters."""
+        from shopfloor.store.duckdb.writes import insert_dead_letters
+
         if letters:
             batch = list(letters)
             await self._db.run_write(
