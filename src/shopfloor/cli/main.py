@@ -30,6 +30,9 @@ __all__ = ["app", "main"]
 
 class _Root(LazyGroup):
     lazy: ClassVar[dict[str, LazyTyper]] = {
+        "diagnose": LazyTyper(
+            "shopfloor.cli.diagnose", "Diagnose a bearing: inner race, outer race, ball, cage."
+        ),
         "opcua": LazyTyper(
             "shopfloor.cli.opcua", "OPC UA: browse a server and export its tags as signals."
         ),
