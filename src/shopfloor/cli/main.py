@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import signal as signals_module
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from shopfloor import __version__
 from shopfloor.cli import data, demo, later
 from shopfloor.cli.common import JsonOption, ProjectOption, checked, load, run_async, setup_logging
-from shopfloor.cli.lazy import LazyGroup, LazyTyper
+from shopfloor.cli.lazy import LazyGroup
 from shopfloor.cli.options import options_of
 from shopfloor.cli.output import EXIT_CONFIG, as_json, console, fail, print_json, print_status
 from shopfloor.errors import ConfigError
@@ -27,24 +27,8 @@ __all__ = ["app", "main"]
 # scipy, DuckDB or asyncua (tests/cli/test_startup.py checks it).
 
 
-class _Root(LazyGroup):
-    lazy: ClassVar[dict[str, LazyTyper]] = {
-        "opcua": LazyTyper(
-            "shopfloor.cli.opcua", "OPC UA: browse a server and export its tags as signals."
-        ),
-        "pipelines": LazyTyper(
-            "shopfloor.cli.pipelines",
-            "Pipelines: list them, fit them on a baseline, run them over history.",
-        ),
-        "sim": LazyTyper(
-            "shopfloor.cli.sim", "Run simulated machines (real industrial protocols on loopback)."
-        ),
-        "tokens": LazyTyper("shopfloor.cli.tokens", "Create, list and revoke API tokens."),
-    }
-
-
 app = typer.Typer(
-    cls=_Root,
+    cls=LazyGroup,
     name="shopfloor",
     help="Smart Factory platform: connect machines, keep their data, run models on it.",
     no_args_is_help=True,

@@ -9,15 +9,14 @@ from typing import Annotated
 import typer
 
 from shopfloor.cli.common import JsonOption, ProjectOption, checked, run_async
+from shopfloor.cli.lazy import group_app
 from shopfloor.cli.options import options_of
 from shopfloor.cli.output import EXIT_CONFIG, as_json, err_console, fail, print_table
 from shopfloor.services.options import BrowseOptions
 
 __all__ = ["app"]
 
-app = typer.Typer(
-    help="OPC UA: browse a server and export its tags as signals.", no_args_is_help=True
-)
+app = group_app("opcua")
 
 
 @app.command()

@@ -11,16 +11,14 @@ from typing import Annotated, Any
 import typer
 
 from shopfloor.cli.common import JsonOption, ProjectOption, checked, load, run_async
+from shopfloor.cli.lazy import group_app
 from shopfloor.cli.options import options_of
 from shopfloor.cli.output import EXIT_CONFIG, as_json, console, fail, print_table, progress_bar
 from shopfloor.services.options import HistoryOptions
 
 __all__ = ["app"]
 
-app = typer.Typer(
-    help="Pipelines: list them, fit them on a baseline, run them over history.",
-    no_args_is_help=True,
-)
+app = group_app("pipelines")
 
 Work = Callable[[int, int, Callable[[int, int], None]], Awaitable[dict[str, Any]]]
 

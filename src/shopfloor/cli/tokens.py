@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from shopfloor.cli.common import JsonOption, ProjectOption, checked, load
+from shopfloor.cli.lazy import group_app
 from shopfloor.cli.output import EXIT_CONFIG, as_json, console, fail, print_table
 
 if TYPE_CHECKING:
@@ -21,14 +22,9 @@ if TYPE_CHECKING:
 
 __all__ = ["app"]
 
-app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
+app = group_app("tokens")
 
 _ROLES = "viewer, operator, engineer or admin"
-
-
-@app.callback()
-def tokens() -> None:
-    """Create, list and revoke API tokens."""
 
 
 def _registry(project: Path | None) -> TokenRegistry:
