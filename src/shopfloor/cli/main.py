@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import signal as signals_module
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -20,6 +21,7 @@ from shopfloor.services.options import ServeOptions
 
 if TYPE_CHECKING:
     from shopfloor.node import Platform
+    from shopfloor.services.platform import Stored
 
 __all__ = ["app", "main"]
 
@@ -104,42 +106,47 @@ def validate(project: ProjectOption = None, json_: JsonOption = False) -> None:
 EXIT_PORT_IN_USE = 3
 
 
-def _duration_s(text: str | None) -> float | None:
-    """``--duration`` in seconds (the one duration parser, as ``sim --duration`` uses)."""
-    from shopfloor.model import parse_duration_s
+def _run_platform(
+    o: ServeOptions,
+    project: Path | None,
+    *,
+    api: bool,
+    services: bool,
+    say: Callable[[Platform, float | None], str],
+) -> Stored:
+    """Run the platform (``run``, ``serve``) until Ctrl-C, SIGTERM or ``--duration``.
 
-    if text is None:
-        return None
-    try:
-        return parse_duration_s(text)
-    except ValueError as err:
-        raise typer.BadParameter(str(err), param_hint="--duration") from err
-
-
-async def _started(proj: Any, *, api: bool, api_port: int | None, services: bool) -> Platform:
-    """The platform of ``proj`` (its backends, the API as a service), started.
-
-    A taken API port exits with status 3 and what to do about it.
+    ``say(platform, duration_s)`` is printed once it runs; a taken API port exits with
+    status 3 and what to do about it.
     """
     from shopfloor.errors import PortInUse
-    from shopfloor.node import Platform
+    from shopfloor.services.platform import run_platform
 
+    duration_s = checked(lambda: o.duration_s)
+    proj = load(project)
     api_factory = None
     if api and proj.config.api.enabled:
         from shopfloor.api.server import api_server_factory
 
-        api_factory = api_server_factory(proj, port=api_port)
-    factories: list[Any] = []
-    if services:
-        from shopfloor.node.services import project_services
+        api_factory = api_server_factory(proj, port=o.api_port)
 
-        factories = project_services(proj)
-    platform = Platform.from_project(proj, api=api_factory, services=factories)
-    try:
-        await platform.start()
-    except PortInUse as err:
-        fail(f"{err}; set api.port or --port", EXIT_PORT_IN_USE)
-    return platform
+    async def main() -> Stored:
+        stop = asyncio.Event()
+        for sig in (signals_module.SIGINT, signals_module.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        try:
+            return await run_platform(
+                proj,
+                api=api_factory,
+                services=services,
+                duration_s=duration_s,
+                stop=stop,
+                started=lambda platform: console.print(say(platform, duration_s)),
+            )
+        except PortInUse as err:
+            fail(f"{err}; set api.port or --port", EXIT_PORT_IN_USE)
+
+    return run_async(main)
 
 
 @app.command()
@@ -150,56 +157,31 @@ def run(
     project: ProjectOption = None,
 ) -> None:
     """Run the platform: connectors, bus, store, pipelines and API, until Ctrl-C."""
-    duration_s = _duration_s(o.duration)
-    proj = load(project)
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signals_module.SIGINT, signals_module.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        platform = await _started(proj, api=not no_api, api_port=o.api_port, services=True)
-        console.print(
-            f"[green]running[/] {proj.config.project.name}: store "
-            f"{proj.store_path}, API {platform.api_url or 'off'}"
-            + (
-                f", stopping after {duration_s:g} s"
-                if duration_s is not None
-                else ", Ctrl-C to stop"
-            )
-        )
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=duration_s)
-        except TimeoutError:
-            pass
-        finally:
-            status = await platform.status()
-            await platform.stop()
-        sink = status["store_sink"]
-        console.print(
-            f"stopped: {sink['written']:,} values written, "
-            f"{sink['duplicates']:,} duplicates, {sink['rejected']:,} rejected"
-        )
-
-    run_async(main)
+    stored = _run_platform(
+        o,
+        project,
+        api=not no_api,
+        services=True,
+        say=lambda p, duration_s: (
+            f"[green]running[/] {p.config.project.name}: store {p.project.store_path}, "
+            f"API {p.api_url or 'off'}, "
+            + (f"stopping after {duration_s:g} s" if duration_s is not None else "Ctrl-C to stop")
+        ),
+    )
+    console.print(str(stored))
 
 
 @app.command()
 @options_of(ServeOptions)
 def serve(o: ServeOptions, project: ProjectOption = None) -> None:
     """Serve the API over the store without connectors or pipelines."""
-    duration_s = _duration_s(o.duration)
-    proj = load(project)
-
-    async def main() -> None:
-        platform = await _started(proj, api=True, api_port=o.api_port, services=False)
-        console.print(f"[green]serving[/] {platform.api_url} (OpenAPI: {platform.api_url}/docs)")
-        try:
-            await asyncio.sleep(duration_s if duration_s is not None else float("inf"))
-        finally:
-            await platform.stop()
-
-    run_async(main)
+    _run_platform(
+        o,
+        project,
+        api=True,
+        services=False,
+        say=lambda p, _: f"[green]serving[/] {p.api_url} (OpenAPI: {p.api_url}/docs)",
+    )
 
 
 @app.command()

@@ -16,6 +16,8 @@ from dataclasses import MISSING, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shopfloor.errors import ConfigError
+
 __all__ = [
     "BrowseOptions",
     "DeadLetterOptions",
@@ -163,6 +165,22 @@ class ServeOptions:
     duration: str | None = option(
         None, "Stop by itself after this long: 30 (seconds), 30s, 5min, 1h.", show_default=False
     )
+
+    @property
+    def duration_s(self) -> float | None:
+        """``duration`` in seconds (``None``: until stopped).
+
+        Raises
+        ------
+        ConfigError
+            When ``duration`` is not a duration.
+        """
+        from shopfloor.model import parse_duration_s  # not at import: --help stays light
+
+        try:
+            return None if self.duration is None else parse_duration_s(self.duration)
+        except ValueError as err:
+            raise ConfigError(f"--duration: {err}") from err
 
 
 @dataclass(frozen=True)
