@@ -13,7 +13,14 @@ import typer
 
 from shopfloor.cli.common import JsonOption, ProjectOption, checked, load, run_async, with_store
 from shopfloor.cli.options import options_of
-from shopfloor.cli.output import as_json, console, fail, print_table, progress_bar
+from shopfloor.cli.output import (
+    as_json,
+    console,
+    fail,
+    print_summary,
+    print_table,
+    progress_bar,
+)
 from shopfloor.services.ingest_options import IngestOptions
 from shopfloor.services.options import DeadLetterOptions, EventOptions, QueryOptions
 
@@ -21,6 +28,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
     from shopfloor.connectors.recordings import RecordingReader
+    from shopfloor.services.ingest import IngestSummary
 
 __all__ = ["dead_letters", "events", "ingest", "query", "signals"]
 
@@ -54,17 +62,16 @@ def ingest(
     proj = load(project)
     plan = checked(check_ingest, options)
 
-    async def run() -> dict[str, Any]:
+    async def run() -> IngestSummary:
         columns = (DownloadColumn(), TransferSpeedColumn())
         with progress_bar(*columns, disable=json_, remaining=True) as bar:
             return await run_ingest(proj, plan, progress=lambda readers: _progress_of(bar, readers))
 
     summary = run_async(run)
-    if not as_json(json_, summary):
-        _print_ingest(summary)
-    rejected = summary["rows_rejected"] + summary["values_rejected"]
-    if strict and rejected:
-        fail(f"--strict: {rejected:,} rejected (see shopfloor dead-letters)")
+    if not as_json(json_, summary.as_dict()):
+        print_summary(summary.lines())
+    if strict and summary.rejected:
+        fail(f"--strict: {summary.rejected:,} rejected (see shopfloor dead-letters)")
 
 
 def _progress_of(
@@ -82,34 +89,6 @@ def _progress_of(
         bar.update(task, completed=sum(done_by.values()))
 
     return overall
-
-
-def _print_ingest(s: dict[str, Any]) -> None:
-    files = len(s["files"])
-    if s.get("waveform_blocks"):
-        console.print(
-            f"[bold green]ingested[/] {s['values_written']:,} of {s['waveform_blocks']:,} "
-            f"waveform blocks ({s['waveform_samples']:,} samples) from "
-            f"{files} recording(s) in {s['seconds']:.1f} s"
-        )
-    else:
-        console.print(
-            f"[bold green]ingested[/] {s['values_written']:,} values from {s['rows']:,} rows of "
-            f"{files} file(s) in {s['seconds']:.1f} s"
-            + (f" ({s['rows_per_s']:,} rows/s)" if s["rows_per_s"] else "")
-        )
-    if s["duplicates"]:
-        console.print(f"  {s['duplicates']:,} values were already stored (duplicates, kept once)")
-    if s["blank_lines"]:
-        console.print(f"  {s['blank_lines']:,} blank lines skipped")
-    rejected = s["rows_rejected"] + s["values_rejected"]
-    if rejected:
-        console.print(f"[yellow]  {rejected:,} rejected[/] and kept in the dead letters:")
-        for reason, count in sorted(s["rejected_by_reason"].items(), key=lambda kv: -kv[1]):
-            console.print(f"    {count:>10,}  {reason}")
-        for example in s["examples"][:5]:
-            console.print(f"    e.g. {example['location']}: {example['reason']}", highlight=False)
-        console.print("  see them all with: shopfloor dead-letters")
 
 
 @options_of(QueryOptions)

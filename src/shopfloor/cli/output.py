@@ -27,6 +27,7 @@ __all__ = [
     "plain",
     "print_json",
     "print_status",
+    "print_summary",
     "print_table",
     "progress_bar",
 ]
@@ -55,6 +56,16 @@ def as_json(json_: bool, data: Any) -> bool:
     if json_:
         print_json(data)
     return json_
+
+
+def print_summary(lines: Sequence[str]) -> None:
+    """Print a summary of what was done (plain text), its first word (the verb) in green."""
+    from rich.markup import escape
+
+    verb, _, rest = lines[0].partition(" ") if lines else ("", "", "")
+    console.print(
+        f"[bold green]{escape(verb)}[/] {escape(rest)}", *map(escape, lines[1:]), sep="\n"
+    )
 
 
 def plain(value: Any) -> str:
