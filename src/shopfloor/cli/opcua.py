@@ -39,6 +39,7 @@ def browse(
     json_: JsonOption = False,
 ) -> None:
     """Browse and search a server's address space; export nodes as signal config."""
+    from shopfloor.services.listing import nodes_listing
     from shopfloor.services.opcua import EXPORT_SUFFIXES, check_browse, export_nodes
     from shopfloor.services.opcua import browse as browse_nodes
 
@@ -56,27 +57,4 @@ def browse(
         err_console.print(f"wrote {count} entries to {export}")
     if as_json(json_, [dataclasses.asdict(n) for n in nodes]):
         return
-    print_table(
-        f"{options.url}: {len(nodes)} node(s)"
-        + (f" matching {options.search!r}" if options.search else ""),
-        ("path", "node id", "class", "type", "unit", "hist.", "description"),
-        (
-            (
-                n.path,
-                n.node_id,
-                n.node_class,
-                _kind(n.data_type, n.value_rank, n.array_length),
-                n.unit or "-",
-                "yes" if n.historizing else "",
-                n.description,
-            )
-            for n in nodes
-        ),
-        column_style={"overflow": "fold"},
-    )
-
-
-def _kind(data_type: str | None, value_rank: int | None, length: int | None) -> str:
-    """The node's data type, with ``[n]`` after it for an array."""
-    rank = value_rank is not None and value_rank >= 1
-    return (data_type or "-") + (f"[{length or ''}]" if rank else "")
+    print_table(nodes_listing(options.url, options.search, nodes))

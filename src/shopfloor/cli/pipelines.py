@@ -44,6 +44,7 @@ def _over_history(label: str, h: HistoryOptions, json_: bool, work: Work) -> dic
 @app.command("list")
 def list_(project: ProjectOption = None, json_: JsonOption = False) -> None:
     """List the project's pipelines with their hash and whether they are fitted."""
+    from shopfloor.services.listing import pipelines_listing
     from shopfloor.services.pipelines import list_pipelines
 
     proj = load(project)
@@ -53,34 +54,9 @@ def list_(project: ProjectOption = None, json_: JsonOption = False) -> None:
         if broken:
             raise typer.Exit(EXIT_CONFIG)
         return
-    print_table(
-        f"pipelines of {proj.config.project.name}",
-        ("name", "sources", "window", "steps", "outputs", "hash", "fitted"),
-        (_pipeline_row(row) for row in rows),
-    )
+    print_table(pipelines_listing(proj.config.project.name, rows))
     if broken:
         fail(f"pipeline(s) {', '.join(broken)} cannot be built: see the table", EXIT_CONFIG)
-
-
-def _pipeline_row(row: dict[str, Any]) -> tuple[str, ...]:
-    """A row of ``pipelines list``: what the pipeline reads, does and writes; fitted or not."""
-    if "error" in row:
-        return (row["name"], f"[red]{row['error']}[/]", "", "", "", "", "")
-    if not row["needs_fit"]:
-        fit_status = "-"
-    elif row["fitted"] is None:
-        fit_status = "[red]no[/]"
-    else:
-        fit_status = "yes" if row["fitted"]["current"] else "[yellow]outdated[/]"
-    return (
-        row["name"],
-        ", ".join(row["sources"]),
-        f"{row['window_samples']} @ {row['rate_hz']:g} Hz, hop {row['hop_s']:g} s",
-        " → ".join(row["steps"]),
-        str(row["outputs"]),
-        row["spec_hash"][:12],
-        fit_status,
-    )
 
 
 @app.command()

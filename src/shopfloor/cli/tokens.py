@@ -16,6 +16,7 @@ import typer
 from shopfloor.cli.common import JsonOption, ProjectOption, checked, load
 from shopfloor.cli.lazy import group_app
 from shopfloor.cli.output import EXIT_CONFIG, as_json, console, fail, print_table
+from shopfloor.services.listing import Listing
 
 if TYPE_CHECKING:
     from shopfloor.api.tokens import TokenRegistry
@@ -75,9 +76,9 @@ def list_tokens(project: ProjectOption = None, json_: JsonOption = False) -> Non
     ]
     if as_json(json_, rows):
         return
-    print_table(
-        f"{len(rows)} API token(s)", ("name", "role", "created"), (r.values() for r in rows)
-    )
+    columns = ("name", "role", "created")
+    table = [tuple(row.values()) for row in rows]
+    print_table(Listing(f"{len(rows)} API token(s)", columns, table))
 
 
 @app.command()

@@ -1,9 +1,10 @@
 """Options of the services, with the help each one shows on the command line.
 
 :class:`BrowseOptions` (``shopfloor opcua browse``), :class:`DemoOptions` (``shopfloor
-demo``), :class:`QueryOptions`, :class:`EventOptions` and :class:`DeadLetterOptions`
-(``shopfloor query``, ``events``, ``dead-letters``), :class:`ServeOptions` (``shopfloor
-serve``, ``run``) and :class:`HistoryOptions` (``shopfloor pipelines fit``, ``run``).
+demo``), :class:`QueryOptions`, :class:`EventOptions`, :class:`DeadLetterOptions` and
+:class:`SignalOptions` (``shopfloor query``, ``events``, ``dead-letters``, ``signals``),
+:class:`ServeOptions` (``shopfloor serve``, ``run``) and :class:`HistoryOptions`
+(``shopfloor pipelines fit``, ``run``).
 Apart from the services that take them, which import asyncua, numpy and DuckDB, so that a
 command's ``--help`` is built from these fields without them. A field's
 ``metadata["help"]`` is its option's help (a field without it is no command-line option);
@@ -26,6 +27,7 @@ __all__ = [
     "HistoryOptions",
     "QueryOptions",
     "ServeOptions",
+    "SignalOptions",
     "option",
 ]
 
@@ -128,12 +130,24 @@ class QueryOptions:
     limit: int | None = option(None, "At most this many rows.", **_AT_LEAST_1)
 
 
+_ASSET = "Only this asset and the assets below it."
+_SIGNAL = "Only this signal (name)."
+
+
+@dataclass(frozen=True)
+class SignalOptions:
+    """Which signals (``shopfloor signals``): under an asset, by name."""
+
+    asset: str | None = option(None, _ASSET)
+    signal: str | None = option(None, _SIGNAL)
+
+
 @dataclass(frozen=True)
 class EventOptions:
     """Which events (``shopfloor events``): filters, time range, how many, newest first."""
 
-    asset: str | None = option(None, "Only this asset and the assets below it.")
-    signal: str | None = option(None, "Only this signal (name).")
+    asset: str | None = option(None, _ASSET)
+    signal: str | None = option(None, _SIGNAL)
     kind: str | None = option(None, "Only this kind (gap, program_change, alert_raised, ...).")
     from_: str | None = option(None, "Start (ISO 8601 or now-1h).", **_FROM)
     to: str | None = option(None, "End, exclusive (ISO 8601 or now).")
@@ -146,8 +160,8 @@ class DeadLetterOptions:
 
     since: str | None = option(None, "Only those received since (ISO 8601 or now-1h).")
     source: str | None = option(None, "Only from this source (ingest, a connector).")
-    asset: str | None = option(None, "Only this asset and the assets below it.")
-    signal: str | None = option(None, "Only this signal (name).")
+    asset: str | None = option(None, _ASSET)
+    signal: str | None = option(None, _SIGNAL)
     limit: int = option(50, _NEWEST, **_AT_LEAST_1)
 
 
