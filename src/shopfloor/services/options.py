@@ -28,6 +28,7 @@ __all__ = [
     "QueryOptions",
     "ServeOptions",
     "SignalOptions",
+    "TokenOptions",
     "option",
 ]
 
@@ -204,3 +205,14 @@ class HistoryOptions:
     name: str = option(MISSING, "Pipeline name.")
     from_: str = option(MISSING, "Start (ISO 8601 or now-1h).", **_FROM)
     to: str = option("now", "End, exclusive (ISO 8601 or now).")
+
+
+ROLES = "viewer, operator, engineer or admin"
+
+
+@dataclass(frozen=True)
+class TokenOptions:
+    """The API token to create (``shopfloor tokens create``): its role and name."""
+
+    role: str = option(MISSING, f"What the token may do: {ROLES}.")
+    name: str | None = option(None, "A name for the token (default: ROLE-xxxxxx).")
