@@ -62,6 +62,8 @@ class BrowseOptions:
         Connector name: where the client certificate is kept, and in exported signals.
     timeout_s
         Seconds per request.
+    export, include_writable
+        Where to write the variables found as signal config, and whether writable ones too.
     project
         Project folder or file (where the client certificate is kept).
     """
@@ -77,6 +79,16 @@ class BrowseOptions:
     password_env: str | None = option(None, "Variable holding the password.")
     connector: str = option("opcua", "Connector name in the exported signals.")
     timeout_s: float = option(10.0, "Seconds per request.", param_decls=("--timeout",), min=0.1)
+    export: Path | None = field(
+        default=None,
+        metadata={
+            "help": "Write the variables as signal config: .yaml (signals list) or .csv "
+            "(all nodes)."
+        },
+    )
+    include_writable: bool = option(
+        True, "Export writable variables too (bound read-only: the connector only reads)."
+    )
     project: Path | None = None
 
 
