@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -40,11 +40,9 @@ class _Printer:
 
     def progress(self, done_s: float, info: str, *, alarm: bool = False) -> None:
         if self._bar is not None and self._task is not None:
-            if info:
-                shown = info + (", [red]ALARM[/]" if alarm else "")
-                self._bar.update(self._task, completed=done_s, info=shown)
-            else:
-                self._bar.update(self._task, completed=done_s)
+            text = info + (", [red]ALARM[/]" if alarm else "")
+            shown: dict[str, Any] = {"info": text} if info else {}
+            self._bar.update(self._task, completed=done_s, **shown)
 
     def phase_done(self) -> None:
         if self._bar is not None:

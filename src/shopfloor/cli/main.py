@@ -15,8 +15,7 @@ from shopfloor.cli import data, demo, later
 from shopfloor.cli.common import JsonOption, ProjectOption, checked, load, run_async, setup_logging
 from shopfloor.cli.lazy import LazyGroup
 from shopfloor.cli.options import options_of
-from shopfloor.cli.output import EXIT_CONFIG, as_json, console, fail, print_json, print_status
-from shopfloor.errors import ConfigError
+from shopfloor.cli.output import EXIT_CONFIG, as_json, console, fail, print_status, print_summary
 from shopfloor.services.options import ServeOptions
 
 if TYPE_CHECKING:
@@ -80,27 +79,18 @@ def init(
 @app.command()
 def validate(project: ProjectOption = None, json_: JsonOption = False) -> None:
     """Check the project file; print every problem with its file, line and field."""
-    from shopfloor.config import find_project, load_project
-    from shopfloor.services.project import project_summary
+    from rich.markup import escape
 
-    try:
-        proj = load_project(find_project(project))
-    except ConfigError as err:
-        if json_:
-            print_json({"valid": False, "error": str(err).splitlines()[0], "issues": err.issues})
-            raise typer.Exit(EXIT_CONFIG) from None
-        from rich.markup import escape
+    from shopfloor.services.project import validate_project
 
-        fail(escape(str(err)), EXIT_CONFIG)  # values in the issues may look like markup
-    summary = project_summary(proj)
-    if as_json(json_, summary):
-        return
-    console.print(
-        f"[green]valid[/] {proj.file}: "
-        + ", ".join(
-            f"{v} {k}" for k, v in summary.items() if isinstance(v, int) and not isinstance(v, bool)
-        )
-    )
+    check = validate_project(project)
+    if as_json(json_, check.as_dict()):
+        if check.error is not None:
+            raise typer.Exit(EXIT_CONFIG)
+    elif check.error is not None:  # values in the issues may look like markup
+        fail(escape(str(check)), EXIT_CONFIG)
+    else:
+        print_summary([str(check)])
 
 
 EXIT_PORT_IN_USE = 3
