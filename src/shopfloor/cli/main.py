@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal as signals_module
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -19,7 +18,6 @@ from shopfloor.cli.output import EXIT_CONFIG, as_json, console, fail, print_stat
 from shopfloor.services.options import ServeOptions
 
 if TYPE_CHECKING:
-    from shopfloor.node import Platform
     from shopfloor.services.platform import Stored
 
 __all__ = ["app", "main"]
@@ -96,18 +94,10 @@ def validate(project: ProjectOption = None, json_: JsonOption = False) -> None:
 EXIT_PORT_IN_USE = 3
 
 
-def _run_platform(
-    o: ServeOptions,
-    project: Path | None,
-    *,
-    api: bool,
-    services: bool,
-    say: Callable[[Platform, float | None], str],
-) -> Stored:
+def _run_platform(o: ServeOptions, project: Path | None, *, api: bool, services: bool) -> Stored:
     """Run the platform (``run``, ``serve``) until Ctrl-C, SIGTERM or ``--duration``.
 
-    ``say(platform, duration_s)`` is printed once it runs; a taken API port exits with
-    status 3 and what to do about it.
+    A taken API port exits with status 3 and what to do about it.
     """
     from shopfloor.errors import PortInUse
     from shopfloor.services.platform import run_platform
@@ -131,7 +121,7 @@ def _run_platform(
                 services=services,
                 duration_s=duration_s,
                 stop=stop,
-                started=lambda platform: console.print(say(platform, duration_s)),
+                started=lambda text: print_summary([text]),
             )
         except PortInUse as err:
             fail(f"{err}; set api.port or --port", EXIT_PORT_IN_USE)
@@ -147,31 +137,14 @@ def run(
     project: ProjectOption = None,
 ) -> None:
     """Run the platform: connectors, bus, store, pipelines and API, until Ctrl-C."""
-    stored = _run_platform(
-        o,
-        project,
-        api=not no_api,
-        services=True,
-        say=lambda p, duration_s: (
-            f"[green]running[/] {p.config.project.name}: store {p.project.store_path}, "
-            f"API {p.api_url or 'off'}, "
-            + (f"stopping after {duration_s:g} s" if duration_s is not None else "Ctrl-C to stop")
-        ),
-    )
-    console.print(str(stored))
+    console.print(str(_run_platform(o, project, api=not no_api, services=True)))
 
 
 @app.command()
 @options_of(ServeOptions)
 def serve(o: ServeOptions, project: ProjectOption = None) -> None:
     """Serve the API over the store without connectors or pipelines."""
-    _run_platform(
-        o,
-        project,
-        api=True,
-        services=False,
-        say=lambda p, _: f"[green]serving[/] {p.api_url} (OpenAPI: {p.api_url}/docs)",
-    )
+    _run_platform(o, project, api=True, services=False)
 
 
 @app.command()

@@ -36,7 +36,7 @@ async def run_platform(
     services: bool,
     duration_s: float | None = None,
     stop: asyncio.Event | None = None,
-    started: Callable[[Platform], None] | None = None,
+    started: Callable[[str], None] | None = None,
 ) -> Stored:
     """Start the platform, tell ``started``, run until ``stop`` is set or ``duration_s`` ends.
 
@@ -55,7 +55,7 @@ async def run_platform(
     stop
         Set to stop the platform (on a signal, say).
     started
-        Told the platform once it runs.
+        Told once the platform runs, in words: what runs, where, and until when.
 
     Returns
     -------
@@ -72,10 +72,20 @@ async def run_platform(
     await platform.start()
     try:
         if started is not None:
-            started(platform)
+            started(_running(platform, services, duration_s))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for((stop or asyncio.Event()).wait(), timeout=duration_s)
         sink = (await platform.status())["store_sink"]
     finally:
         await platform.stop()
     return Stored(sink["written"], sink["duplicates"], sink["rejected"])
+
+
+def _running(platform: Platform, services: bool, duration_s: float | None) -> str:
+    if not services:
+        return f"serving {platform.api_url} (OpenAPI: {platform.api_url}/docs)"
+    until = "Ctrl-C to stop" if duration_s is None else f"stopping after {duration_s:g} s"
+    return (
+        f"running {platform.config.project.name}: store {platform.project.store_path}, "
+        f"API {platform.api_url or 'off'}, {until}"
+    )
