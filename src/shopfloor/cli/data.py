@@ -13,21 +13,9 @@ import typer
 
 from shopfloor.cli.common import JsonOption, ProjectOption, checked, load, run_async, with_store
 from shopfloor.cli.options import options_of
-from shopfloor.cli.output import (
-    as_json,
-    console,
-    fail,
-    print_summary,
-    print_table,
-    progress_bar,
-)
+from shopfloor.cli.output import as_json, console, fail, print_summary, print_table, progress_bar
 from shopfloor.services.ingest_options import IngestOptions
-from shopfloor.services.options import (
-    DeadLetterOptions,
-    EventOptions,
-    QueryOptions,
-    SignalOptions,
-)
+from shopfloor.services.options import DeadLetterOptions, EventOptions, QueryOptions, SignalOptions
 
 if TYPE_CHECKING:
     from rich.progress import Progress

@@ -24,12 +24,7 @@ from shopfloor.model import (
     parse_duration_s,
     to_ns,
 )
-from shopfloor.services.options import (
-    DeadLetterOptions,
-    EventOptions,
-    QueryOptions,
-    SignalOptions,
-)
+from shopfloor.services.options import DeadLetterOptions, EventOptions, QueryOptions, SignalOptions
 from shopfloor.store import Store
 
 __all__ = [
