@@ -26,9 +26,11 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from shopfloor.errors import ConfigError
+from shopfloor.services.options import ROLES, TokenOptions
 
 __all__ = ["TOKENS_NAME", "Role", "TokenInfo", "TokenRegistry", "hash_token", "new_secret"]
 
@@ -68,6 +70,15 @@ class TokenInfo:
     role: Role
     sha256: str
     created_ns: int
+
+    def as_dict(self) -> dict[str, str]:
+        """Name, role and creation time (ISO 8601, seconds); never the hash."""
+        created = datetime.fromtimestamp(self.created_ns / 1e9, UTC)
+        return {
+            "name": self.name,
+            "role": self.role.value,
+            "created": created.isoformat(timespec="seconds"),
+        }
 
 
 def new_secret() -> str:
@@ -195,6 +206,26 @@ class TokenRegistry:
             tokens.append(TokenInfo(name, role, hash_token(secret), time.time_ns()))
             self._save(tokens)
         return secret
+
+    def issue(self, options: TokenOptions) -> dict[str, str]:
+        """Create the token ``options`` ask for (named ``ROLE-xxxxxx`` unless named).
+
+        Returns
+        -------
+        dict
+            Its ``name``, ``role`` and ``token`` (the secret, shown this once).
+
+        Raises
+        ------
+        ConfigError
+            When the role is none of the roles, or as :meth:`create` does.
+        """
+        try:
+            role = Role(options.role.lower())
+        except ValueError as err:
+            raise ConfigError(f"--role {options.role!r} is not a role; use {ROLES}") from err
+        name = options.name or f"{role.value}-{secrets.token_hex(3)}"
+        return {"name": name, "role": role.value, "token": self.create(name, role)}
 
     def tokens(self) -> list[TokenInfo]:
         """The file's tokens, oldest first."""

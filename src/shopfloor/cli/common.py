@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
@@ -86,9 +85,8 @@ def load(project: Path | None, *, build_pipelines: bool = True) -> Project:
     """
     from shopfloor.config import find_project, load_project
 
-    env = os.environ.get("SHOPFLOOR_PROJECT")
-    start = project or (Path(env) if env else None)
-    return checked(lambda: load_project(find_project(start), build_pipelines=build_pipelines))
+    # --project reads $SHOPFLOOR_PROJECT itself (ProjectOption's envvar)
+    return checked(lambda: load_project(find_project(project), build_pipelines=build_pipelines))
 
 
 def run_async(coro: Callable[[], Coroutine[Any, Any, T]]) -> T:

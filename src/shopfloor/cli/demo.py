@@ -6,20 +6,17 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from shopfloor.cli.common import checked, run_async
 from shopfloor.cli.options import options_of
-from shopfloor.cli.output import console, progress_bar
+from shopfloor.cli.output import console, print_summary, progress_bar
 from shopfloor.services.options import DemoOptions
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
-
-    from shopfloor.services.demo import DemoResult
 
 __all__ = ["demo"]
 
@@ -43,11 +40,9 @@ class _Printer:
 
     def progress(self, done_s: float, info: str, *, alarm: bool = False) -> None:
         if self._bar is not None and self._task is not None:
-            if info:
-                shown = info + (", [red]ALARM[/]" if alarm else "")
-                self._bar.update(self._task, completed=done_s, info=shown)
-            else:
-                self._bar.update(self._task, completed=done_s)
+            text = info + (", [red]ALARM[/]" if alarm else "")
+            shown: dict[str, Any] = {"info": text} if info else {}
+            self._bar.update(self._task, completed=done_s, **shown)
 
     def phase_done(self) -> None:
         if self._bar is not None:
@@ -77,45 +72,10 @@ def demo(options: DemoOptions) -> None:
         result = run_async(lambda: run_demo(options, project, port, printer, api))
     finally:
         printer.phase_done()
-    _print_summary(result, folder, time.perf_counter() - started)
+    console.print(result.stored())
+    console.rule("[bold]summary")
+    *lines, done = result.summary(folder, time.perf_counter() - started)
+    console.print(*lines, sep="\n", highlight=False)
+    print_summary([done])
     if not result.true_alarms:
         raise typer.Exit(1)
-
-
-def _print_summary(result: DemoResult, folder: Path, seconds: float) -> None:
-    from shopfloor.model import format_ns
-    from shopfloor.services.demo import ASSET
-
-    rows, connector = result.rows, result.connector
-    start_ns, onset_ns = result.start_ns, result.onset_ns
-    console.print(
-        f"5. stored over OPC UA: {rows['scalars']:,} scalar values, "
-        f"{rows['waveforms']:,} vibration blocks ({rows['waveforms'] * 25600 * 3:,} "
-        f"samples), {rows['events']:,} events; {result.letters} dead letters; "
-        f"connector {connector['state']}, {connector['reconnects']} reconnects"
-    )
-    console.rule("[bold]summary")
-    console.print(
-        f"fault onset (ground truth)   {format_ns(onset_ns)}  (machine time "
-        f"{(onset_ns - start_ns) / 1e9:.0f} s)"
-    )
-    if result.true_alarms:
-        first = result.true_alarms[0]
-        console.print(
-            f"first alarm                  {format_ns(first.ts_ns)}  "
-            f"[bold]{(first.ts_ns - onset_ns) / 1e9:.0f} s after onset[/] ({first.message})"
-        )
-    else:
-        console.print("first alarm                  [red]none within the watch time[/]")
-    console.print(
-        f"false alarms before onset    {len(result.false_alarms)} "
-        f"(over {(onset_ns - start_ns) / 1e9:.0f} s of healthy running)"
-    )
-    if result.plot is not None:
-        console.print(f"health trend                 {result.plot}")
-    console.print(f"ground truth                 {result.ground_truth}")
-    console.print(
-        f"[green]done[/] in {seconds:.0f} s. Look around: "
-        f"shopfloor signals -p {folder}; shopfloor query -p {folder} --asset {ASSET} "
-        "--signal health.anomaly_score --every 10s"
-    )

@@ -1,8 +1,9 @@
 """Command groups imported when they run, so that ``shopfloor --help`` imports none of them.
 
 ``shopfloor opcua``, ``pipelines`` and ``sim`` pull in asyncua, scipy and the simulator;
-:class:`LazyGroup` lists them with a one-line help written here and imports the module only
-when the group itself is invoked (or its own ``--help`` is asked for).
+:class:`LazyGroup` lists the :data:`GROUPS` with their one-line help and imports a module
+only when its group is invoked (or its own ``--help`` is asked for). Each module builds its
+``app`` with :func:`group_app`, so the help is written once, here.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import typer
 from typer import _click as click  # typer's own click, the one its groups are made of
 from typer.core import TyperCommand, TyperGroup
 
-__all__ = ["LazyGroup", "LazyTyper"]
+__all__ = ["GROUPS", "LazyGroup", "LazyTyper", "group_app"]
 
 
 @dataclass(frozen=True)
@@ -26,10 +27,33 @@ class LazyTyper:
     help: str
 
 
-class LazyGroup(TyperGroup):
-    """The root group: eager commands as usual, plus :attr:`lazy` sub-applications."""
+GROUPS = {
+    "diagnose": LazyTyper(
+        "shopfloor.cli.diagnose", "Diagnose a bearing: inner race, outer race, ball, cage."
+    ),
+    "opcua": LazyTyper(
+        "shopfloor.cli.opcua", "OPC UA: browse a server and export its tags as signals."
+    ),
+    "pipelines": LazyTyper(
+        "shopfloor.cli.pipelines",
+        "Pipelines: list them, fit them on a baseline, run them over history.",
+    ),
+    "sim": LazyTyper(
+        "shopfloor.cli.sim", "Run simulated machines (real industrial protocols on loopback)."
+    ),
+    "tokens": LazyTyper("shopfloor.cli.tokens", "Create, list and revoke API tokens."),
+}
 
-    lazy: ClassVar[dict[str, LazyTyper]] = {}
+
+def group_app(name: str) -> typer.Typer:
+    """The sub-application of group ``name``, with the help its stand-in shows."""
+    return typer.Typer(help=GROUPS[name].help, no_args_is_help=True)
+
+
+class LazyGroup(TyperGroup):
+    """The root group: eager commands as usual, plus the :attr:`lazy` sub-applications."""
+
+    lazy: ClassVar[dict[str, LazyTyper]] = GROUPS
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         """Eager command names in the order they were added, then the lazy ones."""

@@ -6,21 +6,20 @@ import asyncio
 import gc
 import signal as signals_module
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from shopfloor import __version__
 from shopfloor.cli import data, demo, later
 from shopfloor.cli.common import JsonOption, ProjectOption, checked, load, run_async, setup_logging
-from shopfloor.cli.lazy import LazyGroup, LazyTyper
+from shopfloor.cli.lazy import LazyGroup
 from shopfloor.cli.options import options_of
-from shopfloor.cli.output import EXIT_CONFIG, as_json, console, fail, print_json, print_status
-from shopfloor.errors import ConfigError
+from shopfloor.cli.output import EXIT_CONFIG, as_json, console, fail, print_status, print_summary
 from shopfloor.services.options import ServeOptions
 
 if TYPE_CHECKING:
-    from shopfloor.node import Platform
+    from shopfloor.services.platform import Stored
 
 __all__ = ["app", "main"]
 
@@ -28,27 +27,8 @@ __all__ = ["app", "main"]
 # scipy, DuckDB or asyncua (tests/cli/test_startup.py checks it).
 
 
-class _Root(LazyGroup):
-    lazy: ClassVar[dict[str, LazyTyper]] = {
-        "diagnose": LazyTyper(
-            "shopfloor.cli.diagnose", "Diagnose a bearing: inner race, outer race, ball, cage."
-        ),
-        "opcua": LazyTyper(
-            "shopfloor.cli.opcua", "OPC UA: browse a server and export its tags as signals."
-        ),
-        "pipelines": LazyTyper(
-            "shopfloor.cli.pipelines",
-            "Pipelines: list them, fit them on a baseline, run them over history.",
-        ),
-        "sim": LazyTyper(
-            "shopfloor.cli.sim", "Run simulated machines (real industrial protocols on loopback)."
-        ),
-        "tokens": LazyTyper("shopfloor.cli.tokens", "Create, list and revoke API tokens."),
-    }
-
-
 app = typer.Typer(
-    cls=_Root,
+    cls=LazyGroup,
     name="shopfloor",
     help="Smart Factory platform: connect machines, keep their data, run models on it.",
     no_args_is_help=True,
@@ -98,68 +78,56 @@ def init(
 @app.command()
 def validate(project: ProjectOption = None, json_: JsonOption = False) -> None:
     """Check the project file; print every problem with its file, line and field."""
-    from shopfloor.config import find_project, load_project
-    from shopfloor.services.project import project_summary
+    from rich.markup import escape
 
-    try:
-        proj = load_project(find_project(project))
-    except ConfigError as err:
-        if json_:
-            print_json({"valid": False, "error": str(err).splitlines()[0], "issues": err.issues})
-            raise typer.Exit(EXIT_CONFIG) from None
-        from rich.markup import escape
+    from shopfloor.services.project import validate_project
 
-        fail(escape(str(err)), EXIT_CONFIG)  # values in the issues may look like markup
-    summary = project_summary(proj)
-    if as_json(json_, summary):
-        return
-    console.print(
-        f"[green]valid[/] {proj.file}: "
-        + ", ".join(
-            f"{v} {k}" for k, v in summary.items() if isinstance(v, int) and not isinstance(v, bool)
-        )
-    )
+    check = validate_project(project)
+    if as_json(json_, check.as_dict()):
+        if check.error is not None:
+            raise typer.Exit(EXIT_CONFIG)
+    elif check.error is not None:  # values in the issues may look like markup
+        fail(escape(str(check)), EXIT_CONFIG)
+    else:
+        print_summary([str(check)])
 
 
 EXIT_PORT_IN_USE = 3
 
 
-def _duration_s(text: str | None) -> float | None:
-    """``--duration`` in seconds (the one duration parser, as ``sim --duration`` uses)."""
-    from shopfloor.model import parse_duration_s
-
-    if text is None:
-        return None
-    try:
-        return parse_duration_s(text)
-    except ValueError as err:
-        raise typer.BadParameter(str(err), param_hint="--duration") from err
-
-
-async def _started(proj: Any, *, api: bool, api_port: int | None, services: bool) -> Platform:
-    """The platform of ``proj`` (its backends, the API as a service), started.
+def _run_platform(o: ServeOptions, project: Path | None, *, api: bool, services: bool) -> Stored:
+    """Run the platform (``run``, ``serve``) until Ctrl-C, SIGTERM or ``--duration``.
 
     A taken API port exits with status 3 and what to do about it.
     """
     from shopfloor.errors import PortInUse
-    from shopfloor.node import Platform
+    from shopfloor.services.platform import run_platform
 
+    duration_s = checked(lambda: o.duration_s)
+    proj = load(project)
     api_factory = None
     if api and proj.config.api.enabled:
         from shopfloor.api.server import api_server_factory
 
-        api_factory = api_server_factory(proj, port=api_port)
-    factories: list[Any] = []
-    if services:
-        from shopfloor.node.services import project_services
+        api_factory = api_server_factory(proj, port=o.api_port)
 
-        factories = project_services(proj)
-    platform = Platform.from_project(proj, api=api_factory, services=factories)
-    try:
-        await platform.start()
-    except PortInUse as err:
-        fail(f"{err}; set api.port or --port", EXIT_PORT_IN_USE)
-    return platform
+    async def main() -> Stored:
+        stop = asyncio.Event()
+        for sig in (signals_module.SIGINT, signals_module.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        try:
+            return await run_platform(
+                proj,
+                api=api_factory,
+                services=services,
+                duration_s=duration_s,
+                stop=stop,
+                started=lambda text: print_summary([text]),
+            )
+        except PortInUse as err:
+            fail(f"{err}; set api.port or --port", EXIT_PORT_IN_USE)
+
+    return run_async(main)
 
 
 @app.command()
@@ -170,56 +138,14 @@ def run(
     project: ProjectOption = None,
 ) -> None:
     """Run the platform: connectors, bus, store, pipelines and API, until Ctrl-C."""
-    duration_s = _duration_s(o.duration)
-    proj = load(project)
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signals_module.SIGINT, signals_module.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        platform = await _started(proj, api=not no_api, api_port=o.api_port, services=True)
-        console.print(
-            f"[green]running[/] {proj.config.project.name}: store "
-            f"{proj.store_path}, API {platform.api_url or 'off'}"
-            + (
-                f", stopping after {duration_s:g} s"
-                if duration_s is not None
-                else ", Ctrl-C to stop"
-            )
-        )
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=duration_s)
-        except TimeoutError:
-            pass
-        finally:
-            status = await platform.status()
-            await platform.stop()
-        sink = status["store_sink"]
-        console.print(
-            f"stopped: {sink['written']:,} values written, "
-            f"{sink['duplicates']:,} duplicates, {sink['rejected']:,} rejected"
-        )
-
-    run_async(main)
+    console.print(str(_run_platform(o, project, api=not no_api, services=True)))
 
 
 @app.command()
 @options_of(ServeOptions)
 def serve(o: ServeOptions, project: ProjectOption = None) -> None:
     """Serve the API over the store without connectors or pipelines."""
-    duration_s = _duration_s(o.duration)
-    proj = load(project)
-
-    async def main() -> None:
-        platform = await _started(proj, api=True, api_port=o.api_port, services=False)
-        console.print(f"[green]serving[/] {platform.api_url} (OpenAPI: {platform.api_url}/docs)")
-        try:
-            await asyncio.sleep(duration_s if duration_s is not None else float("inf"))
-        finally:
-            await platform.stop()
-
-    run_async(main)
+    _run_platform(o, project, api=True, services=False)
 
 
 @app.command()

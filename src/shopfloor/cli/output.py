@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
+
+from shopfloor.services.listing import Listing
 
 if TYPE_CHECKING:
     from rich.progress import Progress, ProgressColumn
@@ -27,6 +29,7 @@ __all__ = [
     "plain",
     "print_json",
     "print_status",
+    "print_summary",
     "print_table",
     "progress_bar",
 ]
@@ -57,6 +60,16 @@ def as_json(json_: bool, data: Any) -> bool:
     return json_
 
 
+def print_summary(lines: Sequence[str]) -> None:
+    """Print a summary of what was done (plain text), its first word (the verb) in green."""
+    from rich.markup import escape
+
+    verb, _, rest = lines[0].partition(" ") if lines else ("", "", "")
+    console.print(
+        f"[bold green]{escape(verb)}[/] {escape(rest)}", *map(escape, lines[1:]), sep="\n"
+    )
+
+
 def plain(value: Any) -> str:
     """``value`` as a table cell: floats to 6 digits, lists joined, ``None`` as ``-``."""
     if isinstance(value, list):
@@ -68,44 +81,24 @@ def plain(value: Any) -> str:
     return str(value)
 
 
-def print_table(
-    title: str | None,
-    columns: Sequence[str],
-    rows: Iterable[Iterable[Any]],
-    *,
-    right: Iterable[str] = (),
-    no_wrap: Iterable[str] = (),
-    column_style: Mapping[str, Any] | None = None,
-    **table: Any,
-) -> None:
-    """Print a table of ``rows`` (cells through :func:`plain`) under ``title``.
+def print_table(listing: Listing, **table: Any) -> None:
+    """Print ``listing`` as a table: cells through :func:`plain`, folded when too wide.
 
-    Parameters
-    ----------
-    title : str or None
-        The table's title.
-    columns : sequence of str
-        Column headers.
-    rows : iterable of iterables
-        One iterable of cells per row, in column order.
-    right : iterable of str
-        Columns justified right (numbers).
-    no_wrap : iterable of str
-        Columns whose cells are never folded.
-    column_style : mapping, optional
-        Keywords of :meth:`rich.table.Table.add_column` for every column.
-    **table
-        Keywords of :class:`rich.table.Table` (``title_justify``...).
+    ``table`` holds keywords of :class:`rich.table.Table` (``title_justify``...).
     """
+    from rich.markup import escape
     from rich.table import Table
 
-    shown = Table(title=title, **table)
-    flush_right, whole = set(right), set(no_wrap)
-    for column in columns:
-        style = {**(column_style or {}), **({"no_wrap": True} if column in whole else {})}
-        shown.add_column(column, justify="right" if column in flush_right else "left", **style)
-    for row in rows:
-        shown.add_row(*(plain(cell) for cell in row))
+    shown = Table(title=listing.title, **table)
+    for column in listing.columns:
+        shown.add_column(
+            column,
+            justify="right" if column in listing.numbers else "left",
+            no_wrap=column in listing.whole,
+            overflow="fold",
+        )
+    for row in listing.rows:
+        shown.add_row(*(escape(plain(cell)) for cell in row))
     console.print(shown)
 
 
@@ -138,12 +131,8 @@ def print_status(result: Mapping[str, Any]) -> None:
         console.print(f"store: [red]failed[/]: {store.get('reason')}", highlight=False)
     elif store:
         console.print(f"store: {store['location']} ({store['size_bytes'] / 1e6:.1f} MB)")
-        print_table(
-            None,
-            ("table", "rows"),
-            ((n, f"{r:,}") for n, r in store["rows"].items()),
-            right=("rows",),
-        )
+        rows = [(n, f"{r:,}") for n, r in store["rows"].items()]
+        print_table(Listing(None, ("table", "rows"), rows, numbers=("rows",)))
     for line in health_lines(result.get("services") or {}):
         console.print(line, highlight=False)
 

@@ -10,35 +10,34 @@ from typing import Annotated, Any
 
 import typer
 
-from shopfloor.cli.common import JsonOption, ProjectOption, checked, load, run_async
+from shopfloor.cli.common import JsonOption, ProjectOption, load, run_async
+from shopfloor.cli.lazy import group_app
 from shopfloor.cli.options import options_of
-from shopfloor.cli.output import EXIT_CONFIG, as_json, console, fail, print_table, progress_bar
+from shopfloor.cli.output import (
+    EXIT_CONFIG,
+    as_json,
+    fail,
+    print_summary,
+    print_table,
+    progress_bar,
+)
 from shopfloor.services.options import HistoryOptions
 
 __all__ = ["app"]
 
-app = typer.Typer(
-    help="Pipelines: list them, fit them on a baseline, run them over history.",
-    no_args_is_help=True,
-)
+app = group_app("pipelines")
 
-Work = Callable[[int, int, Callable[[int, int], None]], Awaitable[dict[str, Any]]]
+Work = Callable[[Callable[[int, int], None]], Awaitable[dict[str, Any]]]
 
 
 def _over_history(label: str, h: HistoryOptions, json_: bool, work: Work) -> dict[str, Any]:
-    """Run ``work(start_ns, end_ns, progress)`` over ``h``'s range, with a progress bar."""
+    """Run ``work(progress)`` over ``h``'s range of history, with a progress bar."""
     from rich.progress import TextColumn
-
-    from shopfloor.services.query import parse_time_range
-
-    span = checked(parse_time_range, h.from_, h.to)
-    start, end = span.start_ns, span.end_ns
-    assert start is not None and end is not None  # both given
 
     async def main() -> dict[str, Any]:
         with progress_bar(TextColumn("{task.percentage:>3.0f}%"), disable=json_) as bar:
-            task = bar.add_task(f"{label} {h.name}", total=end - start)
-            return await work(start, end, lambda done, _total: bar.update(task, completed=done))
+            task = bar.add_task(f"{label} {h.name}", total=None)
+            return await work(lambda done, total: bar.update(task, completed=done, total=total))
 
     return run_async(main)
 
@@ -46,6 +45,7 @@ def _over_history(label: str, h: HistoryOptions, json_: bool, work: Work) -> dic
 @app.command("list")
 def list_(project: ProjectOption = None, json_: JsonOption = False) -> None:
     """List the project's pipelines with their hash and whether they are fitted."""
+    from shopfloor.services.listing import pipelines_listing
     from shopfloor.services.pipelines import list_pipelines
 
     proj = load(project)
@@ -55,61 +55,21 @@ def list_(project: ProjectOption = None, json_: JsonOption = False) -> None:
         if broken:
             raise typer.Exit(EXIT_CONFIG)
         return
-    print_table(
-        f"pipelines of {proj.config.project.name}",
-        ("name", "sources", "window", "steps", "outputs", "hash", "fitted"),
-        (_pipeline_row(row) for row in rows),
-    )
+    print_table(pipelines_listing(proj.config.project.name, rows))
     if broken:
         fail(f"pipeline(s) {', '.join(broken)} cannot be built: see the table", EXIT_CONFIG)
-
-
-def _pipeline_row(row: dict[str, Any]) -> tuple[str, ...]:
-    """A row of ``pipelines list``: what the pipeline reads, does and writes; fitted or not."""
-    if "error" in row:
-        return (row["name"], f"[red]{row['error']}[/]", "", "", "", "", "")
-    if not row["needs_fit"]:
-        fit_status = "-"
-    elif row["fitted"] is None:
-        fit_status = "[red]no[/]"
-    else:
-        fit_status = "yes" if row["fitted"]["current"] else "[yellow]outdated[/]"
-    return (
-        row["name"],
-        ", ".join(row["sources"]),
-        f"{row['window_samples']} @ {row['rate_hz']:g} Hz, hop {row['hop_s']:g} s",
-        " → ".join(row["steps"]),
-        str(row["outputs"]),
-        row["spec_hash"][:12],
-        fit_status,
-    )
 
 
 @app.command()
 @options_of(HistoryOptions, arguments=("name",))
 def fit(h: HistoryOptions, project: ProjectOption = None, json_: JsonOption = False) -> None:
     """Fit the pipeline's learning steps (scalers, models) on a baseline of stored history."""
-    from shopfloor.model import format_ns
-    from shopfloor.services.pipelines import check_pipeline, fit_baseline
-    from shopfloor.services.query import parse_time_range
+    from shopfloor.services.pipelines import fit_baseline, fitted_lines
 
-    proj, name = load(project), h.name
-    span = checked(parse_time_range, h.from_, h.to)  # the range first, as it names the option
-    checked(check_pipeline, proj, name)
-    result = _over_history("fit", h, json_, lambda *a: fit_baseline(proj, name, *a))
-    if as_json(json_, result):
-        return
-    console.print(
-        f"[green]fitted[/] {name} on {result['baseline']['windows']} windows "
-        f"({format_ns(span.start_ns or 0)} .. {format_ns(span.end_ns or 0)}); "
-        f"saved {result['saved']}"
-    )
-    uncovered = result["baseline"].get("uncovered_regimes") or []
-    if uncovered:
-        console.print(
-            f"[yellow]warning:[/] no baseline window in regime(s) {', '.join(uncovered)} of "
-            f"{name}: windows there score NaN (state unknown) until a fit covers them"
-        )
+    proj = load(project)
+    result = _over_history("fit", h, json_, lambda progress: fit_baseline(h, proj, progress))
+    if not as_json(json_, result):
+        print_summary(fitted_lines(result))
 
 
 @app.command("run")
@@ -131,24 +91,16 @@ def run_(
     Outputs of an earlier fit in the range are kept and the new ones reported as
     conflicts (exit 1); ``--rescore`` replaces them and says how many.
     """
-    from shopfloor.services.pipelines import run_over_history
+    from shopfloor.services.pipelines import ran_lines, run_over_history
 
-    proj, name = load(project), h.name
+    proj = load(project)
     result = _over_history(
-        "run", h, json_, lambda *a: run_over_history(proj, name, *a, rescore=rescore)
-    )
-    conflicts = (
-        f"{result['conflicts']:,} values differ from outputs already stored (an earlier "
-        f"fit?) and were not written: run again with --rescore to replace them"
+        "run", h, json_, lambda progress: run_over_history(h, proj, progress, rescore=rescore)
     )
     if not as_json(json_, result):
-        if result["rescored"]:
-            console.print(f"[yellow]rescored[/] {name}: {result['replaced']:,} old values deleted")
-        console.print(
-            f"[green]ran[/] {name}: {result['windows']:,} windows "
-            f"({result['gated_out']:,} outside the operating state, {result['gaps']} gaps), "
-            f"{result['values_written']:,} values stored, {result['alerts']} alerts, "
-            f"in {result['took_s']} s"
-        )
+        print_summary(ran_lines(result))
     if result["conflicts"]:
-        fail(conflicts)
+        fail(
+            f"{result['conflicts']:,} values differ from outputs already stored (an earlier "
+            "fit?) and were not written: run again with --rescore to replace them"
+        )

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import typer
-
+from shopfloor.cli.lazy import group_app
 from shopfloor.sim.cnc.command import cnc
 
 __all__ = ["app"]
 
-app = typer.Typer(
-    help="Run simulated machines (real industrial protocols on loopback).",
-    no_args_is_help=True,
-)
+app = group_app("sim")
 
 
 @app.callback()
-def sim() -> None:
-    """Run simulated machines (real industrial protocols on loopback)."""
+def sim() -> None:  # a group even with one command: `sim cnc`
+    pass
 
 
 app.command("cnc")(cnc)

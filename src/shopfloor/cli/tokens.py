@@ -6,29 +6,24 @@ is printed once, when it is created. A running platform sees changes at once.
 
 from __future__ import annotations
 
-import secrets
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from shopfloor.cli.common import JsonOption, ProjectOption, checked, load
-from shopfloor.cli.output import EXIT_CONFIG, as_json, console, fail, print_table
+from shopfloor.cli.lazy import group_app
+from shopfloor.cli.options import options_of
+from shopfloor.cli.output import as_json, console, print_table
+from shopfloor.services.listing import Listing
+from shopfloor.services.options import TokenOptions
 
 if TYPE_CHECKING:
     from shopfloor.api.tokens import TokenRegistry
 
 __all__ = ["app"]
 
-app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
-
-_ROLES = "viewer, operator, engineer or admin"
-
-
-@app.callback()
-def tokens() -> None:
-    """Create, list and revoke API tokens."""
+app = group_app("tokens")
 
 
 def _registry(project: Path | None) -> TokenRegistry:
@@ -39,49 +34,26 @@ def _registry(project: Path | None) -> TokenRegistry:
 
 
 @app.command()
-def create(
-    role: Annotated[str, typer.Option(help=f"What the token may do: {_ROLES}.")],
-    name: Annotated[
-        str | None, typer.Option(help="A name for the token (default: ROLE-xxxxxx).")
-    ] = None,
-    project: ProjectOption = None,
-    json_: JsonOption = False,
-) -> None:
+@options_of(TokenOptions)
+def create(o: TokenOptions, project: ProjectOption = None, json_: JsonOption = False) -> None:
     """Create a token with ROLE and print its secret (shown this once only)."""
-    from shopfloor.api.tokens import Role
-
-    try:
-        parsed = Role(role.lower())
-    except ValueError:
-        fail(f"--role {role!r} is not a role; use {_ROLES}", EXIT_CONFIG)
-    chosen = name or f"{parsed.value}-{secrets.token_hex(3)}"
-    secret = checked(_registry(project).create, chosen, parsed)
-    if as_json(json_, {"name": chosen, "role": parsed.value, "token": secret}):
+    made = checked(_registry(project).issue, o)
+    if as_json(json_, made):
         return
-    console.print(f"[green]created[/] token {chosen!r} ({parsed.value}); it is shown only now:")
-    console.print(secret, highlight=False, soft_wrap=True)
+    console.print(
+        f"[green]created[/] token {made['name']!r} ({made['role']}); it is shown only now:"
+    )
+    console.print(made["token"], highlight=False, soft_wrap=True)
     console.print("send it as the header 'Authorization: Bearer TOKEN'")
 
 
 @app.command("list")
 def list_tokens(project: ProjectOption = None, json_: JsonOption = False) -> None:
     """List the tokens (names, roles, creation times; never the secrets)."""
-    found = checked(_registry(project).tokens)
-    rows = [
-        {
-            "name": t.name,
-            "role": t.role.value,
-            "created": datetime.fromtimestamp(t.created_ns / 1e9, UTC).isoformat(
-                timespec="seconds"
-            ),
-        }
-        for t in found
-    ]
-    if as_json(json_, rows):
-        return
-    print_table(
-        f"{len(rows)} API token(s)", ("name", "role", "created"), (r.values() for r in rows)
-    )
+    rows = [t.as_dict() for t in checked(_registry(project).tokens)]
+    if not as_json(json_, rows):
+        table = [tuple(row.values()) for row in rows]
+        print_table(Listing(f"{len(rows)} API token(s)", ("name", "role", "created"), table))
 
 
 @app.command()

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from shopfloor.config import Project, find_project, load_project
 from shopfloor.config.template import EXAMPLE_PROJECT
-from shopfloor.model import NS_PER_S, EventRecord, SignalRef
+from shopfloor.model import NS_PER_S, EventRecord, SignalRef, format_ns
 from shopfloor.node import ApiFactory, Platform
 from shopfloor.node.pipelines import fitted_path, pipeline_service, project_pipeline
 from shopfloor.node.services import project_services
@@ -65,6 +65,45 @@ class DemoResult:
     ground_truth: Path
     false_alarms: list[EventRecord] = field(default_factory=list)
     true_alarms: list[EventRecord] = field(default_factory=list)
+
+    def stored(self) -> str:
+        """What the platform stored over OPC UA, and how its connector fared."""
+        rows, connector = self.rows, self.connector
+        return (
+            f"5. stored over OPC UA: {rows['scalars']:,} scalar values, "
+            f"{rows['waveforms']:,} vibration blocks ({rows['waveforms'] * 25600 * 3:,} "
+            f"samples), {rows['events']:,} events; {self.letters} dead letters; "
+            f"connector {connector['state']}, {connector['reconnects']} reconnects"
+        )
+
+    def summary(self, folder: Path, seconds: float) -> list[str]:
+        """How well it went: onset, first alarm, false alarms, files; where to look next."""
+        start_ns, onset_ns = self.start_ns, self.onset_ns
+        healthy_s = (onset_ns - start_ns) / NS_PER_S
+        lines = [
+            f"fault onset (ground truth)   {format_ns(onset_ns)}  (machine time {healthy_s:.0f} s)"
+        ]
+        if self.true_alarms:
+            first = self.true_alarms[0]
+            lines.append(
+                f"first alarm                  {format_ns(first.ts_ns)}  "
+                f"{(first.ts_ns - onset_ns) / NS_PER_S:.0f} s after onset ({first.message})"
+            )
+        else:
+            lines.append("first alarm                  none within the watch time")
+        lines.append(
+            f"false alarms before onset    {len(self.false_alarms)} "
+            f"(over {healthy_s:.0f} s of healthy running)"
+        )
+        if self.plot is not None:
+            lines.append(f"health trend                 {self.plot}")
+        lines.append(f"ground truth                 {self.ground_truth}")
+        lines.append(
+            f"done in {seconds:.0f} s. Look around: shopfloor signals -p {folder}; "
+            f"shopfloor query -p {folder} --asset {ASSET} "
+            "--signal health.anomaly_score --every 10s"
+        )
+        return lines
 
 
 def prepare_demo(options: DemoOptions) -> tuple[Project, int]:

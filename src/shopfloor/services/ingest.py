@@ -43,6 +43,7 @@ __all__ = [
     "FORMAT_CHOICES",
     "IngestOptions",
     "IngestPlan",
+    "IngestSummary",
     "ProgressFactory",
     "check_ingest",
     "ingest",
@@ -105,6 +106,51 @@ class IngestPlan:
     times: _TimeOptions
     tables: bool
     entries: list[_Entry] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class IngestSummary:
+    """What an ingest did: the :class:`IngestReport` and how it reads."""
+
+    report: IngestReport
+
+    @property
+    def rejected(self) -> int:
+        """Rows and values rejected (each kept as a dead letter)."""
+        return self.report.rows_rejected + self.report.store.rejected
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-able: :meth:`IngestReport.as_dict`."""
+        return self.report.as_dict()
+
+    def lines(self) -> list[str]:
+        """The summary in words: what was written, then duplicates, blanks and rejections."""
+        s, r = self.as_dict(), self.report
+        if r.blocks:
+            head = (
+                f"ingested {r.store.written:,} of {r.blocks:,} waveform blocks ({r.samples:,} "
+                f"samples) from {len(r.files)} recording(s) in {r.seconds:.1f} s"
+            )
+        else:
+            head = (
+                f"ingested {r.store.written:,} values from {r.rows:,} rows of "
+                f"{len(r.files)} file(s) in {r.seconds:.1f} s"
+                + (f" ({s['rows_per_s']:,} rows/s)" if s["rows_per_s"] else "")
+            )
+        lines = [head]
+        if r.store.duplicates:
+            lines.append(
+                f"  {r.store.duplicates:,} values were already stored (duplicates, kept once)"
+            )
+        if r.blank_lines:
+            lines.append(f"  {r.blank_lines:,} blank lines skipped")
+        if self.rejected:
+            lines.append(f"  {self.rejected:,} rejected and kept in the dead letters:")
+            reasons = sorted(r.rejected_reasons.items(), key=lambda kv: -kv[1])
+            lines.extend(f"    {count:>10,}  {reason}" for reason, count in reasons)
+            lines.extend(f"    e.g. {d.location}: {d.reason}" for d in r.examples[:5])
+            lines.append("  see them all with: shopfloor dead-letters")
+        return lines
 
 
 def check_ingest(options: IngestOptions) -> IngestPlan:
@@ -190,7 +236,7 @@ def check_ingest(options: IngestOptions) -> IngestPlan:
 
 async def ingest(
     project: Project, plan: IngestPlan, progress: ProgressFactory | None = None
-) -> dict[str, Any]:
+) -> IngestSummary:
     """Run ``plan`` against the project's store and report what happened.
 
     Parameters
@@ -204,9 +250,9 @@ async def ingest(
 
     Returns
     -------
-    dict
-        :meth:`IngestReport.as_dict`: values written, rows read, duplicates, rejected
-        rows by reason with examples (file:line), seconds.
+    IngestSummary
+        Values written, rows read, duplicates, rejected rows by reason with examples
+        (file:line), seconds.
 
     Raises
     ------
@@ -238,7 +284,7 @@ async def ingest(
             await ingest_recordings(store, readers, progress=callback, report=report)
         except StoreUnavailable as err:
             raise StoreUnavailable(f"{str(err).rstrip('. ')}; {_how_far(report)}") from err
-        return report.as_dict()
+        return IngestSummary(report)
 
 
 def _how_far(report: IngestReport) -> str:

@@ -30,8 +30,11 @@ def check_browse(options: BrowseOptions) -> OpcUaConfig:
     Raises
     ------
     ConfigError
-        Naming the option (``--security``) or the URL and what is wrong.
+        Naming the option (``--security``, ``--export``) or the URL and what is wrong.
     """
+    export = options.export
+    if export is not None and export.suffix.lower() not in EXPORT_SUFFIXES:
+        raise ConfigError(f"--export {export}: use a .yaml or .csv file name")
     try:
         mode = security_mode_of(options.security)
     except ValueError as err:

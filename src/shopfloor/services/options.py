@@ -1,9 +1,10 @@
 """Options of the services, with the help each one shows on the command line.
 
 :class:`BrowseOptions` (``shopfloor opcua browse``), :class:`DemoOptions` (``shopfloor
-demo``), :class:`QueryOptions`, :class:`EventOptions` and :class:`DeadLetterOptions`
-(``shopfloor query``, ``events``, ``dead-letters``), :class:`ServeOptions` (``shopfloor
-serve``, ``run``) and :class:`HistoryOptions` (``shopfloor pipelines fit``, ``run``).
+demo``), :class:`QueryOptions`, :class:`EventOptions`, :class:`DeadLetterOptions` and
+:class:`SignalOptions` (``shopfloor query``, ``events``, ``dead-letters``, ``signals``),
+:class:`ServeOptions` (``shopfloor serve``, ``run``) and :class:`HistoryOptions`
+(``shopfloor pipelines fit``, ``run``).
 Apart from the services that take them, which import asyncua, numpy and DuckDB, so that a
 command's ``--help`` is built from these fields without them. A field's
 ``metadata["help"]`` is its option's help (a field without it is no command-line option);
@@ -16,6 +17,8 @@ from dataclasses import MISSING, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shopfloor.errors import ConfigError
+
 __all__ = [
     "BrowseOptions",
     "DeadLetterOptions",
@@ -24,6 +27,8 @@ __all__ = [
     "HistoryOptions",
     "QueryOptions",
     "ServeOptions",
+    "SignalOptions",
+    "TokenOptions",
     "option",
 ]
 
@@ -57,6 +62,8 @@ class BrowseOptions:
         Connector name: where the client certificate is kept, and in exported signals.
     timeout_s
         Seconds per request.
+    export, include_writable
+        Where to write the variables found as signal config, and whether writable ones too.
     project
         Project folder or file (where the client certificate is kept).
     """
@@ -72,6 +79,16 @@ class BrowseOptions:
     password_env: str | None = option(None, "Variable holding the password.")
     connector: str = option("opcua", "Connector name in the exported signals.")
     timeout_s: float = option(10.0, "Seconds per request.", param_decls=("--timeout",), min=0.1)
+    export: Path | None = field(
+        default=None,
+        metadata={
+            "help": "Write the variables as signal config: .yaml (signals list) or .csv "
+            "(all nodes)."
+        },
+    )
+    include_writable: bool = option(
+        True, "Export writable variables too (bound read-only: the connector only reads)."
+    )
     project: Path | None = None
 
 
@@ -126,12 +143,24 @@ class QueryOptions:
     limit: int | None = option(None, "At most this many rows.", **_AT_LEAST_1)
 
 
+_ASSET = "Only this asset and the assets below it."
+_SIGNAL = "Only this signal (name)."
+
+
+@dataclass(frozen=True)
+class SignalOptions:
+    """Which signals (``shopfloor signals``): under an asset, by name."""
+
+    asset: str | None = option(None, _ASSET)
+    signal: str | None = option(None, _SIGNAL)
+
+
 @dataclass(frozen=True)
 class EventOptions:
     """Which events (``shopfloor events``): filters, time range, how many, newest first."""
 
-    asset: str | None = option(None, "Only this asset and the assets below it.")
-    signal: str | None = option(None, "Only this signal (name).")
+    asset: str | None = option(None, _ASSET)
+    signal: str | None = option(None, _SIGNAL)
     kind: str | None = option(None, "Only this kind (gap, program_change, alert_raised, ...).")
     from_: str | None = option(None, "Start (ISO 8601 or now-1h).", **_FROM)
     to: str | None = option(None, "End, exclusive (ISO 8601 or now).")
@@ -144,8 +173,8 @@ class DeadLetterOptions:
 
     since: str | None = option(None, "Only those received since (ISO 8601 or now-1h).")
     source: str | None = option(None, "Only from this source (ingest, a connector).")
-    asset: str | None = option(None, "Only this asset and the assets below it.")
-    signal: str | None = option(None, "Only this signal (name).")
+    asset: str | None = option(None, _ASSET)
+    signal: str | None = option(None, _SIGNAL)
     limit: int = option(50, _NEWEST, **_AT_LEAST_1)
 
 
@@ -164,6 +193,22 @@ class ServeOptions:
         None, "Stop by itself after this long: 30 (seconds), 30s, 5min, 1h.", show_default=False
     )
 
+    @property
+    def duration_s(self) -> float | None:
+        """``duration`` in seconds (``None``: until stopped).
+
+        Raises
+        ------
+        ConfigError
+            When ``duration`` is not a duration.
+        """
+        from shopfloor.model import parse_duration_s  # not at import: --help stays light
+
+        try:
+            return None if self.duration is None else parse_duration_s(self.duration)
+        except ValueError as err:
+            raise ConfigError(f"--duration: {err}") from err
+
 
 @dataclass(frozen=True)
 class HistoryOptions:
@@ -172,3 +217,14 @@ class HistoryOptions:
     name: str = option(MISSING, "Pipeline name.")
     from_: str = option(MISSING, "Start (ISO 8601 or now-1h).", **_FROM)
     to: str = option("now", "End, exclusive (ISO 8601 or now).")
+
+
+ROLES = "viewer, operator, engineer or admin"
+
+
+@dataclass(frozen=True)
+class TokenOptions:
+    """The API token to create (``shopfloor tokens create``): its role and name."""
+
+    role: str = option(MISSING, f"What the token may do: {ROLES}.")
+    name: str | None = option(None, "A name for the token (default: ROLE-xxxxxx).")

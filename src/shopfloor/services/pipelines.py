@@ -9,9 +9,19 @@ from shopfloor.config import Project
 from shopfloor.model import format_ns, now_ns
 from shopfloor.node.pipelines import fitted_path, project_pipeline
 from shopfloor.pipelines import fit_pipeline, load_state, pipeline_state, run_history, save_state
+from shopfloor.services.options import HistoryOptions
+from shopfloor.services.query import parse_time_range
 from shopfloor.services.store import project_store
 
-__all__ = ["Progress", "check_pipeline", "fit_baseline", "list_pipelines", "run_over_history"]
+__all__ = [
+    "Progress",
+    "check_pipeline",
+    "fit_baseline",
+    "fitted_lines",
+    "list_pipelines",
+    "ran_lines",
+    "run_over_history",
+]
 
 Progress = Callable[[int, int], None]
 """Told ``(nanoseconds done, nanoseconds in all)`` as the work goes over history."""
@@ -67,38 +77,68 @@ def check_pipeline(project: Project, name: str) -> None:
     project_pipeline(project, name, load_fitted=False)
 
 
+def _span(h: HistoryOptions) -> tuple[int, int]:
+    """``h``'s range in nanoseconds; ``ConfigError`` naming ``--from`` or ``--to``."""
+    span = parse_time_range(h.from_, h.to)
+    assert span.start_ns is not None and span.end_ns is not None  # both given
+    return span.start_ns, span.end_ns
+
+
 async def fit_baseline(
-    project: Project, name: str, start_ns: int, end_ns: int, progress: Progress | None = None
+    h: HistoryOptions, project: Project, progress: Progress | None = None
 ) -> dict[str, Any]:
-    """Fit pipeline ``name``'s learning steps on ``[start_ns, end_ns)`` and save the state."""
+    """Fit pipeline ``h.name``'s learning steps on ``h``'s range of history; save the state.
+
+    Raises
+    ------
+    ConfigError
+        When the range is wrong, or there is no such pipeline or it cannot be built.
+    """
+    (start_ns, end_ns), name = _span(h), h.name
     pipeline, _ = project_pipeline(project, name, load_fitted=False)
     async with project_store(project) as store:
         baseline = await fit_pipeline(store, pipeline, start_ns, end_ns, progress=progress)
     path = save_state(fitted_path(project, name), pipeline_state(pipeline, baseline))
     return {
         "pipeline": name,
+        "from": format_ns(start_ns),
+        "to": format_ns(end_ns),
         "spec_hash": pipeline.spec_hash,
         "baseline": baseline,
         "saved": str(path),
     }
 
 
+def fitted_lines(result: dict[str, Any]) -> list[str]:
+    """What :func:`fit_baseline` did, in words; a warning for regimes with no baseline."""
+    name, baseline = result["pipeline"], result["baseline"]
+    lines = [
+        f"fitted {name} on {baseline['windows']} windows ({result['from']} .. {result['to']}); "
+        f"saved {result['saved']}"
+    ]
+    uncovered = baseline.get("uncovered_regimes") or []
+    if uncovered:
+        lines.append(
+            f"warning: no baseline window in regime(s) {', '.join(uncovered)} of {name}: "
+            "windows there score NaN (state unknown) until a fit covers them"
+        )
+    return lines
+
+
 async def run_over_history(
+    h: HistoryOptions,
     project: Project,
-    name: str,
-    start_ns: int,
-    end_ns: int,
     progress: Progress | None = None,
     *,
     rescore: bool = False,
 ) -> dict[str, Any]:
-    """Compute pipeline ``name`` over ``[start_ns, end_ns)`` and store its outputs (idempotent).
+    """Compute pipeline ``h.name`` over ``h``'s range and store its outputs (idempotent).
 
     Outputs of an earlier fit in the range are kept and the new values counted as
     ``conflicts``; ``rescore`` first deletes this pipeline's outputs in the range
     (``replaced``) so that the current fit's take their place.
     """
-    t0 = now_ns()
+    t0, (start_ns, end_ns), name = now_ns(), _span(h), h.name
     pipeline, plan = project_pipeline(project, name)
     async with project_store(project) as store:
         report = await run_history(
@@ -113,3 +153,16 @@ async def run_over_history(
         **report.as_dict(),
         "took_s": round((now_ns() - t0) / 1e9, 2),
     }
+
+
+def ran_lines(result: dict[str, Any]) -> list[str]:
+    """What :func:`run_over_history` did, in words (conflicts are the caller's to report)."""
+    name, r = result["pipeline"], result
+    ran = (
+        f"{name}: {r['windows']:,} windows ({r['gated_out']:,} outside the operating state, "
+        f"{r['gaps']} gaps), {r['values_written']:,} values stored, {r['alerts']} alerts, "
+        f"in {r['took_s']} s"
+    )
+    if r["rescored"]:
+        return [f"rescored {name}: {r['replaced']:,} old values deleted", f"ran {ran}"]
+    return [f"ran {ran}"]

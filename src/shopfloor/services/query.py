@@ -24,6 +24,7 @@ from shopfloor.model import (
     parse_duration_s,
     to_ns,
 )
+from shopfloor.services.options import DeadLetterOptions, EventOptions, QueryOptions, SignalOptions
 from shopfloor.store import Store
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "parse_every",
     "parse_time_range",
     "quality_name",
+    "query",
     "query_signal",
     "signal_ref",
     "waveform_rms",
@@ -135,6 +137,19 @@ def waveform_rms(block: WaveformBlock) -> npt.NDArray[np.float64]:
     """Root mean square of each channel of ``block``: sqrt(mean(x²)) over its samples."""
     data = np.asarray(block.data, dtype=np.float64)
     return np.asarray(np.sqrt(np.mean(np.square(data), axis=0)), dtype=np.float64)
+
+
+async def query(store: Store, o: QueryOptions) -> dict[str, Any]:
+    """The values ``o`` asks for (``shopfloor query``): :func:`query_signal`.
+
+    Raises
+    ------
+    ConfigError
+        Naming the option that is wrong, or when the store has no such signal.
+    """
+    ref, span = signal_ref(o.asset, o.signal), parse_time_range(o.from_, o.to)
+    every_ns = parse_every(o.every)
+    return await query_signal(store, ref, span, every_ns=every_ns, every=o.every, limit=o.limit)
 
 
 async def query_signal(
@@ -299,16 +314,14 @@ def _matches(path: str | None, asset: str | None, signal: str | None) -> bool:
     return signal is None or signal in (ref.name, path)
 
 
-async def list_signals(
-    store: Store, *, asset: str | None = None, signal: str | None = None
-) -> list[dict[str, Any]]:
-    """Every signal the store knows (under ``asset``, named ``signal``), with its data span.
+async def list_signals(store: Store, o: SignalOptions) -> list[dict[str, Any]]:
+    """Every signal the store knows (under ``o.asset``, named ``o.signal``), with its data span.
 
-    ``asset`` matches the asset and every asset below it.
+    ``o.asset`` matches the asset and every asset below it.
     """
     out = []
     for info in await store.signals():
-        if not _matches(info.ref.path, asset, signal):
+        if not _matches(info.ref.path, o.asset, o.signal):
             continue
         span = await store.time_range(info.ref)
         out.append(
@@ -326,20 +339,20 @@ async def list_signals(
     return out
 
 
-async def list_dead_letters(
-    store: Store,
-    *,
-    since_ns: int | None = None,
-    source: str | None = None,
-    asset: str | None = None,
-    signal: str | None = None,
-    limit: int = 50,
-) -> dict[str, Any]:
-    """Rejected input, newest first, with the reason.
+async def list_dead_letters(store: Store, o: DeadLetterOptions) -> dict[str, Any]:
+    """Rejected input (received since ``o.since``, from ``o.source``), newest first.
 
-    ``asset`` and ``signal`` keep the dead letters about a signal there (those rejected
-    before a signal was known, like an unreadable CSV line, have none and drop out).
+    ``o.asset`` and ``o.signal`` keep the dead letters about a signal there (those
+    rejected before a signal was known, like an unreadable CSV line, have none and drop
+    out).
+
+    Raises
+    ------
+    ConfigError
+        When ``o.since`` is not a time.
     """
+    since_ns = parse_time_range(o.since, None, names=("--since", "")).start_ns
+    source, asset, signal, limit = o.source, o.asset, o.signal, o.limit
     total = await store.count_dead_letters(since_ns=since_ns, source=source)
     letters = await store.read_dead_letters(since_ns=since_ns, source=source, limit=max(total, 1))
     if asset is not None or signal is not None:
@@ -365,23 +378,21 @@ async def list_dead_letters(
     }
 
 
-async def list_events(
-    store: Store,
-    span: TimeRange = TimeRange(),
-    *,
-    asset: str | None = None,
-    signal: str | None = None,
-    kind: str | None = None,
-    limit: int = 100,
-) -> dict[str, Any]:
-    """Events (gaps, program changes, alarms) in ``span``, newest first.
+async def list_events(store: Store, o: EventOptions) -> dict[str, Any]:
+    """Events (gaps, program changes, alarms) from ``o.from_`` to ``o.to``, newest first.
 
-    ``asset`` matches the asset and every asset below it; ``signal`` is the name (or full
-    path) of the signal the event belongs to.
+    ``o.asset`` matches the asset and every asset below it; ``o.signal`` is the name (or
+    full path) of the signal the event belongs to; ``o.kind`` the kind of event.
+
+    Raises
+    ------
+    ConfigError
+        When ``o.from_`` or ``o.to`` is not a time, or ``o.to`` is not after ``o.from_``.
     """
+    span, asset, signal, limit = parse_time_range(o.from_, o.to), o.asset, o.signal, o.limit
     start = span.start_ns if span.start_ns is not None else 0
     end = span.end_ns if span.end_ns is not None else now_ns() + 10**18
-    events = await store.read_events(start, end, kind=kind)
+    events = await store.read_events(start, end, kind=o.kind)
     rows = [_event_row(e) for e in events if _matches(e.signal.path, asset, signal)]
     rows.reverse()
     return {"total": len(rows), "shown": min(len(rows), limit), "events": rows[:limit]}
