@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
@@ -25,7 +25,6 @@ __all__ = [
     "console",
     "err_console",
     "fail",
-    "health_lines",
     "plain",
     "print_json",
     "print_status",
@@ -102,39 +101,16 @@ def print_table(listing: Listing, **table: Any) -> None:
     console.print(shown)
 
 
-def health_lines(health: Any, depth: int = 0) -> list[str]:
-    """Nested health as indented ``name: value`` lines (no Python reprs)."""
-    pad = "  " * depth
-    if not isinstance(health, dict):
-        return [f"{pad}{health}"]
-    lines = []
-    for name, value in health.items():
-        if isinstance(value, dict):
-            flat = all(not isinstance(v, dict | list) for v in value.values())
-            if flat and len(value) <= 6:
-                pairs = ", ".join(f"{k} {plain(v)}" for k, v in value.items())
-                lines.append(f"{pad}[bold]{name}[/]: {pairs}")
-            else:
-                lines.append(f"{pad}[bold]{name}[/]")
-                lines.extend(health_lines(value, depth + 1))
-        else:
-            lines.append(f"{pad}[bold]{name}[/]: {plain(value)}")
-    return lines
+def print_status(result: dict[str, Any]) -> None:
+    """Print ``shopfloor status`` as :func:`~shopfloor.services.status.status_lines` words it."""
+    from shopfloor.services.status import status_lines
 
-
-def print_status(result: Mapping[str, Any]) -> None:
-    """Print ``shopfloor status``: whether it runs, the store's tables, each part's health."""
-    state = "[green]running[/]" if result["running"] else "[yellow]not running[/]"
-    console.print(f"platform: {state}" + (f" (pid {result['pid']})" if "pid" in result else ""))
-    store = result.get("store")
-    if store and store.get("state") == "failed":
-        console.print(f"store: [red]failed[/]: {store.get('reason')}", highlight=False)
-    elif store:
-        console.print(f"store: {store['location']} ({store['size_bytes'] / 1e6:.1f} MB)")
-        rows = [(n, f"{r:,}") for n, r in store["rows"].items()]
-        print_table(Listing(None, ("table", "rows"), rows, numbers=("rows",)))
-    for line in health_lines(result.get("services") or {}):
-        console.print(line, highlight=False)
+    head, rows, health = status_lines(result)
+    console.print(*head, sep="\n", highlight=False)
+    if rows:
+        print_table(Listing(None, ("table", "rows"), [(n, f"{r:,}") for n, r in rows], ("rows",)))
+    if health:
+        console.print(*health, sep="\n", highlight=False)
 
 
 def progress_bar(

@@ -25,6 +25,8 @@ import numpy.typing as npt
 
 from shopfloor.errors import ConfigError
 from shopfloor.model import BearingGeometry, SignalRef, WaveformBlock
+from shopfloor.services.listing import Listing
+from shopfloor.services.options import option
 
 if TYPE_CHECKING:
     from shopfloor.config import Project
@@ -32,11 +34,15 @@ if TYPE_CHECKING:
     from shopfloor.store import Store
 
 __all__ = [
+    "DiagnoseOptions",
     "FileDiagnoseOptions",
     "StoredDiagnoseOptions",
     "bearing_from_options",
     "diagnose_file",
     "diagnose_stored",
+    "diagnosis_json",
+    "diagnosis_listing",
+    "plot_diagnosis",
 ]
 
 _FILE_REF = SignalRef("diagnose/file/recording/l1/c1/bearing", "vibration")
@@ -305,3 +311,135 @@ async def diagnose_stored(
     return await asyncio.to_thread(
         _run, x, rate, rpm, bearing, options.window_s, options.line_snr, str(ref)
     )
+
+
+@dataclass(frozen=True)
+class DiagnoseOptions:
+    """What ``shopfloor diagnose`` is given, before it is known whether FILE is."""
+
+    channel: str | None = option(
+        None,
+        "FILE: variable/channel as in 'ingest --map' (e.g. '*_DE_time'). Stored data: "
+        "channel index of the signal (0 first).",
+    )
+    rate: float | None = option(None, "FILE: sample rate in Hz.")
+    rpm: float | None = option(None, "Shaft speed in rpm.")
+    bearing_elements: int | None = option(None, "Number of balls/rollers.")
+    element_diameter_mm: float | None = option(None, "Ball diameter.")
+    pitch_diameter_mm: float | None = option(None, "Pitch diameter.")
+    contact_angle_deg: float | None = option(None, "Contact angle.")
+    asset: str | None = option(None, "Stored data: asset path.")
+    signal: str | None = option(None, "Stored data: waveform signal.")
+    start: str | None = option(None, "Start (ISO 8601, now-1h).", param_decls=("--from",))
+    end: str | None = option(None, "End (ISO 8601, now).", param_decls=("--to",))
+    speed_signal: str | None = option(None, "Stored data: the asset's speed signal (rpm or Hz).")
+
+    def plan(self, file: Path | None) -> FileDiagnoseOptions | StoredDiagnoseOptions:
+        """The file or the stored-data diagnosis these options ask for.
+
+        Raises
+        ------
+        ConfigError
+            Both or neither of FILE and --signal, what FILE needs missing, a channel that
+            is no index for stored data, part of a geometry.
+        """
+        bearing = bearing_from_options(
+            self.bearing_elements,
+            self.element_diameter_mm,
+            self.pitch_diameter_mm,
+            self.contact_angle_deg,
+        )
+        if file is not None:
+            if self.signal is not None or self.asset is not None:
+                raise ConfigError("give either FILE or --asset/--signal, not both")
+            if self.channel is None or self.rpm is None or bearing is None:
+                raise ConfigError(
+                    "FILE needs --channel, --rpm and the bearing geometry (--bearing-elements, "
+                    "--element-diameter-mm, --pitch-diameter-mm)"
+                )
+            return FileDiagnoseOptions(file, self.channel, self.rate, self.rpm, bearing)
+        if self.signal is None:
+            raise ConfigError("give FILE, or --signal (and --asset) for stored data")
+        if self.channel is not None and not self.channel.isdigit():
+            raise ConfigError(
+                f"--channel {self.channel!r}: for stored data, a channel index (0, 1, ...)"
+            )
+        return StoredDiagnoseOptions(
+            asset=self.asset,
+            signal=self.signal,
+            start=self.start,
+            end=self.end,
+            channel=None if self.channel is None else int(self.channel),
+            rpm=self.rpm,
+            speed_signal=self.speed_signal,
+            bearing=bearing,
+        )
+
+
+def diagnosis_json(result: Diagnosis) -> dict[str, object]:
+    """What ``--json`` prints: verdict, confidence, candidates, band."""
+    summary = result.to_dict()
+    return {k: summary[k] for k in ("verdict", "confidence", "candidates", "band_hz")}
+
+
+def diagnosis_listing(result: Diagnosis) -> tuple[Listing, str]:
+    """The evidence per candidate as a table, and a line on how it was found."""
+    rows = []
+    for name, c in result.candidates.items():
+        spacing = f" @±{c.sideband_spacing_hz:.1f} Hz" if c.sideband_spacing_hz else ""
+        n_sidebands = sum(line.kind != "harmonic" for line in c.lines)
+        n_harmonics = len(c.lines) - n_sidebands
+        rows.append(
+            (
+                f"{name} (verdict)" if name == result.verdict else name,
+                f"{c.frequency_hz:.1f}",
+                f"{c.snr:.1f}",
+                f"{c.harmonics_found}/{n_harmonics}",
+                f"{c.sidebands_found}/{n_sidebands}{spacing}" if n_sidebands else "-",
+                f"{c.score:.2f}",
+            )
+        )
+    columns = ("candidate", "freq (Hz)", "SNR", "harmonics", "sidebands", "score")
+    title = f"verdict: {result.verdict} (confidence {result.confidence:.2f})"
+    footer = (
+        f"band {result.band_hz[0]:.0f}-{result.band_hz[1]:.0f} Hz (kurtosis "
+        f"{result.band_kurtosis:.2f}), shaft {result.shaft_hz:.2f} Hz, {result.n_windows} x "
+        f"{result.window_s:g} s windows, line found at SNR >= {result.line_snr:.2f}"
+    )
+    return Listing(title, columns, rows, numbers=columns[1:], whole=("candidate",)), footer
+
+
+def plot_diagnosis(result: Diagnosis, path: Path) -> None:
+    """The envelope spectrum with each candidate's harmonics marked, as a PNG at ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colours = {"outer_race": "tab:red", "inner_race": "tab:blue", "ball": "tab:green"}
+    colours["cage"] = "tab:purple"
+    top = 3.5 * max(c.frequency_hz for c in result.candidates.values())
+    keep = result.freqs_hz <= top
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    ax.plot(result.freqs_hz[keep], result.spectrum[keep], color="black", lw=0.7)
+    for name, c in result.candidates.items():
+        for line in (line for line in c.lines if line.kind == "harmonic"):
+            first = line.harmonic == 1
+            ax.axvline(
+                line.expected_hz,
+                color=colours[name],
+                lw=1.0 if first else 0.6,
+                ls="-" if first else ":",
+                label=name if first else None,
+            )
+    ax.set_title(
+        f"verdict {result.verdict} ({result.confidence:.2f}), band "
+        f"{result.band_hz[0]:.0f}-{result.band_hz[1]:.0f} Hz",
+        fontsize=9,
+    )
+    ax.set_xlabel("envelope frequency (Hz); harmonics 2-3 dotted", fontsize=8)
+    ax.set_ylabel("squared envelope spectrum", fontsize=8)
+    ax.legend(fontsize=7, ncol=4, loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)

@@ -10,7 +10,7 @@ from shopfloor.errors import StoreError
 from shopfloor.node import read_lock
 from shopfloor.node.lock import read_token
 
-__all__ = ["platform_status"]
+__all__ = ["health_lines", "platform_status", "status_lines"]
 
 STATUS_TIMEOUT_S = 10.0
 
@@ -81,3 +81,41 @@ async def _remote_status(api_url: str, token: str | None) -> dict[str, Any]:
     if not isinstance(body, dict):
         return {"error": f"{url} answered {body!r}, not a status object"}
     return body
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(_cell(v) for v in value) or "-"
+    if value is None:
+        return "-"
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def health_lines(health: Any, depth: int = 0) -> list[str]:
+    """Nested health as indented ``name: value`` lines (no Python reprs)."""
+    pad = "  " * depth
+    if not isinstance(health, dict):
+        return [f"{pad}{health}"]
+    lines = []
+    for name, value in health.items():
+        if not isinstance(value, dict):
+            lines.append(f"{pad}{name}: {_cell(value)}")
+        elif len(value) <= 6 and all(not isinstance(v, dict | list) for v in value.values()):
+            lines.append(f"{pad}{name}: " + ", ".join(f"{k} {_cell(v)}" for k, v in value.items()))
+        else:
+            lines += [f"{pad}{name}", *health_lines(value, depth + 1)]
+    return lines
+
+
+def status_lines(result: dict[str, Any]) -> tuple[list[str], list[tuple[str, int]], list[str]]:
+    """``shopfloor status`` in words: the head lines, the store's (table, rows), the health."""
+    head = ["platform: " + ("running" if result["running"] else "not running")]
+    if "pid" in result:
+        head[0] += f" (pid {result['pid']})"
+    store, rows = result.get("store"), []
+    if store and store.get("state") == "failed":
+        head.append(f"store: failed: {store.get('reason')}")
+    elif store:
+        head.append(f"store: {store['location']} ({store['size_bytes'] / 1e6:.1f} MB)")
+        rows = list(store["rows"].items())
+    return head, rows, health_lines(result.get("services") or {})
