@@ -36,8 +36,8 @@ __all__ = [
 EXIT_FAILURE = 1
 EXIT_CONFIG = 2
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(emoji=False)  # data is printed as it is (and the emoji table stays unloaded)
+err_console = Console(stderr=True, emoji=False)
 
 
 def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
