@@ -16,15 +16,20 @@ import typer
 from typer import _click as click  # typer's own click, the one its groups are made of
 from typer.core import TyperCommand, TyperGroup
 
-__all__ = ["GROUPS", "LazyGroup", "LazyTyper", "group_app"]
+__all__ = ["COMMANDS", "GROUPS", "LazyGroup", "LazyTyper", "group_app"]
 
 
 @dataclass(frozen=True)
 class LazyTyper:
-    """A sub-application: ``module`` holds a :class:`typer.Typer` named ``app``."""
+    """A sub-application: ``module`` holds a :class:`typer.Typer` named ``app``.
+
+    With ``command``, a single command instead: the function of that name in ``module``
+    (whose docstring's first line is ``help``).
+    """
 
     module: str
     help: str
+    command: str | None = None
 
 
 GROUPS = {
@@ -44,6 +49,14 @@ GROUPS = {
     "tokens": LazyTyper("shopfloor.cli.tokens", "Create, list and revoke API tokens."),
 }
 
+COMMANDS = {  # shopfloor.cli.data: their options import the services' option models
+    "ingest": "Load recordings into the store, reporting every rejected row or capture.",
+    "query": "Read a signal's values (scalars, or waveform blocks and events as summaries).",
+    "signals": "List the signals the store knows, with how much data each has.",
+    "events": "Show events (data gaps, program changes, alarms), newest first.",
+    "dead-letters": "Show rejected input with the reason it was rejected, newest first.",
+}
+
 
 def group_app(name: str) -> typer.Typer:
     """The sub-application of group ``name``, with the help its stand-in shows."""
@@ -53,11 +66,16 @@ def group_app(name: str) -> typer.Typer:
 class LazyGroup(TyperGroup):
     """The root group: eager commands as usual, plus the :attr:`lazy` sub-applications."""
 
-    lazy: ClassVar[dict[str, LazyTyper]] = GROUPS
+    lazy: ClassVar[dict[str, LazyTyper]] = {
+        **{n: LazyTyper("shopfloor.cli.data", h, n.replace("-", "_")) for n, h in COMMANDS.items()},
+        **GROUPS,
+    }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        """Eager command names in the order they were added, then the lazy ones."""
-        return [*super().list_commands(ctx), *(n for n in self.lazy if n not in self.commands)]
+        """Eager commands in the order they were added, the lazy ones, then those to come."""
+        eager = [n for n in super().list_commands(ctx) if n not in self.lazy]
+        later = [n for n in eager if "(not available yet)" in (self.commands[n].help or "")]
+        return [*(n for n in eager if n not in later), *self.lazy, *later]
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         """The command; a lazy one as a stand-in that only carries its help text."""
@@ -75,6 +93,11 @@ class LazyGroup(TyperGroup):
         return super().resolve_command(ctx, args)
 
     def _load(self, name: str) -> click.Command:
+        entry = self.lazy[name]
+        if entry.command is not None:
+            single = typer.Typer(add_completion=False)
+            single.command(name)(getattr(importlib.import_module(entry.module), entry.command))
+            return typer.main.get_command(single)
         sub = importlib.import_module(self.lazy[name].module).app
         if not isinstance(sub, typer.Typer):
             raise TypeError(f"{self.lazy[name].module}.app is not a typer.Typer")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from shopfloor import __version__
-from shopfloor.cli import data, demo, later
+from shopfloor.cli import demo, later
 from shopfloor.cli.common import JsonOption, ProjectOption, checked, load, run_async, setup_logging
 from shopfloor.cli.lazy import LazyGroup
 from shopfloor.cli.options import options_of
@@ -161,11 +161,6 @@ def status(project: ProjectOption = None, json_: JsonOption = False) -> None:
         fail(result["error"])
 
 
-app.command()(data.ingest)
-app.command()(data.query)
-app.command()(data.signals)
-app.command()(data.events)
-app.command("dead-letters")(data.dead_letters)
 app.command()(demo.demo)
 later.register(app)
 
