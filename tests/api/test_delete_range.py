@@ -13,11 +13,12 @@ from shopfloor.api.server import api_server_factory
 from shopfloor.api.tokens import Role, TokenRegistry
 from shopfloor.config import load_project
 from shopfloor.errors import PermissionDenied, PipelineError, RequestInvalid, UnknownSignal
-from shopfloor.model import Provenance, ScalarBatch, Signal, SignalRef
+from shopfloor.model import Provenance, ScalarBatch, Signal, SignalRef, format_ns
 from shopfloor.node import Platform
 from shopfloor.node.access import open_project_store
 from shopfloor.node.pipelines import project_pipeline
 from shopfloor.pipelines import run_history
+from shopfloor.services.options import HistoryOptions
 from shopfloor.services.pipelines import fit_baseline, run_over_history
 from shopfloor.store import DeletingStore, DuckDBStore
 from shopfloor.store.remote import RemoteStore
@@ -169,17 +170,20 @@ async def test_rescore_through_the_running_platform_api(tmp_path: Path) -> None:
         await store.write([*blocks, *scalars])
     at = lambda s: START + s * S  # noqa: E731
 
+    def span(first_s: int, end_s: int) -> HistoryOptions:
+        return HistoryOptions("spindle-health", format_ns(at(first_s)), format_ns(at(end_s)))
+
     async with Platform.from_project(project, api=api_server_factory(project, port=0)):
         remote = await open_project_store(project)
         assert isinstance(remote, RemoteStore)
         await remote.close()
-        await fit_baseline(project, "spindle-health", at(0), at(20))
-        first = await run_over_history(project, "spindle-health", at(0), at(30))
+        await fit_baseline(span(0, 20), project)
+        first = await run_over_history(span(0, 30), project)
         assert first["values_written"] > 0 and first["conflicts"] == 0
-        await fit_baseline(project, "spindle-health", at(5), at(15))  # another baseline
-        stale = await run_over_history(project, "spindle-health", at(0), at(30))
+        await fit_baseline(span(5, 15), project)  # another baseline
+        stale = await run_over_history(span(0, 30), project)
         assert stale["values_written"] == 0 and stale["conflicts"] > 0
-        again = await run_over_history(project, "spindle-health", at(0), at(30), rescore=True)
+        again = await run_over_history(span(0, 30), project, rescore=True)
         assert again["rescored"] is True and again["conflicts"] == 0
         assert again["replaced"] == first["values_written"]
         assert again["values_written"] == again["windows"]
