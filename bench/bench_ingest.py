@@ -172,7 +172,7 @@ def run() -> Section:
             f"per-row error handling, validation, store write) of a {N:,}-row, {size_mb:.0f} MB "
             "CSV (ISO timestamps, one value column), against a bare typed Arrow streaming CSV "
             "read appended to DuckDB in the same run; then the same file through a running "
-            "platform (`shopfloor run` in another process; Arrow IPC requests to its API, two "
+            "platform (`shopfloor run` in another process; Arrow IPC requests to its API, four "
             "in flight) against the direct ingest."
         ),
         measurements=[
@@ -202,6 +202,6 @@ def run() -> Section:
             f"{api_report['seconds']:.1f} s (direct {report['seconds']:.1f} s), the process "
             f"{api_s:.1f} s with its start; rates compare the ingest seconds of the reports",
             f"peak RSS of the ingest process through the platform: {api_rss_mb:.0f} MB "
-            "(two chunks read ahead, two requests in flight)",
+            "(two chunks read ahead, four requests in flight)",
         ],
     )

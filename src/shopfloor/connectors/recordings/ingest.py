@@ -150,7 +150,7 @@ async def ingest_recordings(
     limits: ValidationLimits | None = None,
     progress: Callable[[RecordingReader, int], None] | None = None,
     max_examples: int = 20,
-    max_in_flight: int = 2,
+    max_in_flight: int = 4,
     report: IngestReport | None = None,
 ) -> IngestReport:
     """Read every recording and write it to ``store``.
