@@ -14,6 +14,7 @@ from tests.features.test_diagnosis import BEARING, CASES, bearing_signal
 
 GEOMETRY = ["--bearing-elements", "9", "--element-diameter-mm", "7.94"]
 GEOMETRY += ["--pitch-diameter-mm", "39.04"]
+"""The CWRU drive-end bearing (6205), also used by the synthetic recording."""
 
 
 @pytest.fixture
@@ -29,24 +30,16 @@ def run(args: list[str]) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+def diagnose(
+    path: Path, *extra: str, channel: str = "*_DE_time", rate: str = "12000", rpm: str = "1800"
+) -> tuple[int, str, str]:
+    """``shopfloor diagnose PATH --channel --rate --rpm EXTRA...``."""
+    return run(["diagnose", str(path), "--channel", channel, "--rate", rate, "--rpm", rpm, *extra])
+
+
 def test_json_shape(recording: Path, tmp_path: Path) -> None:
     png = tmp_path / "es.png"
-    code, out, _ = run(
-        [
-            "diagnose",
-            str(recording),
-            "--channel",
-            "*_DE_time",
-            "--rate",
-            "12000",
-            "--rpm",
-            "1800",
-            *GEOMETRY,
-            "--json",
-            "--plot",
-            str(png),
-        ]
-    )
+    code, out, _ = diagnose(recording, *GEOMETRY, "--json", "--plot", str(png))
     assert code == 0
     data = json.loads(out)
     assert set(data) == {"verdict", "confidence", "candidates", "band_hz"}
@@ -58,64 +51,25 @@ def test_json_shape(recording: Path, tmp_path: Path) -> None:
 
 
 def test_table_output(recording: Path) -> None:
-    code, out, _ = run(
-        [
-            "diagnose",
-            str(recording),
-            "--channel",
-            "*_DE_time",
-            "--rate",
-            "12000",
-            "--rpm",
-            "1800",
-            *GEOMETRY,
-        ]
-    )
+    code, out, _ = diagnose(recording, *GEOMETRY)
     assert code == 0
     assert "outer_race" in out and "band" in out
 
 
 def test_channel_not_in_file(recording: Path) -> None:
-    code, _, err = run(
-        [
-            "diagnose",
-            str(recording),
-            "--channel",
-            "*_FE_time",
-            "--rate",
-            "12000",
-            "--rpm",
-            "1800",
-            *GEOMETRY,
-        ]
-    )
+    code, _, err = diagnose(recording, *GEOMETRY, channel="*_FE_time")
     assert code == 2
     assert "*_FE_time" in err
 
 
 def test_missing_geometry(recording: Path) -> None:
-    code, _, err = run(
-        ["diagnose", str(recording), "--channel", "*_DE_time", "--rate", "12000", "--rpm", "1800"]
-    )
+    code, _, err = diagnose(recording)
     assert code == 2
     assert "--bearing-elements" in err
 
 
 def test_partial_geometry(recording: Path) -> None:
-    code, _, err = run(
-        [
-            "diagnose",
-            str(recording),
-            "--channel",
-            "*_DE_time",
-            "--rate",
-            "12000",
-            "--rpm",
-            "1800",
-            "--bearing-elements",
-            "9",
-        ]
-    )
+    code, _, err = diagnose(recording, "--bearing-elements", "9")
     assert code == 2
     assert "--pitch-diameter-mm" in err
 
@@ -123,77 +77,23 @@ def test_partial_geometry(recording: Path) -> None:
 def test_bad_option(recording: Path) -> None:
     code, _, _ = run(["diagnose", str(recording), "--rpm", "fast"])
     assert code == 2
-    code, _, err = run(
-        [
-            "diagnose",
-            str(recording),
-            "--channel",
-            "*_DE_time",
-            "--rate",
-            "12000",
-            "--rpm",
-            "-5",
-            *GEOMETRY,
-        ]
-    )
+    code, _, err = diagnose(recording, *GEOMETRY, rpm="-5")
     assert code == 2
     assert "--rpm" in err
 
 
 def test_no_such_file(tmp_path: Path) -> None:
-    code, _, err = run(
-        [
-            "diagnose",
-            str(tmp_path / "nope.mat"),
-            "--channel",
-            "x",
-            "--rate",
-            "12000",
-            "--rpm",
-            "1800",
-            *GEOMETRY,
-        ]
-    )
+    code, _, err = diagnose(tmp_path / "nope.mat", *GEOMETRY, channel="x")
     assert code == 2
     assert "nope.mat" in err
-
-
-CWRU_BEARING = ["--bearing-elements", "9", "--element-diameter-mm", "7.94"]
-CWRU_BEARING += ["--pitch-diameter-mm", "39.04"]
 
 
 def test_cwru_records(shared_data: Path) -> None:
     """An inner-race record is diagnosed as such; the normal record gets no fault verdict."""
     cwru = shared_data / "cwru"
-    code, out, _ = run(
-        [
-            "diagnose",
-            str(cwru / "12k_Drive_End_IR007_0_105.mat"),
-            "--channel",
-            "*_DE_time",
-            "--rate",
-            "12000",
-            "--rpm",
-            "1797",
-            *CWRU_BEARING,
-            "--json",
-        ]
-    )
+    code, out, _ = diagnose(cwru / "12k_Drive_End_IR007_0_105.mat", *GEOMETRY, "--json", rpm="1797")
     assert code == 0
     assert json.loads(out)["verdict"] == "inner_race"
-    code, out, _ = run(
-        [
-            "diagnose",
-            str(cwru / "normal_0_97.mat"),
-            "--channel",
-            "*_DE_time",
-            "--rate",
-            "48000",
-            "--rpm",
-            "1796",
-            *CWRU_BEARING,
-            "--json",
-        ]
-    )
+    code, out, _ = diagnose(cwru / "normal_0_97.mat", *GEOMETRY, "--json", rate="48000", rpm="1796")
     assert code == 0
     assert json.loads(out)["verdict"] == "none"
