@@ -116,6 +116,38 @@ async def until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
         await asyncio.sleep(0.1)
 
 
+async def outage(
+    conn: OpcUaConnector,
+    recorder: Recorder,
+    name: str,
+    pause_s: float,
+    *,
+    n: int = 3,
+    before: Callable[[], None] | None = None,
+) -> None:
+    """Connect; after ``n`` live values of ``name``, close for ``pause_s``; ``before`` the
+    reconnect, call ``before``; connect again until ``n`` more values came; close."""
+    await conn.connect()
+    try:
+        await until(lambda: recorder.scalar_ts(name).size >= n, 20, "live values")
+        await conn.close()
+        await asyncio.sleep(pause_s)
+        if before is not None:
+            before()
+        await conn.connect()
+        seen = recorder.scalar_ts(name).size
+        await until(lambda: recorder.scalar_ts(name).size >= seen + n, 20, "values after")
+    finally:
+        await conn.close()
+
+
+def assert_every_tick_once(recorder: Recorder, name: str) -> None:
+    """``name`` holds one value every 100 ms, none twice."""
+    ts = recorder.scalar_ts(name)
+    assert np.unique(ts).size == ts.size, f"{name}: a value was recorded twice"
+    assert np.array_equal(np.diff(ts), np.full(ts.size - 1, NS // 10)), (name, np.diff(ts))
+
+
 async def test_multi_channel_backfill_reads_every_channel(tmp_path: Path) -> None:
     """Away for 3.5 s while the server keeps running: every channel comes from history."""
     async with CncSimServer(CncSimConfig(port=0)) as sim:
@@ -151,21 +183,8 @@ async def test_an_unchanged_value_arrives_every_sample_live_and_from_history(
     async with CncSimServer(CncSimConfig(port=0)) as sim:
         recorder = Recorder(tmp_path)
         conn = connector(sim, recorder)
-        await conn.connect()
-        try:
-            await until(lambda: recorder.scalar_ts("program_number").size >= 5, 20, "live ticks")
-            await conn.close()
-            await asyncio.sleep(1.5)
-            await conn.connect()
-            seen = recorder.scalar_ts("program_number").size
-            await until(
-                lambda: recorder.scalar_ts("program_number").size >= seen + 5, 20, "ticks after"
-            )
-        finally:
-            await conn.close()
-    ts = recorder.scalar_ts("program_number")
-    assert np.unique(ts).size == ts.size, "a tick was recorded twice"
-    assert np.array_equal(np.diff(ts), np.full(ts.size - 1, NS // 10)), np.diff(ts)
+        await outage(conn, recorder, "program_number", 1.5, n=5)
+    assert_every_tick_once(recorder, "program_number")
     assert not recorder.events("program_number", "gap")
 
 
@@ -187,23 +206,15 @@ async def test_no_value_is_lost_between_backfill_and_subscription(
     async with CncSimServer(CncSimConfig(port=0)) as sim:
         recorder = Recorder(tmp_path)
         conn = connector(sim, recorder)
-        await conn.connect()
-        try:
-            await until(lambda: recorder.scalar_ts("spindle_speed").size >= 3, 20, "live values")
-            await conn.close()
-            await asyncio.sleep(1.5)
-            slow_subscriptions(monkeypatch, conn)
-            await conn.connect()
-            seen = recorder.scalar_ts("spindle_speed").size
-            await until(
-                lambda: recorder.scalar_ts("spindle_speed").size >= seen + 3, 20, "values after"
-            )
-        finally:
-            await conn.close()
+        await outage(
+            conn,
+            recorder,
+            "spindle_speed",
+            1.5,
+            before=lambda: slow_subscriptions(monkeypatch, conn),
+        )
     for name in ("spindle_speed", "program_number"):
-        ts = recorder.scalar_ts(name)
-        assert np.unique(ts).size == ts.size, f"{name}: a value was recorded twice"
-        assert np.array_equal(np.diff(ts), np.full(ts.size - 1, NS // 10)), (name, np.diff(ts))
+        assert_every_tick_once(recorder, name)
         assert not recorder.events(name, "gap")
 
 
@@ -215,19 +226,13 @@ async def test_gap_without_history_ends_at_the_first_value_after_it(
     async with CncSimServer(CncSimConfig(port=0)) as sim:
         recorder = Recorder(tmp_path)
         conn = connector(sim, recorder, history_backfill=False)
-        await conn.connect()
-        try:
-            await until(lambda: recorder.scalar_ts("spindle_speed").size >= 3, 20, "live values")
-            await conn.close()
-            await asyncio.sleep(2.5)
-            slow_subscriptions(monkeypatch, conn)
-            await conn.connect()
-            seen = recorder.scalar_ts("spindle_speed").size
-            await until(
-                lambda: recorder.scalar_ts("spindle_speed").size >= seen + 3, 20, "values after"
-            )
-        finally:
-            await conn.close()
+        await outage(
+            conn,
+            recorder,
+            "spindle_speed",
+            2.5,
+            before=lambda: slow_subscriptions(monkeypatch, conn),
+        )
     for name in ("spindle_speed", "program_number"):
         ts = recorder.scalar_ts(name)
         (gap,) = recorder.events(name, "gap")
@@ -245,21 +250,8 @@ async def test_backfill_follows_continuation_points_of_short_answers(tmp_path: P
         sim._history.max_history_data_response_size = 4
         recorder = Recorder(tmp_path)
         conn = connector(sim, recorder)
-        await conn.connect()
-        try:
-            await until(lambda: recorder.scalar_ts("spindle_speed").size >= 3, 20, "live values")
-            await conn.close()
-            await asyncio.sleep(1.5)
-            await conn.connect()
-            seen = recorder.scalar_ts("spindle_speed").size
-            await until(
-                lambda: recorder.scalar_ts("spindle_speed").size >= seen + 3, 20, "values after"
-            )
-        finally:
-            await conn.close()
-    ts = recorder.scalar_ts("spindle_speed")
-    assert np.unique(ts).size == ts.size, "a value was recorded twice"
-    assert np.array_equal(np.diff(ts), np.full(ts.size - 1, NS // 10)), np.diff(ts)
+        await outage(conn, recorder, "spindle_speed", 1.5)
+    assert_every_tick_once(recorder, "spindle_speed")
     assert conn.stats["backfilled"] >= 10
 
 
@@ -335,18 +327,7 @@ async def test_gap_start_does_not_follow_a_client_clock_ahead_of_the_server(
     async with CncSimServer(CncSimConfig(port=0)) as sim:
         recorder = Recorder(tmp_path)
         conn = connector(sim, recorder, history_backfill=False)
-        await conn.connect()
-        try:
-            await until(lambda: recorder.scalar_ts("spindle_speed").size >= 3, 20, "live values")
-            await conn.close()
-            await asyncio.sleep(2.5)
-            await conn.connect()
-            seen = recorder.scalar_ts("spindle_speed").size
-            await until(
-                lambda: recorder.scalar_ts("spindle_speed").size >= seen + 3, 20, "values after"
-            )
-        finally:
-            await conn.close()
+        await outage(conn, recorder, "spindle_speed", 2.5)
     ts = recorder.scalar_ts("spindle_speed")
     (gap,) = recorder.events("spindle_speed", "gap")
     lo, hi = gap.attributes["from_ns"], gap.attributes["to_ns"]
