@@ -25,13 +25,15 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # eval/results_md.py
+
+from results_md import write_section  # noqa: E402
 
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "cwru"
 COMMAND = ".venv/bin/python eval/cwru_diagnose.py --data ../shared/data/cwru"
@@ -191,16 +193,6 @@ def section_text(results: list[dict[str, Any]], image: str) -> str:
     )
 
 
-def write_section(path: Path, text: str) -> None:
-    old = path.read_text() if path.exists() else "# Results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION_TITLE)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(old):
-        new = pattern.sub(lambda _: text, old, count=1)
-    else:
-        new = old.rstrip("\n") + "\n\n" + text
-    path.write_text(new.rstrip("\n") + "\n")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="CWRU folder")
@@ -221,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         args.image.parent.mkdir(parents=True, exist_ok=True)
         diagnose(args.data / "12k_Drive_End_IR007_0_105.mat", 12000, 1797, plot=args.image)
         rel = args.image.relative_to(args.results.parent)
-        write_section(args.results, section_text(results, str(rel)))
+        write_section(args.results, SECTION_TITLE, section_text(results, str(rel)))
         print(f"wrote {args.results} and {args.image}")
     return 0
 

@@ -37,6 +37,9 @@ import scipy.io
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # eval/results_md.py
+
+from results_md import write_section  # noqa: E402
 
 from shopfloor.features import (  # noqa: E402
     envelope_spectrum,
@@ -341,17 +344,6 @@ def section_text(results: list[RecordResult], image: str) -> str:
     return "\n".join(lines)
 
 
-def write_section(path: Path, text: str) -> None:
-    """Replace (or append) the section, keeping every other section of the file intact."""
-    old = path.read_text() if path.exists() else "# Results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION_TITLE)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(old):
-        new = pattern.sub(lambda _: text, old, count=1)
-    else:
-        new = old.rstrip("\n") + "\n\n" + text
-    path.write_text(new.rstrip("\n") + "\n")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="CWRU folder")
@@ -375,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.image.is_relative_to(args.results.parent)
             else args.image
         )
-        write_section(args.results, section_text(results, str(rel)))
+        write_section(args.results, SECTION_TITLE, section_text(results, str(rel)))
         print(f"\nwrote {args.results} and {args.image}")
     return 0
 

@@ -43,7 +43,7 @@ def test_section_replaces_only_itself(tmp_path, cwru_eval):
         "# Results\n\n## Other\n\nkeep me\n\n"
         "## CWRU envelope analysis\n\nold\n\n## Last\n\nme too\n"
     )
-    cwru_eval.write_section(path, "## CWRU envelope analysis\n\nnew\n")
+    cwru_eval.write_section(path, cwru_eval.SECTION_TITLE, "## CWRU envelope analysis\n\nnew\n")
     text = path.read_text()
     assert "keep me" in text and "me too" in text and "new" in text and "old" not in text
     assert text.index("## Other") < text.index("new") < text.index("## Last")
