@@ -1,0 +1,342 @@
+"""The model contract: what every model type does, as scikit-learn's estimators do.
+
+A model type is a class registered with :func:`register_model`. Its parameters are the
+keywords of ``__init__``, stored unchanged on attributes of the same name (so
+:meth:`Model.get_params` and :meth:`Model.clone` work by introspection), and it learns
+only in ``fit``. Fitted attributes end with an underscore.
+
+Two tasks:
+
+- :class:`AnomalyModel` learns "healthy" from a baseline (``fit(X, regime=...)``) and
+  scores windows (``score``): higher is more anomalous; ``NaN`` means *unknown* (a regime
+  the baseline did not cover, or no finite input), never healthy.
+- :class:`Classifier` learns labelled classes (``fit(X, y)``) and gives class
+  probabilities (``predict_proba``).
+
+Inputs are float64 matrices of windows × features, with the feature names beside them
+(``feature_names``); a model fitted on some names refuses a matrix with other names.
+
+A fitted model becomes an :class:`Artifact` (:meth:`Model.to_artifact`): its type, its
+parameters, JSON metadata and a payload that is either ONNX (where the model exports) or
+numpy arrays in an ``.npz`` read with ``allow_pickle=False``. Nothing is ever unpickled:
+an artifact cannot run code when it is loaded. :func:`load_model` rebuilds the model and
+gives identical scores.
+
+Examples
+--------
+>>> import numpy as np
+>>> from shopfloor.ml.base import MODEL_TYPES
+>>> sorted(MODEL_TYPES) == sorted(set(MODEL_TYPES))
+True
+"""
+
+from __future__ import annotations
+
+import inspect
+import io
+import json
+import zipfile
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, Self, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from shopfloor.errors import ModelError, NotFittedError
+
+__all__ = [
+    "MODEL_TYPES",
+    "AnomalyModel",
+    "Artifact",
+    "Classifier",
+    "FloatMatrix",
+    "Model",
+    "build_model",
+    "load_model",
+    "register_model",
+]
+
+FloatMatrix = npt.NDArray[np.float64]
+Task = Literal["anomaly", "classification"]
+PayloadFormat = Literal["onnx", "npz"]
+
+ARTIFACT_VERSION = 1
+"""Bumped when the artifact layout changes; older artifacts keep loading."""
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A fitted model as data: type, parameters, JSON metadata and a safe payload.
+
+    ``payload`` is ONNX bytes (``format="onnx"``) or an ``.npz`` of plain numeric arrays
+    (``format="npz"``, read with ``allow_pickle=False``). :meth:`to_bytes` packs all of
+    it into one zip file (``artifact.json`` + ``payload.onnx`` or ``payload.npz``).
+    """
+
+    model_type: str
+    params: dict[str, Any]
+    format: PayloadFormat
+    payload: bytes
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_bytes(self) -> bytes:
+        """One zip file; the same artifact always packs to the same bytes."""
+        manifest = {
+            "artifact_version": ARTIFACT_VERSION,
+            "model_type": self.model_type,
+            "params": self.params,
+            "format": self.format,
+            "meta": self.meta,
+        }
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+            for name, data in (
+                ("artifact.json", json.dumps(manifest, sort_keys=True, indent=1).encode()),
+                (f"payload.{self.format}", self.payload),
+            ):
+                info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                zf.writestr(info, data)
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, source: str = "artifact") -> Artifact:
+        """Unpack :meth:`to_bytes`; ``ModelError`` naming ``source`` when it is not one."""
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as zf:
+                manifest = json.loads(zf.read("artifact.json"))
+                fmt = manifest["format"]
+                if fmt not in ("onnx", "npz"):
+                    raise ModelError(f"{source}: unknown payload format {fmt!r}")
+                payload = zf.read(f"payload.{fmt}")
+        except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as err:
+            raise ModelError(f"{source} is not a model artifact: {err}") from err
+        return cls(
+            model_type=str(manifest["model_type"]),
+            params=dict(manifest["params"]),
+            format=fmt,
+            payload=payload,
+            meta=dict(manifest.get("meta", {})),
+        )
+
+
+def arrays_to_npz(arrays: dict[str, npt.NDArray[Any]]) -> bytes:
+    """Numeric arrays → ``.npz`` bytes; object arrays are refused (they would pickle)."""
+    for name, value in arrays.items():
+        if np.asarray(value).dtype == object:
+            raise ModelError(f"array {name!r} holds Python objects; artifacts keep numbers only")
+    buffer = io.BytesIO()
+    np.savez(buffer, **{k: np.asarray(v) for k, v in arrays.items()})  # type: ignore[arg-type]
+    return buffer.getvalue()
+
+
+def npz_to_arrays(data: bytes) -> dict[str, npt.NDArray[Any]]:
+    """``.npz`` bytes → arrays, never unpickling (``allow_pickle=False``)."""
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            return {name: npz[name] for name in npz.files}
+    except (ValueError, OSError, zipfile.BadZipFile) as err:
+        raise ModelError(f"model payload is not a plain numeric .npz: {err}") from err
+
+
+class Model(ABC):
+    """What every model type shares: parameters, cloning, feature names, artifacts."""
+
+    model_type: ClassVar[str]
+    """The name in project files and the registry (``isolation_forest``)."""
+    task: ClassVar[Task]
+    exports_onnx: ClassVar[bool] = False
+    """Whether :meth:`to_artifact` writes ONNX (else an ``.npz`` of arrays)."""
+
+    feature_names_in_: list[str]
+
+    def get_params(self) -> dict[str, Any]:
+        """The ``__init__`` keywords and their current values (as scikit-learn's)."""
+        names = [
+            p.name
+            for p in inspect.signature(type(self).__init__).parameters.values()
+            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
+        return {name: getattr(self, name) for name in names}
+
+    def clone(self) -> Self:
+        """A new, unfitted model with the same parameters."""
+        return type(self)(**self.get_params())
+
+    @property
+    def fitted(self) -> bool:
+        """Whether ``fit`` has run."""
+        return hasattr(self, "feature_names_in_")
+
+    def check_fitted(self) -> None:
+        """``NotFittedError`` naming the model type when ``fit`` has not run."""
+        if not self.fitted:
+            raise NotFittedError(f"{self.model_type} model is not fitted: call fit first")
+
+    def _set_features(self, x: FloatMatrix, feature_names: Sequence[str] | None) -> FloatMatrix:
+        x = _matrix(x, self.model_type)
+        names = list(feature_names) if feature_names is not None else _default_names(x)
+        if len(names) != x.shape[1]:
+            raise ModelError(
+                f"{self.model_type}: {len(names)} feature names for {x.shape[1]} columns"
+            )
+        self.feature_names_in_ = names
+        return x
+
+    def _check_features(self, x: FloatMatrix, feature_names: Sequence[str] | None) -> FloatMatrix:
+        self.check_fitted()
+        x = _matrix(x, self.model_type)
+        names = list(feature_names) if feature_names is not None else None
+        if names is not None and names != self.feature_names_in_:
+            raise ModelError(
+                f"{self.model_type} was fitted on features {self.feature_names_in_}, got {names}"
+            )
+        if x.shape[1] != len(self.feature_names_in_):
+            raise ModelError(
+                f"{self.model_type} was fitted on {len(self.feature_names_in_)} features, "
+                f"got {x.shape[1]} columns"
+            )
+        return x
+
+    @abstractmethod
+    def to_artifact(self) -> Artifact:
+        """The fitted model as a safe :class:`Artifact`."""
+
+    @classmethod
+    @abstractmethod
+    def from_artifact(cls, artifact: Artifact) -> Self:
+        """Rebuild a fitted model from :meth:`to_artifact`; identical outputs."""
+
+
+class AnomalyModel(Model):
+    """Learns a healthy baseline; scores departures from it.
+
+    ``regime`` (one label or ``None`` per row) lets a model learn each operating regime
+    separately; a row whose regime the baseline did not contain scores ``NaN``.
+    """
+
+    task: ClassVar[Task] = "anomaly"
+
+    @abstractmethod
+    def fit(
+        self,
+        x: FloatMatrix,
+        *,
+        regime: Sequence[str | None] | None = None,
+        feature_names: Sequence[str] | None = None,
+    ) -> Self:
+        """Learn healthy from baseline windows (rows) of features (columns)."""
+
+    @abstractmethod
+    def score(
+        self,
+        x: FloatMatrix,
+        *,
+        regime: Sequence[str | None] | None = None,
+        feature_names: Sequence[str] | None = None,
+    ) -> npt.NDArray[np.float64]:
+        """One score per row: higher is more anomalous; ``NaN`` is unknown."""
+
+
+class Classifier(Model):
+    """Learns labelled classes; gives class probabilities."""
+
+    task: ClassVar[Task] = "classification"
+    classes_: list[str]
+
+    @abstractmethod
+    def fit(
+        self,
+        x: FloatMatrix,
+        y: Sequence[str],
+        *,
+        feature_names: Sequence[str] | None = None,
+    ) -> Self:
+        """Learn from rows ``x`` with labels ``y``."""
+
+    @abstractmethod
+    def predict_proba(
+        self, x: FloatMatrix, *, feature_names: Sequence[str] | None = None
+    ) -> npt.NDArray[np.float64]:
+        """Rows × :attr:`classes_` probabilities, each row summing to 1."""
+
+    def predict(self, x: FloatMatrix, *, feature_names: Sequence[str] | None = None) -> list[str]:
+        """The most probable class of each row."""
+        proba = self.predict_proba(x, feature_names=feature_names)
+        return [self.classes_[i] for i in np.argmax(proba, axis=1)]
+
+
+MODEL_TYPES: dict[str, type[Model]] = {}
+"""Model type name → class; every entry passes ``testing.check_model``."""
+
+M = TypeVar("M", bound=type[Model])
+
+
+def register_model(cls: M) -> M:
+    """Class decorator: make a model type known by its ``model_type``."""
+    name = cls.model_type
+    if name in MODEL_TYPES and MODEL_TYPES[name] is not cls:
+        raise ModelError(f"model type {name!r} is registered twice")
+    MODEL_TYPES[name] = cls
+    return cls
+
+
+def _known() -> str:
+    return ", ".join(sorted(MODEL_TYPES))
+
+
+def build_model(model_type: str, params: dict[str, Any] | None = None) -> Model:
+    """A new model of ``model_type``; ``ModelError`` names an unknown type or parameter."""
+    _load_builtin_types()
+    cls = MODEL_TYPES.get(model_type)
+    if cls is None:
+        raise ModelError(f"unknown model type {model_type!r} (known: {_known()})")
+    params = dict(params or {})
+    accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
+    unknown = sorted(set(params) - accepted)
+    if unknown:
+        raise ModelError(
+            f"model type {model_type!r}: unknown parameter(s) {', '.join(unknown)} "
+            f"(known: {', '.join(sorted(accepted))})"
+        )
+    try:
+        return cls(**params)
+    except (TypeError, ValueError) as err:
+        raise ModelError(f"model type {model_type!r}: {err}") from err
+
+
+def load_model(artifact: Artifact) -> Model:
+    """Rebuild the fitted model an artifact holds."""
+    _load_builtin_types()
+    cls = MODEL_TYPES.get(artifact.model_type)
+    if cls is None:
+        raise ModelError(
+            f"artifact holds unknown model type {artifact.model_type!r} (known: {_known()})"
+        )
+    return cls.from_artifact(artifact)
+
+
+_BUILTIN_LOADER: list[Callable[[], None]] = []
+
+
+def _load_builtin_types() -> None:
+    """Import ``shopfloor.ml.models`` once, which registers the built-in types."""
+    if not _BUILTIN_LOADER:
+        import shopfloor.ml.models  # noqa: F401  (registers on import)
+
+        _BUILTIN_LOADER.append(lambda: None)
+
+
+def _matrix(x: Any, model_type: str) -> FloatMatrix:
+    array = np.asarray(x, dtype=np.float64)
+    if array.ndim != 2:
+        raise ModelError(
+            f"{model_type}: expected a 2-D matrix (windows × features), got {array.ndim}-D"
+        )
+    return array
+
+
+def _default_names(x: FloatMatrix) -> list[str]:
+    return [f"x{i}" for i in range(x.shape[1])]

@@ -1,0 +1,1 @@
+"""Built-in model types; importing this package registers each of them."""
