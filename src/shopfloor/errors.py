@@ -28,6 +28,8 @@ catch one tree and still see the cause::
     │   └── PortInUse        the address a server should listen on is taken (CLI exit status 3)
     ├── ModelError           a model is wrong, not fitted, or does not match its pipeline
     │   └── NotFittedError   also a ValueError, as in scikit-learn
+    ├── NotifierError        a notification was not delivered now (retried with backoff)
+    │   └── NotificationRefused  the receiver refused it for good (a 4xx, bad credentials)
     └── ApiError             the HTTP API refused a request before it reached the platform
         ├── AuthenticationRequired  no token, or an unknown or revoked one (401)
         ├── PermissionDenied        the token's role may not do this (403)
@@ -61,6 +63,8 @@ __all__ = [
     "HostNotAllowed",
     "ModelError",
     "NotFittedError",
+    "NotificationRefused",
+    "NotifierError",
     "PayloadTooLarge",
     "PermissionDenied",
     "PipelineConfigError",
@@ -244,6 +248,14 @@ class NotFittedError(ModelError, ValueError):
     """The model is used before it was fitted."""
 
 
+class NotifierError(ShopfloorError):
+    """A notification (webhook, MQTT, email) was not delivered now; it is retried."""
+
+
+class NotificationRefused(NotifierError):
+    """The receiver refused a notification for good: retrying would not help."""
+
+
 class ApiError(ShopfloorError):
     """The HTTP API refused a request before it reached the platform."""
 
@@ -295,6 +307,7 @@ HTTP_STATUS: dict[type[ShopfloorError], int] = {
     PipelineConfigError: 422,
     ModelError: 422,
     NotFittedError: 409,
+    NotifierError: 502,
     ServiceError: 503,
     ApiError: 400,
     AuthenticationRequired: 401,

@@ -111,8 +111,9 @@ class RetryPolicy(BaseModel):
         before_sleep: Callable[[RetryCallState], Awaitable[None] | None] | None = None,
         wait: Callable[[RetryCallState], float] | None = None,
         sleep: Callable[[float], Awaitable[Any]] | None = None,
+        attempts: int | None = None,
     ) -> AsyncRetrying:
-        """An asyncio retry loop with this policy's delays that retries forever.
+        """An asyncio retry loop with this policy's delays (forever, or ``attempts`` times).
 
         Parameters
         ----------
@@ -126,6 +127,8 @@ class RetryPolicy(BaseModel):
             errors); defaults to :meth:`wait`.
         sleep
             The sleep function (tests may replace it).
+        attempts
+            Give up after this many attempts (the last error is raised); ``None``: never.
 
         Examples
         --------
@@ -146,11 +149,13 @@ class RetryPolicy(BaseModel):
         >>> asyncio.run(main()), len(calls)
         ('ok', 3)
         """
-        from tenacity import AsyncRetrying
+        from tenacity import AsyncRetrying, stop_after_attempt
 
         options: dict[str, Any] = {}
         if sleep is not None:
             options["sleep"] = sleep
+        if attempts is not None:
+            options["stop"] = stop_after_attempt(attempts)
         return AsyncRetrying(
             wait=wait if wait is not None else self.wait(),
             retry=retry,
