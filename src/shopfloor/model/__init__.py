@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from shopfloor.exports import lazy_exports
 
 if TYPE_CHECKING:
+    from shopfloor.model.annotation import Annotation, validate_label
     from shopfloor.model.asset import Asset, BearingGeometry
     from shopfloor.model.paths import ISA95_LEVELS, AssetPath, validate_asset_path, validate_segment
     from shopfloor.model.provenance import Provenance
@@ -46,6 +47,7 @@ else:
     __getattr__, __dir__ = lazy_exports(
         __name__,
         {
+            "shopfloor.model.annotation": ("Annotation", "validate_label"),
             "shopfloor.model.asset": ("Asset", "BearingGeometry"),
             "shopfloor.model.paths": (
                 "ISA95_LEVELS",
@@ -90,6 +92,7 @@ __all__ = [
     "ISA95_LEVELS",
     "NS_PER_S",
     "UNS_ROOT",
+    "Annotation",
     "Asset",
     "AssetPath",
     "BearingGeometry",
@@ -120,6 +123,7 @@ __all__ = [
     "to_ns",
     "topic_for",
     "validate_asset_path",
+    "validate_label",
     "validate_records",
     "validate_segment",
 ]

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from shopfloor.model import (
+        Annotation,
         DeadLetter,
         EventRecord,
         ImageRecord,
@@ -46,7 +47,14 @@ if TYPE_CHECKING:
 else:
     __getattr__, __dir__ = lazy_exports(__name__, {"shopfloor.model.validation": ("WriteReport",)})
 
-__all__ = ["DeletingStore", "SignalInfo", "Store", "StoreStats", "WriteReport"]
+__all__ = [
+    "AnnotationStore",
+    "DeletingStore",
+    "SignalInfo",
+    "Store",
+    "StoreStats",
+    "WriteReport",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,4 +183,38 @@ class DeletingStore(Protocol):
         UnknownSignal
             When ``ref`` is not declared.
         """
+        ...
+
+
+@runtime_checkable
+class AnnotationStore(Protocol):
+    """A store that keeps labels (time-range annotations): an optional ability.
+
+    Labels are a person's word on a time range of an asset or of one of its signals
+    (``healthy``, ``ignore``, ``fault:<type>``); datasets join them to their windows. The
+    embedded store keeps them in its own table; over HTTP they are not served yet
+    (:class:`~shopfloor.store.remote.RemoteStore` raises ``StoreError`` saying so).
+    """
+
+    async def add_annotation(self, annotation: Annotation) -> Annotation:
+        """Keep ``annotation``; return it with the id the store gave it."""
+        ...
+
+    async def list_annotations(
+        self,
+        *,
+        asset: str | None = None,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        label: str | None = None,
+    ) -> list[Annotation]:
+        """Annotations overlapping ``[start_ns, end_ns)``, oldest start first.
+
+        ``asset`` keeps those of that asset and the assets below it; each filter left
+        ``None`` keeps all.
+        """
+        ...
+
+    async def delete_annotation(self, annotation_id: int) -> bool:
+        """Delete one annotation; ``False`` when there was none with that id."""
         ...

@@ -16,8 +16,9 @@ from typing import Any
 import httpx
 import pyarrow as pa
 
-from shopfloor.errors import StoreFailed, StoreUnavailable, error_from_http
+from shopfloor.errors import StoreError, StoreFailed, StoreUnavailable, error_from_http
 from shopfloor.model import (
+    Annotation,
     DeadLetter,
     EventRecord,
     ImageRecord,
@@ -336,3 +337,30 @@ class RemoteStore:
             size_bytes=int(store["size_bytes"]),
             location=f"{self.base_url} ({store['location']})",
         )
+
+    # -- labels: not served over HTTP yet ---------------------------------------------------
+
+    def _no_labels(self) -> StoreError:
+        return StoreError(
+            f"labels are not served over HTTP yet: the platform at {self.base_url} owns the "
+            "store; stop it to add, list or delete labels, or train with --labels none"
+        )
+
+    async def add_annotation(self, annotation: Annotation) -> Annotation:
+        """Not over HTTP yet: ``StoreError`` saying so."""
+        raise self._no_labels()
+
+    async def list_annotations(
+        self,
+        *,
+        asset: str | None = None,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        label: str | None = None,
+    ) -> list[Annotation]:
+        """Not over HTTP yet: ``StoreError`` saying so."""
+        raise self._no_labels()
+
+    async def delete_annotation(self, annotation_id: int) -> bool:
+        """Not over HTTP yet: ``StoreError`` saying so."""
+        raise self._no_labels()

@@ -8,6 +8,10 @@
   lost; ``docs/benchmarks.md`` compares this with a bare DuckDB Arrow append.
 - ``images``: one row per image, encoded bytes as received (PNG, JPEG).
 - ``events``, ``dead_letters``.
+- ``annotations``: labelled time ranges (``healthy``, ``ignore``, ``fault:<type>``) of an
+  asset or one of its signals, with who labelled them and when (:mod:`.labels`).
+  Added after version 1 was released, with ``IF NOT EXISTS``: older files get it when
+  opened for writing, so the version stays 1.
 """
 
 from __future__ import annotations
@@ -65,6 +69,12 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     id BIGINT PRIMARY KEY DEFAULT nextval('dead_letter_ids'),
     received_ts TIMESTAMP_NS NOT NULL, source VARCHAR NOT NULL, location VARCHAR NOT NULL,
     reason VARCHAR NOT NULL, category VARCHAR, payload BLOB, detail JSON);
+CREATE SEQUENCE IF NOT EXISTS annotation_ids START 1;
+CREATE TABLE IF NOT EXISTS annotations (
+    id BIGINT PRIMARY KEY DEFAULT nextval('annotation_ids'),
+    asset VARCHAR NOT NULL, signal VARCHAR, start_ts TIMESTAMP_NS NOT NULL,
+    end_ts TIMESTAMP_NS NOT NULL, label VARCHAR NOT NULL, comment VARCHAR NOT NULL,
+    created_by VARCHAR NOT NULL, created_ts TIMESTAMP_NS NOT NULL);
 """
 
 

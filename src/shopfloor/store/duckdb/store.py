@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from shopfloor.model import (
+        Annotation,
         DeadLetter,
         EventRecord,
         ImageRecord,
@@ -271,3 +272,32 @@ class DuckDBStore:
     async def stats(self) -> StoreStats:
         """Row counts per table and the file size."""
         return await housekeeping.stats(self._db)
+
+    # -- labels ---------------------------------------------------------------------------
+
+    async def add_annotation(self, annotation: Annotation) -> Annotation:
+        """Keep a labelled time range; return it with its id."""
+        from shopfloor.store.duckdb import labels
+
+        return await labels.add(self._db, annotation)
+
+    async def list_annotations(
+        self,
+        *,
+        asset: str | None = None,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        label: str | None = None,
+    ) -> list[Annotation]:
+        """Labels of ``asset`` (or below it) overlapping the range, oldest start first."""
+        from shopfloor.store.duckdb import labels
+
+        return await labels.select(
+            self._db, asset=asset, start_ns=start_ns, end_ns=end_ns, label=label
+        )
+
+    async def delete_annotation(self, annotation_id: int) -> bool:
+        """Delete one label; ``False`` when there was none with that id."""
+        from shopfloor.store.duckdb import labels
+
+        return await labels.delete(self._db, annotation_id)
