@@ -233,11 +233,15 @@ def _whitened(x: FloatArray) -> FloatArray:
 
 
 def _select_band(
-    coef: Any, n: int, fs: float, min_bandwidth_hz: float, top_hz: float
+    coef: Any, n: int, fs: float, min_bandwidth_hz: float, low_hz: float, top_hz: float
 ) -> tuple[float, float, float]:
-    """Most impulsive kurtogram band (mean over windows) lying below ``top_hz``."""
+    """Most impulsive kurtogram band (mean over windows) within ``[low_hz, top_hz]``.
+
+    With no such band (a short or slowly sampled record), the whole of ``[low_hz, top_hz]``
+    (or ``[0, top_hz]`` when that is empty) is demodulated.
+    """
     levels = kurtogram_levels(n, fs, min_bandwidth_hz=min_bandwidth_hz)
-    best = (0.0, top_hz, float("nan"))
+    best = (low_hz, top_hz, float("nan")) if low_hz < top_hz else (0.0, top_hz, float("nan"))
     if not levels:
         return best
     kurt = kurtogram_from_coefficients(coef, n, fs, levels)
@@ -247,7 +251,8 @@ def _select_band(
         for j in range(n_bands):
             low, high = j * bw, (j + 1) * bw
             # > not >=: ties go to the coarser level, then the lower band
-            if high <= top_hz + 1e-9 and np.isfinite(mean_k[j]) and mean_k[j] > best_k:
+            inside = low >= low_hz - 1e-9 and high <= top_hz + 1e-9
+            if inside and np.isfinite(mean_k[j]) and mean_k[j] > best_k:
                 best_k = float(mean_k[j])
                 best = (low, high, best_k)
     return best
@@ -342,7 +347,7 @@ def diagnose_bearing(
 
     top_hz = max_band_fraction * fs
     highest_line = N_HARMONICS * fundamentals["bpfi"] + shaft
-    low, high, band_k = _select_band(coef, n, fs, highest_line, top_hz)
+    low, high, band_k = _select_band(coef, n, fs, highest_line, highest_line, top_hz)
     leading = coef.shape[:-1]
     freqs, amp, _ = envelope_spectrum_from_coefficients(
         coef, n, fs, (np.full(leading, low), np.full(leading, high)), squared=True
