@@ -70,9 +70,9 @@ ABLATION = [
         "region lifted to the floor, the shaft harmonics) can look impulsive, and a band "
         "holding the lines demodulates low-frequency content into the scored range; the "
         "kurtogram chose 0-500 to 0-1000 Hz bands on 8 records",
-        "envelope band below the lines is meaningless; verified on synthetic impulsive "
-        "content below the lines at 12, 25.6 and 48 kHz (tests/features/"
-        "test_diagnosis_steps.py) before this run",
+        "an envelope band below the lines is meaningless (signal-processing principle); the "
+        "synthetic test of impulsive content below the lines at 12, 25.6 and 48 kHz "
+        "(tests/features/test_diagnosis_steps.py) fails without it",
         "22/36 (IR 12, OR 8, B 2); normal none. IR007_3 none → inner_race; B021_2 none → "
         "inner_race (a weak BPFI line); no record lost",
     ),
@@ -300,9 +300,9 @@ def section_text(results: list[dict[str, Any]], image: str) -> str:
             "",
             *standing_lines(results),
             "",
-            "Method changes, in the order they were made, each verified on synthetic signals "
-            "before this evaluation was run, with the figure each gave (an ablation, not a "
-            "search: nothing was tuned per record):",
+            "Method changes, in the order they were made, each checked on synthetic signals "
+            "(tests/features/test_diagnosis*.py), with the figure each gave (an ablation, "
+            "not a search: nothing was tuned per record):",
             "",
             *ablation_lines(),
             "",
