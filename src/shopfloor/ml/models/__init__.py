@@ -1,1 +1,10 @@
-"""Built-in model types; importing this package registers each of them."""
+"""Built-in model types; importing this package registers each of them.
+
+Anomaly (fitted on a healthy baseline): ``robust_zscore``, ``pca``, ``isolation_forest``.
+"""
+
+from shopfloor.ml.models.isolation_forest import IsolationForestModel
+from shopfloor.ml.models.pca import PCAModel
+from shopfloor.ml.models.robust_zscore import RobustZScore
+
+__all__ = ["IsolationForestModel", "PCAModel", "RobustZScore"]
