@@ -331,9 +331,7 @@ def split_by_time(
         n_cal = math.floor(f_cal * n)
         n_test = min(n - n_train - n_cal, math.ceil(f_test * n)) if f_test > 0 else 0
         bounds = np.cumsum([0, n_train, n_cal, n_test])
-        parts = {
-            name: order[bounds[i] : bounds[i + 1]] for i, name in enumerate(PARTS)
-        }
+        parts = {name: order[bounds[i] : bounds[i + 1]] for i, name in enumerate(PARTS)}
         description["fractions"] = [f_train, f_cal, f_test]
     if parts["train"].shape[0] == 0:
         raise ModelError(f"split by time of {n} windows left no training window")
