@@ -39,7 +39,7 @@ pipelines:
     asset: {ASSET}
     sources: [spindle_accel]
     context: [spindle_speed]
-    window: {{length_s: 1.0}}
+    window: {{length_s: 0.25}}
     when: {{signal: spindle_speed, between: [1000, 20000]}}
     steps:
       - features: {{features: [rms, kurtosis]}}
@@ -124,7 +124,7 @@ def test_trained_model_scores_identically_in_a_new_process(folder: Path) -> None
             "--model",
             "robust_zscore",
             "--split",
-            "0.7,0.3",
+            "0.6,0.4",
             "--json",
             *p,
         ],
@@ -133,7 +133,7 @@ def test_trained_model_scores_identically_in_a_new_process(folder: Path) -> None
     card = json.loads(result.output)
     assert (card["name"], card["version"], card["stage"]) == ("spindle", 1, "none")
     assert card["dataset"]["ignored_windows"] >= 2  # the ignore label dropped windows
-    assert card["split"]["by"] == "time" and card["calibration"]["calibrated_on"] == "calibration"
+    assert card["split"]["by"] == "time" and card["calibration"]["windows"] >= 20
     assert card["input"]["units"]["rms.x"] == "g"
     assert card["lineage"] == {"dataset_hash": card["dataset"]["hash"], "parent": None}
     assert len(card["artifact"]["sha256"]) == 64
@@ -148,10 +148,10 @@ def test_trained_model_scores_identically_in_a_new_process(folder: Path) -> None
     assert done.returncode == 0 and done_json.returncode == 0, done.stderr + done_json.stderr
     new_process = [json.loads(line) for line in done_json.stdout.splitlines()]
     assert new_process == in_process  # every score, health index and state, bit for bit
-    assert len(new_process) > 40
+    assert len(new_process) > 160
     scores = [r["score"] for r in new_process]
-    assert statistics.median(scores[:20]) * 10 < statistics.median(scores[-10:])
-    assert new_process[-1]["state"] == "alarm" and new_process[-1]["health_index"] < 30
+    assert statistics.median(scores[:80]) * 10 < statistics.median(scores[-40:])
+    assert new_process[-1]["state"] == "alarm" and new_process[-1]["health_index"] <= 50
 
     result = runner.invoke(
         app, ["evaluate", "--model", "spindle", "--from", at(0), "--to", at(SECONDS), "--json", *p]
@@ -184,7 +184,9 @@ def test_registry_commands_list_promote_show_export(folder: Path, tmp_path: Path
                 "--from",
                 at(0),
                 "--to",
-                at(12),
+                at(22),
+                "--split",
+                "0.6,0.4",
                 "--labels",
                 "none",
                 *p,

@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 
 from shopfloor.errors import ModelError
 from shopfloor.ml.dataset import Dataset, join_labels, split_by_group, split_by_time
-from shopfloor.ml.health import Thresholds
 from shopfloor.model import Annotation
 
 ASSET = "acme/plant1/machining/line1/cell1/cnc-01"
@@ -127,14 +126,3 @@ def test_time_split_parts_are_disjoint_and_ordered(n: int, train: float, cal: fl
     assert len(rows) == len(set(rows.tolist())) <= n
     ends = [data.t0_ns[r].max() for r in split.parts.values() if len(r)]
     assert ends == sorted(ends)
-
-
-def test_thresholds_states_and_health_index() -> None:
-    scores = np.linspace(0.0, 10.0, 1001)
-    t = Thresholds.from_quantiles(scores)
-    assert t.windows == 1001 and t.reference == pytest.approx(5.0)
-    health = t.health_index(np.array([0.0, t.warning, t.alarm, 1e9, np.nan]))
-    assert health[:4].tolist() == [100.0, 60.0, 30.0, 0.0] and np.isnan(health[4])
-    assert Thresholds.from_dict(t.as_dict()) == t
-    with pytest.raises(ModelError, match="no healthy window"):
-        Thresholds.from_quantiles(np.array([np.nan]))

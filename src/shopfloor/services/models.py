@@ -2,9 +2,10 @@
 
 Shared by the command line, the API and Studio. Training builds a dataset from the store
 (:mod:`shopfloor.ml.dataset`), fits a model type (:func:`~shopfloor.ml.base.build_model`)
-on the healthy windows of its training part, sets thresholds on the held-back calibration
-part (:mod:`shopfloor.ml.health`), measures the test part, and registers the artifact with
-its model card in the project's registry (``.shopfloor/models``). Scoring loads a version
+on the healthy windows of its training part, sets thresholds to a false-alarm budget on
+the held-back calibration part (:mod:`shopfloor.ml.calibration`), measures the test part,
+and registers the artifact with its model card in the project's registry
+(``.shopfloor/models``). Scoring loads a version
 (its SHA-256 checked), refuses a pipeline that changed since it was trained, and gives
 each window a score, a health index and a state.
 """
@@ -23,9 +24,9 @@ import numpy.typing as npt
 from shopfloor.config import Project
 from shopfloor.errors import ConfigError, ModelError
 from shopfloor.ml.base import AnomalyModel, Classifier, Model, build_model
+from shopfloor.ml.calibration import Thresholds, alert_states, calibrate, health_index
 from shopfloor.ml.config import ModelConfig
 from shopfloor.ml.dataset import Dataset, Split, build_dataset, split_by_group, split_by_time
-from shopfloor.ml.health import Thresholds
 from shopfloor.ml.registry import STAGES, ModelRegistry, ModelVersion, Stage
 from shopfloor.model import Annotation, format_ns
 from shopfloor.node.pipelines import project_pipeline
@@ -171,7 +172,7 @@ async def train_model(
     calibration = split.part(dataset, "calibration")
     test = split.part(dataset, "test")
     if isinstance(model, AnomalyModel):
-        calibration_card, metrics = _train_anomaly(model, train, calibration, test)
+        calibration_card, metrics = _train_anomaly(model, train, calibration, test, pipeline.hop_ns)
     elif isinstance(model, Classifier):
         calibration_card, metrics = _train_classifier(model, train, test)
     else:  # pragma: no cover - every model type is one of the two tasks
@@ -195,8 +196,12 @@ async def train_model(
     return version.as_dict()
 
 
+PERSISTENCE = {"k": 3, "n": 5}
+"""A level is raised when k of the last n windows of a run reach it (see calibration)."""
+
+
 def _train_anomaly(
-    model: AnomalyModel, train: Dataset, calibration: Dataset, test: Dataset
+    model: AnomalyModel, train: Dataset, calibration: Dataset, test: Dataset, hop_ns: int
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     healthy = _healthy(train)
     if not healthy.any():
@@ -207,22 +212,50 @@ def _train_anomaly(
     base = train.subset(healthy)
     model.fit(base.x, regime=base.regime, feature_names=base.feature_names)
     held = calibration.subset(_healthy(calibration))
-    on = "calibration"
-    if len(held) == 0:
-        held, on = base, "train"
     scores = model.score(held.x, regime=held.regime, feature_names=held.feature_names)
-    thresholds = Thresholds.from_quantiles(scores)
-    calibration_card = {**thresholds.as_dict(), "calibrated_on": on}
+    try:
+        thresholds = calibrate(scores)
+    except ModelError as err:
+        raise ModelError(
+            f"{err} (the calibration part has {len(held)} healthy windows): train on a longer "
+            "range or give the calibration part a larger share with --split"
+        ) from err
+    calibration_card = {
+        "method": "false-alarm budget (shopfloor.ml.calibration.calibrate)",
+        "thresholds": thresholds.to_dict(),
+        "persistence": PERSISTENCE,
+        "hop_ns": hop_ns,
+        "windows": int(np.isfinite(scores).sum()),
+    }
     metrics: dict[str, Any] = {"train_windows": len(base), "calibration_windows": len(held)}
     if len(test):
-        metrics["test"] = _anomaly_metrics(model, thresholds, test)
+        metrics["test"] = _anomaly_metrics(model, calibration_card, test)
     return calibration_card, metrics
 
 
-def _anomaly_metrics(model: AnomalyModel, thresholds: Thresholds, data: Dataset) -> dict[str, Any]:
-    """Alarm and warning rates on healthy windows, detection on faulty ones, AUROC."""
+def _scored(
+    model: AnomalyModel, calibration: dict[str, Any], data: Dataset
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.str_], npt.NDArray[np.float64]]:
+    """Scores, states (with persistence and hysteresis) and health index of ``data``."""
+    thresholds = Thresholds.from_dict(calibration["thresholds"])
+    persistence = calibration.get("persistence", PERSISTENCE)
     scores = model.score(data.x, regime=data.regime, feature_names=data.feature_names)
-    states = np.array(thresholds.states(scores))
+    states = alert_states(
+        scores,
+        data.t0_ns,
+        int(calibration["hop_ns"]),
+        thresholds,
+        k=int(persistence["k"]),
+        n=int(persistence["n"]),
+    )
+    return scores, states, health_index(scores, thresholds)
+
+
+def _anomaly_metrics(
+    model: AnomalyModel, calibration: dict[str, Any], data: Dataset
+) -> dict[str, Any]:
+    """Alarm and warning rates on healthy windows, detection on faulty ones, AUROC."""
+    scores, states, _ = _scored(model, calibration, data)
     healthy = _healthy(data)
     out: dict[str, Any] = {
         "windows": len(data),
@@ -271,10 +304,11 @@ def trained_lines(card: dict[str, Any]) -> list[str]:
         f"{metrics.get('train_windows', 0)} windows of pipeline {card['pipeline']['name']}; "
         f"dataset {dataset['hash'][:12]}…",
     ]
-    if "alarm" in cal:
+    if "thresholds" in cal:
+        th = cal["thresholds"]
         lines.append(
-            f"thresholds: warning {cal['warning']:.4g}, alarm {cal['alarm']:.4g} "
-            f"(quantiles of {cal['windows']} healthy {cal['calibrated_on']} windows)"
+            f"thresholds: warning {th['warning']:.4g}, alarm {th['alarm']:.4g} (set on "
+            f"{cal['windows']} held-back healthy windows)"
         )
     test = metrics.get("test")
     if test:
@@ -354,17 +388,14 @@ def score_rows(model: Model, version: ModelVersion, dataset: Dataset) -> list[di
             for i in range(len(dataset))
         ]
     assert isinstance(model, AnomalyModel)
-    thresholds = Thresholds.from_dict(version.card.calibration)
-    scores = model.score(dataset.x, regime=dataset.regime, feature_names=dataset.feature_names)
-    health = thresholds.health_index(scores)
-    states = thresholds.states(scores)
+    scores, states, health = _scored(model, version.card.calibration, dataset)
     return [
         {
             "timestamp": starts[i],
             "end": ends[i],
             "score": _number(float(scores[i])),
             "health_index": _number(float(health[i])),
-            "state": states[i],
+            "state": str(states[i]),
         }
         for i in range(len(dataset))
     ]
@@ -389,12 +420,11 @@ async def evaluate_model(o: EvaluateOptions, project: Project) -> dict[str, Any]
         "dataset": dataset.describe(),
     }
     if isinstance(model, AnomalyModel):
-        thresholds = Thresholds.from_dict(version.card.calibration)
-        report["metrics"] = _anomaly_metrics(model, thresholds, dataset)
+        report["metrics"] = _anomaly_metrics(model, version.card.calibration, dataset)
         rows = score_rows(model, version, dataset)
         first = next((r for r in rows if r["state"] == "alarm"), None)
         report["first_alarm"] = first["timestamp"] if first else None
-        report["thresholds"] = thresholds.as_dict()
+        report["calibration"] = version.card.calibration
     else:
         assert isinstance(model, Classifier)
         report["metrics"] = _classifier_metrics(model, dataset)
