@@ -12,16 +12,15 @@ import pytest
 import yaml
 
 from shopfloor.errors import ModelError
+from shopfloor.ml.models.robust_zscore import RobustZScore
 from shopfloor.ml.registry import ModelRegistry, parse_model_ref
-
-from .toy import ToyDistance
 
 NAMES = ["rms.x", "kurtosis.x"]
 
 
-def _fitted(seed: int = 0) -> ToyDistance:
+def _fitted(seed: int = 0) -> RobustZScore:
     rng = np.random.default_rng(seed)
-    return ToyDistance(scale=2.0).fit(rng.normal(size=(50, 2)), feature_names=NAMES)
+    return RobustZScore(aggregate="rms").fit(rng.normal(size=(50, 2)), feature_names=NAMES)
 
 
 def _card(**extra: Any) -> dict[str, Any]:
@@ -46,9 +45,9 @@ def test_round_trip_gives_identical_scores(tmp_path: Path) -> None:
     second = registry.register("spindle", _fitted(1).to_artifact(), _card(), who="ana", parent=1)
     assert second.card.version == 2 and second.card.lineage["parent"] == 1
     loaded, version = registry.load("spindle@1")
-    assert version.card.created_by == "ana" and version.card.model_type == "toy_distance"
+    assert version.card.created_by == "ana" and version.card.model_type == "robust_zscore"
     x = np.random.default_rng(5).normal(size=(20, 2))
-    assert isinstance(loaded, ToyDistance)
+    assert isinstance(loaded, RobustZScore) and loaded.aggregate == "rms"
     np.testing.assert_array_equal(loaded.score(x, feature_names=NAMES), model.score(x))
     assert [v.card.version for v in registry.versions("spindle")] == [1, 2]
     assert registry.names() == ["spindle"]

@@ -26,6 +26,7 @@ __all__ = [
     "JsonOption",
     "ProjectOption",
     "checked",
+    "current_user",
     "load",
     "run_async",
     "setup_logging",
@@ -75,6 +76,16 @@ def checked(check: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         return check(*args, **kwargs)
     except ConfigError as err:
         fail(str(err), EXIT_CONFIG)
+
+
+def current_user() -> str:
+    """Who runs the command (the OS user), for the records it leaves (labels, models)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no user name in the environment nor the user database
+        return "unknown"
 
 
 def load(project: Path | None, *, build_pipelines: bool = True) -> Project:

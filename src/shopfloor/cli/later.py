@@ -17,17 +17,11 @@ from shopfloor.cli.output import fail
 __all__ = ["register"]
 
 _HELP = {  # the command's help; the commands in _MODEL take a MODEL argument
-    "train": "Train a model on stored history (not available yet).",
-    "score": "Score stored history with a model (not available yet).",
-    "models": "List registered models (not available yet).",
     "deploy": "Deploy a model to live data (not available yet).",
     "alerts": "List alerts (not available yet).",
 }
-_MODEL = {"train", "score", "deploy"}
+_MODEL = {"deploy"}
 _WHY = {
-    "train": "training models on stored history arrives with the model registry",
-    "score": "scoring stored history with a trained model arrives with the model registry",
-    "models": "the model registry is not part of this version yet",
     "deploy": "deployments arrive with the deployment runtime",
     "alerts": "alerts arrive with the deployment runtime",
 }

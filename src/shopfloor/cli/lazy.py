@@ -16,7 +16,7 @@ import typer
 from typer import _click as click  # typer's own click, the one its groups are made of
 from typer.core import TyperCommand, TyperGroup
 
-__all__ = ["COMMANDS", "GROUPS", "LazyGroup", "LazyTyper", "group_app"]
+__all__ = ["COMMANDS", "GROUPS", "MODEL_COMMANDS", "LazyGroup", "LazyTyper", "group_app"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,14 @@ class LazyTyper:
 GROUPS = {
     "diagnose": LazyTyper(
         "shopfloor.cli.diagnose", "Diagnose a bearing: inner race, outer race, ball, cage."
+    ),
+    "labels": LazyTyper(
+        "shopfloor.cli.labels",
+        "Labels: mark time ranges healthy, ignore or fault:<type> for datasets.",
+    ),
+    "models": LazyTyper(
+        "shopfloor.cli.models",
+        "Model registry: list, show, promote, archive and export model versions.",
     ),
     "opcua": LazyTyper(
         "shopfloor.cli.opcua", "OPC UA: browse a server and export its tags as signals."
@@ -58,6 +66,13 @@ COMMANDS = {  # shopfloor.cli.data: their options import the services' option mo
 }
 
 
+MODEL_COMMANDS = {  # shopfloor.cli.models
+    "train": "Train a model on stored history and register a new version of it.",
+    "score": "Score stored history with a registered model, window by window.",
+    "evaluate": "Measure a registered model on labelled stored history (JSON report).",
+}
+
+
 def group_app(name: str) -> typer.Typer:
     """The sub-application of group ``name``, with the help its stand-in shows."""
     return typer.Typer(help=GROUPS[name].help, no_args_is_help=True)
@@ -68,6 +83,7 @@ class LazyGroup(TyperGroup):
 
     lazy: ClassVar[dict[str, LazyTyper]] = {
         **{n: LazyTyper("shopfloor.cli.data", h, n.replace("-", "_")) for n, h in COMMANDS.items()},
+        **{n: LazyTyper("shopfloor.cli.models", h, n) for n, h in MODEL_COMMANDS.items()},
         **GROUPS,
     }
 

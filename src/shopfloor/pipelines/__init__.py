@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         DeletingStore,
         HistoryReport,
         fit_pipeline,
+        read_features,
         read_history,
         run_history,
     )
@@ -58,6 +59,7 @@ else:
                 "DeletingStore",
                 "HistoryReport",
                 "fit_pipeline",
+                "read_features",
                 "read_history",
                 "run_history",
             ),
@@ -100,6 +102,7 @@ __all__ = [
     "fit_version",
     "load_state",
     "pipeline_state",
+    "read_features",
     "read_history",
     "run_history",
     "save_state",

@@ -31,7 +31,14 @@ from shopfloor.pipelines.outputs import OutputPlan
 from shopfloor.pipelines.pipeline import Pipeline
 from shopfloor.store import DeletingStore, Store, WriteReport
 
-__all__ = ["DeletingStore", "HistoryReport", "fit_pipeline", "read_history", "run_history"]
+__all__ = [
+    "DeletingStore",
+    "HistoryReport",
+    "fit_pipeline",
+    "read_features",
+    "read_history",
+    "run_history",
+]
 
 Progress = Callable[[int, int], None]
 
@@ -141,6 +148,22 @@ async def _first_frames(
     if frame is not None:
         frames.append(frame)
     return FeatureFrame.concat(frames)
+
+
+async def read_features(
+    store: Store,
+    pipeline: Pipeline,
+    start_ns: int,
+    end_ns: int,
+    *,
+    progress: Progress | None = None,
+) -> FeatureFrame:
+    """The features (the first step's output, in physical units) over ``[start_ns, end_ns)``.
+
+    One row per window the pipeline cuts (after its gate), with the windows' context and
+    regime: what a model learns from and scores (:mod:`shopfloor.ml.dataset`).
+    """
+    return await _first_frames(store, pipeline, start_ns, end_ns, progress)
 
 
 async def fit_pipeline(

@@ -4,7 +4,9 @@
 demo``), :class:`QueryOptions`, :class:`EventOptions`, :class:`DeadLetterOptions` and
 :class:`SignalOptions` (``shopfloor query``, ``events``, ``dead-letters``, ``signals``),
 :class:`ServeOptions` (``shopfloor serve``, ``run``) and :class:`HistoryOptions`
-(``shopfloor pipelines fit``, ``run``).
+(``shopfloor pipelines fit``, ``run``), :class:`TrainOptions`, :class:`ScoreOptions`,
+:class:`EvaluateOptions` (``shopfloor train``, ``score``, ``evaluate``) and
+:class:`LabelOptions` (``shopfloor labels add``).
 Apart from the services that take them, which import asyncua, numpy and DuckDB, so that a
 command's ``--help`` is built from these fields without them. A field's
 ``metadata["help"]`` is its option's help (a field without it is no command-line option);
@@ -23,12 +25,16 @@ __all__ = [
     "BrowseOptions",
     "DeadLetterOptions",
     "DemoOptions",
+    "EvaluateOptions",
     "EventOptions",
     "HistoryOptions",
+    "LabelOptions",
     "QueryOptions",
+    "ScoreOptions",
     "ServeOptions",
     "SignalOptions",
     "TokenOptions",
+    "TrainOptions",
     "option",
 ]
 
@@ -228,3 +234,69 @@ class TokenOptions:
 
     role: str = option(MISSING, f"What the token may do: {ROLES}.")
     name: str | None = option(None, "A name for the token (default: ROLE-xxxxxx).")
+
+
+_RANGES = (
+    "More time ranges, START/END in ISO 8601 (repeatable; e.g. one per recording, for "
+    "--split group:range)."
+)
+_LABELS = "Labels to join: store (the project's time-range labels) or none."
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """What to train on what (``shopfloor train``).
+
+    ``pipeline``, ``model``, ``params`` and the range default to the project's
+    ``models:`` entry of the same ``name``, when there is one.
+    """
+
+    name: str = option(MISSING, "Model name: a new version of it is registered.")
+    pipeline: str | None = option(None, "Pipeline whose features the model takes.")
+    from_: str | None = option(None, "Start of the training history (ISO 8601 or now-7d).", **_FROM)
+    to: str | None = option(None, "End, exclusive (ISO 8601 or now); default now.")
+    ranges: tuple[str, ...] = option((), _RANGES, param_decls=("--range",))
+    model: str | None = option(
+        None, "Model type (robust_zscore, pca, isolation_forest, ...); default robust_zscore."
+    )
+    params: str | None = option(None, "Model parameters as a JSON object, e.g. '{\"k\": 3}'.")
+    labels: str = option("store", _LABELS)
+    split: str = option(
+        "0.7,0.15,0.15",
+        "How windows are split (never at random): train,calibration,test fractions in time "
+        "order; cut times T1[,T2]; or group:COLUMN (range, context.<signal>).",
+    )
+
+
+@dataclass(frozen=True)
+class ScoreOptions:
+    """Which model over which stored history (``shopfloor score``)."""
+
+    model: str = option(MISSING, "Model: NAME, NAME@VERSION or NAME@STAGE (e.g. @production).")
+    from_: str = option(MISSING, "Start (ISO 8601 or now-1h).", **_FROM)
+    to: str = option("now", "End, exclusive (ISO 8601 or now).")
+
+
+@dataclass(frozen=True)
+class EvaluateOptions:
+    """Which model against which labelled history (``shopfloor evaluate``)."""
+
+    model: str = option(MISSING, "Model: NAME, NAME@VERSION or NAME@STAGE.")
+    from_: str = option(MISSING, "Start (ISO 8601 or now-1h).", **_FROM)
+    to: str = option("now", "End, exclusive (ISO 8601 or now).")
+    labels: str = option("store", _LABELS)
+    report: Path | None = field(
+        default=None, metadata={"help": "Also write the JSON report to this file."}
+    )
+
+
+@dataclass(frozen=True)
+class LabelOptions:
+    """A labelled time range (``shopfloor labels add``)."""
+
+    asset: str = option(MISSING, "ISA-95 path of the asset.")
+    label: str = option(MISSING, "healthy, ignore or fault:<type> (e.g. fault:outer_race).")
+    from_: str = option(MISSING, "Start (ISO 8601).", **_FROM)
+    to: str = option(MISSING, "End, exclusive (ISO 8601).")
+    signal: str | None = option(None, "Only this signal of the asset (default: all of them).")
+    comment: str = option("", "Why: what was seen, the work order.")

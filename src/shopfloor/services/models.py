@@ -1,0 +1,516 @@
+"""Models: train on stored history, register, score, evaluate, list, promote and export.
+
+Shared by the command line, the API and Studio. Training builds a dataset from the store
+(:mod:`shopfloor.ml.dataset`), fits a model type (:func:`~shopfloor.ml.base.build_model`)
+on the healthy windows of its training part, sets thresholds to a false-alarm budget on
+the held-back calibration part (:mod:`shopfloor.ml.calibration`), measures the test part,
+and registers the artifact with its model card in the project's registry
+(``.shopfloor/models``). Scoring loads a version
+(its SHA-256 checked), refuses a pipeline that changed since it was trained, and gives
+each window a score, a health index and a state.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from shopfloor.config import Project
+from shopfloor.errors import ConfigError, ModelError
+from shopfloor.ml.base import AnomalyModel, Classifier, Model, build_model
+from shopfloor.ml.calibration import Thresholds, alert_states, calibrate, health_index
+from shopfloor.ml.config import ModelConfig
+from shopfloor.ml.dataset import Dataset, Split, build_dataset, split_by_group, split_by_time
+from shopfloor.ml.registry import STAGES, ModelRegistry, ModelVersion, Stage
+from shopfloor.model import Annotation, format_ns
+from shopfloor.node.pipelines import project_pipeline
+from shopfloor.pipelines import Pipeline
+from shopfloor.services.listing import Listing
+from shopfloor.services.options import EvaluateOptions, ScoreOptions, TrainOptions
+from shopfloor.services.query import parse_time_range
+from shopfloor.services.store import project_store
+from shopfloor.store import Store
+from shopfloor.store.protocol import AnnotationStore
+
+__all__ = [
+    "DEFAULT_MODEL_TYPE",
+    "archive_model",
+    "evaluate_model",
+    "export_model",
+    "list_models",
+    "model_registry",
+    "models_listing",
+    "promote_model",
+    "score_model",
+    "score_rows",
+    "show_model",
+    "train_model",
+    "trained_lines",
+]
+
+DEFAULT_MODEL_TYPE = "robust_zscore"
+LABEL_SOURCES = ("store", "none")
+
+Progress = Callable[[int, int], None]
+
+
+def model_registry(project: Project) -> ModelRegistry:
+    """The project's registry, in its state folder beside the pipelines' fitted states."""
+    return ModelRegistry(project.state_dir / "models")
+
+
+# -- options ------------------------------------------------------------------------------
+
+
+def _span(start: str | None, end: str | None, names: tuple[str, str]) -> tuple[int, int]:
+    span = parse_time_range(start, end or "now", names=names)
+    if span.start_ns is None or span.end_ns is None:
+        raise ConfigError(f"{names[0]}: a start time is needed")
+    return span.start_ns, span.end_ns
+
+
+def _model_config(project: Project, name: str) -> ModelConfig | None:
+    for config in project.config.models:
+        if config.name == name:
+            return config
+    return None
+
+
+def _params(text: str | None, default: dict[str, Any]) -> dict[str, Any]:
+    if text is None:
+        return dict(default)
+    try:
+        params = json.loads(text)
+    except ValueError as err:
+        raise ConfigError(f"--params {text!r} is not JSON: {err}") from err
+    if not isinstance(params, dict):
+        raise ConfigError(f"--params {text!r}: give a JSON object, e.g. '{{\"k\": 3}}'")
+    return params
+
+
+def _split(dataset: Dataset, spec: str) -> Split:
+    """``--split``: fractions, cut times, or ``group:COLUMN``."""
+    spec = spec.strip()
+    if spec.startswith("group:"):
+        return split_by_group(dataset, spec.removeprefix("group:"))
+    parts = [p.strip() for p in spec.split(",") if p.strip()]
+    try:
+        fractions = [float(p) for p in parts]
+    except ValueError:
+        cuts = [_span(p, "now", ("--split", "--split"))[0] for p in parts]
+        return split_by_time(dataset, cuts_ns=cuts)
+    return split_by_time(dataset, fractions=fractions)
+
+
+async def _annotations(store: Store, source: str, pipeline: Pipeline) -> list[Annotation]:
+    if source not in LABEL_SOURCES:
+        raise ConfigError(f"--labels {source!r}: use {' or '.join(LABEL_SOURCES)}")
+    if source == "none":
+        return []
+    if not isinstance(store, AnnotationStore):
+        raise ConfigError(f"--labels store: the store {type(store).__name__} keeps no labels")
+    return await store.list_annotations()
+
+
+def _healthy(dataset: Dataset) -> npt.NDArray[np.bool_]:
+    return np.array([label in (None, "healthy") for label in dataset.labels], dtype=bool)
+
+
+# -- training -----------------------------------------------------------------------------
+
+
+async def train_model(
+    o: TrainOptions, project: Project, *, who: str, progress: Progress | None = None
+) -> dict[str, Any]:
+    """Train, calibrate and register a new version of model ``o.name``; return its card.
+
+    An anomaly model learns from the healthy (or unlabelled) windows of the training part;
+    its thresholds are quantiles of its scores on the healthy windows of the calibration
+    part (of the training part when there is no calibration part, said in the card). A
+    classifier learns the labelled windows of the training part.
+
+    Raises
+    ------
+    ConfigError
+        When an option is wrong (a time, the split, the parameters, a missing pipeline).
+    ModelError
+        When the model type is unknown or the data cannot train it.
+    """
+    config = _model_config(project, o.name)
+    pipeline_name = o.pipeline or (config.pipeline if config else None)
+    if pipeline_name is None:
+        raise ConfigError(
+            f"--pipeline: which pipeline's features does model {o.name!r} take? (no models: "
+            f"entry named {o.name!r} in {project.file.name})"
+        )
+    start = o.from_ or (config.training.start if config and config.training else None)
+    end = o.to or (config.training.end if config and config.training else None)
+    ranges = [_span(start, end, ("--from", "--to"))]
+    for text in o.ranges:
+        lo, sep, hi = text.partition("/")
+        if not sep:
+            raise ConfigError(f"--range {text!r}: give START/END")
+        ranges.append(_span(lo, hi, ("--range", "--range")))
+    model_type = o.model or (config.type if config else DEFAULT_MODEL_TYPE)
+    params = _params(o.params, config.params if config else {})
+    model = build_model(model_type, params)  # an unknown type fails before any reading
+    pipeline, _ = project_pipeline(project, pipeline_name, load_fitted=False)
+    registry = model_registry(project)
+    async with project_store(project) as store:
+        labels = await _annotations(store, o.labels, pipeline)
+        dataset = await build_dataset(
+            store, pipeline, ranges, annotations=labels, progress=progress
+        )
+    split = _split(dataset, o.split)
+    train = split.part(dataset, "train")
+    calibration = split.part(dataset, "calibration")
+    test = split.part(dataset, "test")
+    if isinstance(model, AnomalyModel):
+        calibration_card, metrics = _train_anomaly(model, train, calibration, test, pipeline.hop_ns)
+    elif isinstance(model, Classifier):
+        calibration_card, metrics = _train_classifier(model, train, test)
+    else:  # pragma: no cover - every model type is one of the two tasks
+        raise ModelError(f"model type {model_type!r} is neither anomaly nor classification")
+    existing = registry.versions(o.name)
+    parent = None
+    if existing:
+        production = [v for v in existing if v.stage == "production"]
+        parent = (production or existing)[-1].card.version
+    card = {
+        "task": model.task,
+        "pipeline": {"name": pipeline.name, "spec_hash": pipeline.spec_hash},
+        "input": {"features": dataset.feature_names, "units": dataset.units},
+        "dataset": dataset.describe(),
+        "split": split.description,
+        "metrics": metrics,
+        "calibration": calibration_card,
+        "lineage": {"dataset_hash": dataset.content_hash},
+    }
+    version = registry.register(o.name, model.to_artifact(), card, who=who, parent=parent)
+    return version.as_dict()
+
+
+PERSISTENCE = {"k": 3, "n": 5}
+"""A level is raised when k of the last n windows of a run reach it (see calibration)."""
+
+
+def _train_anomaly(
+    model: AnomalyModel, train: Dataset, calibration: Dataset, test: Dataset, hop_ns: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    healthy = _healthy(train)
+    if not healthy.any():
+        raise ModelError(
+            f"the training part ({len(train)} windows) has no healthy or unlabelled window "
+            "to learn a baseline from"
+        )
+    base = train.subset(healthy)
+    model.fit(base.x, regime=base.regime, feature_names=base.feature_names)
+    held = calibration.subset(_healthy(calibration))
+    scores = model.score(held.x, regime=held.regime, feature_names=held.feature_names)
+    try:
+        thresholds = calibrate(scores)
+    except ModelError as err:
+        raise ModelError(
+            f"{err} (the calibration part has {len(held)} healthy windows): train on a longer "
+            "range or give the calibration part a larger share with --split"
+        ) from err
+    calibration_card = {
+        "method": "false-alarm budget (shopfloor.ml.calibration.calibrate)",
+        "thresholds": thresholds.to_dict(),
+        "persistence": PERSISTENCE,
+        "hop_ns": hop_ns,
+        "windows": int(np.isfinite(scores).sum()),
+    }
+    metrics: dict[str, Any] = {"train_windows": len(base), "calibration_windows": len(held)}
+    if len(test):
+        metrics["test"] = _anomaly_metrics(model, calibration_card, test)
+    return calibration_card, metrics
+
+
+def _scored(
+    model: AnomalyModel, calibration: dict[str, Any], data: Dataset
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.str_], npt.NDArray[np.float64]]:
+    """Scores, states (with persistence and hysteresis) and health index of ``data``."""
+    thresholds = Thresholds.from_dict(calibration["thresholds"])
+    persistence = calibration.get("persistence", PERSISTENCE)
+    scores = model.score(data.x, regime=data.regime, feature_names=data.feature_names)
+    states = alert_states(
+        scores,
+        data.t0_ns,
+        int(calibration["hop_ns"]),
+        thresholds,
+        k=int(persistence["k"]),
+        n=int(persistence["n"]),
+    )
+    return scores, states, health_index(scores, thresholds)
+
+
+def _anomaly_metrics(
+    model: AnomalyModel, calibration: dict[str, Any], data: Dataset
+) -> dict[str, Any]:
+    """Alarm and warning rates on healthy windows, detection on faulty ones, AUROC."""
+    scores, states, _ = _scored(model, calibration, data)
+    healthy = _healthy(data)
+    out: dict[str, Any] = {
+        "windows": len(data),
+        "unknown": int((states == "unknown").sum()),
+    }
+    if healthy.any():
+        out["healthy_windows"] = int(healthy.sum())
+        out["healthy_alarm_rate"] = float((states[healthy] == "alarm").mean())
+        out["healthy_warning_rate"] = float((states[healthy] != "normal").mean())
+    faulty = ~healthy
+    if faulty.any():
+        out["fault_windows"] = int(faulty.sum())
+        out["fault_alarm_rate"] = float((states[faulty] == "alarm").mean())
+        known = np.isfinite(scores)
+        y, s = faulty[known], scores[known]
+        if 0 < y.sum() < y.size:
+            from sklearn.metrics import average_precision_score, roc_auc_score
+
+            out["auroc"] = float(roc_auc_score(y, s))
+            out["pr_auc"] = float(average_precision_score(y, s))
+    return out
+
+
+def _train_classifier(
+    model: Classifier, train: Dataset, test: Dataset
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    labelled = np.array([label is not None for label in train.labels], dtype=bool)
+    if not labelled.any():
+        raise ModelError(
+            f"a classifier learns from labelled windows; the training part ({len(train)} "
+            "windows) has none (add labels with `shopfloor labels add`)"
+        )
+    part = train.subset(labelled)
+    model.fit(part.x, [str(v) for v in part.labels], feature_names=part.feature_names)
+    metrics: dict[str, Any] = {"train_windows": len(part)}
+    if len(test):
+        metrics["test"] = _classifier_metrics(model, test)
+    return {"method": "none", "classes": list(model.classes_)}, metrics
+
+
+def trained_lines(card: dict[str, Any]) -> list[str]:
+    """What :func:`train_model` did, in words."""
+    dataset, metrics, cal = card["dataset"], card["metrics"], card["calibration"]
+    lines = [
+        f"registered {card['name']}@{card['version']} ({card['model_type']}) on "
+        f"{metrics.get('train_windows', 0)} windows of pipeline {card['pipeline']['name']}; "
+        f"dataset {dataset['hash'][:12]}…",
+    ]
+    if "thresholds" in cal:
+        th = cal["thresholds"]
+        lines.append(
+            f"thresholds: warning {th['warning']:.4g}, alarm {th['alarm']:.4g} (set on "
+            f"{cal['windows']} held-back healthy windows)"
+        )
+    test = metrics.get("test")
+    if test:
+        lines.append("test: " + ", ".join(f"{k} {_short(v)}" for k, v in test.items()))
+    return lines
+
+
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+# -- scoring ------------------------------------------------------------------------------
+
+
+def _loaded(project: Project, ref: str) -> tuple[Model, ModelVersion, Pipeline]:
+    """The model (hash checked) and its pipeline, refused when the pipeline changed."""
+    model, version = model_registry(project).load(ref)
+    card = version.card
+    pipeline, _ = project_pipeline(project, str(card.pipeline["name"]), load_fitted=False)
+    if pipeline.spec_hash != card.pipeline["spec_hash"]:
+        raise ModelError(
+            f"pipeline {pipeline.name!r} changed since {version.ref} was trained (spec hash "
+            f"{str(card.pipeline['spec_hash'])[:12]}…, now {pipeline.spec_hash[:12]}…): "
+            "train the model again"
+        )
+    return model, version, pipeline
+
+
+def _check_features(dataset: Dataset, version: ModelVersion) -> None:
+    if dataset.feature_names != version.card.feature_names:
+        raise ModelError(
+            f"{version.ref} takes features {version.card.feature_names}, the pipeline gives "
+            f"{dataset.feature_names}"
+        )
+
+
+def _number(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+async def score_model(
+    o: ScoreOptions, project: Project, *, progress: Progress | None = None
+) -> list[dict[str, Any]]:
+    """Score ``o``'s range with model ``o.model``: one dict per window.
+
+    Anomaly models give ``{"timestamp", "end", "score", "health_index", "state"}``
+    (``score`` and ``health_index`` ``None`` when unknown); classifiers give ``{"timestamp",
+    "end", "class", "probabilities"}``.
+
+    Raises
+    ------
+    ModelError
+        When there is no such model, its artifact was changed, or its pipeline changed.
+    """
+    span = _span(o.from_, o.to, ("--from", "--to"))
+    model, version, pipeline = _loaded(project, o.model)
+    async with project_store(project) as store:
+        dataset = await build_dataset(store, pipeline, [span], progress=progress)
+    _check_features(dataset, version)
+    return score_rows(model, version, dataset)
+
+
+def score_rows(model: Model, version: ModelVersion, dataset: Dataset) -> list[dict[str, Any]]:
+    """Per-window results of ``model`` (of ``version``) on ``dataset``."""
+    starts = [format_ns(int(t)) for t in dataset.t0_ns]
+    ends = [format_ns(int(t)) for t in dataset.t1_ns]
+    if isinstance(model, Classifier):
+        proba = model.predict_proba(dataset.x, feature_names=dataset.feature_names)
+        classes = list(model.classes_)
+        return [
+            {
+                "timestamp": starts[i],
+                "end": ends[i],
+                "class": classes[int(np.argmax(proba[i]))],
+                "probabilities": {c: float(p) for c, p in zip(classes, proba[i], strict=True)},
+            }
+            for i in range(len(dataset))
+        ]
+    assert isinstance(model, AnomalyModel)
+    scores, states, health = _scored(model, version.card.calibration, dataset)
+    return [
+        {
+            "timestamp": starts[i],
+            "end": ends[i],
+            "score": _number(float(scores[i])),
+            "health_index": _number(float(health[i])),
+            "state": str(states[i]),
+        }
+        for i in range(len(dataset))
+    ]
+
+
+async def evaluate_model(o: EvaluateOptions, project: Project) -> dict[str, Any]:
+    """Measure model ``o.model`` on ``o``'s labelled range; the JSON report.
+
+    Anomaly models: alarm and warning rates on healthy (or unlabelled) windows, detection
+    on faulty ones, AUROC and PR-AUC when both kinds are there, and the first alarm.
+    """
+    span = _span(o.from_, o.to, ("--from", "--to"))
+    model, version, pipeline = _loaded(project, o.model)
+    async with project_store(project) as store:
+        labels = await _annotations(store, o.labels, pipeline)
+        dataset = await build_dataset(store, pipeline, [span], annotations=labels)
+    _check_features(dataset, version)
+    report: dict[str, Any] = {
+        "model": version.ref,
+        "model_type": version.card.model_type,
+        "pipeline": pipeline.name,
+        "dataset": dataset.describe(),
+    }
+    if isinstance(model, AnomalyModel):
+        report["metrics"] = _anomaly_metrics(model, version.card.calibration, dataset)
+        rows = score_rows(model, version, dataset)
+        first = next((r for r in rows if r["state"] == "alarm"), None)
+        report["first_alarm"] = first["timestamp"] if first else None
+        report["calibration"] = version.card.calibration
+    else:
+        assert isinstance(model, Classifier)
+        report["metrics"] = _classifier_metrics(model, dataset)
+    if o.report is not None:
+        try:
+            o.report.parent.mkdir(parents=True, exist_ok=True)
+            o.report.write_text(json.dumps(report, indent=2), encoding="utf-8")
+        except OSError as err:
+            raise ConfigError(f"--report {o.report}: {err}") from err
+        report["written"] = str(o.report)
+    return report
+
+
+def _classifier_metrics(model: Classifier, data: Dataset) -> dict[str, Any]:
+    """Accuracy and per-class recall on the labelled windows of ``data``."""
+    labelled = data.subset(np.array([v is not None for v in data.labels], dtype=bool))
+    if not len(labelled):
+        return {"windows": 0}
+    predicted = model.predict(labelled.x, feature_names=labelled.feature_names)
+    truth = [str(v) for v in labelled.labels]
+    hits = [p == t for p, t in zip(predicted, truth, strict=True)]
+    recall = {
+        c: float(np.mean([p == c for p, t in zip(predicted, truth, strict=True) if t == c]))
+        for c in sorted(set(truth))
+    }
+    return {"windows": len(labelled), "accuracy": float(np.mean(hits)), "recall": recall}
+
+
+# -- the registry -------------------------------------------------------------------------
+
+
+def list_models(project: Project) -> list[dict[str, Any]]:
+    """Every version of every model: name, version, stage, type, pipeline, when, who."""
+    registry = model_registry(project)
+    rows = []
+    for name in registry.names():
+        for v in registry.versions(name):
+            rows.append(
+                {
+                    "name": name,
+                    "version": v.card.version,
+                    "stage": v.stage,
+                    "model_type": v.card.model_type,
+                    "pipeline": v.card.pipeline.get("name"),
+                    "dataset_hash": str(v.card.dataset.get("hash", ""))[:12],
+                    "created_at": v.card.created_at,
+                    "created_by": v.card.created_by,
+                }
+            )
+    return rows
+
+
+def models_listing(project_name: str, rows: list[dict[str, Any]]) -> Listing:
+    """:func:`list_models` as a table."""
+    columns = ("name", "version", "stage", "model_type", "pipeline", "created_at", "created_by")
+    return Listing(
+        f"{len(rows)} model version(s) in {project_name}",
+        columns,
+        [tuple(r[c] for c in columns) for r in rows],
+        numbers=("version",),
+        whole=("name",),
+    )
+
+
+def show_model(project: Project, ref: str) -> dict[str, Any]:
+    """The card of version ``ref`` with its stage (``M``: production, else the newest)."""
+    return model_registry(project).get(ref).as_dict()
+
+
+def promote_model(project: Project, ref: str, stage: str, *, who: str) -> dict[str, Any]:
+    """Set the stage of ``ref``; a new production version archives the previous one."""
+    if stage not in STAGES:
+        raise ConfigError(f"stage {stage!r}: use one of {', '.join(STAGES)}")
+    registry = model_registry(project)
+    stage_: Stage = next(s for s in STAGES if s == stage)
+    return registry.promote(ref, stage_, who=who).as_dict()
+
+
+def archive_model(project: Project, ref: str, *, who: str) -> dict[str, Any]:
+    """Archive version ``ref``."""
+    return model_registry(project).archive(ref, who=who).as_dict()
+
+
+def export_model(project: Project, ref: str, dest: Path) -> dict[str, Any]:
+    """Write version ``ref`` as an MLflow model directory at ``dest``."""
+    registry = model_registry(project)
+    version = registry.get(ref)
+    out = registry.export_mlflow(version.ref, dest)
+    return {"model": version.ref, "exported": str(out), "format": "mlflow"}

@@ -1,0 +1,276 @@
+"""Train, register, score in a new process, evaluate, stage, export; labels; tampering."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import shopfloor
+from shopfloor.cli.main import app
+from shopfloor.config import load_project
+from shopfloor.model import format_ns
+from shopfloor.services.models import score_model
+from shopfloor.services.options import ScoreOptions
+from shopfloor.store import DuckDBStore
+
+from ..pipelines.data import ASSET, START, machine_data
+
+PROJECT = f"""
+project: {{name: test-plant}}
+assets:
+  - path: {ASSET}
+    bearing: {{n_elements: 18, element_diameter_mm: 7.14, pitch_diameter_mm: 46.0,
+               contact_angle_deg: 15}}
+    signals:
+      - {{name: spindle_accel, kind: waveform, unit: g, sample_rate_hz: 25600,
+          channels: [x, y, z]}}
+      - {{name: spindle_speed, unit: rpm}}
+      - {{name: program_state}}
+pipelines:
+  - name: spindle-features
+    asset: {ASSET}
+    sources: [spindle_accel]
+    context: [spindle_speed]
+    window: {{length_s: 0.25}}
+    when: {{signal: spindle_speed, between: [1000, 20000]}}
+    steps:
+      - features: {{features: [rms, kurtosis]}}
+"""
+
+SECONDS = 60.0
+
+
+def at(s: float) -> str:
+    return format_ns(START + int(s * 1e9))
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """60 s of a spindle: 23 s steady at 8000 rpm, then other speeds, a fault from 30 s."""
+    folder = tmp_path_factory.mktemp("models") / "plant"
+    folder.mkdir()
+    (folder / "factory.yaml").write_text(PROJECT)
+    project = load_project(folder)
+
+    async def fill() -> None:
+        blocks, scalars = machine_data(SECONDS, fault="outer_race", onset_s=30.0)
+        async with DuckDBStore(project.store_path) as store:
+            for asset in project.config.assets:
+                await store.register_signals(asset.path, asset.signals)
+            await store.write([*blocks, *scalars])
+
+    asyncio.run(fill())
+    return folder
+
+
+def _cli(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``shopfloor ARGS -p FOLDER`` in a new process."""
+    env = {**os.environ, "PYTHONPATH": str(Path(shopfloor.__file__).parents[1])}
+    return subprocess.run(
+        [sys.executable, "-m", "shopfloor.cli.main", *args, "-p", str(folder)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+
+
+@pytest.mark.slow
+def test_trained_model_scores_identically_in_a_new_process(folder: Path) -> None:
+    runner = CliRunner()
+    p = ["-p", str(folder)]
+    result = runner.invoke(
+        app,
+        [
+            "labels",
+            "add",
+            "--asset",
+            ASSET,
+            "--label",
+            "ignore",
+            "--from",
+            at(4),
+            "--to",
+            at(6),
+            "--comment",
+            "sensor re-seated",
+            "--json",
+            *p,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["label"] == "ignore"
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "--name",
+            "spindle",
+            "--pipeline",
+            "spindle-features",
+            "--from",
+            at(0),
+            "--to",
+            at(22),
+            "--model",
+            "robust_zscore",
+            "--split",
+            "0.6,0.4",
+            "--json",
+            *p,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    card = json.loads(result.output)
+    assert (card["name"], card["version"], card["stage"]) == ("spindle", 1, "none")
+    assert card["dataset"]["ignored_windows"] >= 2  # the ignore label dropped windows
+    assert card["split"]["by"] == "time" and card["calibration"]["windows"] >= 20
+    assert card["input"]["units"]["rms.x"] == "g"
+    assert card["lineage"] == {"dataset_hash": card["dataset"]["hash"], "parent": None}
+    assert len(card["artifact"]["sha256"]) == 64
+
+    project = load_project(folder)
+    options = ScoreOptions(model="spindle@1", from_=at(0), to=at(SECONDS))
+    in_process = asyncio.run(score_model(options, project))
+    done = _cli(folder, "score", "--model", "spindle@1", "--from", at(0), "--to", at(SECONDS))
+    done_json = _cli(
+        folder, "score", "--model", "spindle@1", "--from", at(0), "--to", at(SECONDS), "--json"
+    )
+    assert done.returncode == 0 and done_json.returncode == 0, done.stderr + done_json.stderr
+    new_process = [json.loads(line) for line in done_json.stdout.splitlines()]
+    assert new_process == in_process  # every score, health index and state, bit for bit
+    assert len(new_process) > 160
+    scores = [r["score"] for r in new_process]
+    assert statistics.median(scores[:80]) * 10 < statistics.median(scores[-40:])
+    assert new_process[-1]["state"] == "alarm" and new_process[-1]["health_index"] <= 50
+
+    result = runner.invoke(
+        app, ["evaluate", "--model", "spindle", "--from", at(0), "--to", at(SECONDS), "--json", *p]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["model"] == "spindle@1" and report["first_alarm"] is not None
+
+    artifact = folder / ".shopfloor" / "models" / "spindle" / "1" / "artifact.zip"
+    data = bytearray(artifact.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    artifact.write_bytes(bytes(data))
+    done = _cli(folder, "score", "--model", "spindle@1", "--from", at(0), "--to", at(10), "--json")
+    assert done.returncode != 0 and done.stdout == ""
+    assert "changed after it was registered" in done.stderr and str(artifact) in done.stderr
+
+
+def test_registry_commands_list_promote_show_export(folder: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    p = ["-p", str(folder)]
+    for _ in range(2):
+        result = runner.invoke(
+            app,
+            [
+                "train",
+                "--name",
+                "quick",
+                "--pipeline",
+                "spindle-features",
+                "--from",
+                at(0),
+                "--to",
+                at(22),
+                "--split",
+                "0.6,0.4",
+                "--labels",
+                "none",
+                *p,
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        assert "registered quick@" in result.output
+    result = runner.invoke(app, ["models", "promote", "quick@1", *p])
+    assert result.exit_code == 0 and "production" in result.output
+    result = runner.invoke(app, ["models", "promote", "quick@2", "--json", *p])
+    assert json.loads(result.output)["stage"] == "production"
+    result = runner.invoke(app, ["models", "list", "--json", *p])
+    stages = {(r["name"], r["version"]): r["stage"] for r in json.loads(result.output)}
+    assert stages[("quick", 1)] == "archived" and stages[("quick", 2)] == "production"
+    result = runner.invoke(app, ["models", "show", "quick", "--json", *p])
+    shown = json.loads(result.output)
+    assert shown["version"] == 2 and shown["lineage"]["parent"] == 1
+    result = runner.invoke(app, ["models", "export", "quick@2", str(tmp_path / "mlflow"), *p])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "mlflow" / "MLmodel").is_file()
+    result = runner.invoke(app, ["models", "show", "quick@9", *p])
+    assert result.exit_code == 1 and "no version 9" in result.output
+
+
+def test_bad_options_exit_with_the_reason(folder: Path) -> None:
+    runner = CliRunner()
+    p = ["-p", str(folder)]
+    train = ["train", "--name", "m", "--pipeline", "spindle-features", "--from", at(0)]
+    result = runner.invoke(app, [*train, "--model", "nope", *p])
+    assert result.exit_code == 1 and "unknown model type 'nope'" in result.output
+    result = runner.invoke(app, [*train, "--params", "[1]", *p])
+    assert result.exit_code == 2 and "JSON object" in result.output
+    result = runner.invoke(app, [*train, "--labels", "events", *p])
+    assert result.exit_code == 2 and "--labels 'events'" in result.output
+    result = runner.invoke(app, ["train", "--name", "m", "--from", at(0), *p])
+    assert result.exit_code == 2 and "--pipeline" in result.output
+    result = runner.invoke(
+        app,
+        [
+            "labels",
+            "add",
+            "--asset",
+            ASSET,
+            "--label",
+            "broken",
+            "--from",
+            at(0),
+            "--to",
+            at(1),
+            *p,
+        ],
+    )
+    assert result.exit_code == 2 and "label 'broken' is not valid" in result.output
+    result = runner.invoke(app, ["score", "--model", "absent", "--from", at(0), *p])
+    assert result.exit_code == 1 and "no model 'absent'" in result.output
+
+
+def test_labels_add_list_delete(folder: Path) -> None:
+    runner = CliRunner()
+    p = ["-p", str(folder)]
+    result = runner.invoke(
+        app,
+        [
+            "labels",
+            "add",
+            "--asset",
+            ASSET,
+            "--signal",
+            "spindle_accel",
+            "--label",
+            "fault:outer_race",
+            "--from",
+            at(50),
+            "--to",
+            at(60),
+            "--json",
+            *p,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    added = json.loads(result.output)
+    result = runner.invoke(app, ["labels", "list", "--from", at(55), "--json", *p])
+    assert added["id"] in [r["id"] for r in json.loads(result.output)]
+    result = runner.invoke(app, ["labels", "delete", str(added["id"]), *p])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["labels", "delete", str(added["id"]), *p])
+    assert result.exit_code == 2 and f"no label with id {added['id']}" in result.output
