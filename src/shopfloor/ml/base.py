@@ -315,7 +315,15 @@ def load_model(artifact: Artifact) -> Model:
         raise ModelError(
             f"artifact holds unknown model type {artifact.model_type!r} (known: {_known()})"
         )
-    return cls.from_artifact(artifact)
+    try:
+        return cls.from_artifact(artifact)
+    except (KeyError, TypeError, ValueError, IndexError) as err:
+        if isinstance(err, ModelError):
+            raise
+        raise ModelError(
+            f"artifact of model type {artifact.model_type!r} is incomplete or malformed: "
+            f"{type(err).__name__}: {err}"
+        ) from err
 
 
 _BUILTIN_LOADER: list[Callable[[], None]] = []

@@ -349,7 +349,7 @@ class ModelStep:
             model.fit(x)
             self._model = model
         else:
-            from sklearn.ensemble import IsolationForest  # type: ignore[import-untyped]
+            from sklearn.ensemble import IsolationForest
 
             params = {"random_state": 0, **self.params}
             self._model = IsolationForest(**params).fit(np.nan_to_num(x))
