@@ -142,6 +142,15 @@ def test_save_load_gives_identical_probabilities(fitted, training):
     assert Artifact.from_bytes(blob).format == "onnx"
 
 
+def test_a_corrupt_payload_is_refused_on_load(fitted):
+    artifact = fitted.to_artifact()
+    broken = Artifact(
+        artifact.model_type, artifact.params, "onnx", b"not onnx", dict(artifact.meta)
+    )
+    with pytest.raises(ModelError, match="ONNX"):
+        load_model(broken)
+
+
 def test_clone_is_unfitted_with_same_params(fitted, training):
     clone = fitted.clone()
     assert clone.get_params() == fitted.get_params() and not clone.fitted

@@ -318,11 +318,7 @@ class BearingDefectClassifier(Classifier):
         if matrix.shape[0] == 0:
             return np.empty((0, len(self.classes_)))
         if getattr(self, "_session", None) is None:
-            import onnxruntime
-
-            self._session = onnxruntime.InferenceSession(
-                self.onnx_, providers=["CPUExecutionProvider"]
-            )
+            self._session = _session(self.onnx_)
         outputs = self._session.run(["probabilities"], {"x": matrix})
         return np.asarray(outputs[0], dtype=np.float64)
 
@@ -352,8 +348,23 @@ class BearingDefectClassifier(Classifier):
         except (KeyError, TypeError) as err:
             raise ModelError(f"{cls.model_type} artifact is incomplete: {err}") from err
         model.onnx_ = artifact.payload
-        model._session = None
+        model._session = _session(artifact.payload)
         return model
+
+
+def _session(payload: bytes) -> Any:
+    """An onnxruntime session on one thread (sums always in the same order)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    try:
+        return ort.InferenceSession(
+            payload, sess_options=options, providers=["CPUExecutionProvider"]
+        )
+    except Exception as err:  # onnxruntime raises its own untyped errors
+        raise ModelError(f"bearing_defect artifact holds no valid ONNX model: {err}") from err
 
 
 def _finite(matrix: FloatMatrix, names: Sequence[str]) -> FloatMatrix:
