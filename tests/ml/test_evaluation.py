@@ -51,9 +51,13 @@ def test_explicit_failure_and_due_times():
     assert m.to_dict()["life_s"] == 10.0
 
 
-def test_an_episode_crossing_the_due_time_is_false_once():
+def test_an_episode_crossing_the_due_time_is_false_and_no_warning():
     m = run_to_failure_metrics(np.arange(10.0), np.arange(10) >= 3)
-    assert m.false_alarm_episodes == 1 and m.first_alarm_s == 5.0
+    assert m.false_alarm_episodes == 1 and m.first_alarm_s is None and m.lead_time_s == 0.0
+    later = np.arange(10) >= 3
+    later[6] = False
+    m = run_to_failure_metrics(np.arange(10.0), later)
+    assert m.first_alarm_s == 7.0 and m.lead_time_s == 2.0
 
 
 @pytest.mark.parametrize(

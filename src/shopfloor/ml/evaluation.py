@@ -57,7 +57,10 @@ class RunToFailureMetrics:
     due_s
         From when an alarm counts as a warning of the failure; alarms before it are false.
     first_alarm_s
-        First alarmed window at or after ``due_s``; None when there is none.
+        Start of the first alarm episode that begins at or after ``due_s``; None when
+        there is none. An episode that began before ``due_s`` is a false alarm even if it
+        lasts past it (an operator would have dismissed it), so it never counts as the
+        warning.
     first_any_alarm_s
         First alarmed window of the whole run (may be a false alarm); None when none.
     lead_time_s
@@ -165,9 +168,9 @@ def run_to_failure_metrics(
     due = start + due_fraction * (end - start) if due_s is None else float(due_s)
     before = t < due
     alarmed = np.flatnonzero(a)
-    in_time = np.flatnonzero(a & ~before)
-    first = float(t[in_time[0]]) if in_time.size else None
     starts = alarm_episodes(a)
+    in_time = starts[~before[starts]]
+    first = float(t[in_time[0]]) if in_time.size else None
     return RunToFailureMetrics(
         start_s=start,
         failure_s=end,
