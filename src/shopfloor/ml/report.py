@@ -95,10 +95,10 @@ class TrainingReport:
     def __post_init__(self) -> None:
         if (self.times_s is None) != (self.health is None):
             raise ModelError("times_s and health go together: give both or neither")
-        if self.times_s is not None and np.shape(self.times_s) != np.shape(self.health):
-            raise ModelError(
-                f"times_s has shape {np.shape(self.times_s)} but health has {np.shape(self.health)}"
-            )
+        if self.times_s is not None and self.health is not None:
+            t_shape, h_shape = np.asarray(self.times_s).shape, np.asarray(self.health).shape
+            if t_shape != h_shape:
+                raise ModelError(f"times_s has shape {t_shape} but health has {h_shape}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able content (series as lists, NaN as None)."""
