@@ -149,6 +149,10 @@ class Model(ABC):
     task: ClassVar[Task]
     exports_onnx: ClassVar[bool] = False
     """Whether :meth:`to_artifact` writes ONNX (else an ``.npz`` of arrays)."""
+    contract_params: ClassVar[dict[str, Any]] = {}
+    """Parameters ``testing.check_model`` builds the type with (small and fast)."""
+    contract_exemptions: ClassVar[dict[str, str]] = {}
+    """Contract check name → why this type is exempt from it (as River's estimator tags)."""
 
     feature_names_in_: list[str]
 

@@ -56,6 +56,11 @@ class AlertOutput:
     hysteresis`` for ``clear_for_s``. A non-finite value (nothing known about the window,
     e.g. its regime is missing from the baseline) makes the state ``unknown`` and emits one
     ``alert_unknown`` event; persistence restarts from the next known value.
+
+    Persistence counts consecutive windows only: a window starting more than ``hop_ns``
+    after the previous one follows a data gap, and both ``for_s`` and ``clear_for_s``
+    start again from it (a raised alert stays raised across the gap). Without
+    ``hop_ns`` the hop is taken as the smallest step between window starts seen so far.
     """
 
     column: str
@@ -72,6 +77,20 @@ class AlertOutput:
     pending_since: int | None = None
     clearing_since: int | None = None
     unknown: bool = False
+    hop_ns: int | None = None
+    hop_learned: bool = False
+    last_t0: int | None = None
+
+    def _after_gap(self, t0: int) -> bool:
+        """Whether window ``t0`` follows a data gap; learns the hop when it was not given."""
+        last, self.last_t0 = self.last_t0, t0
+        if last is None or t0 <= last:
+            return False
+        step = t0 - last
+        if self.hop_ns is None or (self.hop_learned and step < self.hop_ns):
+            self.hop_ns, self.hop_learned = step, True
+            return False
+        return step > self.hop_ns
 
     @property
     def state(self) -> str:
@@ -86,6 +105,10 @@ class AlertOutput:
         values = frame.columns[self.column]
         regimes = frame.regime if len(frame.regime) == len(frame) else [None] * len(frame)
         for t0, value, regime in zip(frame.t0_ns.tolist(), values.tolist(), regimes, strict=True):
+            if self._after_gap(t0):
+                # windows across a data gap are not consecutive: persistence starts again
+                self.pending_since = None
+                self.clearing_since = None
             if not math.isfinite(value):
                 self.pending_since = None
                 if not self.unknown:
@@ -196,9 +219,18 @@ class OutputPlan:
 
 
 def build_outputs(
-    name: str, asset: str, outputs: list[OutputConfig], columns: dict[str, str]
+    name: str,
+    asset: str,
+    outputs: list[OutputConfig],
+    columns: dict[str, str],
+    *,
+    hop_ns: int | None = None,
 ) -> OutputPlan:
-    """Check the outputs against the pipeline's columns and plan the derived signals."""
+    """Check the outputs against the pipeline's columns and plan the derived signals.
+
+    ``hop_ns`` (the pipeline's :attr:`~shopfloor.pipelines.Pipeline.hop_ns`) tells the
+    alerts which windows are consecutive; without it they learn it from the windows.
+    """
     plan = OutputPlan(name, asset)
     defined: dict[str, Signal] = {}
 
@@ -259,6 +291,7 @@ def build_outputs(
                     severity=str(params.get("severity", "warning")),
                     name=str(params.get("name", f"{name}.{column}")),
                     provenance=Provenance(f"pipeline:{name}", name),
+                    hop_ns=hop_ns,
                 )
             )
     plan.signals = list(defined.values())

@@ -234,7 +234,8 @@ class BearingDefectClassifier(Classifier):
 
     A multinomial logistic regression on standardised features (scikit-learn), exported
     to ONNX (skl2onnx, float64) at fit time; probabilities always come from onnxruntime,
-    before and after a save, so they are identical.
+    before and after a save, so they are identical. A missing (NaN or infinite) feature
+    value takes the median of that feature in the training rows.
 
     Parameters
     ----------
@@ -290,7 +291,9 @@ class BearingDefectClassifier(Classifier):
         from sklearn.preprocessing import StandardScaler
 
         self._validate()
-        matrix = _finite(self._set_features(x, feature_names), self.feature_names_in_)
+        matrix = self._set_features(x, feature_names)
+        self.fill_ = _column_medians(matrix)
+        matrix = _filled(matrix, self.fill_)
         labels = [str(v) for v in y]
         if len(labels) != matrix.shape[0]:
             raise ModelError(
@@ -314,7 +317,7 @@ class BearingDefectClassifier(Classifier):
         self, x: FloatMatrix, *, feature_names: Sequence[str] | None = None
     ) -> npt.NDArray[np.float64]:
         """Rows × :attr:`classes_` probabilities (computed by onnxruntime)."""
-        matrix = _finite(self._check_features(x, feature_names), self.feature_names_in_)
+        matrix = _filled(self._check_features(x, feature_names), self.fill_)
         if matrix.shape[0] == 0:
             return np.empty((0, len(self.classes_)))
         if getattr(self, "_session", None) is None:
@@ -330,7 +333,11 @@ class BearingDefectClassifier(Classifier):
             params=self.get_params(),
             format="onnx",
             payload=self.onnx_,
-            meta={"classes": self.classes_, "feature_names": self.feature_names_in_},
+            meta={
+                "classes": self.classes_,
+                "feature_names": self.feature_names_in_,
+                "fill": [float(v) for v in self.fill_],
+            },
         )
 
     @classmethod
@@ -345,6 +352,7 @@ class BearingDefectClassifier(Classifier):
             model = cls(**artifact.params)
             model.classes_ = [str(v) for v in artifact.meta["classes"]]
             model.feature_names_in_ = [str(v) for v in artifact.meta["feature_names"]]
+            model.fill_ = np.asarray(artifact.meta["fill"], dtype=np.float64)
         except (KeyError, TypeError) as err:
             raise ModelError(f"{cls.model_type} artifact is incomplete: {err}") from err
         model.onnx_ = artifact.payload
@@ -367,15 +375,21 @@ def _session(payload: bytes) -> Any:
         raise ModelError(f"bearing_defect artifact holds no valid ONNX model: {err}") from err
 
 
-def _finite(matrix: FloatMatrix, names: Sequence[str]) -> FloatMatrix:
-    bad = ~np.isfinite(matrix)
-    if bad.any():
-        column = int(np.flatnonzero(bad.any(axis=0))[0])
-        raise ModelError(
-            f"bearing_defect: feature {names[column]!r} holds NaN or infinite values "
-            f"(rows {np.flatnonzero(bad[:, column])[:5].tolist()})"
-        )
-    return matrix
+def _column_medians(matrix: FloatMatrix) -> npt.NDArray[np.float64]:
+    """Median of each column's finite values (0 for a column with none)."""
+    finite = np.where(np.isfinite(matrix), matrix, np.nan)
+    counts = np.count_nonzero(np.isfinite(matrix), axis=0)
+    with np.errstate(all="ignore"):
+        medians = np.array(
+            [np.median(finite[np.isfinite(finite[:, j]), j]) if counts[j] else 0.0
+             for j in range(matrix.shape[1])]
+        )  # fmt: skip
+    return np.asarray(medians, dtype=np.float64)
+
+
+def _filled(matrix: FloatMatrix, fill: npt.NDArray[np.float64]) -> FloatMatrix:
+    """A copy with each NaN or infinite value replaced by its column's training median."""
+    return np.where(np.isfinite(matrix), matrix, fill[None, :])
 
 
 def _to_onnx(pipeline: Any, n_features: int) -> bytes:

@@ -56,6 +56,7 @@ class IsolationForestModel(AnomalyModel):
     """
 
     model_type: ClassVar[str] = "isolation_forest"
+    contract_params: ClassVar[dict[str, Any]] = {"n_estimators": 20}
     exports_onnx: ClassVar[bool] = True
 
     scaler_: RegimeScaler
