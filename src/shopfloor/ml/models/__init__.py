@@ -2,12 +2,14 @@
 
 - Anomaly, fitted on a healthy baseline: ``robust_zscore``, ``pca``, ``isolation_forest``,
   ``gmm``, ``river_drift``.
-- Classification, fitted on labelled windows: ``gradient_boosting``, ``random_forest``.
+- Classification, fitted on labelled windows: ``gradient_boosting``, ``random_forest``,
+  ``bearing_defect`` (on bearing defect-frequency features).
 
 A new type is one module here with a registered class, imported below; the contract
 suite (``shopfloor.testing.model_checks``) then runs over it.
 """
 
+from shopfloor.ml.models.bearing_defect import BearingDefectClassifier
 from shopfloor.ml.models.gmm import GaussianMixtureModel
 from shopfloor.ml.models.gradient_boosting import GradientBoostingModel
 from shopfloor.ml.models.isolation_forest import IsolationForestModel
@@ -17,6 +19,7 @@ from shopfloor.ml.models.river_drift import RiverDriftModel
 from shopfloor.ml.models.robust_zscore import RobustZScore
 
 __all__ = [
+    "BearingDefectClassifier",
     "GaussianMixtureModel",
     "GradientBoostingModel",
     "IsolationForestModel",

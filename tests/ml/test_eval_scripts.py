@@ -1,0 +1,85 @@
+"""The ``eval/`` scripts on small subsets of the public recordings (protocol smoke tests).
+
+The full runs and their figures are in docs/results.md; here each script runs its
+protocol on a few records and the outputs are checked for shape and sense.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+EVAL = Path(__file__).resolve().parents[2] / "eval"
+
+
+def load_script(name: str):
+    sys.path.insert(0, str(EVAL))
+    spec = importlib.util.spec_from_file_location(f"eval_{name}", EVAL / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_cwru_anomaly_on_a_subset(shared_data):
+    cwru = load_script("cwru_anomaly")
+    files = [
+        "normal_0_97.mat",
+        "12k_Drive_End_IR007_0_105.mat",
+        "12k_Drive_End_OR007@6_0_130.mat",
+        "12k_Drive_End_B007_0_118.mat",
+        "12k_Drive_End_IR021_0_209.mat",
+        "12k_Drive_End_OR021@6_0_234.mat",
+        "12k_Drive_End_B021_0_222.mat",
+    ]
+    records = cwru.load(shared_data / "cwru", files)
+    normal = next(r for r in records if r.meta.fault == "normal")
+    assert normal.signal.size == 243938 // 4 + 1  # resampled 48 → 12 kHz
+    detections = cwru.detect(records)
+    assert {d.model_type for d in detections} == set(cwru.ANOMALY_TYPES)
+    assert all(d.overall.auroc > 0.9 for d in detections)
+    transfers, random_split = cwru.transfer(records)
+    assert [(t.train, t.test) for t in transfers] == [("0.007", "0.021"), ("0.021", "0.007")]
+    assert all(t.metrics.accuracy >= 0.9 for t in transfers)
+    text = cwru.section_text(
+        detections, transfers, random_split, {"across_sizes": 0.5, "random_split": 1.0}
+    )
+    assert text.startswith(cwru.SECTION_TITLE)
+
+
+@pytest.mark.slow
+def test_femto_on_the_shortest_run(shared_data):
+    femto = load_script("femto_anomaly")
+    (result,) = femto.evaluate(shared_data / "femto", ["Bearing3_1"])
+    assert result.times_s.size == 515 and result.n_train == 172
+    names = [d.name for d in result.detectors]
+    assert names == [*femto.MODEL_TYPES, "rms_3sigma"]
+    for d in result.detectors:
+        assert d.metrics.failure_s == 5140.0
+        assert d.metrics.first_alarm_s is not None  # this run ends in a clear RMS rise
+    text = femto.section_text([result], "img/x.png")
+    assert "Bearing3_1" in text
+
+
+def test_persistence_is_k_of_n_with_hysteresis():
+    femto = load_script("femto_anomaly")
+    import numpy as np
+
+    exceed = np.array([1, 0, 1, 0, 1, 1, 0, 0, 0, 0, 0, 0, 1], dtype=bool)
+    alarm = femto.persistent_alarm(exceed, 3, 5, 5)
+    assert alarm.tolist() == [0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0, 0]
+
+
+def test_cnc_mill_on_four_experiments(shared_data):
+    cnc = load_script("cnc_mill")
+    experiments, names = cnc.load(shared_data / "cnc_mill", [1, 2, 6, 8])
+    assert [e.label for e in experiments] == ["unworn", "unworn", "worn", "worn"]
+    assert all(e.x.shape[1] == len(names) for e in experiments)
+    result = cnc.evaluate(experiments)
+    assert len(result.per_experiment) == 4
+    assert sum(map(sum, result.windows.confusion)) == sum(e.x.shape[0] for e in experiments)
