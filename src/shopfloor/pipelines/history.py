@@ -140,10 +140,20 @@ async def _first_frames(
         windows = run.flush() if records is None else run.push(records)
         return None if windows is None else pipeline.transform(windows, until=1)
 
-    async for records in read_history(store, pipeline, start_ns, end_ns, progress=progress):
-        frame = await asyncio.to_thread(features, records)
-        if frame is not None:
+    # the next chunk is read while the worker thread computes this one (DuckDB releases the
+    # GIL); chunks still go through the run one at a time, in order
+    computing: asyncio.Future[FeatureFrame | None] | None = None
+    try:
+        async for records in read_history(store, pipeline, start_ns, end_ns, progress=progress):
+            if computing is not None and (frame := await computing) is not None:
+                frames.append(frame)
+            computing = asyncio.ensure_future(asyncio.to_thread(features, records))
+        if computing is not None and (frame := await computing) is not None:
             frames.append(frame)
+    finally:
+        if computing is not None and not computing.done():  # a read failed: let it finish
+            await asyncio.wait([computing])
+            computing.exception()  # the read's error is the one raised
     frame = await asyncio.to_thread(features, None)
     if frame is not None:
         frames.append(frame)
