@@ -97,3 +97,10 @@ def test_cwru_records(shared_data: Path) -> None:
     code, out, _ = diagnose(cwru / "normal_0_97.mat", *GEOMETRY, "--json", rate="48000", rpm="1796")
     assert code == 0
     assert json.loads(out)["verdict"] == "none"
+
+
+def test_rate_too_low_for_the_bearing(recording: Path) -> None:
+    """No envelope band fits above the defect lines and below 0.4 x rate: exit 2."""
+    code, _, err = diagnose(recording, *GEOMETRY, rate="2000")
+    assert code == 2
+    assert "sample_rate_hz=2000" in err

@@ -57,7 +57,7 @@ def test_unknown_is_never_back_to_normal() -> None:
 
 
 def test_a_gap_restarts_persistence() -> None:
-    p = Persistence(for_s=10.0, max_gap_s=5.0)
+    p = Persistence(for_s=10.0, max_gap_ns=5 * S)
     assert run(p, [(0, Level.BEYOND), (60 * S, Level.BEYOND)]) == []
     assert p.step(70 * S, Level.BEYOND) is None  # 10 s since 60, but gap of 10 s > 5 s
     assert run(p, [(t * S, Level.BEYOND) for t in range(72, 84, 2)]) == [
@@ -81,7 +81,7 @@ def test_transitions_alternate_and_never_clear_on_unknown(
 ) -> None:
     gaps = data.draw(st.lists(st.integers(1, 3 * S), min_size=len(seq), max_size=len(seq)))
     times = [sum(gaps[: i + 1]) for i in range(len(seq))]
-    p = Persistence(for_s, clear_for_s, max_gap_s=2.0)
+    p = Persistence(for_s, clear_for_s, max_gap_ns=2 * S)
     raised_or_cleared = []
     for t, lv in zip(times, seq, strict=True):
         tr = p.step(t, lv)
@@ -92,3 +92,11 @@ def test_transitions_alternate_and_never_clear_on_unknown(
         if tr in (Transition.RAISED, Transition.CLEARED):
             raised_or_cleared.append(tr)
     assert all(a != b for a, b in itertools.pairwise(raised_or_cleared))
+
+
+def test_a_learned_step_finds_gaps() -> None:
+    p = Persistence(for_s=2.0, learn_gap=True)
+    assert run(p, [(0, Level.BEYOND), (1 * S, Level.BEYOND), (5 * S, Level.BEYOND)]) == []
+    assert p.max_gap_ns == S
+    assert p.step(6 * S, Level.BEYOND) is None
+    assert p.step(7 * S, Level.BEYOND) is Transition.RAISED

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -219,10 +220,13 @@ def test_a_refit_replaces_old_outputs_only_with_rescore(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert "--rescore" in result.output and "not written" in result.output
+    # the refused run still stores what does not conflict: the new fit's alert events
+    stored_by_refused_run = int(re.search(r"(\d+)\s+values\s+stored", result.output)[1])  # type: ignore[index]
     code, again = cli("run", "spindle-health", "--from", at(0), "--to", at(60), "--rescore")
     assert code == 0, again
     assert again["rescored"] is True and again["conflicts"] == 0
-    assert again["replaced"] == written  # every old output of the range, and said so
+    # every old output of the range, and said so
+    assert again["replaced"] == written + stored_by_refused_run
     assert again["values_written"] == 2 * again["windows"] + again["alerts"]  # type: ignore[operator]
     assert again["fit_version"] != first["fit_version"]
     code, same = cli("run", "spindle-health", "--from", at(0), "--to", at(60))

@@ -13,11 +13,18 @@ physics (nothing here is tuned on a data set):
    kurtogram and the envelope, and leaves the impacts standing out of a flat floor
    (real impacts are not exactly periodic: 1-2 % slip keeps them from being whitened away).
 3. **Band** by the fast kurtogram of the whitened windows (:func:`fast_kurtogram`), its
-   spectral kurtosis averaged over the windows so one band serves the whole record. Only
-   bands that end at or below ``max_band_fraction`` × the sample rate (0.4: the
-   anti-alias filter of any acquisition rolls off above it) and are at least
-   :math:`3 f_{BPFI} + f_r` wide (the highest line scored, the third BPFI harmonic and its
-   shaft sideband, must pass through the band) are considered.
+   spectral kurtosis averaged over the windows so one band serves the whole record. Let
+   :math:`f_{max} = 3 f_{BPFI} + f_r` be the highest line scored (the third BPFI harmonic
+   and its shaft sideband). Only bands that end at or below ``max_band_fraction`` × the
+   sample rate (0.4: the anti-alias filter of any acquisition rolls off above it), are at
+   least :math:`f_{max}` wide (every line scored must pass through the band as a
+   modulation) and start at or above :math:`f_{max}` are considered. A band reaching
+   below :math:`f_{max}` holds the shaft harmonics and any low-frequency content, which
+   demodulate straight into the scored range of the envelope spectrum; after whitening
+   such a band can also look impulsive (the sensor's high-pass region is lifted to the
+   floor), so the kurtogram would otherwise pick it. When no kurtogram band fits, the
+   whole of :math:`[f_{max}, 0.4 f_s]` is used; a sample rate too low for even that
+   (below :math:`5 f_{max}`) is refused.
 4. **Squared envelope spectrum** (SES) of the band, averaged over the windows.
 5. **Evidence** for each candidate, at harmonics :math:`h = 1..3` of its fundamental:
    outer race (BPFO), inner race (BPFI), ball (BSF; a spall on a ball strikes both races
@@ -233,11 +240,14 @@ def _whitened(x: FloatArray) -> FloatArray:
 
 
 def _select_band(
-    coef: Any, n: int, fs: float, min_bandwidth_hz: float, top_hz: float
+    coef: Any, n: int, fs: float, min_bandwidth_hz: float, low_hz: float, top_hz: float
 ) -> tuple[float, float, float]:
-    """Most impulsive kurtogram band (mean over windows) lying below ``top_hz``."""
+    """Most impulsive kurtogram band (mean over windows) within ``[low_hz, top_hz]``.
+
+    With no such band (a short or slowly sampled record), the whole of ``[low_hz, top_hz]``.
+    """
     levels = kurtogram_levels(n, fs, min_bandwidth_hz=min_bandwidth_hz)
-    best = (0.0, top_hz, float("nan"))
+    best = (low_hz, top_hz, float("nan"))
     if not levels:
         return best
     kurt = kurtogram_from_coefficients(coef, n, fs, levels)
@@ -247,7 +257,8 @@ def _select_band(
         for j in range(n_bands):
             low, high = j * bw, (j + 1) * bw
             # > not >=: ties go to the coarser level, then the lower band
-            if high <= top_hz + 1e-9 and np.isfinite(mean_k[j]) and mean_k[j] > best_k:
+            inside = low >= low_hz - 1e-9 and high <= top_hz + 1e-9
+            if inside and np.isfinite(mean_k[j]) and mean_k[j] > best_k:
                 best_k = float(mean_k[j])
                 best = (low, high, best_k)
     return best
@@ -270,6 +281,7 @@ def diagnose_bearing(
     window_s: float | None = None,
     line_snr: float | None = None,
     max_band_fraction: float = 0.4,
+    band_hz: tuple[float, float] | None = None,
 ) -> Diagnosis:
     r"""Return the bearing diagnosis of one vibration signal (see the module docstring).
 
@@ -290,6 +302,9 @@ def diagnose_bearing(
         :math:`K` windows.
     max_band_fraction
         Highest band edge, as a fraction of the sample rate (below the anti-alias region).
+    band_hz
+        Demodulate this ``(low, high)`` band instead of the kurtogram's choice (to compare
+        bands; the default is the procedure above).
 
     Returns
     -------
@@ -341,12 +356,30 @@ def diagnose_bearing(
         line_snr = 1.0 + LINE_SNR_EXCESS / math.sqrt(windows.shape[0])
 
     top_hz = max_band_fraction * fs
-    highest_line = N_HARMONICS * fundamentals["bpfi"] + shaft
-    low, high, band_k = _select_band(coef, n, fs, highest_line, top_hz)
+    spacings = {"inner_race": shaft, "ball": fundamentals["ftf"]}
+    highest_line = max(
+        N_HARMONICS * fundamentals[d] + spacings.get(name, 0.0) for name, d in _DEFECT_OF.items()
+    )  # 3 x BPFI + shaft for any real geometry
+    if band_hz is not None:
+        low, high = float(band_hz[0]), float(band_hz[1])
+        if not (0 <= low < high <= fs / 2):
+            raise ValueError(f"band_hz must satisfy 0 <= low < high <= {fs / 2:g}, got {band_hz!r}")
+        band_k = math.nan  # set from the envelope below
+    elif 2 * highest_line > top_hz:
+        raise ValueError(
+            f"sample_rate_hz={fs:g} is too low for this bearing at shaft_hz={shaft:g}: the "
+            f"envelope band must start above the highest line scored ({highest_line:.0f} Hz), "
+            f"be as wide, and end below {max_band_fraction:g} x the rate; "
+            f"needs at least {2 * highest_line / max_band_fraction:.0f} Hz"
+        )
+    else:
+        low, high, band_k = _select_band(coef, n, fs, highest_line, highest_line, top_hz)
     leading = coef.shape[:-1]
-    freqs, amp, _ = envelope_spectrum_from_coefficients(
+    freqs, amp, window_k = envelope_spectrum_from_coefficients(
         coef, n, fs, (np.full(leading, low), np.full(leading, high)), squared=True
     )
+    if band_hz is not None:
+        band_k = float(np.nanmean(window_k))
     ses = amp.mean(axis=0)
 
     # Every line another explanation predicts: the harmonics the other candidates are
@@ -360,7 +393,7 @@ def diagnose_bearing(
     candidates: dict[str, CandidateEvidence] = {}
     for name, defect in _DEFECT_OF.items():
         f_d = fundamentals[defect]
-        spacing = {"inner_race": shaft, "ball": fundamentals["ftf"]}.get(name)
+        spacing = spacings.get(name)
         h = np.arange(1, N_HARMONICS + 1)
         kinds: list[tuple[str, Any, Any]] = [("harmonic", h, h * f_d)]
         if spacing is not None:

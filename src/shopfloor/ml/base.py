@@ -149,6 +149,10 @@ class Model(ABC):
     task: ClassVar[Task]
     exports_onnx: ClassVar[bool] = False
     """Whether :meth:`to_artifact` writes ONNX (else an ``.npz`` of arrays)."""
+    contract_params: ClassVar[dict[str, Any]] = {}
+    """Parameters ``testing.check_model`` builds the type with (small and fast)."""
+    contract_exemptions: ClassVar[dict[str, str]] = {}
+    """Contract check name → why this type is exempt from it (as River's estimator tags)."""
 
     feature_names_in_: list[str]
 
@@ -315,7 +319,15 @@ def load_model(artifact: Artifact) -> Model:
         raise ModelError(
             f"artifact holds unknown model type {artifact.model_type!r} (known: {_known()})"
         )
-    return cls.from_artifact(artifact)
+    try:
+        return cls.from_artifact(artifact)
+    except (KeyError, TypeError, ValueError, IndexError) as err:
+        if isinstance(err, ModelError):
+            raise
+        raise ModelError(
+            f"artifact of model type {artifact.model_type!r} is incomplete or malformed: "
+            f"{type(err).__name__}: {err}"
+        ) from err
 
 
 _BUILTIN_LOADER: list[Callable[[], None]] = []

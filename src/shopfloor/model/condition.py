@@ -12,8 +12,10 @@ transitions:
   restarts the count of whichever is pending;
 - ``unknown`` (a NaN, a bad-quality value) is never ``back``: it keeps a raised alert
   raised, says ``unknown`` once, and restarts both counts;
-- a gap longer than ``max_gap_s`` between two values restarts both counts too: two
-  values a day apart are not "a day beyond the threshold".
+- a gap longer than ``max_gap_ns`` between two values restarts both counts too (a raised
+  alert stays raised): two values a day apart are not "a day beyond the threshold". With
+  ``learn_gap`` the longest step that is not a gap is learned as the smallest step seen
+  (the hop of windows, the period of a sampled signal).
 
 It is pure (no clock, no I/O) and looks at one value at a time, so how the values are cut
 into batches never changes its transitions.
@@ -90,8 +92,11 @@ class Persistence:
         How long values must stay beyond before it raises (0: at the first).
     clear_for_s
         How long values must stay back before it clears (0: at the first).
-    max_gap_s
-        A longer gap between two values restarts the pending counts (``None``: never).
+    max_gap_ns
+        A longer step between two values restarts the pending counts (``None``: never,
+        unless learned).
+    learn_gap
+        Take the smallest step seen so far as ``max_gap_ns`` (it only shrinks).
 
     Examples
     --------
@@ -106,7 +111,8 @@ class Persistence:
 
     for_s: float = 0.0
     clear_for_s: float = 0.0
-    max_gap_s: float | None = None
+    max_gap_ns: int | None = None
+    learn_gap: bool = False
     active: bool = False
     unknown: bool = False
     pending_since: int | None = None
@@ -126,15 +132,21 @@ class Persistence:
         self.unknown = False
         self.pending_since = self.clearing_since = self.last_ns = None
 
+    def _after_gap(self, t_ns: int) -> bool:
+        """Whether the value at ``t_ns`` follows a gap; learns the step when asked to."""
+        last, self.last_ns = self.last_ns, t_ns
+        if last is None or t_ns <= last:
+            return False
+        step = t_ns - last
+        if self.learn_gap and (self.max_gap_ns is None or step < self.max_gap_ns):
+            self.max_gap_ns = step
+            return False
+        return self.max_gap_ns is not None and step > self.max_gap_ns
+
     def step(self, t_ns: int, level: Level) -> Transition | None:
         """Take the level of the value at ``t_ns``; return the transition it causes, if any."""
-        if (
-            self.max_gap_s is not None
-            and self.last_ns is not None
-            and t_ns - self.last_ns > self.max_gap_s * NS_PER_S
-        ):
+        if self._after_gap(t_ns):
             self.pending_since = self.clearing_since = None
-        self.last_ns = t_ns
         if level is Level.UNKNOWN:
             self.pending_since = self.clearing_since = None
             if self.unknown:

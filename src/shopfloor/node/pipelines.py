@@ -39,7 +39,13 @@ def project_pipeline(
         )
     config = configs[name]
     pipeline = Pipeline.from_project(config, project.config.assets)
-    plan = build_outputs(config.name, config.asset, list(config.outputs), pipeline.output_columns())
+    plan = build_outputs(
+        config.name,
+        config.asset,
+        list(config.outputs),
+        pipeline.output_columns(),
+        hop_ns=pipeline.hop_ns,
+    )
     if load_fitted and pipeline.needs_fit:
         apply_state(pipeline, load_state(fitted_path(project, name)))
     return pipeline, plan

@@ -57,6 +57,11 @@ class AlertOutput:
     ``alert_unknown`` event; persistence restarts from the next known value. The state
     machine is :class:`~shopfloor.model.condition.Persistence`, the one the runtime's
     alert rules use too.
+
+    Persistence counts consecutive windows only: a window starting more than ``hop_ns``
+    after the previous one follows a data gap, and both ``for_s`` and ``clear_for_s``
+    start again from it (a raised alert stays raised across the gap). Without
+    ``hop_ns`` the hop is taken as the smallest step between window starts seen so far.
     """
 
     column: str
@@ -69,10 +74,13 @@ class AlertOutput:
     severity: str
     name: str
     provenance: Provenance
+    hop_ns: int | None = None
     persistence: Persistence = field(init=False)
 
     def __post_init__(self) -> None:
-        self.persistence = Persistence(self.for_s, self.clear_for_s)
+        self.persistence = Persistence(
+            self.for_s, self.clear_for_s, max_gap_ns=self.hop_ns, learn_gap=self.hop_ns is None
+        )
 
     @property
     def active(self) -> bool:
@@ -180,9 +188,18 @@ class OutputPlan:
 
 
 def build_outputs(
-    name: str, asset: str, outputs: list[OutputConfig], columns: dict[str, str]
+    name: str,
+    asset: str,
+    outputs: list[OutputConfig],
+    columns: dict[str, str],
+    *,
+    hop_ns: int | None = None,
 ) -> OutputPlan:
-    """Check the outputs against the pipeline's columns and plan the derived signals."""
+    """Check the outputs against the pipeline's columns and plan the derived signals.
+
+    ``hop_ns`` (the pipeline's :attr:`~shopfloor.pipelines.Pipeline.hop_ns`) tells the
+    alerts which windows are consecutive; without it they learn it from the windows.
+    """
     plan = OutputPlan(name, asset)
     defined: dict[str, Signal] = {}
 
@@ -243,6 +260,7 @@ def build_outputs(
                     severity=str(params.get("severity", "warning")),
                     name=str(params.get("name", f"{name}.{column}")),
                     provenance=Provenance(f"pipeline:{name}", name),
+                    hop_ns=hop_ns,
                 )
             )
     plan.signals = list(defined.values())

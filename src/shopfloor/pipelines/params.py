@@ -20,6 +20,7 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shopfloor.model import BearingGeometry
+from shopfloor.pipelines.steps import MOVED_TO_MODELS, moved_model_message
 
 __all__ = [
     "OUTPUT_PARAMS",
@@ -81,10 +82,17 @@ class ScalerParams(_Params):
 class ModelParams(_Params):
     """``model``: an anomaly model over the feature columns, adding the ``output`` column."""
 
-    type: Literal["zscore", "isolation_forest"] = "zscore"
-    params: dict[str, Any] = Field(default_factory=dict, description="The estimator's keywords.")
+    type: Literal["zscore"] = "zscore"
+    params: dict[str, Any] = Field(default_factory=dict, description="None for zscore.")
     columns: list[str] | None = Field(default=None, description="Input columns; None: all.")
     output: str = "anomaly_score"
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _moved_to_models(cls, value: Any) -> Any:
+        if value in MOVED_TO_MODELS:
+            raise ValueError(moved_model_message(str(value)))
+        return value
 
 
 class StoreOutputParams(_Params):

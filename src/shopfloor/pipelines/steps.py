@@ -4,9 +4,9 @@
   feature and channel (``rms.x``), shaft speed from a context signal or the asset.
 - ``scaler``: centre and scale every column (standard or robust), fitted on a baseline,
   optionally per operating regime so a change of speed is not a change of health.
-- ``model``: a scikit-learn style estimator (``score_samples``/``decision_function``/
-  ``predict``) fitted on a baseline; adds a ``<name>`` column. The built-in ``zscore``
-  model needs nothing but numpy; ``isolation_forest`` uses scikit-learn.
+- ``model``: the robust ``zscore`` anomaly score (median / MAD, numpy only) fitted on a
+  baseline; adds a ``<name>`` column. Other model types (Isolation Forest, PCA, ...) are
+  declared in the project file's ``models:`` section, fed by the pipeline's features.
 
 A new step kind is a class with ``kind``, ``spec()``, ``needs_fit``, ``fit()``,
 ``transform()``, ``columns()``, ``get_state()`` and ``set_state()``, registered in
@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from shopfloor.errors import NotFittedError, PipelineError
+from shopfloor.errors import NotFittedError, PipelineConfigError, PipelineError
 from shopfloor.features import FeatureSet
 from shopfloor.model import Asset, BearingGeometry
 from shopfloor.model.units import conversion_factor
@@ -268,49 +268,95 @@ class ScalerStep:
         }
 
 
+MAD_TO_SIGMA = 1.4826
+"""Median absolute deviation → standard deviation, for normally distributed data."""
+
+IQR_TO_SIGMA = 1.349
+"""Interquartile range / this = standard deviation, for normally distributed data."""
+
+MOVED_TO_MODELS = ("isolation_forest",)
+"""Model types that left the pipeline step for the project file's ``models:`` section."""
+
+
+def moved_model_message(model_type: str) -> str:
+    """Why a pipeline ``model`` step refuses ``model_type``, and where it goes instead."""
+    return (
+        f"model step: type {model_type!r} is no longer a pipeline step (its fitted state "
+        "would have to be pickled); declare it in the project file's models: section "
+        f"(- name: ..., type: {model_type}, pipeline: <this pipeline>) and keep "
+        "'type: zscore' here"
+    )
+
+
 class _ZScore:
-    """Largest absolute z-score over the columns, against the baseline's mean and std."""
+    r"""Largest absolute robust z-score over the columns.
+
+    Centre and scale are the baseline's median and MAD of each column,
+    :math:`z_j = (x_j - \operatorname{median}_j) / (1.4826\,\operatorname{MAD}_j)`
+    (else IQR / 1.349, else 1 for a constant column), so outliers in the baseline do not
+    inflate the scale, and a robust scaler upstream is not undone by a mean and standard
+    deviation.
+    """
 
     def fit(self, x: npt.NDArray[np.float64]) -> None:
         """Learn from baseline data."""
-        self.mean_ = np.nanmean(x, axis=0)
-        std = np.nanstd(x, axis=0)
-        self.std_ = np.where(std > 0, std, 1.0)
+        x = np.where(np.isfinite(x), x, np.nan)
+        center = np.full(x.shape[1], np.nan)
+        scale = np.ones(x.shape[1])
+        known = np.isfinite(x).any(axis=0)
+        if known.any():
+            xs = x[:, known]
+            med = np.nanmedian(xs, axis=0)
+            mad = MAD_TO_SIGMA * np.nanmedian(np.abs(xs - med), axis=0)
+            q1, q3 = np.nanpercentile(xs, [25, 75], axis=0)
+            iqr = (q3 - q1) / IQR_TO_SIGMA
+            center[known] = med
+            scale[known] = np.where(mad > 0, mad, np.where(iqr > 0, iqr, 1.0))
+        self.center_ = center
+        self.scale_ = scale
 
     def score(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Largest finite ``|z|`` of each row; NaN for a row with none (nothing known)."""
         if not x.shape[1]:
             return np.zeros(x.shape[0])
-        z = np.abs((x - self.mean_) / self.std_)
+        z = np.abs((x - self.center_) / self.scale_)
         finite = np.isfinite(z)
         score = np.where(finite, z, 0.0).max(axis=1)
         return np.where(finite.any(axis=1), score, np.nan)
 
     def state(self) -> dict[str, Any]:
-        return {"mean": _floats(self.mean_), "std": _floats(self.std_)}
+        return {"center": _floats(self.center_), "scale": _floats(self.scale_)}
 
     def load(self, state: dict[str, Any]) -> None:
-        self.mean_ = np.array([math.nan if v is None else v for v in state["mean"]])
-        self.std_ = np.array([1.0 if v is None else v for v in state["std"]])
+        # a state fitted before the z-score became robust holds "mean" and "std": it keeps
+        # scoring as it was fitted until the pipeline is fitted again
+        center = state["center"] if "center" in state else state["mean"]
+        scale = state["scale"] if "scale" in state else state["std"]
+        self.center_ = np.array([math.nan if v is None else v for v in center])
+        self.scale_ = np.array([1.0 if v is None else v for v in scale])
 
 
 class ModelStep:
-    """An anomaly model over the feature columns; adds one column named ``output``.
+    """An anomaly score over the feature columns; adds one column named ``output``.
 
-    ``type: zscore`` (numpy) is built in; ``type: isolation_forest`` fits scikit-learn's
-    IsolationForest (``params`` are its keywords) and reports ``-score_samples`` (higher
-    is more anomalous). The fitted estimator lives in the pipeline's fitted state.
+    ``type: zscore`` (the only type) scores the largest robust ``|z|`` against the
+    baseline's median and MAD. Model types that need a serialised estimator (e.g.
+    ``isolation_forest``) are refused with a :class:`PipelineConfigError` naming the
+    project file's ``models:`` section, where they are trained, versioned and stored as
+    safe artifacts.
     """
 
     kind = "model"
     needs_fit = True
-    TYPES: ClassVar[tuple[str, ...]] = ("zscore", "isolation_forest")
+    TYPES: ClassVar[tuple[str, ...]] = ("zscore",)
 
     def __init__(self, params: dict[str, Any]) -> None:
         unknown = set(params) - {"type", "params", "columns", "output"}
         if unknown:
             raise PipelineError(f"model step: unknown parameter(s) {', '.join(sorted(unknown))}")
         self.type = params.get("type", "zscore")
+        if self.type in MOVED_TO_MODELS:
+            raise PipelineConfigError(moved_model_message(str(self.type)))
         if self.type not in self.TYPES:
             raise PipelineError(
                 f"model step: type must be one of {', '.join(self.TYPES)}, got {self.type!r}"
@@ -318,7 +364,7 @@ class ModelStep:
         self.params = dict(params.get("params", {}))
         self.input_columns: list[str] | None = params.get("columns")
         self.output = str(params.get("output", "anomaly_score"))
-        self._model: Any = None
+        self._model: _ZScore | None = None
         self._fitted_columns: list[str] | None = None
 
     def spec(self) -> dict[str, Any]:
@@ -344,15 +390,9 @@ class ModelStep:
         x = self._x(data)
         if x.shape[0] < 2:
             raise PipelineError(f"model step: {x.shape[0]} baseline window(s); need at least 2")
-        if self.type == "zscore":
-            model = _ZScore()
-            model.fit(x)
-            self._model = model
-        else:
-            from sklearn.ensemble import IsolationForest  # type: ignore[import-untyped]
-
-            params = {"random_state": 0, **self.params}
-            self._model = IsolationForest(**params).fit(np.nan_to_num(x))
+        model = _ZScore()
+        model.fit(x)
+        self._model = model
 
     def transform(self, data: Any) -> FeatureFrame:
         """Apply the step."""
@@ -361,10 +401,7 @@ class ModelStep:
         if not isinstance(data, FeatureFrame):
             raise PipelineError("the model step takes features, not windows")
         x = self._x(data)
-        if self.type == "zscore":
-            score = np.asarray(self._model.score(x), dtype=np.float64)
-        else:
-            score = -np.asarray(self._model.score_samples(np.nan_to_num(x)), dtype=np.float64)
+        score = np.asarray(self._model.score(x), dtype=np.float64)
         if x.shape[1]:
             # a window with no finite input (a regime the baseline never saw) is unknown,
             # never healthy
@@ -380,34 +417,24 @@ class ModelStep:
         return {**upstream, self.output: DIMENSIONLESS}
 
     def get_state(self) -> dict[str, Any]:
-        """What ``fit`` learned."""
+        """What ``fit`` learned (plain JSON numbers)."""
         if self._model is None:
             return {}
-        state: dict[str, Any] = {"columns": self._fitted_columns}
-        if self.type == "zscore":
-            state["zscore"] = self._model.state()
-        else:
-            import base64
-            import pickle
-
-            # an opaque estimator until models get their ONNX artifacts and registry
-            state["pickle"] = base64.b64encode(pickle.dumps(self._model)).decode()
-        return state
+        return {"columns": self._fitted_columns, "zscore": self._model.state()}
 
     def set_state(self, state: dict[str, Any]) -> None:
         """Restore what ``fit`` learned."""
         if not state:
             return
+        if "zscore" not in state:
+            raise PipelineError(
+                "model step: the fitted state holds no z-score (a pickled estimator is never "
+                "loaded): fit the pipeline again"
+            )
         self._fitted_columns = state["columns"]
-        if self.type == "zscore":
-            model = _ZScore()
-            model.load(state["zscore"])
-            self._model = model
-        else:
-            import base64
-            import pickle
-
-            self._model = pickle.loads(base64.b64decode(state["pickle"]))
+        model = _ZScore()
+        model.load(state["zscore"])
+        self._model = model
 
 
 StepBuilder = Callable[[dict[str, Any], Asset, dict[str, str]], Step]

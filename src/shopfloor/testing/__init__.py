@@ -1,8 +1,9 @@
 """Contract checks shipped with the package, as scikit-learn ships its estimator checks.
 
 A new store backend passes :func:`check_store`; a new bus passes :func:`check_bus`; a new
-connector type passes :func:`check_connector` against a live source on loopback, and every
-pipeline step kind passes :func:`check_step`.
+connector type passes :func:`check_connector` against a live source on loopback, every
+pipeline step kind passes :func:`check_step`, and every model type passes
+:func:`check_model`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
         Source,
         check_connector,
     )
+    from shopfloor.testing.model_checks import MODEL_CHECKS, check_model
     from shopfloor.testing.step_checks import STEP_CHECKS, STEP_EXAMPLES, check_step
     from shopfloor.testing.store_checks import STORE_CHECKS, check_store
 else:
@@ -36,6 +38,7 @@ else:
                 "Source",
                 "check_connector",
             ),
+            "shopfloor.testing.model_checks": ("MODEL_CHECKS", "check_model"),
             "shopfloor.testing.step_checks": ("STEP_CHECKS", "STEP_EXAMPLES", "check_step"),
             "shopfloor.testing.store_checks": ("STORE_CHECKS", "check_store"),
         },
@@ -44,6 +47,7 @@ else:
 __all__ = [
     "BUS_CHECKS",
     "CONNECTOR_CHECKS",
+    "MODEL_CHECKS",
     "STEP_CHECKS",
     "STEP_EXAMPLES",
     "STORE_CHECKS",
@@ -53,6 +57,7 @@ __all__ = [
     "Source",
     "check_bus",
     "check_connector",
+    "check_model",
     "check_step",
     "check_store",
 ]

@@ -60,7 +60,7 @@ STEP_EXAMPLES: dict[str, list[dict[str, Any]]] = {
     ],
     "model": [
         {"type": "zscore"},
-        {"type": "isolation_forest", "params": {"n_estimators": 20}},
+        {"type": "zscore", "columns": ["rms.x", "kurtosis.x"], "output": "score"},
     ],
 }
 """Step kind → parameters of the examples every check runs on."""

@@ -1,1 +1,27 @@
-"""Built-in model types; importing this package registers each of them."""
+"""Built-in model types; importing this package registers each of them.
+
+- Anomaly, fitted on a healthy baseline: ``robust_zscore``, ``pca``, ``isolation_forest``,
+  ``gmm``, ``river_drift``.
+- Classification, fitted on labelled windows: ``gradient_boosting``, ``random_forest``.
+
+A new type is one module here with a registered class, imported below; the contract
+suite (``shopfloor.testing.model_checks``) then runs over it.
+"""
+
+from shopfloor.ml.models.gmm import GaussianMixtureModel
+from shopfloor.ml.models.gradient_boosting import GradientBoostingModel
+from shopfloor.ml.models.isolation_forest import IsolationForestModel
+from shopfloor.ml.models.pca import PCAModel
+from shopfloor.ml.models.random_forest import RandomForestModel
+from shopfloor.ml.models.river_drift import RiverDriftModel
+from shopfloor.ml.models.robust_zscore import RobustZScore
+
+__all__ = [
+    "GaussianMixtureModel",
+    "GradientBoostingModel",
+    "IsolationForestModel",
+    "PCAModel",
+    "RandomForestModel",
+    "RiverDriftModel",
+    "RobustZScore",
+]
