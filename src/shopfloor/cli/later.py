@@ -21,7 +21,6 @@ _HELP = {  # the command's help; the commands in _MODEL take a MODEL argument
     "score": "Score stored history with a model (not available yet).",
     "models": "List registered models (not available yet).",
     "deploy": "Deploy a model to live data (not available yet).",
-    "alerts": "List alerts (not available yet).",
 }
 _MODEL = {"train", "score", "deploy"}
 _WHY = {
@@ -29,7 +28,6 @@ _WHY = {
     "score": "scoring stored history with a trained model arrives with the model registry",
     "models": "the model registry is not part of this version yet",
     "deploy": "deployments arrive with the deployment runtime",
-    "alerts": "alerts arrive with the deployment runtime",
 }
 
 

@@ -138,9 +138,16 @@ class Alert:
         """JSON-able, times as ISO 8601 UTC (``None`` when not set)."""
         out = asdict(self)
         out["state"] = str(self.state)
-        for key in ("opened_ns", "updated_ns", "resolved_ns", "shelved_until_ns", "verdict_ns"):
+        times = {
+            "opened_ns": "opened",
+            "updated_ns": "updated",
+            "resolved_ns": "resolved",
+            "shelved_until_ns": "shelved_until",
+            "verdict_ns": "verdict_at",
+        }
+        for key, name in times.items():
             value = out.pop(key)
-            out[key.removesuffix("_ns")] = None if value is None else format_ns(value)
+            out[name] = None if value is None else format_ns(value)
         return out
 
 

@@ -313,14 +313,8 @@ class AlertEngine:
             "open_alerts": len(self.open),
             "shelved": shelved,
             "open": [
-                {
-                    "id": a.id,
-                    "rule": a.rule,
-                    "asset": a.asset,
-                    "severity": a.severity,
-                    "state": str(a.state),
-                    "since": format_ns(a.opened_ns),
-                }
+                f"#{a.id} {a.rule} on {a.asset} ({a.severity}, {a.state} since "
+                f"{format_ns(a.opened_ns)})"
                 for a in self.open.values()
             ],
             "values_evaluated": self.evaluated,
