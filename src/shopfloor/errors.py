@@ -30,6 +30,9 @@ catch one tree and still see the cause::
     │   └── NotFittedError   also a ValueError, as in scikit-learn
     ├── NotifierError        a notification was not delivered now (retried with backoff)
     │   └── NotificationRefused  the receiver refused it for good (a 4xx, bad credentials)
+    ├── AlertError           an alert cannot be found or changed as asked
+    │   ├── AlertNotFound        also a LookupError: no alert with that id
+    │   └── AlertTransitionError also a ValueError: the change does not apply to its state
     └── ApiError             the HTTP API refused a request before it reached the platform
         ├── AuthenticationRequired  no token, or an unknown or revoked one (401)
         ├── PermissionDenied        the token's role may not do this (403)
@@ -51,6 +54,9 @@ from __future__ import annotations
 
 __all__ = [
     "HTTP_STATUS",
+    "AlertError",
+    "AlertNotFound",
+    "AlertTransitionError",
     "ApiError",
     "AuthenticationRequired",
     "BusClosed",
@@ -256,6 +262,18 @@ class NotificationRefused(NotifierError):
     """The receiver refused a notification for good: retrying would not help."""
 
 
+class AlertError(ShopfloorError):
+    """An alert cannot be found or changed as asked."""
+
+
+class AlertNotFound(AlertError, LookupError):
+    """No alert has the id given."""
+
+
+class AlertTransitionError(AlertError, ValueError):
+    """The change does not apply to the alert's state (acknowledging a resolved alert)."""
+
+
 class ApiError(ShopfloorError):
     """The HTTP API refused a request before it reached the platform."""
 
@@ -308,6 +326,9 @@ HTTP_STATUS: dict[type[ShopfloorError], int] = {
     ModelError: 422,
     NotFittedError: 409,
     NotifierError: 502,
+    AlertError: 400,
+    AlertNotFound: 404,
+    AlertTransitionError: 409,
     ServiceError: 503,
     ApiError: 400,
     AuthenticationRequired: 401,

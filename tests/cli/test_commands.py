@@ -32,7 +32,7 @@ def test_validate_reports_every_problem_with_exit_2(project: Path, runner: CliRu
     assert all("factory.yaml:" in i for i in report["issues"])
 
 
-@pytest.mark.parametrize("command", ["deploy", "alerts"])
+@pytest.mark.parametrize("command", ["deploy"])
 def test_pending_commands_say_so_and_fail(project: Path, runner: CliRunner, command: str) -> None:
     result = runner.invoke(app, [command, "-p", str(project)])
     assert result.exit_code == 1 and "nothing was done" in result.output

@@ -147,13 +147,11 @@ def test_step_parameters_are_typed(tmp_path: Path) -> None:
     assert "pipelines[0].steps[2].model.columns[0]: no step produces column 'rms.q'" in issues
 
 
-@pytest.mark.parametrize("section", ["models", "deployments", "alert_rules"])
+@pytest.mark.parametrize("section", ["models", "deployments"])
 def test_sections_that_nothing_runs_are_refused(tmp_path: Path, section: str) -> None:
     item = {
         "models": "{name: m, type: zscore, pipeline: spindle-health}",
         "deployments": "{name: d, model: m}",
-        "alert_rules": "{name: r, signal: acme/plant1/machining/line1/cell1/cnc-01/"
-        "spindle_load, threshold: 90}",
     }[section]
     text = EXAMPLE_PROJECT.replace(f"{section}: []", f"{section}:\n  - {item}")
     issues = problems(tmp_path, text)

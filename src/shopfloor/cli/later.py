@@ -18,12 +18,10 @@ __all__ = ["register"]
 
 _HELP = {  # the command's help; the commands in _MODEL take a MODEL argument
     "deploy": "Deploy a model to live data (not available yet).",
-    "alerts": "List alerts (not available yet).",
 }
 _MODEL = {"deploy"}
 _WHY = {
     "deploy": "deployments arrive with the deployment runtime",
-    "alerts": "alerts arrive with the deployment runtime",
 }
 
 

@@ -33,6 +33,9 @@ class LazyTyper:
 
 
 GROUPS = {
+    "alerts": LazyTyper(
+        "shopfloor.cli.alerts", "Alerts: list, show, acknowledge, resolve, shelve, feedback."
+    ),
     "diagnose": LazyTyper(
         "shopfloor.cli.diagnose", "Diagnose a bearing: inner race, outer race, ball, cage."
     ),

@@ -37,6 +37,7 @@ from shopfloor.pipelines.params import (
     StoreOutputParams,
 )
 from shopfloor.runtime.config import AlertRuleConfig, DeploymentConfig
+from shopfloor.runtime.notifiers.config import NotifierConfig
 
 __all__ = ["UNSUPPORTED_SECTIONS", "Sections", "check_sections"]
 
@@ -45,7 +46,6 @@ Loc = tuple[int | str, ...]
 UNSUPPORTED_SECTIONS: dict[str, str] = {
     "models": "the model registry and training issue adds it; use a pipeline 'model' step",
     "deployments": "the runtime issue adds it",
-    "alert_rules": "the runtime issue adds it; use a pipeline 'alert' output",
 }
 """Sections that validate but that nothing runs yet, with the reason given to the user."""
 
@@ -61,6 +61,9 @@ class Sections:
     models: list[tuple[int, ModelConfig]] = field(default_factory=list)
     deployments: list[tuple[int, DeploymentConfig]] = field(default_factory=list)
     alert_rules: list[tuple[int, AlertRuleConfig]] = field(default_factory=list)
+    notifiers: list[tuple[int, NotifierConfig]] = field(default_factory=list)
+    columns: dict[str, list[str] | None] = field(default_factory=dict)
+    """The columns each checked pipeline's steps produce (None: not known without building)."""
     partial_assets: dict[str, Asset] = field(default_factory=dict)
     """Assets with a wrong signal, holding their valid signals: enough to check pipelines."""
 
@@ -132,6 +135,7 @@ def _unique_names(sections: Sections) -> list[Located]:
     unique("models", [(i, m.name) for i, m in sections.models])
     unique("deployments", [(i, d.name) for i, d in sections.deployments])
     unique("alert_rules", [(i, r.name) for i, r in sections.alert_rules])
+    unique("notifiers", [(i, n.name) for i, n in sections.notifiers])
     return problems
 
 
@@ -425,6 +429,7 @@ def _pipeline(
     if any(name not in signals for _, name in used):
         return problems  # a signal it uses is wrong itself: the steps cannot be told
     columns, step_problems = _step_columns(sections, pi, pipeline, asset, build=build)
+    sections.columns[pipeline.name] = columns
     problems += step_problems
     problems += _outputs(sections, pi, pipeline, columns)
     if build and not problems and asset.path not in sections.partial_assets:
@@ -452,21 +457,71 @@ def _models_and_rules(sections: Sections) -> Iterator[Located]:
     for di, deployment in sections.deployments:
         if deployment.model not in models:
             yield Located(("deployments", di, "model"), f"no model {deployment.model!r}")
+    yield from _rules(sections)
+
+
+def _derived_signals(sections: Sections) -> tuple[set[str], list[str]]:
+    """The scalar signals the pipelines' store outputs write.
+
+    Returns their paths, and the path prefixes under which a pipeline writes signals whose
+    names are not known without building it.
+    """
+    exact: set[str] = set()
+    prefixes: list[str] = []
+    for _, pipeline in sections.pipelines:
+        columns = sections.columns.get(pipeline.name)
+        for output in pipeline.outputs:
+            if output.kind != "store":
+                continue
+            try:
+                params = StoreOutputParams.model_validate(output.params)
+            except ValidationError:
+                continue  # said where the output is checked
+            prefix = f"{pipeline.asset}/{params.prefix or pipeline.name + '.'}"
+            if columns is None:
+                prefixes.append(prefix)
+                continue
+            patterns = params.columns or ["*"]
+            exact |= {
+                prefix + c for c in columns if any(fnmatch.fnmatchcase(c, p) for p in patterns)
+            }
+    return exact, prefixes
+
+
+def _rules(sections: Sections) -> Iterator[Located]:
     deployments = sections.written("deployments")
     connectors = sections.written("connectors")
+    notifiers = sections.written("notifiers")
     all_refs = {SignalRef(a.path, s.name).path: s for _, a in sections.assets for s in a.signals}
+    written_assets = sections.written("assets", "path")
+    derived, prefixes = _derived_signals(sections)
     for ri, rule in sections.alert_rules:
+        for k, name in enumerate(rule.notify or []):
+            if name not in notifiers:
+                yield Located(
+                    ("alert_rules", ri, "notify", k),
+                    f"no notifier {name!r}{did_you_mean(name, notifiers)} "
+                    f"(notifiers: {', '.join(sorted(notifiers)) or 'none'})",
+                )
         if rule.signal is not None:
             target = all_refs.get(rule.signal)
-            if target is None:
+            if target is not None:
+                if target.kind != SignalKind.SCALAR:
+                    yield Located(
+                        ("alert_rules", ri, "signal"),
+                        f"signal {rule.signal!r} is {target.kind}, not scalar",
+                    )
+            elif rule.signal not in derived and not any(
+                rule.signal.startswith(p) for p in prefixes
+            ):
+                asset = rule.signal.rpartition("/")[0]
+                if asset in written_assets and asset not in {a.path for _, a in sections.assets}:
+                    continue  # the asset itself is wrong, and said so
+                known = sorted({*all_refs, *derived})
                 yield Located(
                     ("alert_rules", ri, "signal"),
-                    f"no signal {rule.signal!r} (give asset/path/signal)",
-                )
-            elif target.kind != SignalKind.SCALAR:
-                yield Located(
-                    ("alert_rules", ri, "signal"),
-                    f"signal {rule.signal!r} is {target.kind}, not scalar",
+                    f"no asset or pipeline output declares signal {rule.signal!r}"
+                    f"{did_you_mean(rule.signal, known)} (give asset/path/signal)",
                 )
         if rule.deployment is not None and rule.deployment not in deployments:
             yield Located(("alert_rules", ri, "deployment"), f"no deployment {rule.deployment!r}")

@@ -31,6 +31,7 @@ from shopfloor.ml.config import ModelConfig
 from shopfloor.model import Asset, Signal, SignalRef
 from shopfloor.pipelines.config import PipelineConfig
 from shopfloor.runtime.config import AlertRuleConfig, DeploymentConfig
+from shopfloor.runtime.notifiers.config import NOTIFIER_TYPES, NotifierConfig
 from shopfloor.store.config import StoreConfig
 
 __all__ = [
@@ -85,6 +86,10 @@ class FactoryConfig(BaseModel):
     models: list[ModelConfig] = Field(default_factory=list)
     deployments: list[DeploymentConfig] = Field(default_factory=list)
     alert_rules: list[AlertRuleConfig] = Field(default_factory=list)
+    notifiers: list[NotifierConfig] = Field(
+        default_factory=list,
+        description="Where alerts are sent; validated one by one by load_project.",
+    )
 
     def asset(self, path: str) -> Asset:
         """The asset at ``path``; ``KeyError`` when there is none."""
@@ -218,6 +223,43 @@ def _validate_connectors(
     return out
 
 
+def _validate_notifiers(
+    raw: Any, source: YamlSource, issues: list[str]
+) -> list[tuple[int, NotifierConfig]]:
+    """The notifiers that validate, each against its ``type``'s model; the others' problems."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        issues.append(source.issue(("notifiers",), "must be a list of notifiers"))
+        return []
+    out: list[tuple[int, NotifierConfig]] = []
+    for i, item in enumerate(raw):
+        loc: tuple[int | str, ...] = ("notifiers", i)
+        if not isinstance(item, dict):
+            issues.append(source.issue(loc, "must be a mapping with at least 'name' and 'type'"))
+            continue
+        type_name = item.get("type")
+        if type_name is None:
+            issues.append(source.issue(loc, "field required: type"))
+            continue
+        model = NOTIFIER_TYPES.get(str(type_name))
+        if model is None:
+            issues.append(
+                source.issue(
+                    (*loc, "type"),
+                    f"unknown notifier type {type_name!r}"
+                    f"{did_you_mean(str(type_name), NOTIFIER_TYPES)} "
+                    f"(known: {', '.join(NOTIFIER_TYPES)})",
+                )
+            )
+            continue
+        try:
+            out.append((i, model.model_validate(item)))
+        except ValidationError as err:
+            issues.extend(issues_from(err, source, loc, model))
+    return out
+
+
 def load_project(path: str | os.PathLike[str], *, build_pipelines: bool = True) -> Project:
     """Load and validate a project from its folder or its ``factory.yaml``.
 
@@ -248,6 +290,7 @@ def load_project(path: str | os.PathLike[str], *, build_pipelines: bool = True) 
     raw = dict(source.data)
     sections = Sections(raw=dict(raw))
     sections.connectors = _validate_connectors(raw.pop("connectors", None), source, issues)
+    sections.notifiers = _validate_notifiers(raw.pop("notifiers", None), source, issues)
     for name, model in _LIST_SECTIONS.items():
         setattr(sections, name, _validate_items(name, model, raw.pop(name, None), source, issues))
     sections.partial_assets = _partial_assets(sections)
@@ -269,7 +312,7 @@ def load_project(path: str | os.PathLike[str], *, build_pipelines: bool = True) 
     config = config.model_copy(
         update={
             name: [item for _, item in getattr(sections, name)]
-            for name in ("connectors", *_LIST_SECTIONS)
+            for name in ("connectors", "notifiers", *_LIST_SECTIONS)
         }
     )
     return Project(root=file.parent.resolve(), file=file.resolve(), config=config)

@@ -121,7 +121,16 @@ pipelines:
 
 models: []
 deployments: []
+
+# Alert rules watch any scalar signal, also a pipeline's outputs (health.anomaly_score):
+# kind threshold (above/below, hysteresis), rate_of_change (per second over window_s) or
+# stale (no value for stale_s); for_s is the persistence. Alerts are listed, acknowledged
+# and resolved with `shopfloor alerts`, and sent to the notifiers (all, or those in notify).
+#   - {name: spindle-hot, signal: acme/plant1/machining/line1/cell1/cnc-01/spindle_temperature,
+#      threshold: 70, hysteresis: 5, for_s: 30, severity: alarm, notify: [maintenance]}
 alert_rules: []
+#   - {name: maintenance, type: webhook, url: "https://example.invalid/hook"}
+notifiers: []
 """
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from shopfloor.exports import lazy_exports
 
 if TYPE_CHECKING:
+    from shopfloor.model.alert import Alert, AlertChange, AlertState
     from shopfloor.model.annotation import Annotation, validate_label
     from shopfloor.model.asset import Asset, BearingGeometry
     from shopfloor.model.paths import ISA95_LEVELS, AssetPath, validate_asset_path, validate_segment
@@ -47,6 +48,7 @@ else:
     __getattr__, __dir__ = lazy_exports(
         __name__,
         {
+            "shopfloor.model.alert": ("Alert", "AlertChange", "AlertState"),
             "shopfloor.model.annotation": ("Annotation", "validate_label"),
             "shopfloor.model.asset": ("Asset", "BearingGeometry"),
             "shopfloor.model.paths": (
@@ -92,6 +94,9 @@ __all__ = [
     "ISA95_LEVELS",
     "NS_PER_S",
     "UNS_ROOT",
+    "Alert",
+    "AlertChange",
+    "AlertState",
     "Annotation",
     "Asset",
     "AssetPath",

@@ -1,4 +1,4 @@
-"""Which services a platform runs for a project (connectors, pipelines)."""
+"""Which services a platform runs for a project (alerts, pipelines, connectors)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from shopfloor.config import Project, environment
 from shopfloor.connectors.base import BoundSignal
 from shopfloor.connectors.engine import ConnectorEngine, ConnectorSpec
 from shopfloor.connectors.registry import load_connector_class, manifest_for
+from shopfloor.node.alerts import alert_service
 from shopfloor.node.pipelines import pipeline_service
 
 if TYPE_CHECKING:
@@ -55,9 +56,12 @@ def _engine(project: Project) -> Callable[[Platform], ConnectorEngine]:
 def project_services(project: Project, *, pipelines: bool = True) -> list[Callable[[Any], Any]]:
     """Factories of the services the project's configuration asks for.
 
-    Pipelines start before connectors, so their subscriptions see the first records.
+    The alert engine and pipelines start before connectors, so their subscriptions see
+    the first records.
     """
     services: list[Callable[[Any], Any]] = []
+    if project.config.alert_rules:
+        services.append(functools.partial(alert_service, project))
     for config in project.config.pipelines if pipelines else []:
         services.append(functools.partial(pipeline_service, project, config.name))
     if any(c.enabled for c in project.config.connectors):

@@ -16,13 +16,11 @@ Derived signals carry the unit of their column; scores and scaled values are dim
 from __future__ import annotations
 
 import fnmatch
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from shopfloor.errors import PipelineConfigError
 from shopfloor.model import (
-    NS_PER_S,
     EventRecord,
     Provenance,
     Record,
@@ -32,6 +30,7 @@ from shopfloor.model import (
     SignalRef,
     validate_segment,
 )
+from shopfloor.model.condition import Persistence, Transition, threshold_level
 from shopfloor.pipelines.config import OutputConfig
 from shopfloor.pipelines.frames import FeatureFrame
 from shopfloor.pipelines.steps import DIMENSIONLESS
@@ -55,7 +54,9 @@ class AlertOutput:
     Raised after ``for_s`` beyond the threshold; cleared once back past ``threshold ∓
     hysteresis`` for ``clear_for_s``. A non-finite value (nothing known about the window,
     e.g. its regime is missing from the baseline) makes the state ``unknown`` and emits one
-    ``alert_unknown`` event; persistence restarts from the next known value.
+    ``alert_unknown`` event; persistence restarts from the next known value. The state
+    machine is :class:`~shopfloor.model.condition.Persistence`, the one the runtime's
+    alert rules use too.
 
     Persistence counts consecutive windows only: a window starting more than ``hop_ns``
     after the previous one follows a data gap, and both ``for_s`` and ``clear_for_s``
@@ -73,95 +74,63 @@ class AlertOutput:
     severity: str
     name: str
     provenance: Provenance
-    active: bool = False
-    pending_since: int | None = None
-    clearing_since: int | None = None
-    unknown: bool = False
     hop_ns: int | None = None
-    hop_learned: bool = False
-    last_t0: int | None = None
+    persistence: Persistence = field(init=False)
 
-    def _after_gap(self, t0: int) -> bool:
-        """Whether window ``t0`` follows a data gap; learns the hop when it was not given."""
-        last, self.last_t0 = self.last_t0, t0
-        if last is None or t0 <= last:
-            return False
-        step = t0 - last
-        if self.hop_ns is None or (self.hop_learned and step < self.hop_ns):
-            self.hop_ns, self.hop_learned = step, True
-            return False
-        return step > self.hop_ns
+    def __post_init__(self) -> None:
+        self.persistence = Persistence(
+            self.for_s, self.clear_for_s, max_gap_ns=self.hop_ns, learn_gap=self.hop_ns is None
+        )
+
+    @property
+    def active(self) -> bool:
+        """Whether the alert stands raised."""
+        return self.persistence.active
 
     @property
     def state(self) -> str:
         """``raised``, ``normal``, or ``unknown`` (the last value was not finite)."""
-        if self.unknown:
-            return "unknown"
-        return "raised" if self.active else "normal"
+        return self.persistence.state
 
     def evaluate(self, frame: FeatureFrame) -> list[EventRecord]:
         """Events (``alert_raised`` / ``alert_cleared``) for the windows of ``frame``."""
         out: list[EventRecord] = []
         values = frame.columns[self.column]
         regimes = frame.regime if len(frame.regime) == len(frame) else [None] * len(frame)
+        above = self.above is not None
+        threshold = self.above if self.above is not None else self.below
+        assert threshold is not None  # build_outputs sets one of them
         for t0, value, regime in zip(frame.t0_ns.tolist(), values.tolist(), regimes, strict=True):
-            if self._after_gap(t0):
-                # windows across a data gap are not consecutive: persistence starts again
-                self.pending_since = None
-                self.clearing_since = None
-            if not math.isfinite(value):
-                self.pending_since = None
-                if not self.unknown:
-                    self.unknown = True
-                    where = f" in regime {regime!r}" if regime else ""
-                    out.append(
-                        EventRecord(
-                            self.signal,
-                            t0,
-                            "alert_unknown",
-                            self.provenance,
-                            f"{self.name}: {self.column} is unknown{where} (not covered by "
-                            "the baseline): the alert cannot tell",
-                            "warning",
-                            {"rule": self.name, "column": self.column, "regime": regime},
-                        )
+            level = threshold_level(value, above=above, threshold=threshold, clear=self.clear)
+            transition = self.persistence.step(t0, level)
+            if transition is Transition.UNKNOWN:
+                where = f" in regime {regime!r}" if regime else ""
+                out.append(
+                    EventRecord(
+                        self.signal,
+                        t0,
+                        "alert_unknown",
+                        self.provenance,
+                        f"{self.name}: {self.column} is unknown{where} (not covered by "
+                        "the baseline): the alert cannot tell",
+                        "warning",
+                        {"rule": self.name, "column": self.column, "regime": regime},
                     )
-                continue
-            self.unknown = False
-            if self.above is not None:
-                beyond, back = value > self.above, value < self.clear
-            else:
-                assert self.below is not None
-                beyond, back = value < self.below, value > self.clear
-            if not self.active:
-                if beyond:
-                    self.pending_since = t0 if self.pending_since is None else self.pending_since
-                    if (t0 - self.pending_since) >= self.for_s * NS_PER_S:
-                        self.active = True
-                        self.pending_since = None
-                        out.append(
-                            EventRecord(
-                                self.signal,
-                                t0,
-                                "alert_raised",
-                                self.provenance,
-                                f"{self.name}: {self.column} = {value:.4g} "
-                                f"{'above' if self.above is not None else 'below'} "
-                                f"{self.above if self.above is not None else self.below:g}",
-                                self.severity,
-                                {"rule": self.name, "column": self.column, "value": value},
-                            )
-                        )
-                else:
-                    self.pending_since = None
-            elif not back:
-                self.clearing_since = None
-            else:
-                self.clearing_since = t0 if self.clearing_since is None else self.clearing_since
-                if (t0 - self.clearing_since) < self.clear_for_s * NS_PER_S:
-                    continue
-                self.active = False
-                self.clearing_since = None
+                )
+            elif transition is Transition.RAISED:
+                out.append(
+                    EventRecord(
+                        self.signal,
+                        t0,
+                        "alert_raised",
+                        self.provenance,
+                        f"{self.name}: {self.column} = {value:.4g} "
+                        f"{'above' if above else 'below'} {threshold:g}",
+                        self.severity,
+                        {"rule": self.name, "column": self.column, "value": value},
+                    )
+                )
+            elif transition is Transition.CLEARED:
                 out.append(
                     EventRecord(
                         self.signal,

@@ -20,9 +20,9 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shopfloor.model import BearingGeometry
-from shopfloor.pipelines.steps import MOVED_TO_MODELS, moved_model_message
 
 __all__ = [
+    "MOVED_TO_MODELS",
     "OUTPUT_PARAMS",
     "STEP_PARAMS",
     "AlertOutputParams",
@@ -31,9 +31,24 @@ __all__ = [
     "ModelParams",
     "ScalerParams",
     "StoreOutputParams",
+    "moved_model_message",
 ]
 
 Band = tuple[float, float]
+
+
+MOVED_TO_MODELS = ("isolation_forest",)
+"""Model types that left the pipeline step for the project file's ``models:`` section."""
+
+
+def moved_model_message(model_type: str) -> str:
+    """Why a pipeline ``model`` step refuses ``model_type``, and where it goes instead."""
+    return (
+        f"model step: type {model_type!r} is no longer a pipeline step (its fitted state "
+        "would have to be pickled); declare it in the project file's models: section "
+        f"(- name: ..., type: {model_type}, pipeline: <this pipeline>) and keep "
+        "'type: zscore' here"
+    )
 
 
 class _Params(BaseModel):

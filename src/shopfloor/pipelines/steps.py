@@ -29,6 +29,7 @@ from shopfloor.features import FeatureSet
 from shopfloor.model import Asset, BearingGeometry
 from shopfloor.model.units import conversion_factor
 from shopfloor.pipelines.frames import FeatureFrame, WindowBatch
+from shopfloor.pipelines.params import MOVED_TO_MODELS, moved_model_message
 
 __all__ = [
     "DIMENSIONLESS",
@@ -273,19 +274,6 @@ MAD_TO_SIGMA = 1.4826
 
 IQR_TO_SIGMA = 1.349
 """Interquartile range / this = standard deviation, for normally distributed data."""
-
-MOVED_TO_MODELS = ("isolation_forest",)
-"""Model types that left the pipeline step for the project file's ``models:`` section."""
-
-
-def moved_model_message(model_type: str) -> str:
-    """Why a pipeline ``model`` step refuses ``model_type``, and where it goes instead."""
-    return (
-        f"model step: type {model_type!r} is no longer a pipeline step (its fitted state "
-        "would have to be pickled); declare it in the project file's models: section "
-        f"(- name: ..., type: {model_type}, pipeline: <this pipeline>) and keep "
-        "'type: zscore' here"
-    )
 
 
 class _ZScore:

@@ -37,27 +37,65 @@ class WritebackConfig(BaseModel):
 
 
 class AlertRuleConfig(BaseModel):
-    """When a signal or a deployment's score becomes an alert.
+    """When a signal (or a deployment's score) becomes an alert.
 
-    The alert raises when the value is beyond ``threshold`` for ``for_s`` seconds and
-    clears when it has been back beyond ``threshold - hysteresis`` (for ``above``) for as
-    long.
+    Three kinds:
+
+    - ``threshold``: the value is beyond ``threshold`` (``condition`` above or below);
+    - ``rate_of_change``: ``|Δvalue / Δt|`` per second over the last ``window_s`` is above
+      ``threshold``;
+    - ``stale``: no value has arrived for ``stale_s``.
+
+    The alert raises once the condition has held for ``for_s`` seconds and, with
+    ``auto_resolve``, resolves once it has been back past ``threshold ∓ hysteresis`` for
+    ``clear_for_s`` (default ``for_s``). An unknown value (NaN, bad quality) never counts
+    as back to normal. ``notify`` names the notifiers that are told (default: all).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: Annotated[str, AfterValidator(_name)]
+    kind: Literal["threshold", "rate_of_change", "stale"] = "threshold"
     signal: str | None = Field(default=None, description="asset/signal path of a scalar signal.")
     deployment: str | None = Field(default=None, description="Alert on this deployment's score.")
     condition: Literal["above", "below"] = "above"
-    threshold: float
+    threshold: float | None = Field(
+        default=None, description="The limit (for rate_of_change: in signal units per second)."
+    )
     hysteresis: float = Field(default=0.0, ge=0)
+    window_s: float | None = Field(
+        default=None, gt=0, description="rate_of_change: the span the rate is taken over."
+    )
+    stale_s: float | None = Field(
+        default=None, gt=0, description="stale: how long without a value raises."
+    )
     for_s: float = Field(default=0.0, ge=0, description="Persistence before raising.")
+    clear_for_s: float | None = Field(
+        default=None, ge=0, description="Persistence before resolving (default: for_s)."
+    )
     severity: Literal["info", "warning", "alarm", "critical"] = "warning"
+    auto_resolve: bool = Field(default=True, description="Resolve when the condition clears.")
+    notify: list[str] | None = Field(
+        default=None, description="Names of the notifiers told (default: all of them)."
+    )
+    message: str | None = Field(default=None, description="What a person reads; default: made up.")
     writeback: WritebackConfig | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> Self:
         if (self.signal is None) == (self.deployment is None):
             raise ValueError("give exactly one of 'signal' or 'deployment'")
+        needs = {"threshold": ("threshold",), "rate_of_change": ("threshold", "window_s")}
+        for key in needs.get(self.kind, ("stale_s",)):
+            if getattr(self, key) is None:
+                raise ValueError(f"a {self.kind} rule needs {key!r}")
+        if self.kind == "stale" and self.threshold is not None:
+            raise ValueError("a stale rule has no 'threshold' (it watches for missing values)")
+        if self.kind == "rate_of_change" and self.threshold is not None and self.threshold < 0:
+            raise ValueError(f"a rate_of_change threshold is a magnitude, got {self.threshold:g}")
         return self
+
+    @property
+    def clear_after_s(self) -> float:
+        """How long the condition must stay cleared before it resolves."""
+        return self.for_s if self.clear_for_s is None else self.clear_for_s

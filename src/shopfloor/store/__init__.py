@@ -14,7 +14,13 @@ if TYPE_CHECKING:
     from shopfloor.model.validation import RecordValidator, ValidationLimits, WriteReport
     from shopfloor.store.config import StoreConfig
     from shopfloor.store.duckdb import DuckDBStore
-    from shopfloor.store.protocol import DeletingStore, SignalInfo, Store, StoreStats
+    from shopfloor.store.protocol import (
+        AlertStore,
+        DeletingStore,
+        SignalInfo,
+        Store,
+        StoreStats,
+    )
 else:
     __getattr__, __dir__ = lazy_exports(
         __name__,
@@ -22,11 +28,18 @@ else:
             "shopfloor.model.validation": ("RecordValidator", "ValidationLimits", "WriteReport"),
             "shopfloor.store.config": ("StoreConfig",),
             "shopfloor.store.duckdb": ("DuckDBStore",),
-            "shopfloor.store.protocol": ("DeletingStore", "SignalInfo", "Store", "StoreStats"),
+            "shopfloor.store.protocol": (
+                "AlertStore",
+                "DeletingStore",
+                "SignalInfo",
+                "Store",
+                "StoreStats",
+            ),
         },
     )
 
 __all__ = [
+    "AlertStore",
     "DeletingStore",
     "DuckDBStore",
     "RecordValidator",

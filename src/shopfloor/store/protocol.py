@@ -33,6 +33,9 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from shopfloor.model import (
+        Alert,
+        AlertChange,
+        AlertState,
         Annotation,
         DeadLetter,
         EventRecord,
@@ -48,6 +51,7 @@ else:
     __getattr__, __dir__ = lazy_exports(__name__, {"shopfloor.model.validation": ("WriteReport",)})
 
 __all__ = [
+    "AlertStore",
     "AnnotationStore",
     "DeletingStore",
     "SignalInfo",
@@ -217,4 +221,41 @@ class AnnotationStore(Protocol):
 
     async def delete_annotation(self, annotation_id: int) -> bool:
         """Delete one annotation; ``False`` when there was none with that id."""
+        ...
+
+
+@runtime_checkable
+class AlertStore(Protocol):
+    """A store that keeps alerts and their history: an optional ability.
+
+    An alert is kept with the change that made it, in one step, so its history never
+    misses a state (:mod:`shopfloor.model.alert`). The embedded store keeps them in its
+    own tables; over HTTP they are not served yet
+    (:class:`~shopfloor.store.remote.RemoteStore` raises ``StoreError`` saying so).
+    """
+
+    async def save_alert(self, alert: Alert, changes: Sequence[AlertChange]) -> Alert:
+        """Keep ``alert`` (new when its id is ``None``) and append ``changes`` to its history.
+
+        Returns the alert with its id.
+        """
+        ...
+
+    async def get_alert(self, alert_id: int) -> Alert | None:
+        """Alert ``alert_id``, or ``None`` when there is none."""
+        ...
+
+    async def list_alerts(
+        self,
+        *,
+        states: Sequence[AlertState] | None = None,
+        asset: str | None = None,
+        rule: str | None = None,
+        limit: int | None = None,
+    ) -> list[Alert]:
+        """Alerts newest first; ``asset`` keeps those of that asset and below it."""
+        ...
+
+    async def alert_history(self, alert_id: int) -> list[AlertChange]:
+        """Every change of alert ``alert_id``, oldest first (empty when there is none)."""
         ...

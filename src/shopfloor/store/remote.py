@@ -18,6 +18,9 @@ import pyarrow as pa
 
 from shopfloor.errors import StoreError, StoreFailed, StoreUnavailable, error_from_http
 from shopfloor.model import (
+    Alert,
+    AlertChange,
+    AlertState,
     Annotation,
     DeadLetter,
     EventRecord,
@@ -364,3 +367,35 @@ class RemoteStore:
     async def delete_annotation(self, annotation_id: int) -> bool:
         """Not over HTTP yet: ``StoreError`` saying so."""
         raise self._no_labels()
+
+    # -- alerts: not served over HTTP yet ---------------------------------------------------
+
+    def _no_alerts(self) -> StoreError:
+        return StoreError(
+            f"alerts are not served over HTTP yet: the platform at {self.base_url} owns the "
+            "store; its health ('shopfloor status') shows the open alerts, and the platform "
+            "must be stopped to list or change them"
+        )
+
+    async def save_alert(self, alert: Alert, changes: Sequence[AlertChange]) -> Alert:
+        """Not over HTTP yet: ``StoreError`` saying so."""
+        raise self._no_alerts()
+
+    async def get_alert(self, alert_id: int) -> Alert | None:
+        """Not over HTTP yet: ``StoreError`` saying so."""
+        raise self._no_alerts()
+
+    async def list_alerts(
+        self,
+        *,
+        states: Sequence[AlertState] | None = None,
+        asset: str | None = None,
+        rule: str | None = None,
+        limit: int | None = None,
+    ) -> list[Alert]:
+        """Not over HTTP yet: ``StoreError`` saying so."""
+        raise self._no_alerts()
+
+    async def alert_history(self, alert_id: int) -> list[AlertChange]:
+        """Not over HTTP yet: ``StoreError`` saying so."""
+        raise self._no_alerts()

@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, fi
 from shopfloor.model import validate_segment
 
 __all__ = [
+    "NOTIFIER_TYPES",
     "SEVERITIES",
     "EmailNotifierConfig",
     "MqttNotifierConfig",
@@ -126,3 +127,12 @@ NotifierConfig = Annotated[
     Field(discriminator="type"),
 ]
 """One entry of the project file's ``notifiers:`` list."""
+
+NOTIFIER_TYPES: dict[
+    str, type[WebhookNotifierConfig | MqttNotifierConfig | EmailNotifierConfig]
+] = {
+    "webhook": WebhookNotifierConfig,
+    "mqtt": MqttNotifierConfig,
+    "email": EmailNotifierConfig,
+}
+"""Each notifier ``type`` and the model of its entry."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,14 +122,17 @@ class NotificationDispatcher:
                     self._deliver(route), name=f"notifier:{route.notifier.name}"
                 )
 
-    def notify(self, notification: Notification) -> None:
+    def notify(self, notification: Notification, *, only: Collection[str] | None = None) -> None:
         """Queue ``notification`` for every notifier whose severity filter lets it through.
 
-        Never waits. A full queue counts the notification as overflowed (in health, in
-        the log and through ``on_failed``).
+        ``only`` limits it to the notifiers of those names (``None``: all). Never waits. A
+        full queue counts the notification as overflowed (in health, in the log and
+        through ``on_failed``).
         """
         rank = SEVERITIES.index(notification.severity)
         for route in self._routes:
+            if only is not None and route.notifier.name not in only:
+                continue
             if rank < SEVERITIES.index(route.config.min_severity):
                 continue
             try:

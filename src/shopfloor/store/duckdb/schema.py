@@ -12,6 +12,9 @@
   asset or one of its signals, with who labelled them and when (:mod:`.labels`).
   Added after version 1 was released, with ``IF NOT EXISTS``: older files get it when
   opened for writing, so the version stays 1.
+- ``alerts`` and ``alert_changes``: alerts of the runtime's rules with their lifecycle
+  state, and every change of them (who, when, from, to, comment) (:mod:`.alerts`). Added
+  the same way as ``annotations``.
 """
 
 from __future__ import annotations
@@ -75,6 +78,19 @@ CREATE TABLE IF NOT EXISTS annotations (
     asset VARCHAR NOT NULL, signal VARCHAR, start_ts TIMESTAMP_NS NOT NULL,
     end_ts TIMESTAMP_NS NOT NULL, label VARCHAR NOT NULL, comment VARCHAR NOT NULL,
     created_by VARCHAR NOT NULL, created_ts TIMESTAMP_NS NOT NULL);
+CREATE SEQUENCE IF NOT EXISTS alert_ids START 1;
+CREATE TABLE IF NOT EXISTS alerts (
+    id BIGINT PRIMARY KEY DEFAULT nextval('alert_ids'),
+    rule VARCHAR NOT NULL, asset VARCHAR NOT NULL, signal VARCHAR, severity VARCHAR NOT NULL,
+    state VARCHAR NOT NULL, message VARCHAR NOT NULL, value DOUBLE,
+    opened_ts TIMESTAMP_NS NOT NULL, updated_ts TIMESTAMP_NS NOT NULL,
+    resolved_ts TIMESTAMP_NS, shelved_until_ts TIMESTAMP_NS, raised_count INTEGER NOT NULL,
+    verdict VARCHAR, verdict_comment VARCHAR NOT NULL, verdict_by VARCHAR NOT NULL,
+    verdict_ts TIMESTAMP_NS, label_id BIGINT);
+CREATE TABLE IF NOT EXISTS alert_changes (
+    alert_id BIGINT NOT NULL, at_ts TIMESTAMP_NS NOT NULL, who VARCHAR NOT NULL,
+    action VARCHAR NOT NULL, from_state VARCHAR, to_state VARCHAR NOT NULL,
+    comment VARCHAR NOT NULL);
 """
 
 

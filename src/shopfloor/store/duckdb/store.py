@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from shopfloor.model import (
+        Alert,
+        AlertChange,
+        AlertState,
         Annotation,
         DeadLetter,
         EventRecord,
@@ -301,3 +304,36 @@ class DuckDBStore:
         from shopfloor.store.duckdb import labels
 
         return await labels.delete(self._db, annotation_id)
+
+    # -- alerts ---------------------------------------------------------------------------
+
+    async def save_alert(self, alert: Alert, changes: Sequence[AlertChange]) -> Alert:
+        """Keep ``alert`` with its changes in one transaction; return it with its id."""
+        from shopfloor.store.duckdb import alerts
+
+        return await alerts.save(self._db, alert, changes)
+
+    async def get_alert(self, alert_id: int) -> Alert | None:
+        """Alert ``alert_id``, or ``None``."""
+        from shopfloor.store.duckdb import alerts
+
+        return await alerts.get(self._db, alert_id)
+
+    async def list_alerts(
+        self,
+        *,
+        states: Sequence[AlertState] | None = None,
+        asset: str | None = None,
+        rule: str | None = None,
+        limit: int | None = None,
+    ) -> list[Alert]:
+        """Alerts newest first, filtered by state, asset (and below) and rule."""
+        from shopfloor.store.duckdb import alerts
+
+        return await alerts.select(self._db, states=states, asset=asset, rule=rule, limit=limit)
+
+    async def alert_history(self, alert_id: int) -> list[AlertChange]:
+        """Every change of alert ``alert_id``, oldest first."""
+        from shopfloor.store.duckdb import alerts
+
+        return await alerts.changes(self._db, alert_id)

@@ -1,0 +1,334 @@
+"""The alert engine: rules evaluated on live values, alerts kept, people told.
+
+One subscription per watched signal (``alerts:<signal path>``) feeds the values of the
+bus to each rule on it (:class:`~shopfloor.runtime.alerts.rules.RuleState`); a timer
+checks stale rules and expired shelves. Every change of an alert is made by the pure
+lifecycle (:mod:`shopfloor.model.alert`), kept in the store with its history
+(:class:`~shopfloor.store.AlertStore`) and, unless the alert is shelved, handed to the
+:class:`~shopfloor.runtime.notifiers.NotificationDispatcher`, which only queues: a slow
+mail server never holds up evaluation. Store writes run on the store's own threads, so
+the event loop is never blocked.
+
+There is one open alert per rule and asset: the engine reads the open ones at start and
+updates an open alert when its rule raises again. A delivery is acknowledged once its
+values were evaluated and the resulting changes handed to the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from shopfloor.bus import Bus, Subscription
+from shopfloor.errors import BusClosed, ShopfloorError
+from shopfloor.model import Quality, ScalarBatch, SignalRef, format_ns, now_ns, topic_for
+from shopfloor.model.alert import (
+    SYSTEM,
+    Alert,
+    AlertChange,
+    AlertState,
+    raise_alert,
+    resolve,
+    unshelve,
+)
+from shopfloor.model.condition import Transition
+from shopfloor.runtime.alerts.rules import Firing, RuleState
+from shopfloor.runtime.config import AlertRuleConfig
+from shopfloor.runtime.notifiers import Notification, NotificationDispatcher
+from shopfloor.store.protocol import AlertStore
+
+__all__ = ["AlertEngine"]
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]
+"""(rule name, asset path): at most one open alert each."""
+
+
+def _split(path: str) -> SignalRef:
+    asset, _, name = path.rpartition("/")
+    return SignalRef(asset, name)
+
+
+class AlertEngine:
+    """Evaluate alert rules on live values (a platform :class:`~shopfloor.node.Service`).
+
+    Parameters
+    ----------
+    rules
+        The project's alert rules. Rules on a deployment's score wait for deployments
+        and are reported as such in :meth:`health`.
+    bus
+        Where the values come from.
+    store
+        Where alerts and their history are kept.
+    dispatcher
+        Where notifications go (``None``: nobody is told).
+    clock
+        Now in UTC nanoseconds; tests pin it.
+    tick_s
+        How often stale rules and shelves are checked.
+    batch_size
+        Deliveries taken at once per subscription.
+    """
+
+    name = "alerts"
+
+    def __init__(
+        self,
+        rules: Sequence[AlertRuleConfig],
+        bus: Bus,
+        store: AlertStore,
+        dispatcher: NotificationDispatcher | None = None,
+        *,
+        clock: Callable[[], int] = now_ns,
+        tick_s: float = 1.0,
+        batch_size: int = 256,
+    ) -> None:
+        self.bus = bus
+        self.store = store
+        self.dispatcher = dispatcher
+        self._clock = clock
+        self._tick_s = tick_s
+        self._batch_size = batch_size
+        self.rules = list(rules)
+        self.waiting = {
+            r.name: f"watches deployment {r.deployment!r}: deployments are not running yet"
+            for r in rules
+            if r.signal is None
+        }
+        self._states: dict[str, list[RuleState]] = {}
+        for rule in rules:
+            if rule.signal is not None:
+                self._states.setdefault(rule.signal, []).append(RuleState(rule))
+        self.open: dict[Key, Alert] = {}
+        self._lock = asyncio.Lock()
+        self._subscriptions: list[Subscription] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self.evaluated = 0
+        self.raised = 0
+        self.resolved = 0
+        self.notified = 0
+        self.errors = 0
+        self.last_error: str | None = None
+
+    async def start(self) -> None:
+        """Read the open alerts, start the notifiers, subscribe and start the timer."""
+        started = self._clock()
+        for states in self._states.values():
+            for state in states:
+                state.started_ns = started
+        current = await self.store.list_alerts(states=[AlertState.OPEN, AlertState.ACKNOWLEDGED])
+        for alert in reversed(current):  # oldest first: a newer one of the same key wins
+            self.open[(alert.rule, alert.asset)] = alert
+        for path, states in self._states.items():
+            asset = _split(path).asset
+            for state in states:
+                if (state.rule.name, asset) in self.open:
+                    state.persistence.reset(active=True)  # it can still clear
+        if self.dispatcher is not None:
+            await self.dispatcher.start()
+        for path in self._states:
+            subscription = await self.bus.subscribe(
+                topic_for(_split(path)), name=f"alerts:{path}", maxsize=1024
+            )
+            self._subscriptions.append(subscription)
+            self._tasks.append(
+                asyncio.create_task(self._read(path, subscription), name=f"alerts:{path}")
+            )
+        self._tasks.append(asyncio.create_task(self._timer(), name="alerts:timer"))
+        log.info(
+            "alerts.started rules=%d signals=%d open=%d",
+            len(self.rules),
+            len(self._states),
+            len(self.open),
+        )
+
+    async def _read(self, path: str, subscription: Subscription) -> None:
+        states = self._states[path]
+        while True:
+            try:
+                batch = await subscription.get_batch(self._batch_size, 0.5)
+            except BusClosed:
+                return
+            for delivery in batch:
+                record = delivery.record
+                if isinstance(record, ScalarBatch) and len(record):
+                    values = np.where(record.quality == Quality.BAD, np.nan, record.values).tolist()
+                    ts = record.ts_ns.tolist()
+                    arrival = self._clock()
+                    for state in states:
+                        await self._apply(state, path, state.feed(ts, values, arrival))
+                    self.evaluated += len(ts)
+                delivery.ack()
+
+    async def _timer(self) -> None:
+        while True:
+            await asyncio.sleep(self._tick_s)
+            now = self._clock()
+            try:
+                for path, states in self._states.items():
+                    for state in states:
+                        if state.is_stale_rule:
+                            await self._apply(state, path, state.tick(now))
+                await self._unshelve_expired(now)
+            except Exception as err:  # the timer must keep running; say so in health
+                self._failed("timer", err)
+
+    async def _unshelve_expired(self, now: int) -> None:
+        async with self._lock:
+            for key, alert in list(self.open.items()):
+                if alert.shelf_expired(now):
+                    changed, change = unshelve(alert, at_ns=now, comment="shelf expired")
+                    await self._keep(key, changed, change)
+
+    async def _apply(self, state: RuleState, path: str, firings: list[Firing]) -> None:
+        if not firings:
+            return
+        rule = state.rule
+        ref = _split(path)
+        key = (rule.name, ref.asset)
+        async with self._lock:
+            for firing in firings:
+                if firing.transition is Transition.UNKNOWN:
+                    log.warning("alerts.unknown rule=%s signal=%s", rule.name, path)
+                    continue
+                if firing.transition is Transition.RAISED:
+                    await self._raise(rule, ref, key, firing)
+                elif rule.auto_resolve and key in self.open:
+                    alert, change = resolve(
+                        self.open[key],
+                        who=SYSTEM,
+                        at_ns=firing.t_ns,
+                        comment=f"condition cleared ({self._describe(rule, firing)})",
+                    )
+                    await self._keep(key, alert, change)
+                    self.resolved += 1
+
+    async def _raise(self, rule: AlertRuleConfig, ref: SignalRef, key: Key, firing: Firing) -> None:
+        message = rule.message or f"{rule.name}: {self._describe(rule, firing)}"
+        alert, change = raise_alert(
+            self.open.get(key),
+            rule=rule.name,
+            asset=ref.asset,
+            severity=rule.severity,
+            message=message,
+            at_ns=firing.t_ns,
+            signal=ref.name,
+            value=firing.value,
+        )
+        await self._keep(key, alert, change)
+        if change.action == "raised":
+            self.raised += 1
+
+    @staticmethod
+    def _describe(rule: AlertRuleConfig, firing: Firing) -> str:
+        value = "unknown" if firing.value is None else f"{firing.value:.4g}"
+        if rule.kind == "stale":
+            return f"no value of {rule.signal} for {value} s (limit {rule.stale_s:g} s)"
+        if rule.kind == "rate_of_change":
+            return (
+                f"{rule.signal} changes by {value}/s over {rule.window_s:g} s "
+                f"(limit {rule.threshold:g}/s)"
+            )
+        return f"{rule.signal} = {value} ({rule.condition} {rule.threshold:g})"
+
+    async def _keep(self, key: Key, alert: Alert, change: AlertChange) -> None:
+        """Store the change, track the open alert, and tell the notifiers unless shelved."""
+        before = self.open.get(key)
+        shelved = before is not None and before.is_shelved(self._clock())
+        try:
+            alert = await self.store.save_alert(alert, [change])
+        except ShopfloorError as err:  # kept in memory; the next change stores it again
+            self._failed(f"store alert {key[0]} on {key[1]}", err)
+        if alert.is_open:
+            self.open[key] = alert
+        else:
+            self.open.pop(key, None)
+        log.info(
+            "alerts.%s rule=%s asset=%s id=%s state=%s",
+            change.action,
+            alert.rule,
+            alert.asset,
+            alert.id,
+            alert.state,
+        )
+        if change.action not in ("raised", "resolved") or shelved:
+            return
+        rule = next(r for r in self.rules if r.name == alert.rule)
+        if self.dispatcher is not None:
+            self.dispatcher.notify(
+                Notification(
+                    alert_id=str(alert.id),
+                    rule=alert.rule,
+                    asset=alert.asset,
+                    severity=alert.severity,
+                    state=str(alert.state),
+                    message=alert.message if alert.is_open else change.comment,
+                    at_ns=change.at_ns,
+                    value=alert.value
+                    if alert.value is None or math.isfinite(alert.value)
+                    else None,
+                    signal=None if alert.signal is None else f"{alert.asset}/{alert.signal}",
+                ),
+                only=rule.notify,
+            )
+            self.notified += 1
+
+    def _failed(self, what: str, err: Exception) -> None:
+        self.errors += 1
+        self.last_error = f"{what}: {type(err).__name__}: {err}"
+        if self.errors in (1, 10, 100, 1000) or self.errors % 10000 == 0:
+            log.error("alerts.failed what=%s error=%s count=%d", what, err, self.errors)
+
+    async def stop(self) -> None:
+        """Stop reading and the timer, then deliver what is queued to the notifiers."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        for subscription in self._subscriptions:
+            with contextlib.suppress(Exception):
+                await subscription.close()
+        self._subscriptions.clear()
+        if self.dispatcher is not None:
+            await self.dispatcher.close()
+
+    def health(self) -> dict[str, Any]:
+        """Rules, open alerts, counts, the last error and each notifier's health."""
+        now = self._clock()
+        shelved = sum(1 for a in self.open.values() if a.is_shelved(now))
+        return {
+            "state": "degraded" if self.last_error else "running",
+            "rules": len(self.rules),
+            "signals": len(self._states),
+            "open_alerts": len(self.open),
+            "shelved": shelved,
+            "open": [
+                f"#{a.id} {a.rule} on {a.asset} ({a.severity}, {a.state} since "
+                f"{format_ns(a.opened_ns)})"
+                for a in self.open.values()
+            ],
+            "values_evaluated": self.evaluated,
+            "raised": self.raised,
+            "resolved": self.resolved,
+            "notified": self.notified,
+            "unknown": sorted(
+                s.rule.name
+                for states in self._states.values()
+                for s in states
+                if s.persistence.unknown
+            ),
+            "waiting": self.waiting,
+            "errors": self.errors,
+            "last_error": self.last_error,
+            "notifiers": {} if self.dispatcher is None else self.dispatcher.health(),
+        }
