@@ -9,12 +9,12 @@ alert's time range) that training can use.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import MISSING, dataclass, replace
 from typing import Any
 
-from shopfloor.errors import AlertNotFound, StoreError
-from shopfloor.model import now_ns
+from shopfloor.errors import AlertNotFound, ConfigError, StoreError
+from shopfloor.model import now_ns, parse_duration_s
 from shopfloor.model.alert import (
     Alert,
     AlertChange,
@@ -26,19 +26,24 @@ from shopfloor.model.alert import (
     shelve,
     unshelve,
 )
+from shopfloor.services.listing import Listing
+from shopfloor.services.options import option
 from shopfloor.store import Store
 from shopfloor.store.protocol import AlertStore, AnnotationStore
 
 __all__ = [
+    "ACTIONS",
     "STATE_FILTERS",
-    "acknowledge_alert",
-    "alert_feedback",
+    "AlertChangeOptions",
+    "AlertListOptions",
+    "FeedbackOptions",
+    "ShelveOptions",
+    "alert_lines",
+    "alerts_listing",
+    "change_alert",
+    "change_lines",
     "list_alerts",
-    "resolve_alert",
-    "shelve_alert",
     "show_alert",
-    "summary_rows",
-    "unshelve_alert",
 ]
 
 STATE_FILTERS: dict[str, list[AlertState] | None] = {
@@ -70,31 +75,63 @@ async def _save(store: Store, change: tuple[Alert, AlertChange]) -> dict[str, An
     return {**kept.as_dict(), "change": entry.as_dict()}
 
 
-async def list_alerts(
-    store: Store,
-    *,
-    state: str = "active",
-    asset: str | None = None,
-    rule: str | None = None,
-    limit: int | None = 100,
-) -> list[dict[str, Any]]:
-    """Alerts newest first, as JSON-able dicts.
+@dataclass(frozen=True, kw_only=True)
+class AlertListOptions:
+    """Which alerts (``shopfloor alerts list``)."""
 
-    Parameters
-    ----------
-    state
-        One of :data:`STATE_FILTERS` (default ``active``: open or acknowledged).
-    asset
-        Keep those of this asset and the assets below it.
-    rule
-        Keep those of this rule.
-    limit
-        At most this many (``None``: all).
-    """
-    if state not in STATE_FILTERS:
-        raise StoreError(f"state must be one of {', '.join(STATE_FILTERS)}, got {state!r}")
+    state: str = option(
+        "active", "active (open or acknowledged), open, acknowledged, resolved, all."
+    )
+    asset: str | None = option(None, "This asset and those below it.")
+    rule: str | None = option(None, "Only this rule's alerts.")
+    limit: int = option(100, "At most this many, newest first.", min=1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlertChangeOptions:
+    """Which alert, why and by whom (``ack``, ``resolve``, ``unshelve``)."""
+
+    alert_id: int = option(MISSING, "The alert's id (see 'shopfloor alerts list').")
+    comment: str = option("", "Why, in words.", param_decls=("--comment", "-m"))
+    by: str | None = option(None, "Who makes the change (default: your login name).")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShelveOptions(AlertChangeOptions):
+    """An alert to shelve, and for how long (``shopfloor alerts shelve``)."""
+
+    for_: str = option(
+        "1h", "How long: 30min, 2h, 1d (notifications are held).", param_decls=("--for",)
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeedbackOptions(AlertChangeOptions):
+    """Whether an alert was right (``shopfloor alerts feedback``)."""
+
+    verdict: str = option(MISSING, "confirmed or false_alarm.")
+    fault: str | None = option(None, "The fault type of a confirmed alert (default: the rule).")
+
+
+ACTIONS: dict[str, tuple[type[AlertChangeOptions], str]] = {
+    "ack": (AlertChangeOptions, "Acknowledge alert ALERT_ID: someone is on it."),
+    "resolve": (AlertChangeOptions, "Resolve alert ALERT_ID."),
+    "shelve": (ShelveOptions, "Shelve alert ALERT_ID: no notifications until the shelf expires."),
+    "unshelve": (AlertChangeOptions, "End the shelf of alert ALERT_ID now."),
+    "feedback": (
+        FeedbackOptions,
+        "Say whether alert ALERT_ID was right; kept as a label (fault:<type> or healthy).",
+    ),
+}
+"""The changes a person makes to an alert: options and what each does."""
+
+
+async def list_alerts(store: Store, o: AlertListOptions) -> list[dict[str, Any]]:
+    """Alerts newest first (``o.state``: one of :data:`STATE_FILTERS`), as JSON-able dicts."""
+    if o.state not in STATE_FILTERS:
+        raise ConfigError(f"--state must be one of {', '.join(STATE_FILTERS)}, got {o.state!r}")
     found = await _alerts(store).list_alerts(
-        states=STATE_FILTERS[state], asset=asset, rule=rule, limit=limit
+        states=STATE_FILTERS[o.state], asset=o.asset, rule=o.rule, limit=o.limit
     )
     return [a.as_dict() for a in found]
 
@@ -106,82 +143,61 @@ async def show_alert(store: Store, alert_id: int) -> dict[str, Any]:
     return {**alert.as_dict(), "history": [c.as_dict() for c in history]}
 
 
-async def acknowledge_alert(
-    store: Store, alert_id: int, *, who: str, comment: str = "", at_ns: int | None = None
+async def change_alert(
+    store: Store, action: str, o: AlertChangeOptions, *, who: str, at_ns: int | None = None
 ) -> dict[str, Any]:
-    """Open → acknowledged; the alert with the change made (``change``)."""
-    alert = await _get(store, alert_id)
-    at = now_ns() if at_ns is None else at_ns
-    return await _save(store, acknowledge(alert, who=who, at_ns=at, comment=comment))
+    """Make change ``action`` (one of :data:`ACTIONS`) to alert ``o.alert_id``.
 
+    ``who`` is ``o.by`` when given. Returns the alert with the change made (``change``);
+    feedback also returns the label it was kept as (``label``): ``confirmed`` labels the
+    alert's range ``fault:<o.fault or the rule's name>``, ``false_alarm`` ``healthy``.
 
-async def resolve_alert(
-    store: Store, alert_id: int, *, who: str, comment: str = "", at_ns: int | None = None
-) -> dict[str, Any]:
-    """Open or acknowledged → resolved."""
-    alert = await _get(store, alert_id)
-    at = now_ns() if at_ns is None else at_ns
-    return await _save(store, resolve(alert, who=who, at_ns=at, comment=comment))
-
-
-async def shelve_alert(
-    store: Store,
-    alert_id: int,
-    *,
-    who: str,
-    duration_s: float,
-    comment: str = "",
-    at_ns: int | None = None,
-) -> dict[str, Any]:
-    """Silence the alert's notifications for ``duration_s`` seconds."""
-    alert = await _get(store, alert_id)
-    at = now_ns() if at_ns is None else at_ns
-    until = at + round(duration_s * 1e9)
-    return await _save(store, shelve(alert, who=who, at_ns=at, until_ns=until, comment=comment))
-
-
-async def unshelve_alert(
-    store: Store, alert_id: int, *, who: str, comment: str = "", at_ns: int | None = None
-) -> dict[str, Any]:
-    """End the alert's shelf now."""
-    alert = await _get(store, alert_id)
-    at = now_ns() if at_ns is None else at_ns
-    return await _save(store, unshelve(alert, who=who, at_ns=at, comment=comment))
-
-
-async def alert_feedback(
-    store: Store,
-    alert_id: int,
-    verdict: str,
-    *,
-    who: str,
-    comment: str = "",
-    fault: str | None = None,
-    at_ns: int | None = None,
-) -> dict[str, Any]:
-    """Record ``confirmed`` or ``false_alarm`` and keep it as a label (``label``).
-
-    ``confirmed`` labels the alert's range ``fault:<fault or the rule's name>``,
-    ``false_alarm`` labels it ``healthy``.
+    Raises
+    ------
+    ConfigError
+        An unknown action, verdict or shelf duration.
+    AlertNotFound
+        No alert with that id.
     """
-    alert = await _get(store, alert_id)
+    if action not in ACTIONS:
+        raise ConfigError(f"unknown alert action {action!r} (known: {', '.join(ACTIONS)})")
+    who = o.by or who
     at = now_ns() if at_ns is None else at_ns
-    given, entry = give_feedback(alert, verdict, who=who, at_ns=at, comment=comment)
-    label = feedback_label(given, fault=fault)
-    if not isinstance(store, AnnotationStore):
-        raise StoreError(f"this store ({type(store).__name__}) does not keep labels")
-    kept_label = await store.add_annotation(label)
-    result = await _save(store, (_with_label(given, kept_label.id), entry))
-    return {**result, "label": kept_label.as_dict()}
+    if isinstance(o, FeedbackOptions) and o.verdict not in ("confirmed", "false_alarm"):
+        raise ConfigError(f"VERDICT must be confirmed or false_alarm, got {o.verdict!r}")
+    if isinstance(o, ShelveOptions):
+        try:
+            until = at + round(parse_duration_s(o.for_) * 1e9)
+        except ValueError as err:
+            raise ConfigError(f"--for: {err}") from err
+    alert = await _get(store, o.alert_id)
+    if isinstance(o, FeedbackOptions):
+        given, entry = give_feedback(alert, o.verdict, who=who, at_ns=at, comment=o.comment)
+        if not isinstance(store, AnnotationStore):
+            raise StoreError(f"this store ({type(store).__name__}) does not keep labels")
+        label = await store.add_annotation(feedback_label(given, fault=o.fault))
+        result = await _save(store, (_with_label(given, label.id), entry))
+        return {**result, "label": label.as_dict()}
+    if isinstance(o, ShelveOptions):
+        return await _save(
+            store, shelve(alert, who=who, at_ns=at, until_ns=until, comment=o.comment)
+        )
+    changes: dict[str, Callable[..., tuple[Alert, AlertChange]]] = {
+        "ack": acknowledge,
+        "resolve": resolve,
+        "unshelve": unshelve,
+    }
+    change = changes[action]
+    return await _save(store, change(alert, who=who, at_ns=at, comment=o.comment))
 
 
 def _with_label(alert: Alert, label_id: int | None) -> Alert:
     return replace(alert, label_id=label_id)
 
 
-def summary_rows(alerts: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    """Table rows (id, state, severity, rule, asset, opened, message) of listed alerts."""
-    return [
+def alerts_listing(alerts: Sequence[dict[str, Any]], state: str) -> Listing:
+    """Listed alerts as a table: id, state, severity, rule, asset, opened, message."""
+    rows = [
         (
             a["id"],
             a["state"] + (" (shelved)" if a["shelved_until"] else ""),
@@ -193,3 +209,32 @@ def summary_rows(alerts: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
         )
         for a in alerts
     ]
+    columns = ("id", "state", "severity", "rule", "asset", "opened", "message")
+    return Listing(f"{len(rows)} {state} alert(s)", columns, rows)
+
+
+def alert_lines(result: dict[str, Any]) -> tuple[list[str], Listing]:
+    """One alert (:func:`show_alert`) in words, then its history as a table."""
+    always = ("id", "rule", "asset", "signal", "severity", "state", "message", "value")
+    when_set = ("opened", "resolved", "shelved_until", "verdict", "verdict_comment")
+    lines = [f"{key}: {result[key]}" for key in always]
+    lines += [f"{key}: {result[key]}" for key in when_set if result[key]]
+    rows = [
+        (c["at"], c["action"], c["who"], c["from"] or "-", c["to"], c["comment"])
+        for c in result["history"]
+    ]
+    return lines, Listing("history", ("at", "action", "who", "from", "to", "comment"), rows)
+
+
+def change_lines(result: dict[str, Any]) -> list[str]:
+    """What :func:`change_alert` did, in words."""
+    change = result["change"]
+    shelved = f", shelved until {result['shelved_until']}" if result["shelved_until"] else ""
+    lines = [
+        f"alert {result['id']} ({result['rule']} on {result['asset']}): {change['action']} "
+        f"by {change['who']}; now {result['state']}{shelved}"
+    ]
+    if "label" in result:
+        label = result["label"]
+        lines.append(f"labelled {label['label']} from {label['from']} to {label['to']}")
+    return lines
