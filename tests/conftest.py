@@ -9,9 +9,12 @@ always has it.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.receivers import Receiver
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("SHOPFLOOR_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
@@ -36,3 +39,13 @@ def shared_data() -> Path:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(reason)
     pytest.skip(reason)
+
+
+@pytest.fixture
+def webhook_receiver() -> Iterator[Receiver]:
+    """An HTTP server on loopback that keeps every POST (answering 200, or ``statuses``)."""
+    r = Receiver([])
+    r.thread.start()
+    yield r
+    r.server.shutdown()
+    r.server.server_close()

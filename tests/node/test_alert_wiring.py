@@ -11,7 +11,7 @@ from shopfloor.config.template import EXAMPLE_PROJECT
 from shopfloor.model import Provenance, ScalarBatch, SignalRef, now_ns, topic_for
 from shopfloor.node import Platform
 from shopfloor.node.services import project_services
-from tests.runtime.test_notifiers import Receiver
+from tests.receivers import Receiver
 
 ASSET = "acme/plant1/machining/line1/cell1/cnc-01"
 

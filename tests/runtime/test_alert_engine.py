@@ -19,7 +19,7 @@ from shopfloor.runtime.alerts import AlertEngine
 from shopfloor.runtime.config import AlertRuleConfig
 from shopfloor.runtime.notifiers import NotificationDispatcher, NotifierConfig
 from shopfloor.store import DuckDBStore
-from tests.runtime.test_notifiers import Receiver
+from tests.receivers import Receiver
 
 ASSET = "acme/plant1/machining/line1/cell1/cnc-01"
 TEMP = SignalRef(ASSET, "spindle_temperature")

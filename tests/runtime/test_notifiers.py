@@ -12,7 +12,6 @@ import subprocess
 import threading
 from collections.abc import AsyncIterator, Iterator
 from email import message_from_bytes
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from shopfloor.retry import RetryPolicy
 from shopfloor.runtime.notifiers import Notification, NotificationDispatcher, NotifierConfig
 from shopfloor.runtime.notifiers.dispatcher import build_notifier
 from shopfloor.runtime.notifiers.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from tests.receivers import Receiver
 
 FAST = RetryPolicy(initial_s=0.01, max_s=0.05, jitter=0.0)
 CONFIG: TypeAdapter[Any] = TypeAdapter(NotifierConfig)
@@ -50,52 +50,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-# -- webhook -------------------------------------------------------------------------------
-
-
-class Receiver:
-    """An HTTP server answering each POST with the next status of ``statuses`` (then 200)."""
-
-    def __init__(self, statuses: list[int]) -> None:
-        self.statuses = statuses
-        self.bodies: list[tuple[dict[str, str], bytes]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.bodies.append((dict(self.headers), body))
-                status = receiver.statuses.pop(0) if receiver.statuses else 200
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver([])
-    r.thread.start()
-    yield r
-    r.server.shutdown()
-    r.server.server_close()
+# -- webhook (the receiver: the webhook_receiver fixture of tests/conftest.py) ------------
 
 
 def webhook(url: str, **extra: Any) -> Any:
     return CONFIG.validate_python({"type": "webhook", "name": "ops", "url": url, **extra})
 
 
-async def test_webhook_posts_signed_json(receiver: Receiver) -> None:
-    notifier = build_notifier(webhook(receiver.url, secret="s3cret"))
+async def test_webhook_posts_signed_json(webhook_receiver: Receiver) -> None:
+    notifier = build_notifier(webhook(webhook_receiver.url, secret="s3cret"))
     await notifier.send(note())
     await notifier.close()
-    headers, body = receiver.bodies[0]
+    headers, body = webhook_receiver.bodies[0]
     assert json.loads(body)["rule"] == "bearing-wear"
     assert json.loads(body)["at"].startswith("2023-11-14T22:13:20")
     expected = hmac.new(
@@ -104,21 +70,23 @@ async def test_webhook_posts_signed_json(receiver: Receiver) -> None:
     assert headers[SIGNATURE_HEADER] == f"sha256={expected}"
 
 
-async def test_webhook_5xx_is_retried_and_4xx_refused(receiver: Receiver) -> None:
-    receiver.statuses[:] = [503, 429, 200, 400]
+async def test_webhook_5xx_is_retried_and_4xx_refused(webhook_receiver: Receiver) -> None:
+    webhook_receiver.statuses[:] = [503, 429, 200, 400]
     failed: list[tuple[str, str]] = []
     dispatcher = NotificationDispatcher.from_configs(
-        [webhook(receiver.url)], FAST, on_failed=lambda n, name, why: failed.append((name, why))
+        [webhook(webhook_receiver.url)],
+        FAST,
+        on_failed=lambda n, name, why: failed.append((name, why)),
     )
     await dispatcher.start()
     dispatcher.notify(note())
     assert await dispatcher.drain(5.0)
-    assert len(receiver.bodies) == 3 and dispatcher.health()["ops"]["sent"] == 1
+    assert len(webhook_receiver.bodies) == 3 and dispatcher.health()["ops"]["sent"] == 1
     dispatcher.notify(note(state="resolved"))  # answered 400: refused at once, not retried
     assert await dispatcher.drain(5.0)
     await dispatcher.close()
     health = dispatcher.health()["ops"]
-    assert len(receiver.bodies) == 4
+    assert len(webhook_receiver.bodies) == 4
     assert health["state"] == "failed" and health["failed"] == 1
     assert "answered 400" in (health["last_error"] or "")
     assert failed == [("ops", health["last_error"])]
@@ -140,28 +108,31 @@ async def test_unreachable_webhook_is_given_up_after_its_attempts() -> None:
     assert len(failed) == 1 and url in failed[0]
 
 
-async def test_notify_never_waits_and_overflow_is_reported(receiver: Receiver) -> None:
+async def test_notify_never_waits_and_overflow_is_reported(webhook_receiver: Receiver) -> None:
     failed: list[str] = []
     dispatcher = NotificationDispatcher.from_configs(
-        [webhook(receiver.url)], FAST, queue_size=2, on_failed=lambda n, _, why: failed.append(why)
+        [webhook(webhook_receiver.url)],
+        FAST,
+        queue_size=2,
+        on_failed=lambda n, _, why: failed.append(why),
     )
     for _ in range(5):  # not started: nothing is delivered, and notify still returns at once
         dispatcher.notify(note())
     assert dispatcher.health()["ops"]["overflowed"] == 3 and len(failed) == 3
     await dispatcher.start()
     await dispatcher.close()
-    assert len(receiver.bodies) == 2
+    assert len(webhook_receiver.bodies) == 2
 
 
-async def test_severity_filter(receiver: Receiver) -> None:
+async def test_severity_filter(webhook_receiver: Receiver) -> None:
     dispatcher = NotificationDispatcher.from_configs(
-        [webhook(receiver.url, min_severity="alarm")], FAST
+        [webhook(webhook_receiver.url, min_severity="alarm")], FAST
     )
     await dispatcher.start()
     dispatcher.notify(note(severity="warning"))
     dispatcher.notify(note(severity="critical"))
     await dispatcher.close()
-    assert [json.loads(b)["severity"] for _, b in receiver.bodies] == ["critical"]
+    assert [json.loads(b)["severity"] for _, b in webhook_receiver.bodies] == ["critical"]
 
 
 async def test_close_gives_up_what_it_cannot_deliver_in_time() -> None:
