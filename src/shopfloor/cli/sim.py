@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from shopfloor.cli.lazy import group_app
 from shopfloor.sim.cnc.command import cnc
+from shopfloor.sim.packaging.command import packaging
 
 __all__ = ["app"]
 
@@ -11,8 +12,9 @@ app = group_app("sim")
 
 
 @app.callback()
-def sim() -> None:  # a group even with one command: `sim cnc`
+def sim() -> None:  # a group: `sim cnc`, `sim packaging`
     pass
 
 
 app.command("cnc")(cnc)
+app.command("packaging")(packaging)
