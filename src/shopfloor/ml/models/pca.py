@@ -146,6 +146,29 @@ class PCAModel(AnomalyModel):
             score = spe / self.norm_[0] + t2 / self.norm_[1]
         return np.where(known, score, np.nan)
 
+    def contributions(
+        self,
+        x: FloatMatrix,
+        *,
+        regime: Sequence[str | None] | None = None,
+        feature_names: Sequence[str] | None = None,
+    ) -> FloatMatrix:
+        """Each feature's squared residual :math:`r_{ij}^2` (SPE only; Q is their sum).
+
+        Raises
+        ------
+        NotImplementedError
+            For ``statistic="t2"`` or ``"both"``: T² does not split over features.
+        """
+        if self.statistic != "spe":
+            raise NotImplementedError(f"pca with statistic={self.statistic!r}")
+        x = self._check_features(x, feature_names)
+        z, _ = impute_rows(self.scaler_.transform(x, regime))
+        centred = z - self.mean_
+        residual = centred - (centred @ self.components_.T) @ self.components_
+        squared: FloatMatrix = residual**2
+        return squared
+
     def to_artifact(self) -> Artifact:
         """Mean, loadings, variances and the scaler as an ``.npz``."""
         self.check_fitted()
