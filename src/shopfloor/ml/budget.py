@@ -36,7 +36,8 @@ The threshold is the estimated quantile itself, with no margin: the budget is th
 promise. It bounds the healthy windows that *reach* the alarm level; persistence (k of n
 windows) lowers the alarms further. The warning level, the baseline and the hysteresis
 come from :func:`~shopfloor.ml.calibration.calibrate` (warning budget :math:`10^{-2}`,
-or ten times :math:`b` when that is larger), the warning never above the alarm.
+or ten times :math:`b` when that is larger, at most 0.2 unless :math:`b` is), the warning
+never above the alarm.
 
 Examples
 --------
@@ -293,7 +294,7 @@ def calibrate_to_budget(
         The thresholds, and how the alarm level was estimated.
     """
     alarm = budget_quantile(healthy_scores, budget)
-    warning_budget = min(0.5, max(1e-2, 10 * budget))
+    warning_budget = max(budget, min(0.2, max(1e-2, 10 * budget)))
     base = calibrate(
         healthy_scores,
         alarm_budget=warning_budget,
