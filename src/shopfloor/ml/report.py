@@ -172,12 +172,19 @@ class TrainingReport:
 
         if self.times_s is not None and self.health is not None:
             fig, ax = plt.subplots(figsize=(8, 3))
-            ax.plot(np.asarray(self.times_s) / 3600, self.health, lw=0.8, color="black")
+            times = np.asarray(self.times_s, dtype=np.float64)
+            span = float(np.nanmax(times) - np.nanmin(times)) if times.size else 0.0
+            unit, seconds = next(
+                (u, s)
+                for u, s in (("d", 86400.0), ("h", 3600.0), ("min", 60.0), ("s", 1.0))
+                if span >= 2 * s or s == 1.0
+            )
+            ax.plot(times / seconds, self.health, lw=0.8, color="black")
             for i, (label, level) in enumerate(self.thresholds.items()):
                 ax.axhline(level, color=f"C{i + 1}", lw=1.0, label=f"{label} ({level:g})")
             if self.thresholds:
                 ax.legend(fontsize=8)
-            ax.set_xlabel("time (h)")
+            ax.set_xlabel(f"time ({unit})")
             ax.set_ylabel(self.health_label)
             figures.append(("Health over time", _png(fig, plt)))
         if self.contributions:

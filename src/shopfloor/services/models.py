@@ -396,7 +396,7 @@ def trained_lines(card: dict[str, Any]) -> list[str]:
         )
     test = metrics.get("test")
     if test:
-        lines.append("test: " + ", ".join(f"{k} {_short(v)}" for k, v in test.items()))
+        lines.append("test: " + ", ".join(f"{k} {_text(v)}" for k, v in test.items()))
     lines.extend(_report_lines(card.get("report")))
     return lines
 
@@ -485,10 +485,6 @@ def _write(report: TrainingReport, folder: Path, what: str) -> dict[str, str]:
     except OSError as err:
         raise ConfigError(f"cannot write {what} into {folder}: {err}") from err
     return {"json": str(json_path), "html": str(html_path)}
-
-
-def _short(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 # -- scoring ------------------------------------------------------------------------------
@@ -632,20 +628,22 @@ def evaluated_lines(report: dict[str, Any]) -> list[str]:
     ]
     shown = ("auroc", "pr_auc", "accuracy", "healthy_alarm_rate", "fault_alarm_rate")
     named = {"auroc": "AUROC", "pr_auc": "PR-AUC"}
-    found = [f"{named.get(k, k)} {_short(metrics[k])}" for k in shown if k in metrics]
+    found = [f"{named.get(k, k)} {_text(metrics[k])}" for k in shown if k in metrics]
     if found:
         lines.append(", ".join(found))
     labelled = metrics.get("labelled") or metrics
     if "confusion" in labelled:
         lines.append(f"confusion ({', '.join(labelled['labels'])}): {labelled['confusion']}")
-        recall = ", ".join(f"{k} {_short(v)}" for k, v in labelled["recall"].items())
+        recall = ", ".join(f"{k} {_text(v)}" for k, v in labelled["recall"].items())
         lines.append(f"recall: {recall}")
     rtf = metrics.get("run_to_failure")
     if rtf:
-        lead = rtf["lead_time_s"]
+        first = rtf["first_alarm_s"]
+        when = "no alarm in time" if first is None else f"first alarm at {_text(first)} s"
         lines.append(
-            f"run to failure: first alarm {_short(rtf['first_alarm_s'])} s, lead time "
-            f"{_short(lead)} s, {rtf['false_alarm_episodes']} false alarm episode(s)"
+            f"run to failure: {when}, lead time {_text(rtf['lead_time_s'])} s of "
+            f"{_text(rtf['life_s'])} s, {rtf['false_alarm_episodes']} false alarm episode(s) "
+            "before the fault"
         )
     if "first_alarm" in report:
         lines.append(f"first alarm: {report['first_alarm'] or 'none'}")
@@ -776,7 +774,7 @@ def card_lines(card: dict[str, Any]) -> list[str]:
     for title, rows in sections:
         lines.append(title)
         width = max((len(k) for k, _ in rows), default=0)
-        lines.extend(f"  {k:<{width}}  {_card_text(v)}" for k, v in rows)
+        lines.extend(f"  {k:<{width}}  {_text(v)}" for k, v in rows)
     return lines
 
 
@@ -789,15 +787,17 @@ def _artifact_text(artifact: dict[str, Any]) -> str:
     )
 
 
-def _card_text(value: Any) -> str:
+def _text(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, dict):
-        return ", ".join(f"{k} {_card_text(v)}" for k, v in value.items()) or "-"
+        return ", ".join(f"{k} {_text(v)}" for k, v in value.items()) or "-"
     if isinstance(value, list):
-        return ", ".join(_card_text(v) for v in value) or "-"
+        if any(isinstance(v, list) for v in value):
+            return "[" + ", ".join(f"[{_text(v)}]" for v in value) + "]"  # a matrix
+        return ", ".join(_text(v) for v in value) or "-"
     return str(value)
 
 
