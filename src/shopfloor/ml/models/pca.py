@@ -117,12 +117,18 @@ class PCAModel(AnomalyModel):
         self.norm_ = np.array([_positive_median(spe), _positive_median(t2)])
         return self
 
+    def _project(
+        self, z: npt.NDArray[np.float64]
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Scores ``t`` in the model plane and the residual off it."""
+        centred = z - self.mean_
+        t = centred @ self.components_.T
+        return t, centred - t @ self.components_
+
     def _statistics(
         self, z: npt.NDArray[np.float64]
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-        centred = z - self.mean_
-        t = centred @ self.components_.T
-        residual = centred - t @ self.components_
+        t, residual = self._project(z)
         spe = np.einsum("ij,ij->i", residual, residual)
         t2 = np.einsum("ij,ij->i", t, t / self.variances_)
         return spe, t2
@@ -164,9 +170,7 @@ class PCAModel(AnomalyModel):
             raise NotImplementedError(f"pca with statistic={self.statistic!r}")
         x = self._check_features(x, feature_names)
         z, _ = impute_rows(self.scaler_.transform(x, regime))
-        centred = z - self.mean_
-        residual = centred - (centred @ self.components_.T) @ self.components_
-        squared: FloatMatrix = residual**2
+        squared: FloatMatrix = self._project(z)[1] ** 2
         return squared
 
     def to_artifact(self) -> Artifact:
