@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -459,11 +460,8 @@ def _anomaly_report(
             scores=scores,
         )
         spectra = band_spectra(data.feature_names, data.units, reference.x, data.x[top])
-    return TrainingReport(
-        name=report.name,
-        model_type=report.model_type,
-        metrics=metrics,
-        params=report.params,
+    return replace(
+        report,
         details={
             **details,
             "series_start": format_ns(int(data.t0_ns[0])),
@@ -474,7 +472,6 @@ def _anomaly_report(
         thresholds={"warning": warning, "alarm": alarm},
         contributions=contributions,
         spectra=spectra,
-        kind=kind,
     )
 
 
