@@ -6,9 +6,11 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,9 +19,11 @@ from typer.testing import CliRunner
 import shopfloor
 from shopfloor.cli.main import app
 from shopfloor.config import load_project
+from shopfloor.errors import ModelError
+from shopfloor.ml.config import ModelConfig, TrainingWindow
 from shopfloor.model import format_ns
-from shopfloor.services.models import score_model
-from shopfloor.services.options import ScoreOptions
+from shopfloor.services.models import score_model, train_model
+from shopfloor.services.options import ScoreOptions, TrainOptions
 from shopfloor.store import DuckDBStore
 
 from ..pipelines.data import ASSET, START, machine_data
@@ -372,3 +376,32 @@ def test_budget_report_show_and_labelled_evaluation(folder: Path, tmp_path: Path
     finally:
         for label_id in added:
             runner.invoke(app, ["labels", "delete", label_id, *p])
+
+
+def test_a_models_entrys_budget_per_day_sets_the_threshold(folder: Path, tmp_path: Path) -> None:
+    # the project file refuses a models: section until it runs; the entry is given here
+    copy = tmp_path / "plant"
+    (copy / ".shopfloor").mkdir(parents=True)
+    shutil.copy(folder / ".shopfloor" / "store.duckdb", copy / ".shopfloor" / "store.duckdb")
+    (copy / "factory.yaml").write_text(PROJECT)
+    loaded = load_project(copy)
+    options = TrainOptions(name="daily", split="0.5,0.5", labels="none")
+    # 0.25 s hop: 345,600 windows a day; 86,400 alarms a day is one window in 4
+    for budget in (86_400.0, 2.0):
+        entry = ModelConfig(
+            name="daily",
+            type="robust_zscore",
+            pipeline="spindle-features",
+            training=TrainingWindow(start=at(0), end=at(22)),
+            false_alarm_budget_per_day=budget,
+        )
+        project = replace(loaded, config=loaded.config.model_copy(update={"models": [entry]}))
+        if budget == 2.0:  # about 6e-6 of the windows: far too few windows for that
+            with pytest.raises(ModelError, match="too few"):
+                asyncio.run(train_model(options, project, who="ana"))
+            continue
+        card = asyncio.run(train_model(options, project, who="ana"))
+    budget_card = card["calibration"]["budget"]
+    assert budget_card["given"] == "86400/day" and budget_card["alarms_per_day"] == 86_400
+    assert budget_card["per_window"] == pytest.approx(0.25)
+    assert card["created_by"] == "ana" and Path(card["report"]["html"]).is_file()
