@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,9 +19,11 @@ from typer.testing import CliRunner
 import shopfloor
 from shopfloor.cli.main import app
 from shopfloor.config import load_project
+from shopfloor.errors import ModelError
+from shopfloor.ml.config import ModelConfig, TrainingWindow
 from shopfloor.model import format_ns
-from shopfloor.services.models import score_model
-from shopfloor.services.options import ScoreOptions
+from shopfloor.services.models import score_model, train_model
+from shopfloor.services.options import ScoreOptions, TrainOptions
 from shopfloor.store import DuckDBStore
 
 from ..pipelines.data import ASSET, START, machine_data
@@ -274,3 +279,129 @@ def test_labels_add_list_delete(folder: Path) -> None:
     assert result.exit_code == 0, result.output
     result = runner.invoke(app, ["labels", "delete", str(added["id"]), *p])
     assert result.exit_code == 2 and f"no label with id {added['id']}" in result.output
+
+
+def _self_contained(page: str) -> None:
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page)
+    assert "http://" not in page and "https://" not in page
+    assert page.count('src="data:image/png;base64,') >= 2
+
+
+def test_budget_report_show_and_labelled_evaluation(folder: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    p = ["-p", str(folder)]
+    train = [
+        *("train", "--name", "budgeted", "--pipeline", "spindle-features"),
+        *("--from", at(0), "--to", at(22), "--split", "0.5,0.5", "--labels", "none"),
+    ]
+    result = runner.invoke(app, [*train, "--false-alarm-budget", "1/10000", *p])
+    assert result.exit_code == 1 and "too few" in result.output and "at least" in result.output
+    result = runner.invoke(app, [*train, "--false-alarm-budget", "2/fortnight", *p])
+    assert result.exit_code == 2 and "--false-alarm-budget" in result.output
+
+    result = runner.invoke(app, [*train, "--false-alarm-budget", "1/4", "--json", *p])
+    assert result.exit_code == 0, result.output
+    card = json.loads(result.output)
+    budget = card["calibration"]["budget"]
+    assert budget["given"] == "1/4 windows" and budget["per_window"] == 0.25
+    assert budget["method"] == "empirical quantile" and budget["windows"] >= 40
+    assert budget["threshold"] == card["calibration"]["thresholds"]["alarm"]
+    version_dir = folder / ".shopfloor" / "models" / "budgeted" / "1"
+    assert card["report"] == {
+        "json": str(version_dir / "report.json"),
+        "html": str(version_dir / "report.html"),
+    }
+    report = json.loads((version_dir / "report.json").read_text())
+    assert report["kind"] == "training" and report["name"] == "budgeted@1"
+    assert set(report["contributions"]) == set(card["input"]["features"])
+    assert report["thresholds"]["alarm"] == 50.0
+    _self_contained((version_dir / "report.html").read_text())
+
+    result = runner.invoke(app, [*train, "--false-alarm-budget", "1/4", *p])
+    assert result.exit_code == 0, result.output
+    assert f"report: {folder}" in result.output.replace("\n", "") and "1/4 windows" in result.output
+
+    result = runner.invoke(app, ["models", "show", "budgeted@1", *p])
+    assert result.exit_code == 0, result.output
+    shown = result.output
+    for field in (
+        "budgeted@1",
+        "robust_zscore (anomaly)",
+        "stage",
+        "code version",
+        "parameters",
+        "spec hash",
+        card["pipeline"]["spec_hash"][:20],
+        "rms.x [g]",
+        card["dataset"]["hash"][:20],
+        "ranges",
+        "split",
+        "metrics",
+        "calibration",
+        "empirical quantile",
+        "lineage",
+        card["created_by"],
+    ):
+        assert field in shown, field
+    result = runner.invoke(app, ["models", "show", "budgeted@1", "--json", *p])
+    assert json.loads(result.output)["calibration"]["budget"]["given"] == "1/4 windows"
+
+    added = []
+    for label, start, end in (("healthy", 0, 30), ("fault:outer_race", 30, 60)):
+        result = runner.invoke(
+            app,
+            [
+                *("labels", "add", "--asset", ASSET, "--label", label),
+                *("--from", at(start), "--to", at(end), "--json", *p),
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        added.append(str(json.loads(result.output)["id"]))
+    try:
+        evaluate = ["evaluate", "--model", "budgeted@1", "--from", at(0), "--to", at(SECONDS)]
+        out = tmp_path / "evaluation"
+        result = runner.invoke(app, [*evaluate, "--report", str(out), *p])
+        assert result.exit_code == 0, result.output
+        assert "AUROC" in result.output and "confusion (healthy, fault)" in result.output
+        assert "run to failure" in result.output
+        result = runner.invoke(app, [*evaluate, "--json", *p])
+        metrics = json.loads(result.output)["metrics"]
+        assert metrics["auroc"] > 0.8
+        assert metrics["labelled"]["labels"] == ["healthy", "fault"]
+        assert metrics["labelled"]["recall"]["fault"] > 0.5
+        assert metrics["run_to_failure"]["lead_time_s"] > 0
+        report = json.loads((out / "report.json").read_text())
+        assert report["kind"] == "evaluation" and report["metrics"]["auroc"] == metrics["auroc"]
+        _self_contained((out / "report.html").read_text())
+    finally:
+        for label_id in added:
+            runner.invoke(app, ["labels", "delete", label_id, *p])
+
+
+def test_a_models_entrys_budget_per_day_sets_the_threshold(folder: Path, tmp_path: Path) -> None:
+    # the project file refuses a models: section until it runs; the entry is given here
+    copy = tmp_path / "plant"
+    (copy / ".shopfloor").mkdir(parents=True)
+    shutil.copy(folder / ".shopfloor" / "store.duckdb", copy / ".shopfloor" / "store.duckdb")
+    (copy / "factory.yaml").write_text(PROJECT)
+    loaded = load_project(copy)
+    options = TrainOptions(name="daily", split="0.5,0.5", labels="none")
+    # 0.25 s hop: 345,600 windows a day; 86,400 alarms a day is one window in 4
+    for budget in (86_400.0, 2.0):
+        entry = ModelConfig(
+            name="daily",
+            type="robust_zscore",
+            pipeline="spindle-features",
+            training=TrainingWindow(start=at(0), end=at(22)),
+            false_alarm_budget_per_day=budget,
+        )
+        project = replace(loaded, config=loaded.config.model_copy(update={"models": [entry]}))
+        if budget == 2.0:  # about 6e-6 of the windows: far too few windows for that
+            with pytest.raises(ModelError, match="too few"):
+                asyncio.run(train_model(options, project, who="ana"))
+            continue
+        card = asyncio.run(train_model(options, project, who="ana"))
+    budget_card = card["calibration"]["budget"]
+    assert budget_card["given"] == "86400/day" and budget_card["alarms_per_day"] == 86_400
+    assert budget_card["per_window"] == pytest.approx(0.25)
+    assert card["created_by"] == "ana" and Path(card["report"]["html"]).is_file()

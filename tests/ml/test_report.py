@@ -78,3 +78,9 @@ def test_bad_series_are_refused():
         TrainingReport(name="m", model_type="pca", times_s=np.arange(3.0), health=np.ones(2))
     with pytest.raises(ModelError, match="spectra"):
         Spectra(np.arange(3.0), np.ones(3), np.ones(4))
+
+
+def test_an_evaluation_report_says_so():
+    report = TrainingReport(name="spindle@2", model_type="pca", kind="evaluation")
+    assert "<title>Evaluation report: spindle@2 (pca)</title>" in report.to_html()
+    assert json.loads(report.to_json())["kind"] == "evaluation"

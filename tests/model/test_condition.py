@@ -5,10 +5,19 @@ from __future__ import annotations
 import itertools
 import math
 
+import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shopfloor.model.condition import Level, Persistence, Transition, threshold_level
+from shopfloor.model.condition import (
+    Level,
+    Persistence,
+    Transition,
+    k_of_n_active,
+    run_starts,
+    threshold_level,
+)
 
 S = 1_000_000_000
 
@@ -100,3 +109,65 @@ def test_a_learned_step_finds_gaps() -> None:
     assert p.max_gap_ns == S
     assert p.step(6 * S, Level.BEYOND) is None
     assert p.step(7 * S, Level.BEYOND) is Transition.RAISED
+
+
+def test_k_of_n_counts_windows_not_time() -> None:
+    p = Persistence(k_of_n=(2, 3))
+    seq = [Level.BEYOND, Level.BETWEEN, Level.BEYOND, Level.BACK, Level.UNKNOWN, Level.BEYOND]
+    out = run(p, [(t * S, lv) for t, lv in enumerate(seq)])
+    # 2 of the last 3 at t=2; cleared at t=3; unknown at 4; 1 of the last 3 at t=5
+    assert out == [
+        (2 * S, Transition.RAISED),
+        (3 * S, Transition.CLEARED),
+        (4 * S, Transition.UNKNOWN),
+    ]
+
+
+def test_k_of_n_refuses_bad_counts() -> None:
+    with pytest.raises(ValueError, match="k ≤ n"):
+        Persistence(k_of_n=(3, 2))
+    with pytest.raises(ValueError, match="for_s"):
+        Persistence(for_s=1.0, k_of_n=(1, 2))
+    with pytest.raises(ValueError, match="k ≤ n"):
+        k_of_n_active(np.ones(2, bool), np.zeros(2, bool), np.ones(2, bool), k=0, n=1)
+    with pytest.raises(ValueError, match="increase"):
+        run_starts([0, 2, 2], 1)
+
+
+def test_gap_clears_drops_a_raised_condition() -> None:
+    p = Persistence(k_of_n=(1, 1), max_gap_ns=S, gap_clears=True)
+    assert p.step(0, Level.BEYOND) is Transition.RAISED
+    assert p.step(5 * S, Level.BETWEEN) is Transition.CLEARED and not p.active
+    assert p.step(6 * S, Level.BEYOND) is Transition.RAISED
+    assert p.step(9 * S, Level.BEYOND) is None and p.active  # dropped and raised again
+
+
+@given(
+    st.lists(st.sampled_from(list(Level)), max_size=60),
+    st.lists(st.integers(1, 3), min_size=60, max_size=60),
+    st.integers(1, 4),
+    st.integers(0, 3),
+    st.booleans(),
+)
+def test_vectorized_k_of_n_is_the_same_machine(
+    seq: list[Level], steps: list[int], n: int, k_less: int, gap_clears: bool
+) -> None:
+    k = max(1, n - k_less)
+    times = np.cumsum(steps[: len(seq)]) * S
+    p = Persistence(k_of_n=(k, n), max_gap_ns=S, gap_clears=gap_clears)
+    one_by_one = []
+    for t, lv in zip(times.tolist(), seq, strict=True):
+        p.step(t, lv)
+        one_by_one.append(p.active)
+    beyond = np.array([lv is Level.BEYOND for lv in seq], dtype=bool)
+    back = np.array([lv is Level.BACK for lv in seq], dtype=bool)
+    starts = run_starts(times, S)
+    got = k_of_n_active(beyond, back, starts, k=k, n=n, gap_clears=gap_clears)
+    assert got.tolist() == one_by_one
+
+
+def test_reaching_counts_the_threshold_itself() -> None:
+    assert threshold_level(4.0, above=True, threshold=4.0, clear=3.0) is Level.BETWEEN
+    assert threshold_level(4.0, above=True, threshold=4.0, clear=3.0, reaching=True) is (
+        Level.BEYOND
+    )

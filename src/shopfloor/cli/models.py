@@ -21,7 +21,6 @@ from shopfloor.cli.output import (
     as_json,
     console,
     fail,
-    print_json,
     print_summary,
     print_table,
 )
@@ -53,7 +52,9 @@ def train(o: TrainOptions, project: ProjectOption = None, json_: JsonOption = Fa
 
     The pipeline's features over the range are split by time (or by group), never at
     random; the model learns the healthy windows of the training part and its thresholds
-    are set on the calibration part.
+    are set on the calibration part (to --false-alarm-budget when given). Writes
+    report.json and a self-contained report.html beside the new version and prints their
+    paths.
     """
     from shopfloor.services.models import train_model, trained_lines
 
@@ -93,16 +94,17 @@ def evaluate(o: EvaluateOptions, project: ProjectOption = None, json_: JsonOptio
     """Measure a registered model on labelled stored history (JSON report).
 
     Healthy and unlabelled windows give the alarm and warning rates, windows labelled
-    fault:<type> the detection rate; AUROC and PR-AUC when both are there; the first alarm.
+    fault:<type> the detection rate; AUROC and PR-AUC when both are there; the confusion
+    matrix and recall of the labelled windows; run-to-failure metrics when the range holds
+    fault labels; the first alarm. With --report DIR, also report.json and a
+    self-contained report.html in DIR.
     """
-    from shopfloor.services.models import evaluate_model
+    from shopfloor.services.models import evaluate_model, evaluated_lines
 
     proj = load(project)
     report = run_async(lambda: evaluate_model(o, proj))
-    if json_:
-        print_json(report)
-        return
-    console.print_json(json.dumps(report, default=str))
+    if not as_json(json_, report):
+        print_summary(evaluated_lines(report))
 
 
 @app.command("list")
@@ -118,7 +120,11 @@ def list_(project: ProjectOption = None, json_: JsonOption = False) -> None:
 
 @app.command()
 def show(model: ModelArgument, project: ProjectOption = None, json_: JsonOption = False) -> None:
-    """Print a version's model card (NAME alone: production, else the newest)."""
+    """Print a version's model card (NAME alone: production, else the newest).
+
+    Parameters, pipeline and its hash, input features and units, dataset hash and
+    ranges, split, metrics, calibration, code version, who and when, stage, lineage.
+    """
     from shopfloor.services.models import show_model
 
     proj = load(project, build_pipelines=False)
@@ -172,6 +178,11 @@ def export(
 
 
 def _print_card(card: dict[str, Any], json_: bool) -> None:
+    from rich.markup import escape
+
+    from shopfloor.services.models import card_lines
+
     if as_json(json_, card):
         return
-    console.print_json(json.dumps(card, default=str))
+    for line in card_lines(card):
+        console.print(escape(line) if line.startswith(" ") else f"[bold]{escape(line)}[/]")

@@ -243,6 +243,26 @@ class AnomalyModel(Model):
     ) -> npt.NDArray[np.float64]:
         """One score per row: higher is more anomalous; ``NaN`` is unknown."""
 
+    def contributions(
+        self,
+        x: FloatMatrix,
+        *,
+        regime: Sequence[str | None] | None = None,
+        feature_names: Sequence[str] | None = None,
+    ) -> FloatMatrix:
+        """How each feature makes up each row's score: rows × features, non-negative.
+
+        Optional: a type that can split its score over its features says so here; for
+        the others :func:`shopfloor.ml.explain.feature_contributions` falls back on
+        robust z-scores against the baseline.
+
+        Raises
+        ------
+        NotImplementedError
+            When the type has no contributions of its own.
+        """
+        raise NotImplementedError(f"{self.model_type} has no contributions of its own")
+
 
 class Classifier(Model):
     """Learns labelled classes; gives class probabilities."""

@@ -29,7 +29,9 @@ Three steps, each a pure numpy function:
    starts at most one hop after the previous one: a data gap (start difference > hop)
    begins a new run, with no count carried over and no level raised. A ``NaN`` score
    (unknown regime, no data) is state ``unknown``, counts as not reaching any threshold,
-   and leaves the levels as they were.
+   and leaves the levels as they were. Each level is the platform's one persistence state
+   machine, :class:`shopfloor.model.condition.Persistence` with ``k_of_n=(k, n)`` and
+   ``gap_clears``, run over the whole array by :func:`~shopfloor.model.condition.k_of_n_active`.
 
 3. :func:`health_index` maps a score to 0–100, linear in the score:
 
@@ -63,6 +65,7 @@ import numpy as np
 import numpy.typing as npt
 
 from shopfloor.errors import ModelError
+from shopfloor.model import condition
 
 __all__ = [
     "STATES",
@@ -188,46 +191,17 @@ def calibrate(
 def run_starts(t0_ns: npt.ArrayLike, hop_ns: int) -> npt.NDArray[np.bool_]:
     """Whether each window starts a new run: the first, and any after a data gap.
 
-    Parameters
-    ----------
-    t0_ns
-        Window start times (integer nanoseconds), strictly increasing.
-    hop_ns
-        Time between the starts of consecutive windows.
+    :func:`shopfloor.model.condition.run_starts` with the window hop as the longest step.
 
-    Returns
-    -------
-    numpy.ndarray of bool
-        ``starts[0] = True``; ``starts[i] = t0[i] - t0[i-1] > hop_ns``.
+    Raises
+    ------
+    ModelError
+        When ``hop_ns`` is not positive or the start times do not increase.
     """
-    t0 = np.asarray(t0_ns, dtype=np.int64)
-    if hop_ns <= 0:
-        raise ModelError(f"hop_ns must be > 0, got {hop_ns!r}")
-    step = np.diff(t0)
-    if (step <= 0).any():
-        i = int(np.argmax(step <= 0)) + 1
-        raise ModelError(f"window start times must increase: window {i} starts at {t0[i]}")
-    return np.concatenate([np.ones(min(t0.size, 1), dtype=bool), step > hop_ns])
-
-
-def _k_of_n(reached: npt.NDArray[np.bool_], starts: npt.NDArray[np.bool_], n: int) -> Any:
-    """Count of ``reached`` among the last ``n`` windows of the same run (vectorized)."""
-    index = np.arange(reached.size)
-    run_first = np.maximum.accumulate(np.where(starts, index, 0))
-    cum = np.concatenate([[0], np.cumsum(reached, dtype=np.int64)])
-    first = np.maximum(index - n + 1, run_first)
-    return cum[index + 1] - cum[first]
-
-
-def _latch(
-    raise_: npt.NDArray[np.bool_], clear: npt.NDArray[np.bool_], starts: npt.NDArray[np.bool_]
-) -> npt.NDArray[np.bool_]:
-    """Set-reset latch, vectorized: on from a raise until a clear or a new run."""
-    index = np.arange(raise_.size)
-    last_raise = np.maximum.accumulate(np.where(raise_, index, -1))
-    last_reset = np.maximum.accumulate(np.where(clear | (starts & ~raise_), index, -1))
-    on: npt.NDArray[np.bool_] = last_raise > last_reset
-    return on
+    try:
+        return condition.run_starts(t0_ns, hop_ns)
+    except ValueError as err:
+        raise ModelError(f"window start times (hop {hop_ns} ns): {err}") from err
 
 
 def alert_states(
@@ -277,10 +251,10 @@ def alert_states(
     known = np.isfinite(s)
     active = []
     for threshold in (thresholds.warning, thresholds.alarm):
-        reached = known & (s >= threshold)
-        raise_ = reached & (_k_of_n(reached, starts, n) >= k)
-        clear = known & (s < thresholds.clear_level(threshold))
-        active.append(_latch(raise_, clear, starts))
+        # the levels of condition.threshold_level(above=True, reaching=True), vectorized
+        beyond = known & (s >= threshold)
+        back = known & (s < thresholds.clear_level(threshold))
+        active.append(condition.k_of_n_active(beyond, back, starts, k=k, n=n))
     warning, alarm = active
     states = np.full(s.size, "normal", dtype="<U7")
     states[warning] = "warning"

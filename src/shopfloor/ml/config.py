@@ -39,5 +39,10 @@ class ModelConfig(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     training: TrainingWindow | None = None
     false_alarm_budget_per_day: float | None = Field(
-        default=None, gt=0, description="Calibrate the threshold to this many false alarms a day."
+        default=None,
+        gt=0,
+        description=(
+            "Calibrate the alarm threshold to this many false alarms a day (converted to a "
+            "share of windows with the pipeline's hop; see shopfloor.ml.budget)."
+        ),
     )

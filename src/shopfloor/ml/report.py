@@ -1,4 +1,4 @@
-"""The report of a training run: one JSON document and one self-contained HTML page.
+"""The report of a training run or an evaluation: one JSON document and one HTML page.
 
 The page carries its plots as base64 PNG (matplotlib, Agg backend, imported only when a
 page is drawn) and no external resource at all (no CDN, no script, no font): it opens the
@@ -78,6 +78,8 @@ class TrainingReport:
         Feature name → contribution to the score of a window (e.g. |z| per feature).
     spectra
         A normal and an anomalous spectrum.
+    kind
+        ``training`` or ``evaluation`` (the page's title).
     """
 
     name: str
@@ -91,6 +93,7 @@ class TrainingReport:
     health_label: str = "health index"
     contributions: Mapping[str, float] = field(default_factory=dict)
     spectra: Spectra | None = None
+    kind: str = "training"
 
     def __post_init__(self) -> None:
         if (self.times_s is None) != (self.health is None):
@@ -103,6 +106,7 @@ class TrainingReport:
     def to_dict(self) -> dict[str, Any]:
         """JSON-able content (series as lists, NaN as None)."""
         out: dict[str, Any] = {
+            "kind": self.kind,
             "name": self.name,
             "model_type": self.model_type,
             "metrics": _jsonable(self.metrics),
@@ -131,7 +135,7 @@ class TrainingReport:
 
     def to_html(self) -> str:
         """One self-contained HTML page: tables and base64 PNG plots, no external URL."""
-        title = f"Training report: {self.name} ({self.model_type})"
+        title = f"{self.kind.capitalize()} report: {self.name} ({self.model_type})"
         parts = [
             "<!DOCTYPE html>",
             '<html lang="en"><head><meta charset="utf-8">',
@@ -168,12 +172,19 @@ class TrainingReport:
 
         if self.times_s is not None and self.health is not None:
             fig, ax = plt.subplots(figsize=(8, 3))
-            ax.plot(np.asarray(self.times_s) / 3600, self.health, lw=0.8, color="black")
+            times = np.asarray(self.times_s, dtype=np.float64)
+            span = float(np.nanmax(times) - np.nanmin(times)) if times.size else 0.0
+            unit, seconds = next(
+                (u, s)
+                for u, s in (("d", 86400.0), ("h", 3600.0), ("min", 60.0), ("s", 1.0))
+                if span >= 2 * s or s == 1.0
+            )
+            ax.plot(times / seconds, self.health, lw=0.8, color="black")
             for i, (label, level) in enumerate(self.thresholds.items()):
                 ax.axhline(level, color=f"C{i + 1}", lw=1.0, label=f"{label} ({level:g})")
             if self.thresholds:
                 ax.legend(fontsize=8)
-            ax.set_xlabel("time (h)")
+            ax.set_xlabel(f"time ({unit})")
             ax.set_ylabel(self.health_label)
             figures.append(("Health over time", _png(fig, plt)))
         if self.contributions:

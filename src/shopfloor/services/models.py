@@ -3,11 +3,13 @@
 Shared by the command line, the API and Studio. Training builds a dataset from the store
 (:mod:`shopfloor.ml.dataset`), fits a model type (:func:`~shopfloor.ml.base.build_model`)
 on the healthy windows of its training part, sets thresholds to a false-alarm budget on
-the held-back calibration part (:mod:`shopfloor.ml.calibration`), measures the test part,
-and registers the artifact with its model card in the project's registry
-(``.shopfloor/models``). Scoring loads a version
-(its SHA-256 checked), refuses a pipeline that changed since it was trained, and gives
-each window a score, a health index and a state.
+the held-back calibration part (:mod:`shopfloor.ml.calibration`, or a false-alarm budget
+with :mod:`shopfloor.ml.budget`), measures the test part, registers the artifact with its
+model card in the project's registry (``.shopfloor/models``) and writes the run's report
+(``report.json``, ``report.html``: :mod:`shopfloor.ml.report`) beside it. Scoring loads a
+version (its SHA-256 checked), refuses a pipeline that changed since it was trained, and
+gives each window a score, a health index and a state. Evaluation measures a version on
+labelled history and writes the same kind of report.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +27,18 @@ import numpy.typing as npt
 from shopfloor.config import Project
 from shopfloor.errors import ConfigError, ModelError
 from shopfloor.ml.base import AnomalyModel, Classifier, Model, build_model
+from shopfloor.ml.budget import FalseAlarmBudget, calibrate_to_budget
 from shopfloor.ml.calibration import Thresholds, alert_states, calibrate, health_index
 from shopfloor.ml.config import ModelConfig
 from shopfloor.ml.dataset import Dataset, Split, build_dataset, split_by_group, split_by_time
+from shopfloor.ml.evaluation import (
+    classification_metrics,
+    detection_metrics,
+    run_to_failure_metrics,
+)
+from shopfloor.ml.explain import band_spectra, feature_contributions, top_windows
 from shopfloor.ml.registry import STAGES, ModelRegistry, ModelVersion, Stage
+from shopfloor.ml.report import TrainingReport, write_report
 from shopfloor.model import Annotation, format_ns
 from shopfloor.node.pipelines import project_pipeline
 from shopfloor.pipelines import Pipeline
@@ -41,7 +52,9 @@ from shopfloor.store.protocol import AnnotationStore
 __all__ = [
     "DEFAULT_MODEL_TYPE",
     "archive_model",
+    "card_lines",
     "evaluate_model",
+    "evaluated_lines",
     "export_model",
     "list_models",
     "model_registry",
@@ -122,6 +135,18 @@ def _healthy(dataset: Dataset) -> npt.NDArray[np.bool_]:
     return np.array([label in (None, "healthy") for label in dataset.labels], dtype=bool)
 
 
+def _budget(o: TrainOptions, config: ModelConfig | None) -> FalseAlarmBudget | None:
+    """``--false-alarm-budget``, else the ``models:`` entry's budget per day, else none."""
+    if o.false_alarm_budget is not None:
+        try:
+            return FalseAlarmBudget.parse(o.false_alarm_budget)
+        except ModelError as err:
+            raise ConfigError(f"--false-alarm-budget: {err}") from err
+    if config is not None and config.false_alarm_budget_per_day is not None:
+        return FalseAlarmBudget(config.false_alarm_budget_per_day, "day")
+    return None
+
+
 # -- training -----------------------------------------------------------------------------
 
 
@@ -160,7 +185,13 @@ async def train_model(
     model_type = o.model or (config.type if config else DEFAULT_MODEL_TYPE)
     params = _params(o.params, config.params if config else {})
     model = build_model(model_type, params)  # an unknown type fails before any reading
+    budget = _budget(o, config)
     pipeline, _ = project_pipeline(project, pipeline_name, load_fitted=False)
+    if budget is not None:
+        try:
+            budget.per_window(pipeline.hop_ns)  # more alarms than windows fails before reading
+        except ModelError as err:
+            raise ConfigError(f"--false-alarm-budget: {err}") from err
     registry = model_registry(project)
     async with project_store(project) as store:
         labels = await _annotations(store, o.labels, pipeline)
@@ -171,8 +202,11 @@ async def train_model(
     train = split.part(dataset, "train")
     calibration = split.part(dataset, "calibration")
     test = split.part(dataset, "test")
+    baseline = None
     if isinstance(model, AnomalyModel):
-        calibration_card, metrics = _train_anomaly(model, train, calibration, test, pipeline.hop_ns)
+        calibration_card, metrics, baseline = _train_anomaly(
+            model, train, calibration, test, pipeline.hop_ns, budget
+        )
     elif isinstance(model, Classifier):
         calibration_card, metrics = _train_classifier(model, train, test)
     else:  # pragma: no cover - every model type is one of the two tasks
@@ -193,16 +227,66 @@ async def train_model(
         "lineage": {"dataset_hash": dataset.content_hash},
     }
     version = registry.register(o.name, model.to_artifact(), card, who=who, parent=parent)
-    return version.as_dict()
+    details = {
+        "pipeline": card["pipeline"],
+        "dataset": card["dataset"],
+        "split": card["split"],
+        "calibration": calibration_card,
+    }
+    if isinstance(model, AnomalyModel):
+        assert baseline is not None
+        report = _anomaly_report("training", version, model, dataset, baseline, metrics, details)
+    else:
+        report = _report("training", version, metrics, details)
+    return {**version.as_dict(), "report": _write(report, version.path, "the training report")}
 
 
 PERSISTENCE = {"k": 3, "n": 5}
 """A level is raised when k of the last n windows of a run reach it (see calibration)."""
 
+DEFAULT_ALARM_BUDGET = 1e-4
+"""Alarm budget per window without a false-alarm budget (:func:`calibrate`'s default)."""
+
+
+def _thresholds(
+    scores: npt.NDArray[np.float64], held: int, budget: FalseAlarmBudget | None, hop_ns: int
+) -> tuple[Thresholds, dict[str, Any], str]:
+    """Thresholds from the calibration scores; the card's ``budget`` and ``method``."""
+    windows = int(np.isfinite(scores).sum())
+    if budget is not None:
+        thresholds, alarm = calibrate_to_budget(scores, budget.per_window(hop_ns))
+        card = {"given": str(budget), **alarm.to_dict()}
+        if budget.per == "day":
+            card["alarms_per_day"] = budget.alarms
+        return (
+            thresholds,
+            card,
+            f"false-alarm budget {budget}: {alarm.method} (shopfloor.ml.budget)",
+        )
+    try:
+        thresholds = calibrate(scores, alarm_budget=DEFAULT_ALARM_BUDGET)
+    except ModelError as err:
+        raise ModelError(
+            f"{err} (the calibration part has {held} healthy windows): train on a longer "
+            "range or give the calibration part a larger share with --split"
+        ) from err
+    card = {
+        "given": None,
+        "per_window": DEFAULT_ALARM_BUDGET,
+        "method": "empirical quantile and margin",
+        "windows": windows,
+    }
+    return thresholds, card, "false-alarm budget (shopfloor.ml.calibration.calibrate)"
+
 
 def _train_anomaly(
-    model: AnomalyModel, train: Dataset, calibration: Dataset, test: Dataset, hop_ns: int
-) -> tuple[dict[str, Any], dict[str, Any]]:
+    model: AnomalyModel,
+    train: Dataset,
+    calibration: Dataset,
+    test: Dataset,
+    hop_ns: int,
+    budget: FalseAlarmBudget | None,
+) -> tuple[dict[str, Any], dict[str, Any], Dataset]:
     healthy = _healthy(train)
     if not healthy.any():
         raise ModelError(
@@ -213,15 +297,10 @@ def _train_anomaly(
     model.fit(base.x, regime=base.regime, feature_names=base.feature_names)
     held = calibration.subset(_healthy(calibration))
     scores = model.score(held.x, regime=held.regime, feature_names=held.feature_names)
-    try:
-        thresholds = calibrate(scores)
-    except ModelError as err:
-        raise ModelError(
-            f"{err} (the calibration part has {len(held)} healthy windows): train on a longer "
-            "range or give the calibration part a larger share with --split"
-        ) from err
+    thresholds, budget_card, method = _thresholds(scores, len(held), budget, hop_ns)
     calibration_card = {
-        "method": "false-alarm budget (shopfloor.ml.calibration.calibrate)",
+        "method": method,
+        "budget": budget_card,
         "thresholds": thresholds.to_dict(),
         "persistence": PERSISTENCE,
         "hop_ns": hop_ns,
@@ -230,7 +309,7 @@ def _train_anomaly(
     metrics: dict[str, Any] = {"train_windows": len(base), "calibration_windows": len(held)}
     if len(test):
         metrics["test"] = _anomaly_metrics(model, calibration_card, test)
-    return calibration_card, metrics
+    return calibration_card, metrics, base
 
 
 def _scored(
@@ -251,11 +330,14 @@ def _scored(
     return scores, states, health_index(scores, thresholds)
 
 
+Scored = tuple[npt.NDArray[np.float64], npt.NDArray[np.str_], npt.NDArray[np.float64]]
+
+
 def _anomaly_metrics(
-    model: AnomalyModel, calibration: dict[str, Any], data: Dataset
+    model: AnomalyModel, calibration: dict[str, Any], data: Dataset, *, scored: Scored | None = None
 ) -> dict[str, Any]:
     """Alarm and warning rates on healthy windows, detection on faulty ones, AUROC."""
-    scores, states, _ = _scored(model, calibration, data)
+    scores, states, _ = scored or _scored(model, calibration, data)
     healthy = _healthy(data)
     out: dict[str, Any] = {
         "windows": len(data),
@@ -269,13 +351,10 @@ def _anomaly_metrics(
     if faulty.any():
         out["fault_windows"] = int(faulty.sum())
         out["fault_alarm_rate"] = float((states[faulty] == "alarm").mean())
-        known = np.isfinite(scores)
-        y, s = faulty[known], scores[known]
+        y = faulty[np.isfinite(scores)]
         if 0 < y.sum() < y.size:
-            from sklearn.metrics import average_precision_score, roc_auc_score
-
-            out["auroc"] = float(roc_auc_score(y, s))
-            out["pr_auc"] = float(average_precision_score(y, s))
+            detection = detection_metrics(faulty, scores)
+            out["auroc"], out["pr_auc"] = detection.auroc, detection.pr_auc
     return out
 
 
@@ -310,14 +389,99 @@ def trained_lines(card: dict[str, Any]) -> list[str]:
             f"thresholds: warning {th['warning']:.4g}, alarm {th['alarm']:.4g} (set on "
             f"{cal['windows']} held-back healthy windows)"
         )
+    budget = cal.get("budget")
+    if budget and budget.get("given"):
+        lines.append(
+            f"false-alarm budget {budget['given']} = {budget['per_window']:.3g} per window: "
+            f"{budget['method']} on {budget['windows']} windows"
+        )
     test = metrics.get("test")
     if test:
-        lines.append("test: " + ", ".join(f"{k} {_short(v)}" for k, v in test.items()))
+        lines.append("test: " + ", ".join(f"{k} {_text(v)}" for k, v in test.items()))
+    lines.extend(_report_lines(card.get("report")))
     return lines
 
 
-def _short(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
+def _report_lines(paths: dict[str, str] | None) -> list[str]:
+    return [f"report: {paths['json']}", f"report: {paths['html']}"] if paths else []
+
+
+# -- reports ------------------------------------------------------------------------------
+
+
+def _report(
+    kind: str, version: ModelVersion, metrics: dict[str, Any], details: dict[str, Any]
+) -> TrainingReport:
+    """A report of ``version`` without per-window series (classifiers)."""
+    card = version.card
+    return TrainingReport(
+        name=version.ref,
+        model_type=card.model_type,
+        metrics=metrics,
+        params=card.params,
+        details=details,
+        kind=kind,
+    )
+
+
+def _anomaly_report(
+    kind: str,
+    version: ModelVersion,
+    model: AnomalyModel,
+    data: Dataset,
+    reference: Dataset | None,
+    metrics: dict[str, Any],
+    details: dict[str, Any],
+    *,
+    scored: Scored | None = None,
+) -> TrainingReport:
+    """Health index over time with the thresholds, contributions and spectra of ``data``.
+
+    ``reference`` holds the healthy windows that default contributions and the normal
+    spectrum are measured against; without it (no such window), neither is drawn.
+    """
+    report = _report(kind, version, metrics, details)
+    if not len(data):
+        return report
+    calibration = version.card.calibration
+    scores, _, health = scored or _scored(model, calibration, data)
+    th = Thresholds.from_dict(calibration["thresholds"])
+    warning, alarm = health_index(np.array([th.warning, th.alarm]), th).tolist()
+    contributions: dict[str, float] = {}
+    spectra = None
+    top = top_windows(scores)
+    if reference is not None and len(reference) and top.size:
+        contributions = feature_contributions(
+            model,
+            data.x,
+            regime=data.regime,
+            baseline=reference.x,
+            baseline_regime=reference.regime,
+            scores=scores,
+        )
+        spectra = band_spectra(data.feature_names, data.units, reference.x, data.x[top])
+    return replace(
+        report,
+        details={
+            **details,
+            "series_start": format_ns(int(data.t0_ns[0])),
+            "top_windows": [format_ns(int(data.t0_ns[i])) for i in top[:20]],
+        },
+        times_s=(data.t0_ns - data.t0_ns[0]) / 1e9,
+        health=health,
+        thresholds={"warning": warning, "alarm": alarm},
+        contributions=contributions,
+        spectra=spectra,
+    )
+
+
+def _write(report: TrainingReport, folder: Path, what: str) -> dict[str, str]:
+    """Write ``report.json`` and ``report.html`` into ``folder``; their paths."""
+    try:
+        json_path, html_path = write_report(report, folder)
+    except OSError as err:
+        raise ConfigError(f"cannot write {what} into {folder}: {err}") from err
+    return {"json": str(json_path), "html": str(html_path)}
 
 
 # -- scoring ------------------------------------------------------------------------------
@@ -405,7 +569,14 @@ async def evaluate_model(o: EvaluateOptions, project: Project) -> dict[str, Any]
     """Measure model ``o.model`` on ``o``'s labelled range; the JSON report.
 
     Anomaly models: alarm and warning rates on healthy (or unlabelled) windows, detection
-    on faulty ones, AUROC and PR-AUC when both kinds are there, and the first alarm.
+    on faulty ones, AUROC and PR-AUC when both kinds are there, the first alarm; on the
+    labelled windows the confusion matrix and recall of healthy against fault (in alarm
+    or not) and the recall of each fault type; and, when the range holds fault labels,
+    run-to-failure metrics (the failure at the end of the last fault window, alarms due
+    from the first one). Classifiers: confusion matrix, accuracy and per-class recall.
+    With ``o.report`` a folder, ``report.json`` and ``report.html`` are written there
+    (the same kind of report as a training run's) and their paths returned under
+    ``report``.
     """
     span = _span(o.from_, o.to, ("--from", "--to"))
     model, version, pipeline = _loaded(project, o.model)
@@ -413,44 +584,107 @@ async def evaluate_model(o: EvaluateOptions, project: Project) -> dict[str, Any]
         labels = await _annotations(store, o.labels, pipeline)
         dataset = await build_dataset(store, pipeline, [span], annotations=labels)
     _check_features(dataset, version)
-    report: dict[str, Any] = {
+    out: dict[str, Any] = {
         "model": version.ref,
         "model_type": version.card.model_type,
         "pipeline": pipeline.name,
         "dataset": dataset.describe(),
     }
+    details = {"pipeline": version.card.pipeline, "dataset": out["dataset"]}
     if isinstance(model, AnomalyModel):
-        report["metrics"] = _anomaly_metrics(model, version.card.calibration, dataset)
-        rows = score_rows(model, version, dataset)
-        first = next((r for r in rows if r["state"] == "alarm"), None)
-        report["first_alarm"] = first["timestamp"] if first else None
-        report["calibration"] = version.card.calibration
+        calibration = version.card.calibration
+        scored = _scored(model, calibration, dataset)
+        states = scored[1]
+        metrics = _anomaly_metrics(model, calibration, dataset, scored=scored)
+        metrics.update(_labelled_metrics(dataset, states))
+        alarms = np.flatnonzero(states == "alarm")
+        out["metrics"] = metrics
+        out["first_alarm"] = format_ns(int(dataset.t0_ns[alarms[0]])) if alarms.size else None
+        out["calibration"] = calibration
+        details |= {"first_alarm": out["first_alarm"], "calibration": calibration}
+        healthy = np.array([label == "healthy" for label in dataset.labels], dtype=bool)
+        reference = dataset.subset(healthy if healthy.any() else states == "normal")
+        report = _anomaly_report(
+            "evaluation", version, model, dataset, reference, metrics, details, scored=scored
+        )
     else:
         assert isinstance(model, Classifier)
-        report["metrics"] = _classifier_metrics(model, dataset)
+        out["metrics"] = _classifier_metrics(model, dataset)
+        report = _report("evaluation", version, out["metrics"], details)
     if o.report is not None:
-        try:
-            o.report.parent.mkdir(parents=True, exist_ok=True)
-            o.report.write_text(json.dumps(report, indent=2), encoding="utf-8")
-        except OSError as err:
-            raise ConfigError(f"--report {o.report}: {err}") from err
-        report["written"] = str(o.report)
-    return report
+        out["report"] = _write(report, o.report, f"--report {o.report}")
+    return out
+
+
+def evaluated_lines(report: dict[str, Any]) -> list[str]:
+    """What :func:`evaluate_model` measured, in words."""
+    metrics = report["metrics"]
+    lines = [
+        f"evaluated {report['model']} ({report['model_type']}) on "
+        f"{report['dataset']['windows']} windows of pipeline {report['pipeline']}"
+    ]
+    shown = ("auroc", "pr_auc", "accuracy", "healthy_alarm_rate", "fault_alarm_rate")
+    named = {"auroc": "AUROC", "pr_auc": "PR-AUC"}
+    found = [f"{named.get(k, k)} {_text(metrics[k])}" for k in shown if k in metrics]
+    if found:
+        lines.append(", ".join(found))
+    labelled = metrics.get("labelled") or metrics
+    if "confusion" in labelled:
+        lines.append(f"confusion ({', '.join(labelled['labels'])}): {labelled['confusion']}")
+        recall = ", ".join(f"{k} {_text(v)}" for k, v in labelled["recall"].items())
+        lines.append(f"recall: {recall}")
+    rtf = metrics.get("run_to_failure")
+    if rtf:
+        first = rtf["first_alarm_s"]
+        when = "no alarm in time" if first is None else f"first alarm at {_text(first)} s"
+        lines.append(
+            f"run to failure: {when}, lead time {_text(rtf['lead_time_s'])} s of "
+            f"{_text(rtf['life_s'])} s, {rtf['false_alarm_episodes']} false alarm episode(s) "
+            "before the fault"
+        )
+    if "first_alarm" in report:
+        lines.append(f"first alarm: {report['first_alarm'] or 'none'}")
+    lines.extend(_report_lines(report.get("report")))
+    return lines
+
+
+def _labelled_metrics(data: Dataset, states: npt.NDArray[np.str_]) -> dict[str, Any]:
+    """Alarm against label on the labelled windows; run to failure when faults are there."""
+    out: dict[str, Any] = {}
+    labels = np.array([label or "" for label in data.labels], dtype=object)
+    known = (labels != "") & (states != "unknown")
+    if known.any():
+        truth = ["healthy" if v == "healthy" else "fault" for v in labels[known]]
+        predicted = ["fault" if v == "alarm" else "healthy" for v in states[known]]
+        labelled = classification_metrics(truth, predicted, labels=["healthy", "fault"])
+        by_type = {
+            str(kind): float((states[labels == kind] == "alarm").mean())
+            for kind in sorted(set(labels[known]) - {"healthy"})
+        }
+        out["labelled"] = {**labelled.to_dict(), "fault_recall_by_type": by_type}
+    faulty = np.flatnonzero(np.char.startswith(labels.astype(str), "fault:"))
+    if faulty.size:
+        start = int(data.t0_ns[0])
+        failure = int(data.t1_ns[faulty].max())
+        keep = data.t0_ns <= failure
+        rtf = run_to_failure_metrics(
+            (data.t0_ns[keep] - start) / 1e9,
+            states[keep] == "alarm",
+            failure_s=(failure - start) / 1e9,
+            due_s=(int(data.t0_ns[faulty[0]]) - start) / 1e9,
+        )
+        out["run_to_failure"] = {**rtf.to_dict(), "start": format_ns(start)}
+    return out
 
 
 def _classifier_metrics(model: Classifier, data: Dataset) -> dict[str, Any]:
-    """Accuracy and per-class recall on the labelled windows of ``data``."""
+    """Confusion matrix, accuracy and per-class recall on the labelled windows of ``data``."""
     labelled = data.subset(np.array([v is not None for v in data.labels], dtype=bool))
     if not len(labelled):
         return {"windows": 0}
     predicted = model.predict(labelled.x, feature_names=labelled.feature_names)
-    truth = [str(v) for v in labelled.labels]
-    hits = [p == t for p, t in zip(predicted, truth, strict=True)]
-    recall = {
-        c: float(np.mean([p == c for p, t in zip(predicted, truth, strict=True) if t == c]))
-        for c in sorted(set(truth))
-    }
-    return {"windows": len(labelled), "accuracy": float(np.mean(hits)), "recall": recall}
+    metrics = classification_metrics([str(v) for v in labelled.labels], predicted)
+    return {"windows": len(labelled), **metrics.to_dict()}
 
 
 # -- the registry -------------------------------------------------------------------------
@@ -492,6 +726,76 @@ def models_listing(project_name: str, rows: list[dict[str, Any]]) -> Listing:
 def show_model(project: Project, ref: str) -> dict[str, Any]:
     """The card of version ``ref`` with its stage (``M``: production, else the newest)."""
     return model_registry(project).get(ref).as_dict()
+
+
+def card_lines(card: dict[str, Any]) -> list[str]:
+    """A model card (:func:`show_model`) as lines of text, one section after another."""
+    pipeline, dataset, lineage = card["pipeline"], card["dataset"], card["lineage"]
+    stage = card.get("stage", "none")
+    changed = card.get("stage_changed") or {}
+    if changed.get("by"):
+        stage += f" (set by {changed['by']} at {changed.get('at', '?')})"
+    units = card["input"].get("units", {})
+    features = [f"{n} [{units[n]}]" if units.get(n) else n for n in card["input"]["features"]]
+    sections: list[tuple[str, list[tuple[str, Any]]]] = [
+        (
+            f"{card['name']}@{card['version']}",
+            [
+                ("type", f"{card['model_type']} ({card['task']})"),
+                ("stage", stage),
+                ("created", f"{card['created_at']} by {card['created_by']}"),
+                ("code version", card["code_version"]),
+                ("artifact", _artifact_text(card.get("artifact", {}))),
+            ],
+        ),
+        ("parameters", list(card["params"].items()) or [("(defaults)", "")]),
+        ("pipeline", [("name", pipeline["name"]), ("spec hash", pipeline["spec_hash"])]),
+        ("input", [("features", ", ".join(features))]),
+        (
+            "dataset",
+            [
+                ("hash", dataset.get("hash")),
+                ("asset", dataset.get("asset")),
+                ("ranges", "; ".join(" to ".join(r) for r in dataset.get("ranges", []))),
+                ("windows", dataset.get("windows")),
+                ("labels", dataset.get("labels")),
+                ("ignored windows", dataset.get("ignored_windows")),
+            ],
+        ),
+        ("split", list(card["split"].items())),
+        ("metrics", list(card["metrics"].items())),
+        ("calibration", list(card["calibration"].items())),
+        ("lineage", [("parent", lineage.get("parent")), ("dataset", lineage.get("dataset_hash"))]),
+    ]
+    lines: list[str] = []
+    for title, rows in sections:
+        lines.append(title)
+        width = max((len(k) for k, _ in rows), default=0)
+        lines.extend(f"  {k:<{width}}  {_text(v)}" for k, v in rows)
+    return lines
+
+
+def _artifact_text(artifact: dict[str, Any]) -> str:
+    if not artifact:
+        return "-"
+    return (
+        f"{artifact.get('file')} ({artifact.get('format')}, {artifact.get('size_bytes')} bytes, "
+        f"sha256 {artifact.get('sha256')})"
+    )
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_text(v)}" for k, v in value.items()) or "-"
+    if isinstance(value, list):
+        if any(isinstance(v, list) for v in value):
+            return "[" + ", ".join(f"[{_text(v)}]" for v in value) + "]"  # a matrix
+        return ", ".join(_text(v) for v in value) or "-"
+    return str(value)
 
 
 def promote_model(project: Project, ref: str, stage: str, *, who: str) -> dict[str, Any]:

@@ -266,6 +266,12 @@ class TrainOptions:
         "How windows are split (never at random): train,calibration,test fractions in time "
         "order; cut times T1[,T2]; or group:COLUMN (range, context.<signal>).",
     )
+    false_alarm_budget: str | None = option(
+        None,
+        "False alarms healthy operation may raise, which sets the alarm threshold: per day "
+        "(2/day, converted with the pipeline's hop) or per N windows (1/10000). Default: the "
+        "models: entry's false_alarm_budget_per_day, else 1 in 10,000 windows with a margin.",
+    )
 
 
 @dataclass(frozen=True)
@@ -286,7 +292,8 @@ class EvaluateOptions:
     to: str = option("now", "End, exclusive (ISO 8601 or now).")
     labels: str = option("store", _LABELS)
     report: Path | None = field(
-        default=None, metadata={"help": "Also write the JSON report to this file."}
+        default=None,
+        metadata={"help": "Also write report.json and a self-contained report.html here."},
     )
 
 

@@ -293,6 +293,27 @@ def check_payload_format(model_type: str) -> None:
             assert all(npz[name].dtype != object for name in npz.files)
 
 
+def check_contributions(model_type: str) -> None:
+    """An anomaly type's own ``contributions`` (if any): rows × features, ≥ 0, NaN-free rows.
+
+    A type without (``NotImplementedError``) passes: reports fall back on robust z-scores.
+    Rows with a finite score have finite contributions; the input is left untouched.
+    """
+    model = _fitted(model_type)
+    if not isinstance(model, AnomalyModel):
+        return
+    x, regime, _ = example_data()
+    test = x.copy()
+    try:
+        c = model.contributions(test, regime=regime, feature_names=FEATURES)
+    except NotImplementedError:
+        return
+    np.testing.assert_array_equal(test, x)
+    assert c.shape == x.shape
+    scored = np.isfinite(model.score(x, regime=regime, feature_names=FEATURES))
+    assert np.isfinite(c[scored]).all() and (c[scored] >= 0).all()
+
+
 MODEL_CHECKS: list[Callable[[str], None]] = [
     check_registered,
     check_params_are_json,
@@ -306,6 +327,7 @@ MODEL_CHECKS: list[Callable[[str], None]] = [
     check_feature_names,
     check_artifact_round_trip,
     check_payload_format,
+    check_contributions,
 ]
 """Every contract check, in the order :func:`check_model` runs them."""
 

@@ -117,12 +117,18 @@ class PCAModel(AnomalyModel):
         self.norm_ = np.array([_positive_median(spe), _positive_median(t2)])
         return self
 
+    def _project(
+        self, z: npt.NDArray[np.float64]
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Scores ``t`` in the model plane and the residual off it."""
+        centred = z - self.mean_
+        t = centred @ self.components_.T
+        return t, centred - t @ self.components_
+
     def _statistics(
         self, z: npt.NDArray[np.float64]
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-        centred = z - self.mean_
-        t = centred @ self.components_.T
-        residual = centred - t @ self.components_
+        t, residual = self._project(z)
         spe = np.einsum("ij,ij->i", residual, residual)
         t2 = np.einsum("ij,ij->i", t, t / self.variances_)
         return spe, t2
@@ -145,6 +151,27 @@ class PCAModel(AnomalyModel):
         else:
             score = spe / self.norm_[0] + t2 / self.norm_[1]
         return np.where(known, score, np.nan)
+
+    def contributions(
+        self,
+        x: FloatMatrix,
+        *,
+        regime: Sequence[str | None] | None = None,
+        feature_names: Sequence[str] | None = None,
+    ) -> FloatMatrix:
+        """Each feature's squared residual :math:`r_{ij}^2` (SPE only; Q is their sum).
+
+        Raises
+        ------
+        NotImplementedError
+            For ``statistic="t2"`` or ``"both"``: T² does not split over features.
+        """
+        if self.statistic != "spe":
+            raise NotImplementedError(f"pca with statistic={self.statistic!r}")
+        x = self._check_features(x, feature_names)
+        z, _ = impute_rows(self.scaler_.transform(x, regime))
+        squared: FloatMatrix = self._project(z)[1] ** 2
+        return squared
 
     def to_artifact(self) -> Artifact:
         """Mean, loadings, variances and the scaler as an ``.npz``."""

@@ -97,6 +97,18 @@ class RobustZScore(AnomalyModel):
             score = np.sqrt((z0**2).sum(axis=1) / np.maximum(count, 1))
         return np.where(count > 0, score, np.nan)
 
+    def contributions(
+        self,
+        x: FloatMatrix,
+        *,
+        regime: Sequence[str | None] | None = None,
+        feature_names: Sequence[str] | None = None,
+    ) -> FloatMatrix:
+        """``|z|`` of each feature: the terms the score is the largest (or RMS) of."""
+        x = self._check_features(x, feature_names)
+        z: FloatMatrix = np.abs(self.scaler_.transform(x, regime))
+        return z
+
     def to_artifact(self) -> Artifact:
         """Centres and scales as an ``.npz``; regimes and feature names in the metadata."""
         self.check_fitted()
