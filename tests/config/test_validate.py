@@ -147,12 +147,26 @@ def test_step_parameters_are_typed(tmp_path: Path) -> None:
     assert "pipelines[0].steps[2].model.columns[0]: no step produces column 'rms.q'" in issues
 
 
-@pytest.mark.parametrize("section", ["models", "deployments"])
+def test_models_are_checked_against_the_model_types(tmp_path: Path) -> None:
+    entries = (
+        "models:\n"
+        "  - {name: ok, type: isolation_forest, pipeline: spindle-health,"
+        " params: {n_estimators: 50}}\n"
+        "  - {name: typo, type: isolation_forrest, pipeline: spindle-health}\n"
+        "  - {name: bad-param, type: robust_zscore, pipeline: spindle-health,"
+        " params: {treshold: 3}}\n"
+        "  - {name: lost, type: pca, pipeline: nowhere}"
+    )
+    issues = "\n".join(problems(tmp_path, EXAMPLE_PROJECT.replace("models: []", entries)))
+    assert "models[0]" not in issues
+    assert "models[1].type: unknown model type 'isolation_forrest' (did you mean" in issues
+    assert "models[2].params: model type 'robust_zscore': unknown parameter(s) treshold" in issues
+    assert "models[3].pipeline: no pipeline 'nowhere'" in issues
+
+
+@pytest.mark.parametrize("section", ["deployments"])
 def test_sections_that_nothing_runs_are_refused(tmp_path: Path, section: str) -> None:
-    item = {
-        "models": "{name: m, type: zscore, pipeline: spindle-health}",
-        "deployments": "{name: d, model: m}",
-    }[section]
+    item = {"deployments": "{name: d, model: m}"}[section]
     text = EXAMPLE_PROJECT.replace(f"{section}: []", f"{section}:\n  - {item}")
     issues = problems(tmp_path, text)
     assert f"{section}: section {section!r} is not supported yet" in issues[0]

@@ -44,7 +44,6 @@ __all__ = ["UNSUPPORTED_SECTIONS", "Sections", "check_sections"]
 Loc = tuple[int | str, ...]
 
 UNSUPPORTED_SECTIONS: dict[str, str] = {
-    "models": "the model registry and training issue adds it; use a pipeline 'model' step",
     "deployments": "the runtime issue adds it",
 }
 """Sections that validate but that nothing runs yet, with the reason given to the user."""
@@ -453,11 +452,31 @@ def _models_and_rules(sections: Sections) -> Iterator[Located]:
     for mi, model in sections.models:
         if model.pipeline not in pipelines:
             yield Located(("models", mi, "pipeline"), f"no pipeline {model.pipeline!r}")
+        yield from _model_type(mi, model)
     models = sections.written("models")
     for di, deployment in sections.deployments:
         if deployment.model not in models:
             yield Located(("deployments", di, "model"), f"no model {deployment.model!r}")
     yield from _rules(sections)
+
+
+def _model_type(mi: int, model: ModelConfig) -> Iterator[Located]:
+    """A ``models:`` entry's type must exist and take its ``params`` (nothing is fitted)."""
+    from shopfloor.errors import ModelError
+    from shopfloor.ml.base import build_model, model_types  # imported only when there are models
+
+    known = model_types()
+    if model.type not in known:
+        yield Located(
+            ("models", mi, "type"),
+            f"unknown model type {model.type!r}{did_you_mean(model.type, known)} "
+            f"(known: {', '.join(sorted(known))})",
+        )
+        return
+    try:
+        build_model(model.type, model.params)
+    except ModelError as err:
+        yield Located(("models", mi, "params"), str(err))
 
 
 def _derived_signals(sections: Sections) -> tuple[set[str], list[str]]:

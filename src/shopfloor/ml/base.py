@@ -55,6 +55,7 @@ __all__ = [
     "Model",
     "build_model",
     "load_model",
+    "model_types",
     "register_model",
 ]
 
@@ -305,6 +306,12 @@ def register_model(cls: M) -> M:
         raise ModelError(f"model type {name!r} is registered twice")
     MODEL_TYPES[name] = cls
     return cls
+
+
+def model_types() -> dict[str, type[Model]]:
+    """Every registered model type by name, the built-in ones included."""
+    _load_builtin_types()
+    return dict(MODEL_TYPES)
 
 
 def _known() -> str:
