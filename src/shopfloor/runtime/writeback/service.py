@@ -243,19 +243,23 @@ class WritebackService:
         writer = self.writers[target.connector]
         attempts = 0
 
+        def reason(err: BaseException | None) -> str:
+            if isinstance(err, TimeoutError):
+                return f"no answer within {entry.timeout_s:g} s"
+            return str(err) or type(err).__name__
+
         def failed_once(state: RetryCallState) -> None:
             error = state.outcome.exception() if state.outcome is not None else None
             target.state = "retrying"
-            target.last_error, target.last_error_ns = f"{error}", self._clock()
+            target.last_error, target.last_error_ns = reason(error), self._clock()
             log.warning(
                 "writeback.retry connector=%s address=%s attempt=%d error=%s",
                 target.connector,
                 request.address,
                 state.attempt_number,
-                error,
+                target.last_error,
             )
 
-        target.state = "writing"
         target.writes += 1
         try:
             value = target.config.admit(
@@ -269,14 +273,11 @@ class WritebackService:
                     async with asyncio.timeout(entry.timeout_s):
                         read_back = await writer.write(request.address, value)
         except Exception as err:  # every failure is recorded; none reaches the alert engine
-            reason = str(err) or type(err).__name__
-            if isinstance(err, TimeoutError):
-                reason = f"no answer within {entry.timeout_s:g} s"
             target.state = "failed"
             target.failed += 1
-            target.last_error, target.last_error_ns = reason, self._clock()
+            target.last_error, target.last_error_ns = reason(err), self._clock()
             result = WriteResult(
-                request, self._clock(), False, None, max(attempts, 1), reason, coalesced
+                request, self._clock(), False, None, max(attempts, 1), reason(err), coalesced
             )
             log.error("writeback.failed %s", result.summary())
             return result
