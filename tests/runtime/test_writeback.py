@@ -67,6 +67,24 @@ def allow(**kw: Any) -> WritebackConnectorConfig:
     return WritebackConnectorConfig.model_validate({**base, **kw})
 
 
+def alerting(
+    store: DuckDBStore, service: WritebackService, text: str, **kw: Any
+) -> tuple[MemoryBus, AlertEngine]:
+    """An engine whose rule (above 80) writes the alarm flag and ``text`` to the machine."""
+    bus = MemoryBus()
+    hot = rule(
+        name="hot",
+        signal=TEMP.path,
+        threshold=80,
+        writeback=[
+            {"connector": "cnc", "address": ALARM, "value": True, "reset": False},
+            {"connector": "cnc", "address": TEXT, "value": text},
+        ],
+        **kw,
+    )
+    return bus, AlertEngine([hot], bus, store, writeback=service, clock=Clock(), tick_s=0.01)
+
+
 def request(value: WriteValue, address: str = ALARM, connector: str = "cnc") -> WriteRequest:
     return WriteRequest("hot", None, "acme/p/a/l/c/cnc-01", "raised", connector, address, value, T0)
 
@@ -171,20 +189,10 @@ async def test_a_failing_server_is_retried_then_failed_in_health(
 async def test_a_machine_that_never_answers_does_not_hold_up_alerts(
     store: DuckDBStore,
 ) -> None:
-    bus, clock, machine = MemoryBus(), Clock(), Silent()
+    machine = Silent()
     entry = allow(timeout_s=0.1, attempts=2, min_interval_s=0)
     service = WritebackService([entry], {"cnc": machine})
-    hot = rule(
-        name="hot",
-        signal=TEMP.path,
-        threshold=80,
-        severity="alarm",
-        writeback=[
-            {"connector": "cnc", "address": ALARM, "value": True, "reset": False},
-            {"connector": "cnc", "address": TEXT, "value": "{severity}: {message}"},
-        ],
-    )
-    engine = AlertEngine([hot], bus, store, writeback=service, clock=clock, tick_s=0.01)
+    bus, engine = alerting(store, service, "{severity}: {message}", severity="alarm")
     await engine.start()
     try:
         await publish(bus, TEMP, [0, 1, 2], [90, 70, 95])  # raised, resolved, raised again
@@ -231,19 +239,11 @@ async def test_alerts_are_evaluated_while_a_write_hangs(
 async def test_every_write_is_in_the_alerts_history(
     store: DuckDBStore,
 ) -> None:
-    bus, clock, machine = MemoryBus(), Clock(), Machine()
+    machine = Machine()
     service = WritebackService([allow(min_interval_s=0)], {"cnc": machine})
-    hot = rule(
-        name="hot",
-        signal=TEMP.path,
-        threshold=80,
-        message="spindle too hot",
-        writeback=[
-            {"connector": "cnc", "address": ALARM, "value": True, "reset": False},
-            {"connector": "cnc", "address": TEXT, "value": "{rule} on {asset}: {message}"},
-        ],
+    bus, engine = alerting(
+        store, service, "{rule} on {asset}: {message}", message="spindle too hot"
     )
-    engine = AlertEngine([hot], bus, store, writeback=service, clock=clock, tick_s=0.01)
     await engine.start()
     try:
         await publish(bus, TEMP, [0], [90])

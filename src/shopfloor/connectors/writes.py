@@ -28,11 +28,18 @@ from __future__ import annotations
 import math
 import struct
 from numbers import Integral, Real
-from typing import Final
+from typing import Final, Literal, get_args
 
 from shopfloor.errors import WriteRefused
 
-__all__ = ["INTEGER_RANGES", "SCALAR_TYPES", "WriteValue", "convert_value", "same_value"]
+__all__ = [
+    "INTEGER_RANGES",
+    "SCALAR_TYPES",
+    "ScalarType",
+    "WriteValue",
+    "convert_value",
+    "same_value",
+]
 
 WriteValue = bool | int | float | str
 """A value as the project file gives it, and as it is written and read back."""
@@ -49,14 +56,24 @@ INTEGER_RANGES: Final[dict[str, tuple[int, int]]] = {
 }
 """Inclusive range of each integer type."""
 
-SCALAR_TYPES: Final[tuple[str, ...]] = (
+ScalarType = Literal[
     "Boolean",
-    *INTEGER_RANGES,
+    "SByte",
+    "Byte",
+    "Int16",
+    "UInt16",
+    "Int32",
+    "UInt32",
+    "Int64",
+    "UInt64",
     "Float",
     "Double",
     "String",
-)
-"""The data types a value can be written as."""
+]
+"""The data types a value can be written as (OPC UA's built-in scalar types by name)."""
+
+SCALAR_TYPES: Final[tuple[str, ...]] = get_args(ScalarType)
+"""The names of :data:`ScalarType`."""
 
 _TRUE = {"true", "1", "on", "yes"}
 _FALSE = {"false", "0", "off", "no"}

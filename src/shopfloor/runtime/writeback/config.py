@@ -21,31 +21,13 @@ what the configured values must fit, so a mistake shows in ``validate``, not at 
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from shopfloor.connectors.writes import WriteValue, convert_value
+from shopfloor.connectors.writes import ScalarType, WriteValue, convert_value
 from shopfloor.errors import WriteRefused
 from shopfloor.retry import RetryPolicy
 
 __all__ = ["WritebackConnectorConfig", "WritebackTargetConfig"]
-
-ScalarType = Literal[
-    "Boolean",
-    "SByte",
-    "Byte",
-    "Int16",
-    "UInt16",
-    "Int32",
-    "UInt32",
-    "Int64",
-    "UInt64",
-    "Float",
-    "Double",
-    "String",
-]
-"""The names of :data:`~shopfloor.connectors.writes.SCALAR_TYPES` (a test keeps them equal)."""
 
 
 class WritebackTargetConfig(BaseModel):
