@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import doctest
+import importlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -278,3 +280,16 @@ def test_an_allow_list_target_refuses_values_outside_its_range() -> None:
     with pytest.raises(WriteRefused, match=r"outside the allowed range 1..1000"):
         entry.targets[0].admit(0)
     assert RetryPolicy() == entry.retry
+
+
+@pytest.mark.parametrize(
+    "module_name",
+    [
+        "shopfloor.connectors.writes",
+        "shopfloor.connectors.opcua.writer",
+        "shopfloor.runtime.config",
+    ],
+)
+def test_examples_run(module_name: str) -> None:
+    result = doctest.testmod(importlib.import_module(module_name))
+    assert result.failed == 0 and result.attempted > 0
