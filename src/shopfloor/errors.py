@@ -21,7 +21,11 @@ catch one tree and still see the cause::
     │   └── BusFull          a subscriber's queue stayed full for the publish timeout
     ├── ConnectorError       a connector failed talking to its source
     │   ├── ConnectorNotReady  not reachable now: the engine retries with backoff
-    │   └── ConnectorAuthError credentials or certificates refused: retrying will not help
+    │   ├── ConnectorAuthError credentials or certificates refused: retrying will not help
+    │   └── WriteError       a write-back to a source failed now (retried with backoff)
+    │       ├── WriteRefused     also a ValueError: it fails again as is (the value does not
+    │       │                    fit the node's type or range, the node is not writable)
+    │       └── WriteNotVerified the value read back differs from the value written
     ├── PipelineError        a pipeline is wrong or failed on data
     │   └── PipelineConfigError  its specification is wrong (also a ConfigError: exit 2)
     ├── ServiceError         a long-running part of the platform could not start or failed
@@ -90,6 +94,9 @@ __all__ = [
     "StoreUnavailable",
     "UnknownSignal",
     "UnsupportedMediaType",
+    "WriteError",
+    "WriteNotVerified",
+    "WriteRefused",
     "error_from_http",
     "http_status",
 ]
@@ -210,6 +217,23 @@ class ConnectorAuthError(ConnectorError):
     """The source refused the credentials or certificate; retrying will not help."""
 
 
+class WriteError(ConnectorError):
+    """A write-back to a source (an alarm node of a machine) failed now; it is retried."""
+
+
+class WriteRefused(WriteError, ValueError):
+    """A write that fails again as is: retrying would not help.
+
+    The value does not fit the target's data type or range (2.5 to a Boolean, 300 to a
+    Byte), the target is not writable or not in the allow-list, or the source refused it
+    for good (``BadNotWritable``, ``BadTypeMismatch``, ``BadUserAccessDenied``).
+    """
+
+
+class WriteNotVerified(WriteError):
+    """The value read back after a write (and a second write) differs from the value written."""
+
+
 class PipelineError(ShopfloorError):
     """A pipeline specification is wrong or a step failed on its data."""
 
@@ -321,6 +345,7 @@ HTTP_STATUS: dict[type[ShopfloorError], int] = {
     ConnectorError: 502,
     ConnectorNotReady: 503,
     ConnectorAuthError: 502,
+    WriteRefused: 422,
     PipelineError: 422,
     PipelineConfigError: 422,
     ModelError: 422,

@@ -22,6 +22,7 @@ from shopfloor.model import Signal, SignalRef
 from shopfloor.testing import (
     CONNECTOR_CHECKS,
     ConnectorFixture,
+    WriteTarget,
     check_connector,
 )
 
@@ -72,7 +73,10 @@ async def opcua_fixture(folder: Path) -> AsyncIterator[ConnectorFixture]:
                     "ns=2;s=CNC01.Spindle.Temperature",
                 ),
             ]
-            yield ConnectorFixture(config, signals, _Relay(proxy), speed, 0.1, root=folder)
+            alarm = WriteTarget("ns=2;s=CNC01.Alarm.Severity", 500, "Int32", 2.5)
+            yield ConnectorFixture(
+                config, signals, _Relay(proxy), speed, 0.1, root=folder, write_target=alarm
+            )
         finally:
             await proxy.cut()
 
@@ -168,9 +172,9 @@ def test_every_fixture_is_a_registered_connector_type() -> None:
     assert set(FIXTURES) <= set(connector_types()), set(FIXTURES) - set(connector_types())
 
 
-def test_the_contract_covers_read_restart_recover_and_close() -> None:
+def test_the_contract_covers_read_restart_recover_close_and_write() -> None:
     names = [check.__name__ for check in CONNECTOR_CHECKS]
-    assert names == ["check_read", "check_restart", "check_recover", "check_close"]
+    assert names == ["check_read", "check_restart", "check_recover", "check_close", "check_write"]
     assert all(check.__doc__ for check in CONNECTOR_CHECKS)
     assert check_connector.__doc__
 

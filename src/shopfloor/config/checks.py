@@ -5,7 +5,8 @@ the checks here then look at what the items say about each other, so that one ru
 every problem: names used but never defined, names defined twice, a signal's
 ``source_options`` against its connector type's model, one source address bound to two
 signals, pipeline step and output parameters, feature names against the feature catalogue,
-alert columns that no step produces, and sections that nothing runs yet.
+alert columns that no step produces, write-back targets outside the allow-list (or on a
+connector that cannot write), and sections that nothing runs yet.
 
 A reference to an item that is written but invalid is not reported again: the item's own
 problem is.
@@ -24,7 +25,7 @@ from shopfloor.config.issues import did_you_mean, located_from
 from shopfloor.config.source import Located
 from shopfloor.connectors.config import ConnectorConfig
 from shopfloor.connectors.registry import connector_types
-from shopfloor.errors import PipelineError
+from shopfloor.errors import PipelineError, WriteRefused
 from shopfloor.ml.config import ModelConfig
 from shopfloor.model import Asset, Signal, SignalKind, SignalRef
 from shopfloor.pipelines.config import PipelineConfig
@@ -36,8 +37,9 @@ from shopfloor.pipelines.params import (
     ModelParams,
     StoreOutputParams,
 )
-from shopfloor.runtime.config import AlertRuleConfig, DeploymentConfig
+from shopfloor.runtime.config import TEMPLATE_FIELDS, AlertRuleConfig, DeploymentConfig
 from shopfloor.runtime.notifiers.config import NotifierConfig
+from shopfloor.runtime.writeback.config import WritebackConnectorConfig
 
 __all__ = ["UNSUPPORTED_SECTIONS", "Sections", "check_sections"]
 
@@ -61,6 +63,7 @@ class Sections:
     deployments: list[tuple[int, DeploymentConfig]] = field(default_factory=list)
     alert_rules: list[tuple[int, AlertRuleConfig]] = field(default_factory=list)
     notifiers: list[tuple[int, NotifierConfig]] = field(default_factory=list)
+    writeback: list[tuple[int, WritebackConnectorConfig]] = field(default_factory=list)
     columns: dict[str, list[str] | None] = field(default_factory=dict)
     """The columns each checked pipeline's steps produce (None: not known without building)."""
     partial_assets: dict[str, Asset] = field(default_factory=dict)
@@ -104,6 +107,7 @@ def check_sections(sections: Sections, *, build: bool = True) -> list[Located]:
     for pi, pipeline in sections.pipelines:
         problems += _pipeline(sections, pi, pipeline, build=build)
     problems += _models_and_rules(sections)
+    problems += _writeback(sections)
     return problems
 
 
@@ -135,6 +139,7 @@ def _unique_names(sections: Sections) -> list[Located]:
     unique("deployments", [(i, d.name) for i, d in sections.deployments])
     unique("alert_rules", [(i, r.name) for i, r in sections.alert_rules])
     unique("notifiers", [(i, n.name) for i, n in sections.notifiers])
+    unique("writeback", [(i, w.connector) for i, w in sections.writeback], "connector")
     return problems
 
 
@@ -509,7 +514,6 @@ def _derived_signals(sections: Sections) -> tuple[set[str], list[str]]:
 
 def _rules(sections: Sections) -> Iterator[Located]:
     deployments = sections.written("deployments")
-    connectors = sections.written("connectors")
     notifiers = sections.written("notifiers")
     all_refs = {SignalRef(a.path, s.name).path: s for _, a in sections.assets for s in a.signals}
     written_assets = sections.written("assets", "path")
@@ -544,8 +548,80 @@ def _rules(sections: Sections) -> Iterator[Located]:
                 )
         if rule.deployment is not None and rule.deployment not in deployments:
             yield Located(("alert_rules", ri, "deployment"), f"no deployment {rule.deployment!r}")
-        if rule.writeback is not None and rule.writeback.connector not in connectors:
+        yield from _rule_writeback(sections, ri, rule)
+
+
+def _writable_problem(sections: Sections, connector: str) -> str | None:
+    """Why ``connector`` cannot write back (unknown, or of a type without write support)."""
+    types = _connector_types_by_name(sections)
+    if connector not in sections.written("connectors"):
+        return (
+            f"no connector {connector!r}{did_you_mean(connector, types)} "
+            f"(connectors: {', '.join(sorted(types)) or 'none'})"
+        )
+    manifest = connector_types().get(types.get(connector, ""))
+    if manifest is not None and not manifest.writable:
+        able = sorted(t for t, m in connector_types().items() if m.writable)
+        return (
+            f"connector {connector!r} is of type {manifest.type!r}, which cannot write back "
+            f"(types that can: {', '.join(able) or 'none'})"
+        )
+    return None
+
+
+def _writeback(sections: Sections) -> Iterator[Located]:
+    """The allow-list names connectors that exist and can write."""
+    for wi, entry in sections.writeback:
+        problem = _writable_problem(sections, entry.connector)
+        if problem is not None:
+            yield Located(("writeback", wi, "connector"), problem)
+
+
+_SAMPLE_FIELDS = {name: "0" if name == "value" else "x" for name in TEMPLATE_FIELDS}
+"""What a write-back text is filled with to check it against its target's type."""
+
+
+def _rule_writeback(sections: Sections, ri: int, rule: AlertRuleConfig) -> Iterator[Located]:
+    """Each write-back of a rule targets an allow-listed address with a value that fits."""
+    allow = {entry.connector: entry for _, entry in sections.writeback}
+    listed = {
+        str(i.get("connector")) for i in sections.raw.get("writeback") or [] if isinstance(i, dict)
+    }
+    single = isinstance(sections.raw_item("alert_rules", ri, "writeback"), dict)
+    for k, target in enumerate(rule.writeback):
+        loc: Loc = (
+            ("alert_rules", ri, "writeback") if single else ("alert_rules", ri, "writeback", k)
+        )
+        problem = _writable_problem(sections, target.connector)
+        if problem is not None:
+            yield Located((*loc, "connector"), problem)
+            continue
+        entry = allow.get(target.connector)
+        if entry is None:
+            if target.connector not in listed:  # else the entry itself is wrong, and said so
+                yield Located(
+                    (*loc, "connector"),
+                    f"connector {target.connector!r} has no entry in the writeback allow-list: "
+                    "nothing is written to a machine unless it is listed there",
+                )
+            continue
+        allowed = entry.target(target.address)
+        if allowed is None:
+            addresses = [t.address for t in entry.targets]
             yield Located(
-                ("alert_rules", ri, "writeback", "connector"),
-                f"no connector {rule.writeback.connector!r}",
+                (*loc, "address"),
+                f"{target.address!r} is not in the writeback allow-list of connector "
+                f"{target.connector!r}{did_you_mean(target.address, addresses)} "
+                f"(allowed: {', '.join(addresses)})",
             )
+            continue
+        for key in ("value", "reset"):
+            value = getattr(target, key)
+            if value is None:
+                continue
+            if isinstance(value, str):
+                value = value.format_map(_SAMPLE_FIELDS)
+            try:
+                allowed.admit(value, what=f"{target.connector} {target.address}")
+            except WriteRefused as err:
+                yield Located((*loc, key), str(err))

@@ -1,6 +1,7 @@
 """The project file ``factory.yaml``, validated as a whole.
 
-It holds assets, signals, connectors, pipelines, models, deployments and alert rules.
+It holds assets, signals, connectors, pipelines, models, deployments, alert rules, their
+notifiers and the write-back allow-list.
 
 Errors name the file, the line and the field path, all of them at once::
 
@@ -32,6 +33,7 @@ from shopfloor.model import Asset, Signal, SignalRef
 from shopfloor.pipelines.config import PipelineConfig
 from shopfloor.runtime.config import AlertRuleConfig, DeploymentConfig
 from shopfloor.runtime.notifiers.config import NOTIFIER_TYPES, NotifierConfig
+from shopfloor.runtime.writeback.config import WritebackConnectorConfig
 from shopfloor.store.config import StoreConfig
 
 __all__ = [
@@ -90,6 +92,10 @@ class FactoryConfig(BaseModel):
         default_factory=list,
         description="Where alerts are sent; validated one by one by load_project.",
     )
+    writeback: list[WritebackConnectorConfig] = Field(
+        default_factory=list,
+        description="The allow-list: what alert rules may write to machines, per connector.",
+    )
 
     def asset(self, path: str) -> Asset:
         """The asset at ``path``; ``KeyError`` when there is none."""
@@ -142,6 +148,7 @@ _LIST_SECTIONS: dict[str, type[BaseModel]] = {
     "models": ModelConfig,
     "deployments": DeploymentConfig,
     "alert_rules": AlertRuleConfig,
+    "writeback": WritebackConnectorConfig,
 }
 
 

@@ -131,6 +131,15 @@ deployments: []
 alert_rules: []
 #   - {name: maintenance, type: webhook, url: "https://example.invalid/hook"}
 notifiers: []
+
+# Write-back: what alert rules may write to machines (an alarm node). Nothing is written
+# unless the target is listed here and a rule asks for it, e.g. in the rule above:
+#   writeback: {connector: cnc, address: "ns=2;s=CNC01.Alarm.Active", value: true, reset: false}
+# The value is converted to the node's data type (the server's), written and read back.
+#   - connector: cnc
+#     min_interval_s: 1.0            # per target; writes in between coalesce to the latest
+#     targets: [{address: "ns=2;s=CNC01.Alarm.Active", type: Boolean}]
+writeback: []
 """
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from shopfloor.connectors.config import ConnectorConfig
 from shopfloor.model import DeadLetter, Record, Signal, SignalRef
@@ -116,11 +116,26 @@ class Connector(Protocol):
 ConnectorFactory = Callable[[ConnectorConfig, list[BoundSignal], ConnectorContext], Connector]
 
 
+@runtime_checkable
 class Writable(Protocol):
-    """A connector that can write a value back to its source.
+    """A connector that can write a value back to its source (its manifest says ``writable``).
 
-    Used only for the addresses an alert rule's ``writeback`` names: the allow-list.
+    Used only for the addresses the project's ``writeback`` allow-list names, when an
+    alert rule asks (:mod:`shopfloor.runtime.writeback`). The target's data type comes
+    from the source, the value is converted to it with
+    :func:`~shopfloor.connectors.writes.convert_value`, written, and read back.
     """
 
-    async def write(self, address: str, value: Any) -> None:
-        """Write ``value`` to ``address``; raise ``ConnectorError`` naming both on failure."""
+    async def write(self, address: str, value: Any) -> Any:
+        """Write ``value`` to ``address`` and return the value read back after it.
+
+        Raises
+        ------
+        WriteRefused
+            The value does not fit the target's type, or the source refused it for good.
+        WriteNotVerified
+            The value read back differs from the value written, twice.
+        ConnectorError
+            Any other failure naming the address and the value (``ConnectorNotReady``
+            when the source cannot be reached now); retried by the caller.
+        """

@@ -569,6 +569,17 @@ class ConnectorEngine:
         """The runner of connector ``name``."""
         return next(r for r in self.runners if r.spec.config.name == name)
 
+    def connected(self, name: str) -> Connector | None:
+        """The connector ``name`` while its session is up (``None``: not running or down).
+
+        Write-back uses the connector's own session, so a write follows the engine's
+        reconnects and never opens a second session to a machine.
+        """
+        runner = next((r for r in self.runners if r.spec.config.name == name), None)
+        if runner is None or runner.health.state != "connected":
+            return None
+        return runner.connector
+
     def queue_dead_letter(self, letter: DeadLetter) -> None:
         """Keep a dead letter until the next flush (bounded; overflow is counted and logged)."""
         if len(self._letters) >= 100_000:

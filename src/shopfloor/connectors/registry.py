@@ -33,12 +33,17 @@ class ConnectorManifest:
         ``"module:Class"`` of the connector, imported only when one is started.
     description
         One line for ``shopfloor connectors`` and the docs.
+    writable
+        Whether its connector can write back to its source (it then implements
+        :class:`~shopfloor.connectors.base.Writable`): ``shopfloor validate`` refuses a
+        write-back target on a connector type without it.
     """
 
     type: str
     config: builtins.type[ConnectorConfig]
     connector: str
     description: str = ""
+    writable: bool = False
 
 
 _BUILTIN = (

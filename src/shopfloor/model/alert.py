@@ -65,7 +65,9 @@ class AlertChange:
     """One entry of an alert's history.
 
     ``action`` is ``raised``, ``updated`` (raised again while open), ``acknowledged``,
-    ``resolved``, ``shelved``, ``unshelved`` or ``feedback``.
+    ``resolved``, ``shelved``, ``unshelved``, ``feedback``, or ``written`` /
+    ``write_failed`` (a value the alert's rule wrote back to a machine; the state is
+    unchanged and the comment says what, where, and what was read back).
     """
 
     action: str

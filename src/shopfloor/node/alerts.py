@@ -1,4 +1,4 @@
-"""The project's alert rules and notifiers, assembled into the platform's alert engine."""
+"""The project's alert rules, notifiers and write-back, assembled into the alert engine."""
 
 from __future__ import annotations
 
@@ -8,15 +8,17 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from shopfloor.config import Project
+from shopfloor.connectors.engine import ConnectorEngine
 from shopfloor.model import DeadLetter
 from shopfloor.runtime.alerts import AlertEngine
 from shopfloor.runtime.notifiers import Notification, NotificationDispatcher
+from shopfloor.runtime.writeback import ConnectorWriter, WritebackService
 from shopfloor.store.protocol import AlertStore
 
 if TYPE_CHECKING:
     from shopfloor.node.platform import Platform
 
-__all__ = ["PendingAlerts", "alert_service"]
+__all__ = ["PendingAlerts", "alert_service", "writeback_service"]
 
 log = logging.getLogger(__name__)
 
@@ -70,4 +72,31 @@ def alert_service(project: Project, platform: Platform) -> AlertEngine | Pending
             log.error("alerts.dead_letter_failed error=%s", err)
 
     dispatcher = NotificationDispatcher.from_configs(project.config.notifiers, on_failed=failed)
-    return AlertEngine(project.config.alert_rules, platform.bus, store, dispatcher)
+    return AlertEngine(
+        project.config.alert_rules,
+        platform.bus,
+        store,
+        dispatcher,
+        writeback=writeback_service(project, platform),
+    )
+
+
+def writeback_service(project: Project, platform: Platform) -> WritebackService | None:
+    """Write-back over the platform's running connectors (``None`` when no rule writes).
+
+    Each allow-listed connector is written through its own session in the platform's
+    connector engine, found when a write is due: the alert engine starts before the
+    connectors, and a connector that is down makes the write wait and retry.
+    """
+    if not any(rule.writeback for rule in project.config.alert_rules):
+        return None
+
+    def connected(name: str) -> object | None:
+        for service in platform.services:
+            if isinstance(service, ConnectorEngine):
+                return service.connected(name)
+        return None
+
+    allow = project.config.writeback
+    writers = {entry.connector: ConnectorWriter(entry.connector, connected) for entry in allow}
+    return WritebackService(allow, writers)

@@ -1,1 +1,1 @@
-"""Deployments, alerts and write-back (configuration so far)."""
+"""Deployments, alerts (with their notifiers) and write-back to machines."""

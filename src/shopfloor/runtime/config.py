@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Self
+import string
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shopfloor.model import validate_segment
 
-__all__ = ["AlertRuleConfig", "DeploymentConfig", "WritebackConfig"]
+__all__ = ["TEMPLATE_FIELDS", "AlertRuleConfig", "DeploymentConfig", "WritebackConfig"]
+
+TEMPLATE_FIELDS = ("rule", "asset", "severity", "state", "message", "value")
+"""What a write-back text may name, as ``{message}``: fields of the alert written for."""
 
 
 def _name(value: str) -> str:
@@ -26,14 +31,73 @@ class DeploymentConfig(BaseModel):
     mode: Literal["shadow", "active"] = "shadow"
 
 
+def _check_template(value: bool | int | float | str | None) -> bool | int | float | str | None:
+    if not isinstance(value, str):
+        return value
+    try:
+        parts = list(string.Formatter().parse(value))
+    except ValueError as err:
+        raise ValueError(f"text {value!r}: {err} (write a brace as {{{{ or }}}})") from None
+    for _, name, spec, conversion in parts:
+        if name is None:
+            continue
+        if name not in TEMPLATE_FIELDS or spec or conversion:
+            raise ValueError(
+                f"text {value!r} names {{{name}{'!' + conversion if conversion else ''}"
+                f"{':' + spec if spec else ''}}}; it may name {{"
+                + "}, {".join(TEMPLATE_FIELDS)
+                + "} (no format spec)"
+            )
+    return value
+
+
 class WritebackConfig(BaseModel):
-    """Where an alert is written back to the machine. Only addresses listed here are written."""
+    """A value an alert writes to a machine when it is raised (and, optionally, resolved).
+
+    Only targets listed in the project's ``writeback`` allow-list are ever written
+    (:mod:`shopfloor.runtime.writeback`). The target's data type comes from the machine:
+    ``value`` is converted to it (``true`` to a Boolean node, ``800`` to an Int32). Text
+    may name the alert's fields (``"{message}"``, see :data:`TEMPLATE_FIELDS`).
+
+    Example::
+
+        writeback:
+          - {connector: cnc, address: "ns=2;s=CNC01.Alarm.Active", value: true, reset: false}
+          - {connector: cnc, address: "ns=2;s=CNC01.Alarm.Message", value: "{message}",
+             reset: ""}
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     connector: str
-    address: str
-    value: str | float | bool = True
+    address: str = Field(min_length=1, description="Node id or browse path, as allow-listed.")
+    value: Annotated[bool | int | float | str, AfterValidator(_check_template)] = Field(
+        default=True, description="Written when the alert is raised."
+    )
+    reset: Annotated[bool | int | float | str | None, AfterValidator(_check_template)] = Field(
+        default=None, description="Written when the alert resolves (None: nothing is written)."
+    )
+
+    def value_for(
+        self, phase: Literal["raised", "resolved"], fields: Mapping[str, object]
+    ) -> bool | int | float | str | None:
+        """The value to write on ``phase`` (None: nothing), text filled in from ``fields``.
+
+        Examples
+        --------
+        >>> w = WritebackConfig(connector="cnc", address="i=1", value="{rule}: {message}")
+        >>> w.value_for("raised", {"rule": "hot", "message": "too hot"})
+        'hot: too hot'
+        >>> w.value_for("resolved", {}) is None
+        True
+        """
+        value = self.value if phase == "raised" else self.reset
+        if not isinstance(value, str):
+            return value
+        filled = {
+            name: "" if fields.get(name) is None else fields[name] for name in TEMPLATE_FIELDS
+        }
+        return value.format_map(filled)
 
 
 class AlertRuleConfig(BaseModel):
@@ -79,7 +143,17 @@ class AlertRuleConfig(BaseModel):
         default=None, description="Names of the notifiers told (default: all of them)."
     )
     message: str | None = Field(default=None, description="What a person reads; default: made up.")
-    writeback: WritebackConfig | None = None
+    writeback: list[WritebackConfig] = Field(
+        default_factory=list,
+        description="Values written to machines (one mapping or a list); see WritebackConfig.",
+    )
+
+    @field_validator("writeback", mode="before")
+    @classmethod
+    def _one_or_more(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        return [value] if isinstance(value, Mapping) else value
 
     @model_validator(mode="after")
     def _one_source(self) -> Self:

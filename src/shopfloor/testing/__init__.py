@@ -20,6 +20,7 @@ if TYPE_CHECKING:
         DuplicateRecords,
         LostRecords,
         Source,
+        WriteTarget,
         check_connector,
     )
     from shopfloor.testing.model_checks import MODEL_CHECKS, check_model
@@ -36,6 +37,7 @@ else:
                 "DuplicateRecords",
                 "LostRecords",
                 "Source",
+                "WriteTarget",
                 "check_connector",
             ),
             "shopfloor.testing.model_checks": ("MODEL_CHECKS", "check_model"),
@@ -55,6 +57,7 @@ __all__ = [
     "DuplicateRecords",
     "LostRecords",
     "Source",
+    "WriteTarget",
     "check_bus",
     "check_connector",
     "check_model",

@@ -30,10 +30,12 @@ from typing import Any, Protocol
 import numpy as np
 
 from shopfloor.bus import MemoryBus, Subscription
-from shopfloor.connectors.base import BoundSignal, Connector, ConnectorContext
+from shopfloor.connectors.base import BoundSignal, Connector, ConnectorContext, Writable
 from shopfloor.connectors.config import ConnectorConfig
 from shopfloor.connectors.engine import ConnectorEngine, ConnectorSpec
 from shopfloor.connectors.registry import load_connector_class, manifest_for
+from shopfloor.connectors.writes import WriteValue, same_value
+from shopfloor.errors import WriteRefused
 from shopfloor.model import DeadLetter, Record, ScalarBatch, SignalRef
 
 __all__ = [
@@ -42,11 +44,13 @@ __all__ = [
     "DuplicateRecords",
     "LostRecords",
     "Source",
+    "WriteTarget",
     "check_close",
     "check_connector",
     "check_read",
     "check_recover",
     "check_restart",
+    "check_write",
 ]
 
 
@@ -66,6 +70,29 @@ class Source(Protocol):
 
     async def restore(self) -> None:
         """Bring the source back where it was."""
+
+
+@dataclass(frozen=True)
+class WriteTarget:
+    """Where a writable connector type's check writes, what fits there and what does not.
+
+    Parameters
+    ----------
+    address
+        A writable scalar of the live source.
+    value
+        A value that fits its data type (written, then read back).
+    type_name
+        The data type the source holds there (one of
+        :data:`~shopfloor.connectors.writes.SCALAR_TYPES`), to compare the read-back.
+    unfit
+        A value that does not fit the data type (refused, nothing written).
+    """
+
+    address: str
+    value: WriteValue
+    type_name: str
+    unfit: WriteValue
 
 
 @dataclass
@@ -89,6 +116,8 @@ class ConnectorFixture:
         The project folder against which relative paths resolve.
     timeout_s
         How long a check waits for something to happen before it fails.
+    write_target
+        For a type whose manifest says ``writable``: where :func:`check_write` writes.
     """
 
     config: ConnectorConfig
@@ -98,6 +127,7 @@ class ConnectorFixture:
     period_s: float
     root: Path = field(default_factory=Path.cwd)
     timeout_s: float = 30.0
+    write_target: WriteTarget | None = None
 
 
 class _Run:
@@ -296,11 +326,52 @@ async def check_close(fixture: ConnectorFixture) -> None:
             await connector.close()
 
 
+async def check_write(fixture: ConnectorFixture) -> None:
+    """A type whose manifest says ``writable`` writes back through its running session.
+
+    Its connector is :class:`~shopfloor.connectors.base.Writable`; while the engine has it
+    connected, writing the fixture's value returns the value read back, equal to it as the
+    target's data type; a value that does not fit raises
+    :class:`~shopfloor.errors.WriteRefused` and leaves the target as it was. A type that
+    does not declare ``writable`` passes without writing.
+    """
+    if not manifest_for(fixture.config.type).writable:
+        return
+    target = fixture.write_target
+    assert target is not None, (
+        f"connector type {fixture.config.type!r} declares writable, but its fixture names no "
+        "write_target"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        async with _running(fixture, Path(tmp)) as run:
+            name = fixture.config.name
+            await run.until("state 'connected'", lambda: run.engine.connected(name) is not None)
+            connector: object = run.engine.connected(name)
+            assert isinstance(connector, Writable), f"{type(connector).__name__} cannot write"
+            async with asyncio.timeout(fixture.timeout_s):
+                read = await connector.write(target.address, target.value)
+                assert same_value(target.value, read, target.type_name), (
+                    f"wrote {target.value!r} to {target.address}, read back {read!r}"
+                )
+                try:
+                    await connector.write(target.address, target.unfit)
+                except WriteRefused:
+                    pass
+                else:
+                    raise AssertionError(
+                        f"writing {target.unfit!r} to {target.address} ({target.type_name}) "
+                        "was not refused"
+                    )
+                again = await connector.write(target.address, target.value)
+                assert same_value(target.value, again, target.type_name), again
+
+
 CONNECTOR_CHECKS: tuple[Callable[[ConnectorFixture], Awaitable[None]], ...] = (
     check_read,
     check_restart,
     check_recover,
     check_close,
+    check_write,
 )
 """Every check a connector type passes, in the order :func:`check_connector` runs them."""
 

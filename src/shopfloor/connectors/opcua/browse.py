@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from shopfloor.connectors.writes import SCALAR_TYPES
 from shopfloor.model.units import validate_unit
 
 __all__ = [
@@ -104,22 +105,7 @@ class Export:
 
 # built-in types a signal can carry (numbers and booleans; text makes an event)
 _NUMERIC_TYPES = frozenset(
-    {
-        "Boolean",
-        "SByte",
-        "Byte",
-        "Int16",
-        "UInt16",
-        "Int32",
-        "UInt32",
-        "Int64",
-        "UInt64",
-        "Float",
-        "Double",
-        "Number",
-        "Integer",
-        "UInteger",
-    }
+    {*(t for t in SCALAR_TYPES if t != "String"), "Number", "Integer", "UInteger"}
 )
 _TEXT_TYPES = frozenset({"String", "LocalizedText"})
 _RATE_NAME = re.compile(r"sampl(e|ing)_?(rate|freq(uency)?)", re.IGNORECASE)

@@ -1080,17 +1080,20 @@ class OpcUaConnector:
         if client is not None:
             await self._drop(client)
 
-    async def write(self, address: str, value: Any) -> None:
-        """Write ``value`` to node ``address`` (only for configured write-back targets)."""
-        from asyncua import ua
+    async def write(self, address: str, value: Any) -> Any:
+        """Write ``value`` to node ``address`` as the server types it; the value read back.
 
-        if self._client is None:
+        Only for the project's write-back allow-list (see
+        :func:`~shopfloor.connectors.opcua.writer.write_verified` for the errors).
+        """
+        from shopfloor.connectors.opcua.writer import write_verified
+
+        if self._client is None or self._lost.is_set():
             raise ConnectorNotReady(f"connector {self.name!r} is not connected")
-        node = self._client.get_node(address)
-        try:
-            variant_type = await node.read_data_type_as_variant_type()
-            await node.write_value(ua.DataValue(ua.Variant(value, variant_type)))
-        except Exception as err:
-            raise ConnectorError(
-                f"writing {value!r} to {address} on {self.config.endpoint} failed: {err}"
-            ) from err
+        return await write_verified(
+            self._client,
+            address,
+            value,
+            where=self.config.endpoint,
+            timeout_s=self.config.request_timeout_s,
+        )

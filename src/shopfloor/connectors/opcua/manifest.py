@@ -8,4 +8,5 @@ MANIFEST = ConnectorManifest(
     config=OpcUaConfig,
     connector="shopfloor.connectors.opcua.client:OpcUaConnector",
     description="OPC UA client: subscriptions or polling, arrays, security, history backfill.",
+    writable=True,
 )

@@ -6,8 +6,12 @@ checks stale rules and expired shelves. Every change of an alert is made by the 
 lifecycle (:mod:`shopfloor.model.alert`), kept in the store with its history
 (:class:`~shopfloor.store.AlertStore`) and, unless the alert is shelved, handed to the
 :class:`~shopfloor.runtime.notifiers.NotificationDispatcher`, which only queues: a slow
-mail server never holds up evaluation. Store writes run on the store's own threads, so
-the event loop is never blocked.
+mail server never holds up evaluation. A rule's ``writeback`` values are handed to the
+:class:`~shopfloor.runtime.writeback.WritebackService` the same way (it only takes the
+latest value per target) when the alert is raised and when it resolves, shelved or not:
+shelving silences people, while the machine's alarm node follows the condition. Each
+write's outcome is added to the alert's history (``written`` or ``write_failed``). Store
+writes run on the store's own threads, so the event loop is never blocked.
 
 There is one open alert per rule and asset: the engine reads the open ones at start and
 updates an open alert when its rule raises again. A delivery is acknowledged once its
@@ -21,7 +25,7 @@ import contextlib
 import logging
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -41,6 +45,7 @@ from shopfloor.model.condition import Transition
 from shopfloor.runtime.alerts.rules import Firing, RuleState
 from shopfloor.runtime.config import AlertRuleConfig
 from shopfloor.runtime.notifiers import Notification, NotificationDispatcher
+from shopfloor.runtime.writeback import WritebackService, WriteRequest, WriteResult
 from shopfloor.store.protocol import AlertStore
 
 __all__ = ["AlertEngine"]
@@ -70,6 +75,8 @@ class AlertEngine:
         Where alerts and their history are kept.
     dispatcher
         Where notifications go (``None``: nobody is told).
+    writeback
+        Writes the rules' ``writeback`` values to machines (``None``: nothing is written).
     clock
         Now in UTC nanoseconds; tests pin it.
     tick_s
@@ -87,6 +94,7 @@ class AlertEngine:
         store: AlertStore,
         dispatcher: NotificationDispatcher | None = None,
         *,
+        writeback: WritebackService | None = None,
         clock: Callable[[], int] = now_ns,
         tick_s: float = 1.0,
         batch_size: int = 256,
@@ -94,6 +102,9 @@ class AlertEngine:
         self.bus = bus
         self.store = store
         self.dispatcher = dispatcher
+        self.writeback = writeback
+        if writeback is not None:
+            writeback.on_result = self._written
         self._clock = clock
         self._tick_s = tick_s
         self._batch_size = batch_size
@@ -134,6 +145,8 @@ class AlertEngine:
                     state.persistence.reset(active=True)  # it can still clear
         if self.dispatcher is not None:
             await self.dispatcher.start()
+        if self.writeback is not None:
+            await self.writeback.start()
         for path in self._states:
             subscription = await self.bus.subscribe(
                 topic_for(_split(path)), name=f"alerts:{path}", maxsize=1024
@@ -259,9 +272,12 @@ class AlertEngine:
             alert.id,
             alert.state,
         )
-        if change.action not in ("raised", "resolved") or shelved:
+        if change.action not in ("raised", "resolved"):
             return
         rule = next(r for r in self.rules if r.name == alert.rule)
+        self._write_back(rule, alert, change)
+        if shelved:
+            return
         if self.dispatcher is not None:
             self.dispatcher.notify(
                 Notification(
@@ -280,6 +296,61 @@ class AlertEngine:
                 only=rule.notify,
             )
             self.notified += 1
+
+    def _write_back(self, rule: AlertRuleConfig, alert: Alert, change: AlertChange) -> None:
+        """Hand the rule's write-back values for this change to the writer (never waits)."""
+        if self.writeback is None or not rule.writeback:
+            return
+        phase: Literal["raised", "resolved"] = "raised" if change.action == "raised" else "resolved"
+        fields = {
+            "rule": alert.rule,
+            "asset": alert.asset,
+            "severity": alert.severity,
+            "state": str(alert.state),
+            "message": alert.message if alert.is_open else change.comment,
+            "value": alert.value,
+        }
+        for target in rule.writeback:
+            value = target.value_for(phase, fields)
+            if value is None:
+                continue
+            self.writeback.request(
+                WriteRequest(
+                    rule=rule.name,
+                    alert_id=alert.id,
+                    asset=alert.asset,
+                    phase=phase,
+                    connector=target.connector,
+                    address=target.address,
+                    value=value,
+                    at_ns=change.at_ns,
+                )
+            )
+
+    async def _written(self, result: WriteResult) -> None:
+        """Add a write's outcome to the history of the alert that asked for it."""
+        alert_id = result.request.alert_id
+        if alert_id is None:
+            return  # the alert was not stored: the outcome is in health and the log
+        async with self._lock:
+            current = next((a for a in self.open.values() if a.id == alert_id), None)
+            if current is None:
+                current = await self.store.get_alert(alert_id)
+            if current is None:
+                return
+            change = AlertChange(
+                result.action,
+                result.at_ns,
+                SYSTEM,
+                current.state,
+                current.state,
+                result.summary(),
+                alert_id,
+            )
+            try:
+                await self.store.save_alert(current, [change])
+            except ShopfloorError as err:
+                self._failed(f"store write-back of alert {alert_id}", err)
 
     def _failed(self, what: str, err: Exception) -> None:
         self.errors += 1
@@ -301,6 +372,8 @@ class AlertEngine:
         self._subscriptions.clear()
         if self.dispatcher is not None:
             await self.dispatcher.close()
+        if self.writeback is not None:
+            await self.writeback.stop()
 
     def health(self) -> dict[str, Any]:
         """Rules, open alerts, counts, the last error and each notifier's health."""
@@ -331,4 +404,5 @@ class AlertEngine:
             "errors": self.errors,
             "last_error": self.last_error,
             "notifiers": {} if self.dispatcher is None else self.dispatcher.health(),
+            "writeback": None if self.writeback is None else self.writeback.health(),
         }
