@@ -95,6 +95,12 @@ def test_cnc_mill_on_four_experiments(shared_data):
     experiments, names = cnc.load(shared_data / "cnc_mill", [1, 2, 6, 8])
     assert [e.label for e in experiments] == ["unworn", "unworn", "worn", "worn"]
     assert all(e.x.shape[1] == len(names) for e in experiments)
-    result = cnc.evaluate(experiments)
-    assert len(result.per_experiment) == 4
-    assert sum(map(sum, result.windows.confusion)) == sum(e.x.shape[0] for e in experiments)
+    assert all(e.stages.shape == (6, len(cnc.STAGE_FEATURES)) for e in experiments)
+    assert [(u.number, w.number) for u, w in cnc.matched_pairs(experiments)] == [(1, 6), (2, 8)]
+    for feature_set in cnc.FEATURE_SETS:
+        result = cnc.evaluate(experiments, feature_set, "gradient_boosting")
+        assert len(result.per_experiment) == 4
+        rows = sum(e.rows(feature_set).shape[0] for e in experiments)
+        assert sum(map(sum, result.rows.confusion)) == rows
+    text = cnc.section_text(experiments, [result])
+    assert text.startswith(cnc.SECTION_TITLE) and "1/6, 2/8" in text
