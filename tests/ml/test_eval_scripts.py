@@ -46,8 +46,17 @@ def test_cwru_anomaly_on_a_subset(shared_data):
     transfers, random_split = cwru.transfer(records)
     assert [(t.train, t.test) for t in transfers] == [("0.007", "0.021"), ("0.021", "0.007")]
     assert all(t.metrics.accuracy >= 0.9 for t in transfers)
+    assert all(d.alarm_share["IR"] > 0.9 for d in detections)
+    assert cwru.leave_one_size_out(records) == []  # two sizes only
+    table = cwru.evidence(records)
+    assert table[("IR", 0.007)]["bpfi"] > 3  # a clear inner-race line
     text = cwru.section_text(
-        detections, transfers, random_split, {"across_sizes": 0.5, "random_split": 1.0}
+        detections,
+        transfers,
+        random_split,
+        {"across_sizes": 0.5, "random_split": 1.0},
+        [],
+        table,
     )
     assert text.startswith(cwru.SECTION_TITLE)
 
