@@ -55,7 +55,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from results_md import write_section  # noqa: E402
+from results_md import table_head, write_section  # noqa: E402
 
 from shopfloor.ml.base import Classifier, build_model  # noqa: E402
 from shopfloor.ml.evaluation import (  # noqa: E402
@@ -270,7 +270,7 @@ def summary_lines(results: list[Result]) -> list[str]:
         "PR-AUC (worn) | recall unworn | recall worn | confusion (rows true unworn/worn) | "
         "experiments right | experiment AUROC | random-split accuracy |"
     )
-    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    lines = table_head(head)
     for r in results:
         m, d = r.rows, r.detection
         lines.append(
@@ -295,7 +295,7 @@ def per_experiment_lines(experiments: list[Experiment], results: list[Result]) -
         + " | ".join(f"{r.feature_set}, `{r.model_type}`" for r in results)
         + " |"
     )
-    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    lines = table_head(head)
     for e in experiments:
         cells = []
         for r in results:

@@ -56,7 +56,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from results_md import write_section  # noqa: E402
+from results_md import table_head, write_section  # noqa: E402
 
 from recordings import BEARING_6205, CwruRecord, cwru_index, read_cwru  # noqa: E402
 from shopfloor.features import FeatureSet  # noqa: E402
@@ -387,7 +387,7 @@ def detection_lines(results: list[Detection]) -> list[str]:
         + " / ".join(CLASSES)
         + " |"
     )
-    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    lines = table_head(head)
     for d in results:
         per = " | ".join(f"{d.per_class[c].auroc:.3f}" for c in CLASSES)
         shares = " / ".join(f"{d.alarm_share[c]:.2f}" for c in ("normal", *CLASSES))
@@ -411,7 +411,7 @@ def evidence_lines(table: dict[tuple[str, float], dict[str, float]]) -> list[str
         + " | ".join(f"median {d.upper()} SNR" for d in EVIDENCE_LINES.values())
         + " |"
     )
-    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    lines = table_head(head)
     for (cls, size), snr in table.items():
         cells = " | ".join(
             f"**{snr[d]:.1f}**" if d == EVIDENCE_LINES[cls] else f"{snr[d]:.1f}"
@@ -458,7 +458,7 @@ def transfer_lines(results: list[Transfer], random_split: Transfer | None) -> li
         "| trained on (in) | tested on (in) | accuracy | balanced acc. | recall IR | "
         "recall OR | recall B | confusion (rows true IR/OR/B, cols predicted) |"
     )
-    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    lines = table_head(head)
     for t in [*results, *([random_split] if random_split is not None else [])]:
         m = t.metrics
         conf = " / ".join(" ".join(str(v) for v in row) for row in m.confusion)

@@ -49,7 +49,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from results_md import write_section  # noqa: E402
+from results_md import table_head, write_section  # noqa: E402
 
 from recordings import read_femto  # noqa: E402
 from shopfloor.features import FeatureSet  # noqa: E402
@@ -207,7 +207,7 @@ def table_lines(results: list[BearingResult]) -> list[str]:
         "after half life) | lead time | lead vs RMS 3σ | false alarm episodes in 1st half "
         "| first alarm of any kind |"
     )
-    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    lines = table_head(head)
     for r in results:
         base = r.detector(BASELINE).metrics.lead_time_s
         for d in r.detectors:
