@@ -316,10 +316,11 @@ READING = [
     "before half life); `robust_zscore` alarms once at 4 min, on a transient inside the "
     "fit slice itself.",
     "",
-    "Where it falls short: no model type meets the goal on most bearings; the best "
-    "(`pca`, `gmm`) do it on one of three. Three bearings are few, and each one fails "
-    "for its own, data-given reason above; nothing here was tuned after the figures "
-    "were seen.",
+    "Where it falls short: no model type meets the goal on most bearings. `pca` meets it "
+    "on one of three (Bearing3_1); `gmm` gives at least twice the RMS rule's lead on two "
+    "(Bearing2_2, Bearing3_1) but alarms in the first half of life on both. Three "
+    "bearings are few, and each one falls short for its own, data-given reason above; "
+    "nothing here was tuned after the figures were seen.",
 ]
 
 COLOURS = {
