@@ -39,7 +39,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # eval/results_md.py
 
-from results_md import write_section  # noqa: E402
+from results_md import table_head, write_section  # noqa: E402
 
 from shopfloor.features import (  # noqa: E402
     envelope_spectrum,
@@ -206,7 +206,7 @@ def table_lines(results: list[RecordResult]) -> list[str]:
         + " | ".join(f"{c} SNR" for c in CANDIDATES)
         + " | dominant | right | windows right |"
     )
-    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    lines = table_head(head)
     for r in results:
         cells = " | ".join(
             f"**{r.scores[c]:.1f}**" if c == r.winner else f"{r.scores[c]:.1f}" for c in CANDIDATES

@@ -18,13 +18,19 @@ test part, which is everything after the training part):
 * Features per capture and axis (``shopfloor.features.FeatureSet``): ``rms, kurtosis,
   crest_factor, skewness, spectral_centroid, spectral_spread, spectral_kurtosis`` and the
   power in 0-1, 1-3, 3-6, 6-12.8 kHz: 22 features.
-* Models: ``robust_zscore`` (max |z|), ``pca`` (SPE, 95 % variance) and
-  ``isolation_forest`` (seed 0), default parameters. Threshold: the largest score of the
-  held-back healthy slice (no held-back window alarms).
+* Models: every anomaly model type of the product, built with ``build_model`` and
+  default parameters: ``robust_zscore`` (max |z|), ``pca`` (SPE, 95 % variance),
+  ``isolation_forest``, ``gmm`` (2 components) and ``river_drift`` (Half-Space Trees),
+  seed 0 where there is one.
+* Thresholds, states and health index: the product's calibration
+  (``shopfloor.ml.calibration``, default settings): ``calibrate`` on the scores of the
+  held-back healthy slice (alarm budget 1e-4, warning budget 1e-2, margin 0.25,
+  hysteresis 0.1), then ``alert_states`` with k = 3 of n = 5 captures (a capture every
+  10 s, so the hop is 10 s), and ``health_index`` for the plot. An alarm is state
+  ``alarm``.
 * Baseline: RMS of the capture (both axes), threshold mean + 3σ over the whole training
-  part.
-* Persistence, the same for every detector: an alarm when 3 of the last 5 captures
-  exceed the threshold; it clears when 5 in a row are below (hysteresis).
+  part, through the same ``alert_states`` (3 of 5, hysteresis 0.1 of the distance from
+  the mean to the threshold): the same persistence as the models.
 * Reported per bearing: first alarm after half of life, lead time, false alarm episodes
   in the first half of life (``shopfloor.ml.evaluation.run_to_failure_metrics``).
 """
@@ -43,23 +49,35 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from results_md import write_section  # noqa: E402
+from results_md import table_head, write_section  # noqa: E402
 
 from recordings import read_femto  # noqa: E402
 from shopfloor.features import FeatureSet  # noqa: E402
 from shopfloor.ml.base import AnomalyModel, build_model  # noqa: E402
-from shopfloor.ml.evaluation import RunToFailureMetrics, run_to_failure_metrics  # noqa: E402
+from shopfloor.ml.calibration import (  # noqa: E402
+    Thresholds,
+    alert_states,
+    calibrate,
+    health_index,
+)
+from shopfloor.ml.evaluation import (  # noqa: E402
+    RunToFailureMetrics,
+    alarm_episodes,
+    run_to_failure_metrics,
+)
 
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "femto"
 COMMAND = ".venv/bin/python eval/femto_anomaly.py"
 SECTION_TITLE = "## FEMTO run-to-failure: first alarm and lead time"
 
 FS = 25600.0
+HOP_NS = 10_000_000_000
+"""One capture every 10 s."""
 TRAIN_FRACTION = 1 / 3
 FIT_FRACTION = 2 / 3
 K_OF_N = (3, 5)
-CLEAR_AFTER = 5
-MODEL_TYPES = ("robust_zscore", "pca", "isolation_forest")
+MODEL_TYPES = ("robust_zscore", "pca", "isolation_forest", "gmm", "river_drift")
+BASELINE = "rms_3sigma"
 FEATURES = FeatureSet(
     [
         "rms",
@@ -75,30 +93,18 @@ FEATURES = FeatureSet(
 )
 
 
-def persistent_alarm(exceed: np.ndarray, k: int, n: int, clear_after: int) -> np.ndarray:
-    """Alarm when ``k`` of the last ``n`` windows exceed; clear after ``clear_after`` quiet."""
-    out = np.zeros(exceed.size, dtype=bool)
-    on = False
-    quiet = 0
-    for i in range(exceed.size):
-        recent = int(np.count_nonzero(exceed[max(0, i - n + 1) : i + 1]))
-        if not on and recent >= k:
-            on, quiet = True, 0
-        elif on:
-            quiet = 0 if exceed[i] else quiet + 1
-            if quiet >= clear_after:
-                on = False
-        out[i] = on
-    return out
-
-
 @dataclass
 class Detector:
     name: str
     score: np.ndarray
-    threshold: float
-    alarm: np.ndarray = field(repr=False)
+    thresholds: Thresholds
+    states: np.ndarray = field(repr=False)
     metrics: RunToFailureMetrics
+
+    @property
+    def health(self) -> np.ndarray:
+        """The product's health index (0-100) of each capture."""
+        return health_index(self.score, self.thresholds)
 
 
 @dataclass
@@ -108,6 +114,11 @@ class BearingResult:
     n_train: int
     n_fit: int
     detectors: list[Detector]
+    peak_g: np.ndarray = field(repr=False)
+    """Largest |acceleration| of each capture (both axes)."""
+
+    def detector(self, name: str) -> Detector:
+        return next(d for d in self.detectors if d.name == name)
 
 
 def capture_features(data: np.ndarray) -> tuple[np.ndarray, list[str]]:
@@ -121,10 +132,20 @@ def capture_features(data: np.ndarray) -> tuple[np.ndarray, list[str]]:
     return matrix, names
 
 
-def detector(name: str, score: np.ndarray, threshold: float, times: np.ndarray) -> Detector:
-    exceed = np.nan_to_num(score, nan=np.inf) > threshold
-    alarm = persistent_alarm(exceed, *K_OF_N, CLEAR_AFTER)
-    return Detector(name, score, threshold, alarm, run_to_failure_metrics(times, alarm))
+def detector(name: str, score: np.ndarray, thresholds: Thresholds, times: np.ndarray) -> Detector:
+    """States with the product's persistence and hysteresis, and the run's metrics."""
+    t0_ns = np.round(times * 1e9).astype(np.int64)
+    states = alert_states(score, t0_ns, HOP_NS, thresholds, k=K_OF_N[0], n=K_OF_N[1])
+    return Detector(
+        name, score, thresholds, states, run_to_failure_metrics(times, states == "alarm")
+    )
+
+
+def rms_baseline(rms: np.ndarray, n_train: int) -> Thresholds:
+    """Mean + 3σ of the training part's RMS as warning and alarm threshold."""
+    base = rms[:n_train]
+    mean, limit = float(base.mean()), float(base.mean() + 3 * base.std())
+    return Thresholds(baseline=mean, warning=limit, alarm=limit)
 
 
 def evaluate_bearing(name: str, times: np.ndarray, data: np.ndarray) -> BearingResult:
@@ -138,12 +159,11 @@ def evaluate_bearing(name: str, times: np.ndarray, data: np.ndarray) -> BearingR
         assert isinstance(model, AnomalyModel)
         model.fit(x[:n_fit], feature_names=names)
         score = model.score(x, feature_names=names)
-        threshold = float(np.nanmax(score[n_fit:n_train]))
-        detectors.append(detector(model_type, score, threshold, times))
+        detectors.append(detector(model_type, score, calibrate(score[n_fit:n_train]), times))
     rms = np.sqrt(np.mean(data**2, axis=(1, 2)))
-    base = rms[:n_train]
-    detectors.append(detector("rms_3sigma", rms, float(base.mean() + 3 * base.std()), times))
-    return BearingResult(name, times, n_train, n_fit, detectors)
+    detectors.append(detector(BASELINE, rms, rms_baseline(rms, n_train), times))
+    peak = np.abs(data).max(axis=(1, 2))
+    return BearingResult(name, times, n_train, n_fit, detectors, peak)
 
 
 def read_index(data: Path) -> list[dict[str, str]]:
@@ -171,50 +191,146 @@ def _fmt_time(value: float | None) -> str:
     return f"{value / 60:.1f} min"
 
 
+def _ratio(lead_s: float, base_s: float) -> str:
+    if base_s > 0:
+        return f"{lead_s / base_s:.1f}×"
+    return "∞" if lead_s > 0 else "-"
+
+
+def _label(name: str) -> str:
+    return "RMS mean+3σ (baseline)" if name == BASELINE else f"`{name}`"
+
+
 def table_lines(results: list[BearingResult]) -> list[str]:
     head = (
-        "| bearing | life | detector | threshold | first alarm (episode starting after "
-        "half life) | lead time | "
-        "lead vs RMS 3σ | false alarm episodes in 1st half |"
+        "| bearing | life | detector | alarm threshold | first alarm (episode starting "
+        "after half life) | lead time | lead vs RMS 3σ | false alarm episodes in 1st half "
+        "| first alarm of any kind |"
     )
-    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    lines = table_head(head)
     for r in results:
-        base = next(d for d in r.detectors if d.name == "rms_3sigma").metrics.lead_time_s
+        base = r.detector(BASELINE).metrics.lead_time_s
         for d in r.detectors:
             m = d.metrics
-            ratio = (
-                "-"
-                if d.name == "rms_3sigma"
-                else (
-                    f"{m.lead_time_s / base:.1f}×"
-                    if base > 0
-                    else ("∞" if m.lead_time_s > 0 else "-")
-                )
-            )
-            label = "RMS mean+3σ (baseline)" if d.name == "rms_3sigma" else f"`{d.name}`"
+            ratio = "-" if d.name == BASELINE else _ratio(m.lead_time_s, base)
             lines.append(
-                f"| {r.bearing} | {_fmt_time(m.life_s)} | {label} | {d.threshold:.3g} | "
-                f"{_fmt_time(m.first_alarm_s)} | {_fmt_time(m.lead_time_s)} | {ratio} | "
-                f"{m.false_alarm_episodes} |"
+                f"| {r.bearing} | {_fmt_time(m.life_s)} | {_label(d.name)} | "
+                f"{d.thresholds.alarm:.3g} | {_fmt_time(m.first_alarm_s)} | "
+                f"{_fmt_time(m.lead_time_s)} | {ratio} | {m.false_alarm_episodes} | "
+                f"{_fmt_time(m.first_any_alarm_s)} |"
             )
     return lines
+
+
+def goal_counts(results: list[BearingResult], name: str) -> tuple[int, int, int]:
+    """Bearings with ≥ 2× the baseline's lead, with no early alarm, and with both."""
+    wins = clean = both = 0
+    for r in results:
+        base = r.detector(BASELINE).metrics.lead_time_s
+        m = r.detector(name).metrics
+        win = m.lead_time_s > 0 and m.lead_time_s >= 2 * base
+        ok = m.false_alarm_episodes == 0
+        wins, clean, both = wins + win, clean + ok, both + (win and ok)
+    return wins, clean, both
 
 
 def goal_lines(results: list[BearingResult]) -> list[str]:
     lines = []
+    n = len(results)
     for model_type in MODEL_TYPES:
-        wins = 0
-        clean = 0
-        for r in results:
-            base = next(d for d in r.detectors if d.name == "rms_3sigma").metrics.lead_time_s
-            m = next(d for d in r.detectors if d.name == model_type).metrics
-            wins += m.lead_time_s >= 2 * base and m.lead_time_s > 0
-            clean += m.false_alarm_episodes == 0
+        wins, clean, both = goal_counts(results, model_type)
         lines.append(
-            f"* `{model_type}`: at least 2× the baseline's lead on {wins}/{len(results)} "
-            f"bearings; no alarm in the first half of life on {clean}/{len(results)}."
+            f"* `{model_type}`: at least 2× the baseline's lead on {wins}/{n} bearings; "
+            f"no alarm in the first half of life on {clean}/{n}; both on {both}/{n}."
         )
     return lines
+
+
+def spike_lines(results: list[BearingResult]) -> list[str]:
+    lines = []
+    for r in results:
+        held = r.peak_g[r.n_fit : r.n_train]
+        fit = r.peak_g[: r.n_fit]
+        lines.append(
+            f"* {r.bearing}: captures above 20 g in the fit slice {int((fit > 20).sum())}/"
+            f"{fit.size}, in the held-back slice {int((held > 20).sum())}/{held.size}."
+        )
+    return lines
+
+
+def trimmed_alarms(result: BearingResult, name: str) -> tuple[int, int]:
+    """Held-back scores beyond Q3 + 3 IQR, and alarm episodes in the training part when
+    those are dropped before ``calibrate``: training part only, no test capture."""
+    d = result.detector(name)
+    held = d.score[result.n_fit : result.n_train]
+    q1, q3 = np.nanquantile(held, [0.25, 0.75])
+    keep = held <= q3 + 3 * (q3 - q1)
+    trimmed = detector(
+        name, d.score[: result.n_train], calibrate(held[keep]), result.times_s[: result.n_train]
+    )
+    return int((~keep).sum()), int(alarm_episodes(trimmed.states == "alarm").size)
+
+
+def trimmed_lines(results: list[BearingResult]) -> list[str]:
+    lines = []
+    for r in results:
+        if not (r.peak_g[r.n_fit : r.n_train] > 20).any():
+            continue
+        parts = []
+        for model_type in MODEL_TYPES:
+            dropped, alarmed = trimmed_alarms(r, model_type)
+            parts.append(f"`{model_type}` drops {dropped}, {alarmed} alarm episode(s)")
+        lines.append(
+            f"* {r.bearing} (of {r.n_train - r.n_fit} held-back captures): "
+            + "; ".join(parts)
+            + "."
+        )
+    return lines
+
+
+READING = [
+    "Bearing1_2: the captures above 20 g are not a few outliers in a healthy baseline but "
+    "a tenth of it, and they come in clusters (3 in 5 captures at times), so they are "
+    "part of what this bearing's healthy state looks like to kurtosis, crest factor and "
+    "the high bands; the product's calibration rightly puts the thresholds above them "
+    "and, with 3-of-5 persistence, raises no false alarm. Dropping the extreme held-back "
+    "scores before calibrating (a Tukey far-out fence, Q3 + 3 IQR, checked on the "
+    "training part only, above) is not a principled fix: for `robust_zscore` nothing lies "
+    "beyond the fence (its held-back scores are broadly spread, not a few outliers), and "
+    "for `pca` the trimmed thresholds raise an alarm on the healthy training part itself, "
+    "against a budget of one alarm in 10,000 captures. The product's calibration was "
+    "left as it is. The failure then comes abruptly: no score leaves the healthy range before "
+    "about 137 min, so no detector can give twice the RMS rule's 6.7 min.",
+    "",
+    "Bearing2_2: every feature-based detector and the RMS rule see a slow change that "
+    "starts in the held-back slice (about 35 min), peaks near 80 min and recedes before "
+    "the final rise. The calibration slice is thus not stationary; the protocol counts "
+    "alarms on this change as false (first half of life), whatever its cause "
+    "(running-in, temperature, an early defect). `isolation_forest` stays quiet through "
+    "it and alarms with the RMS rule near the end; `river_drift`, whose score saturates "
+    "once a capture leaves the baseline's half-spaces, never reaches its calibrated alarm "
+    "level on this bearing nor on Bearing1_2.",
+    "",
+    "Bearing3_1: `pca` warns 2.8× earlier than the RMS rule with no early alarm; `gmm` "
+    "rises just before half life (12× the lead, but its first episode starts 1 min "
+    "before half life); `robust_zscore` alarms once at 4 min, on a transient inside the "
+    "fit slice itself.",
+    "",
+    "Where it falls short: no model type meets the goal on most bearings. `pca` meets it "
+    "on one of three (Bearing3_1); `gmm` gives at least twice the RMS rule's lead on two "
+    "(Bearing2_2, Bearing3_1) but alarms in the first half of life on both. Three "
+    "bearings are few, and each one falls short for its own, data-given reason above; "
+    "nothing here was tuned after the figures were seen.",
+]
+
+COLOURS = {
+    "robust_zscore": "tab:blue",
+    "pca": "tab:green",
+    "isolation_forest": "tab:purple",
+    "gmm": "tab:orange",
+    "river_drift": "tab:brown",
+    BASELINE: "black",
+}
 
 
 def plot(results: list[BearingResult], path: Path) -> None:
@@ -223,33 +339,26 @@ def plot(results: list[BearingResult], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(results), 1, figsize=(7.5, 2.4 * len(results)), squeeze=False)
-    colours = {
-        "robust_zscore": "tab:blue",
-        "pca": "tab:green",
-        "isolation_forest": "tab:purple",
-        "rms_3sigma": "black",
-    }
+    fig, axes = plt.subplots(len(results), 1, figsize=(7.5, 2.6 * len(results)), squeeze=False)
     for ax, r in zip(axes[:, 0], results, strict=True):
         minutes = r.times_s / 60
         for d in r.detectors:
-            ratio = np.clip(np.nan_to_num(d.score / d.threshold, nan=1e-3), 1e-3, None)
-            ax.plot(minutes, ratio, lw=0.8, color=colours[d.name], label=d.name)
+            ax.plot(minutes, d.health, lw=0.7, color=COLOURS[d.name], label=d.name)
             if d.metrics.first_alarm_s is not None:
-                ax.axvline(d.metrics.first_alarm_s / 60, color=colours[d.name], ls=":", lw=0.8)
-        ax.axhline(1.0, color="red", lw=0.8, label="threshold")
+                ax.axvline(d.metrics.first_alarm_s / 60, color=COLOURS[d.name], ls=":", lw=0.8)
+        ax.axhline(50.0, color="red", lw=0.8, label="alarm threshold")
         ax.axvspan(0, minutes[r.n_fit - 1], color="0.9", lw=0)
         ax.axvspan(minutes[r.n_fit - 1], minutes[r.n_train - 1], color="0.8", lw=0)
         ax.axvline(minutes[-1] / 2, color="0.5", ls="--", lw=0.8)
-        ax.set_yscale("log")
+        ax.set_ylim(-2, 102)
         ax.set_title(
-            f"{r.bearing}: score / threshold (fit light grey, calibration dark grey, "
+            f"{r.bearing}: health index (fit light grey, calibration dark grey, "
             "half life dashed, first alarm dotted)",
             fontsize=7,
         )
-        ax.set_ylabel("score / threshold", fontsize=7)
+        ax.set_ylabel("health index", fontsize=7)
         ax.tick_params(labelsize=7)
-    axes[0, 0].legend(fontsize=6, ncol=5, loc="upper left")
+    axes[0, 0].legend(fontsize=6, ncol=4, loc="lower left")
     axes[-1, 0].set_xlabel("time since first capture (min)", fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -264,7 +373,9 @@ def section_text(results: list[BearingResult], image: str) -> str:
         "",
         "Anomaly models fitted on the start of each FEMTO run-to-failure bearing: when do "
         "they first alarm, and how long before the end of life, next to a plain "
-        "mean + 3σ RMS threshold computed by the same script?",
+        "mean + 3σ RMS threshold computed by the same script? Every model type, its "
+        "thresholds, states and health index are the product's own code "
+        "(`build_model`, `shopfloor.ml.calibration`).",
         "",
         f"Command (from the repository root): `{COMMAND}` (data: `../shared/data/femto`).",
         "",
@@ -282,13 +393,22 @@ def section_text(results: list[BearingResult], image: str) -> str:
         "Reading the table: a first alarm of *none* with false alarm episodes means the "
         "detector went into alarm in the first half of life and never started a new "
         "episode after it (an episode that began early is a false alarm, never the "
-        "warning). Bearing1_2's training part holds isolated captures above 20 g (the "
-        "first at `acc_00128`, see the data README): they raise the thresholds of the "
-        "kurtosis- and crest-driven `robust_zscore` and `pca` (largest held-back score) "
-        "until almost nothing passes; its failure comes fast (RMS alarms 6.7 min before "
-        "the end). Only `isolation_forest` meets the goal.",
+        "warning); the last column says when that was.",
         "",
-        f"![Score over threshold per bearing]({image})",
+        "Captures with a peak above 20 g in the training part (the challenge's failure "
+        "level, see the data README):",
+        "",
+        *spike_lines(results),
+        "",
+        "Outlier-trimmed calibration, training part only (held-back scores beyond "
+        "Q3 + 3 IQR dropped before `calibrate`; alarm episodes the resulting thresholds "
+        "raise on the training part, all of it healthy by the protocol):",
+        "",
+        *trimmed_lines(results),
+        "",
+        *READING,
+        "",
+        f"![Health index per bearing]({image})",
         "",
     ]
     return "\n".join(lines)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-__all__ = ["write_section"]
+__all__ = ["table_head", "write_section"]
 
 
 def write_section(path: Path, title: str, text: str) -> None:
@@ -17,3 +17,8 @@ def write_section(path: Path, title: str, text: str) -> None:
     else:
         new = old.rstrip("\n") + "\n\n" + text
     path.write_text(new.rstrip("\n") + "\n")
+
+
+def table_head(head: str) -> list[str]:
+    """A Markdown table's header row and the separator row under it."""
+    return [head, "|" + "---|" * (head.count("|") - 1)]

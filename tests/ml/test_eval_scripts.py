@@ -46,8 +46,17 @@ def test_cwru_anomaly_on_a_subset(shared_data):
     transfers, random_split = cwru.transfer(records)
     assert [(t.train, t.test) for t in transfers] == [("0.007", "0.021"), ("0.021", "0.007")]
     assert all(t.metrics.accuracy >= 0.9 for t in transfers)
+    assert all(d.alarm_share["IR"] > 0.9 for d in detections)
+    assert cwru.leave_one_size_out(records) == []  # two sizes only
+    table = cwru.evidence(records)
+    assert table[("IR", 0.007)]["bpfi"] > 3  # a clear inner-race line
     text = cwru.section_text(
-        detections, transfers, random_split, {"across_sizes": 0.5, "random_split": 1.0}
+        detections,
+        transfers,
+        random_split,
+        {"across_sizes": 0.5, "random_split": 1.0},
+        [],
+        table,
     )
     assert text.startswith(cwru.SECTION_TITLE)
 
@@ -59,6 +68,13 @@ def test_femto_on_the_shortest_run(shared_data):
     assert result.times_s.size == 515 and result.n_train == 172
     names = [d.name for d in result.detectors]
     assert names == [*femto.MODEL_TYPES, "rms_3sigma"]
+    assert set(femto.MODEL_TYPES) == {
+        "robust_zscore",
+        "pca",
+        "isolation_forest",
+        "gmm",
+        "river_drift",
+    }
     for d in result.detectors:
         assert d.metrics.failure_s == 5140.0
         assert d.metrics.first_alarm_s is not None  # this run ends in a clear RMS rise
@@ -66,13 +82,21 @@ def test_femto_on_the_shortest_run(shared_data):
     assert "Bearing3_1" in text
 
 
-def test_persistence_is_k_of_n_with_hysteresis():
+def test_femto_detectors_use_the_product_states():
     femto = load_script("femto_anomaly")
     import numpy as np
 
-    exceed = np.array([1, 0, 1, 0, 1, 1, 0, 0, 0, 0, 0, 0, 1], dtype=bool)
-    alarm = femto.persistent_alarm(exceed, 3, 5, 5)
-    assert alarm.tolist() == [0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0, 0]
+    from shopfloor.ml.calibration import Thresholds
+
+    times = np.arange(13) * 10.0
+    score = np.array([5, 0, 5, 0, 5, 5, 0, 0, 0, 0, 0, 0, 5], dtype=float)
+    d = femto.detector("x", score, Thresholds(0.0, 1.0, 1.0), times)
+    # 3 of 5 raise at the 5th capture; a score of 0 is below the clear level
+    assert d.states.tolist()[:6] == ["normal"] * 4 + ["alarm", "alarm"]
+    assert d.states[6] == "normal"
+    assert d.health[0] == 0.0 and d.health[1] == 100.0
+    base = femto.rms_baseline(np.r_[np.tile([1.0, 2.0], 5), 9.0], 10)
+    assert (base.baseline, base.warning, base.alarm) == (1.5, 3.0, 3.0)
 
 
 def test_cnc_mill_on_four_experiments(shared_data):
@@ -80,6 +104,12 @@ def test_cnc_mill_on_four_experiments(shared_data):
     experiments, names = cnc.load(shared_data / "cnc_mill", [1, 2, 6, 8])
     assert [e.label for e in experiments] == ["unworn", "unworn", "worn", "worn"]
     assert all(e.x.shape[1] == len(names) for e in experiments)
-    result = cnc.evaluate(experiments)
-    assert len(result.per_experiment) == 4
-    assert sum(map(sum, result.windows.confusion)) == sum(e.x.shape[0] for e in experiments)
+    assert all(e.stages.shape == (6, len(cnc.STAGE_FEATURES)) for e in experiments)
+    assert [(u.number, w.number) for u, w in cnc.matched_pairs(experiments)] == [(1, 6), (2, 8)]
+    for feature_set in cnc.FEATURE_SETS:
+        result = cnc.evaluate(experiments, feature_set, "gradient_boosting")
+        assert len(result.per_experiment) == 4
+        rows = sum(e.rows(feature_set).shape[0] for e in experiments)
+        assert sum(map(sum, result.rows.confusion)) == rows
+    text = cnc.section_text(experiments, [result])
+    assert text.startswith(cnc.SECTION_TITLE) and "1/6, 2/8" in text
