@@ -23,22 +23,14 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from shopfloor.errors import ModelError
-from shopfloor.ml.base import (
-    AnomalyModel,
-    Artifact,
-    FloatMatrix,
-    arrays_to_npz,
-    npz_to_arrays,
-    register_model,
-)
-from shopfloor.ml.scaling import RegimeScaler, impute_rows
+from shopfloor.ml.base import FloatMatrix, register_model
+from shopfloor.ml.models.scaled import ScaledAnomalyModel
 
 __all__ = ["GaussianMixtureModel"]
 
@@ -47,7 +39,7 @@ _LEARNED = ("weights_", "means_", "covariances_", "precisions_cholesky_", "preci
 
 
 @register_model
-class GaussianMixtureModel(AnomalyModel):
+class GaussianMixtureModel(ScaledAnomalyModel):
     """Gaussian mixture negative log-likelihood on robust z-scores.
 
     Parameters
@@ -64,7 +56,6 @@ class GaussianMixtureModel(AnomalyModel):
 
     model_type: ClassVar[str] = "gmm"
 
-    scaler_: RegimeScaler
     mixture_: Any
 
     def __init__(
@@ -96,69 +87,27 @@ class GaussianMixtureModel(AnomalyModel):
             random_state=self.random_state,
         )
 
-    def fit(
-        self,
-        x: FloatMatrix,
-        *,
-        regime: Sequence[str | None] | None = None,
-        feature_names: Sequence[str] | None = None,
-    ) -> Self:
-        """Fit the mixture to the baseline's z-scores."""
-        x = self._set_features(x, feature_names)
-        scaler = RegimeScaler().fit(x, regime)
-        z, known = impute_rows(scaler.transform(x, regime))
-        if known.sum() < max(2, self.n_components):
-            raise ModelError(
-                f"gmm: {int(known.sum())} baseline row(s) with a finite value for "
-                f"{self.n_components} component(s); need at least {max(2, self.n_components)}"
-            )
-        try:
-            self.mixture_ = self._mixture().fit(z[known])
-        except ValueError as err:
-            raise ModelError(f"gmm: {err}") from err
-        self.scaler_ = scaler
-        return self
+    def _min_rows(self) -> int:
+        return max(2, self.n_components)
 
-    def score(
-        self,
-        x: FloatMatrix,
-        *,
-        regime: Sequence[str | None] | None = None,
-        feature_names: Sequence[str] | None = None,
-    ) -> npt.NDArray[np.float64]:
-        """Negative log-likelihood of each row; NaN when unknown."""
-        x = self._check_features(x, feature_names)
-        z, known = impute_rows(self.scaler_.transform(x, regime))
-        score = np.full(x.shape[0], np.nan)
-        if known.any():
-            score[known] = -self.mixture_.score_samples(z[known])
+    def _fit_z(self, z: FloatMatrix) -> None:
+        """Fit the mixture to the baseline's z-scores."""
+        self.mixture_ = self._mixture().fit(z)
+
+    def _score_z(self, z: FloatMatrix) -> npt.NDArray[np.float64]:
+        """Negative log-likelihood of each row."""
+        score: npt.NDArray[np.float64] = -self.mixture_.score_samples(z)
         return score
 
-    def to_artifact(self) -> Artifact:
-        """Weights, means, covariances, precisions and the scaler as an ``.npz``."""
-        self.check_fitted()
-        arrays = {name: getattr(self.mixture_, name) for name in _LEARNED}
-        return Artifact(
-            model_type=self.model_type,
-            params=self.get_params(),
-            format="npz",
-            payload=arrays_to_npz({**self.scaler_.to_arrays(), **arrays}),
-            meta={"feature_names": self.feature_names_in_, **self.scaler_.to_meta()},
-        )
+    def _arrays(self) -> dict[str, npt.NDArray[Any]]:
+        """Weights, means, covariances and precisions."""
+        return {name: getattr(self.mixture_, name) for name in _LEARNED}
 
-    @classmethod
-    def from_artifact(cls, artifact: Artifact) -> Self:
-        """Rebuild from :meth:`to_artifact` (the arrays go back on a GaussianMixture)."""
-        arrays = npz_to_arrays(artifact.payload)
-        model = cls(**artifact.params)
-        model.scaler_ = RegimeScaler.from_parts(
-            artifact.meta["regimes"], arrays["scaler_center"], arrays["scaler_scale"]
-        )
-        mixture = model._mixture()
+    def _restore(self, arrays: dict[str, npt.NDArray[Any]]) -> None:
+        """The arrays go back on a GaussianMixture."""
+        mixture = self._mixture()
         for name in _LEARNED:
             setattr(mixture, name, arrays[name])
         mixture.n_features_in_ = arrays["means_"].shape[1]
         mixture.converged_ = True
-        model.mixture_ = mixture
-        model.feature_names_in_ = list(artifact.meta["feature_names"])
-        return model
+        self.mixture_ = mixture

@@ -25,22 +25,22 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, ClassVar, Self
 
 import numpy as np
 import numpy.typing as npt
 
 from shopfloor.errors import ModelError
-from shopfloor.ml.base import AnomalyModel, Artifact, FloatMatrix, register_model
+from shopfloor.ml.base import Artifact, FloatMatrix, register_model
+from shopfloor.ml.models.scaled import ScaledAnomalyModel
 from shopfloor.ml.onnxio import OnnxGraph, sklearn_to_onnx
-from shopfloor.ml.scaling import RegimeScaler, impute_rows
+from shopfloor.ml.scaling import RegimeScaler
 
 __all__ = ["IsolationForestModel"]
 
 
 @register_model
-class IsolationForestModel(AnomalyModel):
+class IsolationForestModel(ScaledAnomalyModel):
     """Isolation Forest over robust per-regime z-scores.
 
     Parameters
@@ -59,7 +59,6 @@ class IsolationForestModel(AnomalyModel):
     contract_params: ClassVar[dict[str, Any]] = {"n_estimators": 20}
     exports_onnx: ClassVar[bool] = True
 
-    scaler_: RegimeScaler
     graph_: OnnxGraph
     onnx_: bytes
 
@@ -79,52 +78,22 @@ class IsolationForestModel(AnomalyModel):
         self.max_features = max_features
         self.random_state = random_state
 
-    def fit(
-        self,
-        x: FloatMatrix,
-        *,
-        regime: Sequence[str | None] | None = None,
-        feature_names: Sequence[str] | None = None,
-    ) -> Self:
+    def _fit_z(self, z: FloatMatrix) -> None:
         """Grow the forest on the baseline's z-scores and convert it to ONNX."""
         from sklearn.ensemble import IsolationForest
 
-        x = self._set_features(x, feature_names)
-        scaler = RegimeScaler().fit(x, regime)
-        z, known = impute_rows(scaler.transform(x, regime))
-        if known.sum() < 2:
-            raise ModelError(
-                f"isolation_forest: {int(known.sum())} baseline row(s) with a finite value; "
-                "need at least 2"
-            )
-        try:
-            forest = IsolationForest(
-                n_estimators=self.n_estimators,
-                max_samples=self.max_samples,
-                max_features=self.max_features,
-                random_state=self.random_state,
-            ).fit(z[known])
-        except ValueError as err:
-            raise ModelError(f"isolation_forest: {err}") from err
-        self.scaler_ = scaler
-        self.onnx_ = sklearn_to_onnx(forest, x.shape[1])
+        forest = IsolationForest(
+            n_estimators=self.n_estimators,
+            max_samples=self.max_samples,
+            max_features=self.max_features,
+            random_state=self.random_state,
+        ).fit(z)
+        self.onnx_ = sklearn_to_onnx(forest, z.shape[1])
         self.graph_ = OnnxGraph(self.onnx_)
-        return self
 
-    def score(
-        self,
-        x: FloatMatrix,
-        *,
-        regime: Sequence[str | None] | None = None,
-        feature_names: Sequence[str] | None = None,
-    ) -> npt.NDArray[np.float64]:
-        """Minus the forest's decision function (ONNX, float32); NaN when unknown."""
-        x = self._check_features(x, feature_names)
-        z, known = impute_rows(self.scaler_.transform(x, regime))
-        score = np.full(x.shape[0], np.nan)
-        if known.any():
-            out = self.graph_.run(z[known])
-            score[known] = -out["scores"].astype(np.float64).ravel()
+    def _score_z(self, z: FloatMatrix) -> npt.NDArray[np.float64]:
+        """Minus the forest's decision function (ONNX, float32)."""
+        score: npt.NDArray[np.float64] = -self.graph_.run(z)["scores"].astype(np.float64).ravel()
         return score
 
     def to_artifact(self) -> Artifact:

@@ -29,21 +29,14 @@ True
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from shopfloor.errors import ModelError
-from shopfloor.ml.base import (
-    AnomalyModel,
-    Artifact,
-    FloatMatrix,
-    arrays_to_npz,
-    npz_to_arrays,
-    register_model,
-)
-from shopfloor.ml.scaling import RegimeScaler, impute_rows
+from shopfloor.ml.base import FloatMatrix, register_model
+from shopfloor.ml.models.scaled import ScaledAnomalyModel
 
 __all__ = ["PCAModel"]
 
@@ -51,7 +44,7 @@ Statistic = Literal["spe", "t2", "both"]
 
 
 @register_model
-class PCAModel(AnomalyModel):
+class PCAModel(ScaledAnomalyModel):
     """PCA reconstruction error and/or Hotelling's T² on robust z-scores.
 
     Parameters
@@ -65,7 +58,6 @@ class PCAModel(AnomalyModel):
 
     model_type: ClassVar[str] = "pca"
 
-    scaler_: RegimeScaler
     mean_: npt.NDArray[np.float64]
     components_: npt.NDArray[np.float64]
     variances_: npt.NDArray[np.float64]
@@ -85,29 +77,14 @@ class PCAModel(AnomalyModel):
         self.n_components = n_components
         self.statistic = statistic
 
-    def fit(
-        self,
-        x: FloatMatrix,
-        *,
-        regime: Sequence[str | None] | None = None,
-        feature_names: Sequence[str] | None = None,
-    ) -> Self:
+    def _fit_z(self, z: FloatMatrix) -> None:
         """Learn the principal components of the baseline's z-scores."""
         from sklearn.decomposition import PCA
 
-        x = self._set_features(x, feature_names)
-        scaler = RegimeScaler().fit(x, regime)
-        z, known = impute_rows(scaler.transform(x, regime))
-        z = z[known]
-        if z.shape[0] < 2 or z.shape[1] < 1:
-            raise ModelError(
-                f"pca: {z.shape[0]} baseline row(s) × {z.shape[1]} feature(s); need at least 2 × 1"
-            )
         k = self.n_components
         if isinstance(k, int):
             k = min(k, z.shape[0], z.shape[1])
         pca = PCA(n_components=k, svd_solver="full").fit(z)
-        self.scaler_ = scaler
         self.mean_ = pca.mean_.astype(np.float64)
         self.components_ = pca.components_.astype(np.float64)
         # a component with no variance would divide by zero in T²
@@ -115,7 +92,6 @@ class PCAModel(AnomalyModel):
         self.norm_ = np.ones(2)
         spe, t2 = self._statistics(z)
         self.norm_ = np.array([_positive_median(spe), _positive_median(t2)])
-        return self
 
     def _project(
         self, z: npt.NDArray[np.float64]
@@ -133,24 +109,15 @@ class PCAModel(AnomalyModel):
         t2 = np.einsum("ij,ij->i", t, t / self.variances_)
         return spe, t2
 
-    def score(
-        self,
-        x: FloatMatrix,
-        *,
-        regime: Sequence[str | None] | None = None,
-        feature_names: Sequence[str] | None = None,
-    ) -> npt.NDArray[np.float64]:
-        """SPE, T² or their normalised sum per row; NaN when unknown."""
-        x = self._check_features(x, feature_names)
-        z, known = impute_rows(self.scaler_.transform(x, regime))
+    def _score_z(self, z: FloatMatrix) -> npt.NDArray[np.float64]:
+        """SPE, T² or their normalised sum per row."""
         spe, t2 = self._statistics(z)
         if self.statistic == "spe":
-            score = spe
-        elif self.statistic == "t2":
-            score = t2
-        else:
-            score = spe / self.norm_[0] + t2 / self.norm_[1]
-        return np.where(known, score, np.nan)
+            return spe
+        if self.statistic == "t2":
+            return t2
+        score: npt.NDArray[np.float64] = spe / self.norm_[0] + t2 / self.norm_[1]
+        return score
 
     def contributions(
         self,
@@ -169,42 +136,24 @@ class PCAModel(AnomalyModel):
         if self.statistic != "spe":
             raise NotImplementedError(f"pca with statistic={self.statistic!r}")
         x = self._check_features(x, feature_names)
-        z, _ = impute_rows(self.scaler_.transform(x, regime))
+        z, _ = self._z(x, regime)
         squared: FloatMatrix = self._project(z)[1] ** 2
         return squared
 
-    def to_artifact(self) -> Artifact:
-        """Mean, loadings, variances and the scaler as an ``.npz``."""
-        self.check_fitted()
-        arrays = {
-            **self.scaler_.to_arrays(),
+    def _arrays(self) -> dict[str, npt.NDArray[Any]]:
+        """Mean, loadings, variances and the statistics' normalisation."""
+        return {
             "mean": self.mean_,
             "components": self.components_,
             "variances": self.variances_,
             "norm": self.norm_,
         }
-        return Artifact(
-            model_type=self.model_type,
-            params=self.get_params(),
-            format="npz",
-            payload=arrays_to_npz(arrays),
-            meta={"feature_names": self.feature_names_in_, **self.scaler_.to_meta()},
-        )
 
-    @classmethod
-    def from_artifact(cls, artifact: Artifact) -> Self:
-        """Rebuild from :meth:`to_artifact`."""
-        arrays = npz_to_arrays(artifact.payload)
-        model = cls(**artifact.params)
-        model.scaler_ = RegimeScaler.from_parts(
-            artifact.meta["regimes"], arrays["scaler_center"], arrays["scaler_scale"]
-        )
-        model.mean_ = arrays["mean"]
-        model.components_ = arrays["components"]
-        model.variances_ = arrays["variances"]
-        model.norm_ = arrays["norm"]
-        model.feature_names_in_ = list(artifact.meta["feature_names"])
-        return model
+    def _restore(self, arrays: dict[str, npt.NDArray[Any]]) -> None:
+        self.mean_ = arrays["mean"]
+        self.components_ = arrays["components"]
+        self.variances_ = arrays["variances"]
+        self.norm_ = arrays["norm"]
 
 
 def _positive_median(values: npt.NDArray[np.float64]) -> float:

@@ -29,28 +29,20 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
 from shopfloor.errors import ModelError
-from shopfloor.ml.base import (
-    AnomalyModel,
-    Artifact,
-    FloatMatrix,
-    arrays_to_npz,
-    npz_to_arrays,
-    register_model,
-)
-from shopfloor.ml.scaling import RegimeScaler, impute_rows
+from shopfloor.ml.base import FloatMatrix, register_model
+from shopfloor.ml.models.scaled import ScaledAnomalyModel
 
 __all__ = ["RiverDriftModel"]
 
 
 @register_model
-class RiverDriftModel(AnomalyModel):
+class RiverDriftModel(ScaledAnomalyModel):
     """Half-Space Trees (River) over robust z-scores mapped to [0, 1].
 
     Parameters
@@ -70,7 +62,6 @@ class RiverDriftModel(AnomalyModel):
     model_type: ClassVar[str] = "river_drift"
     contract_params: ClassVar[dict[str, Any]] = {"n_trees": 5, "height": 6, "window_size": 50}
 
-    scaler_: RegimeScaler
     baseline_: npt.NDArray[np.float64]
     trees_: Any
 
@@ -111,66 +102,25 @@ class RiverDriftModel(AnomalyModel):
             trees.learn_one(dict(zip(names, row, strict=True)))
         return trees
 
-    def fit(
-        self,
-        x: FloatMatrix,
-        *,
-        regime: Sequence[str | None] | None = None,
-        feature_names: Sequence[str] | None = None,
-    ) -> Self:
+    def _fit_z(self, z: FloatMatrix) -> None:
         """Learn the baseline's mass profile, row by row in the given order."""
-        x = self._set_features(x, feature_names)
-        scaler = RegimeScaler().fit(x, regime)
-        z, known = impute_rows(scaler.transform(x, regime))
-        if known.sum() < 2:
-            raise ModelError(
-                f"river_drift: {int(known.sum())} baseline row(s) with a finite value; "
-                "need at least 2"
-            )
-        self.scaler_ = scaler
-        self.baseline_ = self._unit(z[known])
+        self.baseline_ = self._unit(z)
         self.trees_ = self._learn(self.baseline_)
-        return self
 
-    def score(
-        self,
-        x: FloatMatrix,
-        *,
-        regime: Sequence[str | None] | None = None,
-        feature_names: Sequence[str] | None = None,
-    ) -> npt.NDArray[np.float64]:
+    def _score_z(self, z: FloatMatrix) -> npt.NDArray[np.float64]:
         """River's ``score_one`` of each row (the trees do not learn while scoring)."""
-        x = self._check_features(x, feature_names)
-        z, known = impute_rows(self.scaler_.transform(x, regime))
-        unit = self._unit(z)
         names = self.feature_names_in_
         # River scores one dict at a time; there is no batch scoring to call instead
         score = [
             float(self.trees_.score_one(dict(zip(names, row, strict=True))))
-            for row in unit.tolist()
+            for row in self._unit(z).tolist()
         ]
-        return np.where(known, np.asarray(score, dtype=np.float64), np.nan)
+        return np.asarray(score, dtype=np.float64)
 
-    def to_artifact(self) -> Artifact:
-        """The mapped baseline and the scaler as an ``.npz`` (the trees are replayed)."""
-        self.check_fitted()
-        return Artifact(
-            model_type=self.model_type,
-            params=self.get_params(),
-            format="npz",
-            payload=arrays_to_npz({**self.scaler_.to_arrays(), "baseline": self.baseline_}),
-            meta={"feature_names": self.feature_names_in_, **self.scaler_.to_meta()},
-        )
+    def _arrays(self) -> dict[str, npt.NDArray[Any]]:
+        """The mapped baseline (the trees are replayed from it with the same seed)."""
+        return {"baseline": self.baseline_}
 
-    @classmethod
-    def from_artifact(cls, artifact: Artifact) -> Self:
-        """Rebuild from :meth:`to_artifact` by replaying the baseline with the same seed."""
-        arrays = npz_to_arrays(artifact.payload)
-        model = cls(**artifact.params)
-        model.scaler_ = RegimeScaler.from_parts(
-            artifact.meta["regimes"], arrays["scaler_center"], arrays["scaler_scale"]
-        )
-        model.feature_names_in_ = list(artifact.meta["feature_names"])
-        model.baseline_ = np.asarray(arrays["baseline"], dtype=np.float64)
-        model.trees_ = model._learn(model.baseline_)
-        return model
+    def _restore(self, arrays: dict[str, npt.NDArray[Any]]) -> None:
+        self.baseline_ = np.asarray(arrays["baseline"], dtype=np.float64)
+        self.trees_ = self._learn(self.baseline_)
