@@ -1,1 +1,1 @@
-"""Deployments, alerts and write-back (configuration so far)."""
+"""Deployments (:mod:`.deployments`), alert rules (:mod:`.alerts`) and notifiers."""

@@ -1,0 +1,42 @@
+"""Deployments: models scoring live windows, swapped atomically, resumed after a restart.
+
+- :mod:`.catalog`: resolve ``M@V`` and check the model fits the asset (hash, pipeline,
+  input schema);
+- :mod:`.states`: calibrated states (k-of-n persistence, hysteresis) window by window;
+- :mod:`.scorer`: one deployment's windows → score, health index, state, events;
+- :mod:`.service`: the platform service following the store's desired state.
+
+The desired state itself (:class:`~shopfloor.model.deployment.Deployment`) and its audit
+log live in the project store (:class:`~shopfloor.store.DeploymentStore`).
+"""
+
+from shopfloor.runtime.deployments.catalog import DeploymentCatalog, Runnable
+from shopfloor.runtime.deployments.scorer import (
+    OUTPUTS,
+    SHADOW_SOURCE,
+    Scorer,
+    deployment_signals,
+    source_of,
+)
+from shopfloor.runtime.deployments.service import DeploymentService
+from shopfloor.runtime.deployments.states import (
+    STATE_CODES,
+    ScoreStates,
+    state_code,
+    state_from_code,
+)
+
+__all__ = [
+    "OUTPUTS",
+    "SHADOW_SOURCE",
+    "STATE_CODES",
+    "DeploymentCatalog",
+    "DeploymentService",
+    "Runnable",
+    "ScoreStates",
+    "Scorer",
+    "deployment_signals",
+    "source_of",
+    "state_code",
+    "state_from_code",
+]
