@@ -45,7 +45,6 @@ Loc = tuple[int | str, ...]
 
 UNSUPPORTED_SECTIONS: dict[str, str] = {
     "models": "the model registry and training issue adds it; use a pipeline 'model' step",
-    "deployments": "the runtime issue adds it",
 }
 """Sections that validate but that nothing runs yet, with the reason given to the user."""
 
@@ -454,9 +453,16 @@ def _models_and_rules(sections: Sections) -> Iterator[Located]:
         if model.pipeline not in pipelines:
             yield Located(("models", mi, "pipeline"), f"no pipeline {model.pipeline!r}")
     models = sections.written("models")
+    assets = sections.written("assets", "path")
     for di, deployment in sections.deployments:
-        if deployment.model not in models:
+        if models and deployment.model not in models:  # else: a model trained from the CLI
             yield Located(("deployments", di, "model"), f"no model {deployment.model!r}")
+        for ai, asset in enumerate(deployment.assets):
+            if asset not in assets:
+                yield Located(
+                    ("deployments", di, "assets", ai),
+                    f"no asset {asset!r}{did_you_mean(asset, assets)}",
+                )
     yield from _rules(sections)
 
 
@@ -489,7 +495,6 @@ def _derived_signals(sections: Sections) -> tuple[set[str], list[str]]:
 
 
 def _rules(sections: Sections) -> Iterator[Located]:
-    deployments = sections.written("deployments")
     connectors = sections.written("connectors")
     notifiers = sections.written("notifiers")
     all_refs = {SignalRef(a.path, s.name).path: s for _, a in sections.assets for s in a.signals}
@@ -523,8 +528,6 @@ def _rules(sections: Sections) -> Iterator[Located]:
                     f"no asset or pipeline output declares signal {rule.signal!r}"
                     f"{did_you_mean(rule.signal, known)} (give asset/path/signal)",
                 )
-        if rule.deployment is not None and rule.deployment not in deployments:
-            yield Located(("alert_rules", ri, "deployment"), f"no deployment {rule.deployment!r}")
         if rule.writeback is not None and rule.writeback.connector not in connectors:
             yield Located(
                 ("alert_rules", ri, "writeback", "connector"),

@@ -45,17 +45,28 @@ from shopfloor.model.timestamps import format_ns
 __all__ = [
     "DEPLOYMENT_ACTIONS",
     "MODES",
+    "SHADOW_SOURCE",
     "Deployment",
     "DeploymentChange",
     "Mode",
     "deploy",
     "parse_ref",
     "rollback",
+    "source_of",
     "stop",
 ]
 
 Mode = Literal["shadow", "active"]
 MODES: tuple[Mode, ...] = ("shadow", "active")
+
+SHADOW_SOURCE = "shadow:"
+"""Provenance prefix of a shadow deployment's records; the alert engine never evaluates them."""
+
+
+def source_of(name: str, mode: str) -> str:
+    """The provenance ``connector`` of deployment ``name``'s records in ``mode``."""
+    return f"{SHADOW_SOURCE}{name}" if mode == "shadow" else f"deployment:{name}"
+
 
 Action = Literal["deploy", "swap", "mode", "rollback", "stop"]
 DEPLOYMENT_ACTIONS: tuple[Action, ...] = ("deploy", "swap", "mode", "rollback", "stop")

@@ -11,13 +11,7 @@ log live in the project store (:class:`~shopfloor.store.DeploymentStore`).
 """
 
 from shopfloor.runtime.deployments.catalog import DeploymentCatalog, Runnable
-from shopfloor.runtime.deployments.scorer import (
-    OUTPUTS,
-    SHADOW_SOURCE,
-    Scorer,
-    deployment_signals,
-    source_of,
-)
+from shopfloor.runtime.deployments.scorer import OUTPUTS, Scorer, deployment_signals
 from shopfloor.runtime.deployments.service import DeploymentService
 from shopfloor.runtime.deployments.states import (
     STATE_CODES,
@@ -28,7 +22,6 @@ from shopfloor.runtime.deployments.states import (
 
 __all__ = [
     "OUTPUTS",
-    "SHADOW_SOURCE",
     "STATE_CODES",
     "DeploymentCatalog",
     "DeploymentService",
@@ -36,7 +29,6 @@ __all__ = [
     "ScoreStates",
     "Scorer",
     "deployment_signals",
-    "source_of",
     "state_code",
     "state_from_code",
 ]

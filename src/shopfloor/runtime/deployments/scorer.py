@@ -39,25 +39,18 @@ from shopfloor.model import (
     SignalKind,
     SignalRef,
 )
+from shopfloor.model.deployment import source_of
 from shopfloor.pipelines import FeatureFrame
 from shopfloor.runtime.deployments.catalog import Runnable
 from shopfloor.runtime.deployments.states import ScoreStates, state_code
 
-__all__ = ["OUTPUTS", "SHADOW_SOURCE", "Scorer", "deployment_signals", "source_of"]
+__all__ = ["OUTPUTS", "Scorer", "deployment_signals"]
 
 OUTPUTS = ("score", "health_index", "state")
 """The scalar outputs of a deployment, as ``<name>.<output>`` signals of its asset."""
 
-SHADOW_SOURCE = "shadow:"
-"""Provenance prefix of a shadow deployment's records; the alert engine never evaluates them."""
-
 _PERSISTENCE = {"k": 3, "n": 5}
 _SEVERITY = {"alarm": "alarm", "warning": "warning", "unknown": "warning", "normal": "info"}
-
-
-def source_of(name: str, mode: str) -> str:
-    """The provenance ``connector`` of a deployment's records."""
-    return f"{SHADOW_SOURCE}{name}" if mode == "shadow" else f"deployment:{name}"
 
 
 def deployment_signals(name: str) -> list[Signal]:
@@ -155,7 +148,11 @@ class Scorer:
         if isinstance(self.model, AnomalyModel):
             assert self.thresholds is not None and self.states is not None
             scores = self.model.score(x, regime=regime, feature_names=names)
-            return scores, health_index(scores, self.thresholds), self.states.run(t0.tolist(), scores)
+            return (
+                scores,
+                health_index(scores, self.thresholds),
+                self.states.run(t0.tolist(), scores),
+            )
         assert isinstance(self.model, Classifier)
         proba = self.model.predict_proba(x, feature_names=names)
         classes = list(self.model.classes_)
