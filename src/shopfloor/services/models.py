@@ -29,6 +29,7 @@ from shopfloor.ml.config import ModelConfig
 from shopfloor.ml.dataset import Dataset, Split, build_dataset, split_by_group, split_by_time
 from shopfloor.ml.registry import STAGES, ModelRegistry, ModelVersion, Stage
 from shopfloor.model import Annotation, format_ns
+from shopfloor.node.deployments import project_registry
 from shopfloor.node.pipelines import project_pipeline
 from shopfloor.pipelines import Pipeline
 from shopfloor.services.listing import Listing
@@ -62,7 +63,7 @@ Progress = Callable[[int, int], None]
 
 def model_registry(project: Project) -> ModelRegistry:
     """The project's registry, in its state folder beside the pipelines' fitted states."""
-    return ModelRegistry(project.state_dir / "models")
+    return project_registry(project)
 
 
 # -- options ------------------------------------------------------------------------------
