@@ -71,16 +71,13 @@ async def deploy_model(
     targets = list(dict.fromkeys(assets))
     if not targets:
         targets = [str(version.card.dataset.get("asset", ""))]
+    deployment_name = name or default_name(model, mode)
+    number = version.card.version
     for asset in targets:  # every asset checked before anything is written
-        catalog.load(
-            Deployment(
-                name or default_name(model, mode), asset, model, version.card.version, mode, home
-            )
-        )
+        catalog.load(Deployment(deployment_name, asset, model, number, mode, home))
     at = now_ns() if at_ns is None else at_ns
     out: list[Change] = []
     for asset in targets:
-        deployment_name = name or default_name(model, mode)
         current = await _current(store, deployment_name, asset)
         new, change = deploy(
             current,
