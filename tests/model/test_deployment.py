@@ -29,9 +29,13 @@ def test_deploy_swap_rollback_stop_and_redeploy() -> None:
     d1, c1 = _deploy(None, 1)
     assert c1 is not None and (c1.action, c1.from_ref, c1.to_ref) == ("deploy", None, "spindle@1")
     d2, c2 = _deploy(d1, 2, at=1)
-    assert c2 is not None and (c2.action, c2.from_ref, c2.to_ref) == ("swap", "spindle@1", "spindle@2")
+    assert c2 is not None and (c2.action, c2.from_ref, c2.to_ref) == (
+        "swap",
+        "spindle@1",
+        "spindle@2",
+    )
     assert d2.previous == ("spindle@1",) and d2.changed_ns == 1
-    d3, c3 = _deploy(d2, 3, at=2)
+    d3, _ = _deploy(d2, 3, at=2)
     assert d3.previous == ("spindle@1", "spindle@2")
     back, change = rollback(d3, who="bo", at_ns=3, reason="false alarms")
     assert back.ref == "spindle@2" and back.previous == ("spindle@1",)

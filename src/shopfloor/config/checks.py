@@ -27,6 +27,7 @@ from shopfloor.connectors.registry import connector_types
 from shopfloor.errors import PipelineError
 from shopfloor.ml.config import ModelConfig
 from shopfloor.model import Asset, Signal, SignalKind, SignalRef
+from shopfloor.model.deployment import OUTPUTS
 from shopfloor.pipelines.config import PipelineConfig
 from shopfloor.pipelines.params import (
     OUTPUT_PARAMS,
@@ -494,6 +495,13 @@ def _derived_signals(sections: Sections) -> tuple[set[str], list[str]]:
     return exact, prefixes
 
 
+def _deployment_output(path: str, assets: set[str]) -> bool:
+    """Whether ``path`` is a deployment's output on a known asset (deployments change live)."""
+    asset, _, name = path.rpartition("/")
+    deployment, dot, output = name.rpartition(".")
+    return asset in assets and bool(deployment and dot) and output in OUTPUTS
+
+
 def _rules(sections: Sections) -> Iterator[Located]:
     connectors = sections.written("connectors")
     notifiers = sections.written("notifiers")
@@ -516,8 +524,10 @@ def _rules(sections: Sections) -> Iterator[Located]:
                         ("alert_rules", ri, "signal"),
                         f"signal {rule.signal!r} is {target.kind}, not scalar",
                     )
-            elif rule.signal not in derived and not any(
-                rule.signal.startswith(p) for p in prefixes
+            elif (
+                rule.signal not in derived
+                and not any(rule.signal.startswith(p) for p in prefixes)
+                and not _deployment_output(rule.signal, written_assets)
             ):
                 asset = rule.signal.rpartition("/")[0]
                 if asset in written_assets and asset not in {a.path for _, a in sections.assets}:

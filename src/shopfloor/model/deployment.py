@@ -45,6 +45,7 @@ from shopfloor.model.timestamps import format_ns
 __all__ = [
     "DEPLOYMENT_ACTIONS",
     "MODES",
+    "OUTPUTS",
     "SHADOW_SOURCE",
     "Deployment",
     "DeploymentChange",
@@ -58,6 +59,9 @@ __all__ = [
 
 Mode = Literal["shadow", "active"]
 MODES: tuple[Mode, ...] = ("shadow", "active")
+
+OUTPUTS = ("score", "health_index", "state")
+"""The scalar signals a deployment writes on its asset, ``<name>.<output>``."""
 
 SHADOW_SOURCE = "shadow:"
 """Provenance prefix of a shadow deployment's records; the alert engine never evaluates them."""

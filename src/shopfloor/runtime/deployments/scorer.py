@@ -39,15 +39,12 @@ from shopfloor.model import (
     SignalKind,
     SignalRef,
 )
-from shopfloor.model.deployment import source_of
+from shopfloor.model.deployment import OUTPUTS, source_of
 from shopfloor.pipelines import FeatureFrame
 from shopfloor.runtime.deployments.catalog import Runnable
 from shopfloor.runtime.deployments.states import ScoreStates, state_code
 
 __all__ = ["OUTPUTS", "Scorer", "deployment_signals"]
-
-OUTPUTS = ("score", "health_index", "state")
-"""The scalar outputs of a deployment, as ``<name>.<output>`` signals of its asset."""
 
 _PERSISTENCE = {"k": 3, "n": 5}
 _SEVERITY = {"alarm": "alarm", "warning": "warning", "unknown": "warning", "normal": "info"}

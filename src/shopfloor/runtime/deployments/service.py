@@ -135,6 +135,10 @@ class _Group:
         p = self.pipeline
         margin = round(p.window_samples * NS_PER_S / p.rate_hz) + p.hop_ns
         start, end = min(starts) + 1 - margin, self.service.clock()
+        for ref in p.signal_refs:  # what the store holds, also if stamped ahead of our clock
+            span = await store.time_range(ref)
+            if span is not None:
+                end = max(end, span[1] + 1)
         if end <= start:
             return
         log.info(
@@ -286,6 +290,7 @@ class DeploymentService:
         async with self._reconciling:
             desired = {d.key: d for d in await self._deployments.list_deployments() if d.running}
             changed = False
+            new_groups: list[_Group] = []
             for key in [k for k in self._where if k not in desired]:
                 await self._remove(key)
                 changed = True
@@ -302,8 +307,10 @@ class DeploymentService:
                     log.error("deployments.refused name=%s asset=%s error=%s", *key, err)
                     continue
                 self.refused.pop(key, None)
-                await self._place(runnable, current)
+                await self._place(runnable, current, new_groups)
                 changed = True
+            for group in new_groups:  # once all its deployments are in: one catch-up for all
+                await group.start()
             for key in [k for k in self.refused if k not in desired]:
                 del self.refused[key]
             if changed and self._on_change is not None:
@@ -322,7 +329,9 @@ class DeploymentService:
         """The deployments that run now."""
         return [g.scorers[k].deployment for k, w in self._where.items() for g in [self._groups[w]]]
 
-    async def _place(self, runnable: Runnable, current: Scorer | None) -> None:
+    async def _place(
+        self, runnable: Runnable, current: Scorer | None, new_groups: list[_Group]
+    ) -> None:
         """Start a deployment, or swap it in for ``current`` between two batches."""
         d = runnable.deployment
         await self.store.register_signals(d.asset, deployment_signals(d.name))
@@ -365,7 +374,7 @@ class DeploymentService:
         self._where[d.key] = runnable.group
         if new_group:
             self._groups[runnable.group] = group
-            await group.start()
+            new_groups.append(group)
 
     async def _remove(self, key: Key) -> None:
         where = self._where.pop(key)
