@@ -14,23 +14,18 @@ import sys
 from pathlib import Path
 
 from shopfloor.config import load_project
-from shopfloor.model import NS_PER_S, SignalRef, now_ns, topic_for
+from shopfloor.model import NS_PER_S, SignalRef, format_ns, now_ns, topic_for
 from shopfloor.node import Platform
 from shopfloor.node.services import project_services
 from tests.runtime.test_deployments import HOP, M1, block
 
 
-def _windows(platform: Platform) -> tuple[int, int | None]:
+def _windows(platform: Platform) -> tuple[int, str | None]:
+    """Windows the deployment ``vib`` scored, and its last window (from the health)."""
     for service in platform.services:
         if service.name == "deployments":
             entry = service.health()["deployments"].get(f"vib on {M1}", {})
-            runtime = getattr(service, "runtime", None)
-            last = None
-            if runtime is not None:
-                for group in runtime._groups.values():
-                    scorer = group.scorers.get(("vib", M1))
-                    last = None if scorer is None else scorer.last_t0_ns
-            return int(entry.get("windows", 0)), last
+            return int(entry.get("windows", 0)), entry.get("last_window")
     return 0, None
 
 
@@ -49,7 +44,7 @@ async def main(folder: Path, mode: str) -> None:
     span = await platform.store.time_range(SignalRef(M1, "vib"))
     assert span is not None
     async with asyncio.timeout(60):
-        while _windows(platform)[1] != span[1]:
+        while _windows(platform)[1] != format_ns(span[1]):
             await asyncio.sleep(0.05)
     print(f"resumed {_windows(platform)[0]}", flush=True)
     await platform.stop()
