@@ -32,12 +32,12 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).parents[2]
 
 
-def _start(folder: Path, mode: str) -> subprocess.Popen[str]:
+def _start(folder: Path, mode: str, *, stderr: int = subprocess.DEVNULL) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": f"{Path(shopfloor.__file__).parents[1]}:{ROOT}"}
     return subprocess.Popen(
         [sys.executable, "-m", "tests.runtime.deploy_feeder", str(folder), mode],
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
         text=True,
         env=env,
         cwd=ROOT,
@@ -84,9 +84,9 @@ def test_kill_9_then_restart_scores_every_stored_window_once(tmp_path: Path) -> 
         feeder.wait(30)
         if feeder.stdout is not None:
             feeder.stdout.close()
-    resumed = _start(folder, "resume")
-    out, _ = resumed.communicate(timeout=120)
-    assert resumed.returncode == 0 and "resumed" in out, out
+    resumed = _start(folder, "resume", stderr=subprocess.PIPE)
+    out, err = resumed.communicate(timeout=120)
+    assert resumed.returncode == 0 and "resumed" in out, (out, err[-3000:])
 
     async def check() -> None:
         async with DuckDBStore(project.store_path, read_only=True) as store:
