@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from shopfloor.config import Project
-from shopfloor.errors import DeploymentError, StoreError
+from shopfloor.errors import DeploymentError, DeploymentNotFound, StoreError, UnknownSignal
 from shopfloor.model import SignalRef, format_ns, now_ns
 from shopfloor.model.deployment import Deployment, DeploymentChange, Mode
 from shopfloor.node.deployments import project_catalog
@@ -101,7 +101,10 @@ async def stop(
 
 
 async def _last_window(store: Store, d: Deployment) -> str | None:
-    span = await store.time_range(SignalRef(d.asset, d.signal_name("score")))
+    try:
+        span = await store.time_range(SignalRef(d.asset, d.signal_name("score")))
+    except UnknownSignal:  # deployed, never run
+        return None
     return None if span is None else format_ns(span[1])
 
 
@@ -146,8 +149,6 @@ async def show_deployment(
     target = _store(store)
     found = await target.list_deployments(name=name, asset=asset)
     if not found:
-        from shopfloor.errors import DeploymentNotFound
-
         raise DeploymentNotFound(f"no deployment {name!r} (see 'shopfloor deployments list')")
     log = await target.deployment_log(name=name, asset=asset, limit=limit)
     return {
@@ -162,7 +163,12 @@ async def show_deployment(
 async def _series(
     store: Store, d: Deployment, output: str, start_ns: int, end_ns: int
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-    table = await store.read_scalars(SignalRef(d.asset, d.signal_name(output)), start_ns, end_ns)
+    try:
+        table = await store.read_scalars(
+            SignalRef(d.asset, d.signal_name(output)), start_ns, end_ns
+        )
+    except UnknownSignal:  # deployed, never run
+        return np.empty(0, np.int64), np.empty(0)
     return (
         table.column("ts").cast("int64").to_numpy(),
         table.column("value").to_numpy(zero_copy_only=False).astype(np.float64),

@@ -22,6 +22,8 @@ from shopfloor.model.deployment import (
     stop,
 )
 from shopfloor.runtime.deployments.catalog import DeploymentCatalog
+from shopfloor.runtime.deployments.scorer import deployment_signals
+from shopfloor.store import Store
 from shopfloor.store.protocol import DeploymentStore
 
 __all__ = ["default_name", "deploy_model", "find_deployment", "rollback_asset", "stop_deployment"]
@@ -92,6 +94,8 @@ async def deploy_model(
             reason=reason,
         )
         if change is not None:
+            if isinstance(store, Store):  # its outputs can be queried (and ruled on) at once
+                await store.register_signals(asset, deployment_signals(deployment_name))
             await store.save_deployment(new, change)
         out.append((new, change))
     return out
