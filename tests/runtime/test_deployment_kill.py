@@ -19,13 +19,10 @@ from pathlib import Path
 import pytest
 
 import shopfloor
-from shopfloor.config import load_project
-from shopfloor.model import NS_PER_S, SignalRef, format_ns, now_ns
+from shopfloor.model import SignalRef
 from shopfloor.services import deployments as service
-from shopfloor.services.models import train_model
-from shopfloor.services.options import TrainOptions
 from shopfloor.store import DuckDBStore
-from tests.runtime.test_deployments import M1, PROJECT, block, grid
+from tests.runtime.test_deployments import M1, new_plant
 
 pytestmark = pytest.mark.slow
 
@@ -45,24 +42,10 @@ def _start(folder: Path, mode: str, *, stderr: int = subprocess.DEVNULL) -> subp
 
 
 def test_kill_9_then_restart_scores_every_stored_window_once(tmp_path: Path) -> None:
-    folder = tmp_path / "plant"
-    folder.mkdir()
-    (folder / "factory.yaml").write_text(PROJECT)
-    project = load_project(folder)
-    start = (now_ns() // NS_PER_S - 100) * NS_PER_S
+    plant = new_plant(tmp_path / "plant", 60, (M1,), 1)
+    project, folder = plant.project, plant.folder
 
     async def prepare() -> int:
-        async with DuckDBStore(project.store_path) as store:
-            for asset in project.config.assets:
-                await store.register_signals(asset.path, asset.signals)
-            await store.write([block(M1, t) for t in grid(start, 600)])
-        options = TrainOptions(
-            name="vib",
-            pipeline="vib-features",
-            from_=format_ns(start),
-            to=format_ns(start + 60 * NS_PER_S),
-        )
-        await train_model(options, project, who="test")
         async with DuckDBStore(project.store_path) as store:
             rows = await service.deploy(
                 project, store, "vib@1", assets=[], mode="active", name=None, who="t"

@@ -87,34 +87,41 @@ class Plant:
     refs: dict[str, str] = field(default_factory=dict)
 
 
-@pytest.fixture(scope="module")
-def plant(tmp_path_factory: pytest.TempPathFactory) -> Plant:
-    """Two model versions trained on 120 s of healthy history of m1 and m2."""
-    folder = tmp_path_factory.mktemp("deploy") / "plant"
+def new_plant(folder: Path, seconds: int, assets: tuple[str, ...], versions: int) -> Plant:
+    """A project with ``seconds`` of healthy history of ``assets`` and ``versions`` of ``vib``.
+
+    The history ends at least 80 s before now; the model is trained on all of it.
+    """
     folder.mkdir()
     (folder / "factory.yaml").write_text(PROJECT)
     project = load_project(folder)
-    start = (now_ns() // NS_PER_S - 200) * NS_PER_S
+    start = (now_ns() // NS_PER_S - seconds - 80) * NS_PER_S
 
     async def fill() -> None:
         async with DuckDBStore(project.store_path) as store:
             for asset in project.config.assets:
                 await store.register_signals(asset.path, asset.signals)
-            for asset in (M1, M2):
-                await store.write([block(asset, t) for t in grid(start, 1200)])
+            for asset in assets:
+                await store.write([block(asset, t) for t in grid(start, seconds * 10)])
 
     asyncio.run(fill())
     options = TrainOptions(
         name="vib",
         pipeline="vib-features",
         from_=format_ns(start),
-        to=format_ns(start + 120 * NS_PER_S),
+        to=format_ns(start + seconds * NS_PER_S),
     )
     plant = Plant(folder, project, start)
-    for _ in range(2):
+    for _ in range(versions):
         card = asyncio.run(train_model(options, project, who="test"))
         plant.refs[str(card["version"])] = f"vib@{card['version']}"
     return plant
+
+
+@pytest.fixture(scope="module")
+def plant(tmp_path_factory: pytest.TempPathFactory) -> Plant:
+    """Two model versions trained on 120 s of healthy history of m1 and m2."""
+    return new_plant(tmp_path_factory.mktemp("deploy") / "plant", 120, (M1, M2), 2)
 
 
 @pytest.fixture

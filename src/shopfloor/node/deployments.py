@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from shopfloor.config import Project
 from shopfloor.errors import ShopfloorError
 from shopfloor.ml.registry import ModelRegistry
+from shopfloor.node.pending import PendingService
 from shopfloor.runtime.alerts import AlertEngine
 from shopfloor.runtime.deployments import DeploymentCatalog, DeploymentService, deploy_model
 from shopfloor.store.protocol import DeploymentStore
@@ -43,24 +44,11 @@ def project_catalog(project: Project) -> DeploymentCatalog:
     )
 
 
-class PendingDeployments:
+class PendingDeployments(PendingService):
     """The deployment runtime when it cannot run (the store keeps no deployments)."""
 
-    name = "deployments"
-
     def __init__(self, reason: str) -> None:
-        self.reason = reason
-
-    async def start(self) -> None:
-        """Nothing runs."""
-        log.warning("deployments.not_started reason=%s", self.reason)
-
-    async def stop(self) -> None:
-        """Nothing to stop."""
-
-    def health(self) -> dict[str, Any]:
-        """Why it does not run."""
-        return {"state": "not running", "reason": self.reason}
+        super().__init__("deployments", reason)
 
 
 class ProjectDeployments:

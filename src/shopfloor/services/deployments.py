@@ -23,6 +23,7 @@ from shopfloor.node.deployments import project_catalog
 from shopfloor.runtime.deployments import (
     deploy_model,
     find_deployment,
+    read_output,
     rollback_asset,
     state_from_code,
     stop_deployment,
@@ -160,21 +161,6 @@ async def show_deployment(
     }
 
 
-async def _series(
-    store: Store, d: Deployment, output: str, start_ns: int, end_ns: int
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-    try:
-        table = await store.read_scalars(
-            SignalRef(d.asset, d.signal_name(output)), start_ns, end_ns
-        )
-    except UnknownSignal:  # deployed, never run
-        return np.empty(0, np.int64), np.empty(0)
-    return (
-        table.column("ts").cast("int64").to_numpy(),
-        table.column("value").to_numpy(zero_copy_only=False).astype(np.float64),
-    )
-
-
 def _entries(codes: npt.NDArray[np.float64], level: float) -> int:
     """How many times the state went up to ``level`` (from below or unknown)."""
     at = np.nan_to_num(codes, nan=-1.0) >= level
@@ -204,10 +190,10 @@ async def compare_deployments(
     second = await _pick(target, asset, b, [d for d in running if d.key != first.key], "shadow")
     end = now_ns() if end_ns is None else end_ns
     start = end - _DAY_NS if start_ns is None else start_ns
-    ta, sa = await _series(store, first, "score", start, end)
-    tb, sb = await _series(store, second, "score", start, end)
-    _, ca = await _series(store, first, "state", start, end)
-    _, cb = await _series(store, second, "state", start, end)
+    ta, sa = await read_output(store, first, "score", start, end)
+    tb, sb = await read_output(store, second, "score", start, end)
+    _, ca = await read_output(store, first, "state", start, end)
+    _, cb = await read_output(store, second, "state", start, end)
     common, ia, ib = np.intersect1d(ta, tb, assume_unique=True, return_indices=True)
     x, y = sa[ia], sb[ib]
     both = np.isfinite(x) & np.isfinite(y)

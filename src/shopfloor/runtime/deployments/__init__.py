@@ -20,7 +20,7 @@ from shopfloor.runtime.deployments.desired import (
     stop_deployment,
 )
 from shopfloor.runtime.deployments.scorer import OUTPUTS, Scorer, deployment_signals
-from shopfloor.runtime.deployments.service import DeploymentService
+from shopfloor.runtime.deployments.service import DeploymentService, read_output
 from shopfloor.runtime.deployments.states import (
     STATE_CODES,
     ScoreStates,
@@ -40,6 +40,7 @@ __all__ = [
     "deploy_model",
     "deployment_signals",
     "find_deployment",
+    "read_output",
     "rollback_asset",
     "state_code",
     "state_from_code",

@@ -38,9 +38,27 @@ from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+import numpy as np
+import numpy.typing as npt
+
 from shopfloor.bus import Bus, Subscription
-from shopfloor.errors import BusClosed, DeploymentRefused, ShopfloorError, StoreError
-from shopfloor.model import NS_PER_S, UNS_ROOT, DeadLetter, Record, format_ns, now_ns, topic_for
+from shopfloor.errors import (
+    BusClosed,
+    DeploymentRefused,
+    ShopfloorError,
+    StoreError,
+    UnknownSignal,
+)
+from shopfloor.model import (
+    NS_PER_S,
+    UNS_ROOT,
+    DeadLetter,
+    Record,
+    SignalRef,
+    format_ns,
+    now_ns,
+    topic_for,
+)
 from shopfloor.model.deployment import Deployment
 from shopfloor.pipelines import FeatureFrame, Pipeline, read_history
 from shopfloor.runtime.deployments.catalog import DeploymentCatalog, Runnable
@@ -49,13 +67,32 @@ from shopfloor.runtime.deployments.states import state_from_code
 from shopfloor.store import Store
 from shopfloor.store.protocol import DeploymentStore
 
-__all__ = ["DeploymentService"]
+__all__ = ["DeploymentService", "read_output"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Key = tuple[str, str]
 OnChange = Callable[[list[Deployment]], Awaitable[None]]
+
+
+async def read_output(
+    store: Store, deployment: Deployment, output: str, start_ns: int, end_ns: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """A deployment's stored ``output`` in ``[start_ns, end_ns)``: window starts and values.
+
+    Empty when the deployment never ran (its signals are not registered yet).
+    """
+    try:
+        table = await store.read_scalars(
+            SignalRef(deployment.asset, deployment.signal_name(output)), start_ns, end_ns
+        )
+    except UnknownSignal:
+        return np.empty(0, np.int64), np.empty(0)
+    return (
+        table.column("ts").cast("int64").to_numpy(),
+        table.column("value").to_numpy(zero_copy_only=False).astype(np.float64),
+    )
 
 
 class _Group:
@@ -394,22 +431,19 @@ class DeploymentService:
 
         The persistence of its state is seeded from its last stored windows.
         """
-        refs = scorer.refs
-        span = await self.store.time_range(refs["score"])
+        d = scorer.deployment
+        span = await self.store.time_range(scorer.refs["score"])
         if span is None:
-            scorer.last_t0_ns = scorer.deployment.changed_ns - 1
+            scorer.last_t0_ns = d.changed_ns - 1
             return
         last = span[1]
         scorer.last_t0_ns = last
-        states = scorer.states
-        n = 1 if states is None else states.n
+        n = 1 if scorer.states is None else scorer.states.n
         hop = scorer.runnable.pipeline.hop_ns
-        scores = await self.store.read_scalars(refs["score"], last - 2 * n * hop, last + 1)
-        state = await self.store.read_scalars(refs["state"], last, last + 1)
-        t0 = scores.column("ts").cast("int64").to_numpy().tolist()[-n:]
-        values = scores.column("value").to_numpy(zero_copy_only=False).tolist()[-n:]
-        codes = state.column("value").to_numpy(zero_copy_only=False).tolist()
-        scorer.seed(t0, values, state_from_code(codes[-1]) if codes else "normal")
+        t0, scores = await read_output(self.store, d, "score", last - 2 * n * hop, last + 1)
+        _, codes = await read_output(self.store, d, "state", last, last + 1)
+        state = state_from_code(float(codes[-1])) if codes.size else "normal"
+        scorer.seed(t0.tolist()[-n:], scores.tolist()[-n:], state)
 
     async def stop(self) -> None:
         """Stop following the store and every group (each finishes its batch in hand)."""
