@@ -125,7 +125,7 @@ class _Group:
         assert self.subscription is not None
         try:
             await self._catch_up()
-        except ShopfloorError as err:
+        except (ShopfloorError, ValueError, FloatingPointError) as err:
             await self._fail(err, "catch-up from stored history")
         while True:
             try:
@@ -306,8 +306,17 @@ class DeploymentService:
     # -- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Run the deployments the store holds, then keep following it."""
-        await self.reconcile()
+        """Run the deployments the store holds, then keep following it.
+
+        A store that cannot be read now is said in :meth:`health`; the platform starts
+        and the runtime tries again every ``reconcile_s``.
+        """
+        try:
+            await self.reconcile()
+        except ShopfloorError as err:
+            self.reconcile_errors += 1
+            self.last_error = f"{type(err).__name__}: {err}"
+            log.error("deployments.reconcile_failed error=%s", err)
         self._task = asyncio.create_task(self._follow(), name="deployments:reconcile")
         log.info("deployments.started running=%d workers=%d", len(self._where), self.workers)
 
@@ -344,7 +353,12 @@ class DeploymentService:
                     log.error("deployments.refused name=%s asset=%s error=%s", *key, err)
                     continue
                 self.refused.pop(key, None)
-                await self._place(runnable, current, new_groups)
+                try:
+                    await self._place(runnable, current, new_groups)
+                except ShopfloorError as err:  # e.g. a card whose calibration cannot be read
+                    self.refused[key] = (wanted, str(err))
+                    log.error("deployments.refused name=%s asset=%s error=%s", *key, err)
+                    continue
                 changed = True
             for group in new_groups:  # once all its deployments are in: one catch-up for all
                 await group.start()
@@ -362,9 +376,19 @@ class DeploymentService:
         where = self._where.get(key)
         return None if where is None else self._groups[where].scorers.get(key)
 
+    def _running(self) -> list[tuple[Scorer, _Group]]:
+        """Each running scorer with its group (a swap in progress shows once, or not yet)."""
+        out = []
+        for key, where in self._where.items():
+            group = self._groups.get(where)
+            scorer = None if group is None else group.scorers.get(key)
+            if group is not None and scorer is not None:
+                out.append((scorer, group))
+        return out
+
     def running(self) -> list[Deployment]:
         """The deployments that run now."""
-        return [g.scorers[k].deployment for k, w in self._where.items() for g in [self._groups[w]]]
+        return [s.deployment for s, _ in self._running()]
 
     async def _place(
         self, runnable: Runnable, current: Scorer | None, new_groups: list[_Group]
@@ -462,10 +486,8 @@ class DeploymentService:
     def health(self) -> dict[str, Any]:
         """Each deployment's model, mode, windows, state and last window; refusals; errors."""
         running = {}
-        for key, where in self._where.items():
-            group = self._groups[where]
-            s = group.scorers[key]
-            running[f"{key[0]} on {key[1]}"] = {
+        for s, group in self._running():
+            running[f"{s.deployment.name} on {s.deployment.asset}"] = {
                 "model": s.deployment.ref,
                 "mode": s.deployment.mode,
                 "pipeline": group.pipeline.name,
