@@ -34,6 +34,9 @@ catch one tree and still see the cause::
     │   └── NotFittedError   also a ValueError, as in scikit-learn
     ├── NotifierError        a notification was not delivered now (retried with backoff)
     │   └── NotificationRefused  the receiver refused it for good (a 4xx, bad credentials)
+    ├── DeploymentError      a deployment cannot be found, made or changed as asked
+    │   ├── DeploymentNotFound   also a LookupError: no such deployment
+    │   └── DeploymentRefused    also a ModelError: the model does not fit the live signals
     ├── AlertError           an alert cannot be found or changed as asked
     │   ├── AlertNotFound        also a LookupError: no alert with that id
     │   └── AlertTransitionError also a ValueError: the change does not apply to its state
@@ -70,6 +73,9 @@ __all__ = [
     "ConnectorAuthError",
     "ConnectorError",
     "ConnectorNotReady",
+    "DeploymentError",
+    "DeploymentNotFound",
+    "DeploymentRefused",
     "HostNotAllowed",
     "ModelError",
     "NotFittedError",
@@ -286,6 +292,18 @@ class NotificationRefused(NotifierError):
     """The receiver refused a notification for good: retrying would not help."""
 
 
+class DeploymentError(ShopfloorError):
+    """A deployment cannot be found, made or changed as asked (rollback with no earlier one)."""
+
+
+class DeploymentNotFound(DeploymentError, LookupError):
+    """No deployment has the name (or runs on the asset) given."""
+
+
+class DeploymentRefused(DeploymentError, ModelError):
+    """The model does not fit where it should run: pipeline, features, units or signals differ."""
+
+
 class AlertError(ShopfloorError):
     """An alert cannot be found or changed as asked."""
 
@@ -351,6 +369,9 @@ HTTP_STATUS: dict[type[ShopfloorError], int] = {
     ModelError: 422,
     NotFittedError: 409,
     NotifierError: 502,
+    DeploymentError: 409,
+    DeploymentNotFound: 404,
+    DeploymentRefused: 422,
     AlertError: 400,
     AlertNotFound: 404,
     AlertTransitionError: 409,

@@ -3,7 +3,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from shopfloor.cli.main import app
@@ -30,12 +29,6 @@ def test_validate_reports_every_problem_with_exit_2(project: Path, runner: CliRu
     report = json.loads(result.output)
     assert not report["valid"] and len(report["issues"]) == 2
     assert all("factory.yaml:" in i for i in report["issues"])
-
-
-@pytest.mark.parametrize("command", ["deploy"])
-def test_pending_commands_say_so_and_fail(project: Path, runner: CliRunner, command: str) -> None:
-    result = runner.invoke(app, [command, "-p", str(project)])
-    assert result.exit_code == 1 and "nothing was done" in result.output
 
 
 def test_status_of_a_stopped_platform(project: Path, runner: CliRunner) -> None:

@@ -164,12 +164,15 @@ def test_models_are_checked_against_the_model_types(tmp_path: Path) -> None:
     assert "models[3].pipeline: no pipeline 'nowhere'" in issues
 
 
-@pytest.mark.parametrize("section", ["deployments"])
-def test_sections_that_nothing_runs_are_refused(tmp_path: Path, section: str) -> None:
-    item = {"deployments": "{name: d, model: m}"}[section]
-    text = EXAMPLE_PROJECT.replace(f"{section}: []", f"{section}:\n  - {item}")
-    issues = problems(tmp_path, text)
-    assert f"{section}: section {section!r} is not supported yet" in issues[0]
+def test_deployments_are_accepted_and_their_assets_checked(tmp_path: Path) -> None:
+    text = EXAMPLE_PROJECT.replace("deployments: []", "deployments:\n  - {name: d, model: m}")
+    assert load_project(write(tmp_path, text)).config.deployments[0].model == "m"
+    text = EXAMPLE_PROJECT.replace(
+        "deployments: []", "deployments:\n  - {name: d, model: m, assets: [acme/nowhere]}"
+    )
+    assert "deployments[0].assets[0]: no asset 'acme/nowhere'" in "\n".join(
+        problems(tmp_path, text)
+    )
 
 
 def test_store_outputs_and_pipeline_build_are_checked(tmp_path: Path) -> None:

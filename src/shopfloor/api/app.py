@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Annotated, Any
 
 import pyarrow as pa
@@ -60,7 +60,9 @@ from shopfloor.model.codec import (
     encode_dead_letters,
     encode_records,
 )
+from shopfloor.model.deployment import Deployment, DeploymentChange
 from shopfloor.store import DeletingStore, Store
+from shopfloor.store.protocol import DeploymentStore
 
 __all__ = ["ARROW_STREAM", "create_app"]
 
@@ -424,6 +426,53 @@ def create_app(
         detail = {"signal": ref.path, "start_ns": start_ns, "end_ns": end_ns}
         deleted: int = await audit(who, "delete_range", delete, detail)
         return {"deleted": deleted}
+
+    def _deployments() -> DeploymentStore:
+        if not isinstance(store, DeploymentStore):
+            raise StoreError(f"the store {type(store).__name__} keeps no deployments")
+        return store
+
+    @app.get("/api/v1/deployments")
+    async def list_deployments(
+        who: Viewer, name: str | None = None, asset: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The deployments (desired state), running and stopped."""
+        found = await _deployments().list_deployments(name=name, asset=asset)
+        return [d.as_dict() for d in found]
+
+    @app.get("/api/v1/deployments/log")
+    async def deployment_log(
+        who: Viewer, name: str | None = None, asset: str | None = None, limit: Limit = None
+    ) -> list[dict[str, Any]]:
+        """The deployments' audit log, newest first."""
+        found = await _deployments().deployment_log(name=name, asset=asset, limit=limit)
+        return [c.as_dict() for c in found]
+
+    @app.post("/api/v1/deployments")
+    async def save_deployment(
+        who: Engineer, body: Annotated[dict[str, Any], Body()]
+    ) -> dict[str, Any]:
+        """Keep a deployment with the change that made it (engineer; audited).
+
+        The running platform picks the new desired state up and swaps between two windows.
+        The change's ``who`` is kept with the token's name beside it.
+        """
+        try:
+            deployment = Deployment.from_dict(dict(body["deployment"]))
+            change = DeploymentChange.from_dict(dict(body["change"]))
+        except (KeyError, TypeError, ValueError) as err:
+            raise RequestInvalid(f"POST /api/v1/deployments: {type(err).__name__}: {err}") from err
+        if change.who != who.name:
+            change = replace(change, who=f"{change.who} (token {who.name})")
+        target = _deployments()
+
+        async def save() -> str:
+            await target.save_deployment(deployment, change)
+            return change.action
+
+        detail = {"deployment": deployment.name, "asset": deployment.asset, "to": change.to_ref}
+        action: str = await audit(who, f"deployment_{change.action}", save, detail)
+        return {"saved": action}
 
     @app.post("/api/v1/retention")
     async def retention(

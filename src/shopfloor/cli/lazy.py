@@ -16,7 +16,15 @@ import typer
 from typer import _click as click  # typer's own click, the one its groups are made of
 from typer.core import TyperCommand, TyperGroup
 
-__all__ = ["COMMANDS", "GROUPS", "MODEL_COMMANDS", "LazyGroup", "LazyTyper", "group_app"]
+__all__ = [
+    "COMMANDS",
+    "DEPLOY_COMMANDS",
+    "GROUPS",
+    "MODEL_COMMANDS",
+    "LazyGroup",
+    "LazyTyper",
+    "group_app",
+]
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,10 @@ class LazyTyper:
 GROUPS = {
     "alerts": LazyTyper(
         "shopfloor.cli.alerts", "Alerts: list, show, acknowledge, resolve, shelve, feedback."
+    ),
+    "deployments": LazyTyper(
+        "shopfloor.cli.deploy",
+        "Deployments: list, show (with the audit log), compare shadow and active, stop.",
     ),
     "diagnose": LazyTyper(
         "shopfloor.cli.diagnose", "Diagnose a bearing: inner race, outer race, ball, cage."
@@ -76,6 +88,12 @@ MODEL_COMMANDS = {  # shopfloor.cli.models
 }
 
 
+DEPLOY_COMMANDS = {  # shopfloor.cli.deploy
+    "deploy": "Deploy a model version to live data, or swap it in for the one running there.",
+    "rollback": "Go back one version on an asset (the version the running one replaced).",
+}
+
+
 def group_app(name: str) -> typer.Typer:
     """The sub-application of group ``name``, with the help its stand-in shows."""
     return typer.Typer(help=GROUPS[name].help, no_args_is_help=True)
@@ -87,14 +105,14 @@ class LazyGroup(TyperGroup):
     lazy: ClassVar[dict[str, LazyTyper]] = {
         **{n: LazyTyper("shopfloor.cli.data", h, n.replace("-", "_")) for n, h in COMMANDS.items()},
         **{n: LazyTyper("shopfloor.cli.models", h, n) for n, h in MODEL_COMMANDS.items()},
+        **{n: LazyTyper("shopfloor.cli.deploy", h, n) for n, h in DEPLOY_COMMANDS.items()},
         **GROUPS,
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        """Eager commands in the order they were added, the lazy ones, then those to come."""
+        """Eager commands in the order they were added, then the lazy ones."""
         eager = [n for n in super().list_commands(ctx) if n not in self.lazy]
-        later = [n for n in eager if "(not available yet)" in (self.commands[n].help or "")]
-        return [*(n for n in eager if n not in later), *self.lazy, *later]
+        return [*eager, *self.lazy]
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         """The command; a lazy one as a stand-in that only carries its help text."""

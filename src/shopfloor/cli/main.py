@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from shopfloor import __version__
-from shopfloor.cli import demo, later
+from shopfloor.cli import demo
 from shopfloor.cli.common import JsonOption, ProjectOption, checked, load, run_async, setup_logging
 from shopfloor.cli.lazy import LazyGroup
 from shopfloor.cli.options import options_of
@@ -162,7 +162,6 @@ def status(project: ProjectOption = None, json_: JsonOption = False) -> None:
 
 
 app.command()(demo.demo)
-later.register(app)
 
 
 def main() -> None:

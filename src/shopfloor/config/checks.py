@@ -28,6 +28,7 @@ from shopfloor.connectors.registry import connector_types
 from shopfloor.errors import PipelineError, WriteRefused
 from shopfloor.ml.config import ModelConfig
 from shopfloor.model import Asset, Signal, SignalKind, SignalRef
+from shopfloor.model.deployment import OUTPUTS
 from shopfloor.pipelines.config import PipelineConfig
 from shopfloor.pipelines.params import (
     OUTPUT_PARAMS,
@@ -45,9 +46,7 @@ __all__ = ["UNSUPPORTED_SECTIONS", "Sections", "check_sections"]
 
 Loc = tuple[int | str, ...]
 
-UNSUPPORTED_SECTIONS: dict[str, str] = {
-    "deployments": "the runtime issue adds it",
-}
+UNSUPPORTED_SECTIONS: dict[str, str] = {}
 """Sections that validate but that nothing runs yet, with the reason given to the user."""
 
 
@@ -459,9 +458,16 @@ def _models_and_rules(sections: Sections) -> Iterator[Located]:
             yield Located(("models", mi, "pipeline"), f"no pipeline {model.pipeline!r}")
         yield from _model_type(mi, model)
     models = sections.written("models")
+    assets = sections.written("assets", "path")
     for di, deployment in sections.deployments:
-        if deployment.model not in models:
+        if models and deployment.model not in models:  # else: a model trained from the CLI
             yield Located(("deployments", di, "model"), f"no model {deployment.model!r}")
+        for ai, asset in enumerate(deployment.assets):
+            if asset not in assets:
+                yield Located(
+                    ("deployments", di, "assets", ai),
+                    f"no asset {asset!r}{did_you_mean(asset, assets)}",
+                )
     yield from _rules(sections)
 
 
@@ -512,8 +518,14 @@ def _derived_signals(sections: Sections) -> tuple[set[str], list[str]]:
     return exact, prefixes
 
 
+def _deployment_output(path: str, assets: set[str]) -> bool:
+    """Whether ``path`` is a deployment's output on a known asset (deployments change live)."""
+    asset, _, name = path.rpartition("/")
+    deployment, dot, output = name.rpartition(".")
+    return asset in assets and bool(deployment and dot) and output in OUTPUTS
+
+
 def _rules(sections: Sections) -> Iterator[Located]:
-    deployments = sections.written("deployments")
     notifiers = sections.written("notifiers")
     all_refs = {SignalRef(a.path, s.name).path: s for _, a in sections.assets for s in a.signals}
     written_assets = sections.written("assets", "path")
@@ -534,8 +546,10 @@ def _rules(sections: Sections) -> Iterator[Located]:
                         ("alert_rules", ri, "signal"),
                         f"signal {rule.signal!r} is {target.kind}, not scalar",
                     )
-            elif rule.signal not in derived and not any(
-                rule.signal.startswith(p) for p in prefixes
+            elif (
+                rule.signal not in derived
+                and not any(rule.signal.startswith(p) for p in prefixes)
+                and not _deployment_output(rule.signal, written_assets)
             ):
                 asset = rule.signal.rpartition("/")[0]
                 if asset in written_assets and asset not in {a.path for _, a in sections.assets}:
@@ -546,8 +560,6 @@ def _rules(sections: Sections) -> Iterator[Located]:
                     f"no asset or pipeline output declares signal {rule.signal!r}"
                     f"{did_you_mean(rule.signal, known)} (give asset/path/signal)",
                 )
-        if rule.deployment is not None and rule.deployment not in deployments:
-            yield Located(("alert_rules", ri, "deployment"), f"no deployment {rule.deployment!r}")
         yield from _rule_writeback(sections, ri, rule)
 
 

@@ -31,7 +31,7 @@ from shopfloor.errors import ConfigError
 from shopfloor.ml.config import ModelConfig
 from shopfloor.model import Asset, Signal, SignalRef
 from shopfloor.pipelines.config import PipelineConfig
-from shopfloor.runtime.config import AlertRuleConfig, DeploymentConfig
+from shopfloor.runtime.config import AlertRuleConfig, DeploymentConfig, RuntimeConfig
 from shopfloor.runtime.notifiers.config import NOTIFIER_TYPES, NotifierConfig
 from shopfloor.runtime.writeback.config import WritebackConnectorConfig
 from shopfloor.store.config import StoreConfig
@@ -87,6 +87,7 @@ class FactoryConfig(BaseModel):
     pipelines: list[PipelineConfig] = Field(default_factory=list)
     models: list[ModelConfig] = Field(default_factory=list)
     deployments: list[DeploymentConfig] = Field(default_factory=list)
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     alert_rules: list[AlertRuleConfig] = Field(default_factory=list)
     notifiers: list[NotifierConfig] = Field(
         default_factory=list,

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from shopfloor.config import Project
 from shopfloor.connectors.engine import ConnectorEngine
 from shopfloor.model import DeadLetter
+from shopfloor.node.pending import PendingService
 from shopfloor.runtime.alerts import AlertEngine
 from shopfloor.runtime.notifiers import Notification, NotificationDispatcher
 from shopfloor.runtime.writeback import ConnectorWriter, WritebackService
@@ -23,24 +24,11 @@ __all__ = ["PendingAlerts", "alert_service", "writeback_service"]
 log = logging.getLogger(__name__)
 
 
-class PendingAlerts:
+class PendingAlerts(PendingService):
     """The alert engine when it cannot run (the store keeps no alerts); says why in health."""
 
-    name = "alerts"
-
     def __init__(self, reason: str) -> None:
-        self.reason = reason
-
-    async def start(self) -> None:
-        """Nothing runs."""
-        log.warning("alerts.not_started reason=%s", self.reason)
-
-    async def stop(self) -> None:
-        """Nothing to stop."""
-
-    def health(self) -> dict[str, Any]:
-        """Why it does not run."""
-        return {"state": "not running", "reason": self.reason}
+        super().__init__("alerts", reason)
 
 
 def alert_service(project: Project, platform: Platform) -> AlertEngine | PendingAlerts:

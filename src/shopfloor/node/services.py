@@ -11,6 +11,7 @@ from shopfloor.connectors.base import BoundSignal
 from shopfloor.connectors.engine import ConnectorEngine, ConnectorSpec
 from shopfloor.connectors.registry import load_connector_class, manifest_for
 from shopfloor.node.alerts import alert_service
+from shopfloor.node.deployments import deployment_service
 from shopfloor.node.pipelines import pipeline_service
 
 if TYPE_CHECKING:
@@ -56,14 +57,18 @@ def _engine(project: Project) -> Callable[[Platform], ConnectorEngine]:
 def project_services(project: Project, *, pipelines: bool = True) -> list[Callable[[Any], Any]]:
     """Factories of the services the project's configuration asks for.
 
-    The alert engine and pipelines start before connectors, so their subscriptions see
-    the first records.
+    The alert engine, pipelines and the deployment runtime start before connectors, so
+    their subscriptions see the first records; the deployment runtime after the alert
+    engine, which it tells what runs. The runtime runs whenever the project has pipelines
+    (a deployment may be made while the platform runs).
     """
     services: list[Callable[[Any], Any]] = []
     if project.config.alert_rules:
         services.append(functools.partial(alert_service, project))
     for config in project.config.pipelines if pipelines else []:
         services.append(functools.partial(pipeline_service, project, config.name))
+    if pipelines and project.config.pipelines:
+        services.append(functools.partial(deployment_service, project))
     if any(c.enabled for c in project.config.connectors):
         services.append(_engine(project))
     return services

@@ -1,1 +1,1 @@
-"""Deployments, alerts (with their notifiers) and write-back to machines."""
+"""Deployments (:mod:`.deployments`), alert rules (:mod:`.alerts`), notifiers and write-back."""

@@ -10,7 +10,13 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from shopfloor.model import validate_segment
 
-__all__ = ["TEMPLATE_FIELDS", "AlertRuleConfig", "DeploymentConfig", "WritebackConfig"]
+__all__ = [
+    "TEMPLATE_FIELDS",
+    "AlertRuleConfig",
+    "DeploymentConfig",
+    "RuntimeConfig",
+    "WritebackConfig",
+]
 
 TEMPLATE_FIELDS = ("rule", "asset", "severity", "state", "message", "value")
 """What a write-back text may name, as ``{message}``: fields of the alert written for."""
@@ -21,14 +27,38 @@ def _name(value: str) -> str:
 
 
 class DeploymentConfig(BaseModel):
-    """A model running on live data: ``shadow`` scores without alerting, ``active`` alerts."""
+    """A model running on live data: ``shadow`` scores without alerting, ``active`` alerts.
+
+    Applied when the platform starts, once: a deployment of the project file that the
+    store does not hold yet is deployed (audited as made by ``factory.yaml``); later
+    changes (``shopfloor deploy``, ``rollback``, ``deployments stop``) are kept in the
+    store and win over the file.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: Annotated[str, AfterValidator(_name)]
     model: str
-    version: str = Field(default="latest")
+    version: str = Field(
+        default="latest", description="A version number, a stage (production) or latest."
+    )
     mode: Literal["shadow", "active"] = "shadow"
+    assets: list[str] = Field(
+        default_factory=list, description="Where it runs (default: the asset of its pipeline)."
+    )
+
+
+class RuntimeConfig(BaseModel):
+    """How the runtime scores: threads and how often it reads the desired state."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    scoring_workers: int = Field(
+        default=1, ge=1, le=64, description="Threads that score deployments (shared by all)."
+    )
+    reconcile_s: float = Field(
+        default=1.0, gt=0, description="How often deployments changed in the store are applied."
+    )
 
 
 def _check_template(value: bool | int | float | str | None) -> bool | int | float | str | None:
@@ -121,7 +151,16 @@ class AlertRuleConfig(BaseModel):
     name: Annotated[str, AfterValidator(_name)]
     kind: Literal["threshold", "rate_of_change", "stale"] = "threshold"
     signal: str | None = Field(default=None, description="asset/signal path of a scalar signal.")
-    deployment: str | None = Field(default=None, description="Alert on this deployment's score.")
+    deployment: str | None = Field(
+        default=None,
+        description="Alert on this deployment's output, on every asset it runs on in active mode.",
+    )
+    output: Literal["score", "health_index", "state"] = Field(
+        default="score",
+        description=(
+            "With 'deployment': which of its signals (state: 0 normal, 1 warning, 2 alarm)."
+        ),
+    )
     condition: Literal["above", "below"] = "above"
     threshold: float | None = Field(
         default=None, description="The limit (for rate_of_change: in signal units per second)."

@@ -40,6 +40,7 @@ from shopfloor.ml.explain import band_spectra, feature_contributions, top_window
 from shopfloor.ml.registry import STAGES, ModelRegistry, ModelVersion, Stage
 from shopfloor.ml.report import TrainingReport, write_report
 from shopfloor.model import Annotation, format_ns
+from shopfloor.node.deployments import project_registry
 from shopfloor.node.pipelines import project_pipeline
 from shopfloor.pipelines import Pipeline
 from shopfloor.services.listing import Listing
@@ -75,7 +76,7 @@ Progress = Callable[[int, int], None]
 
 def model_registry(project: Project) -> ModelRegistry:
     """The project's registry, in its state folder beside the pipelines' fitted states."""
-    return ModelRegistry(project.state_dir / "models")
+    return project_registry(project)
 
 
 # -- options ------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
         SignalRef,
         WaveformBlock,
     )
+    from shopfloor.model.deployment import Deployment, DeploymentChange
     from shopfloor.model.validation import WriteReport
 else:
     __getattr__, __dir__ = lazy_exports(__name__, {"shopfloor.model.validation": ("WriteReport",)})
@@ -54,6 +55,7 @@ __all__ = [
     "AlertStore",
     "AnnotationStore",
     "DeletingStore",
+    "DeploymentStore",
     "SignalInfo",
     "Store",
     "StoreStats",
@@ -258,4 +260,32 @@ class AlertStore(Protocol):
 
     async def alert_history(self, alert_id: int) -> list[AlertChange]:
         """Every change of alert ``alert_id``, oldest first (empty when there is none)."""
+        ...
+
+
+@runtime_checkable
+class DeploymentStore(Protocol):
+    """A store that keeps deployments (desired state) and their audit log: an optional ability.
+
+    A deployment is kept with the change that made it, in one step, so the audit log
+    never misses one (:mod:`shopfloor.model.deployment`). The running platform reads the
+    desired state from here; after a restart the same deployments run again. The
+    embedded store keeps them in its own tables; :class:`~shopfloor.store.remote.
+    RemoteStore` reaches them over the API (``/api/v1/deployments``).
+    """
+
+    async def save_deployment(self, deployment: Deployment, change: DeploymentChange) -> None:
+        """Keep ``deployment`` (replacing the one of the same name and asset) and log ``change``."""
+        ...
+
+    async def list_deployments(
+        self, *, name: str | None = None, asset: str | None = None
+    ) -> list[Deployment]:
+        """Deployments (running and stopped), by name then asset; each filter ``None`` keeps all."""
+        ...
+
+    async def deployment_log(
+        self, *, name: str | None = None, asset: str | None = None, limit: int | None = None
+    ) -> list[DeploymentChange]:
+        """The audit log, newest first."""
         ...

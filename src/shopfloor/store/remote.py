@@ -36,6 +36,7 @@ from shopfloor.model.codec import (
     encode_dead_letters,
     encode_records,
 )
+from shopfloor.model.deployment import Deployment, DeploymentChange
 from shopfloor.store.protocol import SignalInfo, StoreStats, WriteReport
 
 __all__ = ["RemoteStore"]
@@ -399,3 +400,27 @@ class RemoteStore:
     async def alert_history(self, alert_id: int) -> list[AlertChange]:
         """Not over HTTP yet: ``StoreError`` saying so."""
         raise self._no_alerts()
+
+    # -- deployments: over the API's /api/v1/deployments ------------------------------------
+
+    async def save_deployment(self, deployment: Deployment, change: DeploymentChange) -> None:
+        """Keep ``deployment`` and log ``change`` in the platform's store (engineer role)."""
+        await self._request(
+            "POST",
+            "/api/v1/deployments",
+            json={"deployment": deployment.as_dict(), "change": change.as_dict()},
+        )
+
+    async def list_deployments(
+        self, *, name: str | None = None, asset: str | None = None
+    ) -> list[Deployment]:
+        """Deployments (running and stopped), by name then asset."""
+        rows = await self._get("/api/v1/deployments", name=name, asset=asset)
+        return [Deployment.from_dict(r) for r in rows]
+
+    async def deployment_log(
+        self, *, name: str | None = None, asset: str | None = None, limit: int | None = None
+    ) -> list[DeploymentChange]:
+        """The deployments' audit log, newest first."""
+        rows = await self._get("/api/v1/deployments/log", name=name, asset=asset, limit=limit)
+        return [DeploymentChange.from_dict(r) for r in rows]

@@ -16,6 +16,16 @@ writes run on the store's own threads, so the event loop is never blocked.
 There is one open alert per rule and asset: the engine reads the open ones at start and
 updates an open alert when its rule raises again. A delivery is acknowledged once its
 values were evaluated and the resulting changes handed to the store.
+
+Rules on a deployment (``deployment: NAME``, ``output: score | health_index | state``)
+watch ``<asset>/NAME.<output>`` on every asset where a deployment of that name runs in
+*active* mode: the deployment runtime tells the engine what runs
+(:meth:`AlertEngine.watch_deployments`), and the engine subscribes and unsubscribes as
+deployments start, swap, change mode and stop. Until one runs, the rule is reported as
+waiting in :meth:`AlertEngine.health`. A *shadow* deployment never alerts: its rules stay
+waiting, and values whose provenance marks them as a shadow's
+(:data:`~shopfloor.model.deployment.SHADOW_SOURCE`) are never evaluated, even by a rule
+that names the shadow's signal directly.
 """
 
 from __future__ import annotations
@@ -42,6 +52,7 @@ from shopfloor.model.alert import (
     unshelve,
 )
 from shopfloor.model.condition import Transition
+from shopfloor.model.deployment import SHADOW_SOURCE, Deployment
 from shopfloor.runtime.alerts.rules import Firing, RuleState
 from shopfloor.runtime.config import AlertRuleConfig
 from shopfloor.runtime.notifiers import Notification, NotificationDispatcher
@@ -109,19 +120,19 @@ class AlertEngine:
         self._tick_s = tick_s
         self._batch_size = batch_size
         self.rules = list(rules)
-        self.waiting = {
-            r.name: f"watches deployment {r.deployment!r}: deployments are not running yet"
-            for r in rules
-            if r.signal is None
-        }
+        self.waiting: dict[str, str] = {}
         self._states: dict[str, list[RuleState]] = {}
         for rule in rules:
             if rule.signal is not None:
                 self._states.setdefault(rule.signal, []).append(RuleState(rule))
+        self._deployment_rules = [r for r in rules if r.deployment is not None]
+        self._wait_for_deployments([])
         self.open: dict[Key, Alert] = {}
         self._lock = asyncio.Lock()
-        self._subscriptions: list[Subscription] = []
+        self._readers: dict[str, tuple[Subscription, asyncio.Task[None]]] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._started = False
+        self.skipped_shadow = 0
         self.evaluated = 0
         self.raised = 0
         self.resolved = 0
@@ -148,19 +159,75 @@ class AlertEngine:
         if self.writeback is not None:
             await self.writeback.start()
         for path in self._states:
-            subscription = await self.bus.subscribe(
-                topic_for(_split(path)), name=f"alerts:{path}", maxsize=1024
-            )
-            self._subscriptions.append(subscription)
-            self._tasks.append(
-                asyncio.create_task(self._read(path, subscription), name=f"alerts:{path}")
-            )
+            await self._watch(path)
         self._tasks.append(asyncio.create_task(self._timer(), name="alerts:timer"))
+        self._started = True
         log.info(
             "alerts.started rules=%d signals=%d open=%d",
             len(self.rules),
             len(self._states),
             len(self.open),
+        )
+
+    async def _watch(self, path: str) -> None:
+        subscription = await self.bus.subscribe(
+            topic_for(_split(path)), name=f"alerts:{path}", maxsize=1024
+        )
+        task = asyncio.create_task(self._read(path, subscription), name=f"alerts:{path}")
+        self._readers[path] = (subscription, task)
+
+    async def _unwatch(self, path: str) -> None:
+        subscription, task = self._readers.pop(path)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        with contextlib.suppress(Exception):
+            await subscription.close()
+
+    def _wait_for_deployments(self, running: Sequence[Deployment]) -> dict[str, list[RuleState]]:
+        """The states of deployment rules for what runs; the waiting reasons of the rest."""
+        states: dict[str, list[RuleState]] = {}
+        for rule in self._deployment_rules:
+            name = rule.deployment
+            self.waiting.pop(rule.name, None)
+            mine = [d for d in running if d.name == name]
+            active = [d for d in mine if d.active]
+            for d in active:
+                path = f"{d.asset}/{d.signal_name(rule.output)}"
+                states.setdefault(path, []).append(RuleState(rule))
+            if not active:
+                self.waiting[rule.name] = (
+                    f"deployment {name!r} runs in shadow mode only: a shadow never alerts"
+                    if mine
+                    else f"no deployment {name!r} runs (deploy one with 'shopfloor deploy')"
+                )
+        return states
+
+    async def watch_deployments(self, running: Sequence[Deployment]) -> None:
+        """Follow the running deployments: rules on active ones watch their outputs.
+
+        Called by the deployment runtime whenever what runs changes. A path watched before
+        and still wanted keeps its rule states (persistence is not restarted by a swap).
+        """
+        wanted = self._wait_for_deployments(running)
+        static = {r.signal for r in self.rules if r.signal is not None}
+        for path in [p for p in self._states if p not in static and p not in wanted]:
+            del self._states[path]
+            if path in self._readers:
+                await self._unwatch(path)
+        for path, states in wanted.items():
+            if path in self._states:
+                continue
+            self._states[path] = states
+            for state in states:
+                state.started_ns = self._clock()
+            if self._started:
+                await self._watch(path)
+        log.info(
+            "alerts.deployments running=%d watched=%d waiting=%d",
+            len(running),
+            len(wanted),
+            len(self.waiting),
         )
 
     async def _read(self, path: str, subscription: Subscription) -> None:
@@ -172,7 +239,11 @@ class AlertEngine:
                 return
             for delivery in batch:
                 record = delivery.record
-                if isinstance(record, ScalarBatch) and len(record):
+                if isinstance(record, ScalarBatch) and record.provenance.connector.startswith(
+                    SHADOW_SOURCE
+                ):
+                    self.skipped_shadow += len(record)  # a shadow deployment never alerts
+                elif isinstance(record, ScalarBatch) and len(record):
                     values = np.where(record.quality == Quality.BAD, np.nan, record.values).tolist()
                     ts = record.ts_ns.tolist()
                     arrival = self._clock()
@@ -186,7 +257,7 @@ class AlertEngine:
             await asyncio.sleep(self._tick_s)
             now = self._clock()
             try:
-                for path, states in self._states.items():
+                for path, states in list(self._states.items()):
                     for state in states:
                         if state.is_stale_rule:
                             await self._apply(state, path, state.tick(now))
@@ -213,19 +284,21 @@ class AlertEngine:
                     log.warning("alerts.unknown rule=%s signal=%s", rule.name, path)
                     continue
                 if firing.transition is Transition.RAISED:
-                    await self._raise(rule, ref, key, firing)
+                    await self._raise(rule, ref, key, firing, path)
                 elif rule.auto_resolve and key in self.open:
                     alert, change = resolve(
                         self.open[key],
                         who=SYSTEM,
                         at_ns=firing.t_ns,
-                        comment=f"condition cleared ({self._describe(rule, firing)})",
+                        comment=f"condition cleared ({self._describe(rule, firing, path)})",
                     )
                     await self._keep(key, alert, change)
                     self.resolved += 1
 
-    async def _raise(self, rule: AlertRuleConfig, ref: SignalRef, key: Key, firing: Firing) -> None:
-        message = rule.message or f"{rule.name}: {self._describe(rule, firing)}"
+    async def _raise(
+        self, rule: AlertRuleConfig, ref: SignalRef, key: Key, firing: Firing, path: str
+    ) -> None:
+        message = rule.message or f"{rule.name}: {self._describe(rule, firing, path)}"
         alert, change = raise_alert(
             self.open.get(key),
             rule=rule.name,
@@ -241,16 +314,15 @@ class AlertEngine:
             self.raised += 1
 
     @staticmethod
-    def _describe(rule: AlertRuleConfig, firing: Firing) -> str:
+    def _describe(rule: AlertRuleConfig, firing: Firing, path: str) -> str:
         value = "unknown" if firing.value is None else f"{firing.value:.4g}"
         if rule.kind == "stale":
-            return f"no value of {rule.signal} for {value} s (limit {rule.stale_s:g} s)"
+            return f"no value of {path} for {value} s (limit {rule.stale_s:g} s)"
         if rule.kind == "rate_of_change":
             return (
-                f"{rule.signal} changes by {value}/s over {rule.window_s:g} s "
-                f"(limit {rule.threshold:g}/s)"
+                f"{path} changes by {value}/s over {rule.window_s:g} s (limit {rule.threshold:g}/s)"
             )
-        return f"{rule.signal} = {value} ({rule.condition} {rule.threshold:g})"
+        return f"{path} = {value} ({rule.condition} {rule.threshold:g})"
 
     async def _keep(self, key: Key, alert: Alert, change: AlertChange) -> None:
         """Store the change, track the open alert, and tell the notifiers unless shelved."""
@@ -366,10 +438,9 @@ class AlertEngine:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
-        for subscription in self._subscriptions:
-            with contextlib.suppress(Exception):
-                await subscription.close()
-        self._subscriptions.clear()
+        for path in list(self._readers):
+            await self._unwatch(path)
+        self._started = False
         if self.dispatcher is not None:
             await self.dispatcher.close()
         if self.writeback is not None:
@@ -401,6 +472,7 @@ class AlertEngine:
                 if s.persistence.unknown
             ),
             "waiting": self.waiting,
+            "shadow_values_skipped": self.skipped_shadow,
             "errors": self.errors,
             "last_error": self.last_error,
             "notifiers": {} if self.dispatcher is None else self.dispatcher.health(),

@@ -18,6 +18,7 @@ import duckdb
 from shopfloor.model.alert import Alert, AlertChange, AlertState
 from shopfloor.store.duckdb.database import Database
 from shopfloor.store.duckdb.schema import first
+from shopfloor.store.duckdb.schema import read_added_table as _read
 
 __all__ = ["changes", "get", "save", "select"]
 
@@ -145,16 +146,6 @@ async def save(db: Database, alert: Alert, change_list: Sequence[AlertChange]) -
         return alert_id
 
     return alert.with_id(await db.run_write(run, "save alert"))
-
-
-def _read(db: Database, sql: str, params: list[Any], action: str) -> Any:
-    def run(con: Connection) -> list[tuple[Any, ...]]:
-        try:
-            return con.execute(sql, params).fetchall()
-        except duckdb.CatalogException:  # a read-only store from before alerts existed
-            return []
-
-    return db.run_read(run, action)
 
 
 async def get(db: Database, alert_id: int) -> Alert | None:

@@ -15,6 +15,9 @@
 - ``alerts`` and ``alert_changes``: alerts of the runtime's rules with their lifecycle
   state, and every change of them (who, when, from, to, comment) (:mod:`.alerts`). Added
   the same way as ``annotations``.
+- ``deployments`` and ``deployment_changes``: the desired state of the runtime's
+  deployments (which model version scores which asset, in which mode) and their audit
+  log (who, when, from, to, why) (:mod:`.deployments`). Added the same way.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import duckdb
 from shopfloor.errors import StoreError
 from shopfloor.model import SignalKind
 
-__all__ = ["SCHEMA_VERSION", "TABLES", "create_or_check", "first"]
+__all__ = ["SCHEMA_VERSION", "TABLES", "create_or_check", "first", "read_added_table"]
 
 SCHEMA_VERSION = 1
 
@@ -91,12 +94,39 @@ CREATE TABLE IF NOT EXISTS alert_changes (
     alert_id BIGINT NOT NULL, at_ts TIMESTAMP_NS NOT NULL, who VARCHAR NOT NULL,
     action VARCHAR NOT NULL, from_state VARCHAR, to_state VARCHAR NOT NULL,
     comment VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS deployments (
+    name VARCHAR NOT NULL, asset VARCHAR NOT NULL, model VARCHAR NOT NULL,
+    version INTEGER NOT NULL, mode VARCHAR NOT NULL, pipeline VARCHAR NOT NULL,
+    running BOOLEAN NOT NULL, previous JSON NOT NULL, changed_by VARCHAR NOT NULL,
+    changed_ts TIMESTAMP_NS NOT NULL, reason VARCHAR NOT NULL, PRIMARY KEY (name, asset));
+CREATE SEQUENCE IF NOT EXISTS deployment_change_ids START 1;
+CREATE TABLE IF NOT EXISTS deployment_changes (
+    id BIGINT PRIMARY KEY DEFAULT nextval('deployment_change_ids'),
+    action VARCHAR NOT NULL, name VARCHAR NOT NULL, asset VARCHAR NOT NULL,
+    at_ts TIMESTAMP_NS NOT NULL, who VARCHAR NOT NULL, from_ref VARCHAR, to_ref VARCHAR,
+    reason VARCHAR NOT NULL, mode VARCHAR);
 """
 
 
 def first(rows: list[tuple[Any, ...]]) -> tuple[Any, ...] | None:
     """The first row of a fully fetched result (DuckDB wants results consumed)."""
     return rows[0] if rows else None
+
+
+def read_added_table(db: Any, sql: str, params: list[Any], action: str) -> Any:
+    """Rows of a read on a table added after version 1 (``db`` a :class:`.database.Database`).
+
+    A read-only store written before the table existed has no such table: it reads as
+    empty (the coroutine returns ``[]``).
+    """
+
+    def run(con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
+        try:
+            return con.execute(sql, params).fetchall()
+        except duckdb.CatalogException:  # a read-only store from before the table existed
+            return []
+
+    return db.run_read(run, action)
 
 
 def create_or_check(con: duckdb.DuckDBPyConnection, path: str, *, read_only: bool) -> None:

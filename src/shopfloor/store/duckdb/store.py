@@ -42,6 +42,7 @@ if TYPE_CHECKING:
         WaveformBlock,
         WriteReport,
     )
+    from shopfloor.model.deployment import Deployment, DeploymentChange
     from shopfloor.store.duckdb.reads import Reads
 
 __all__ = ["DuckDBStore"]
@@ -337,3 +338,27 @@ class DuckDBStore:
         from shopfloor.store.duckdb import alerts
 
         return await alerts.changes(self._db, alert_id)
+
+    # -- deployments ----------------------------------------------------------------------
+
+    async def save_deployment(self, deployment: Deployment, change: DeploymentChange) -> None:
+        """Keep ``deployment`` and log ``change`` in one transaction."""
+        from shopfloor.store.duckdb import deployments
+
+        await deployments.save(self._db, deployment, change)
+
+    async def list_deployments(
+        self, *, name: str | None = None, asset: str | None = None
+    ) -> list[Deployment]:
+        """Deployments (running and stopped), by name then asset."""
+        from shopfloor.store.duckdb import deployments
+
+        return await deployments.select(self._db, name=name, asset=asset)
+
+    async def deployment_log(
+        self, *, name: str | None = None, asset: str | None = None, limit: int | None = None
+    ) -> list[DeploymentChange]:
+        """The deployments' audit log, newest first."""
+        from shopfloor.store.duckdb import deployments
+
+        return await deployments.log(self._db, name=name, asset=asset, limit=limit)
