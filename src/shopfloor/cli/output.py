@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NoReturn
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -31,10 +31,13 @@ __all__ = [
     "print_summary",
     "print_table",
     "progress_bar",
+    "show",
 ]
 
 EXIT_FAILURE = 1
 EXIT_CONFIG = 2
+
+T = TypeVar("T")
 
 console = Console(emoji=False)  # data is printed as it is (and the emoji table stays unloaded)
 err_console = Console(stderr=True, emoji=False)
@@ -57,6 +60,20 @@ def as_json(json_: bool, data: Any) -> bool:
     if json_:
         print_json(data)
     return json_
+
+
+def show(json_: bool, result: T, view: Callable[[T], Sequence[str | Listing]]) -> None:
+    """Print ``result`` as JSON (``--json``), else as ``view`` words it: lines and tables.
+
+    ``view`` is the service's presenter, so the CLI, the API and the Studio say the same.
+    """
+    if as_json(json_, result):
+        return
+    for part in view(result):
+        if isinstance(part, Listing):
+            print_table(part)
+        else:
+            console.print(part, highlight=False, soft_wrap=True)
 
 
 def print_summary(lines: Sequence[str]) -> None:

@@ -16,7 +16,13 @@ import numpy as np
 import numpy.typing as npt
 
 from shopfloor.config import Project
-from shopfloor.errors import DeploymentError, DeploymentNotFound, StoreError, UnknownSignal
+from shopfloor.errors import (
+    ConfigError,
+    DeploymentError,
+    DeploymentNotFound,
+    StoreError,
+    UnknownSignal,
+)
 from shopfloor.model import SignalRef, format_ns, now_ns
 from shopfloor.model.deployment import Deployment, DeploymentChange, Mode
 from shopfloor.node.deployments import project_catalog
@@ -33,10 +39,14 @@ from shopfloor.store import Store
 from shopfloor.store.protocol import AlertStore, DeploymentStore
 
 __all__ = [
+    "changes_view",
     "compare_deployments",
+    "comparison_view",
     "deploy",
+    "deployment_view",
     "deployments_listing",
     "list_deployments",
+    "parse_mode",
     "rollback",
     "show_deployment",
     "stop",
@@ -49,6 +59,30 @@ def _store(store: Store) -> DeploymentStore:
     if not isinstance(store, DeploymentStore):
         raise StoreError(f"this store ({type(store).__name__}) keeps no deployments")
     return store
+
+
+def parse_mode(text: str) -> Mode:
+    """``shadow`` or ``active``; ``ConfigError`` naming ``--mode`` otherwise."""
+    if text not in ("shadow", "active"):
+        raise ConfigError(f"--mode must be shadow or active, got {text!r}")
+    return "active" if text == "active" else "shadow"
+
+
+def changes_view(rows: dict[str, Any] | list[dict[str, Any]]) -> list[str]:
+    """What :func:`deploy`, :func:`rollback` or :func:`stop` changed, one line each."""
+    lines = []
+    for row in [rows] if isinstance(rows, dict) else rows:
+        change = row["change"]
+        where = f"{row['name']} on {row['asset']}"
+        if change is None:
+            lines.append(f"{where}: {row['ref']} ({row['mode']}) already runs; nothing changed")
+            continue
+        before = f" (was {change['from_ref']})" if change["from_ref"] else ""
+        lines.append(
+            f"{change['action']}: {where} → {change['to_ref'] or 'stopped'} ({row['mode']})"
+            f"{before} by {change['who']}"
+        )
+    return lines
 
 
 def _changed(pairs: list[tuple[Deployment, DeploymentChange | None]]) -> list[dict[str, Any]]:
@@ -143,6 +177,14 @@ def deployments_listing(rows: list[dict[str, Any]]) -> Listing:
     )
 
 
+def deployment_view(result: dict[str, Any]) -> list[Listing]:
+    """:func:`show_deployment`: the deployment on each asset, then its audit log."""
+    columns = ("at", "action", "asset", "who", "from_ref", "to_ref", "reason")
+    rows = [tuple(c[k] or "-" for k in columns) for c in result["log"]]
+    heads = ("at", "action", "asset", "who", "from", "to", "why")
+    return [deployments_listing(result["deployments"]), Listing("audit log", heads, rows)]
+
+
 async def show_deployment(
     store: Store, name: str, *, asset: str | None = None, limit: int = 50
 ) -> dict[str, Any]:
@@ -234,6 +276,24 @@ async def compare_deployments(
         "state_agreement": float(agree.mean()) if agree.size else None,
         "disagreements": disagreements,
     }
+
+
+def comparison_view(result: dict[str, Any]) -> list[str | Listing]:
+    """:func:`compare_deployments` as a table of the two sides and a line of agreement."""
+    columns = ("name", "model", "mode", "windows", "alarms", "warnings", "alerts_raised")
+    table = Listing(
+        f"{result['asset']}, {result['from']} .. {result['to']}",
+        columns,
+        [tuple(result[side][c] for c in columns) for side in ("a", "b")],
+        numbers=("windows", "alarms", "warnings", "alerts_raised"),
+    )
+    corr, agree = result["score_correlation"], result["state_agreement"]
+    return [
+        table,
+        f"{result['common_windows']} windows scored by both; score correlation "
+        f"{'-' if corr is None else f'{corr:.3f}'}; states agree on "
+        f"{'-' if agree is None else f'{100 * agree:.1f} %'} of them",
+    ]
 
 
 async def _pick(
