@@ -71,11 +71,14 @@ def setup_logging(verbose: int) -> None:
 
 
 def checked(check: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    """``check(*args, **kwargs)``, exiting with status 2 and its message on a config error."""
+    """``check(*args, **kwargs)``, exiting with its message on an error of the platform.
+
+    The status is 2 for a configuration error, else 1 (as :func:`run_async`).
+    """
     try:
         return check(*args, **kwargs)
-    except ConfigError as err:
-        fail(str(err), EXIT_CONFIG)
+    except ShopfloorError as err:
+        fail(str(err), EXIT_CONFIG if isinstance(err, ConfigError) else EXIT_FAILURE)
 
 
 def current_user() -> str:

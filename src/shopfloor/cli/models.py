@@ -1,49 +1,39 @@
 """``shopfloor train``, ``score``, ``evaluate`` and ``shopfloor models ...``.
 
-:mod:`shopfloor.services.models` does the work; these commands parse and print.
+:mod:`shopfloor.services.models` does the work and words the results; these commands
+parse and print.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
 
-from shopfloor.cli.common import JsonOption, ProjectOption, current_user, load, run_async
+from shopfloor.cli.common import (
+    JsonOption,
+    ProjectOption,
+    checked,
+    current_user,
+    load,
+    run_async,
+)
 from shopfloor.cli.lazy import group_app
 from shopfloor.cli.options import options_of
-from shopfloor.cli.output import (
-    EXIT_CONFIG,
-    as_json,
-    console,
-    fail,
-    print_summary,
-    print_table,
-)
-from shopfloor.errors import ConfigError, ShopfloorError
+from shopfloor.cli.output import show
+from shopfloor.services import models as service
 from shopfloor.services.options import EvaluateOptions, ScoreOptions, TrainOptions
 
 __all__ = ["app", "evaluate", "score", "train"]
 
 app = group_app("models")
 
-T = TypeVar("T")
-
 ModelArgument = Annotated[
     str, typer.Argument(help="Model: NAME, NAME@VERSION or NAME@STAGE (e.g. @production).")
 ]
-
-
-def _done(work: Callable[[], T]) -> T:
-    """``work()``, exiting with its message on an error (status 2 for a config error)."""
-    try:
-        return work()
-    except ShopfloorError as err:
-        fail(str(err), EXIT_CONFIG if isinstance(err, ConfigError) else 1)
 
 
 @options_of(TrainOptions)
@@ -56,12 +46,9 @@ def train(o: TrainOptions, project: ProjectOption = None, json_: JsonOption = Fa
     report.json and a self-contained report.html beside the new version and prints their
     paths.
     """
-    from shopfloor.services.models import train_model, trained_lines
-
     proj = load(project)
-    card = run_async(lambda: train_model(o, proj, who=current_user()))
-    if not as_json(json_, card):
-        print_summary(trained_lines(card))
+    card = run_async(lambda: service.train_model(o, proj, who=current_user()))
+    show(json_, card, service.trained_lines)
 
 
 @options_of(ScoreOptions)
@@ -71,22 +58,13 @@ def score(o: ScoreOptions, project: ProjectOption = None, json_: JsonOption = Fa
     With --json, one JSON object per line and window: timestamp, end, score,
     health_index and state (normal, warning, alarm or unknown).
     """
-    from shopfloor.services.listing import Listing
-    from shopfloor.services.models import score_model
-
     proj = load(project)
-    rows = run_async(lambda: score_model(o, proj))
-    if json_:
-        for row in rows:
-            sys.stdout.write(json.dumps(row) + "\n")
+    rows = run_async(lambda: service.score_model(o, proj))
+    if json_:  # JSON Lines: a window per line, so a long range streams into jq
+        sys.stdout.writelines(json.dumps(row) + "\n" for row in rows)
         sys.stdout.flush()
         return
-    columns = tuple(rows[0]) if rows else ("timestamp",)
-    print_table(
-        Listing(
-            f"{len(rows)} windows scored by {o.model}", columns, [tuple(r.values()) for r in rows]
-        )
-    )
+    show(False, rows, lambda r: [service.scores_listing(r, o.model)])
 
 
 @options_of(EvaluateOptions)
@@ -99,37 +77,29 @@ def evaluate(o: EvaluateOptions, project: ProjectOption = None, json_: JsonOptio
     fault labels; the first alarm. With --report DIR, also report.json and a
     self-contained report.html in DIR.
     """
-    from shopfloor.services.models import evaluate_model, evaluated_lines
-
     proj = load(project)
-    report = run_async(lambda: evaluate_model(o, proj))
-    if not as_json(json_, report):
-        print_summary(evaluated_lines(report))
+    show(json_, run_async(lambda: service.evaluate_model(o, proj)), service.evaluated_lines)
 
 
 @app.command("list")
 def list_(project: ProjectOption = None, json_: JsonOption = False) -> None:
     """List every registered version of every model, with its stage."""
-    from shopfloor.services.models import list_models, models_listing
-
     proj = load(project, build_pipelines=False)
-    rows = _done(lambda: list_models(proj))
-    if not as_json(json_, rows):
-        print_table(models_listing(proj.config.project.name, rows))
+    rows = checked(service.list_models, proj)
+    show(json_, rows, lambda r: [service.models_listing(proj.config.project.name, r)])
 
 
-@app.command()
-def show(model: ModelArgument, project: ProjectOption = None, json_: JsonOption = False) -> None:
+@app.command("show")
+def show_card(
+    model: ModelArgument, project: ProjectOption = None, json_: JsonOption = False
+) -> None:
     """Print a version's model card (NAME alone: production, else the newest).
 
     Parameters, pipeline and its hash, input features and units, dataset hash and
     ranges, split, metrics, calibration, code version, who and when, stage, lineage.
     """
-    from shopfloor.services.models import show_model
-
     proj = load(project, build_pipelines=False)
-    card = _done(lambda: show_model(proj, model))
-    _print_card(card, json_)
+    show(json_, checked(service.show_model, proj, model), service.card_lines)
 
 
 @app.command()
@@ -142,23 +112,17 @@ def promote(
     json_: JsonOption = False,
 ) -> None:
     """Set a version's stage; a new production version archives the one before."""
-    from shopfloor.services.models import promote_model
-
     proj = load(project, build_pipelines=False)
-    card = _done(lambda: promote_model(proj, model, stage, who=current_user()))
-    if not as_json(json_, card):
-        print_summary([f"promoted {card['name']}@{card['version']} to {card['stage']}"])
+    card = checked(service.promote_model, proj, model, stage, who=current_user())
+    show(json_, card, service.stage_lines)
 
 
 @app.command()
 def archive(model: ModelArgument, project: ProjectOption = None, json_: JsonOption = False) -> None:
     """Archive a version."""
-    from shopfloor.services.models import archive_model
-
     proj = load(project, build_pipelines=False)
-    card = _done(lambda: archive_model(proj, model, who=current_user()))
-    if not as_json(json_, card):
-        print_summary([f"archived {card['name']}@{card['version']}"])
+    card = checked(service.archive_model, proj, model, who=current_user())
+    show(json_, card, service.stage_lines)
 
 
 @app.command()
@@ -169,20 +133,5 @@ def export(
     json_: JsonOption = False,
 ) -> None:
     """Export a version as an MLflow model folder (MLmodel, artifact, card)."""
-    from shopfloor.services.models import export_model
-
     proj = load(project, build_pipelines=False)
-    result = _done(lambda: export_model(proj, model, dest))
-    if not as_json(json_, result):
-        print_summary([f"exported {result['model']} to {result['exported']} (MLflow format)"])
-
-
-def _print_card(card: dict[str, Any], json_: bool) -> None:
-    from rich.markup import escape
-
-    from shopfloor.services.models import card_lines
-
-    if as_json(json_, card):
-        return
-    for line in card_lines(card):
-        console.print(escape(line) if line.startswith(" ") else f"[bold]{escape(line)}[/]")
+    show(json_, checked(service.export_model, proj, model, dest), service.exported_lines)

@@ -67,13 +67,15 @@ def show(json_: bool, result: T, view: Callable[[T], Sequence[str | Listing]]) -
 
     ``view`` is the service's presenter, so the CLI, the API and the Studio say the same.
     """
+    from rich.markup import escape
+
     if as_json(json_, result):
         return
     for part in view(result):
         if isinstance(part, Listing):
             print_table(part)
-        else:
-            console.print(part, highlight=False, soft_wrap=True)
+        else:  # words, never markup: a unit such as [g] is printed as written
+            console.print(escape(part), highlight=False, soft_wrap=True)
 
 
 def print_summary(lines: Sequence[str]) -> None:

@@ -57,13 +57,16 @@ __all__ = [
     "evaluate_model",
     "evaluated_lines",
     "export_model",
+    "exported_lines",
     "list_models",
     "model_registry",
     "models_listing",
     "promote_model",
     "score_model",
     "score_rows",
+    "scores_listing",
     "show_model",
+    "stage_lines",
     "train_model",
     "trained_lines",
 ]
@@ -727,6 +730,24 @@ def models_listing(project_name: str, rows: list[dict[str, Any]]) -> Listing:
 def show_model(project: Project, ref: str) -> dict[str, Any]:
     """The card of version ``ref`` with its stage (``M``: production, else the newest)."""
     return model_registry(project).get(ref).as_dict()
+
+
+def stage_lines(card: dict[str, Any]) -> list[str]:
+    """What ``models promote`` or ``models archive`` did, in words."""
+    return [f"{card['name']}@{card['version']} is now {card['stage']}"]
+
+
+def exported_lines(result: dict[str, Any]) -> list[str]:
+    """What ``models export`` wrote."""
+    return [f"exported {result['model']} to {result['exported']} (MLflow format)"]
+
+
+def scores_listing(rows: list[dict[str, Any]], model: str) -> Listing:
+    """:func:`score_model`'s windows as a table."""
+    columns = tuple(rows[0]) if rows else ("timestamp",)
+    return Listing(
+        f"{len(rows)} windows scored by {model}", columns, [tuple(r.values()) for r in rows]
+    )
 
 
 def card_lines(card: dict[str, Any]) -> list[str]:
