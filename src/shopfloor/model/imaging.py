@@ -11,12 +11,18 @@ from __future__ import annotations
 import io
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from shopfloor.errors import ImageRejected, ImageTooLarge, NotAnImage
+from shopfloor.errors import ImageRejected, ImageTooLarge, NotAnImage, RecordError
+from shopfloor.model.records import DeadLetter
+from shopfloor.model.signal import SignalRef
 
-__all__ = ["ACCEPTED_FORMATS", "ImageInfo", "inspect_image"]
+__all__ = ["ACCEPTED_FORMATS", "LETTER_PAYLOAD_BYTES", "ImageInfo", "image_letter", "inspect_image"]
+
+LETTER_PAYLOAD_BYTES = 1024 * 1024
+"""A refused image up to this size is kept whole in its dead letter; a larger one is not."""
 
 ACCEPTED_FORMATS = frozenset({"png", "jpeg", "bmp", "tiff"})
 """Image formats accepted (Pillow's names, lower case)."""
@@ -96,3 +102,44 @@ def inspect_image(data: bytes, *, name: str, max_bytes: int | None = None) -> Im
             f"{name}: truncated or corrupt {fmt or 'image'} ({len(data)} bytes): {err}"
         ) from err
     return ImageInfo(fmt, (height, width, channels))
+
+
+def image_letter(
+    error: RecordError,
+    *,
+    source: str,
+    location: str,
+    signal: SignalRef,
+    name: str,
+    size: int,
+    data: bytes = b"",
+    **detail: Any,
+) -> DeadLetter:
+    """The dead letter of a refused image, whichever way it came.
+
+    Parameters
+    ----------
+    error
+        Why it was refused (an :class:`~shopfloor.errors.ImageRejected` names its category;
+        another record error is filed as ``bad_name``).
+    source, location
+        Who received it (a connector, ``api``) and where (a file path, a URL).
+    signal
+        The image signal it was meant for.
+    name
+        Its file name.
+    size
+        Its size in bytes.
+    data
+        Its bytes, kept when at most :data:`LETTER_PAYLOAD_BYTES` long.
+    **detail
+        More to keep beside it (where the file was moved, who uploaded it).
+    """
+    category = error.category if isinstance(error, ImageRejected) else "bad_name"
+    return DeadLetter(
+        source=source,
+        location=location,
+        reason=str(error),
+        payload=data if len(data) <= LETTER_PAYLOAD_BYTES else b"",
+        detail={"category": category, "signal": signal.path, "file": name, "bytes": size, **detail},
+    )

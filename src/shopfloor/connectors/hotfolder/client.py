@@ -26,15 +26,9 @@ from shopfloor.connectors.hotfolder.config import HotFolderConfig
 from shopfloor.connectors.hotfolder.ledger import Ledger, LedgerEntry, unconfirmed
 from shopfloor.connectors.hotfolder.names import FileNaming
 from shopfloor.connectors.hotfolder.settle import Settler
-from shopfloor.errors import (
-    ConfigError,
-    ConnectorNotReady,
-    ImageRejected,
-    ImageTooLarge,
-    RecordError,
-)
-from shopfloor.model import DeadLetter, ImageRecord, Provenance, SignalKind, SignalRef
-from shopfloor.model.imaging import ImageInfo, inspect_image
+from shopfloor.errors import ConfigError, ConnectorNotReady, ImageTooLarge, RecordError
+from shopfloor.model import ImageRecord, Provenance, SignalKind, SignalRef
+from shopfloor.model.imaging import ImageInfo, image_letter, inspect_image
 
 __all__ = ["HotFolderConnector"]
 
@@ -42,9 +36,6 @@ log = logging.getLogger(__name__)
 
 Listed = tuple[str, int, int]
 """``(path inside the folder, size, mtime_ns)`` of a file."""
-
-_LETTER_PAYLOAD_BYTES = 1024 * 1024
-"""A refused file up to this size is kept whole in its dead letter; a larger one is not."""
 
 
 class HotFolderConnector:
@@ -264,28 +255,24 @@ class HotFolderConnector:
         self, relpath: str, ref: SignalRef, size: int, error: RecordError, data: bytes = b""
     ) -> None:
         moved = await asyncio.to_thread(self._move_rejected, relpath)
-        category = error.category if isinstance(error, ImageRejected) else "bad_name"
         self.rejected += 1
+        letter = image_letter(
+            error,
+            source=self.name,
+            location=str(self.folder / relpath),
+            signal=ref,
+            name=relpath,
+            size=size,
+            data=data,
+            moved_to=moved,
+        )
         log.info(
-            "hotfolder.rejected connector=%s file=%s category=%s", self.name, relpath, category
+            "hotfolder.rejected connector=%s file=%s category=%s",
+            self.name,
+            relpath,
+            letter.detail["category"],
         )
-        await self.context.reject(
-            [
-                DeadLetter(
-                    source=self.name,
-                    location=str(self.folder / relpath),
-                    reason=str(error),
-                    payload=data if len(data) <= _LETTER_PAYLOAD_BYTES else b"",
-                    detail={
-                        "category": category,
-                        "signal": ref.path,
-                        "file": relpath,
-                        "bytes": size,
-                        "moved_to": moved,
-                    },
-                )
-            ]
-        )
+        await self.context.reject([letter])
 
     async def _take(self, relpath: str, size: int, mtime_ns: int) -> None:
         """Emit one settled file, ledger it and finish it (or reject it)."""
