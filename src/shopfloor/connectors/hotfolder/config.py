@@ -8,7 +8,6 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from shopfloor.connectors.config import ConnectorConfig
-from shopfloor.connectors.recordings.timeparse import TIME_FORMATS
 
 __all__ = ["NAME_GROUPS", "HotFolderConfig"]
 
@@ -93,6 +92,10 @@ class HotFolderConfig(ConnectorConfig):
     @field_validator("ts_format")
     @classmethod
     def _format(cls, value: str) -> str:
+        # imported here: the time parser brings numpy and pyarrow, which listing the
+        # connector types (``shopfloor status``) must not load
+        from shopfloor.connectors.recordings.timeparse import TIME_FORMATS
+
         if value not in TIME_FORMATS and "%" not in value:
             raise ValueError(
                 f"ts_format {value!r}: use one of {', '.join(TIME_FORMATS)} or a strptime "
