@@ -33,6 +33,24 @@ from .hotfolder_env import CAMERA, LINE, camera_signal, drop, png
 NS = 1_000_000_000
 
 
+@pytest.mark.parametrize(
+    "module_name",
+    [
+        "shopfloor.connectors.hotfolder.ledger",
+        "shopfloor.connectors.hotfolder.names",
+        "shopfloor.connectors.hotfolder.settle",
+        "shopfloor.model.imaging",
+        "shopfloor.model.validation",
+    ],
+)
+def test_examples_run(module_name: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module_name))
+    assert result.failed == 0 and result.attempted > 0
+
+
 # -- settling ---------------------------------------------------------------------------
 
 

@@ -89,6 +89,9 @@ def inspect_image(data: bytes, *, name: str, max_bytes: int | None = None) -> Im
                 image.load()
                 width, height = image.size
                 channels = len(image.getbands())
+            if fmt == "png":  # the pixels can be whole with the end missing: check it too
+                with Image.open(io.BytesIO(data)) as again:
+                    again.verify()
     except UnidentifiedImageError as err:
         raise NotAnImage(
             f"{name}: not an image ({len(data)} bytes, starting {data[:8]!r})"
