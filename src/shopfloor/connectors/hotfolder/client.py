@@ -159,6 +159,9 @@ class HotFolderConnector:
     async def _recover(self) -> None:
         """At start: finish moves a crash interrupted, emit again what may not be stored."""
         entries = await asyncio.to_thread(self.ledger.load)
+        self._done.clear()  # a recovery that failed half-way starts over
+        self._order.clear()
+        self._used_ts.clear()
         for entry in entries:
             self._remember(entry)
         listed = {(r, s, m) for r, s, m in await asyncio.to_thread(self._list)}
