@@ -13,6 +13,7 @@ from pathlib import PurePosixPath
 
 import pyarrow as pa
 
+from shopfloor.connectors.hotfolder.config import NAME_GROUPS
 from shopfloor.connectors.recordings.timeparse import parse_times
 from shopfloor.errors import RecordError
 
@@ -74,8 +75,8 @@ class FileNaming:
             found = re.search(self.pattern, path.name)
             if found is not None:
                 groups = {k: v for k, v in found.groupdict().items() if v is not None}
-        for key in ("part_id", "barcode", "label"):
-            if key in groups:
+        for key in NAME_GROUPS:
+            if key != "ts" and key in groups:
                 attributes[key] = groups[key]
         if self.labels_from_folder and len(path.parts) > 1:
             attributes["label"] = path.parts[0]
