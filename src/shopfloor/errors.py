@@ -7,6 +7,9 @@ catch one tree and still see the cause::
     ShopfloorError
     ├── ConfigError          a project file or an option is wrong (CLI exit status 2)
     ├── RecordError          one record is malformed; it goes to the dead-letter table
+    │   └── ImageRejected    an image is refused (truncated or corrupt: 422)
+    │       ├── NotAnImage       the bytes are no image of an accepted format (415)
+    │       └── ImageTooLarge    the image exceeds the size limit (413)
     ├── StoreError           the store failed or refused an operation
     │   ├── StoreUnavailable the store cannot be reached now (retry later)
     │   │   └── StoreLocked  another process owns the store file
@@ -77,7 +80,10 @@ __all__ = [
     "DeploymentNotFound",
     "DeploymentRefused",
     "HostNotAllowed",
+    "ImageRejected",
+    "ImageTooLarge",
     "ModelError",
+    "NotAnImage",
     "NotFittedError",
     "NotificationRefused",
     "NotifierError",
@@ -136,6 +142,27 @@ class ConfigError(ShopfloorError):
 
 class RecordError(ShopfloorError):
     """One record is malformed; the caller dead-letters it with this message as reason."""
+
+
+class ImageRejected(RecordError):
+    """An image is refused: truncated or corrupt (subclasses say when it is something else).
+
+    ``category`` is the short reason a dead letter files it under.
+    """
+
+    category = "bad_image"
+
+
+class NotAnImage(ImageRejected):
+    """The bytes are not an image of an accepted format (text named ``.png``)."""
+
+    category = "not_an_image"
+
+
+class ImageTooLarge(ImageRejected):
+    """The image is larger than the limit of the path it came by."""
+
+    category = "oversized"
 
 
 class StoreError(ShopfloorError):
@@ -348,6 +375,8 @@ HTTP_STATUS: dict[type[ShopfloorError], int] = {
     ShopfloorError: 400,
     ConfigError: 400,
     RecordError: 422,
+    NotAnImage: 415,
+    ImageTooLarge: 413,
     StoreError: 400,
     UnknownSignal: 404,
     StoreUnavailable: 503,

@@ -12,6 +12,7 @@ MODULES = [
     "shopfloor.config.api",
     "shopfloor.api.app",
     "shopfloor.api.audit",
+    "shopfloor.api.forms",
     "shopfloor.api.security",
     "shopfloor.api.tokens",
 ]

@@ -26,6 +26,7 @@ from shopfloor.testing import (
     check_connector,
 )
 
+from .hotfolder_env import hotfolder_fixture
 from .opcua_env import ASSET, Proxy
 
 Check = Callable[[ConnectorFixture], Awaitable[None]]
@@ -122,6 +123,7 @@ async def replay_fixture(folder: Path) -> AsyncIterator[ConnectorFixture]:
 
 
 FIXTURES: dict[str, Callable[[Path], AbstractAsyncContextManager[ConnectorFixture]]] = {
+    "hotfolder": hotfolder_fixture,
     "opcua": opcua_fixture,
     "replay": replay_fixture,
 }

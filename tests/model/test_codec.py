@@ -100,3 +100,33 @@ def test_unknown_kind_is_refused() -> None:
         writer.write_table(table)
     with pytest.raises(ValueError, match="unknown record kind"):
         decode_records(sink.getvalue().to_pybytes())
+
+
+texts = st.text(min_size=1, max_size=20)
+
+
+@given(
+    attributes=st.dictionaries(texts, st.text(max_size=50), max_size=5),
+    data=st.binary(min_size=1, max_size=64),
+)
+@settings(max_examples=60, deadline=None)
+def test_image_attributes_roundtrip(attributes: dict[str, str], data: bytes) -> None:
+    image = ImageRecord(REF, 8, data, "png", (1, 2, 3), Provenance("cam"), attributes=attributes)
+    (part,) = encode_records([image])
+    (back,) = decode_records(part)
+    assert isinstance(back, ImageRecord)
+    assert dict(back.attributes) == attributes and back.data == data
+
+
+def test_an_image_stream_without_attributes_decodes_with_none() -> None:
+    import pyarrow as pa
+
+    image = ImageRecord(REF, 8, b"\x00", "png", (1, 1, 1), Provenance("cam"), attributes={"a": "b"})
+    (part,) = encode_records([image])
+    table = pa.ipc.open_stream(pa.py_buffer(part)).read_all()
+    older = table.drop_columns(["attributes"])
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, older.schema) as writer:
+        writer.write_table(older)
+    (back,) = decode_records(sink.getvalue().to_pybytes())
+    assert isinstance(back, ImageRecord) and dict(back.attributes) == {}

@@ -227,3 +227,24 @@ def test_duckdb_errors_translate_by_type(err: duckdb.Error, cls: type, words: st
     translated = translate(err, "/p/s.duckdb", "write")
     assert type(translated) is cls
     assert words in str(translated)
+
+
+async def test_image_attributes_column_is_added_to_older_files(tmp_path: Path) -> None:
+    """A file written before images had attributes: read-only reads give {}, a writer adds it."""
+    path = tmp_path / "s.duckdb"
+    store = await _open(path)
+    await store.write([_image(b"old")])
+    await store.close()
+    con = duckdb.connect(str(path))
+    con.execute("ALTER TABLE images DROP COLUMN attributes")
+    con.close()
+    async with DuckDBStore(path, read_only=True) as reader:
+        (old,) = await reader.read_images(ref("camera"), T0, T0 + S)
+        assert old.data == b"old" and dict(old.attributes) == {}
+    async with DuckDBStore(path) as writer:
+        tagged = ImageRecord(
+            ref("camera"), T0 + S, b"new", "png", (1, 1, 1), PROV, attributes={"label": "good"}
+        )
+        assert (await writer.write([tagged])).written == 1
+        got = await writer.read_images(ref("camera"), T0, T0 + 2 * S)
+        assert [dict(g.attributes) for g in got] == [{}, {"label": "good"}]

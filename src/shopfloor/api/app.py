@@ -18,6 +18,7 @@ answer ``{"error": class name, "detail": message}`` with the status of
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, replace
 from typing import Annotated, Any
@@ -29,8 +30,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shopfloor import __version__
+from shopfloor.api.forms import parse_form
 from shopfloor.api.security import (
     ARROW_STREAM,
+    UPLOAD_TYPES,
     Admin,
     ApiSecurity,
     Engineer,
@@ -45,6 +48,8 @@ from shopfloor.api.security import (
 from shopfloor.api.tokens import Role
 from shopfloor.errors import (
     AuthenticationRequired,
+    ImageTooLarge,
+    PayloadTooLarge,
     PermissionDenied,
     RecordError,
     RequestInvalid,
@@ -53,7 +58,7 @@ from shopfloor.errors import (
     UnsupportedMediaType,
     http_status,
 )
-from shopfloor.model import EventRecord, Signal, SignalRef, format_ns, now_ns
+from shopfloor.model import EventRecord, Signal, SignalRef, format_ns, now_ns, to_ns
 from shopfloor.model.codec import (
     decode_dead_letters,
     decode_records,
@@ -61,6 +66,7 @@ from shopfloor.model.codec import (
     encode_records,
 )
 from shopfloor.model.deployment import Deployment, DeploymentChange
+from shopfloor.services.images import refuse_image, store_image
 from shopfloor.store import DeletingStore, Store
 from shopfloor.store.protocol import DeploymentStore
 
@@ -115,6 +121,21 @@ def _event_json(event: EventRecord) -> dict[str, Any]:
         "provenance": asdict(event.provenance),
         "ingest_ns": event.ingest_ns,
     }
+
+
+_UPLOAD_FIELDS = ("part_id", "barcode", "label", "timestamp")
+_FORM_OVERHEAD = 64 * 1024
+"""Bytes a multipart form may hold beyond its image (boundaries, headers, text fields)."""
+
+
+def _upload_time(text: str) -> int:
+    """An upload's ``timestamp``: UTC nanoseconds, or ISO 8601 with a zone."""
+    try:
+        return int(text) if text.lstrip("-").isdigit() else to_ns(text)
+    except (ValueError, TypeError) as err:
+        raise HTTPException(
+            422, f"timestamp {text!r}: give ISO 8601 with a zone or UTC nanoseconds ({err})"
+        ) from err
 
 
 def _wants_arrow(request: Request) -> bool:
@@ -298,6 +319,127 @@ def create_app(
             "conflicts": report.conflicts,
             "reasons": report.reasons,
         }
+
+    @app.post(
+        "/api/v1/images/{target:path}",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "file": {"type": "string", "format": "binary"},
+                                **{k: {"type": "string"} for k in _UPLOAD_FIELDS},
+                            },
+                            "required": ["file"],
+                        }
+                    },
+                    "image/png": {"schema": {"type": "string", "format": "binary"}},
+                    "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+                },
+            }
+        },
+    )
+    async def upload_image(
+        request: Request,
+        who: Operator,
+        target: str,
+        part_id: str | None = None,
+        barcode: str | None = None,
+        label: str | None = None,
+        timestamp: str | None = None,
+        filename: str | None = None,
+    ) -> dict[str, Any]:
+        """Store one image of signal ``{asset path}/{signal}`` (operator).
+
+        The body is a ``multipart/form-data`` form with a ``file`` (and optionally the
+        fields ``part_id``, ``barcode``, ``label``, ``timestamp``), or the raw image
+        (``image/png``, ``image/jpeg``) with those as query parameters. What the bytes
+        are is decided by decoding them: 415 for no image, 422 for a truncated one, 413
+        above ``max_image_bytes``; each refusal is also kept as a dead letter.
+        ``timestamp`` is ISO 8601 with a zone or UTC nanoseconds (default: now).
+        """
+        ref = _ref(target)
+        location = f"POST {request.url.path}"
+        media = request.headers.get("content-type", "")
+        if media.split(";", 1)[0].strip().lower() not in UPLOAD_TYPES:
+            raise UnsupportedMediaType(
+                f"{location} takes {', '.join(sorted(UPLOAD_TYPES))}, got {media!r}"
+            )
+        fields = {"part_id": part_id, "barcode": barcode, "label": label, "timestamp": timestamp}
+        name = filename or "upload"
+        data = await _upload_body(request, ref, name, location, who)
+        if media.split(";", 1)[0].strip().lower() == "multipart/form-data":
+            parts = parse_form(media, data)
+            files = [p for p in parts if p.filename is not None or p.name == "file"]
+            if not files:
+                raise HTTPException(422, f"{location}: the form has no file field")
+            data, name = files[0].data, files[0].filename or name
+            for part in parts:
+                if part.name in _UPLOAD_FIELDS and part.filename is None:
+                    fields[part.name] = part.text
+        ts_text = fields.pop("timestamp")
+        attributes = {k: v for k, v in fields.items() if v}
+        stored = await store_image(
+            store,
+            ref,
+            data,
+            name=name,
+            max_bytes=security.max_image_bytes,
+            attributes=attributes,
+            ts_ns=None if not ts_text else _upload_time(ts_text),
+            location=location,
+            who=who.name,
+        )
+        report = stored.report
+        if report.conflicts:
+            raise HTTPException(
+                409,
+                f"{ref.path} already holds a different image at {format_ns(stored.record.ts_ns)}"
+                " (first write wins; this one is in the dead letters)",
+            )
+        if report.rejected:
+            raise HTTPException(422, f"{ref.path}: image refused: {report.reasons}")
+        return stored.as_dict()
+
+    async def _upload_body(
+        request: Request, ref: SignalRef, name: str, location: str, who: Principal
+    ) -> bytes:
+        """The request body, at most the image limit (plus a form's own bytes), or 413."""
+        limit = security.max_image_bytes
+        media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        allowance = limit + (_FORM_OVERHEAD if media == "multipart/form-data" else 0)
+        declared = request.headers.get("content-length", "")
+        size = int(declared) if declared.isdigit() else None
+        body = bytearray()
+        if size is None or size <= allowance:
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > allowance:
+                    break
+            else:
+                return bytes(body)
+        received = len(body)
+        with contextlib.suppress(PayloadTooLarge):  # beyond max_body_bytes the guard answers
+            async for chunk in request.stream():  # read the rest so the client hears the 413
+                received += len(chunk)
+        error = ImageTooLarge(
+            f"{location}: upload of {size or received} bytes exceeds the image limit of "
+            f"{limit} bytes (api.max_image_bytes)"
+        )
+        await refuse_image(
+            store,
+            error,
+            ref=ref,
+            name=name,
+            size=size or received,
+            source="api",
+            location=location,
+            who=who.name,
+        )
+        raise error
 
     @app.post("/api/v1/dead-letters")
     async def write_dead_letters(who: Operator, items: list[dict[str, Any]]) -> dict[str, int]:

@@ -4,9 +4,12 @@
 
 - a Host header not in the allow-list (400): DNS rebinding from a web page;
 - a write (POST, PUT, PATCH, DELETE) whose content type is neither JSON nor Arrow IPC
-  (415): a web page may send ``text/plain`` cross-site without a preflight;
+  (415): a web page may send ``text/plain`` cross-site without a preflight; image uploads
+  (:data:`IMAGE_UPLOADS`) take multipart forms and image bodies instead;
 - a body larger than the limit (413), by ``Content-Length`` up front and by counting
-  while it streams in, so a large body is never buffered whole.
+  while it streams in, so a large body is never buffered whole. An image upload is
+  bounded here by ``max_body_bytes`` only: its route refuses one above
+  ``max_image_bytes`` itself, so the refusal is also kept as a dead letter.
 
 :func:`require` gives each route a FastAPI dependency (:data:`Viewer`, :data:`Admin`...)
 that requires a bearer token of at least a given :class:`~shopfloor.api.tokens.Role`
@@ -44,8 +47,10 @@ from shopfloor.errors import (
 __all__ = [
     "ARROW_FILE",
     "ARROW_STREAM",
+    "IMAGE_UPLOADS",
     "JSON",
     "LOOPBACK_NAMES",
+    "UPLOAD_TYPES",
     "Admin",
     "ApiSecurity",
     "Engineer",
@@ -61,6 +66,12 @@ __all__ = [
 ]
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
+IMAGE_UPLOADS = "/api/v1/images/"
+"""Path prefix of the image upload route."""
+UPLOAD_TYPES = frozenset(
+    {"multipart/form-data", "image/png", "image/jpeg", "application/octet-stream"}
+)
+"""Content types an image upload may have (what the bytes are is checked by decoding)."""
 ARROW_FILE = "application/vnd.apache.arrow.file"
 JSON = "application/json"
 log = logging.getLogger(__name__)
@@ -82,6 +93,8 @@ class ApiSecurity:
         Largest body of an Arrow IPC write.
     max_json_bytes
         Largest JSON body.
+    max_image_bytes
+        Largest image upload (its route answers 413 above it, and keeps a dead letter).
     audit
         Where destructive operations are recorded (``None``: nowhere).
     """
@@ -90,6 +103,7 @@ class ApiSecurity:
     allowed_hosts: Iterable[str] = ()
     max_body_bytes: int = 256 * 1024 * 1024
     max_json_bytes: int = 16 * 1024 * 1024
+    max_image_bytes: int = 20 * 1024 * 1024
     audit: AuditLog | None = None
     hosts: frozenset[str] = field(init=False)
 
@@ -149,6 +163,15 @@ class RequestGuard:
         media = content_type.split(";", 1)[0].strip().lower()
         length_text = headers.get(b"content-length", b"").decode("latin-1")
         has_body = b"transfer-encoding" in headers or length_text.strip() not in {"", "0"}
+        if scope["method"] == "POST" and scope["path"].startswith(IMAGE_UPLOADS):
+            if media in UPLOAD_TYPES:
+                return None, limit  # the route checks the size against max_image_bytes
+            if media == JSON:  # the route refuses it, once the token is checked
+                return None, self.security.max_json_bytes
+            return UnsupportedMediaType(
+                f"POST {scope['path']}: content type {content_type!r} is not accepted; send "
+                f"{', '.join(sorted(UPLOAD_TYPES))}"
+            ), limit
         if media == JSON:
             limit = self.security.max_json_bytes
         elif media in {ARROW_STREAM, ARROW_FILE}:

@@ -225,6 +225,7 @@ def api_server_factory(
             allowed_hosts=hosts,
             max_body_bytes=config.max_body_bytes,
             max_json_bytes=config.max_json_bytes,
+            max_image_bytes=config.max_image_bytes,
             audit=AuditLog(state / AUDIT_NAME),
         )
         certfile, keyfile = config.tls_certfile, config.tls_keyfile

@@ -56,6 +56,11 @@ class ApiConfig(BaseModel):
         gt=0,
         description="Largest JSON request body; larger ones get 413.",
     )
+    max_image_bytes: int = Field(
+        default=20 * 1024 * 1024,
+        gt=0,
+        description="Largest image upload (POST /api/v1/images/...); larger ones get 413.",
+    )
     tls_certfile: Path | None = Field(
         default=None, description="PEM certificate; needed to listen beyond loopback."
     )

@@ -47,6 +47,7 @@ class ConnectorManifest:
 
 
 _BUILTIN = (
+    "shopfloor.connectors.hotfolder.manifest",
     "shopfloor.connectors.opcua.manifest",
     "shopfloor.connectors.replay.manifest",
 )

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from shopfloor.model.provenance import Provenance
     from shopfloor.model.quality import Quality, quality_from_status_codes
     from shopfloor.model.records import (
+        IMAGE_ATTRIBUTES,
         DeadLetter,
         EventRecord,
         ImageRecord,
@@ -60,6 +61,7 @@ else:
             "shopfloor.model.provenance": ("Provenance",),
             "shopfloor.model.quality": ("Quality", "quality_from_status_codes"),
             "shopfloor.model.records": (
+                "IMAGE_ATTRIBUTES",
                 "DeadLetter",
                 "EventRecord",
                 "ImageRecord",
@@ -91,6 +93,7 @@ else:
     )
 
 __all__ = [
+    "IMAGE_ATTRIBUTES",
     "ISA95_LEVELS",
     "NS_PER_S",
     "UNS_ROOT",

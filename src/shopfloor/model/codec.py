@@ -1,7 +1,7 @@
 """Records as bytes: Arrow IPC streams for the API and, later, the MQTT bus.
 
-Columnar and zero-copy for scalars and waveform payloads; events and dead letters carry
-their attributes as JSON text. ``decode_records(encode_records(r))`` gives ``r`` back
+Columnar and zero-copy for scalars and waveform payloads; events, images and dead letters
+carry their attributes as JSON text. ``decode_records(encode_records(r))`` gives ``r`` back
 (property-tested).
 """
 
@@ -125,6 +125,7 @@ def encode_records(records: Sequence[Record]) -> list[bytes]:
                         "status_code": pa.array([r.status_code for r in images], pa.uint32()),
                         "ingest": pa.array([r.ingest_ns for r in images], pa.int64()),
                         "payload": pa.array([r.data for r in images], pa.binary()),
+                        "attributes": [json.dumps(dict(r.attributes)) for r in images],
                         **_prov_columns([r.provenance for r in images]),
                     }
                 ),
@@ -232,6 +233,12 @@ def _decode_table(table: pa.Table, kind: str) -> list[Record]:
             )
         return out
     if kind == "images":
+        # streams of an older version carry no attributes
+        attributes = (
+            [json.loads(a) for a in _col(table, "attributes")]
+            if "attributes" in table.column_names
+            else [{}] * table.num_rows
+        )
         return [
             ImageRecord(
                 SignalRef(a, s),
@@ -243,8 +250,9 @@ def _decode_table(table: pa.Table, kind: str) -> list[Record]:
                 Quality(q),
                 status,
                 ingest,
+                attrs,
             )
-            for a, s, ts, fmt, shape, q, status, ingest, payload, prov in zip(
+            for a, s, ts, fmt, shape, q, status, ingest, payload, prov, attrs in zip(
                 _col(table, "asset"),
                 _col(table, "signal"),
                 _col(table, "ts"),
@@ -255,6 +263,7 @@ def _decode_table(table: pa.Table, kind: str) -> list[Record]:
                 _col(table, "ingest"),
                 _col(table, "payload"),
                 _provs(table),
+                attributes,
                 strict=True,
             )
         ]

@@ -22,6 +22,7 @@ from shopfloor.model.signal import SignalRef
 from shopfloor.model.timestamps import NS_PER_S, now_ns
 
 __all__ = [
+    "IMAGE_ATTRIBUTES",
     "DeadLetter",
     "EventRecord",
     "ImageRecord",
@@ -205,7 +206,13 @@ class WaveformBlock:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class ImageRecord:
-    """One encoded image (PNG, JPEG, ...) with its pixel shape ``(height, width, channels)``."""
+    """One encoded image (PNG, JPEG, ...) with its pixel shape ``(height, width, channels)``.
+
+    ``attributes`` holds text metadata of the image: the part id, barcode or label a
+    camera or its file name gave it, the file it came from (see :data:`IMAGE_ATTRIBUTES`
+    for the usual keys). They describe the image; identity and deduplication stay on
+    ``(signal, ts_ns)`` with identical bytes.
+    """
 
     signal: SignalRef
     ts_ns: int
@@ -216,6 +223,11 @@ class ImageRecord:
     quality: Quality = Quality.GOOD
     status_code: int = 0
     ingest_ns: int = field(default_factory=now_ns)
+    attributes: Mapping[str, str] = field(default_factory=dict)
+
+
+IMAGE_ATTRIBUTES = ("part_id", "barcode", "label", "source_file")
+"""The attribute keys the platform itself sets on images (others may be added freely)."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)

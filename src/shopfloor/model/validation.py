@@ -12,7 +12,7 @@ Rules, whatever the input path:
 - scalars are finite unless the signal allows NaN (a bad-quality sample may be NaN) and
   inside the signal's ``valid_range``;
 - waveforms are numeric, non-empty, have the signal's channel count and fit the size limit;
-  images are non-empty and fit the size limit; events have a kind;
+  images are non-empty, fit the size limit and carry text attributes; events have a kind;
 - one value per key: (signal, timestamp) for scalars, waveforms and images, (signal,
   timestamp, kind) for events. A repeat with identical data is a duplicate (counted, kept
   once); a repeat with *different* data is a conflict: the first one is kept and the other
@@ -22,7 +22,7 @@ Rules, whatever the input path:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,10 +48,12 @@ __all__ = [
     "Validation",
     "ValidationLimits",
     "WriteReport",
+    "check_image_attributes",
     "conflict_letter",
     "dead_letters_for_rows",
     "describe_record",
     "event_attributes_json",
+    "image_attributes_json",
     "record_key",
     "same_data",
     "scalar_conflict_letters",
@@ -264,7 +266,7 @@ class RecordValidator:
             )
         if len(image.data) == 0:
             return "bad_shape", "empty image"
-        return "", ""
+        return check_image_attributes(image.attributes)
 
     def _check_event(self, event: EventRecord) -> tuple[str, str]:
         signal, category, reason = self._known(event.signal, None)
@@ -443,6 +445,51 @@ def _input_rows(n_kept: int, rejections: list[Rejection]) -> npt.NDArray[np.intp
 def _same_values(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
     same: npt.NDArray[np.bool_] = (a == b) | (np.isnan(a) & np.isnan(b))
     return same
+
+
+MAX_IMAGE_ATTRIBUTES = 32
+"""Attributes an image may carry."""
+MAX_ATTRIBUTE_CHARS = 1024
+"""Longest attribute value (keys: 64 characters)."""
+
+
+def check_image_attributes(attributes: Any) -> tuple[str, str]:
+    """``(category, reason)`` of an image's attributes; ``("", "")`` when they are fine.
+
+    They must be a mapping of at most :data:`MAX_IMAGE_ATTRIBUTES` non-empty text keys
+    (64 characters at most) to text values (:data:`MAX_ATTRIBUTE_CHARS` at most).
+
+    Examples
+    --------
+    >>> check_image_attributes({"part_id": "42", "label": "good"})
+    ('', '')
+    >>> check_image_attributes({"part_id": 42})[0]
+    'bad_attributes'
+    """
+    if not isinstance(attributes, Mapping):
+        return "bad_attributes", f"image attributes must be a mapping, got {attributes!r}"
+    if len(attributes) > MAX_IMAGE_ATTRIBUTES:
+        return (
+            "bad_attributes",
+            f"{len(attributes)} image attributes, at most {MAX_IMAGE_ATTRIBUTES} are kept",
+        )
+    for key, value in attributes.items():
+        if not isinstance(key, str) or not 0 < len(key) <= 64:
+            return "bad_attributes", f"image attribute name {key!r} is not a text of 1-64 chars"
+        if not isinstance(value, str):
+            return "bad_attributes", f"image attribute {key!r} is {value!r}, not text"
+        if len(value) > MAX_ATTRIBUTE_CHARS:
+            return (
+                "bad_attributes",
+                f"image attribute {key!r} has {len(value)} characters, more than "
+                f"{MAX_ATTRIBUTE_CHARS}",
+            )
+    return "", ""
+
+
+def image_attributes_json(image: ImageRecord) -> str:
+    """The attributes of an image as stored (JSON, keys sorted)."""
+    return json.dumps(dict(image.attributes), sort_keys=True)
 
 
 def record_key(record: WaveformBlock | ImageRecord | EventRecord) -> tuple[Any, ...]:
@@ -638,7 +685,9 @@ def describe_record(record: Record) -> str:
                 "format": record.format,
                 "shape": record.shape,
                 "bytes": len(record.data),
-            }
+                "attributes": dict(record.attributes),
+            },
+            default=_json_default,
         )
     return json.dumps(
         {

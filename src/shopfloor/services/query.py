@@ -227,6 +227,7 @@ async def query_signal(
                 "format": r.format,
                 "shape": list(r.shape),
                 "bytes": len(r.data),
+                "attributes": dict(r.attributes),
             }
             for r in images
         ]

@@ -24,7 +24,7 @@ from shopfloor.model import (
 )
 from shopfloor.store import DeletingStore, Store
 
-__all__ = ["ASSET", "STORE_CHECKS", "check_store"]
+__all__ = ["ASSET", "STORE_CHECKS", "check_image_attributes", "check_store"]
 
 ASSET = "acme/plant1/machining/line1/cell1/cnc-01"
 T0 = to_ns("2024-03-01T08:00:00Z")
@@ -190,6 +190,26 @@ async def check_images_and_events(store: Store) -> None:
     assert await store.read_events(T0, T0 + S, kind="other") == []
 
 
+async def check_image_attributes(store: Store) -> None:
+    """An image's attributes read back as written; an image without any reads back ``{}``.
+
+    The same image written again with the same bytes is a duplicate, whatever its
+    attributes: images are identified by ``(signal, ts)`` and compared by their bytes.
+    """
+    await _setup(store)
+    attributes = {"part_id": "000042", "barcode": "4006381333931", "label": "torn_seal"}
+    tagged = ImageRecord(
+        ref("camera"), T0, b"\x89PNG a", "png", (2, 3, 3), PROV, attributes=attributes
+    )
+    plain = ImageRecord(ref("camera"), T0 + S, b"\x89PNG b", "png", (2, 3, 3), PROV)
+    report = await store.write([tagged, plain])
+    assert report.written == 2, report
+    got = await store.read_images(ref("camera"), T0, T0 + 2 * S)
+    assert [dict(g.attributes) for g in got] == [attributes, {}]
+    again = await store.write([tagged])
+    assert again.duplicates == 1 and again.written == 0, again
+
+
 async def check_retention(store: Store) -> None:
     """Data older than a signal's retention is deleted; other signals keep theirs."""
     await _setup(store)
@@ -245,6 +265,7 @@ STORE_CHECKS: list[Callable[[Store], Awaitable[None]]] = [
     check_downsampling,
     check_waveform_roundtrip,
     check_images_and_events,
+    check_image_attributes,
     check_retention,
     check_delete_range,
 ]

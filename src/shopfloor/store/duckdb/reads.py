@@ -20,7 +20,7 @@ from shopfloor.model import (
     WaveformBlock,
 )
 from shopfloor.store.duckdb.database import Database
-from shopfloor.store.duckdb.schema import TABLES, first
+from shopfloor.store.duckdb.schema import TABLES, first, has_column
 
 __all__ = ["Reads"]
 
@@ -133,10 +133,13 @@ class Reads:
         lim = _limit(limit)
 
         def read(con: Connection) -> list[tuple[Any, ...]]:
+            # a file of an older version opened read-only has no attributes column
+            attributes = "attributes" if has_column(con, "images", "attributes") else "NULL"
             return con.execute(
                 f"""SELECT epoch_ns(ts), format, height, width, channels, quality, status_code,
-                epoch_ns(ingest_ts), provenance_id, payload FROM images WHERE signal_id = ?
-                AND ts >= make_timestamp_ns(?) AND ts < make_timestamp_ns(?) ORDER BY ts {lim}""",
+                epoch_ns(ingest_ts), provenance_id, payload, {attributes} FROM images
+                WHERE signal_id = ? AND ts >= make_timestamp_ns(?) AND ts < make_timestamp_ns(?)
+                ORDER BY ts {lim}""",
                 [sid, start_ns, end_ns],
             ).fetchall()
 
@@ -152,8 +155,11 @@ class Reads:
                 Quality(q),
                 int(status),
                 int(ingest),
+                json.loads(attrs) if attrs else {},
             )
-            for ts, fmt, h, w, c, q, status, ingest, pid, payload in await self._db.run_read(read)
+            for ts, fmt, h, w, c, q, status, ingest, pid, payload, attrs in await self._db.run_read(
+                read
+            )
         ]
 
     async def read_events(

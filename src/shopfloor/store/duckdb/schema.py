@@ -18,6 +18,9 @@
 - ``deployments`` and ``deployment_changes``: the desired state of the runtime's
   deployments (which model version scores which asset, in which mode) and their audit
   log (who, when, from, to, why) (:mod:`.deployments`). Added the same way.
+- ``images.attributes``: text metadata of each image as JSON (part id, barcode, label,
+  source file). Added after version 1 with ``ALTER TABLE ... ADD COLUMN IF NOT EXISTS``
+  when a file is opened for writing; reads of an older file opened read-only give ``{}``.
 """
 
 from __future__ import annotations
@@ -29,7 +32,14 @@ import duckdb
 from shopfloor.errors import StoreError
 from shopfloor.model import SignalKind
 
-__all__ = ["SCHEMA_VERSION", "TABLES", "create_or_check", "first", "read_added_table"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "TABLES",
+    "create_or_check",
+    "first",
+    "has_column",
+    "read_added_table",
+]
 
 SCHEMA_VERSION = 1
 
@@ -108,6 +118,19 @@ CREATE TABLE IF NOT EXISTS deployment_changes (
 """
 
 
+_IMAGE_ATTRIBUTES = "ALTER TABLE images ADD COLUMN IF NOT EXISTS attributes JSON;"
+"""Images carry their attributes (added after version 1; the last column of ``images``)."""
+
+
+def has_column(con: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
+    """True when ``table`` of the open file has ``column`` (an older file may not)."""
+    rows = con.execute(
+        "SELECT count(*) FROM duckdb_columns() WHERE table_name = ? AND column_name = ?",
+        [table, column],
+    ).fetchall()
+    return bool(rows and rows[0][0])
+
+
 def first(rows: list[tuple[Any, ...]]) -> tuple[Any, ...] | None:
     """The first row of a fully fetched result (DuckDB wants results consumed)."""
     return rows[0] if rows else None
@@ -139,6 +162,7 @@ def create_or_check(con: duckdb.DuckDBPyConnection, path: str, *, read_only: boo
     """
     if not read_only:
         con.execute(_SCHEMA)
+        con.execute(_IMAGE_ATTRIBUTES)
     try:
         row = first(con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall())
     except duckdb.CatalogException as err:

@@ -37,6 +37,7 @@ from shopfloor.model import (
 from shopfloor.model.validation import (
     conflict_letter,
     event_attributes_json,
+    image_attributes_json,
     record_key,
     scalar_conflict_letters,
     waveform_bytes,
@@ -312,6 +313,7 @@ def _table_of(
                 "ingest_ts": ingest,
                 "provenance_id": provs,
                 "payload": pa.array([r.data for r in items], type=pa.binary()),
+                "attributes": pa.array([image_attributes_json(r) for r in items]),
             }
         )
     return pa.table(

@@ -1,0 +1,1 @@
+"""Camera images dropped into a folder (FTP/SMB share): settled, decoded, stored once."""
