@@ -2,8 +2,9 @@
 
 As River's ``test_estimators.py`` runs its checks over every estimator, this module finds
 every registered connector type and runs :data:`~shopfloor.testing.CONNECTOR_CHECKS` over
-it: OPC UA against the CNC simulator on loopback (behind a TCP relay that can pull the
-cable), replay against a small recording. A new type without a fixture here fails.
+it: OPC UA against the CNC simulator and Modbus against the simulated Modbus device on
+loopback (each behind a TCP relay that can pull the cable), replay against a small
+recording. A new type without a fixture here fails.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from shopfloor.model import Signal, SignalRef
 from shopfloor.testing import (
     CONNECTOR_CHECKS,
     ConnectorFixture,
+    LostRecords,
     check_connector,
 )
 
@@ -77,6 +79,39 @@ async def opcua_fixture(folder: Path) -> AsyncIterator[ConnectorFixture]:
             await proxy.cut()
 
 
+@asynccontextmanager
+async def modbus_fixture(folder: Path) -> AsyncIterator[ConnectorFixture]:
+    from shopfloor.connectors.modbus.config import ModbusConfig
+    from shopfloor.sim.modbus import ModbusSimConfig, ModbusSimServer
+
+    async with ModbusSimServer(ModbusSimConfig(period_s=0.1)) as sim:
+        proxy = Proxy(sim.port)
+        await proxy.start()
+        try:
+            config = ModbusConfig(
+                name="plc",
+                host="127.0.0.1",
+                port=proxy.port,
+                timeout_s=1.0,
+                poll_interval_ms=100,
+                reconnect=FAST,
+            )
+            counter = SignalRef(ASSET, "cycle_counter")
+            temperature = SignalRef(ASSET, "coolant_temperature")
+            signals = [
+                BoundSignal(counter, Signal(name=counter.name), "holding:0"),
+                BoundSignal(
+                    temperature,
+                    Signal(name=temperature.name, unit="degC"),
+                    "holding:1",
+                    {"type": "float32"},
+                ),
+            ]
+            yield ConnectorFixture(config, signals, _Relay(proxy), counter, 0.1, root=folder)
+        finally:
+            await proxy.cut()
+
+
 class _Recording:
     """A recording file: ``interrupt`` moves it away, ``restore`` puts it back."""
 
@@ -118,17 +153,26 @@ async def replay_fixture(folder: Path) -> AsyncIterator[ConnectorFixture]:
 
 
 FIXTURES: dict[str, Callable[[Path], AbstractAsyncContextManager[ConnectorFixture]]] = {
+    "modbus": modbus_fixture,
     "opcua": opcua_fixture,
     "replay": replay_fixture,
 }
 """A live source for each connector type: a new type adds its fixture here."""
 
 LIVE = {
-    "opcua": [pytest.mark.integration, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+    "modbus": [pytest.mark.integration],
+    "opcua": [pytest.mark.integration, pytest.mark.filterwarnings("ignore::DeprecationWarning")],
 }
 
 
-KNOWN_FAILURES: dict[tuple[str, str], pytest.MarkDecorator] = {}
+KNOWN_FAILURES: dict[tuple[str, str], pytest.MarkDecorator] = {
+    ("modbus", "check_recover"): pytest.mark.xfail(
+        raises=LostRecords,
+        strict=False,
+        reason="Modbus keeps no history: polls missed while the device is away are a hole "
+        "(recorded as a gap event), not filled after the reconnect",
+    ),
+}
 """Declared exemptions, as scikit-learn declares its estimators' known failures: each
 names the one exception type it excuses, so any other failure of the check still fails."""
 
@@ -178,4 +222,4 @@ def test_the_contract_covers_read_restart_recover_and_close() -> None:
 async def test_a_registered_kind_without_a_fixture_fails(tmp_path: Path) -> None:
     check = CONNECTOR_CHECKS[0]
     with pytest.raises(pytest.fail.Exception, match="add a fixture for it"):
-        await test_every_registered_connector_keeps_the_contract("modbus", check, tmp_path)
+        await test_every_registered_connector_keeps_the_contract("no-such-kind", check, tmp_path)

@@ -42,6 +42,7 @@ class ConnectorManifest:
 
 
 _BUILTIN = (
+    "shopfloor.connectors.modbus.manifest",
     "shopfloor.connectors.opcua.manifest",
     "shopfloor.connectors.replay.manifest",
 )
