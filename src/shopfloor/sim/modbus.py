@@ -158,9 +158,7 @@ class ModbusSimServer:
         try:
             await server.serve_forever(background=True)
         except RuntimeError as err:  # pymodbus says only that it could not listen
-            raise PortInUse(
-                f"the Modbus simulator cannot listen on {self.config.host}:{self._port}: {err}"
-            ) from err
+            raise PortInUse(self.config.host, self._port) from err
         listener = server.transport
         if not isinstance(listener, asyncio.Server) or not listener.sockets:
             raise ConfigError(f"could not listen on {self.config.host}:{self._port}")
