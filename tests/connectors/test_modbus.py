@@ -84,16 +84,17 @@ def device_with_every_type() -> Device:
             for word_order in ORDERS:
                 layout = Layout(kind, byte_order, word_order)  # type: ignore[arg-type]
                 name = f"{kind}_{byte_order}_{word_order}"
-                options = {"type": kind, "byte_order": byte_order, "word_order": word_order}
+                options: dict[str, Any] = {"type": kind, "byte_order": byte_order}
+                options["word_order"] = word_order
                 device.registers(name, encode(value, layout), options, "scalar")
                 device.expected[name] = float(value)
     for byte_order in ORDERS:  # strings: word order reverses the registers, too
         for word_order in ORDERS:
             layout = Layout("string", byte_order, word_order, count=5)  # type: ignore[arg-type]
             name = f"text_{byte_order}_{word_order}"
-            options: dict[str, Any] = {"type": "string", "count": 5, "byte_order": byte_order}
-            options["word_order"] = word_order
-            device.registers(name, encode("PRESS-7", layout), options, "event")
+            text_options = {"type": "string", "count": 5, "byte_order": byte_order}
+            text_options["word_order"] = word_order
+            device.registers(name, encode("PRESS-7", layout), text_options, "event")
             device.events[name] = "PRESS-7"
     # scale and offset: raw 215 -> 11.5
     device.registers("scaled", [215], {"type": "int16", "scale": 0.1, "offset": -10}, "scalar")
