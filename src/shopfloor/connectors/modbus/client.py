@@ -2,9 +2,10 @@
 
 Per connection: connect, plan the block reads of each polling group (tags of one table
 and unit merged, see :mod:`.blocks`), and poll every group at its own interval. Each
-value is decoded as its tag says (:mod:`.values`), scaled, and handed to the engine with
-the time its response arrived (Modbus carries no timestamps). Event signals get an event
-when their value changes.
+value is decoded as its tag says (:mod:`.values`), scaled, stamped with the time its
+response arrived (Modbus carries no timestamps), and handed to the engine in one batch
+per signal every ``flush_interval_ms``. Event signals get an event when their value
+changes.
 
 What one block's failure does:
 
@@ -211,21 +212,20 @@ class ModbusLink:
 
 @dataclass
 class _Tag:
-    """A tag bound to a signal, with what the connector remembers about it."""
+    """A tag bound to a signal, with what the connector remembers about it.
+
+    Scalar values wait in ``ts``, ``values`` and ``quality`` for the next flush: one
+    record per signal and flush, not one per poll.
+    """
 
     spec: TagSpec
     bound: BoundSignal
     provenance: Provenance
     failing: str | None = None
     last_event: Value | None = None
-
-
-@dataclass
-class _Cycle:
-    """What one poll of a group produced."""
-
-    records: list[Record] = field(default_factory=list)
-    letters: list[DeadLetter] = field(default_factory=list)
+    ts: list[int] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    quality: list[int] = field(default_factory=list)
 
 
 class ModbusConnector:
@@ -263,6 +263,8 @@ class ModbusConnector:
         self._lost_reason = ""
         self._last_ts: dict[SignalRef, int] = dict(context.resume)
         self._gap_pending: set[SignalRef] = set()
+        self._records: list[Record] = []  # events, waiting for the next flush
+        self._letters: list[DeadLetter] = []
         self.stats = {"requests": 0, "values": 0, "sessions": 0}
 
     def spec_for(self, address: str, options: dict[str, Any] | None = None) -> TagSpec:
@@ -310,6 +312,7 @@ class ModbusConnector:
             self._tasks.append(
                 asyncio.create_task(self._poll(group, blocks), name=f"modbus-poll:{group}")
             )
+        self._tasks.append(asyncio.create_task(self._flush_loop(), name="modbus-flush"))
 
     async def run(self) -> None:
         """Wait until the connection is lost, then raise so the engine reconnects."""
@@ -319,11 +322,19 @@ class ModbusConnector:
     async def close(self) -> None:
         """Stop polling and drop the connection; safe twice and under cancellation."""
         tasks, self._tasks = self._tasks, []
+        pending = set(tasks)
+        while pending:
+            for task in pending:
+                task.cancel()
+            # again until they end: pymodbus awaits its responses with asyncio.wait_for,
+            # which on Python 3.11 can swallow a cancellation that meets a response
+            _, pending = await asyncio.wait(pending, timeout=0.2)
         for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            if not task.cancelled():
+                with contextlib.suppress(Exception):
+                    task.result()
+        with contextlib.suppress(Exception):
+            await self._flush()
         self.link.close()
 
     def _lose(self, reason: str) -> None:
@@ -340,12 +351,7 @@ class ModbusConnector:
         due = loop.time()
         try:
             while True:
-                cycle = _Cycle()
-                blocks = await self._read_blocks(blocks, cycle)
-                if cycle.letters:
-                    await self.context.reject(cycle.letters)
-                if cycle.records:
-                    await self.context.emit(cycle.records)
+                blocks = await self._read_blocks(blocks)
                 due += interval
                 now = loop.time()
                 if due < now:  # late (a slow device): skip the ticks missed, keep the grid
@@ -354,8 +360,8 @@ class ModbusConnector:
         except ConnectorNotReady as err:
             self._lose(str(err))
 
-    async def _read_blocks(self, blocks: list[Block[_Tag]], cycle: _Cycle) -> list[Block[_Tag]]:
-        """Read every block into ``cycle``; the blocks to read next time (some split)."""
+    async def _read_blocks(self, blocks: list[Block[_Tag]]) -> list[Block[_Tag]]:
+        """Read every block; the blocks to read next time (some split)."""
         kept: list[Block[_Tag]] = []
         queue = list(blocks)
         while queue:
@@ -377,23 +383,21 @@ class ModbusConnector:
                 if isinstance(answer, DeviceRefused):
                     self._fail(
                         tag,
-                        cycle,
                         f"{spec.label} ({tag.bound.ref.path}) on {self.link.where}: the device "
                         f"refused the read: {answer.reason}",
                         {"category": "modbus_exception", "exception_code": answer.code},
                     )
                 else:
-                    self._value(tag, block.slice(answer, spec), ts, cycle)
+                    self._value(tag, block.slice(answer, spec), ts)
         return kept
 
-    def _value(self, tag: _Tag, registers: list[int], ts: int, cycle: _Cycle) -> None:
+    def _value(self, tag: _Tag, registers: list[int], ts: int) -> None:
         spec, bound = tag.spec, tag.bound
         try:
             raw = decode(registers, spec.layout)
         except ValueError as err:
             self._fail(
                 tag,
-                cycle,
                 f"{spec.label} ({bound.ref.path}): {err}",
                 {"category": "bad_value", "registers": registers},
             )
@@ -401,7 +405,7 @@ class ModbusConnector:
         if tag.failing is not None:
             log.info("modbus.tag_recovered connector=%s tag=%s", self.name, spec.label)
             tag.failing = None
-        self._gap_before(tag, ts, cycle)
+        self._gap_before(tag, ts)
         self._last_ts[bound.ref] = ts
         self.stats["values"] += 1
         if bound.definition.kind == SignalKind.EVENT:
@@ -410,7 +414,7 @@ class ModbusConnector:
             )
             if value != tag.last_event:
                 tag.last_event = value
-                cycle.records.append(
+                self._records.append(
                     EventRecord(
                         bound.ref,
                         ts,
@@ -421,27 +425,17 @@ class ModbusConnector:
                     )
                 )
             return
-        number = scale_value(raw, spec.scale, spec.offset)
-        quality = Quality.GOOD if is_finite(raw) else Quality.BAD
-        cycle.records.append(
-            ScalarBatch(
-                bound.ref,
-                np.array([ts], dtype=np.int64),
-                np.array([number], dtype=np.float64),
-                np.array([quality], dtype=np.uint8),
-                np.zeros(1, dtype=np.uint32),
-                np.array([now_ns()], dtype=np.int64),
-                tag.provenance,
-            )
-        )
+        tag.ts.append(ts)
+        tag.values.append(scale_value(raw, spec.scale, spec.offset))
+        tag.quality.append(Quality.GOOD if is_finite(raw) else Quality.BAD)
 
-    def _fail(self, tag: _Tag, cycle: _Cycle, reason: str, detail: dict[str, Any]) -> None:
+    def _fail(self, tag: _Tag, reason: str, detail: dict[str, Any]) -> None:
         """A dead letter for ``tag``, once until it reads again."""
         if tag.failing == reason:
             return
         tag.failing = reason
         log.warning("modbus.tag_failed connector=%s reason=%r", self.name, reason)
-        cycle.letters.append(
+        self._letters.append(
             DeadLetter(
                 source=self.name,
                 location=tag.bound.address,
@@ -455,7 +449,7 @@ class ModbusConnector:
             )
         )
 
-    def _gap_before(self, tag: _Tag, ts: int, cycle: _Cycle) -> None:
+    def _gap_before(self, tag: _Tag, ts: int) -> None:
         """The first value after a (re)connect: a ``gap`` event if data stopped for a while."""
         ref = tag.bound.ref
         if ref not in self._gap_pending:
@@ -466,7 +460,7 @@ class ModbusConnector:
         if last is None or ts - last <= max(3 * interval_ns, 2 * NS_PER_S):
             return
         seconds = (ts - last) / NS_PER_S
-        cycle.records.append(
+        self._records.append(
             EventRecord(
                 ref,
                 last + 1,
@@ -485,6 +479,42 @@ class ModbusConnector:
                 },
             )
         )
+
+    def _take(self) -> tuple[list[Record], list[DeadLetter]]:
+        """Everything waiting: one batch per scalar signal, events, dead letters."""
+        records, self._records = self._records, []
+        letters, self._letters = self._letters, []
+        received = now_ns()
+        for tag in self.tags:
+            n = len(tag.ts)
+            if not n:
+                continue
+            records.append(
+                ScalarBatch(
+                    tag.bound.ref,
+                    np.fromiter(tag.ts, np.int64, n),
+                    np.fromiter(tag.values, np.float64, n),
+                    np.fromiter(tag.quality, np.uint8, n),
+                    np.zeros(n, dtype=np.uint32),
+                    np.full(n, received, dtype=np.int64),
+                    tag.provenance,
+                )
+            )
+            tag.ts, tag.values, tag.quality = [], [], []
+        return records, letters
+
+    async def _flush(self) -> None:
+        records, letters = self._take()
+        if letters:
+            await self.context.reject(letters)
+        if records:
+            await self.context.emit(records)
+
+    async def _flush_loop(self) -> None:
+        interval = self.config.flush_interval_ms / 1000
+        while True:
+            await asyncio.sleep(interval)
+            await self._flush()
 
     # -- writes -------------------------------------------------------------------------
 

@@ -142,6 +142,9 @@ class ModbusConfig(ConnectorConfig):
     )
     tags: list[ModbusTag] = Field(default_factory=list, description="Named tags, inline.")
     verify_writes: bool = Field(default=True, description="Read back every write and compare.")
+    flush_interval_ms: float = Field(
+        default=100.0, gt=0, description="How long polled values are batched before handing on."
+    )
 
     @model_validator(mode="after")
     def _names(self) -> Self:

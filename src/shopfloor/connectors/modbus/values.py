@@ -182,6 +182,11 @@ def decode(registers: Sequence[int], layout: Layout) -> Value:
         )
     if any(not 0 <= int(r) <= 0xFFFF for r in registers):
         raise ValueError(f"registers must be 0..65535, got {list(registers)}")
+    if layout.type in ("int16", "uint16"):  # the common case, without struct
+        word = int(registers[0])
+        if layout.byte_order == "little":
+            word = ((word & 0xFF) << 8) | (word >> 8)
+        return word - 0x10000 if layout.type == "int16" and word >= 0x8000 else word
     if layout.type == "bool":
         return bool(registers[0])
     if layout.type == "bitfield":
