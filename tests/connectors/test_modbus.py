@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from shopfloor.model import DeadLetter, Quality, Record, ScalarBatch, Signal, Si
 from shopfloor.node import Platform
 from shopfloor.node.services import project_services
 from shopfloor.sim.modbus import ModbusSimConfig, ModbusSimServer
+from tests.faults.env import until
 
 pytestmark = [pytest.mark.integration]
 
@@ -43,15 +43,6 @@ HOLE = (1500, 1510)
 
 def ref(name: str) -> SignalRef:
     return SignalRef(ASSET, name)
-
-
-async def until(check: Callable[[], Awaitable[bool]], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 class Device:
