@@ -355,3 +355,34 @@ def test_blocks_cover_every_tag_within_the_limits(
         for member, _ in block.items:
             assert block.start <= member.start
             assert member.start + member.size <= block.start + block.count
+
+
+def test_validate_names_the_line_of_a_source_the_connector_cannot_read(tmp_path: Path) -> None:
+    from shopfloor.config import load_project
+
+    asset = "acme/plant1/packaging/line1/cell1/press-01"
+    (tmp_path / "factory.yaml").write_text(
+        f"""project: {{name: modbus-check}}
+assets:
+  - path: {asset}
+    signals:
+      - {{name: ok, connector: plc, source: "holding:0", source_options: {{type: float32}}}}
+      - {{name: named, connector: plc, source: speed}}
+      - {{name: bad_table, connector: plc, source: "register:1"}}
+      - {{name: bad_type, connector: plc, source: "coil:1", source_options: {{type: int16}}}}
+      - {{name: nowhere, connector: plc, source: no_such_tag}}
+connectors:
+  - name: plc
+    type: modbus
+    host: 127.0.0.1
+    tags:
+      - {{name: speed, address: "holding:5", scale: 0.1}}
+"""
+    )
+    with pytest.raises(ConfigError) as info:
+        load_project(tmp_path)
+    text = str(info.value)
+    assert "factory.yaml:7: assets[0].signals[2].source: address 'register:1'" in text
+    assert "factory.yaml:8: assets[0].signals[3].source: coil:1 is a single bit" in text
+    assert "factory.yaml:9: assets[0].signals[4].source: 'no_such_tag' is neither" in text
+    assert "signals[0]" not in text and "signals[1]" not in text

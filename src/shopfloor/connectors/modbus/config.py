@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import builtins
 import math
-from typing import ClassVar, Literal, Self
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -154,6 +155,29 @@ class ModbusConfig(ConnectorConfig):
                 raise ValueError(f"tag {tag.name!r} is defined twice in tags")
             seen.add(tag.name)
         return self
+
+    def source_problem(self, source: str, options: Mapping[str, Any]) -> str | None:
+        """An address that cannot be read as given, or a tag name that is nowhere.
+
+        A name that is not an inline tag may be in the register map, which is read when
+        the connector starts (and refused there with file, line and column).
+        """
+        from shopfloor.connectors.modbus.registermap import resolve_tag
+
+        if any(tag.name == source for tag in self.tags):
+            return None
+        if ":" not in source:
+            if self.register_map is not None:
+                return None
+            return (
+                f"{source!r} is neither an address (holding:100, coil:3, ...) nor a tag of "
+                f"connector {self.name!r}"
+            )
+        try:
+            resolve_tag(parse_address(source), ModbusTagOptions.model_validate(options), self)
+        except ValueError as err:
+            return str(err)
+        return None
 
     def interval_s(self, group: str) -> float:
         """Polling interval of ``group`` in seconds."""
