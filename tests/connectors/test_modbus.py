@@ -18,7 +18,16 @@ from shopfloor.connectors.modbus.client import ModbusConnector
 from shopfloor.connectors.modbus.config import ModbusConfig
 from shopfloor.connectors.modbus.values import Layout, encode
 from shopfloor.errors import ConfigError, ConnectorError
-from shopfloor.model import DeadLetter, Quality, Record, ScalarBatch, Signal, SignalRef, now_ns
+from shopfloor.model import (
+    DeadLetter,
+    EventRecord,
+    Quality,
+    Record,
+    ScalarBatch,
+    Signal,
+    SignalRef,
+    now_ns,
+)
 from shopfloor.node import Platform
 from shopfloor.node.services import project_services
 from shopfloor.sim.modbus import ModbusSimConfig, ModbusSimServer
@@ -331,3 +340,33 @@ def test_a_string_tag_needs_an_event_signal(tmp_path: Path) -> None:
         ModbusConnector(config, [bound("t", "holding:0", {"type": "string", "count": 2})], context)
     with pytest.raises(ConfigError, match=r"connector 'plc': source 'holding:0\.1'.*float32"):
         ModbusConnector(config, [bound("t", "holding:0.1", {"type": "float32"})], context)
+
+
+async def test_the_stretch_since_the_last_stored_value_is_a_gap_event(tmp_path: Path) -> None:
+    """Modbus keeps no history: what the store lacks since its last value is recorded."""
+    async with ModbusSimServer(ModbusSimConfig(period_s=0)) as sim:
+        config = ModbusConfig(
+            name="plc", host="127.0.0.1", port=sim.port, poll_interval_ms=50, flush_interval_ms=20
+        )
+        out = Collected()
+        last = now_ns() - 60 * 10**9
+        context = ConnectorContext(
+            tmp_path, out.emit, out.reject, resume={ref("a"): last, ref("b"): now_ns()}
+        )
+        connector = ModbusConnector(
+            config, [bound("a", "holding:0"), bound("b", "holding:1")], context
+        )
+        await connector.connect()
+        try:
+            await until(lambda: _has_values(out, {"a", "b"}), 10, "values of both signals")
+        finally:
+            await connector.close()
+        gaps = [r for r in out.records if isinstance(r, EventRecord) and r.kind == "gap"]
+        assert [g.signal.name for g in gaps] == ["a"]  # b's last value is recent
+        assert gaps[0].attributes["from_ns"] == last
+        assert gaps[0].attributes["seconds"] >= 60
+        assert "Modbus keeps no history" in gaps[0].message
+
+
+async def _has_values(out: Collected, names: set[str]) -> bool:
+    return {r.signal.name for r in out.records if isinstance(r, ScalarBatch)} >= names
