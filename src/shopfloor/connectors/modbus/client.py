@@ -10,9 +10,10 @@ changes.
 What one block's failure does:
 
 - the device answers with an exception (illegal address, device failure, a gateway whose
-  target does not answer): a merged block is read tag by tag from then on, and each tag
-  that still fails gets one dead letter naming its address, unit and the exception; it
-  stays in error in the health until it reads again. The other blocks go on.
+  target does not answer): each tag of the block gets one dead letter naming its address,
+  unit and the exception, and stays in error in the health until it reads again; the
+  other blocks go on. A merged block refused as an illegal address (or value) is read tag
+  by tag from then on: the addresses between its tags may not exist.
 - a value that does not decode (a string with non-ASCII bytes): a dead letter, once
   until the tag decodes again.
 - a NaN or infinite float: stored as it is with quality ``BAD`` (the validation accepts a
@@ -88,6 +89,10 @@ EXCEPTION_NAMES = {
     11: "gateway target device failed to respond",
 }
 """Modbus exception codes by number, as the specification names them."""
+
+_ADDRESS_REFUSALS = frozenset({2, 3})
+"""Exceptions that may mean "not all of this range exists" (some devices answer 3 for it):
+a merged read refused with one of them is read tag by tag instead."""
 
 _READ = {
     "holding": "read_holding_registers",
@@ -369,7 +374,11 @@ class ModbusConnector:
             answer = await self.link.read(block.table, block.start, block.count, block.unit)
             self.stats["requests"] += 1
             ts = now_ns()
-            if isinstance(answer, DeviceRefused) and len(block.items) > 1:
+            if (
+                isinstance(answer, DeviceRefused)
+                and answer.code in _ADDRESS_REFUSALS
+                and len(block.items) > 1
+            ):
                 log.info(
                     "modbus.block_split connector=%s block=%s reason=%r",
                     self.name,
