@@ -266,6 +266,7 @@ class ModbusConnector:
         self._tasks: list[asyncio.Task[None]] = []
         self._lost = asyncio.Event()
         self._lost_reason = ""
+        self._failure: Exception | None = None
         self._last_ts: dict[SignalRef, int] = dict(context.resume)
         self._gap_pending: set[SignalRef] = set()
         self._records: list[Record] = []  # events, waiting for the next flush
@@ -300,6 +301,7 @@ class ModbusConnector:
     async def connect(self) -> None:
         """Connect and start polling every group."""
         self._lost = asyncio.Event()
+        self._failure = None
         await self.link.open()
         self.stats["sessions"] += 1
         self._gap_pending = {t.bound.ref for t in self.tags}
@@ -320,21 +322,26 @@ class ModbusConnector:
         self._tasks.append(asyncio.create_task(self._flush_loop(), name="modbus-flush"))
 
     async def run(self) -> None:
-        """Wait until the connection is lost, then raise so the engine reconnects."""
+        """Wait until the connection is lost, then raise so the engine reconnects.
+
+        An error handing values on (the bus closed at shutdown) is raised as it is.
+        """
         await self._lost.wait()
+        if self._failure is not None:
+            raise self._failure
         raise ConnectorNotReady(self._lost_reason or f"{self.link.where}: connection lost")
 
     async def close(self) -> None:
         """Stop polling and drop the connection; safe twice and under cancellation."""
-        tasks, self._tasks = self._tasks, []
-        pending = set(tasks)
+        pending = set(self._tasks)
         while pending:
             for task in pending:
                 task.cancel()
             # again until they end: pymodbus awaits its responses with asyncio.wait_for,
             # which on Python 3.11 can swallow a cancellation that meets a response
             _, pending = await asyncio.wait(pending, timeout=0.2)
-        for task in tasks:
+        tasks, self._tasks = self._tasks, []  # only once they ended: a cancelled close
+        for task in tasks:  # leaves them for the next one
             if not task.cancelled():
                 with contextlib.suppress(Exception):
                     task.result()
@@ -521,9 +528,13 @@ class ModbusConnector:
 
     async def _flush_loop(self) -> None:
         interval = self.config.flush_interval_ms / 1000
-        while True:
-            await asyncio.sleep(interval)
-            await self._flush()
+        try:
+            while True:
+                await asyncio.sleep(interval)
+                await self._flush()
+        except Exception as err:  # run() raises it: the engine decides what it means
+            self._failure = err
+            self._lose(f"handing on values failed: {type(err).__name__}: {err}")
 
     # -- writes -------------------------------------------------------------------------
 
