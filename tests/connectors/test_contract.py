@@ -47,36 +47,40 @@ class _Relay:
 
 
 @asynccontextmanager
+async def _relay(port: int) -> AsyncIterator[Proxy]:
+    """A relay in front of a simulator's ``port``, cut when the fixture ends."""
+    proxy = Proxy(port)
+    await proxy.start()
+    try:
+        yield proxy
+    finally:
+        await proxy.cut()
+
+
+@asynccontextmanager
 async def opcua_fixture(folder: Path) -> AsyncIterator[ConnectorFixture]:
     from shopfloor.connectors.opcua.config import OpcUaConfig
     from shopfloor.sim.cnc import CncSimConfig, CncSimServer
 
-    async with CncSimServer(CncSimConfig(port=0)) as sim:
-        proxy = Proxy(sim.port)
-        await proxy.start()
-        try:
-            config = OpcUaConfig(
-                name="cnc",
-                endpoint=proxy.url,
-                watchdog_interval_s=0.5,
-                request_timeout_s=3,
-                reconnect=FAST,
-            )
-            speed = SignalRef(ASSET, "spindle_speed")
-            temperature = SignalRef(ASSET, "spindle_temperature")
-            signals = [
-                BoundSignal(
-                    speed, Signal(name=speed.name, unit="rpm"), "ns=2;s=CNC01.Spindle.Speed"
-                ),
-                BoundSignal(
-                    temperature,
-                    Signal(name=temperature.name, unit="degC"),
-                    "ns=2;s=CNC01.Spindle.Temperature",
-                ),
-            ]
-            yield ConnectorFixture(config, signals, _Relay(proxy), speed, 0.1, root=folder)
-        finally:
-            await proxy.cut()
+    async with CncSimServer(CncSimConfig(port=0)) as sim, _relay(sim.port) as proxy:
+        config = OpcUaConfig(
+            name="cnc",
+            endpoint=proxy.url,
+            watchdog_interval_s=0.5,
+            request_timeout_s=3,
+            reconnect=FAST,
+        )
+        speed = SignalRef(ASSET, "spindle_speed")
+        temperature = SignalRef(ASSET, "spindle_temperature")
+        signals = [
+            BoundSignal(speed, Signal(name=speed.name, unit="rpm"), "ns=2;s=CNC01.Spindle.Speed"),
+            BoundSignal(
+                temperature,
+                Signal(name=temperature.name, unit="degC"),
+                "ns=2;s=CNC01.Spindle.Temperature",
+            ),
+        ]
+        yield ConnectorFixture(config, signals, _Relay(proxy), speed, 0.1, root=folder)
 
 
 @asynccontextmanager
@@ -84,32 +88,27 @@ async def modbus_fixture(folder: Path) -> AsyncIterator[ConnectorFixture]:
     from shopfloor.connectors.modbus.config import ModbusConfig
     from shopfloor.sim.modbus import ModbusSimConfig, ModbusSimServer
 
-    async with ModbusSimServer(ModbusSimConfig(period_s=0.1)) as sim:
-        proxy = Proxy(sim.port)
-        await proxy.start()
-        try:
-            config = ModbusConfig(
-                name="plc",
-                host="127.0.0.1",
-                port=proxy.port,
-                timeout_s=1.0,
-                poll_interval_ms=100,
-                reconnect=FAST,
-            )
-            counter = SignalRef(ASSET, "cycle_counter")
-            temperature = SignalRef(ASSET, "coolant_temperature")
-            signals = [
-                BoundSignal(counter, Signal(name=counter.name), "holding:0"),
-                BoundSignal(
-                    temperature,
-                    Signal(name=temperature.name, unit="degC"),
-                    "holding:1",
-                    {"type": "float32"},
-                ),
-            ]
-            yield ConnectorFixture(config, signals, _Relay(proxy), counter, 0.1, root=folder)
-        finally:
-            await proxy.cut()
+    async with ModbusSimServer(ModbusSimConfig(period_s=0.1)) as sim, _relay(sim.port) as proxy:
+        config = ModbusConfig(
+            name="plc",
+            host="127.0.0.1",
+            port=proxy.port,
+            timeout_s=1.0,
+            poll_interval_ms=100,
+            reconnect=FAST,
+        )
+        counter = SignalRef(ASSET, "cycle_counter")
+        temperature = SignalRef(ASSET, "coolant_temperature")
+        signals = [
+            BoundSignal(counter, Signal(name=counter.name), "holding:0"),
+            BoundSignal(
+                temperature,
+                Signal(name=temperature.name, unit="degC"),
+                "holding:1",
+                {"type": "float32"},
+            ),
+        ]
+        yield ConnectorFixture(config, signals, _Relay(proxy), counter, 0.1, root=folder)
 
 
 class _Recording:
