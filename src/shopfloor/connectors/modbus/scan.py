@@ -60,7 +60,7 @@ async def _answers(
 
 def _float32(high: int, low: int) -> float | None:
     value: float = struct.unpack(">f", struct.pack(">HH", high, low))[0]
-    return round(value, 6) if math.isfinite(value) else None
+    return float(f"{value:.7g}") if math.isfinite(value) else None  # float32's precision
 
 
 async def scan_range(
