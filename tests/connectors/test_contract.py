@@ -2,8 +2,9 @@
 
 As River's ``test_estimators.py`` runs its checks over every estimator, this module finds
 every registered connector type and runs :data:`~shopfloor.testing.CONNECTOR_CHECKS` over
-it: OPC UA against the CNC simulator on loopback (behind a TCP relay that can pull the
-cable), replay against a small recording. A new type without a fixture here fails.
+it: OPC UA against the CNC simulator and Modbus against the simulated Modbus device on
+loopback (each behind a TCP relay that can pull the cable), replay against a small
+recording. A new type without a fixture here fails.
 """
 
 from __future__ import annotations
@@ -47,39 +48,73 @@ class _Relay:
 
 
 @asynccontextmanager
+async def _relay(port: int) -> AsyncIterator[Proxy]:
+    """A relay in front of a simulator's ``port``, cut when the fixture ends."""
+    proxy = Proxy(port)
+    await proxy.start()
+    try:
+        yield proxy
+    finally:
+        await proxy.cut()
+
+
+@asynccontextmanager
 async def opcua_fixture(folder: Path) -> AsyncIterator[ConnectorFixture]:
     from shopfloor.connectors.opcua.config import OpcUaConfig
     from shopfloor.sim.cnc import CncSimConfig, CncSimServer
 
-    async with CncSimServer(CncSimConfig(port=0)) as sim:
-        proxy = Proxy(sim.port)
-        await proxy.start()
-        try:
-            config = OpcUaConfig(
-                name="cnc",
-                endpoint=proxy.url,
-                watchdog_interval_s=0.5,
-                request_timeout_s=3,
-                reconnect=FAST,
-            )
-            speed = SignalRef(ASSET, "spindle_speed")
-            temperature = SignalRef(ASSET, "spindle_temperature")
-            signals = [
-                BoundSignal(
-                    speed, Signal(name=speed.name, unit="rpm"), "ns=2;s=CNC01.Spindle.Speed"
-                ),
-                BoundSignal(
-                    temperature,
-                    Signal(name=temperature.name, unit="degC"),
-                    "ns=2;s=CNC01.Spindle.Temperature",
-                ),
-            ]
-            alarm = WriteTarget("ns=2;s=CNC01.Alarm.Severity", 500, "Int32", 2.5)
-            yield ConnectorFixture(
-                config, signals, _Relay(proxy), speed, 0.1, root=folder, write_target=alarm
-            )
-        finally:
-            await proxy.cut()
+    async with CncSimServer(CncSimConfig(port=0)) as sim, _relay(sim.port) as proxy:
+        config = OpcUaConfig(
+            name="cnc",
+            endpoint=proxy.url,
+            watchdog_interval_s=0.5,
+            request_timeout_s=3,
+            reconnect=FAST,
+        )
+        speed = SignalRef(ASSET, "spindle_speed")
+        temperature = SignalRef(ASSET, "spindle_temperature")
+        signals = [
+            BoundSignal(speed, Signal(name=speed.name, unit="rpm"), "ns=2;s=CNC01.Spindle.Speed"),
+            BoundSignal(
+                temperature,
+                Signal(name=temperature.name, unit="degC"),
+                "ns=2;s=CNC01.Spindle.Temperature",
+            ),
+        ]
+        alarm = WriteTarget("ns=2;s=CNC01.Alarm.Severity", 500, "Int32", 2.5)
+        yield ConnectorFixture(
+            config, signals, _Relay(proxy), speed, 0.1, root=folder, write_target=alarm
+        )
+
+
+@asynccontextmanager
+async def modbus_fixture(folder: Path) -> AsyncIterator[ConnectorFixture]:
+    from shopfloor.connectors.modbus.config import ModbusConfig
+    from shopfloor.sim.modbus import ModbusSimConfig, ModbusSimServer
+
+    async with ModbusSimServer(ModbusSimConfig(period_s=0.1)) as sim, _relay(sim.port) as proxy:
+        config = ModbusConfig(
+            name="plc",
+            host="127.0.0.1",
+            port=proxy.port,
+            timeout_s=1.0,
+            poll_interval_ms=100,
+            reconnect=FAST,
+        )
+        counter = SignalRef(ASSET, "cycle_counter")
+        temperature = SignalRef(ASSET, "coolant_temperature")
+        signals = [
+            BoundSignal(counter, Signal(name=counter.name), "holding:0"),
+            BoundSignal(
+                temperature,
+                Signal(name=temperature.name, unit="degC"),
+                "holding:1",
+                {"type": "float32"},
+            ),
+        ]
+        yield ConnectorFixture(
+            config, signals, _Relay(proxy), counter, 0.1, root=folder, backfills=False
+        )
 
 
 class _Recording:
@@ -124,13 +159,15 @@ async def replay_fixture(folder: Path) -> AsyncIterator[ConnectorFixture]:
 
 FIXTURES: dict[str, Callable[[Path], AbstractAsyncContextManager[ConnectorFixture]]] = {
     "hotfolder": hotfolder_fixture,
+    "modbus": modbus_fixture,
     "opcua": opcua_fixture,
     "replay": replay_fixture,
 }
 """A live source for each connector type: a new type adds its fixture here."""
 
 LIVE = {
-    "opcua": [pytest.mark.integration, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+    "modbus": [pytest.mark.integration],
+    "opcua": [pytest.mark.integration, pytest.mark.filterwarnings("ignore::DeprecationWarning")],
 }
 
 
@@ -184,4 +221,4 @@ def test_the_contract_covers_read_restart_recover_close_and_write() -> None:
 async def test_a_registered_kind_without_a_fixture_fails(tmp_path: Path) -> None:
     check = CONNECTOR_CHECKS[0]
     with pytest.raises(pytest.fail.Exception, match="add a fixture for it"):
-        await test_every_registered_connector_keeps_the_contract("modbus", check, tmp_path)
+        await test_every_registered_connector_keeps_the_contract("no-such-kind", check, tmp_path)

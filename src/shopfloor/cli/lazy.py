@@ -1,9 +1,9 @@
 """Command groups imported when they run, so that ``shopfloor --help`` imports none of them.
 
-``shopfloor opcua``, ``pipelines`` and ``sim`` pull in asyncua, scipy and the simulator;
-:class:`LazyGroup` lists the :data:`GROUPS` with their one-line help and imports a module
-only when its group is invoked (or its own ``--help`` is asked for). Each module builds its
-``app`` with :func:`group_app`, so the help is written once, here.
+``shopfloor opcua``, ``modbus``, ``pipelines`` and ``sim`` pull in asyncua, pymodbus, scipy
+and the simulator; :class:`LazyGroup` lists the :data:`GROUPS` with their one-line help and
+imports a module only when its group is invoked (or its own ``--help`` is asked for). Each
+module builds its ``app`` with :func:`group_app`, so the help is written once, here.
 """
 
 from __future__ import annotations
@@ -58,6 +58,9 @@ GROUPS = {
     "models": LazyTyper(
         "shopfloor.cli.models",
         "Model registry: list, show, promote, archive and export model versions.",
+    ),
+    "modbus": LazyTyper(
+        "shopfloor.cli.modbus", "Modbus TCP: scan a device's registers and export them as signals."
     ),
     "opcua": LazyTyper(
         "shopfloor.cli.opcua", "OPC UA: browse a server and export its tags as signals."

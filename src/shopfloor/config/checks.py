@@ -191,6 +191,17 @@ def _signals(sections: Sections) -> Iterator[Located]:
                     model.model_validate(signal.source_options)
                 except ValidationError as err:
                     yield from located_from(err, (*loc, "source_options"), model)
+                    continue
+            connector = next(
+                (c for _, c in sections.connectors if c.name == signal.connector), None
+            )
+            problem = (
+                None
+                if connector is None or not signal.source
+                else connector.source_problem(signal.source, signal.source_options)
+            )
+            if problem is not None:
+                yield Located((*loc, "source"), problem)
 
 
 def _connector_options(sections: Sections) -> Iterator[Located]:

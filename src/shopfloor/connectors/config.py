@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import builtins
-from typing import Annotated, ClassVar
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -60,6 +61,15 @@ class ConnectorConfig(BaseModel):
         checks them too. None by default.
         """
         return {}
+
+    def source_problem(self, source: str, options: Mapping[str, Any]) -> str | None:
+        """What is wrong with a signal's ``source`` (with its ``source_options``), or None.
+
+        ``shopfloor validate`` asks each connector about every signal bound to it, so an
+        address the connector could not read is reported with the file and line before
+        the platform runs. Nothing is checked by default.
+        """
+        return None
 
     name: Annotated[str, AfterValidator(_name)]
     type: str

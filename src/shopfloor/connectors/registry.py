@@ -48,6 +48,7 @@ class ConnectorManifest:
 
 _BUILTIN = (
     "shopfloor.connectors.hotfolder.manifest",
+    "shopfloor.connectors.modbus.manifest",
     "shopfloor.connectors.opcua.manifest",
     "shopfloor.connectors.replay.manifest",
 )

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from shopfloor.connectors.modbus.scan import ScannedAddress
     from shopfloor.connectors.opcua.browse import BrowsedNode
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "events_listing",
     "nodes_listing",
     "pipelines_listing",
+    "registers_listing",
     "signals_listings",
     "values_listing",
 ]
@@ -153,6 +155,41 @@ def nodes_listing(url: str, search: str | None, nodes: Sequence[BrowsedNode]) ->
             )
             for n in nodes
         ],
+    )
+
+
+def registers_listing(target: str, found: Sequence[ScannedAddress]) -> Listing:
+    """Addresses that answered on a Modbus device, raw and decoded the common ways."""
+    table = found[0].table if found else "registers"
+    bits = table in ("coil", "discrete")
+    columns: tuple[str, ...] = ("address", "value")
+    if not bits:
+        columns = ("address", "raw", "hex", "int16", "uint16", "float32 ABCD", "float32 CDAB")
+
+    def cell(value: object) -> str:
+        return "-" if value is None else str(value)
+
+    rows = [
+        (f"{a.table}:{a.address}", str(a.raw))
+        if bits
+        else (
+            f"{a.table}:{a.address}",
+            str(a.raw),
+            f"0x{a.raw:04X}",
+            cell(a.int16),
+            cell(a.uint16),
+            cell(a.float32),
+            cell(a.float32_swapped),
+        )
+        for a in found
+    ]
+    unit = f" unit {found[0].unit}" if found else ""
+    return Listing(
+        f"{target}{unit}: {len(found)} address(es) answered",
+        columns,
+        rows,
+        numbers=columns[1:],
+        whole=("address",),
     )
 
 

@@ -6,7 +6,8 @@ demo``), :class:`QueryOptions`, :class:`EventOptions`, :class:`DeadLetterOptions
 :class:`ServeOptions` (``shopfloor serve``, ``run``) and :class:`HistoryOptions`
 (``shopfloor pipelines fit``, ``run``), :class:`TrainOptions`, :class:`ScoreOptions`,
 :class:`EvaluateOptions` (``shopfloor train``, ``score``, ``evaluate``) and
-:class:`LabelOptions` (``shopfloor labels add``).
+:class:`LabelOptions` (``shopfloor labels add``), :class:`ScanOptions` (``shopfloor modbus
+scan``).
 Apart from the services that take them, which import asyncua, numpy and DuckDB, so that a
 command's ``--help`` is built from these fields without them. A field's
 ``metadata["help"]`` is its option's help (a field without it is no command-line option);
@@ -30,6 +31,7 @@ __all__ = [
     "HistoryOptions",
     "LabelOptions",
     "QueryOptions",
+    "ScanOptions",
     "ScoreOptions",
     "ServeOptions",
     "SignalOptions",
@@ -307,3 +309,20 @@ class LabelOptions:
     to: str = option(MISSING, "End, exclusive (ISO 8601).")
     signal: str | None = option(None, "Only this signal of the asset (default: all of them).")
     comment: str = option("", "Why: what was seen, the work order.")
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    """Which Modbus device and which addresses to read (``shopfloor modbus scan``)."""
+
+    target: str = field(metadata={"help": "The device: HOST or HOST:PORT (port 502 if none)."})
+    unit: int = option(1, "Unit id (slave id) to ask.", min=0, max=255)
+    table: str = option("holding", "holding, input, coils or discrete.")
+    start: int = option(0, "First address (counted from 0).", min=0, max=65535)
+    count: int = option(100, "How many addresses from start.", min=1, max=65536)
+    timeout_s: float = option(3.0, "Seconds per request.", param_decls=("--timeout",), min=0.1)
+    export: Path | None = field(
+        default=None,
+        metadata={"help": "Write what answers as signal config (.yaml) to this file."},
+    )
+    connector: str = option("modbus", "Connector name in the exported signals.")
