@@ -6,7 +6,8 @@ import asyncio
 import hashlib
 import hmac
 import json
-from email import message_from_bytes
+from dataclasses import replace
+from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from shopfloor.errors import NotificationRefused, NotifierError
 from shopfloor.retry import RetryPolicy
 from shopfloor.runtime.notifiers import Notification, NotificationDispatcher, NotifierConfig
 from shopfloor.runtime.notifiers.dispatcher import build_notifier
+from shopfloor.runtime.notifiers.email import message_of
 from shopfloor.runtime.notifiers.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from tests.receivers import MOSQUITTO, Mailbox, Receiver, free_port
 
@@ -218,6 +220,12 @@ async def test_email_reaches_the_smtp_server(smtp: tuple[int, Mailbox]) -> None:
     assert message["Subject"] == "[alarm] bearing-wear on acme/plant1/machining/cell2/cnc-01: open"
     assert message["To"] == "maint@plant.example"
     assert "health index 12 below 30" in message.get_payload()
+
+
+def test_a_long_subject_reads_back_unchanged() -> None:
+    long = replace(note(), rule="spindle-alarm", asset="acme/plant1/machining/line1/cell1/cnc-01")
+    raw = message_of(long, "shopfloor@plant.example", ["maint@plant.example"]).as_bytes()
+    assert message_from_bytes(raw, policy=policy.default)["Subject"] == long.subject
 
 
 async def test_email_to_a_closed_port_is_a_retryable_error() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from email.message import EmailMessage
+from email.policy import default
 from typing import TYPE_CHECKING
 
 import aiosmtplib
@@ -15,10 +16,14 @@ if TYPE_CHECKING:
 
 __all__ = ["EmailNotifier", "message_of"]
 
+_POLICY = default.clone(max_line_length=998)
+"""Headers fold only beyond RFC 5322's hard limit: a subject folded before its first word
+(a long asset path) reads back with a leading space in some clients (Python's parser)."""
+
 
 def message_of(notification: Notification, sender: str, to: list[str]) -> EmailMessage:
     """The email: the subject says what and where, the body has every field."""
-    message = EmailMessage()
+    message = EmailMessage(policy=_POLICY)
     message["Subject"] = notification.subject
     message["From"] = sender
     message["To"] = ", ".join(to)
