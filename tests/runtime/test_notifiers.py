@@ -19,7 +19,6 @@ from shopfloor.errors import NotificationRefused, NotifierError
 from shopfloor.retry import RetryPolicy
 from shopfloor.runtime.notifiers import Notification, NotificationDispatcher, NotifierConfig
 from shopfloor.runtime.notifiers.dispatcher import build_notifier
-from shopfloor.runtime.notifiers.email import message_of
 from shopfloor.runtime.notifiers.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from tests.receivers import MOSQUITTO, Mailbox, Receiver, free_port
 
@@ -222,10 +221,14 @@ async def test_email_reaches_the_smtp_server(smtp: tuple[int, Mailbox]) -> None:
     assert "health index 12 below 30" in message.get_payload()
 
 
-def test_a_long_subject_reads_back_unchanged() -> None:
+@pytest.mark.integration
+async def test_a_long_subject_arrives_unchanged(smtp: tuple[int, Mailbox]) -> None:
+    port, box = smtp
     long = replace(note(), rule="spindle-alarm", asset="acme/plant1/machining/line1/cell1/cnc-01")
-    raw = message_of(long, "shopfloor@plant.example", ["maint@plant.example"]).as_bytes()
-    assert message_from_bytes(raw, policy=policy.default)["Subject"] == long.subject
+    notifier = build_notifier(email(port))
+    await notifier.send(long)
+    await notifier.close()
+    assert message_from_bytes(box.messages[0], policy=policy.default)["Subject"] == long.subject
 
 
 async def test_email_to_a_closed_port_is_a_retryable_error() -> None:

@@ -16,14 +16,15 @@ if TYPE_CHECKING:
 
 __all__ = ["EmailNotifier", "message_of"]
 
-_POLICY = default.clone(max_line_length=998)
-"""Headers fold only beyond RFC 5322's hard limit: a subject folded before its first word
-(a long asset path) reads back with a leading space in some clients (Python's parser)."""
+_WIRE = default.clone(linesep="\r\n", max_line_length=998)
+"""How a message is written to the server: headers fold only beyond RFC 5322's hard limit,
+because a subject folded before its first word (a long asset path) reads back with a
+leading space in some clients (Python's own parser among them)."""
 
 
 def message_of(notification: Notification, sender: str, to: list[str]) -> EmailMessage:
     """The email: the subject says what and where, the body has every field."""
-    message = EmailMessage(policy=_POLICY)
+    message = EmailMessage()
     message["Subject"] = notification.subject
     message["From"] = sender
     message["To"] = ", ".join(to)
@@ -46,7 +47,9 @@ class EmailNotifier:
         c = self._config
         try:
             await aiosmtplib.send(
-                message_of(notification, c.sender, c.to),
+                message_of(notification, c.sender, c.to).as_bytes(policy=_WIRE),
+                sender=c.sender,
+                recipients=c.to,
                 hostname=c.host,
                 port=c.port,
                 username=c.username,
