@@ -84,7 +84,8 @@ def demo_project_text(opcua_port: int, *, notifiers: str = "[]") -> str:
         "alert_rules: []": (
             f"alert_rules:\n  - name: {RULE}\n    deployment: {MODEL}       # where it runs active"
             "\n    output: state             # 0 normal, 1 warning, 2 alarm"
-            "\n    threshold: 1.5\n    severity: alarm"
+            "\n    threshold: 1.5\n    clear_for_s: 60            # resolved after a minute below"
+            "\n    severity: alarm"
             "\n    message: spindle bearing anomaly\n    writeback:\n" + writes
         ),
         "notifiers: []": f"notifiers: {notifiers}",
