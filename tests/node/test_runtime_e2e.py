@@ -15,11 +15,14 @@ active deployment's state, writing the simulator's alarm nodes) with the three n
    exactly once: the published window starts are unique and are exactly the windows the
    pipeline cuts from the stored data (computed again from history), with no hole at the
    swap.
-2. ``shopfloor run`` takes over in a subprocess, is killed with SIGKILL while it scores,
-   and is started again; once it has caught up, the simulator stops and the platform is
-   stopped cleanly. The stored scores are then again exactly the windows of the stored
-   data from the deployment on (no hole), and the restarted process scored exactly those
-   after the last score that survived the kill (none twice).
+2. The deployment is stopped while the data go on being stored (a backlog), deployed
+   again, and ``shopfloor run`` takes over in a subprocess: it scores the backlog from
+   stored history and is killed with SIGKILL while it does, leaving stored windows
+   unscored. Started again, once it has caught up, the simulator stops and the platform
+   is stopped cleanly. The stored scores are then exactly the windows of the stored data
+   from the deployment on (no hole: those the kill left unscored among them), and the
+   restarted process scored exactly those after the last score that survived the kill
+   (none twice).
 
 How "expected" is derived: the defect grows exponentially from severity 0.05 at the onset
 to 1 after ``GROWTH_S``; at full severity its impacts dominate the envelope band, far
@@ -59,7 +62,7 @@ from shopfloor.node.pipelines import project_pipeline
 from shopfloor.node.services import project_services
 from shopfloor.pipelines import read_features
 from shopfloor.services.demo import ASSET, MODEL, PIPELINE, RULE, demo_project_text
-from shopfloor.services.deployments import deploy
+from shopfloor.services.deployments import deploy, stop
 from shopfloor.services.models import train_model
 from shopfloor.services.options import TrainOptions
 from shopfloor.sim.cnc import CncSimConfig, CncSimServer
@@ -80,6 +83,7 @@ GROWTH_S = 60.0
 HOP_S = 1.0  # the pipeline's windows: 1 s, back to back
 PAUSE_S = 2.0 + 2 * 2.0  # idle and two tool changes: no window is cut there
 DUE_S = GROWTH_S + 5 * HOP_S + PAUSE_S + 5.0
+BACKLOG_S = 80.0  # machine seconds stored while the deployment is stopped
 SCORE = SignalRef(ASSET, f"{MODEL}.score")
 STATE = SignalRef(ASSET, f"{MODEL}.state")
 ROOT = Path(__file__).parents[2]
@@ -231,6 +235,10 @@ async def live_phase(
         health = (await platform.status())["services"]["deployments"]
         assert health["swaps"] == 1 and health["errors"] == 0
         assert health["deployments"][f"{MODEL} on {ASSET}"]["model"] == f"{MODEL}@2"
+        # a backlog for part 2: the deployment stops while the data go on being stored
+        await stop(store, MODEL, asset=ASSET, who="test")
+        await until(lambda: not deployment_health(platform), "the deployment to stop", 30)
+        await asyncio.sleep(BACKLOG_S / TIME_SCALE)
     finally:
         collector.cancel()
         await platform.stop()  # what the bus holds reaches the store
@@ -241,6 +249,11 @@ async def live_phase(
     async with DuckDBStore(project.store_path, read_only=True) as stored:
         assert starts == await windows_of(stored, project, deployed_ns, starts[-1])
     return deployed_ns
+
+
+def deployment_health(platform: Platform) -> dict[str, Any]:
+    running = (s.health() for s in platform.services if s.name == "deployments")
+    return dict(next(running)["deployments"].get(f"{MODEL} on {ASSET}", {}))
 
 
 async def shopfloor_run(folder: Path, log: Path) -> asyncio.subprocess.Process:
@@ -272,6 +285,10 @@ async def scoring(project: Project, proc: asyncio.subprocess.Process, log: Path)
 async def kill_phase(project: Project, sim: CncSimServer, deployed_ns: int, log: Path) -> None:
     """kill -9 of ``shopfloor run`` and a restart (part 2 of the module docstring)."""
     folder = project.root
+    async with DuckDBStore(project.store_path) as store:  # on again: it resumes from history
+        await deploy(
+            project, store, f"{MODEL}@2", assets=[ASSET], mode="active", name=None, who="test"
+        )
     first = await shopfloor_run(folder, log)
     try:
 
@@ -284,6 +301,10 @@ async def kill_phase(project: Project, sim: CncSimServer, deployed_ns: int, log:
         await first.wait()
     async with DuckDBStore(project.store_path) as store:
         resumed_after = max(await stored_starts(store, SCORE))
+        span = await store.time_range(SignalRef(ASSET, "spindle_accel"))
+        assert span is not None
+        unscored = await windows_of(store, project, resumed_after + 1, span[1])
+    assert unscored, "the kill left no stored window unscored: nothing to resume from history"
     await asyncio.sleep(3.0)  # down: the machine runs on
     restarted_ns = sim.sim_time_ns()
     second = await shopfloor_run(folder, log)
@@ -314,6 +335,7 @@ async def kill_phase(project: Project, sim: CncSimServer, deployed_ns: int, log:
         starts = await stored_starts(store, SCORE)
         assert len(starts) == len(set(starts))
         assert starts == await windows_of(store, project, deployed_ns, starts[-1])
+        assert set(unscored) <= set(starts)
         after_kill = [t for t in starts if t > resumed_after]
         assert format_ns(after_kill[-1]) == settled[-1]["last_window"]
         assert len(after_kill) == settled[-1]["windows"], "a window was scored twice"
