@@ -41,7 +41,6 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Callable
 from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
@@ -61,14 +60,21 @@ from shopfloor.node.lock import read_lock, read_token
 from shopfloor.node.pipelines import project_pipeline
 from shopfloor.node.services import project_services
 from shopfloor.pipelines import read_features
-from shopfloor.services.demo import ASSET, MODEL, PIPELINE, RULE, demo_project_text
+from shopfloor.services.demo import (
+    ASSET,
+    MODEL,
+    PIPELINE,
+    RULE,
+    baseline_training,
+    demo_project_text,
+)
 from shopfloor.services.deployments import deploy, stop
 from shopfloor.services.models import train_model
-from shopfloor.services.options import TrainOptions
 from shopfloor.sim.cnc import CncSimConfig, CncSimServer
 from shopfloor.store import DuckDBStore, Store
 from shopfloor.store.protocol import AlertStore
 from tests.receivers import Mailbox, Receiver
+from tests.runtime.test_deployments import until
 
 pytestmark = [
     pytest.mark.slow,
@@ -87,21 +93,6 @@ BACKLOG_S = 80.0  # machine seconds stored while the deployment is stopped
 SCORE = SignalRef(ASSET, f"{MODEL}.score")
 STATE = SignalRef(ASSET, f"{MODEL}.state")
 ROOT = Path(__file__).parents[2]
-
-
-async def until(check: Callable[[], Any], what: str, timeout_s: float) -> Any:
-    """Wait for ``check()`` (awaited when it is a coroutine) to be truthy; return it."""
-    try:
-        async with asyncio.timeout(timeout_s):
-            while True:
-                result = check()
-                if asyncio.iscoroutine(result):
-                    result = await result
-                if result:
-                    return result
-                await asyncio.sleep(0.1)
-    except TimeoutError:
-        raise AssertionError(f"waited {timeout_s:g} s in vain for {what}") from None
 
 
 def notifiers(webhook_url: str, mqtt_port: int, smtp_port: int) -> str:
@@ -179,13 +170,7 @@ async def live_phase(
         await until(
             baseline_stored, "the healthy period in the store", BASELINE_S / TIME_SCALE + 60
         )
-        options = TrainOptions(
-            name=MODEL,
-            pipeline=PIPELINE,
-            from_=format_ns(start_ns),
-            to=format_ns(baseline_end),
-            split="0.7,0.3",
-        )
+        options = baseline_training(start_ns, baseline_end)
         cards = [await train_model(options, project, who="test", store=store) for _ in (1, 2)]
         assert [c["version"] for c in cards] == [1, 2]
         assert await read_node(sim, "Alarm.Active") is False
@@ -293,6 +278,7 @@ async def kill_phase(project: Project, sim: CncSimServer, deployed_ns: int, log:
     try:
 
         async def scored_some() -> bool:
+            await asyncio.sleep(0.2)  # between two requests to its API
             return int((await scoring(project, first, log)).get("windows", 0)) >= 15
 
         await until(scored_some, "windows scored by 'shopfloor run'", 90)
@@ -311,6 +297,7 @@ async def kill_phase(project: Project, sim: CncSimServer, deployed_ns: int, log:
     try:
 
         async def caught_up() -> bool:
+            await asyncio.sleep(0.2)
             last = (await scoring(project, second, log)).get("last_window")
             return last is not None and last > format_ns(restarted_ns + 5 * NS_PER_S)
 

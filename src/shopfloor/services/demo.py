@@ -38,6 +38,7 @@ __all__ = [
     "DemoOptions",
     "DemoReporter",
     "DemoResult",
+    "baseline_training",
     "demo_project_text",
     "run_demo",
 ]
@@ -79,7 +80,7 @@ def demo_project_text(opcua_port: int, *, notifiers: str = "[]") -> str:
         "  port: 8000": "  port: 0",
         "models: []": (
             "runtime: {reconcile_s: 0.25}\n\n"
-            f"models:\n  - {{name: {MODEL}, pipeline: {PIPELINE}, type: robust_zscore}}"
+            f"models:\n  - {{name: {MODEL}, pipeline: {PIPELINE}, type: pca}}   # SPE"
         ),
         "alert_rules: []": (
             f"alert_rules:\n  - name: {RULE}\n    deployment: {MODEL}       # where it runs active"
@@ -96,6 +97,21 @@ def demo_project_text(opcua_port: int, *, notifiers: str = "[]") -> str:
             raise AssertionError(f"the example project has no {old!r} to replace")
         text = text.replace(old, new)
     return text
+
+
+def baseline_training(start_ns: int, end_ns: int) -> TrainOptions:
+    """Train ``spindle`` on the healthy baseline ``[start_ns, end_ns)``.
+
+    No test part: the baseline is short, and the calibration part needs 20 healthy
+    windows or more (:mod:`shopfloor.ml.calibration`); the live fault is the test.
+    """
+    return TrainOptions(
+        name=MODEL,
+        pipeline=PIPELINE,
+        from_=format_ns(start_ns),
+        to=format_ns(end_ns),
+        split="0.7,0.3",
+    )
 
 
 class DemoReporter(Protocol):
@@ -265,13 +281,7 @@ async def run_demo(
         reporter.phase_done()
         baseline_end = start_ns + int(options.baseline_s * NS_PER_S)
         await asyncio.sleep(2.0)  # let the last baseline blocks reach the store
-        training = TrainOptions(
-            name=MODEL,
-            pipeline=PIPELINE,
-            from_=format_ns(start_ns),
-            to=format_ns(baseline_end),
-            split="0.7,0.3",
-        )
+        training = baseline_training(start_ns, baseline_end)
         card = await train_model(training, project, who="demo", store=store)
         reporter.step(
             "\n   ".join(
@@ -453,6 +463,7 @@ def _plot_trend(
         import matplotlib.pyplot as plt
     except ImportError:
         return None
+    import numpy as np
 
     t_s = (index.column("ts").cast("int64").to_numpy() - start_ns) / 1e9
     health = index.column("value").to_numpy(zero_copy_only=False)
@@ -480,6 +491,7 @@ def _plot_trend(
         fontsize=10,
     )
     ax2.set_yscale("symlog", linthresh=max(1.0, float(thresholds["alarm"])))
+    ax2.set_ylim(bottom=min(0.0, float(np.nanmin(score))) if score.size else 0.0)
     ax2.set_ylabel(f"{MODEL}.score")
     ax2.set_xlabel("machine time since start (min)")
     fig.tight_layout()
