@@ -9,12 +9,12 @@ always has it.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.receivers import Receiver
+from tests.receivers import Mailbox, Receiver, free_port, mosquitto
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("SHOPFLOOR_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
@@ -49,3 +49,25 @@ def webhook_receiver() -> Iterator[Receiver]:
     yield r
     r.server.shutdown()
     r.server.server_close()
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[int]:
+    """A mosquitto broker on a free loopback port; yields the port."""
+    try:
+        with mosquitto(tmp_path) as port:
+            yield port
+    except RuntimeError as err:
+        pytest.fail(str(err))
+
+
+@pytest.fixture
+async def smtp() -> AsyncIterator[tuple[int, Mailbox]]:
+    """An SMTP server on loopback (aiosmtpd) that keeps every message; yields port and box."""
+    from aiosmtpd.controller import Controller
+
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller.port, box
+    controller.stop()

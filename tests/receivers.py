@@ -1,12 +1,71 @@
-"""Receivers that tests send to: an HTTP server on loopback for webhooks."""
+"""Receivers that tests send to on loopback: webhooks (HTTP), MQTT (mosquitto), email (SMTP)."""
 
 from __future__ import annotations
 
+import shutil
+import socket
+import subprocess
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
-__all__ = ["Receiver"]
+__all__ = ["MOSQUITTO", "Mailbox", "Receiver", "free_port", "mosquitto"]
+
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def mosquitto(folder: Path) -> Iterator[int]:
+    """A mosquitto broker on a free loopback port (its config in ``folder``); yields the port.
+
+    Raises
+    ------
+    RuntimeError
+        When mosquitto is not installed or does not start.
+    """
+    if not Path(MOSQUITTO).exists():
+        raise RuntimeError("mosquitto is not installed (make test installs it)")
+    port = free_port()
+    conf = folder / "mosquitto.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stderr=subprocess.PIPE)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    err = proc.stderr.read() if proc.stderr else b""
+                    raise RuntimeError(f"mosquitto did not start: {err!r}") from None
+                threading.Event().wait(0.05)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+
+class Mailbox:
+    """An aiosmtpd handler that keeps every message it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[bytes] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(envelope.content)
+        return "250 OK"
 
 
 class Receiver:

@@ -82,6 +82,16 @@ def test_split_by_time_fractions_keeps_time_order() -> None:
     assert split.description["parts"]["test"]["to"] == "1970-01-01T00:00:20Z"
 
 
+def test_two_fractions_adding_up_to_one_leave_no_test_part() -> None:
+    split = split_by_time(_dataset(98), fractions=(0.7, 0.3))  # 1 - 0.7 - 0.3 is not 0.0
+    assert {k: len(v) for k, v in split.parts.items()} == {
+        "train": 68,
+        "calibration": 29,
+        "test": 0,
+    }
+    assert split.description["fractions"] == [0.7, 0.3, 0.0]
+
+
 def test_split_by_time_cuts_drop_windows_that_straddle_a_cut() -> None:
     data = _dataset(20)
     split = split_by_time(data, cuts_ns=[int(10.5 * S), 15 * S])

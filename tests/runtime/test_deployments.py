@@ -12,6 +12,7 @@ import inspect
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -134,8 +135,8 @@ async def platform(plant: Plant) -> AsyncIterator[Platform]:
         await p.stop()
 
 
-async def until(check: Callable[[], object], what: str, timeout_s: float = 30.0) -> None:
-    """Wait for ``check()`` (or its awaited result) to be true; fail naming ``what``."""
+async def until(check: Callable[[], object], what: str, timeout_s: float = 30.0) -> Any:
+    """Wait for ``check()`` (or its awaited result) to be true; return it; fail naming ``what``."""
     try:
         async with asyncio.timeout(timeout_s):
             while True:
@@ -143,7 +144,7 @@ async def until(check: Callable[[], object], what: str, timeout_s: float = 30.0)
                 if inspect.isawaitable(result):
                     result = await result
                 if result:
-                    return
+                    return result
                 await asyncio.sleep(0.02)
     except TimeoutError:
         raise AssertionError(f"waited in vain for: {what}") from None

@@ -6,12 +6,8 @@ import asyncio
 import hashlib
 import hmac
 import json
-import shutil
-import socket
-import subprocess
-import threading
-from collections.abc import AsyncIterator, Iterator
-from email import message_from_bytes
+from dataclasses import replace
+from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +20,7 @@ from shopfloor.retry import RetryPolicy
 from shopfloor.runtime.notifiers import Notification, NotificationDispatcher, NotifierConfig
 from shopfloor.runtime.notifiers.dispatcher import build_notifier
 from shopfloor.runtime.notifiers.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER
-from tests.receivers import Receiver
+from tests.receivers import MOSQUITTO, Mailbox, Receiver, free_port
 
 FAST = RetryPolicy(initial_s=0.01, max_s=0.05, jitter=0.0)
 CONFIG: TypeAdapter[Any] = TypeAdapter(NotifierConfig)
@@ -42,12 +38,6 @@ def note(severity: str = "alarm", state: str = "open") -> Notification:
         value=12.0,
         signal="acme/plant1/machining/cell2/cnc-01/health_index",
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # -- webhook (the receiver: the webhook_receiver fixture of tests/conftest.py) ------------
@@ -153,31 +143,6 @@ async def test_close_gives_up_what_it_cannot_deliver_in_time() -> None:
 
 # -- MQTT --------------------------------------------------------------------------------------
 
-MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[int]:
-    if not Path(MOSQUITTO).exists():
-        pytest.fail("mosquitto is not installed (make test installs it)")
-    port = free_port()
-    conf = tmp_path / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stderr=subprocess.PIPE)
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-            break
-        except OSError:
-            if proc.poll() is not None:
-                pytest.fail(f"mosquitto did not start: {proc.stderr.read() if proc.stderr else ''}")
-            threading.Event().wait(0.05)
-    yield port
-    proc.terminate()
-    proc.wait(10)
-    if proc.stderr is not None:
-        proc.stderr.close()
-
 
 def mqtt(port: int, **extra: Any) -> Any:
     return CONFIG.validate_python({"type": "mqtt", "name": "uns", "port": port, **extra})
@@ -229,26 +194,6 @@ async def test_mqtt_broker_down_is_retried_until_it_is_back(tmp_path: Path) -> N
 # -- email -------------------------------------------------------------------------------------
 
 
-class Mailbox:
-    def __init__(self) -> None:
-        self.messages: list[bytes] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(envelope.content)
-        return "250 OK"
-
-
-@pytest.fixture
-async def smtp() -> AsyncIterator[tuple[int, Mailbox]]:
-    from aiosmtpd.controller import Controller
-
-    box = Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller.port, box
-    controller.stop()
-
-
 def email(port: int, **extra: Any) -> Any:
     return CONFIG.validate_python(
         {
@@ -274,6 +219,16 @@ async def test_email_reaches_the_smtp_server(smtp: tuple[int, Mailbox]) -> None:
     assert message["Subject"] == "[alarm] bearing-wear on acme/plant1/machining/cell2/cnc-01: open"
     assert message["To"] == "maint@plant.example"
     assert "health index 12 below 30" in message.get_payload()
+
+
+@pytest.mark.integration
+async def test_a_long_subject_arrives_unchanged(smtp: tuple[int, Mailbox]) -> None:
+    port, box = smtp
+    long = replace(note(), rule="spindle-alarm", asset="acme/plant1/machining/line1/cell1/cnc-01")
+    notifier = build_notifier(email(port))
+    await notifier.send(long)
+    await notifier.close()
+    assert message_from_bytes(box.messages[0], policy=policy.default)["Subject"] == long.subject
 
 
 async def test_email_to_a_closed_port_is_a_retryable_error() -> None:

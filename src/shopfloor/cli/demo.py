@@ -53,16 +53,16 @@ class _Printer:
 @options_of(DemoOptions)
 def demo(options: DemoOptions) -> None:
     """Run the main job end to end on the embedded store and bus, and say what it did."""
-    from shopfloor.services.demo import PIPELINE, prepare_demo, run_demo
+    from shopfloor.services.demo import MODEL, PIPELINE, prepare_demo, run_demo
 
     started = time.perf_counter()
     folder = options.folder
     project, port = checked(prepare_demo, options)
-    console.rule("[bold]shopfloor demo: vibration anomaly detection on a CNC spindle")
+    console.rule("[bold]shopfloor demo: train, deploy and alert on a CNC spindle")
     console.print(
         f"project [bold]{project.config.project.name}[/] in {folder}/, "
         f"{sum(len(a.signals) for a in project.config.assets)} signals, "
-        f"pipeline {PIPELINE!r}"
+        f"model {MODEL!r} on the features of pipeline {PIPELINE!r}"
     )
     printer = _Printer()
     try:

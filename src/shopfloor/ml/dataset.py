@@ -262,10 +262,15 @@ class Split:
         return dataset.subset(self.parts[name])
 
 
+_ROUND_OFF = 1e-9
+"""A rest of 1 this small is the round-off of the fractions given, not a test part."""
+
+
 def _fractions(values: Sequence[float]) -> tuple[float, float, float]:
     fr = [float(v) for v in values]
     if len(fr) == 2:
-        fr.append(max(0.0, 1.0 - fr[0] - fr[1]))
+        rest = 1.0 - fr[0] - fr[1]
+        fr.append(rest if rest > _ROUND_OFF else 0.0)  # 1 - 0.7 - 0.3 is 5.6e-17, not a part
     if len(fr) != 3 or any(not math.isfinite(v) or v < 0 for v in fr) or fr[0] <= 0:
         raise ModelError(
             f"split fractions {list(values)}: give train,calibration[,test] fractions, "

@@ -60,14 +60,15 @@ def project_services(project: Project, *, pipelines: bool = True) -> list[Callab
     The alert engine, pipelines and the deployment runtime start before connectors, so
     their subscriptions see the first records; the deployment runtime after the alert
     engine, which it tells what runs. The runtime runs whenever the project has pipelines
-    (a deployment may be made while the platform runs).
+    (a deployment may be made while the platform runs), also with ``pipelines=False``,
+    which leaves out only the pipelines' own live services.
     """
     services: list[Callable[[Any], Any]] = []
     if project.config.alert_rules:
         services.append(functools.partial(alert_service, project))
     for config in project.config.pipelines if pipelines else []:
         services.append(functools.partial(pipeline_service, project, config.name))
-    if pipelines and project.config.pipelines:
+    if project.config.pipelines:
         services.append(functools.partial(deployment_service, project))
     if any(c.enabled for c in project.config.connectors):
         services.append(_engine(project))

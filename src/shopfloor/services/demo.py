@@ -1,10 +1,13 @@
 """The main job, end to end, on the embedded default (DuckDB, in-process bus).
 
 A simulated CNC machining centre runs as a real OPC UA server; the platform connects to
-it with its OPC UA connector, stores scalars and tri-axial vibration, learns the healthy
-spindle from a baseline, then watches live data through the same pipeline while a
-bearing fault grows, and raises an alarm. :func:`run_demo` does it and returns how well
-it went (:class:`DemoResult`); a :class:`DemoReporter` hears about each step.
+it with its OPC UA connector and stores scalars and tri-axial vibration. The demo then
+does what a reliability engineer does with the runtime: trains a model on the healthy
+baseline (registered as ``spindle@1`` with its model card and report), deploys it active
+on the machine, and lets the project's alert rule on the deployment's state raise an
+alarm when a bearing fault grows, and write it back to the machine's alarm node.
+:func:`run_demo` does it and returns how well it went (:class:`DemoResult`); a
+:class:`DemoReporter` hears about each step.
 """
 
 from __future__ import annotations
@@ -12,32 +15,110 @@ from __future__ import annotations
 import asyncio
 import shutil
 import socket
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from shopfloor.config import Project, find_project, load_project
 from shopfloor.config.template import EXAMPLE_PROJECT
-from shopfloor.model import NS_PER_S, EventRecord, SignalRef, format_ns
+from shopfloor.model import NS_PER_S, Alert, SignalRef, format_ns
 from shopfloor.node import ApiFactory, Platform
-from shopfloor.node.pipelines import fitted_path, pipeline_service, project_pipeline
 from shopfloor.node.services import project_services
-from shopfloor.pipelines import fit_pipeline, pipeline_state, run_history, save_state
-from shopfloor.services.options import DemoOptions
+from shopfloor.services.deployments import deploy
+from shopfloor.services.models import train_model, trained_lines
+from shopfloor.services.options import DemoOptions, TrainOptions
+from shopfloor.store.protocol import AlertStore
 
-__all__ = ["ASSET", "PIPELINE", "DemoOptions", "DemoReporter", "DemoResult", "run_demo"]
+__all__ = [
+    "ASSET",
+    "MODEL",
+    "PIPELINE",
+    "RULE",
+    "DemoOptions",
+    "DemoReporter",
+    "DemoResult",
+    "baseline_training",
+    "demo_project_text",
+    "run_demo",
+]
 
 ASSET = "acme/plant1/machining/line1/cell1/cnc-01"
 PIPELINE = "spindle-health"
-THRESHOLD = 10.0
+MODEL = "spindle"
+RULE = "spindle-alarm"
 POLL_S = 0.5
+ALARM_NODES = {  # what the alert writes to the machine: node name, value
+    "Alarm.Active": True,
+    "Alarm.Severity": 800,
+    "Alarm.Message": "{severity}: {message}",
+}
+_TYPES = {"Alarm.Active": "Boolean", "Alarm.Severity": "Int32", "Alarm.Message": "String"}
+
+
+def _node(name: str) -> str:
+    return f"ns=2;s=CNC01.{name}"
+
+
+def demo_project_text(opcua_port: int, *, notifiers: str = "[]") -> str:
+    """The demo's ``factory.yaml``: the example project, with the model, rule and write-back.
+
+    ``notifiers`` is the YAML of the project's ``notifiers:`` list (none in the demo).
+    """
+    targets = "\n".join(
+        f'      - {{address: "{_node(name)}", type: {_TYPES[name]}'
+        + (", min: 1, max: 1000}" if name == "Alarm.Severity" else "}")
+        for name in ALARM_NODES
+    )
+    writes = "\n".join(
+        f'      - {{connector: cnc, address: "{_node(name)}", value: {value!r}'
+        + (", reset: false}" if name == "Alarm.Active" else "}")
+        for name, value in ALARM_NODES.items()
+    ).replace("True", "true")
+    text = EXAMPLE_PROJECT.replace("opc.tcp://127.0.0.1:4840", f"opc.tcp://127.0.0.1:{opcua_port}")
+    replacements = {
+        "  port: 8000": "  port: 0",
+        "models: []": (
+            "runtime: {reconcile_s: 0.25}\n\n"
+            f"models:\n  - {{name: {MODEL}, pipeline: {PIPELINE}, type: pca}}   # SPE"
+        ),
+        "alert_rules: []": (
+            f"alert_rules:\n  - name: {RULE}\n    deployment: {MODEL}       # where it runs active"
+            "\n    output: state             # 0 normal, 1 warning, 2 alarm"
+            "\n    threshold: 1.5\n    clear_for_s: 60            # resolved after a minute below"
+            "\n    severity: alarm"
+            "\n    message: spindle bearing anomaly\n    writeback:\n" + writes
+        ),
+        "notifiers: []": f"notifiers: {notifiers}",
+        "writeback: []": "writeback:\n  - connector: cnc\n    targets:\n" + targets,
+    }
+    for old, new in replacements.items():
+        if old not in text:  # pragma: no cover - the example project changed under us
+            raise AssertionError(f"the example project has no {old!r} to replace")
+        text = text.replace(old, new)
+    return text
+
+
+def baseline_training(start_ns: int, end_ns: int) -> TrainOptions:
+    """Train ``spindle`` on the healthy baseline ``[start_ns, end_ns)``.
+
+    No test part: the baseline is short, and the calibration part needs 20 healthy
+    windows or more (:mod:`shopfloor.ml.calibration`); the live fault is the test.
+    """
+    return TrainOptions(
+        name=MODEL,
+        pipeline=PIPELINE,
+        from_=format_ns(start_ns),
+        to=format_ns(end_ns),
+        split="0.7,0.3",
+    )
 
 
 class DemoReporter(Protocol):
     """What the demo tells as it runs (the CLI prints it; a test may just collect it)."""
 
     def step(self, text: str) -> None:
-        """A step is done (one line)."""
+        """A step is done (one or more lines)."""
 
     def phase(self, label: str, total_s: float) -> None:
         """A phase of ``total_s`` machine seconds begins."""
@@ -57,20 +138,24 @@ class DemoResult:
     start_ns: int
     onset_ns: int
     baseline_end_ns: int
-    alerts: list[EventRecord]
+    deployed_ns: int
+    alerts: list[Alert]
     rows: dict[str, int]
     letters: int
     connector: dict[str, Any]
     plot: Path | None
     ground_truth: Path
-    false_alarms: list[EventRecord] = field(default_factory=list)
-    true_alarms: list[EventRecord] = field(default_factory=list)
+    card: dict[str, Any] = field(default_factory=dict)
+    written: dict[str, Any] = field(default_factory=dict)
+    first_alert_wall_s: float | None = None
+    false_alarms: list[Alert] = field(default_factory=list)
+    true_alarms: list[Alert] = field(default_factory=list)
 
     def stored(self) -> str:
         """What the platform stored over OPC UA, and how its connector fared."""
         rows, connector = self.rows, self.connector
         return (
-            f"5. stored over OPC UA: {rows['scalars']:,} scalar values, "
+            f"stored over OPC UA: {rows['scalars']:,} scalar values, "
             f"{rows['waveforms']:,} vibration blocks ({rows['waveforms'] * 25600 * 3:,} "
             f"samples), {rows['events']:,} events; {self.letters} dead letters; "
             f"connector {connector['state']}, {connector['reconnects']} reconnects"
@@ -80,28 +165,44 @@ class DemoResult:
         """How well it went: onset, first alarm, false alarms, files; where to look next."""
         start_ns, onset_ns = self.start_ns, self.onset_ns
         healthy_s = (onset_ns - start_ns) / NS_PER_S
+        unseen_s = (onset_ns - self.baseline_end_ns) / NS_PER_S
         lines = [
             f"fault onset (ground truth)   {format_ns(onset_ns)}  (machine time {healthy_s:.0f} s)"
         ]
         if self.true_alarms:
             first = self.true_alarms[0]
             lines.append(
-                f"first alarm                  {format_ns(first.ts_ns)}  "
-                f"{(first.ts_ns - onset_ns) / NS_PER_S:.0f} s after onset ({first.message})"
+                f"first alarm                  {format_ns(first.opened_ns)}  "
+                f"{(first.opened_ns - onset_ns) / NS_PER_S:.0f} s after onset "
+                f"({first.rule}: {first.message})"
             )
+            if self.first_alert_wall_s is not None:
+                lines.append(
+                    f"time to first trusted alert  {self.first_alert_wall_s:.0f} s from "
+                    f"connecting the machine (machine time "
+                    f"{(first.opened_ns - start_ns) / NS_PER_S:.0f} s: baseline, training, "
+                    "deployment, detection)"
+                )
         else:
             lines.append("first alarm                  none within the watch time")
         lines.append(
             f"false alarms before onset    {len(self.false_alarms)} "
-            f"(over {healthy_s:.0f} s of healthy running)"
+            f"(over {healthy_s:.0f} s of healthy running, {unseen_s:.0f} s of it after "
+            "the training baseline)"
         )
+        if self.written:
+            shown = ", ".join(f"{k} = {v!r}" for k, v in self.written.items())
+            lines.append(f"written to the machine       {shown} (read back)")
+        report = self.card.get("report")
+        if report:
+            lines.append(f"model report                 {report['html']}")
         if self.plot is not None:
             lines.append(f"health trend                 {self.plot}")
         lines.append(f"ground truth                 {self.ground_truth}")
         lines.append(
-            f"done in {seconds:.0f} s. Look around: shopfloor signals -p {folder}; "
-            f"shopfloor query -p {folder} --asset {ASSET} "
-            "--signal health.anomaly_score --every 10s"
+            f"done in {seconds:.0f} s. Look around: shopfloor deployments list -p {folder}; "
+            f"shopfloor alerts list -p {folder}; shopfloor query -p {folder} --asset {ASSET} "
+            f"--signal {MODEL}.health_index --every 10s"
         )
         return lines
 
@@ -116,9 +217,7 @@ def prepare_demo(options: DemoOptions) -> tuple[Project, int]:
         elif stale.exists():
             stale.unlink()
     port = _free_port()
-    text = EXAMPLE_PROJECT.replace("opc.tcp://127.0.0.1:4840", f"opc.tcp://127.0.0.1:{port}")
-    text = text.replace("  port: 8000", "  port: 0")
-    (folder / "factory.yaml").write_text(text, encoding="utf-8")
+    (folder / "factory.yaml").write_text(demo_project_text(port), encoding="utf-8")
     return load_project(find_project(folder)), port
 
 
@@ -129,14 +228,14 @@ async def run_demo(
     reporter: DemoReporter,
     api: ApiFactory | None = None,
 ) -> DemoResult:
-    """Run the simulator and the platform, fit on the baseline, watch for the fault.
+    """Run the simulator and the platform; train, deploy, and watch for the fault.
 
     ``api`` builds the platform's HTTP API (the caller's choice: services sit below it).
 
     Raises
     ------
     ShopfloorError
-        When the simulator, the platform or the pipeline fails.
+        When the simulator, the platform, training or the deployment fails.
     """
     from shopfloor.sim.cnc import CncSimConfig, CncSimServer
 
@@ -154,15 +253,16 @@ async def run_demo(
     )
     sim = CncSimServer(sim_config)
     await sim.start()
+    started = time.monotonic()
     start_ns = sim.model.start_ns
-    # connectors now; the pipeline joins once it has learned the baseline
+    # connectors, the alert engine and the deployment runtime (no pipeline shortcut)
     platform = Platform.from_project(
-        project,
-        api=api,
-        services=project_services(project, pipelines=False),
+        project, api=api, services=project_services(project, pipelines=False)
     )
     try:
         await platform.start()
+        store = platform.store
+        assert isinstance(store, AlertStore)  # the embedded store keeps alerts
         reporter.step(
             f"1. simulated CNC on {sim.endpoint_url} ({options.time_scale:g}x real time, "
             f"outer-race fault from {onset_s:g} s); platform API {platform.api_url}"
@@ -170,7 +270,7 @@ async def run_demo(
         accel = SignalRef(ASSET, "spindle_accel")
         reporter.phase("2. healthy baseline", options.baseline_s)
         while (sim.sim_time_ns() - start_ns) / NS_PER_S < options.baseline_s:
-            blocks = await platform.store.count(accel)
+            blocks = await store.count(accel)
             status = sim.status()
             reporter.progress(
                 (status.sim_time_ns - start_ns) / NS_PER_S,
@@ -181,49 +281,71 @@ async def run_demo(
         reporter.phase_done()
         baseline_end = start_ns + int(options.baseline_s * NS_PER_S)
         await asyncio.sleep(2.0)  # let the last baseline blocks reach the store
-        pipeline, plan = project_pipeline(project, PIPELINE, load_fitted=False)
-        fit_info = await fit_pipeline(platform.store, pipeline, start_ns, baseline_end)
-        save_state(fitted_path(project, PIPELINE), pipeline_state(pipeline, fit_info))
-        history = await run_history(platform.store, pipeline, plan, start_ns, baseline_end)
+        training = baseline_training(start_ns, baseline_end)
+        card = await train_model(training, project, who="demo", store=store)
         reporter.step(
-            f"3. fitted {PIPELINE!r} (hash {pipeline.spec_hash[:12]}) on "
-            f"{fit_info['windows']} cutting windows, regimes {fit_info['regimes']}; "
-            f"scored the baseline: {history.windows} windows, "
-            f"{history.alerts} alarms"
+            "\n   ".join(
+                [
+                    "3. trained on the baseline's cutting windows (shopfloor train):",
+                    *trained_lines(card),
+                ]
+            )
         )
-        service = pipeline_service(project, PIPELINE, platform)
-        await service.start()
-        platform.services.append(service)
-        # what arrived while fitting: the same pipeline over the stored history (the
-        # live one takes over from here; both give the same values where they meet)
-        await run_history(platform.store, pipeline, plan, baseline_end, sim.sim_time_ns())
-        await _watch(options, platform, sim, start_ns, baseline_end, reporter)
+        changes = await deploy(
+            project,
+            store,
+            f"{MODEL}@{card['version']}",
+            assets=[ASSET],
+            mode="active",
+            name=None,
+            who="demo",
+            reason="trained on the demo's healthy baseline",
+        )
+        deployed_ns = int(changes[0]["changed_ns"])
+        await _until_running(platform)
+        reporter.step(
+            f"4. deployed {MODEL}@{card['version']} active on {ASSET}: it scores every "
+            f"cutting window and writes {MODEL}.score, .health_index and .state; rule "
+            f"{RULE!r} raises on state alarm and writes back to the machine"
+        )
+        alert = await _watch(options, platform, sim, start_ns, reporter)
+        first_alert_wall_s = time.monotonic() - started if alert is not None else None
+        written: dict[str, Any] = {}
+        if alert is not None:
+            written = await _written_back(store, alert, sim)
+            reporter.step(
+                f"6. alarm {format_ns(alert.opened_ns)}: {alert.message}; written back and "
+                "read from the machine: "
+                + ", ".join(f"{name} = {value!r}" for name, value in written.items())
+            )
         await asyncio.sleep(1.0)
         health = await platform.status()
-        stats = await platform.store.stats()
+        stats = await store.stats()
         end_ns = sim.sim_time_ns()
-        scores = await platform.store.read_scalars(
-            SignalRef(ASSET, "health.anomaly_score"), start_ns, end_ns
+        index = await store.read_scalars(
+            SignalRef(ASSET, f"{MODEL}.health_index"), start_ns, end_ns + NS_PER_S
         )
-        snr = await platform.store.read_scalars(
-            SignalRef(ASSET, "health.envelope.bpfo.snr.x"), start_ns, end_ns
+        scores = await store.read_scalars(
+            SignalRef(ASSET, f"{MODEL}.score"), start_ns, end_ns + NS_PER_S
         )
-        alerts = await platform.store.read_events(start_ns, end_ns + NS_PER_S, kind="alert_raised")
-        letters = await platform.store.count_dead_letters()
+        alerts = await store.list_alerts(rule=RULE)
+        letters = await store.count_dead_letters()
         onset = sim.model.onset_ns
         onset_ns = onset if onset is not None else start_ns + int(onset_s * NS_PER_S)
     finally:
         await platform.stop()
         await sim.stop()
-    true_alarms = [a for a in alerts if a.ts_ns >= onset_ns]
+    alerts.sort(key=lambda a: a.opened_ns)
+    true_alarms = [a for a in alerts if a.opened_ns >= onset_ns]
     plot = await asyncio.to_thread(
         _plot_trend,
         folder / "health_trend.png",
+        index,
         scores,
-        snr,
+        card["calibration"]["thresholds"],
         start_ns,
         onset_ns,
-        true_alarms[0].ts_ns if true_alarms else None,
+        true_alarms[0].opened_ns if true_alarms else None,
         baseline_end,
     )
     return DemoResult(
@@ -231,15 +353,36 @@ async def run_demo(
         start_ns=start_ns,
         onset_ns=onset_ns,
         baseline_end_ns=baseline_end,
+        deployed_ns=deployed_ns,
         alerts=alerts,
         rows=dict(stats.rows),
         letters=letters,
         connector=dict(health["services"]["connectors"]["cnc"]),
         plot=plot,
         ground_truth=folder / "ground_truth.json",
-        false_alarms=[a for a in alerts if a.ts_ns < onset_ns],
+        card=card,
+        written=written,
+        first_alert_wall_s=first_alert_wall_s,
+        false_alarms=[a for a in alerts if a.opened_ns < onset_ns],
         true_alarms=true_alarms,
     )
+
+
+def _deployment_health(platform: Platform) -> dict[str, Any]:
+    for service in platform.services:
+        if service.name == "deployments":
+            entry = service.health()["deployments"].get(f"{MODEL} on {ASSET}")
+            return dict(entry) if entry else {}
+    return {}
+
+
+async def _until_running(platform: Platform, timeout_s: float = 30.0) -> None:
+    """Wait until the deployment runtime runs the new deployment."""
+    async with asyncio.timeout(timeout_s):
+        while True:  # the runtime tells no one; it reads the store every reconcile_s
+            if _deployment_health(platform):
+                return
+            await asyncio.sleep(0.1)
 
 
 async def _watch(
@@ -247,36 +390,53 @@ async def _watch(
     platform: Platform,
     sim: Any,
     start_ns: int,
-    baseline_end: int,
     reporter: DemoReporter,
-) -> None:
-    """Watch live scores until the watch time ends, or 30 s after the first alarm."""
-    alert_ns = None
-    reporter.phase("4. watching live", options.watch_s)
+) -> Alert | None:
+    """Watch the deployment until the watch time ends, or 20 s after the first alarm."""
+    store = platform.store
+    assert isinstance(store, AlertStore)
+    alert: Alert | None = None
+    reporter.phase("5. watching live", options.watch_s)
     end_s = options.baseline_s + options.watch_s
     while (sim.sim_time_ns() - start_ns) / NS_PER_S < end_s:
         status = sim.status()
-        events = await platform.store.read_events(
-            baseline_end, status.sim_time_ns + NS_PER_S, kind="alert_raised"
-        )
-        scores = await platform.store.read_scalars(
-            SignalRef(ASSET, "health.anomaly_score"),
+        live = _deployment_health(platform)
+        index = await store.read_scalars(
+            SignalRef(ASSET, f"{MODEL}.health_index"),
             status.sim_time_ns - 30 * NS_PER_S,
             status.sim_time_ns + NS_PER_S,
         )
-        last = scores.column("value")[-1].as_py() if scores.num_rows else float("nan")
+        last = index.column("value")[-1].as_py() if index.num_rows else float("nan")
+        if alert is None:
+            raised = await store.list_alerts(rule=RULE)
+            if raised:
+                alert = min(raised, key=lambda a: a.opened_ns)
+                end_s = min(end_s, (status.sim_time_ns - start_ns) / NS_PER_S + 20.0)
         reporter.progress(
             (status.sim_time_ns - start_ns) / NS_PER_S - options.baseline_s,
-            f"fault severity {status.fault_severity:4.2f}, score {last:6.1f}",
-            alarm=bool(events),
+            f"fault severity {status.fault_severity:4.2f}, health index {last:5.1f}, "
+            f"state {live.get('state', '-')}, {live.get('windows', 0)} windows scored",
+            alarm=alert is not None,
         )
-        if events and alert_ns is None:
-            alert_ns = events[0].ts_ns
-            watch_until = status.sim_time_ns + 30 * NS_PER_S
-            end_s = min(end_s, (watch_until - start_ns) / NS_PER_S)
         await asyncio.sleep(POLL_S)
     reporter.progress(options.watch_s, "")
     reporter.phase_done()
+    return alert
+
+
+async def _written_back(store: AlertStore, alert: Alert, sim: Any) -> dict[str, Any]:
+    """Wait for the alert's write-back, then read the alarm nodes back from the machine."""
+    from asyncua import Client
+
+    async with asyncio.timeout(30):
+        while True:
+            history = await store.alert_history(alert.id or 0)
+            if sum(c.action in ("written", "write_failed") for c in history) >= len(ALARM_NODES):
+                break
+            await asyncio.sleep(0.2)
+    client = Client(sim.endpoint_url, timeout=10)
+    async with client:  # as an operator panel would see it, not through the platform
+        return {name: await client.get_node(sim.node_id(name)).read_value() for name in ALARM_NODES}
 
 
 def _free_port() -> int:
@@ -287,14 +447,15 @@ def _free_port() -> int:
 
 def _plot_trend(
     path: Path,
+    index: Any,
     scores: Any,
-    snr_table: Any,
+    thresholds: dict[str, float],
     start_ns: int,
     onset_ns: int,
     alert_ns: int | None,
     baseline_end_ns: int,
 ) -> Path | None:
-    """Score and BPFO envelope SNR over machine time; ``None`` without matplotlib."""
+    """The deployment's health index and score over machine time; ``None`` without matplotlib."""
     try:
         import matplotlib
 
@@ -304,28 +465,34 @@ def _plot_trend(
         return None
     import numpy as np
 
-    t_s = (scores.column("ts").cast("int64").to_numpy() - start_ns) / 1e9
-    score = scores.column("value").to_numpy()
-    snr_t = (snr_table.column("ts").cast("int64").to_numpy() - start_ns) / 1e9
-    snr = np.interp(t_s, snr_t, snr_table.column("value").to_numpy()) if snr_t.size else score
+    t_s = (index.column("ts").cast("int64").to_numpy() - start_ns) / 1e9
+    health = index.column("value").to_numpy(zero_copy_only=False)
+    s_t = (scores.column("ts").cast("int64").to_numpy() - start_ns) / 1e9
+    score = scores.column("value").to_numpy(zero_copy_only=False)
     onset_s = (onset_ns - start_ns) / 1e9
     baseline_end_s = (baseline_end_ns - start_ns) / 1e9
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(9, 5.5), sharex=True)
-    ax1.plot(t_s / 60, score, ".", ms=3, color="tab:blue", label="anomaly score (max |z|)")
-    ax1.axhline(THRESHOLD, color="tab:red", lw=1, ls="--", label=f"alarm threshold {THRESHOLD:g}")
-    ax2.plot(t_s / 60, snr, ".", ms=3, color="tab:purple")
+    ax1.plot(t_s / 60, health, ".", ms=3, color="tab:blue")
+    ax1.axhline(50, color="tab:red", lw=1, ls="--", label="alarm threshold (health index 50)")
+    ax1.set_ylim(-3, 103)
+    ax2.plot(s_t / 60, score, ".", ms=3, color="tab:purple")
+    ax2.axhline(thresholds["alarm"], color="tab:red", lw=1, ls="--", label="alarm")
+    ax2.axhline(thresholds["warning"], color="tab:orange", lw=1, ls=":", label="warning")
     for ax in (ax1, ax2):
         ax.axvspan(0, baseline_end_s / 60, color="tab:green", alpha=0.08)
         ax.axvline(onset_s / 60, color="black", lw=1, ls=":")
         if alert_ns is not None:
             ax.axvline((alert_ns - start_ns) / 1e9 / 60, color="tab:red", lw=1.2)
-    ax1.set_yscale("symlog", linthresh=10)
-    ax1.set_ylabel("score")
-    ax1.legend(loc="upper left", fontsize=8)
+        ax.legend(loc="lower left" if ax is ax1 else "upper left", fontsize=8)
+    ax1.set_ylabel(f"{MODEL}.health_index")
     ax1.set_title(
-        "CNC spindle health: baseline (green), fault onset (dotted), alarm (red)", fontsize=10
+        "CNC spindle health (deployed model): training baseline (green), fault onset "
+        "(dotted), alarm (red)",
+        fontsize=10,
     )
-    ax2.set_ylabel("BPFO envelope SNR, x")
+    ax2.set_yscale("symlog", linthresh=max(1.0, float(thresholds["alarm"])))
+    ax2.set_ylim(bottom=min(0.0, float(np.nanmin(score))) if score.size else 0.0)
+    ax2.set_ylabel(f"{MODEL}.score")
     ax2.set_xlabel("machine time since start (min)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

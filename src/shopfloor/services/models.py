@@ -155,9 +155,17 @@ def _budget(o: TrainOptions, config: ModelConfig | None) -> FalseAlarmBudget | N
 
 
 async def train_model(
-    o: TrainOptions, project: Project, *, who: str, progress: Progress | None = None
+    o: TrainOptions,
+    project: Project,
+    *,
+    who: str,
+    progress: Progress | None = None,
+    store: Store | None = None,
 ) -> dict[str, Any]:
     """Train, calibrate and register a new version of model ``o.name``; return its card.
+
+    The history is read from ``store`` when given (a platform running in this process),
+    else from the project's store, opened for the training.
 
     An anomaly model learns from the healthy (or unlabelled) windows of the training part;
     its thresholds are quantiles of its scores on the healthy windows of the calibration
@@ -197,10 +205,10 @@ async def train_model(
         except ModelError as err:
             raise ConfigError(f"--false-alarm-budget: {err}") from err
     registry = model_registry(project)
-    async with project_store(project) as store:
-        labels = await _annotations(store, o.labels, pipeline)
+    async with project_store(project, store) as source:
+        labels = await _annotations(source, o.labels, pipeline)
         dataset = await build_dataset(
-            store, pipeline, ranges, annotations=labels, progress=progress
+            source, pipeline, ranges, annotations=labels, progress=progress
         )
     split = _split(dataset, o.split)
     train = split.part(dataset, "train")

@@ -13,13 +13,16 @@ __all__ = ["project_store"]
 
 
 @asynccontextmanager
-async def project_store(project: Project) -> AsyncIterator[Store]:
+async def project_store(project: Project, store: Store | None = None) -> AsyncIterator[Store]:
     """Open the store of ``project`` (through the running platform when there is one).
 
     Parameters
     ----------
     project
         The loaded project.
+    store
+        A store the caller already holds open (a platform in the same process): it is
+        used as it is, and left open.
 
     Yields
     ------
@@ -33,8 +36,11 @@ async def project_store(project: Project) -> AsyncIterator[Store]:
     ...     async with project_store(project) as store:
     ...         return len(await store.signals())
     """
-    store = await open_project_store(project)
-    try:
+    if store is not None:
         yield store
+        return
+    opened = await open_project_store(project)
+    try:
+        yield opened
     finally:
-        await store.close()
+        await opened.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from email.message import EmailMessage
+from email.policy import default
 from typing import TYPE_CHECKING
 
 import aiosmtplib
@@ -14,6 +15,11 @@ if TYPE_CHECKING:
     from shopfloor.runtime.notifiers.config import EmailNotifierConfig
 
 __all__ = ["EmailNotifier", "message_of"]
+
+_WIRE = default.clone(linesep="\r\n", max_line_length=998)
+"""How a message is written to the server: headers fold only beyond RFC 5322's hard limit,
+because a subject folded before its first word (a long asset path) reads back with a
+leading space in some clients (Python's own parser among them)."""
 
 
 def message_of(notification: Notification, sender: str, to: list[str]) -> EmailMessage:
@@ -41,7 +47,9 @@ class EmailNotifier:
         c = self._config
         try:
             await aiosmtplib.send(
-                message_of(notification, c.sender, c.to),
+                message_of(notification, c.sender, c.to).as_bytes(policy=_WIRE),
+                sender=c.sender,
+                recipients=c.to,
                 hostname=c.host,
                 port=c.port,
                 username=c.username,
