@@ -126,3 +126,34 @@ def test_command_runs_and_refuses_bad_options(tmp_path: Path) -> None:
         [*run, "--rates", "good=lots"], capture_output=True, text=True, check=False
     )
     assert bad.returncode == 2 and "--rates" in bad.stderr
+
+
+@pytest.mark.integration
+async def test_the_plc_serves_counts_and_fires_the_reject_gate(tmp_path: Path) -> None:
+    """A Modbus client reads the counts and rejects a defective part through holding:10."""
+    from pymodbus.client import AsyncModbusTcpClient
+
+    from shopfloor.sim.packaging.plc import PackagingPlc
+
+    config = PackagingSimConfig(seed=4, size=32, speed_parts_s=50)
+    line = PackagingLine(config)
+    parts = list(line.parts(30))
+    bad = next(p for p in parts if p.defect != "good")
+    async with PackagingPlc(line) as plc:
+        await plc.sync(parts[-1].part_id)
+        client = AsyncModbusTcpClient("127.0.0.1", port=plc.port)
+        await client.connect()
+        try:
+            counts = (await client.read_input_registers(0, count=8)).registers
+            assert counts[1] == 30 and counts[7] == parts[-1].part_id
+            assert (await client.read_holding_registers(0, count=1)).registers == [3000]
+            await client.write_registers(10, [0, 9_999])  # a part that was never made
+            await plc.sync(parts[-1].part_id)
+            await client.write_registers(10, [bad.part_id >> 16, bad.part_id & 0xFFFF])
+            await plc.sync(parts[-1].part_id)
+            counts = (await client.read_input_registers(0, count=8)).registers
+            assert (await client.read_holding_registers(10, count=2)).registers == [0, 0]
+        finally:
+            client.close()
+    assert counts[3] == 1 and counts[5] == 0  # one reject, of a defective part
+    assert plc.unknown_rejects == 1 and line.counts.rejected_defective == 1

@@ -84,6 +84,10 @@ def packaging(
         str | None, typer.Option(help="Stop after this long (10s, 5min); default: run on.")
     ] = None,
     parts: Annotated[int | None, typer.Option(min=1, help="Stop after this many parts.")] = None,
+    modbus_port: Annotated[
+        int | None,
+        typer.Option(help="Serve line state and the reject gate over Modbus TCP (0: a free port)."),
+    ] = None,
 ) -> None:
     """Run a simulated packaging line: carton images with defects into a hot folder.
 
@@ -104,17 +108,40 @@ def packaging(
         duration_s = None if duration is None else parse_duration_s(duration)
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="--duration") from err
+    from shopfloor.sim.packaging.line import PackagingLine
+    from shopfloor.sim.packaging.plc import PackagingPlc
     from shopfloor.sim.packaging.runner import run_line
 
     async def main() -> dict[str, Any]:
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-        typer.echo(f"READY packaging line writing to {folder} at {speed:g} parts/s", err=True)
-        line = await run_line(
-            config, folder, duration_s=duration_s, parts=parts, partial=partial_writes, stop=stop
-        )
-        return line.counts.as_dict()
+        line = PackagingLine(config)
+
+        async def produce(plc: PackagingPlc | None = None) -> None:
+            await run_line(
+                config,
+                folder,
+                duration_s=duration_s,
+                parts=parts,
+                partial=partial_writes,
+                stop=stop,
+                line=line,
+                plc=plc,
+            )
+
+        if modbus_port is None:
+            typer.echo(f"READY packaging line writing to {folder} at {speed:g} parts/s", err=True)
+            await produce()
+            return line.counts.as_dict()
+        async with PackagingPlc(line, port=modbus_port) as plc:
+            typer.echo(
+                f"READY packaging line writing to {folder} at {speed:g} parts/s; PLC on "
+                f"modbus://127.0.0.1:{plc.port}",
+                err=True,
+            )
+            await produce(plc)
+        return {**line.counts.as_dict(), "unknown_rejects": plc.unknown_rejects}
 
     typer.echo(json.dumps(asyncio.run(main())))
 

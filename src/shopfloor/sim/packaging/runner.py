@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from shopfloor.sim.packaging.line import HotFolderWriter, PackagingLine, PackagingSimConfig
+from shopfloor.sim.packaging.plc import PackagingPlc
 
 __all__ = ["run_line"]
 
@@ -24,13 +25,17 @@ async def run_line(
     partial: bool = False,
     stop: asyncio.Event | None = None,
     on_part: Callable[[int, str], None] | None = None,
+    line: PackagingLine | None = None,
+    plc: PackagingPlc | None = None,
 ) -> PackagingLine:
     """Produce parts at the line speed until ``duration_s``, ``parts`` or ``stop``.
 
     A part that cannot be written in its slot is not skipped: the line falls behind and
     logs it once (the camera's folder is slower than the line), rather than lose images.
+    With ``plc`` (started by the caller, on the same ``line``), its counts and reject
+    gate follow every part.
     """
-    line = PackagingLine(config)
+    line = line or PackagingLine(config)
     writer = HotFolderWriter(folder, partial=partial)
     period_s = 1.0 / config.speed_parts_s
     started = time.monotonic()
@@ -52,6 +57,8 @@ async def run_line(
                 behind_logged = True
             part = line.next_part()
             await writer.write(part, config.image_format)
+            if plc is not None:
+                await plc.sync(part.part_id)
             if on_part is not None:
                 on_part(part.part_id, part.defect)
     finally:
