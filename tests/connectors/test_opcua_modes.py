@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from asyncua.ua import uaerrors
 
+from shopfloor.connectors import quiet
 from shopfloor.connectors.opcua import client as opcua_client
 from shopfloor.connectors.opcua.client import OpcUaConnector, connect_client
 from shopfloor.connectors.opcua.config import OpcUaConfig
@@ -142,7 +143,7 @@ async def test_connection_loss_is_one_warning_line(
         (r.name, r.getMessage()[:120]) for r in loud
     ]
     assert not any(r.exc_info for r in loud)
-    assert opcua_client._TO_DEBUG in logging.getLogger("asyncua.client.ua_client").filters
+    assert quiet._TO_DEBUG in logging.getLogger("asyncua.client.ua_client").filters
 
 
 async def test_a_stalled_engine_does_not_make_blocks_pile_up(

@@ -38,6 +38,7 @@ from shopfloor.connectors.opcua.values import (
     to_event,
     to_waveform,
 )
+from shopfloor.connectors.quiet import demote_to_debug
 from shopfloor.errors import ConfigError, ConnectorAuthError, ConnectorError, ConnectorNotReady
 from shopfloor.model import (
     NS_PER_S,
@@ -112,30 +113,13 @@ _NOISY_LOGGERS = (
 )
 
 
-class _ToDebug(logging.Filter):
-    """Turn a record into a debug record (traceback kept for whoever logs at debug)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno > logging.DEBUG:
-            record.msg = f"{record.levelname.lower()}: {record.msg}"
-            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
-        # handlers rarely set a level of their own: keep the record only where debug is on
-        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
-
-
-_TO_DEBUG = _ToDebug()
-
-
 def quiet_asyncua_loggers() -> None:
     """Demote asyncua's client warnings and tracebacks to debug (idempotent).
 
     The connector reports each connection event in one line at warning level
     (``opcua.connection_lost``); asyncua's own account stays available at debug level.
     """
-    for name in _NOISY_LOGGERS:
-        logger = logging.getLogger(name)
-        if _TO_DEBUG not in logger.filters:
-            logger.addFilter(_TO_DEBUG)
+    demote_to_debug(*_NOISY_LOGGERS)
 
 
 async def _offered_endpoints(config: OpcUaConfig) -> str:
