@@ -1,0 +1,554 @@
+"""Benchmark of the deployment runtime: latency to the store, throughput, scaling.
+
+Run alone from the repository root::
+
+    .venv/bin/python -m bench.bench_runtime
+
+Data: accelerometers at 25.6 kHz in 100 ms blocks, published on the platform's in-process
+bus as a connector publishes what it receives. One asset has a one-channel accelerometer,
+twelve have a ten-channel one. A model (isolation forest, ONNX) is trained per layout with
+``shopfloor train`` on 60 s of stored history (1 s windows: RMS, peak, kurtosis, crest
+factor, ISO velocity RMS, spectral centroid and kurtosis of every channel) and deployed
+active on each asset. Each run is a fresh :class:`~shopfloor.node.Platform` on the
+project's DuckDB store: the bus, the store sink (raw blocks and scores into DuckDB) and the
+deployment runtime (:class:`~shopfloor.runtime.deployments.DeploymentService`); the
+store's ``write`` is timed as it returns (committed).
+
+* **Latency**: blocks published in real time on 1, 10 and 50 channels (the solo asset;
+  one ten-channel asset; five). For each window, the time from the publish of the block
+  that completes it to its ``<name>.score`` row committed in the store. Baseline: the same
+  publisher with no deployment runtime, from the same block's publish to the block
+  committed in the store (a bare sink).
+* **Throughput**: twelve ten-channel assets, blocks published as fast as the bus takes
+  them, ``scoring_workers=1``, every thread of the process pinned to one CPU: channel
+  seconds of data scored (score in the store) per wall second, i.e. how many 25.6 kHz
+  channels the process keeps up with in real time. Baseline: a bare ``numpy.fft.rfft``
+  of every channel's window, on the same CPU.
+* **Scaling**: the same load with two scoring workers against one, not pinned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.harness import Measurement, Section
+from shopfloor.config import Project, load_project
+from shopfloor.model import (
+    NS_PER_S,
+    Provenance,
+    Record,
+    ScalarBatch,
+    SignalRef,
+    WaveformBlock,
+    format_ns,
+    now_ns,
+    topic_for,
+)
+from shopfloor.node import Platform, ServiceFactory
+from shopfloor.node.backends import create_bus
+from shopfloor.node.deployments import project_catalog
+from shopfloor.runtime.deployments import DeploymentService, deploy_model
+from shopfloor.services.models import train_model
+from shopfloor.services.options import TrainOptions
+from shopfloor.store import DuckDBStore, WriteReport
+
+FS_HZ = 25600.0
+BLOCK_S = 0.1
+BLOCK_N = round(FS_HZ * BLOCK_S)
+HOP_NS = round(BLOCK_S * NS_PER_S)
+WIDE_CHANNELS = 10
+N_WIDE = 12
+LEVELS = (1, 10, 50)
+HISTORY_S = 60
+LATENCY_S = float(os.environ.get("SHOPFLOOR_BENCH_RUNTIME_S", "20"))
+"""Seconds of real-time data per latency run (each level; the baseline runs get half)."""
+THROUGHPUT_S = float(os.environ.get("SHOPFLOOR_BENCH_RUNTIME_LOAD_S", "10"))
+"""Seconds of data per asset in each throughput and scaling run."""
+LATENCY_GOAL_MS = 250.0
+THROUGHPUT_GOAL = 100.0
+SCALING_GOAL = 1.8
+SCALING_REPEAT = 2
+MODEL = "isolation_forest"
+
+ROOT = "acme/bench/runtime/line1/cell1"
+SOLO = f"{ROOT}/solo"
+WIDE = [f"{ROOT}/wide-{i:02d}" for i in range(1, N_WIDE + 1)]
+FEATURES = [
+    "rms",
+    "peak",
+    "kurtosis",
+    "crest_factor",
+    "velocity_rms",
+    "spectral_centroid",
+    "spectral_kurtosis",
+]
+
+
+def _project_text() -> str:
+    def asset(path: str, channels: int) -> str:
+        names = ", ".join(f"c{i}" for i in range(channels))
+        return (
+            f"  - path: {path}\n    signals:\n      - {{name: accel, kind: waveform, unit: g, "
+            f"sample_rate_hz: {FS_HZ:g}, channels: [{names}]}}\n"
+        )
+
+    def pipeline(name: str, path: str) -> str:
+        return (
+            f"  - name: {name}\n    asset: {path}\n    sources: [accel]\n"
+            f"    window: {{length_s: 1.0}}\n"
+            f"    steps:\n      - features: {{features: [{', '.join(FEATURES)}]}}\n"
+        )
+
+    return (
+        "project: {name: bench-runtime}\n"
+        "runtime: {scoring_workers: 1, reconcile_s: 0.2}\n"
+        "assets:\n"
+        + asset(SOLO, 1)
+        + "".join(asset(a, WIDE_CHANNELS) for a in WIDE)
+        + "pipelines:\n"
+        + pipeline("solo-health", SOLO)
+        + pipeline("wide-health", WIDE[0])
+    )
+
+
+class _Signals:
+    """Reused 100 ms blocks of data (a shaft tone, a resonance, noise) per channel count."""
+
+    def __init__(self, variants: int = 10) -> None:
+        self._data: dict[int, list[np.ndarray[Any, Any]]] = {}
+        self._variants = variants
+
+    def data(self, channels: int, i: int) -> np.ndarray[Any, Any]:
+        if channels not in self._data:
+            rng = np.random.default_rng(channels)
+            out = []
+            for v in range(self._variants):
+                t = (v * BLOCK_N + np.arange(BLOCK_N)) / FS_HZ
+                tone = np.sin(2 * np.pi * 160.0 * t) + 0.3 * np.sin(2 * np.pi * 3000.0 * t)
+                gains = np.linspace(0.5, 1.5, channels)
+                noise = 0.2 * rng.standard_normal((BLOCK_N, channels))
+                out.append(np.ascontiguousarray(tone[:, None] * gains + noise))
+            self._data[channels] = out
+        return self._data[channels][i % self._variants]
+
+    def block(self, asset: str, channels: int, t0_ns: int, i: int) -> WaveformBlock:
+        return WaveformBlock(
+            SignalRef(asset, "accel"), t0_ns, FS_HZ, self.data(channels, i), "g", Provenance("b")
+        )
+
+
+class _TimedStore(DuckDBStore):
+    """The project's store, noting when each block and each score is committed.
+
+    ``keep_raw=False`` drops the waveform blocks instead of writing them (the runtime's
+    own cost, without storing the raw data it scores).
+    """
+
+    def __init__(self, project: Project, *, keep_raw: bool = True) -> None:
+        super().__init__(project.store_path, project.config.store)
+        self.keep_raw = keep_raw
+        self.blocks: dict[tuple[str, int], float] = {}
+        self.scores: dict[tuple[str, int], float] = {}
+        self._target: tuple[dict[tuple[str, int], float], int, int] | None = None
+        self.reached = asyncio.Event()
+
+    def expect(self, *, scores: bool, from_ns: int, n: int) -> None:
+        """Set :attr:`reached` once ``n`` scores (or blocks) from ``from_ns`` on are stored."""
+        self._target = (self.scores if scores else self.blocks, from_ns, n)
+
+    async def write(self, records: Sequence[Record]) -> WriteReport:
+        if not self.keep_raw:
+            records = [r for r in records if not isinstance(r, WaveformBlock)]
+        report = await super().write(records) if records else WriteReport()
+        t = time.perf_counter()
+        for r in records:
+            if isinstance(r, WaveformBlock):
+                self.blocks[(r.signal.asset, r.t0_ns)] = t
+            elif isinstance(r, ScalarBatch) and r.signal.name.endswith(".score"):
+                for t0 in r.ts_ns.tolist():
+                    self.scores[(r.signal.asset, t0)] = t
+        if self._target is not None:
+            done, from_ns, n = self._target
+            if sum(1 for k in done if k[1] >= from_ns) >= n:
+                self.reached.set()
+        return report
+
+
+THREAD_GROUPS = {
+    "MainThread": "event loop",
+    "scoring": "scoring workers",
+    "store-writer": "store writer",
+    "store-reader": "store readers",
+    "asyncio": "other Python threads",
+}
+
+
+def _thread_cpu_s() -> dict[int, tuple[str, float]]:
+    """CPU seconds (user + system) of each thread of this process, with its group's name.
+
+    Threads Python did not start (DuckDB's own) are ``duckdb threads``.
+    """
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[int, tuple[str, float]] = {}
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:  # not Linux: no figures by thread
+        return out
+    for tid in tids:
+        try:
+            fields = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        name = names.get(int(tid))
+        group = "duckdb threads"
+        if name is not None:
+            prefix = name.rstrip("0123456789").rstrip("_")
+            group = THREAD_GROUPS.get(prefix, "other Python threads")
+        out[int(tid)] = (group, (int(fields[11]) + int(fields[12])) / tick)
+    return out
+
+
+def _cpu_by_group(
+    before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]
+) -> dict[str, float]:
+    groups: dict[str, float] = {}
+    for tid, (group, cpu) in after.items():
+        spent = cpu - before.get(tid, (group, 0.0))[1]
+        groups[group] = groups.get(group, 0.0) + spent
+    return groups
+
+
+@dataclass
+class _Plant:
+    folder: Path
+    project: Project
+    next_t0_ns: int = 0
+    """Where the next run's data starts: after everything stored so far."""
+    signals: _Signals = field(default_factory=_Signals)
+
+    def start_ns(self) -> int:
+        t = max(self.next_t0_ns, (now_ns() // NS_PER_S + 1) * NS_PER_S)
+        return t
+
+
+def _new_plant(folder: Path) -> _Plant:
+    """The project file, loaded."""
+    folder.mkdir(parents=True)
+    (folder / "factory.yaml").write_text(_project_text())
+    return _Plant(folder, load_project(folder))
+
+
+async def _train(plant: _Plant) -> None:
+    """History of the solo and the first wide asset; both models trained and deployed."""
+    project = plant.project
+    start = (now_ns() // NS_PER_S - HISTORY_S - 600) * NS_PER_S
+    async with DuckDBStore(project.store_path, project.config.store) as store:
+        for a in project.config.assets:
+            await store.register_signals(a.path, a.signals)
+        for asset, channels in ((SOLO, 1), (WIDE[0], WIDE_CHANNELS)):
+            blocks = [
+                plant.signals.block(asset, channels, start + i * HOP_NS, i)
+                for i in range(HISTORY_S * 10)
+            ]
+            for chunk in range(0, len(blocks), 100):
+                await store.write(blocks[chunk : chunk + 100])
+    for name, pipeline in (("solo", "solo-health"), ("wide", "wide-health")):
+        options = TrainOptions(
+            name=name,
+            pipeline=pipeline,
+            from_=format_ns(start),
+            to=format_ns(start + HISTORY_S * NS_PER_S),
+            model=MODEL,
+            split="0.6,0.4",
+        )
+        await train_model(options, project, who="bench")
+    async with DuckDBStore(project.store_path, project.config.store) as store:
+        catalog = project_catalog(project)
+        await deploy_model(store, catalog, "solo@1", assets=[SOLO], mode="active", who="bench")
+        await deploy_model(store, catalog, "wide@1", assets=WIDE, mode="active", who="bench")
+
+
+@dataclass
+class _Run:
+    published: dict[tuple[str, int], float]
+    store: _TimedStore
+    started: float
+    windows: int
+    """Windows expected per asset."""
+    t0_ns: int
+    cpu_s: dict[str, float]
+    """CPU seconds of each group of threads from the first publish to the last record stored."""
+    wall_s: float
+
+
+def _layout(channels: int) -> list[tuple[str, int]]:
+    """The assets carrying ``channels`` channels: the solo one, or ten-channel ones."""
+    if channels == 1:
+        return [(SOLO, 1)]
+    return [(a, WIDE_CHANNELS) for a in WIDE[: channels // WIDE_CHANNELS]]
+
+
+async def _run(
+    plant: _Plant,
+    layout: list[tuple[str, int]],
+    seconds: float,
+    *,
+    workers: int | None,
+    realtime: bool,
+    keep_raw: bool = True,
+) -> _Run:
+    """Publish ``seconds`` of data of each asset; wait until it is all in the store.
+
+    ``workers=None`` runs no deployment runtime (the bare sink).
+    """
+    project = plant.project
+    store = _TimedStore(project, keep_raw=keep_raw)
+    services: list[ServiceFactory] = []
+    if workers is not None:
+        n = workers
+
+        def runtime(p: Platform) -> DeploymentService:
+            return DeploymentService(
+                p.store, p.bus, project_catalog(project), workers=n, reconcile_s=0.2
+            )
+
+        services.append(runtime)
+    platform = Platform(project, store, create_bus(project.config.bus), services=services)
+    await platform.start()
+    published: dict[tuple[str, int], float] = {}
+    n_blocks = round(seconds / BLOCK_S)
+    t0 = plant.start_ns()
+    plant.next_t0_ns = t0 + n_blocks * HOP_NS + NS_PER_S
+    try:
+        if workers is not None:  # each group has read the (empty) history since its last run
+            await asyncio.sleep(1.0)
+        scored = workers is not None
+        store.expect(
+            scores=scored, from_ns=t0, n=len(layout) * (n_blocks // 10 if scored else n_blocks)
+        )
+        cpu_before = _thread_cpu_s()
+        started = time.perf_counter()
+        for i in range(n_blocks):
+            if realtime:
+                delay = started + (i + 1) * BLOCK_S - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            for asset, channels in layout:
+                block = plant.signals.block(asset, channels, t0 + i * HOP_NS, i)
+                published[(asset, block.t0_ns)] = time.perf_counter()
+                await platform.bus.publish(topic_for(block.signal), block)
+        windows = n_blocks // 10
+        async with asyncio.timeout(120):
+            await store.reached.wait()
+        wall_s = time.perf_counter() - started
+        cpu_s = _cpu_by_group(cpu_before, _thread_cpu_s())
+    finally:
+        await platform.stop()
+    return _Run(published, store, started, windows, t0, cpu_s, wall_s)
+
+
+def _latencies_ms(run: _Run, layout: list[tuple[str, int]], *, scored: bool) -> list[float]:
+    """From the publish of each window's last block to its score (or that block) stored."""
+    out = []
+    for asset, _ in layout:
+        for w in range(run.windows):
+            last = run.t0_ns + (w * 10 + 9) * HOP_NS
+            if scored:
+                stored = run.store.scores[(asset, run.t0_ns + w * NS_PER_S)]
+            else:
+                stored = run.store.blocks[(asset, last)]
+            out.append((stored - run.published[(asset, last)]) * 1e3)
+    return out
+
+
+def _rate(run: _Run, layout: list[tuple[str, int]]) -> float:
+    """Channel seconds scored per wall second, from the first publish to the last score."""
+    keys = [(a, run.t0_ns + w * NS_PER_S) for a, _ in layout for w in range(run.windows)]
+    end = max(run.store.scores[k] for k in keys)
+    channel_s = sum(c for _, c in layout) * run.windows
+    return channel_s / (end - run.started)
+
+
+@contextlib.contextmanager
+def _pinned() -> Iterator[int | None]:
+    """Pin every thread of this process to one CPU (``None`` where that is not possible)."""
+    try:
+        before = os.sched_getaffinity(0)
+        tids = [int(t) for t in os.listdir("/proc/self/task")]
+    except (AttributeError, OSError):
+        yield None
+        return
+    cpu = max(before)
+    pinned = []
+    for tid in tids:
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(tid, {cpu})
+            pinned.append(tid)
+    try:
+        yield cpu
+    finally:
+        for tid in [int(t) for t in os.listdir("/proc/self/task")]:
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(tid, before)
+
+
+def _bare_rfft_rate(plant: _Plant, seconds: float = 3.0) -> float:
+    """Channel seconds per wall second of a bare ``numpy.fft.rfft`` of each 1 s window."""
+    windows = [
+        np.concatenate([plant.signals.data(WIDE_CHANNELS, i + k) for k in range(10)]).T
+        for i in range(4)
+    ]
+    done = 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for w in windows:
+            np.fft.rfft(w, axis=-1)
+            done += w.shape[0]
+    return done / (time.perf_counter() - start)
+
+
+def _cpu_note(run: _Run, layout: list[tuple[str, int]]) -> str:
+    """The CPU the run took, by group of threads, per channel second scored."""
+    channel_s = sum(c for _, c in layout) * run.windows
+    total = sum(run.cpu_s.values())
+    parts = ", ".join(
+        f"{group} {cpu / channel_s * 1e3:.2f}"
+        for group, cpu in sorted(run.cpu_s.items(), key=lambda kv: -kv[1])
+        if cpu > 0
+    )
+    return (
+        f"{total / run.wall_s:.2f} cores busy on average; CPU per channel second "
+        f"{total / channel_s * 1e3:.2f} ms ({parts})"
+    )
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q))
+
+
+def run() -> Section:
+    """Latency at 1, 10 and 50 channels, throughput on one core, 2 workers against 1."""
+    section = Section(
+        title="Deployment runtime: latency, throughput, scaling (shopfloor.runtime.deployments)",
+        description=(
+            f"Accelerometers at {FS_HZ / 1000:g} kHz in {BLOCK_S * 1e3:g} ms blocks published "
+            "on the platform's in-process bus, as a connector publishes what it receives; 1 s "
+            f"windows, {len(FEATURES)} features per channel ({', '.join(FEATURES)}), an "
+            "isolation forest (ONNX) per layout trained with `shopfloor train` and deployed "
+            "active; each run a fresh platform (bus, store sink into DuckDB, deployment "
+            "runtime). Latency: from the publish of the block completing a window to its "
+            "score committed in the store, with blocks published in real time on 1 channel "
+            f"(one asset), 10 (one 10-channel asset) and 50 (five); baseline: the same "
+            "publisher with no runtime, publish to the block committed (bare sink). "
+            f"Throughput: {N_WIDE} 10-channel assets published as fast as the bus takes "
+            "them, one scoring worker, the process pinned to one CPU; baseline: bare "
+            "numpy.fft.rfft of each channel's 1 s window on that CPU. Scaling: the same "
+            "load with 2 scoring workers against 1, not pinned."
+        ),
+    )
+    with tempfile.TemporaryDirectory(prefix="bench-runtime-") as tmp:
+        plant = _new_plant(Path(tmp) / "plant")
+        asyncio.run(_train(plant))
+        # latency
+        for channels in LEVELS:
+            layout = _layout(channels)
+            bare = asyncio.run(_run(plant, layout, LATENCY_S / 2, workers=None, realtime=True))
+            ours = asyncio.run(_run(plant, layout, LATENCY_S, workers=1, realtime=True))
+            base_ms = _latencies_ms(bare, layout, scored=False)
+            ours_ms = _latencies_ms(ours, layout, scored=True)
+            for q in (50, 99):
+                goal = channels == 50 and q == 99
+                section.measurements.append(
+                    Measurement(
+                        f"latency p{q}, {channels} channel{'s' if channels > 1 else ''}",
+                        _percentile(ours_ms, q),
+                        "ms",
+                        _percentile(base_ms, q),
+                        "bare sink",
+                        higher_is_better=False,
+                        goal=f"<= {LATENCY_GOAL_MS:g} ms" if goal else "",
+                        goal_max=LATENCY_GOAL_MS if goal else None,
+                    )
+                )
+            section.notes.append(
+                f"{channels} channel(s): {len(ours_ms)} windows scored, latency max "
+                f"{max(ours_ms):.0f} ms (bare sink: {len(base_ms)} blocks, max "
+                f"{max(base_ms):.0f} ms)"
+            )
+        # throughput on one CPU: the runtime alone, then the whole platform
+        layout = _layout(N_WIDE * WIDE_CHANNELS)
+        with _pinned() as cpu:
+            alone = asyncio.run(
+                _run(plant, layout, THROUGHPUT_S, workers=1, realtime=False, keep_raw=False)
+            )
+            whole = asyncio.run(_run(plant, layout, THROUGHPUT_S, workers=1, realtime=False))
+            bare_rate = _bare_rfft_rate(plant)
+        for what, r in (("runtime alone", alone), ("whole platform, raw blocks stored", whole)):
+            section.measurements.append(
+                Measurement(
+                    f"channels scored in real time on one CPU ({what})",
+                    _rate(r, layout),
+                    "channels",
+                    bare_rate,
+                    "bare numpy.fft.rfft",
+                    goal=f">= {THROUGHPUT_GOAL:g} channels",
+                    goal_min=THROUGHPUT_GOAL,
+                )
+            )
+            section.notes.append(f"one CPU, {what}: {_cpu_note(r, layout)}")
+        # scaling: the runtime alone, 1 and 2 workers, interleaved
+        runs: dict[int, list[_Run]] = {1: [], 2: []}
+        for _ in range(SCALING_REPEAT):
+            for workers in (1, 2):
+                runs[workers].append(
+                    asyncio.run(
+                        _run(
+                            plant,
+                            layout,
+                            THROUGHPUT_S,
+                            workers=workers,
+                            realtime=False,
+                            keep_raw=False,
+                        )
+                    )
+                )
+        best = {w: max(runs[w], key=lambda r: _rate(r, layout)) for w in runs}
+        section.measurements.append(
+            Measurement(
+                "2 scoring workers vs 1 (channels in real time, runtime alone)",
+                _rate(best[2], layout),
+                "channels",
+                _rate(best[1], layout),
+                "1 worker",
+                goal=f">= {SCALING_GOAL:g} x",
+                goal_ratio=SCALING_GOAL,
+            )
+        )
+        for w in (1, 2):
+            rates = ", ".join(f"{_rate(r, layout):.0f}" for r in runs[w])
+            section.notes.append(
+                f"{w} worker(s), runs {rates} channels; the best: {_cpu_note(best[w], layout)}"
+            )
+        section.notes.append(
+            "one CPU: every thread of the process pinned to CPU "
+            + (f"{cpu}" if cpu is not None else "none (no sched_setaffinity here)")
+            + " with os.sched_setaffinity"
+        )
+    return section
+
+
+if __name__ == "__main__":
+    for m in run().measurements:
+        print(f"{m.name}: {m.ours:.3g} {m.unit} (baseline {m.baseline})")
