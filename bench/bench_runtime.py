@@ -32,10 +32,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,7 @@ from shopfloor.model import (
 from shopfloor.node import Platform, ServiceFactory
 from shopfloor.node.backends import create_bus
 from shopfloor.node.deployments import project_catalog
-from shopfloor.runtime.deployments import DeploymentService, deploy_model
+from shopfloor.runtime.deployments import DeploymentService, Runnable, Scorer, deploy_model
 from shopfloor.services.models import train_model
 from shopfloor.services.options import TrainOptions
 from shopfloor.store import DuckDBStore, WriteReport
@@ -79,6 +80,10 @@ LATENCY_GOAL_MS = 250.0
 THROUGHPUT_GOAL = 100.0
 SCALING_GOAL = 1.8
 SCALING_REPEAT = 2
+GIL_WINDOWS = 40
+PROBE_SLEEP_S = 0.001
+PROBE_LATE_S = 0.002
+PROBE_T0_NS = 10**18
 MODEL = "isolation_forest"
 
 ROOT = "acme/bench/runtime/line1/cell1"
@@ -194,39 +199,50 @@ THREAD_GROUPS = {
 }
 
 
-def _thread_cpu_s() -> dict[int, tuple[str, float]]:
-    """CPU seconds (user + system) of each thread of this process, with its group's name.
+@dataclass
+class _Use:
+    """What a group of threads did over a stretch of wall time, in seconds."""
 
-    Threads Python did not start (DuckDB's own) are ``duckdb threads``.
+    running_s: float = 0.0
+    waiting_s: float = 0.0
+    """Runnable but waiting for a core (other processes, or too few cores)."""
+
+
+def _thread_use() -> dict[int, tuple[str, float, float]]:
+    """Per thread: its group's name, seconds run and seconds waited for a core so far.
+
+    From ``/proc/self/task/TID/schedstat`` (Linux); empty elsewhere. Threads Python did
+    not start (DuckDB's own) are ``duckdb threads``.
     """
     names = {t.native_id: t.name for t in threading.enumerate()}
-    tick = os.sysconf("SC_CLK_TCK")
-    out: dict[int, tuple[str, float]] = {}
+    out: dict[int, tuple[str, float, float]] = {}
     try:
         tids = os.listdir("/proc/self/task")
-    except OSError:  # not Linux: no figures by thread
+    except OSError:
         return out
     for tid in tids:
         try:
-            fields = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
+            ran, waited, _ = Path(f"/proc/self/task/{tid}/schedstat").read_text().split()
+        except (OSError, ValueError):
             continue
         name = names.get(int(tid))
         group = "duckdb threads"
         if name is not None:
             prefix = name.rstrip("0123456789").rstrip("_")
             group = THREAD_GROUPS.get(prefix, "other Python threads")
-        out[int(tid)] = (group, (int(fields[11]) + int(fields[12])) / tick)
+        out[int(tid)] = (group, int(ran) / 1e9, int(waited) / 1e9)
     return out
 
 
-def _cpu_by_group(
-    before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]
-) -> dict[str, float]:
-    groups: dict[str, float] = {}
-    for tid, (group, cpu) in after.items():
-        spent = cpu - before.get(tid, (group, 0.0))[1]
-        groups[group] = groups.get(group, 0.0) + spent
+def _use_by_group(
+    before: dict[int, tuple[str, float, float]], after: dict[int, tuple[str, float, float]]
+) -> dict[str, _Use]:
+    groups: dict[str, _Use] = {}
+    for tid, (group, ran, waited) in after.items():
+        _, ran0, waited0 = before.get(tid, (group, 0.0, 0.0))
+        use = groups.setdefault(group, _Use())
+        use.running_s += ran - ran0
+        use.waiting_s += waited - waited0
     return groups
 
 
@@ -288,8 +304,8 @@ class _Run:
     windows: int
     """Windows expected per asset."""
     t0_ns: int
-    cpu_s: dict[str, float]
-    """CPU seconds of each group of threads from the first publish to the last record stored."""
+    use: dict[str, _Use]
+    """What each group of threads did from the first publish to the last record stored."""
     wall_s: float
 
 
@@ -338,7 +354,7 @@ async def _run(
         store.expect(
             scores=scored, from_ns=t0, n=len(layout) * (n_blocks // 10 if scored else n_blocks)
         )
-        cpu_before = _thread_cpu_s()
+        use_before = _thread_use()
         started = time.perf_counter()
         for i in range(n_blocks):
             if realtime:
@@ -353,10 +369,10 @@ async def _run(
         async with asyncio.timeout(120):
             await store.reached.wait()
         wall_s = time.perf_counter() - started
-        cpu_s = _cpu_by_group(cpu_before, _thread_cpu_s())
+        use = _use_by_group(use_before, _thread_use())
     finally:
         await platform.stop()
-    return _Run(published, store, started, windows, t0, cpu_s, wall_s)
+    return _Run(published, store, started, windows, t0, use, wall_s)
 
 
 def _latencies_ms(run: _Run, layout: list[tuple[str, int]], *, scored: bool) -> list[float]:
@@ -420,26 +436,159 @@ def _bare_rfft_rate(plant: _Plant, seconds: float = 3.0) -> float:
 
 
 def _cpu_note(run: _Run, layout: list[tuple[str, int]]) -> str:
-    """The CPU the run took, by group of threads, per channel second scored."""
+    """Cores the run kept busy, by group of threads, and how long they waited for one."""
     channel_s = sum(c for _, c in layout) * run.windows
-    total = sum(run.cpu_s.values())
+    running = sum(u.running_s for u in run.use.values())
+    waiting = sum(u.waiting_s for u in run.use.values())
     parts = ", ".join(
-        f"{group} {cpu / channel_s * 1e3:.2f}"
-        for group, cpu in sorted(run.cpu_s.items(), key=lambda kv: -kv[1])
-        if cpu > 0
+        f"{group} {u.running_s / channel_s * 1e3:.2f}"
+        for group, u in sorted(run.use.items(), key=lambda kv: -kv[1].running_s)
+        if u.running_s > 0.001 * run.wall_s
     )
     return (
-        f"{total / run.wall_s:.2f} cores busy on average; CPU per channel second "
-        f"{total / channel_s * 1e3:.2f} ms ({parts})"
+        f"{running / run.wall_s:.2f} cores busy on average, threads waiting for a core "
+        f"{waiting / run.wall_s:.2f} of the time; CPU per channel second "
+        f"{running / channel_s * 1e3:.2f} ms ({parts})"
     )
+
+
+async def _runnables(plant: _Plant, assets: Sequence[str]) -> list[Runnable]:
+    """The deployments on ``assets``, loaded as the runtime loads them."""
+    project = plant.project
+    async with DuckDBStore(project.store_path, project.config.store) as store:
+        deployments = [d for d in await store.list_deployments() if d.running]
+    catalog = project_catalog(project)
+    return [catalog.load(d) for a in assets for d in deployments if d.asset == a]
+
+
+def _scoring_work(plant: _Plant, runnable: Runnable, windows: int) -> Callable[[], None]:
+    """A scoring worker's job for ``windows`` windows of one asset, with no bus or store.
+
+    Cut the windows, compute the features, score, calibrate and make the records.
+    """
+
+    def work() -> None:
+        run, scorer = runnable.pipeline.start(), Scorer(runnable)
+        asset = runnable.deployment.asset
+        for w in range(windows):
+            blocks = [
+                plant.signals.block(asset, WIDE_CHANNELS, PROBE_T0_NS + (w * 10 + i) * HOP_NS, i)
+                for i in range(10)
+            ]
+            done = run.push(blocks)
+            assert done is not None
+            scorer.score(runnable.pipeline.transform(done, until=1))
+
+    return work
+
+
+def _late_wakeups(work: Callable[[], None]) -> float:
+    """Share of a probe thread's 1 ms sleeps that end over 2 ms late while ``work`` runs.
+
+    A thread waking from a sleep needs the GIL: while ``work`` holds it, the probe waits
+    for the switch interval (5 ms). Waiting for a core delays it too, which the idle
+    baseline of the same run shows.
+    """
+    stop = threading.Event()
+    lateness: list[float] = []
+
+    def probe() -> None:
+        while not stop.is_set():
+            start = time.perf_counter()
+            time.sleep(PROBE_SLEEP_S)
+            lateness.append(time.perf_counter() - start - PROBE_SLEEP_S)
+
+    thread = threading.Thread(target=probe)
+    thread.start()
+    try:
+        work()
+    finally:
+        stop.set()
+        thread.join()
+    return float(np.mean(np.asarray(lateness) > PROBE_LATE_S)) if lateness else float("nan")
+
+
+def _blocked_share(works: Sequence[Callable[[], None]]) -> float:
+    """Mean share of their time threads running ``works`` at once are blocked.
+
+    Blocked: neither running nor waiting for a core (``schedstat``), i.e. waiting for
+    the GIL or any other lock.
+    """
+    shares: list[float] = []
+
+    def measured(work: Callable[[], None]) -> None:
+        path = Path(f"/proc/self/task/{threading.get_native_id()}/schedstat")
+        ran0, waited0, _ = map(int, path.read_text().split())
+        start = time.perf_counter()
+        work()
+        wall = time.perf_counter() - start
+        ran, waited, _ = map(int, path.read_text().split())
+        shares.append(1.0 - ((ran - ran0) + (waited - waited0)) / 1e9 / wall)
+
+    threads = [threading.Thread(target=measured, args=(w,)) for w in works]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return max(0.0, statistics.mean(shares))
+
+
+@dataclass
+class _Gil:
+    late_scoring: float
+    late_python: float
+    late_idle: float
+    blocked_scoring: float | None
+    blocked_python: float | None
+
+
+def _gil(plant: _Plant, windows: int) -> _Gil:
+    """How much the scoring work holds the GIL, against pure Python and an idle thread."""
+    runnables = asyncio.run(_runnables(plant, WIDE[:2]))
+    works = [_scoring_work(plant, r, windows) for r in runnables]
+    works[0]()  # warm up
+    start = time.perf_counter()
+    late_scoring = _late_wakeups(works[0])
+    seconds = time.perf_counter() - start
+
+    def spin() -> None:
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            pass
+
+    late_python = _late_wakeups(spin)
+    late_idle = _late_wakeups(lambda: time.sleep(seconds))
+    blocked_scoring = blocked_python = None
+    if Path(f"/proc/self/task/{threading.get_native_id()}/schedstat").exists():
+        blocked_scoring = _blocked_share(works)
+        blocked_python = _blocked_share([spin, spin])
+    return _Gil(late_scoring, late_python, late_idle, blocked_scoring, blocked_python)
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
 
 
 def _percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q))
 
 
-def run() -> Section:
-    """Latency at 1, 10 and 50 channels, throughput on one core, 2 workers against 1."""
+def run(
+    *,
+    latency_s: float = LATENCY_S,
+    load_s: float = THROUGHPUT_S,
+    repeat: int = SCALING_REPEAT,
+    gil_windows: int = GIL_WINDOWS,
+) -> Section:
+    """Latency at 1, 10 and 50 channels, throughput on one core, 2 workers against 1.
+
+    The keywords shrink the load: seconds of real-time data per latency run, seconds of
+    data per asset in each throughput run, scaling runs of each kind, windows the GIL
+    probe scores.
+    """
     section = Section(
         title="Deployment runtime: latency, throughput, scaling (shopfloor.runtime.deployments)",
         description=(
@@ -464,8 +613,8 @@ def run() -> Section:
         # latency
         for channels in LEVELS:
             layout = _layout(channels)
-            bare = asyncio.run(_run(plant, layout, LATENCY_S / 2, workers=None, realtime=True))
-            ours = asyncio.run(_run(plant, layout, LATENCY_S, workers=1, realtime=True))
+            bare = asyncio.run(_run(plant, layout, latency_s / 2, workers=None, realtime=True))
+            ours = asyncio.run(_run(plant, layout, latency_s, workers=1, realtime=True))
             base_ms = _latencies_ms(bare, layout, scored=False)
             ours_ms = _latencies_ms(ours, layout, scored=True)
             for q in (50, 99):
@@ -491,9 +640,9 @@ def run() -> Section:
         layout = _layout(N_WIDE * WIDE_CHANNELS)
         with _pinned() as cpu:
             alone = asyncio.run(
-                _run(plant, layout, THROUGHPUT_S, workers=1, realtime=False, keep_raw=False)
+                _run(plant, layout, load_s, workers=1, realtime=False, keep_raw=False)
             )
-            whole = asyncio.run(_run(plant, layout, THROUGHPUT_S, workers=1, realtime=False))
+            whole = asyncio.run(_run(plant, layout, load_s, workers=1, realtime=False))
             bare_rate = _bare_rfft_rate(plant)
         for what, r in (("runtime alone", alone), ("whole platform, raw blocks stored", whole)):
             section.measurements.append(
@@ -510,14 +659,14 @@ def run() -> Section:
             section.notes.append(f"one CPU, {what}: {_cpu_note(r, layout)}")
         # scaling: the runtime alone, 1 and 2 workers, interleaved
         runs: dict[int, list[_Run]] = {1: [], 2: []}
-        for _ in range(SCALING_REPEAT):
+        for _ in range(repeat):
             for workers in (1, 2):
                 runs[workers].append(
                     asyncio.run(
                         _run(
                             plant,
                             layout,
-                            THROUGHPUT_S,
+                            load_s,
                             workers=workers,
                             realtime=False,
                             keep_raw=False,
@@ -540,6 +689,42 @@ def run() -> Section:
             rates = ", ".join(f"{_rate(r, layout):.0f}" for r in runs[w])
             section.notes.append(
                 f"{w} worker(s), runs {rates} channels; the best: {_cpu_note(best[w], layout)}"
+            )
+        gil = _gil(plant, gil_windows)
+        section.measurements.append(
+            Measurement(
+                "GIL held by a scoring thread: probe wake-ups over 2 ms late",
+                gil.late_scoring * 100,
+                "%",
+                gil.late_python * 100,
+                "beside a pure-Python thread",
+                higher_is_better=False,
+            )
+        )
+        blocked = (
+            f"; two scoring threads at once spend {gil.blocked_scoring:.0%} of their time "
+            "blocked (neither running nor waiting for a core: the GIL or any other lock), "
+            f"two pure-Python threads {gil.blocked_python:.0%}"
+            if gil.blocked_scoring is not None
+            else ""
+        )
+        section.notes.append(
+            "GIL probe: a thread sleeping 1 ms again and again wakes over 2 ms late "
+            f"{gil.late_scoring:.0%} of the time beside a scoring thread (cutting windows, "
+            "features, model, calibration, records of one 10-channel asset), "
+            f"{gil.late_python:.0%} beside a pure-Python loop and {gil.late_idle:.0%} beside "
+            f"nothing{blocked}"
+        )
+        one = best[1].use
+        scoring = one.get("scoring workers", _Use()).running_s
+        total = sum(u.running_s for u in one.values())
+        if total > 0:
+            section.notes.append(
+                f"In the best 1-worker run the scoring worker took {scoring / total:.0%} of "
+                "the process's CPU; the rest (DuckDB writing the scores, the store writer, "
+                f"the event loop) {1 - scoring / total:.0%}, on other threads. On "
+                f"{_cores()} cores that rest competes with the scoring workers for the same "
+                "cores, so 2 workers cannot double the rate here even without a GIL"
             )
         section.notes.append(
             "one CPU: every thread of the process pinned to CPU "
