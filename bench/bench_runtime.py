@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from bench.bench_memory import start_simulator
 from bench.harness import Measurement, Section
@@ -447,10 +448,12 @@ async def _run(
     workers: int | None,
     realtime: bool,
     keep_raw: bool = True,
+    blas_pool: bool = False,
 ) -> _Run:
     """Publish ``seconds`` of data of each asset; wait until it is all in the store.
 
-    ``workers=None`` runs no deployment runtime (the bare sink).
+    ``workers=None`` runs no deployment runtime (the bare sink); ``blas_pool`` gives
+    BLAS its own threads again once the runtime has started (as before it limited them).
     """
     project = plant.project
     store = _TimedStore(project, keep_raw=keep_raw)
@@ -466,6 +469,8 @@ async def _run(
         services.append(runtime)
     platform = Platform(project, store, create_bus(project.config.bus), services=services)
     await platform.start()
+    if blas_pool:  # as before the runtime limited BLAS (it restores its limit at stop)
+        threadpool_limits(limits=_cores(), user_api="blas")
     published: dict[tuple[str, int], float] = {}
     n_blocks = round(seconds / BLOCK_S)
     t0 = plant.start_ns()
@@ -670,6 +675,11 @@ class _Gil:
 
 def _gil(plant: _Plant, windows: int) -> _Gil:
     """How much the scoring work holds the GIL, against pure Python and an idle thread."""
+    with threadpool_limits(limits=1, user_api="blas"):  # as in the runtime
+        return _gil_limited(plant, windows)
+
+
+def _gil_limited(plant: _Plant, windows: int) -> _Gil:
     runnables = asyncio.run(_runnables(plant, WIDE[:2]))
     works = [_scoring_work(plant, r, windows) for r in runnables]
     works[0]()  # warm up
@@ -827,6 +837,20 @@ def run(
                     )
                 )
         best = {w: max(runs[w], key=lambda r: _rate(r, layout)) for w in runs}
+        before = {
+            w: asyncio.run(
+                _run(
+                    plant,
+                    layout,
+                    load_s,
+                    workers=w,
+                    realtime=False,
+                    keep_raw=False,
+                    blas_pool=True,
+                )
+            )
+            for w in (1, 2)
+        }
         section.measurements.append(
             Measurement(
                 "2 scoring workers vs 1 (channels in real time, runtime alone)",
@@ -838,6 +862,20 @@ def run(
                 goal_ratio=SCALING_GOAL,
             )
         )
+        section.measurements.append(
+            Measurement(
+                "2 scoring workers vs 1, BLAS with its own threads (before)",
+                _rate(before[2], layout),
+                "channels",
+                _rate(before[1], layout),
+                "1 worker",
+            )
+        )
+        for w in (1, 2):
+            section.notes.append(
+                f"{w} worker(s), BLAS with its own threads (before): "
+                f"{_rate(before[w], layout):.0f} channels; {_cpu_note(before[w], layout)}"
+            )
         for w in (1, 2):
             rates = ", ".join(f"{_rate(r, layout):.0f}" for r in runs[w])
             section.notes.append(
@@ -874,10 +912,10 @@ def run(
         if total > 0:
             section.notes.append(
                 f"In the best 1-worker run the scoring worker took {scoring / total:.0%} of "
-                "the process's CPU; the rest (DuckDB writing the scores, the store writer, "
-                f"the event loop) {1 - scoring / total:.0%}, on other threads. On "
-                f"{_cores()} cores that rest competes with the scoring workers for the same "
-                "cores, so 2 workers cannot double the rate here even without a GIL"
+                "the process's CPU and the rest (DuckDB writing the scores, the store writer, "
+                f"the event loop, other native threads) {1 - scoring / total:.0%}; the process "
+                f"kept {total / best[1].wall_s:.2f} of {_cores()} cores busy, which bounds "
+                "what a second worker can add"
             )
         section.notes.append(
             "one CPU: every thread of the process pinned to CPU "
