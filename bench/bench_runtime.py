@@ -91,12 +91,12 @@ LEVELS = (1, 10, 50)
 HISTORY_S = 60
 LATENCY_S = float(os.environ.get("SHOPFLOOR_BENCH_RUNTIME_S", "20"))
 """Seconds of real-time data per latency run (each level; the baseline runs get half)."""
-THROUGHPUT_S = float(os.environ.get("SHOPFLOOR_BENCH_RUNTIME_LOAD_S", "10"))
+THROUGHPUT_S = float(os.environ.get("SHOPFLOOR_BENCH_RUNTIME_LOAD_S", "8"))
 """Seconds of data per asset in each throughput and scaling run."""
 LATENCY_GOAL_MS = 250.0
 THROUGHPUT_GOAL = 100.0
 SCALING_GOAL = 1.8
-SCALING_REPEAT = 3
+SCALING_REPEAT = 4
 GIL_WINDOWS = 40
 PROBE_SLEEP_S = 0.001
 PROBE_LATE_S = 0.002
