@@ -30,8 +30,8 @@ store's ``write`` is timed as it returns (committed).
   calibration, records) with no bus or store, against a pure-Python thread; and the
   share of their time two such threads spend blocked (``/proc/self/task/*/schedstat``:
   neither running nor waiting for a core). Each run also says what every group of
-  threads (event loop, scoring workers, store writer, DuckDB's own) ran and waited for
-  a core.
+  threads (event loop, scoring workers, store writer, native threads: DuckDB's and
+  BLAS's) ran and waited for a core.
 
 * **Latency from the CNC simulator**: ``shopfloor sim cnc`` in real time in its own
   process, its tri-axial accelerometer read by the platform's OPC UA connector, a model
@@ -232,7 +232,7 @@ def _thread_use() -> dict[int, tuple[str, float, float]]:
     """Per thread: its group's name, seconds run and seconds waited for a core so far.
 
     From ``/proc/self/task/TID/schedstat`` (Linux); empty elsewhere. Threads Python did
-    not start (DuckDB's own) are ``duckdb threads``.
+    not start (DuckDB's, BLAS's) are ``native threads``.
     """
     names = {t.native_id: t.name for t in threading.enumerate()}
     out: dict[int, tuple[str, float, float]] = {}
@@ -246,7 +246,7 @@ def _thread_use() -> dict[int, tuple[str, float, float]]:
         except (OSError, ValueError):
             continue
         name = names.get(int(tid))
-        group = "duckdb threads"
+        group = "native threads"
         if name is not None:
             prefix = name.rstrip("0123456789").rstrip("_")
             group = THREAD_GROUPS.get(prefix, "other Python threads")
@@ -912,8 +912,8 @@ def run(
         if total > 0:
             section.notes.append(
                 f"In the best 1-worker run the scoring worker took {scoring / total:.0%} of "
-                "the process's CPU and the rest (DuckDB writing the scores, the store writer, "
-                f"the event loop, other native threads) {1 - scoring / total:.0%}; the process "
+                "the process's CPU and the rest (the store writer, the event loop, native "
+                f"threads: DuckDB's, BLAS's) {1 - scoring / total:.0%}; the process "
                 f"kept {total / best[1].wall_s:.2f} of {_cores()} cores busy, which bounds "
                 "what a second worker can add"
             )
