@@ -170,14 +170,14 @@ class Watched:
         return ", ".join(points) or "-"
 
 
-def start_simulator(workdir: Path, tag: str) -> tuple[Watched, str]:
-    """Start ``shopfloor sim cnc`` at ``TIME_SCALE``; return it and its endpoint URL."""
+def start_simulator(workdir: Path, tag: str, time_scale: float = TIME_SCALE) -> tuple[Watched, str]:
+    """Start ``shopfloor sim cnc`` at ``time_scale``; return it and its endpoint URL."""
     port = free_port()
     sim = Watched(
         f"simulator ({tag})",
         [
             *CLI,
-            *("sim", "cnc", "--port", str(port), "--time-scale", f"{TIME_SCALE:g}"),
+            *("sim", "cnc", "--port", str(port), "--time-scale", f"{time_scale:g}"),
             *("--quiet", "--pki-dir", str(workdir / f"pki-{tag}")),
         ],
         workdir / f"sim-{tag}.log",

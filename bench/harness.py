@@ -34,6 +34,8 @@ class Measurement:
     goal_ratio: float | None = None
     goal_max: float | None = None
     """An absolute goal: ``ours`` must not exceed it (times, when there is no baseline)."""
+    goal_min: float | None = None
+    """An absolute goal: ``ours`` must reach it (rates, whatever the baseline)."""
 
     @property
     def ratio(self) -> float | None:
@@ -45,6 +47,8 @@ class Measurement:
     def meets_goal(self) -> bool | None:
         if self.goal_max is not None:
             return self.ours <= self.goal_max
+        if self.goal_min is not None:
+            return self.ours >= self.goal_min
         if self.goal_ratio is None or self.ratio is None:
             return None
         if self.higher_is_better:

@@ -19,7 +19,11 @@ window is scored twice or skipped.
 Compute never runs on the event loop: the features and every scorer run on a pool of
 ``workers`` scoring threads (numpy, scipy and onnxruntime release the GIL), shared by
 all groups; a group's batches stay in order, several groups and several deployments of
-a group run at once.
+a group run at once. The workers are the parallelism: while the service runs, BLAS
+(OpenBLAS, MKL) uses one thread per call in the whole process. Its own pool would add
+nothing to a window's small products, and its idle threads spin after each call on the
+cores the workers need (measured: as much CPU as the scoring itself, so that a second
+worker found no core left).
 
 Resuming: when a group starts, each deployment resumes after its last stored window (the
 newest ``<name>.score`` in the store; a deployment that never scored starts at the time
@@ -34,12 +38,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
+from threadpoolctl import threadpool_limits
 
 from shopfloor.bus import Bus, Subscription
 from shopfloor.errors import (
@@ -93,6 +99,29 @@ async def read_output(
         table.column("ts").cast("int64").to_numpy(),
         table.column("value").to_numpy(zero_copy_only=False).astype(np.float64),
     )
+
+
+class _OneBlasThread:
+    """BLAS limited to one thread per call while at least one holder runs (process-wide)."""
+
+    _lock = threading.Lock()
+    _holders = 0
+    _limits: threadpool_limits | None = None
+
+    @classmethod
+    def acquire(cls) -> None:
+        with cls._lock:
+            if cls._holders == 0:
+                cls._limits = threadpool_limits(limits=1, user_api="blas")
+            cls._holders += 1
+
+    @classmethod
+    def release(cls) -> None:
+        with cls._lock:
+            cls._holders -= 1
+            if cls._holders == 0 and cls._limits is not None:
+                cls._limits.restore_original_limits()
+                cls._limits = None
 
 
 class _Group:
@@ -284,6 +313,7 @@ class DeploymentService:
         self.refused: dict[Key, tuple[Deployment, str]] = {}
         self._reconciling = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._blas_limited = False
         self.swaps = 0
         self.reconcile_errors = 0
         self.last_error: str | None = None
@@ -309,8 +339,12 @@ class DeploymentService:
         """Run the deployments the store holds, then keep following it.
 
         A store that cannot be read now is said in :meth:`health`; the platform starts
-        and the runtime tries again every ``reconcile_s``.
+        and the runtime tries again every ``reconcile_s``. From now until :meth:`stop`,
+        BLAS uses one thread per call in this process (see the module docstring).
         """
+        if not self._blas_limited:
+            _OneBlasThread.acquire()
+            self._blas_limited = True
         try:
             await self.reconcile()
         except ShopfloorError as err:
@@ -482,6 +516,9 @@ class DeploymentService:
         if self._executor is not None:
             self._executor.shutdown(wait=False)
             self._executor = None
+        if self._blas_limited:
+            _OneBlasThread.release()
+            self._blas_limited = False
 
     def health(self) -> dict[str, Any]:
         """Each deployment's model, mode, windows, state and last window; refusals; errors."""
