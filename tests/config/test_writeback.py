@@ -87,7 +87,7 @@ def test_targets_outside_the_allow_list_are_refused_with_their_line(tmp_path: Pa
     ) in text
     assert (
         f"{f}:{line_of(path, 'connector: mill')}: alert_rules[3].writeback.connector: connector "
-        "'mill' is of type 'replay', which cannot write back (types that can: opcua)"
+        "'mill' is of type 'replay', which cannot write back (types that can: modbus, opcua)"
     ) in text
 
 

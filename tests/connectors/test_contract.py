@@ -112,8 +112,16 @@ async def modbus_fixture(folder: Path) -> AsyncIterator[ConnectorFixture]:
                 {"type": "float32"},
             ),
         ]
+        gate = WriteTarget("holding:20", 500, "UInt16", 70000)
         yield ConnectorFixture(
-            config, signals, _Relay(proxy), counter, 0.1, root=folder, backfills=False
+            config,
+            signals,
+            _Relay(proxy),
+            counter,
+            0.1,
+            root=folder,
+            backfills=False,
+            write_target=gate,
         )
 
 

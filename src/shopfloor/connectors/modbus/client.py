@@ -59,7 +59,13 @@ from shopfloor.connectors.modbus.values import (
     with_bit,
 )
 from shopfloor.connectors.quiet import demote_to_debug
-from shopfloor.errors import ConfigError, ConnectorError, ConnectorNotReady
+from shopfloor.errors import (
+    ConfigError,
+    ConnectorNotReady,
+    WriteError,
+    WriteNotVerified,
+    WriteRefused,
+)
 from shopfloor.model import (
     NS_PER_S,
     DeadLetter,
@@ -547,34 +553,39 @@ class ModbusConnector:
 
         Raises
         ------
-        ConnectorError
-            Naming the address, the unit and the value: the table is read-only, the value
-            does not fit, the device refused, or the value read back differs.
+        WriteRefused
+            The table is read-only or the value does not fit (retrying would not help).
+        WriteError
+            The device refused the write.
+        WriteNotVerified
+            The value read back differs.
         ConnectorNotReady
             Not connected, or no answer.
+
+        Each names the address, the unit and the value.
         """
         tag = self._by_address.get(address)
         spec = tag.spec if tag is not None else self.spec_for(address)
         where = f"{spec.label} on {self.link.where}"
         table = spec.address.table
         if table in ("input", "discrete"):
-            raise ConnectorError(f"writing {value!r} to {where}: {table} is read-only")
+            raise WriteRefused(f"writing {value!r} to {where}: {table} is read-only")
         try:
             registers = await self._encode_for_write(spec, value)
         except ValueError as err:
-            raise ConnectorError(f"writing {value!r} to {where}: {err}") from err
+            raise WriteRefused(f"writing {value!r} to {where}: {err}") from err
         refused = await self.link.write(table, spec.start, registers, spec.unit)
         if refused is not None:
-            raise ConnectorError(f"writing {value!r} to {where}: {refused.reason}")
+            raise WriteError(f"writing {value!r} to {where}: {refused.reason}")
         expected = self._engineering(spec, registers)
         if not self.config.verify_writes:
             return expected
         back = await self.link.read(table, spec.start, spec.size, spec.unit)
         if isinstance(back, DeviceRefused):
-            raise ConnectorError(f"reading back {where} after a write: {back.reason}")
+            raise WriteError(f"reading back {where} after a write: {back.reason}")
         got = self._engineering(spec, back)
         if got != expected and not (_is_nan(got) and _is_nan(expected)):
-            raise ConnectorError(
+            raise WriteNotVerified(
                 f"wrote {value!r} to {where} but read back {got!r} (expected {expected!r})"
             )
         log.info("modbus.written connector=%s tag=%s value=%r", self.name, spec.label, got)

@@ -8,4 +8,5 @@ MANIFEST = ConnectorManifest(
     config=ModbusConfig,
     connector="shopfloor.connectors.modbus.client:ModbusConnector",
     description="Modbus TCP client: register maps, block reads, polling groups, writes.",
+    writable=True,
 )
