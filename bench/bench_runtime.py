@@ -316,6 +316,7 @@ assets:
 connectors:
   - {{name: cnc, type: opcua, endpoint: "{endpoint}", security_mode: None,
       publishing_interval_ms: 100}}
+runtime: {{scoring_workers: 1, reconcile_s: 0.2}}
 pipelines:
   - name: sim-health
     asset: {SIM_ASSET}
@@ -367,11 +368,8 @@ def _sim_latency(folder: Path, seconds: float) -> tuple[list[float], list[float]
 
 async def _sim_run(project: Project, seconds: float) -> tuple[list[float], list[float]]:
     store = _TimedStore(project)
-
-    def runtime(p: Platform) -> DeploymentService:
-        return DeploymentService(p.store, p.bus, project_catalog(project), reconcile_s=0.2)
-
-    services: list[ServiceFactory] = [runtime, *project_services(project, pipelines=False)]
+    # the project's services: its connector and its deployment runtime (as `shopfloor run`)
+    services: list[ServiceFactory] = project_services(project, pipelines=False)
     platform = Platform(project, store, create_bus(project.config.bus), services=services)
     wall0_ns, perf0 = time.time_ns(), time.perf_counter()
     from_ns = (wall0_ns // NS_PER_S + SIM_SETTLE_S) * NS_PER_S
