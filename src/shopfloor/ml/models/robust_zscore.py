@@ -29,14 +29,8 @@ import numpy as np
 import numpy.typing as npt
 
 from shopfloor.errors import ModelError
-from shopfloor.ml.base import (
-    AnomalyModel,
-    Artifact,
-    FloatMatrix,
-    arrays_to_npz,
-    npz_to_arrays,
-    register_model,
-)
+from shopfloor.ml.base import FloatMatrix, register_model
+from shopfloor.ml.models.scaled import ScalerArtifactModel
 from shopfloor.ml.scaling import RegimeScaler
 
 __all__ = ["RobustZScore"]
@@ -45,7 +39,7 @@ Aggregate = Literal["max", "rms"]
 
 
 @register_model
-class RobustZScore(AnomalyModel):
+class RobustZScore(ScalerArtifactModel):
     """Robust per-regime z-scores against the healthy baseline.
 
     Parameters
@@ -56,8 +50,6 @@ class RobustZScore(AnomalyModel):
     """
 
     model_type: ClassVar[str] = "robust_zscore"
-
-    scaler_: RegimeScaler
 
     def __init__(self, aggregate: Aggregate = "max") -> None:
         if aggregate not in ("max", "rms"):
@@ -108,25 +100,3 @@ class RobustZScore(AnomalyModel):
         x = self._check_features(x, feature_names)
         z: FloatMatrix = np.abs(self.scaler_.transform(x, regime))
         return z
-
-    def to_artifact(self) -> Artifact:
-        """Centres and scales as an ``.npz``; regimes and feature names in the metadata."""
-        self.check_fitted()
-        return Artifact(
-            model_type=self.model_type,
-            params=self.get_params(),
-            format="npz",
-            payload=arrays_to_npz(self.scaler_.to_arrays()),
-            meta={"feature_names": self.feature_names_in_, **self.scaler_.to_meta()},
-        )
-
-    @classmethod
-    def from_artifact(cls, artifact: Artifact) -> Self:
-        """Rebuild from :meth:`to_artifact`."""
-        arrays = npz_to_arrays(artifact.payload)
-        model = cls(**artifact.params)
-        model.scaler_ = RegimeScaler.from_parts(
-            artifact.meta["regimes"], arrays["scaler_center"], arrays["scaler_scale"]
-        )
-        model.feature_names_in_ = list(artifact.meta["feature_names"])
-        return model

@@ -32,13 +32,51 @@ from shopfloor.ml.base import (
 )
 from shopfloor.ml.scaling import RegimeScaler, impute_rows
 
-__all__ = ["ScaledAnomalyModel"]
+__all__ = ["ScaledAnomalyModel", "ScalerArtifactModel"]
 
 
-class ScaledAnomalyModel(AnomalyModel):
-    """An anomaly model that learns and scores robust per-regime z-scores."""
+class ScalerArtifactModel(AnomalyModel):
+    """An anomaly model whose state is a per-regime scaler plus arrays: its ``.npz`` artifact.
+
+    The scaler and the feature names are saved here; a type adds what it learned besides
+    through :meth:`_arrays` and :meth:`_restore` (nothing, by default).
+    """
 
     scaler_: RegimeScaler
+
+    def _arrays(self) -> dict[str, npt.NDArray[Any]]:
+        """What the type learned besides the scaler, as plain numeric arrays."""
+        return {}
+
+    def _restore(self, arrays: dict[str, npt.NDArray[Any]]) -> None:
+        """Put back what :meth:`_arrays` gave."""
+
+    def to_artifact(self) -> Artifact:
+        """The scaler and :meth:`_arrays` as an ``.npz``; feature names in the metadata."""
+        self.check_fitted()
+        return Artifact(
+            model_type=self.model_type,
+            params=self.get_params(),
+            format="npz",
+            payload=arrays_to_npz({**self.scaler_.to_arrays(), **self._arrays()}),
+            meta={"feature_names": self.feature_names_in_, **self.scaler_.to_meta()},
+        )
+
+    @classmethod
+    def from_artifact(cls, artifact: Artifact) -> Self:
+        """Rebuild from :meth:`to_artifact`."""
+        arrays = npz_to_arrays(artifact.payload)
+        model = cls(**artifact.params)
+        model.scaler_ = RegimeScaler.from_parts(
+            artifact.meta["regimes"], arrays["scaler_center"], arrays["scaler_scale"]
+        )
+        model.feature_names_in_ = list(artifact.meta["feature_names"])
+        model._restore(arrays)
+        return model
+
+
+class ScaledAnomalyModel(ScalerArtifactModel):
+    """An anomaly model that learns and scores robust per-regime z-scores."""
 
     def _min_rows(self) -> int:
         """Baseline rows with a finite value that learning needs."""
@@ -51,14 +89,6 @@ class ScaledAnomalyModel(AnomalyModel):
     @abstractmethod
     def _score_z(self, z: FloatMatrix) -> npt.NDArray[np.float64]:
         """One score per known row (higher is more anomalous)."""
-
-    def _arrays(self) -> dict[str, npt.NDArray[Any]]:
-        """What :meth:`_fit_z` learned, as plain numeric arrays (the ``.npz`` artifact)."""
-        raise NotImplementedError
-
-    def _restore(self, arrays: dict[str, npt.NDArray[Any]]) -> None:
-        """Put back what :meth:`_arrays` gave."""
-        raise NotImplementedError
 
     def _z(
         self, x: FloatMatrix, regime: Sequence[str | None] | None
@@ -103,26 +133,3 @@ class ScaledAnomalyModel(AnomalyModel):
         if known.any():
             score[known] = self._score_z(z[known])
         return score
-
-    def to_artifact(self) -> Artifact:
-        """The scaler and :meth:`_arrays` as an ``.npz``; feature names in the metadata."""
-        self.check_fitted()
-        return Artifact(
-            model_type=self.model_type,
-            params=self.get_params(),
-            format="npz",
-            payload=arrays_to_npz({**self.scaler_.to_arrays(), **self._arrays()}),
-            meta={"feature_names": self.feature_names_in_, **self.scaler_.to_meta()},
-        )
-
-    @classmethod
-    def from_artifact(cls, artifact: Artifact) -> Self:
-        """Rebuild from :meth:`to_artifact`."""
-        arrays = npz_to_arrays(artifact.payload)
-        model = cls(**artifact.params)
-        model.scaler_ = RegimeScaler.from_parts(
-            artifact.meta["regimes"], arrays["scaler_center"], arrays["scaler_scale"]
-        )
-        model.feature_names_in_ = list(artifact.meta["feature_names"])
-        model._restore(arrays)
-        return model
