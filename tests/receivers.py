@@ -25,8 +25,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def mosquitto(folder: Path) -> Iterator[int]:
+def mosquitto(folder: Path, config: str = "") -> Iterator[int]:
     """A mosquitto broker on a free loopback port (its config in ``folder``); yields the port.
+
+    ``config`` adds lines to the listener's settings (a password file, TLS certificates);
+    with them, ``allow_anonymous`` is up to the caller.
 
     Raises
     ------
@@ -37,7 +40,10 @@ def mosquitto(folder: Path) -> Iterator[int]:
         raise RuntimeError("mosquitto is not installed (make test installs it)")
     port = free_port()
     conf = folder / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    extra = config or "allow_anonymous true\n"
+    conf.write_text(
+        f"per_listener_settings false\npersistence false\nlistener {port} 127.0.0.1\n{extra}"
+    )
     proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stderr=subprocess.PIPE)
     try:
         for _ in range(100):

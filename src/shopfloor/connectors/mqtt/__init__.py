@@ -1,0 +1,1 @@
+"""MQTT connector: JSON, binary waveform blocks and images from topics; broker connections."""
