@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 DEMO_STAMP := $(VENV)/.installed-demo
 LINT_DIRS := $(wildcard src tests eval bench)
 
-.PHONY: demo test lint typecheck unit bench system clean help
+.PHONY: demo test lint typecheck unit bench system clean help sparkplug-codec
 
 help:
 	@echo "make demo   set up .venv and run the main job (embedded store, in-process bus)"
@@ -50,6 +50,10 @@ test: $(STAMP) lint typecheck
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+
+# regenerate the Sparkplug B protobuf module from its .proto (Eclipse Tahu)
+sparkplug-codec: $(STAMP)
+	PYTHON=$(BIN)/python scripts/generate-sparkplug.sh
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist demo-project

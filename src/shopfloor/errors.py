@@ -7,6 +7,8 @@ catch one tree and still see the cause::
     ShopfloorError
     ├── ConfigError          a project file or an option is wrong (CLI exit status 2)
     ├── RecordError          one record is malformed; it goes to the dead-letter table
+    │   ├── PayloadUndecodable also a ValueError: bytes that are not what the protocol says
+    │   │                    (a wrong Sparkplug B protobuf)
     │   └── ImageRejected    an image is refused (truncated or corrupt: 422)
     │       ├── NotAnImage       the bytes are no image of an accepted format (415)
     │       └── ImageTooLarge    the image exceeds the size limit (413)
@@ -88,6 +90,7 @@ __all__ = [
     "NotificationRefused",
     "NotifierError",
     "PayloadTooLarge",
+    "PayloadUndecodable",
     "PermissionDenied",
     "PipelineConfigError",
     "PipelineError",
@@ -142,6 +145,10 @@ class ConfigError(ShopfloorError):
 
 class RecordError(ShopfloorError):
     """One record is malformed; the caller dead-letters it with this message as reason."""
+
+
+class PayloadUndecodable(RecordError, ValueError):
+    """A message's bytes do not decode as its protocol says (a wrong Sparkplug B protobuf)."""
 
 
 class ImageRejected(RecordError):

@@ -37,6 +37,8 @@ __all__ = [
     "Connector",
     "ConnectorContext",
     "ConnectorFactory",
+    "Declare",
+    "Describes",
     "Emit",
     "Reject",
     "Writable",
@@ -59,6 +61,14 @@ Emit = Callable[[Sequence[Record]], Awaitable[None]]
 Reject = Callable[[Sequence[DeadLetter]], Awaitable[None]]
 """Hand input the connector could not decode to the engine's dead letters."""
 
+Declare = Callable[[str, Sequence[Signal]], Awaitable[None]]
+"""Create signals of an asset that the source describes itself (a Sparkplug B birth).
+
+The engine validates their records from then on and, in a platform, the store registers
+them before this returns, so records emitted afterwards are kept. Raises when a definition
+is refused (a signal that exists with another kind), naming it.
+"""
+
 
 @dataclass(frozen=True)
 class ConnectorContext:
@@ -80,6 +90,9 @@ class ConnectorContext:
         holds for each bound signal that has data. A connector whose source keeps history
         backfills each signal from there, and records what it cannot fill as a ``gap``
         event, so that a restart (clean or after a crash) leaves no silent hole.
+    declare
+        Creates signals the source describes (``None`` outside an engine: a connector
+        then emits only for its bound signals).
     """
 
     state_dir: Path
@@ -88,6 +101,7 @@ class ConnectorContext:
     env: dict[str, str] = field(default_factory=dict)
     root: Path = field(default_factory=Path.cwd)
     resume: Mapping[SignalRef, int] = field(default_factory=dict)
+    declare: Declare | None = None
 
     def resolve(self, path: str | Path) -> Path:
         """``path`` from a connector's settings, made absolute against the project."""
@@ -111,6 +125,14 @@ class Connector(Protocol):
 
     async def close(self) -> None:
         """Release everything; safe to call twice and under cancellation."""
+
+
+@runtime_checkable
+class Describes(Protocol):
+    """A connector with state of its own to show in its health (edge nodes online, ...)."""
+
+    def details(self) -> dict[str, Any]:
+        """JSON-able; the engine shows it under ``details`` in the connector's health."""
 
 
 ConnectorFactory = Callable[[ConnectorConfig, list[BoundSignal], ConnectorContext], Connector]

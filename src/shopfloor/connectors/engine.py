@@ -26,7 +26,13 @@ import numpy as np
 from tenacity import RetryCallState, retry_if_exception
 
 from shopfloor.bus import Bus, BusFull
-from shopfloor.connectors.base import BoundSignal, Connector, ConnectorContext, ConnectorFactory
+from shopfloor.connectors.base import (
+    BoundSignal,
+    Connector,
+    ConnectorContext,
+    ConnectorFactory,
+    Describes,
+)
 from shopfloor.connectors.config import ConnectorConfig
 from shopfloor.connectors.journal import Journal
 from shopfloor.errors import BusClosed, ConnectorAuthError, ConnectorError, ConnectorNotReady
@@ -49,6 +55,7 @@ __all__ = ["ConnectorEngine", "ConnectorHealth", "ConnectorSpec", "SignalHealth"
 log = logging.getLogger(__name__)
 
 DeadLetterSink = Callable[[Sequence[DeadLetter]], Awaitable[None]]
+SignalSink = Callable[[str, Sequence[Signal]], Awaitable[object]]
 
 
 @dataclass(frozen=True)
@@ -295,6 +302,25 @@ class _Runner:
                 )
         await self.engine.dead_letter(letters)
 
+    async def declare(self, asset: str, signals: Sequence[Signal]) -> None:
+        """Signals the source describes: registered (store first), then validated and tracked."""
+        fresh = [s for s in signals if self.engine.signals.get(SignalRef(asset, s.name)) != s]
+        if not fresh:
+            return
+        if self.engine.register is not None:
+            await self.engine.register(asset, fresh)
+        for signal in fresh:
+            ref = SignalRef(asset, signal.name)
+            self.engine.signals[ref] = signal
+            self.health.signals.setdefault(ref, SignalHealth())
+            self._by_path[ref.path] = ref
+        log.info(
+            "connector.signals_declared connector=%s asset=%s count=%d",
+            self.spec.config.name,
+            asset,
+            len(fresh),
+        )
+
     def _signal_of(self, letter: DeadLetter) -> SignalRef | None:
         """The signal a dead letter is about: named in its detail, or by its address."""
         path = letter.detail.get("signal") if letter.detail else None
@@ -465,7 +491,13 @@ class _Runner:
             if b.ref in self.engine.resume
         }
         context = ConnectorContext(
-            self.state_dir, self.emit, self.reject, self.engine.env, self.engine.root, resume
+            self.state_dir,
+            self.emit,
+            self.reject,
+            self.engine.env,
+            self.engine.root,
+            resume,
+            declare=self.declare,
         )
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -532,6 +564,10 @@ class ConnectorEngine:
     resume
         The last stored timestamp (UTC ns) per signal; each connector gets those of its
         signals in its context, to backfill from there after a platform start.
+    register
+        Registers signals a connector declares (a Sparkplug B birth) where the records go
+        (the store's ``register_signals``); ``None``: only the engine's validation knows
+        them.
     """
 
     name = "connectors"
@@ -550,15 +586,19 @@ class ConnectorEngine:
         env: dict[str, str] | None = None,
         root: Path | None = None,
         resume: Mapping[SignalRef, int] | None = None,
+        register: SignalSink | None = None,
     ) -> None:
         self.bus = bus
+        self.register = register
         self.resume = dict(resume or {})
         self.root = root if root is not None else Path.cwd()
         self.state_dir = state_dir
         self.publish_timeout_s = publish_timeout_s
         self.connect_timeout_s = connect_timeout_s
         self.env = dict(env or {})
-        self.validator = RecordValidator(dict(signals).get, limits or ValidationLimits())
+        self.signals = dict(signals)
+        """Every signal's definition: the project's, and those connectors declared since."""
+        self.validator = RecordValidator(self.signals.get, limits or ValidationLimits())
         self._sink = dead_letters
         self._letters: list[DeadLetter] = []
         self._letters_lost = 0
@@ -631,9 +671,12 @@ class ConnectorEngine:
         Each connector has ``health`` (``ok``, ``degraded`` or ``failed``) with a
         ``reason``; ``_health`` is the worst of them, with the reasons by connector.
         """
-        out: dict[str, Any] = {
-            r.spec.config.name: r.health.as_dict(r.journal) for r in self.runners
-        }
+        out: dict[str, Any] = {}
+        for r in self.runners:
+            out[r.spec.config.name] = r.health.as_dict(r.journal)
+            connector: object = r.connector
+            if isinstance(connector, Describes):
+                out[r.spec.config.name]["details"] = connector.details()
         out["_health"] = self.overall_health()
         if self._letters_lost:
             out["_dead_letters_lost"] = {"count": self._letters_lost}

@@ -51,6 +51,7 @@ _BUILTIN = (
     "shopfloor.connectors.modbus.manifest",
     "shopfloor.connectors.opcua.manifest",
     "shopfloor.connectors.replay.manifest",
+    "shopfloor.connectors.sparkplug.manifest",
 )
 
 

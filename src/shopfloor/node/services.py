@@ -49,6 +49,7 @@ def _engine(project: Project) -> Callable[[Platform], ConnectorEngine]:
             env=environment(),
             root=project.root,
             resume=platform.resume,
+            register=platform.store.register_signals,
         )
 
     return build

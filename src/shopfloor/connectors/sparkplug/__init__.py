@@ -1,0 +1,1 @@
+"""Sparkplug B host application: edge nodes' births, data and deaths over MQTT."""

@@ -1,0 +1,888 @@
+"""The Sparkplug B host application's state: births, aliases, sequence numbers and deaths.
+
+Pure and synchronous: :meth:`HostState.receive` takes one message (its topic, its bytes
+and when it arrived) and returns an :class:`Outcome`: the signals to create, the records
+to store, the dead letters and the commands to publish (rebirth requests). The connector
+(:mod:`.client`) does the I/O. What it does with each message type:
+
+- **NBIRTH / DBIRTH**: the birth certificate lists every metric with its name, alias,
+  data type and current value. Each metric gets a signal: the one the project binds to
+  ``<group>/<edge node>[/<device>]:<metric>``, else (``auto_signals``) one created under
+  the asset path of :mod:`.mapping`, with the data type and the ``engUnit`` property of
+  the birth. Its values are stored. An NBIRTH resets the node's devices (they are born
+  again after it) and its sequence number; its ``bdSeq`` is kept for the NDEATH.
+- **NDATA / DDATA**: each metric is found by alias (or name) in the birth and its value
+  stored with its own timestamp (else the payload's, else the arrival time).
+- **NDEATH / DDEATH**: the edge node (and its devices) or the device goes offline; each of
+  its scalar signals gets a ``BAD`` sample at that moment, and the next value after it
+  brings a ``gap`` event from the last value before. An NDEATH whose ``bdSeq`` is not the
+  birth's is the will of an earlier session: dead-lettered, the node stays online.
+- **Sequence numbers** (0–255, wrapping) run over every message of an edge node but its
+  NDEATH. A number that does not follow means messages were lost: the message itself is
+  still stored, a ``gap`` event goes on every signal of the node, and a rebirth is
+  requested (NCMD ``Node Control/Rebirth`` = true).
+- Data that cannot be resolved (before a birth, an alias the birth did not name, after a
+  death, after the host's own reconnect) is a dead letter naming the topic and the reason,
+  and a rebirth is requested, at most once per ``rebirth_interval_s`` and node.
+- Bytes that are no Sparkplug payload, a metric of a type that is not stored (DataSet,
+  Template, Bytes, File, BooleanArray, PropertySet) or a value that does not fit its type:
+  dead letters; the rest of the message is kept.
+
+Values: numbers and booleans are scalar records (DateTime: milliseconds since 1970);
+strings and arrays are events of kind ``value_change`` on an event signal (``value`` or
+``values`` attribute). ``is_transient`` values are not stored (counted in the health);
+``is_historical`` ones are stored as backfilled. Metrics ``bdSeq`` and ``Node Control/*``,
+``Device Control/*`` are the protocol's own and not stored.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from shopfloor.connectors.base import BoundSignal
+from shopfloor.connectors.sparkplug.codec import (
+    ARRAY_FORMATS,
+    DataType,
+    Metric,
+    MetricValue,
+    Payload,
+    decode_payload,
+    encode_payload,
+)
+from shopfloor.connectors.sparkplug.mapping import (
+    AssetMapping,
+    node_address,
+    parse_source,
+    signal_name_of,
+)
+from shopfloor.connectors.sparkplug.topics import (
+    NAMESPACE,
+    MessageType,
+    NodeKey,
+    SparkplugTopic,
+    command_topic,
+    parse_topic,
+)
+from shopfloor.errors import PayloadUndecodable
+from shopfloor.model import (
+    DeadLetter,
+    EventRecord,
+    Provenance,
+    Quality,
+    Record,
+    ScalarBatch,
+    Signal,
+    SignalKind,
+    SignalRef,
+)
+from shopfloor.model.timestamps import format_ns
+from shopfloor.model.units import validate_unit
+
+__all__ = ["REBIRTH_METRIC", "HostState", "Outcome", "rebirth_request"]
+
+REBIRTH_METRIC = "Node Control/Rebirth"
+"""The NCMD metric that asks an edge node to publish its births again."""
+
+_CONTROL_PREFIXES = ("Node Control/", "Device Control/")
+_NS_PER_MS = 1_000_000
+
+_DTYPES: dict[DataType, str] = {
+    DataType.INT8: "int16",
+    DataType.INT16: "int16",
+    DataType.INT32: "int32",
+    DataType.INT64: "int64",
+    DataType.UINT8: "uint8",
+    DataType.UINT16: "uint16",
+    DataType.UINT32: "int64",
+    DataType.UINT64: "float64",
+    DataType.FLOAT: "float32",
+    DataType.DOUBLE: "float64",
+    DataType.BOOLEAN: "bool",
+    DataType.DATETIME: "int64",
+}
+"""Scalar data types and the dtype of their signal."""
+
+_EVENTS = frozenset(
+    {DataType.STRING, DataType.TEXT, DataType.UUID, DataType.STRING_ARRAY, *ARRAY_FORMATS}
+)
+"""Data types stored as events (strings and arrays)."""
+
+
+def rebirth_request(timestamp_ms: int) -> bytes:
+    """The NCMD payload that asks an edge node to publish its births again."""
+    metric = Metric(name=REBIRTH_METRIC, datatype=DataType.BOOLEAN, value=True)
+    return encode_payload(Payload(timestamp_ms=timestamp_ms, metrics=(metric,)))
+
+
+@dataclass
+class Outcome:
+    """What one message asks for, to be done in this order.
+
+    Attributes
+    ----------
+    declare
+        New or changed signal definitions by asset path (create before the records).
+    records
+        Values, ``BAD`` samples and ``gap`` events to store.
+    letters
+        What cannot be taken, with the reason.
+    commands
+        ``(topic, payload)`` to publish: rebirth requests.
+    """
+
+    declare: dict[str, list[Signal]] = field(default_factory=dict)
+    records: list[Record] = field(default_factory=list)
+    letters: list[DeadLetter] = field(default_factory=list)
+    commands: list[tuple[str, bytes]] = field(default_factory=list)
+
+    def extend(self, other: Outcome) -> None:
+        """Append everything of ``other``."""
+        for asset, signals in other.declare.items():
+            self.declare.setdefault(asset, []).extend(signals)
+        self.records.extend(other.records)
+        self.letters.extend(other.letters)
+        self.commands.extend(other.commands)
+
+
+@dataclass
+class _Binding:
+    """A metric of a birth and the signal its values go to."""
+
+    metric: str
+    datatype: DataType
+    address: str
+    ref: SignalRef | None = None
+    event: bool = False
+    refusal: str | None = None
+    control: bool = False
+
+
+@dataclass
+class _Device:
+    online: bool = False
+    by_name: dict[str, _Binding] = field(default_factory=dict)
+    by_alias: dict[int, _Binding] = field(default_factory=dict)
+
+    def find(self, metric: Metric) -> _Binding | None:
+        if metric.alias is not None and metric.alias in self.by_alias:
+            return self.by_alias[metric.alias]
+        return self.by_name.get(metric.name) if metric.name is not None else None
+
+    def refs(self) -> set[SignalRef]:
+        return {b.ref for b in self.by_name.values() if b.ref is not None and not b.refusal}
+
+
+@dataclass
+class _Node:
+    group: str
+    edge_node: str
+    state: str = "awaiting_birth"
+    bd_seq: int | None = None
+    seq: int | None = None
+    devices: dict[str | None, _Device] = field(default_factory=dict)
+    last_ts: dict[SignalRef, int] = field(default_factory=dict)
+    gap_pending: dict[SignalRef, str] = field(default_factory=dict)
+    rebirth_at_ns: int | None = None
+    counts: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(
+            (
+                "messages",
+                "births",
+                "deaths",
+                "seq_gaps",
+                "rebirths_requested",
+                "dead_letters",
+                "transient_skipped",
+            ),
+            0,
+        )
+    )
+    last_birth_ns: int | None = None
+    last_death_ns: int | None = None
+    last_error: str | None = None
+    last_error_ns: int | None = None
+
+    @property
+    def address(self) -> str:
+        return node_address(self.group, self.edge_node, None)
+
+    def refs(self) -> set[SignalRef]:
+        out: set[SignalRef] = set()
+        for device in self.devices.values():
+            out |= device.refs()
+        return out
+
+    def details(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "devices": {
+                device: "online" if d.online else "offline"
+                for device, d in sorted(self.devices.items(), key=lambda kv: kv[0] or "")
+                if device is not None
+            },
+            "bd_seq": self.bd_seq,
+            "seq": self.seq,
+            **self.counts,
+            "last_birth_at": _iso(self.last_birth_ns),
+            "last_death_at": _iso(self.last_death_ns),
+            "last_error": self.last_error,
+            "last_error_at": _iso(self.last_error_ns),
+        }
+
+
+def _iso(ns: int | None) -> str | None:
+    return None if ns is None else format_ns(ns)
+
+
+class HostState:
+    """Everything the host application knows about the edge nodes it follows.
+
+    Parameters
+    ----------
+    connector
+        The connector's name (provenance and dead letters).
+    mapping
+        Where metrics land.
+    bound
+        The project's signals bound to this connector (``source`` names the metric).
+    auto_signals
+        Create signals for metrics no bound signal names.
+    rebirth_interval_s
+        At most one rebirth request per edge node this often.
+    known
+        Signal definitions that exist already (declared by an earlier run).
+    """
+
+    def __init__(
+        self,
+        connector: str,
+        mapping: AssetMapping,
+        bound: Sequence[BoundSignal] = (),
+        *,
+        auto_signals: bool = True,
+        rebirth_interval_s: float = 5.0,
+        known: Mapping[SignalRef, Signal] | None = None,
+    ) -> None:
+        self.connector = connector
+        self.mapping = mapping
+        self.auto_signals = auto_signals
+        self.rebirth_interval_ns = int(rebirth_interval_s * 1e9)
+        self.bound: dict[str, BoundSignal] = {}
+        for b in bound:
+            group, edge_node, device, metric = parse_source(b.address)
+            self.bound[f"{node_address(group, edge_node, device)}:{metric}"] = b
+        self.bound_refs = {b.ref: address for address, b in self.bound.items()}
+        self.signals: dict[SignalRef, Signal] = dict(known or {})
+        self.owners: dict[SignalRef, str] = {}
+        self.nodes: dict[NodeKey, _Node] = {}
+
+    # -- public -------------------------------------------------------------------------
+
+    def receive(self, topic: str, payload: bytes, received_ns: int) -> Outcome:
+        """Take one message; return what to declare, store, dead-letter and publish."""
+        out = Outcome()
+        if topic.startswith(f"{NAMESPACE}/STATE/"):
+            return out  # host applications' STATE: not data
+        try:
+            where = parse_topic(topic)
+        except ValueError as err:
+            out.letters.append(self._letter(topic, str(err), payload, received_ns, "bad_topic"))
+            return out
+        if where.message_type in (MessageType.NCMD, MessageType.DCMD):
+            return out  # commands to edge nodes (ours or another host's): not data
+        node = self.nodes.get(where.node)
+        if node is None:
+            node = self.nodes[where.node] = _Node(where.group, where.edge_node)
+        node.counts["messages"] += 1
+        device = node.devices.get(where.device)
+        try:
+            decoded = decode_payload(payload, lambda name, alias: _datatype(device, name, alias))
+        except PayloadUndecodable as err:
+            self._reject(node, out, topic, str(err), payload, received_ns, "undecodable")
+            return out
+        handler = {
+            MessageType.NBIRTH: self._nbirth,
+            MessageType.DBIRTH: self._dbirth,
+            MessageType.NDATA: self._data,
+            MessageType.DDATA: self._data,
+            MessageType.NDEATH: self._ndeath,
+            MessageType.DDEATH: self._ddeath,
+        }[where.message_type]
+        handler(node, where, decoded, payload, received_ns, out)
+        return out
+
+    def session_started(self) -> None:
+        """The host (re)connected: what it knew may be stale until each node is born again."""
+        for node in self.nodes.values():
+            if node.state == "online":
+                node.state = "awaiting_birth"
+            for device in node.devices.values():
+                device.online = False
+            for ref in node.refs():
+                node.gap_pending.setdefault(ref, "the host's connection to the broker was lost")
+
+    def refuse(self, asset: str, signals: Sequence[Signal], reason: str, out: Outcome) -> None:
+        """Signals of ``asset`` could not be created: their values become dead letters."""
+        refs = {SignalRef(asset, s.name) for s in signals}
+        for ref in refs:
+            self.signals.pop(ref, None)
+        for node in self.nodes.values():
+            for device in node.devices.values():
+                for binding in device.by_name.values():
+                    if binding.ref in refs:
+                        binding.refusal = f"signal {binding.ref} could not be created: {reason}"
+        kept: list[Record] = []
+        for record in out.records:
+            if record.signal in refs:
+                out.letters.append(
+                    DeadLetter(
+                        self.connector,
+                        record.provenance.address,
+                        f"signal {record.signal} could not be created: {reason}",
+                        _describe(record),
+                        detail={"category": "signal_refused", "signal": record.signal.path},
+                    )
+                )
+            else:
+                kept.append(record)
+        out.records = kept
+
+    def details(self) -> dict[str, Any]:
+        """Per edge node: online or offline, devices, counters and the last error."""
+        return {
+            node.address: node.details()
+            for node in sorted(self.nodes.values(), key=lambda n: n.address)
+        }
+
+    # -- births ---------------------------------------------------------------------------
+
+    def _nbirth(
+        self,
+        node: _Node,
+        where: SparkplugTopic,
+        payload: Payload,
+        raw: bytes,
+        received_ns: int,
+        out: Outcome,
+    ) -> None:
+        bd_seq = next(
+            (m.value for m in payload.metrics if m.name == "bdSeq" and isinstance(m.value, int)),
+            None,
+        )
+        if bd_seq is None:
+            self._error(node, f"{where}: NBIRTH without a bdSeq metric", received_ns)
+        node.bd_seq = bd_seq
+        node.seq = _seq(payload)
+        if payload.seq is not None and node.seq is None:
+            self._error(node, f"{where}: seq {payload.seq} is outside 0..255", received_ns)
+        node.state = "online"
+        node.rebirth_at_ns = None
+        node.last_birth_ns = received_ns
+        node.counts["births"] += 1
+        for device in node.devices.values():
+            device.online = False  # devices are born again after their node
+        self._birth(node, where, payload, raw, received_ns, out)
+
+    def _dbirth(
+        self,
+        node: _Node,
+        where: SparkplugTopic,
+        payload: Payload,
+        raw: bytes,
+        received_ns: int,
+        out: Outcome,
+    ) -> None:
+        if node.state != "online":
+            self._unresolved(node, where, raw, received_ns, out, "before the edge node's NBIRTH")
+            return
+        self._sequence(node, where, payload, received_ns, out)
+        node.counts["births"] += 1
+        self._birth(node, where, payload, raw, received_ns, out)
+
+    def _birth(
+        self,
+        node: _Node,
+        where: SparkplugTopic,
+        payload: Payload,
+        raw: bytes,
+        received_ns: int,
+        out: Outcome,
+    ) -> None:
+        device = _Device(online=True)
+        for metric in payload.metrics:
+            if metric.name is None:
+                self._reject(
+                    node,
+                    out,
+                    str(where),
+                    f"birth metric {metric.label} has no name",
+                    raw,
+                    received_ns,
+                    "bad_birth",
+                )
+                continue
+            binding = self._bind(where, metric, out)
+            device.by_name[metric.name] = binding
+            if metric.alias is not None:
+                other = device.by_alias.get(metric.alias)
+                if other is not None:
+                    self._reject(
+                        node,
+                        out,
+                        str(where),
+                        f"alias {metric.alias} names both {other.metric!r} and "
+                        f"{metric.name!r}: data by that alias resolves to {other.metric!r}",
+                        raw,
+                        received_ns,
+                        "bad_birth",
+                    )
+                    continue
+                device.by_alias[metric.alias] = binding
+        node.devices[where.device] = device
+        self._values(node, device, where, payload, raw, received_ns, out)
+
+    def _bind(self, where: SparkplugTopic, metric: Metric, out: Outcome) -> _Binding:
+        name = metric.name or ""
+        address = f"{node_address(where.group, where.edge_node, where.device)}:{name}"
+        datatype = metric.datatype or DataType.UNKNOWN
+        binding = _Binding(name, datatype, address, event=datatype in _EVENTS)
+        if name == "bdSeq" or name.startswith(_CONTROL_PREFIXES):
+            binding.control = True
+            return binding
+        if metric.datatype is None:
+            binding.refusal = f"the birth gives metric {name!r} no data type"
+            return binding
+        if datatype not in _DTYPES and datatype not in _EVENTS:
+            binding.refusal = (
+                f"metric {name!r} is a {datatype.name}: values of that type are not stored"
+            )
+            return binding
+        kind = SignalKind.EVENT if binding.event else SignalKind.SCALAR
+        bound = self.bound.get(address)
+        if bound is not None:
+            binding.ref = bound.ref
+            if bound.definition.kind != kind:
+                binding.refusal = (
+                    f"signal {bound.ref} is a {bound.definition.kind} signal; metric {name!r} "
+                    f"({datatype.name}) needs a {kind} signal"
+                )
+            return binding
+        if not self.auto_signals:
+            binding.refusal = (
+                f"metric {address!r} is bound to no signal and auto_signals is off: bind a "
+                f"signal to it with source {address!r}"
+            )
+            return binding
+        try:
+            asset = self.mapping.asset_of(where.group, where.edge_node, where.device)
+        except ValueError as err:
+            binding.refusal = f"no asset path for {address!r}: {err}"
+            return binding
+        ref = SignalRef(asset, signal_name_of(name))
+        owner = self.owners.get(ref) or self.bound_refs.get(ref)
+        if owner is not None and owner != address:
+            binding.refusal = (
+                f"metric {address!r} would be signal {ref}, which {owner!r} feeds already: "
+                "bind one of them to a signal of its own"
+            )
+            return binding
+        self.owners[ref] = address
+        binding.ref = ref
+        definition = _definition(ref.name, kind, datatype, metric, address, self.connector)
+        if self.signals.get(ref) != definition:
+            self.signals[ref] = definition
+            out.declare.setdefault(asset, []).append(definition)
+        return binding
+
+    # -- data -------------------------------------------------------------------------
+
+    def _data(
+        self,
+        node: _Node,
+        where: SparkplugTopic,
+        payload: Payload,
+        raw: bytes,
+        received_ns: int,
+        out: Outcome,
+    ) -> None:
+        if node.state != "online":
+            why = (
+                "after the edge node's NDEATH"
+                if node.state == "offline"
+                else "before the edge node's NBIRTH"
+            )
+            self._unresolved(node, where, raw, received_ns, out, why)
+            return
+        device = node.devices.get(where.device)
+        if device is None or not device.online:
+            self._sequence(node, where, payload, received_ns, out)
+            self._unresolved(node, where, raw, received_ns, out, "before the device's DBIRTH")
+            return
+        self._sequence(node, where, payload, received_ns, out)
+        self._values(node, device, where, payload, raw, received_ns, out)
+
+    def _values(
+        self,
+        node: _Node,
+        device: _Device,
+        where: SparkplugTopic,
+        payload: Payload,
+        raw: bytes,
+        received_ns: int,
+        out: Outcome,
+    ) -> None:
+        scalars: dict[SignalRef, tuple[list[int], list[float], list[int], Provenance]] = {}
+        rebirth = False
+        for metric in payload.metrics:
+            binding = device.find(metric)
+            if binding is None:
+                self._reject(
+                    node,
+                    out,
+                    str(where),
+                    f"metric {metric.label} is not in the birth of "
+                    f"{node_address(where.group, where.edge_node, where.device)}: rebirth "
+                    "requested",
+                    raw,
+                    received_ns,
+                    "unknown_metric",
+                )
+                rebirth = True
+                continue
+            if binding.control:
+                continue
+            if metric.is_transient:
+                node.counts["transient_skipped"] += 1
+                continue
+            reason = binding.refusal or metric.problem
+            if reason is not None or binding.ref is None:
+                detail = None if binding.ref is None else binding.ref.path
+                self._reject(
+                    node,
+                    out,
+                    str(where),
+                    f"metric {binding.metric!r}: {reason}",
+                    _metric_text(metric),
+                    received_ns,
+                    "unsupported",
+                    detail,
+                )
+                continue
+            ref = binding.ref
+            ts = _timestamp_ns(metric, payload, received_ns)
+            provenance = Provenance(self.connector, binding.address, metric.is_historical)
+            self._gap(node, ref, ts, provenance, out)
+            if not metric.is_historical or ts > node.last_ts.get(ref, ts - 1):
+                node.last_ts[ref] = max(ts, node.last_ts.get(ref, ts))
+            if binding.event:
+                out.records.append(_event(ref, ts, metric.value, provenance))
+            else:
+                column = scalars.setdefault(ref, ([], [], [], provenance))
+                number = _number(metric.value)
+                column[0].append(ts)
+                column[1].append(math.nan if number is None else number)
+                column[2].append(int(Quality.BAD if number is None else Quality.GOOD))
+        for ref, (ts_list, values, quality, provenance) in scalars.items():
+            out.records.append(
+                ScalarBatch.of(
+                    ref,
+                    ts_list,
+                    values,
+                    provenance,
+                    quality=np.asarray(quality, np.uint8),
+                    ingest_ns=received_ns,
+                )
+            )
+        if rebirth:
+            self._request_rebirth(node, received_ns, out)
+
+    def _gap(
+        self, node: _Node, ref: SignalRef, ts: int, provenance: Provenance, out: Outcome
+    ) -> None:
+        cause = node.gap_pending.pop(ref, None)
+        last = node.last_ts.get(ref)
+        if cause is None or last is None or ts <= last:
+            return
+        seconds = (ts - last) / 1e9
+        out.records.append(
+            EventRecord(
+                ref,
+                last + 1,
+                "gap",
+                provenance,
+                message=f"no values for {seconds:.1f} s: {cause}",
+                severity="warning",
+                attributes={
+                    "from_ns": last,
+                    "to_ns": ts,
+                    "cause": cause,
+                    "seconds": round(seconds, 3),
+                },
+            )
+        )
+
+    def _sequence(
+        self, node: _Node, where: SparkplugTopic, payload: Payload, received_ns: int, out: Outcome
+    ) -> None:
+        seq = _seq(payload)
+        expected = None if node.seq is None else (node.seq + 1) % 256
+        if seq is not None and (expected is None or seq == expected):
+            node.seq = seq
+            return
+        node.counts["seq_gaps"] += 1
+        if seq is None:
+            cause = f"{where}: seq {payload.seq} is missing or outside 0..255"
+        else:
+            lost = (seq - expected) % 256 if expected is not None else "?"
+            cause = f"sequence gap on {where}: expected seq {expected}, got {seq} ({lost} lost)"
+        node.seq = seq
+        self._error(node, cause, received_ns)
+        for ref in node.refs():
+            node.gap_pending.setdefault(ref, cause)
+        self._request_rebirth(node, received_ns, out)
+
+    # -- deaths -------------------------------------------------------------------------
+
+    def _ndeath(
+        self,
+        node: _Node,
+        where: SparkplugTopic,
+        payload: Payload,
+        raw: bytes,
+        received_ns: int,
+        out: Outcome,
+    ) -> None:
+        bd_seq = next(
+            (m.value for m in payload.metrics if m.name == "bdSeq" and isinstance(m.value, int)),
+            None,
+        )
+        if node.state == "online" and None not in (bd_seq, node.bd_seq) and bd_seq != node.bd_seq:
+            self._reject(
+                node,
+                out,
+                str(where),
+                f"NDEATH with bdSeq {bd_seq} is not of the current session (NBIRTH bdSeq "
+                f"{node.bd_seq}): an earlier connection's will, the node stays online",
+                raw,
+                received_ns,
+                "stale_death",
+            )
+            return
+        node.state = "offline"
+        node.last_death_ns = received_ns
+        node.counts["deaths"] += 1
+        cause = "the edge node went offline (NDEATH)"
+        for device in node.devices.values():
+            self._offline(node, device, cause, received_ns, out)
+
+    def _ddeath(
+        self,
+        node: _Node,
+        where: SparkplugTopic,
+        payload: Payload,
+        raw: bytes,
+        received_ns: int,
+        out: Outcome,
+    ) -> None:
+        device = node.devices.get(where.device)
+        if node.state != "online" or device is None:
+            self._unresolved(node, where, raw, received_ns, out, "of a device never born")
+            return
+        self._sequence(node, where, payload, received_ns, out)
+        self._offline(
+            node, device, f"device {where.device!r} went offline (DDEATH)", received_ns, out
+        )
+
+    def _offline(self, node: _Node, device: _Device, cause: str, at_ns: int, out: Outcome) -> None:
+        was_online = device.online
+        device.online = False
+        for binding in device.by_name.values():
+            ref = binding.ref
+            if ref is None or binding.refusal:
+                continue
+            node.gap_pending[ref] = cause
+            last = node.last_ts.get(ref)
+            if was_online and not binding.event and (last is None or at_ns > last):
+                out.records.append(
+                    ScalarBatch.of(
+                        ref,
+                        [at_ns],
+                        [math.nan],
+                        Provenance(self.connector, binding.address),
+                        quality=Quality.BAD,
+                        ingest_ns=at_ns,
+                    )
+                )
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _unresolved(
+        self,
+        node: _Node,
+        where: SparkplugTopic,
+        raw: bytes,
+        received_ns: int,
+        out: Outcome,
+        why: str,
+    ) -> None:
+        self._reject(
+            node,
+            out,
+            str(where),
+            f"{where.message_type} {why}: its metrics cannot be resolved; rebirth requested",
+            raw,
+            received_ns,
+            "unresolved",
+        )
+        self._request_rebirth(node, received_ns, out)
+
+    def _request_rebirth(self, node: _Node, received_ns: int, out: Outcome) -> None:
+        last = node.rebirth_at_ns
+        if last is not None and received_ns - last < self.rebirth_interval_ns:
+            return
+        node.rebirth_at_ns = received_ns
+        node.counts["rebirths_requested"] += 1
+        out.commands.append(
+            (
+                command_topic(node.group, node.edge_node),
+                rebirth_request(received_ns // _NS_PER_MS),
+            )
+        )
+
+    def _error(self, node: _Node, reason: str, at_ns: int) -> None:
+        node.last_error = reason
+        node.last_error_ns = at_ns
+
+    def _reject(
+        self,
+        node: _Node,
+        out: Outcome,
+        location: str,
+        reason: str,
+        payload: bytes | str,
+        received_ns: int,
+        category: str,
+        signal: str | None = None,
+    ) -> None:
+        node.counts["dead_letters"] += 1
+        self._error(node, reason, received_ns)
+        out.letters.append(self._letter(location, reason, payload, received_ns, category, signal))
+
+    def _letter(
+        self,
+        location: str,
+        reason: str,
+        payload: bytes | str,
+        received_ns: int,
+        category: str,
+        signal: str | None = None,
+    ) -> DeadLetter:
+        detail: dict[str, Any] = {"category": category}
+        if signal is not None:
+            detail["signal"] = signal
+        return DeadLetter(self.connector, location, reason, payload, received_ns, detail)
+
+
+def _datatype(device: _Device | None, name: str | None, alias: int | None) -> DataType | None:
+    if device is None:
+        return None
+    binding = device.find(Metric(name=name, alias=alias))
+    return None if binding is None else binding.datatype
+
+
+def _seq(payload: Payload) -> int | None:
+    seq = payload.seq
+    return seq if seq is not None and 0 <= seq <= 255 else None
+
+
+def _timestamp_ns(metric: Metric, payload: Payload, received_ns: int) -> int:
+    ms = metric.timestamp_ms if metric.timestamp_ms is not None else payload.timestamp_ms
+    return received_ns if ms is None else ms * _NS_PER_MS
+
+
+def _number(value: MetricValue) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return float(round(value.timestamp() * 1000))
+    if isinstance(value, bool | int | float):
+        return float(value)
+    return None
+
+
+def _jsonable(value: MetricValue) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _event(ref: SignalRef, ts: int, value: MetricValue, provenance: Provenance) -> EventRecord:
+    if isinstance(value, tuple):
+        attributes: dict[str, Any] = {"values": _jsonable(value)}
+        message = f"{len(value)} values"
+    else:
+        attributes = {"value": _jsonable(value)}
+        message = "" if value is None else str(value)
+    return EventRecord(
+        ref,
+        ts,
+        "value_change",
+        provenance,
+        message=message,
+        attributes=attributes,
+        quality=Quality.BAD if value is None else Quality.GOOD,
+    )
+
+
+def _definition(
+    name: str,
+    kind: SignalKind,
+    datatype: DataType,
+    metric: Metric,
+    address: str,
+    connector: str,
+) -> Signal:
+    description = f"Sparkplug B metric {address} ({datatype.name})"
+    unit = ""
+    if datatype == DataType.DATETIME:
+        unit, description = "ms", description + ", milliseconds since 1970"
+    declared = metric.properties.get("engUnit", metric.properties.get("engUnits"))
+    if isinstance(declared, str) and declared and kind == SignalKind.SCALAR:
+        try:
+            unit = validate_unit(declared)
+        except ValueError:
+            description += f", unit {declared!r} (not a unit shopfloor knows)"
+    if datatype == DataType.UINT64:
+        description += ", stored as float64 (exact up to 2**53)"
+    return Signal(
+        name=name,
+        kind=kind,
+        unit=unit,
+        dtype=_DTYPES.get(datatype, "float64"),
+        description=description,
+        connector=connector,
+        source=address,
+        allow_nan=datatype in (DataType.FLOAT, DataType.DOUBLE),
+    )
+
+
+def _metric_text(metric: Metric) -> str:
+    return f"{metric.label} = {metric.value!r} ({metric.datatype.name if metric.datatype else '?'})"
+
+
+def _describe(record: Record) -> str:
+    if isinstance(record, ScalarBatch):
+        return f"{len(record)} values: {record.values[:8].tolist()}"
+    if isinstance(record, EventRecord):
+        return f"{record.kind}: {record.message}"
+    return type(record).__name__
