@@ -1,0 +1,326 @@
+"""The Sparkplug B host state: births, aliases, sequence numbers, deaths, rebirth requests."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from shopfloor.connectors.base import BoundSignal
+from shopfloor.connectors.sparkplug.codec import (
+    DataType,
+    Metric,
+    Payload,
+    decode_payload,
+    encode_payload,
+)
+from shopfloor.connectors.sparkplug.host import REBIRTH_METRIC, HostState, Outcome
+from shopfloor.connectors.sparkplug.mapping import AssetMapping
+from shopfloor.model import EventRecord, Quality, ScalarBatch, Signal, SignalKind, SignalRef
+
+TEMPLATE = "acme/plant1/{group}/{edge_node}/main/{device}"
+NODE_ASSET = "acme/plant1/G/N/main/node"
+PRESS = "acme/plant1/G/N/main/press"
+T0 = 1_700_000_000_000  # ms
+
+
+def _host(**kwargs: object) -> HostState:
+    return HostState("sp", AssetMapping(TEMPLATE), **kwargs)  # type: ignore[arg-type]
+
+
+def _payload(seq: int | None, *metrics: Metric, ts: int = T0) -> bytes:
+    types = {"speed": DataType.DOUBLE, 1: DataType.DOUBLE, 2: DataType.STRING, 3: DataType.INT16}
+
+    def datatype_of(name: str | None, alias: int | None) -> DataType | None:
+        found = types.get(alias) if alias is not None else types.get(name)  # type: ignore[arg-type]
+        return found or DataType.DOUBLE
+
+    return encode_payload(Payload(timestamp_ms=ts, seq=seq, metrics=metrics), datatype_of)
+
+
+def _nbirth(host: HostState, *, bd_seq: int = 0, seq: int = 0, at: int = T0) -> Outcome:
+    metrics = (
+        Metric(name="bdSeq", datatype=DataType.INT64, value=bd_seq),
+        Metric(name=REBIRTH_METRIC, datatype=DataType.BOOLEAN, value=False),
+        Metric(
+            name="Line/Speed",
+            alias=1,
+            datatype=DataType.DOUBLE,
+            value=120.0,
+            timestamp_ms=at,
+            properties={"engUnit": "m/min"},
+        ),
+    )
+    return host.receive("spBv1.0/G/NBIRTH/N", _payload(seq, *metrics, ts=at), at * 10**6)
+
+
+def _dbirth(host: HostState, seq: int = 1, at: int = T0) -> Outcome:
+    metrics = (
+        Metric(name="Recipe", alias=2, datatype=DataType.STRING, value="A", timestamp_ms=at),
+        Metric(
+            name="Temperature",
+            alias=3,
+            datatype=DataType.INT16,
+            value=-4,
+            timestamp_ms=at,
+            properties={"engUnit": "degC"},
+        ),
+        Metric(name="Table", alias=4, datatype=DataType.DATASET, value=None, timestamp_ms=at),
+    )
+    return host.receive("spBv1.0/G/DBIRTH/N/press", _payload(seq, *metrics, ts=at), at * 10**6)
+
+
+def _ndata(host: HostState, seq: int, value: float, at: int) -> Outcome:
+    metric = Metric(alias=1, value=value, timestamp_ms=at)
+    return host.receive("spBv1.0/G/NDATA/N", _payload(seq, metric, ts=at), at * 10**6)
+
+
+def _scalars(out: Outcome) -> dict[SignalRef, list[float]]:
+    return {r.signal: r.values.tolist() for r in out.records if isinstance(r, ScalarBatch)}
+
+
+def _gaps(out: Outcome) -> list[EventRecord]:
+    return [r for r in out.records if isinstance(r, EventRecord) and r.kind == "gap"]
+
+
+def test_births_create_signals_with_unit_and_type_and_store_their_values() -> None:
+    host = _host()
+    out = _nbirth(host)
+    speed = SignalRef(NODE_ASSET, "Line.Speed")
+    assert [s.name for s in out.declare[NODE_ASSET]] == ["Line.Speed"]
+    definition = out.declare[NODE_ASSET][0]
+    assert (definition.unit, definition.dtype, definition.source) == (
+        "m/min",
+        "float64",
+        "G/N:Line/Speed",
+    )
+    assert _scalars(out) == {speed: [120.0]}
+    assert not out.letters and not out.commands
+    out = _dbirth(host)
+    kinds = {s.name: (s.kind, s.dtype, s.unit) for s in out.declare[PRESS]}
+    assert kinds == {
+        "Recipe": (SignalKind.EVENT, "float64", ""),
+        "Temperature": (SignalKind.SCALAR, "int16", "degC"),
+    }
+    assert _scalars(out) == {SignalRef(PRESS, "Temperature"): [-4.0]}
+    events = [r for r in out.records if isinstance(r, EventRecord)]
+    assert [(e.signal.name, e.message, e.ts_ns) for e in events] == [("Recipe", "A", T0 * 10**6)]
+    (letter,) = out.letters  # the dataset: not stored, said so
+    assert "DATASET" in letter.reason and letter.location == "spBv1.0/G/DBIRTH/N/press"
+    assert host.details()["G/N"]["devices"] == {"press": "online"}
+
+
+def test_data_resolves_aliases_against_the_birth() -> None:
+    host = _host()
+    _nbirth(host)
+    _dbirth(host)
+    out = _ndata(host, 2, 121.5, T0 + 100)
+    assert _scalars(out) == {SignalRef(NODE_ASSET, "Line.Speed"): [121.5]}
+    (batch,) = out.records
+    assert isinstance(batch, ScalarBatch) and batch.ts_ns.tolist() == [(T0 + 100) * 10**6]
+    assert batch.provenance.address == "G/N:Line/Speed"
+    data = _payload(3, Metric(alias=3, value=7, timestamp_ms=T0 + 200))
+    out = host.receive("spBv1.0/G/DDATA/N/press", data, (T0 + 200) * 10**6)
+    assert _scalars(out) == {SignalRef(PRESS, "Temperature"): [7.0]}
+    assert not out.declare, "a signal is declared once, at its birth"
+
+
+def test_sequence_numbers_wrap_and_a_gap_asks_for_a_rebirth() -> None:
+    host = _host()
+    _nbirth(host, seq=250)
+    for i, seq in enumerate([251, 252, 253, 254, 255, 0, 1]):
+        out = _ndata(host, seq, float(i), T0 + 100 * (i + 1))
+        assert not out.commands and not out.letters and not _gaps(out), seq
+    out = _ndata(host, 5, 9.0, T0 + 2000)  # 2, 3 and 4 lost
+    (command,) = out.commands
+    assert command[0] == "spBv1.0/G/NCMD/N"
+    assert decode_payload(command[1]).metrics[0].name == REBIRTH_METRIC
+    assert decode_payload(command[1]).metrics[0].value is True
+    assert _scalars(out) == {SignalRef(NODE_ASSET, "Line.Speed"): [9.0]}  # still stored
+    (gap,) = _gaps(out)
+    assert gap.attributes["from_ns"] == (T0 + 700) * 10**6
+    assert gap.attributes["to_ns"] == (T0 + 2000) * 10**6
+    assert "expected seq 2, got 5 (3 lost)" in gap.attributes["cause"]
+    health = host.details()["G/N"]
+    assert health["seq_gaps"] == 1 and health["rebirths_requested"] == 1
+    assert "expected seq 2" in health["last_error"]
+    assert not _ndata(host, 6, 1.0, T0 + 2100).commands  # follows on from 5
+    assert not _ndata(host, 9, 1.0, T0 + 2200).commands, "one request per interval"
+    out = _nbirth(host, at=T0 + 2300)
+    assert not out.commands and not out.letters
+
+
+def test_data_before_birth_is_a_dead_letter_and_a_rebirth_request() -> None:
+    host = _host()
+    out = _ndata(host, 4, 1.0, T0)
+    (letter,) = out.letters
+    assert letter.location == "spBv1.0/G/NDATA/N"
+    assert "before the edge node's NBIRTH" in letter.reason
+    assert letter.payload  # the message as received
+    assert [t for t, _ in out.commands] == ["spBv1.0/G/NCMD/N"]
+    assert host.details()["G/N"]["state"] == "awaiting_birth"
+    _nbirth(host)
+    data = _payload(1, Metric(alias=9, value=1.0, timestamp_ms=T0))
+    out = host.receive("spBv1.0/G/DDATA/N/other", data, T0 * 10**6)
+    assert "before the device's DBIRTH" in out.letters[0].reason
+
+
+def test_an_unknown_alias_is_a_dead_letter_naming_it() -> None:
+    host = _host()
+    _nbirth(host)
+    data = _payload(1, Metric(alias=1, value=2.0), Metric(alias=77, value=1.0))
+    out = host.receive("spBv1.0/G/NDATA/N", data, T0 * 10**6)
+    assert _scalars(out) == {SignalRef(NODE_ASSET, "Line.Speed"): [2.0]}
+    (letter,) = out.letters
+    assert "alias 77 is not in the birth of G/N" in letter.reason
+    assert out.commands
+
+
+def test_death_marks_values_bad_and_the_next_birth_records_the_gap() -> None:
+    host = _host()
+    _nbirth(host, bd_seq=3)
+    _dbirth(host)
+    _ndata(host, 2, 1.0, T0 + 100)
+    death = encode_payload(
+        Payload(metrics=(Metric(name="bdSeq", datatype=DataType.INT64, value=3),))
+    )
+    out = host.receive("spBv1.0/G/NDEATH/N", death, (T0 + 500) * 10**6)
+    bad = {r.signal.name: r for r in out.records if isinstance(r, ScalarBatch)}
+    assert set(bad) == {"Line.Speed", "Temperature"}
+    assert all(r.quality.tolist() == [Quality.BAD] for r in bad.values())
+    assert all(math.isnan(r.values[0]) for r in bad.values())
+    assert host.details()["G/N"]["state"] == "offline"
+    assert host.details()["G/N"]["devices"] == {"press": "offline"}
+    out = _ndata(host, 3, 1.0, T0 + 600)
+    assert "after the edge node's NDEATH" in out.letters[0].reason
+    out = _nbirth(host, bd_seq=4, at=T0 + 5000)
+    (gap,) = _gaps(out)
+    assert gap.signal.name == "Line.Speed"
+    assert (gap.attributes["from_ns"], gap.attributes["to_ns"]) == (
+        (T0 + 100) * 10**6,
+        (T0 + 5000) * 10**6,
+    )
+    assert "NDEATH" in gap.message
+    out = _dbirth(host, at=T0 + 5001)
+    assert [g.signal.name for g in _gaps(out)] == ["Recipe", "Temperature"]
+
+
+def test_a_death_of_an_earlier_session_is_dead_lettered() -> None:
+    host = _host()
+    _nbirth(host, bd_seq=5)
+    death = encode_payload(
+        Payload(metrics=(Metric(name="bdSeq", datatype=DataType.INT64, value=4),))
+    )
+    out = host.receive("spBv1.0/G/NDEATH/N", death, T0 * 10**6)
+    assert "bdSeq 4 is not of the current session (NBIRTH bdSeq 5)" in out.letters[0].reason
+    assert not out.records
+    assert host.details()["G/N"]["state"] == "online"
+
+
+def test_a_device_death_marks_its_signals_only() -> None:
+    host = _host()
+    _nbirth(host)
+    _dbirth(host)
+    out = host.receive("spBv1.0/G/DDEATH/N/press", _payload(2), (T0 + 10) * 10**6)
+    assert {r.signal.name for r in out.records} == {"Temperature"}
+    assert host.details()["G/N"] == host.details()["G/N"] | {
+        "state": "online",
+        "devices": {"press": "offline"},
+    }
+
+
+def test_a_wrong_protobuf_is_a_dead_letter_and_the_rest_goes_on() -> None:
+    host = _host()
+    _nbirth(host)
+    out = host.receive("spBv1.0/G/NDATA/N", b"\xff\xff\xff not protobuf", T0 * 10**6)
+    (letter,) = out.letters
+    assert letter.location == "spBv1.0/G/NDATA/N"
+    assert "not a Sparkplug B payload" in letter.reason
+    assert letter.detail["category"] == "undecodable"
+    assert _scalars(_ndata(host, 1, 5.0, T0 + 1)) == {SignalRef(NODE_ASSET, "Line.Speed"): [5.0]}
+
+
+def test_bad_topics_are_dead_letters_and_state_and_commands_are_not_data() -> None:
+    host = _host()
+    assert "unknown message type" in host.receive("spBv1.0/G/XX/N", b"", 1).letters[0].reason
+    assert host.receive("spBv1.0/STATE/other", b'{"online": true}', 1) == Outcome()
+    assert host.receive("spBv1.0/G/NCMD/N", b"", 1) == Outcome()
+
+
+def test_bound_signals_take_their_metric_and_others_are_refused_without_auto_signals() -> None:
+    ref = SignalRef("a/b/c/d/e/f", "line_speed")
+    bound = BoundSignal(ref, Signal(name="line_speed"), "G/N:Line/Speed")
+    host = _host(bound=[bound], auto_signals=False)
+    out = _nbirth(host)
+    assert not out.declare
+    assert _scalars(out) == {ref: [120.0]}
+    out = _dbirth(host)
+    assert not out.records
+    reasons = sorted(letter.reason for letter in out.letters)
+    assert any("bound to no signal and auto_signals is off" in r for r in reasons)
+
+
+def test_a_bound_signal_of_the_wrong_kind_is_refused() -> None:
+    ref = SignalRef("a/b/c/d/e/f", "recipe")
+    bound = BoundSignal(ref, Signal(name="recipe"), "G/N/press:Recipe")
+    host = _host(bound=[bound])
+    _nbirth(host)
+    out = _dbirth(host)
+    assert any("needs a event signal" in letter.reason for letter in out.letters)
+
+
+def test_two_metrics_on_one_signal_name_are_refused() -> None:
+    host = _host()
+    metrics = (
+        Metric(name="bdSeq", datatype=DataType.INT64, value=0),
+        Metric(name="a b", alias=1, datatype=DataType.DOUBLE, value=1.0),
+        Metric(name="a_b", alias=2, datatype=DataType.DOUBLE, value=2.0),
+    )
+    out = host.receive("spBv1.0/G/NBIRTH/N", _payload(0, *metrics), T0 * 10**6)
+    assert _scalars(out) == {SignalRef(NODE_ASSET, "a_b"): [1.0]}
+    assert "which 'G/N:a b' feeds already" in out.letters[0].reason
+
+
+def test_a_refused_signal_turns_its_values_into_dead_letters() -> None:
+    host = _host()
+    out = _nbirth(host)
+    host.refuse(NODE_ASSET, out.declare[NODE_ASSET], "SignalKindMismatch: was an event", out)
+    assert not out.records
+    assert "could not be created: SignalKindMismatch" in out.letters[0].reason
+    later = _ndata(host, 1, 3.0, T0 + 1)
+    assert not later.records and "could not be created" in later.letters[0].reason
+
+
+def test_reconnect_makes_every_node_wait_for_its_birth() -> None:
+    host = _host()
+    _nbirth(host)
+    _ndata(host, 1, 1.0, T0 + 100)
+    host.session_started()
+    out = _ndata(host, 2, 2.0, T0 + 200)
+    assert out.letters and out.commands
+    out = _nbirth(host, at=T0 + 900)
+    (gap,) = _gaps(out)
+    assert "connection to the broker was lost" in gap.attributes["cause"]
+
+
+@pytest.mark.parametrize(
+    ("datatype", "value", "stored"),
+    [
+        (DataType.BOOLEAN, True, 1.0),
+        (DataType.UINT64, 2**60, float(2**60)),
+        (DataType.FLOAT, 1.5, 1.5),
+        (DataType.INT8, -3, -3.0),
+    ],
+)
+def test_scalar_types_are_stored_as_numbers(
+    datatype: DataType, value: object, stored: float
+) -> None:
+    host = _host()
+    metrics = (
+        Metric(name="bdSeq", datatype=DataType.INT64, value=0),
+        Metric(name="m", alias=1, datatype=datatype, value=value),  # type: ignore[arg-type]
+    )
+    out = host.receive("spBv1.0/G/NBIRTH/N", _payload(0, *metrics), T0 * 10**6)
+    assert _scalars(out) == {SignalRef(NODE_ASSET, "m"): [stored]}
+    np.testing.assert_array_equal(out.records[0].quality, [Quality.GOOD])  # type: ignore[union-attr]
