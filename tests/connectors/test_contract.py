@@ -3,7 +3,8 @@
 As River's ``test_estimators.py`` runs its checks over every estimator, this module finds
 every registered connector type and runs :data:`~shopfloor.testing.CONNECTOR_CHECKS` over
 it: OPC UA against the CNC simulator and Modbus against the simulated Modbus device on
-loopback (each behind a TCP relay that can pull the cable), replay against a small
+loopback (each behind a TCP relay that can pull the cable), Sparkplug B against a
+simulated edge node on mosquitto (the host behind a relay), replay against a small
 recording. A new type without a fixture here fails.
 """
 
@@ -29,6 +30,7 @@ from shopfloor.testing import (
 
 from .hotfolder_env import hotfolder_fixture
 from .opcua_env import ASSET, Proxy
+from .sparkplug_env import sparkplug_fixture
 
 Check = Callable[[ConnectorFixture], Awaitable[None]]
 FAST = ReconnectPolicy(initial_s=0.1, max_s=0.5, jitter=0.1)
@@ -170,12 +172,14 @@ FIXTURES: dict[str, Callable[[Path], AbstractAsyncContextManager[ConnectorFixtur
     "modbus": modbus_fixture,
     "opcua": opcua_fixture,
     "replay": replay_fixture,
+    "sparkplug": sparkplug_fixture,
 }
 """A live source for each connector type: a new type adds its fixture here."""
 
 LIVE = {
     "modbus": [pytest.mark.integration],
     "opcua": [pytest.mark.integration, pytest.mark.filterwarnings("ignore::DeprecationWarning")],
+    "sparkplug": [pytest.mark.integration],
 }
 
 
