@@ -20,9 +20,9 @@ from shopfloor.model import DeadLetter, Record, Signal, SignalKind, SignalRef
 from shopfloor.sim.sparkplug import DOUBLE, FLOAT, INT16, EdgeNodeSim, EdgeNodeSimConfig, SimMetric
 from shopfloor.store.duckdb import DuckDBStore
 from shopfloor.testing import ConnectorFixture
+from tests.receivers import mosquitto
 
 from .opcua_env import Proxy
-from tests.receivers import mosquitto
 
 FAST = ReconnectPolicy(initial_s=0.1, max_s=0.5, jitter=0.1)
 TEMPLATE = "acme/plant1/{group}/{edge_node}/main/{device}"
