@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -19,7 +20,8 @@ import pytest
 
 from shopfloor.connectors.sparkplug.config import SparkplugConfig
 from shopfloor.connectors.sparkplug.mapping import signal_name_of
-from shopfloor.model import EventRecord, Quality, ScalarBatch, SignalKind, SignalRef
+from shopfloor.errors import SignalKindMismatch
+from shopfloor.model import EventRecord, Quality, ScalarBatch, Signal, SignalKind, SignalRef
 from shopfloor.sim.sparkplug import DEFAULT_DEVICES, DEFAULT_NODE_METRICS
 
 from .sparkplug_env import FAST, NODE, PRESS, TEMPLATE, Host, sim
@@ -227,3 +229,25 @@ async def test_state_is_retained_online_and_offline_after_the_host_stops(
         assert host.health["details"]["state_topic"] == "spBv1.0/STATE/plant-host"  # type: ignore[index]
     offline = await state()
     assert offline == {"online": False, "timestamp": online["timestamp"]}
+
+
+async def test_signals_the_store_refuses_turn_their_values_into_dead_letters(
+    broker: int, tmp_path: Path
+) -> None:
+    host = Host(_config(broker))
+    register = host._register
+
+    async def refuse_the_node(asset: str, signals: Sequence[Signal]) -> object:
+        if asset == NODE:
+            raise SignalKindMismatch(f"{asset}/Line.Speed is stored as an event signal")
+        return await register(asset, signals)
+
+    host._register = refuse_the_node  # type: ignore[method-assign]
+    async with host.running(tmp_path), sim(broker):
+        motor = _ref("press-1", "Motor/Speed")
+        await host.until("device values", lambda: host.count(motor) >= 3)
+        await host.until("the dead letters", lambda: len(host.letters) >= 2)
+        assert host.count(_ref(None, "Line/Speed")) == 0
+        reasons = {x.reason for x in host.letters}
+        assert any("could not be created: SignalKindMismatch" in r for r in reasons), reasons
+        assert host.health["state"] == "connected"

@@ -6,11 +6,13 @@ import contextlib
 import math
 import struct
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from shopfloor.config import load_project
 from shopfloor.connectors.sparkplug import sparkplug_b_pb2 as pb
 from shopfloor.connectors.sparkplug.codec import (
     ARRAY_FORMATS,
@@ -29,7 +31,7 @@ from shopfloor.connectors.sparkplug.mapping import (
     signal_name_of,
 )
 from shopfloor.connectors.sparkplug.topics import MessageType, parse_topic
-from shopfloor.errors import PayloadUndecodable
+from shopfloor.errors import ConfigError, PayloadUndecodable
 from shopfloor.model import validate_asset_path, validate_segment
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -303,3 +305,27 @@ def test_config_checks_its_ids_and_paths() -> None:
         SparkplugConfig(name="sp", assets={"G": "a/b/c/d/e/f"})
     with pytest.raises(ValueError, match="has 3 levels"):
         SparkplugConfig(name="sp", assets={"G/N": "a/b/c"})
+
+
+def test_a_project_names_each_bad_source_with_its_line(tmp_path: Path) -> None:
+    (tmp_path / "factory.yaml").write_text(
+        "project: {name: demo}\n"
+        "connectors:\n"
+        "  - {name: sparkplug, type: sparkplug, groups: [Line1],\n"
+        '     asset_template: "acme/plant1/{group}/{edge_node}/main/{device}"}\n'
+        "assets:\n"
+        "  - path: acme/plant1/pressing/line1/cell2/press-3\n"
+        "    signals:\n"
+        '      - {name: force, connector: sparkplug, source: "Line1/gw/press-3:Ram/Force"}\n'
+        '      - {name: other, connector: sparkplug, source: "Line2/gw:x"}\n'
+        '      - {name: bad, connector: sparkplug, source: "nothing"}\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_project(tmp_path / "factory.yaml")
+    assert [issue.split(": ", 1)[0].rsplit(":", 1)[1] for issue in info.value.issues] == [
+        "9",
+        "10",
+    ]
+    assert "group 'Line2' is not in groups ['Line1']" in info.value.issues[0]
+    assert "'nothing' is not '<group>/<edge node>[/<device>]:<metric name>'" in str(info.value)
