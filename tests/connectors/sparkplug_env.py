@@ -1,4 +1,4 @@
-"""Sparkplug B on loopback: mosquitto, a simulated edge node, and the host behind a relay."""
+"""Sparkplug B on loopback: the host in an engine over a DuckDB store, a simulated edge node."""
 
 from __future__ import annotations
 
@@ -16,18 +16,27 @@ from shopfloor.connectors.engine import ConnectorEngine, ConnectorSpec
 from shopfloor.connectors.sparkplug.client import SparkplugConnector
 from shopfloor.connectors.sparkplug.config import SparkplugConfig
 from shopfloor.connectors.sparkplug.simcodec import TahuCodec
-from shopfloor.model import DeadLetter, Record, Signal, SignalKind, SignalRef
+from shopfloor.model import DeadLetter, Record, Signal, SignalRef
 from shopfloor.sim.sparkplug import DOUBLE, FLOAT, INT16, EdgeNodeSim, EdgeNodeSimConfig, SimMetric
 from shopfloor.store.duckdb import DuckDBStore
-from shopfloor.testing import ConnectorFixture
-from tests.receivers import mosquitto
-
-from .opcua_env import Proxy
 
 FAST = ReconnectPolicy(initial_s=0.1, max_s=0.5, jitter=0.1)
 TEMPLATE = "acme/plant1/{group}/{edge_node}/main/{device}"
 NODE = "acme/plant1/Line1/press-gw/main/node"
 PRESS = "acme/plant1/Line1/press-gw/main/press-1"
+
+
+def host_config(port: int, **kwargs: object) -> SparkplugConfig:
+    """The host's settings for the broker at ``port`` (fast reconnects and rebirths)."""
+    return SparkplugConfig(
+        name="sparkplug",
+        port=port,
+        timeout_s=3,
+        asset_template=TEMPLATE,
+        rebirth_interval_s=0.5,
+        reconnect=FAST,
+        **kwargs,  # type: ignore[arg-type]
+    )
 
 
 def sim(port: int, **kwargs: object) -> EdgeNodeSim:
@@ -125,73 +134,8 @@ class Host:
             await self.store.close()
 
 
-class _HostLink:
-    """The broker as the host sees it, through a relay: ``interrupt`` pulls its cable."""
-
-    def __init__(self, proxy: Proxy) -> None:
-        self.proxy = proxy
-
-    async def interrupt(self) -> None:
-        await self.proxy.cut()
-
-    async def restore(self) -> None:
-        await self.proxy.restore()
-
-
 CONTRACT_METRICS = (SimMetric("Line/Speed", 1, DOUBLE, lambda t: 120.0 + t % 7, "m/min"),)
 CONTRACT_DEVICE = (
     SimMetric("Motor/Speed", 10, FLOAT, lambda t: 1450.0, "rpm"),
     SimMetric("Temperature", 11, INT16, lambda t: 40, "degC"),
 )
-
-
-@asynccontextmanager
-async def sparkplug_fixture(folder: Path) -> AsyncIterator[ConnectorFixture]:
-    """The host (through a relay) and an edge node whose primary host it is."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with mosquitto(folder) as port:
-        proxy = Proxy(port)
-        await proxy.start()
-        config = SparkplugConfig(
-            name="sparkplug",
-            port=proxy.port,
-            timeout_s=3,
-            asset_template=TEMPLATE,
-            auto_signals=False,
-            reconnect=FAST,
-        )
-        speed = SignalRef(NODE, "line_speed")
-        signals = [
-            BoundSignal(
-                speed, Signal(name="line_speed", unit="m/min"), "Line1/press-gw:Line/Speed"
-            ),
-            BoundSignal(
-                SignalRef(PRESS, "motor_speed"),
-                Signal(name="motor_speed", unit="rpm"),
-                "Line1/press-gw/press-1:Motor/Speed",
-            ),
-            BoundSignal(
-                SignalRef(PRESS, "temperature"),
-                Signal(name="temperature", unit="degC", kind=SignalKind.SCALAR),
-                "Line1/press-gw/press-1:Temperature",
-            ),
-        ]
-        node = sim(
-            port,
-            node_metrics=CONTRACT_METRICS,
-            devices={"press-1": CONTRACT_DEVICE},
-            primary_host=config.host_id,
-        )
-        try:
-            async with node:
-                yield ConnectorFixture(
-                    config,
-                    signals,
-                    _HostLink(proxy),
-                    speed,
-                    0.1,
-                    root=folder,
-                    backfills=False,
-                )
-        finally:
-            await proxy.cut()

@@ -30,7 +30,7 @@ from shopfloor.testing import (
 
 from .hotfolder_env import hotfolder_fixture
 from .opcua_env import ASSET, Proxy
-from .sparkplug_env import sparkplug_fixture
+from .sparkplug_env import CONTRACT_DEVICE, CONTRACT_METRICS, NODE, PRESS, host_config, sim
 
 Check = Callable[[ConnectorFixture], Awaitable[None]]
 FAST = ReconnectPolicy(initial_s=0.1, max_s=0.5, jitter=0.1)
@@ -125,6 +125,43 @@ async def modbus_fixture(folder: Path) -> AsyncIterator[ConnectorFixture]:
             backfills=False,
             write_target=gate,
         )
+
+
+@asynccontextmanager
+async def sparkplug_fixture(folder: Path) -> AsyncIterator[ConnectorFixture]:
+    """The host behind a relay; an edge node whose primary host it is, on the broker itself."""
+    from tests.receivers import mosquitto
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with mosquitto(folder) as port:
+        async with _relay(port) as proxy:
+            config = host_config(proxy.port, auto_signals=False)
+            speed = SignalRef(NODE, "line_speed")
+            signals = [
+                BoundSignal(
+                    speed, Signal(name=speed.name, unit="m/min"), "Line1/press-gw:Line/Speed"
+                ),
+                BoundSignal(
+                    SignalRef(PRESS, "motor_speed"),
+                    Signal(name="motor_speed", unit="rpm"),
+                    "Line1/press-gw/press-1:Motor/Speed",
+                ),
+                BoundSignal(
+                    SignalRef(PRESS, "temperature"),
+                    Signal(name="temperature", unit="degC"),
+                    "Line1/press-gw/press-1:Temperature",
+                ),
+            ]
+            edge = sim(
+                port,
+                node_metrics=CONTRACT_METRICS,
+                devices={"press-1": CONTRACT_DEVICE},
+                primary_host=config.host_id,
+            )
+            async with edge:
+                yield ConnectorFixture(
+                    config, signals, _Relay(proxy), speed, 0.1, root=folder, backfills=False
+                )
 
 
 class _Recording:

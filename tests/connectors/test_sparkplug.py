@@ -18,27 +18,14 @@ import aiomqtt
 import numpy as np
 import pytest
 
-from shopfloor.connectors.sparkplug.config import SparkplugConfig
 from shopfloor.connectors.sparkplug.mapping import signal_name_of
 from shopfloor.errors import SignalKindMismatch
 from shopfloor.model import EventRecord, Quality, ScalarBatch, Signal, SignalKind, SignalRef
 from shopfloor.sim.sparkplug import DEFAULT_DEVICES, DEFAULT_NODE_METRICS
 
-from .sparkplug_env import FAST, NODE, PRESS, TEMPLATE, Host, sim
+from .sparkplug_env import NODE, PRESS, Host, host_config, sim
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def _config(port: int, **kwargs: object) -> SparkplugConfig:
-    return SparkplugConfig(
-        name="sparkplug",
-        port=port,
-        timeout_s=3,
-        asset_template=TEMPLATE,
-        rebirth_interval_s=0.5,
-        reconnect=FAST,
-        **kwargs,  # type: ignore[arg-type]
-    )
 
 
 def _ref(device: str | None, metric: str) -> SignalRef:
@@ -52,7 +39,7 @@ def _gaps(host: Host) -> list[EventRecord]:
 async def test_every_metric_is_stored_under_its_asset_and_signal(
     broker: int, tmp_path: Path
 ) -> None:
-    host = Host(_config(broker))
+    host = Host(host_config(broker))
     async with host.running(tmp_path), sim(broker) as node:
         refs = {_ref(None, m.name) for m in DEFAULT_NODE_METRICS} | {
             _ref("press-1", m.name) for m in DEFAULT_DEVICES["press-1"]
@@ -115,7 +102,7 @@ async def test_every_metric_is_stored_under_its_asset_and_signal(
 async def test_a_sequence_gap_asks_for_a_rebirth_and_records_the_gap(
     broker: int, tmp_path: Path
 ) -> None:
-    host = Host(_config(broker))
+    host = Host(host_config(broker))
     async with host.running(tmp_path), sim(broker) as node:
         speed = _ref(None, "Line/Speed")
         await host.until("first values", lambda: host.count(speed) >= 3)
@@ -139,7 +126,7 @@ async def test_data_before_birth_is_a_dead_letter_until_the_rebirth(
     async with sim(broker) as node:
         await asyncio.wait_for(node.connected.wait(), 10)
         await asyncio.sleep(0.3)  # born before the host listens
-        host = Host(_config(broker))
+        host = Host(host_config(broker))
         async with host.running(tmp_path):
             speed = _ref(None, "Line/Speed")
             await host.until("values after the rebirth", lambda: host.count(speed) >= 3)
@@ -154,7 +141,7 @@ async def test_data_before_birth_is_a_dead_letter_until_the_rebirth(
 async def test_a_wrong_protobuf_is_a_dead_letter_and_the_host_keeps_running(
     broker: int, tmp_path: Path
 ) -> None:
-    host = Host(_config(broker))
+    host = Host(host_config(broker))
     async with host.running(tmp_path), sim(broker) as node:
         speed = _ref(None, "Line/Speed")
         await host.until("first values", lambda: host.count(speed) >= 2)
@@ -176,7 +163,7 @@ async def test_a_wrong_protobuf_is_a_dead_letter_and_the_host_keeps_running(
 async def test_death_marks_values_bad_and_a_new_birth_brings_them_back(
     broker: int, tmp_path: Path
 ) -> None:
-    host = Host(_config(broker))
+    host = Host(host_config(broker))
     async with host.running(tmp_path):
         node = sim(broker)
         speed = _ref(None, "Line/Speed")
@@ -222,7 +209,7 @@ async def test_state_is_retained_online_and_offline_after_the_host_stops(
                     return result
         raise AssertionError("no STATE")
 
-    host = Host(_config(broker, host_id="plant-host"))
+    host = Host(host_config(broker, host_id="plant-host"))
     async with host.running(tmp_path):
         online = await state()
         assert online["online"] is True and isinstance(online["timestamp"], int)
@@ -234,7 +221,7 @@ async def test_state_is_retained_online_and_offline_after_the_host_stops(
 async def test_signals_the_store_refuses_turn_their_values_into_dead_letters(
     broker: int, tmp_path: Path
 ) -> None:
-    host = Host(_config(broker))
+    host = Host(host_config(broker))
     register = host._register
 
     async def refuse_the_node(asset: str, signals: Sequence[Signal]) -> object:

@@ -372,12 +372,15 @@ class EdgeNodeSim:
         """Leave out ``count`` sequence numbers in the next message (messages lost)."""
         self._skip += count
 
+    def _connected(self) -> aiomqtt.Client:
+        if self._client is None:
+            raise RuntimeError("the simulated edge node is not connected")
+        return self._client
+
     async def device_death(self, device: str) -> None:
         """Publish a DDEATH of ``device``; it stays dead until the next birth it is in."""
         async with self._lock:
-            client = self._client
-            if client is None:
-                raise RuntimeError("the simulated edge node is not connected")
+            client = self._connected()
             payload = self.codec.encode(self._next_seq(), int(time.time() * 1000), [])
             await client.publish(self.topic("DDEATH", device), payload, qos=1)
             self._dead_devices.add(device)
@@ -385,9 +388,7 @@ class EdgeNodeSim:
     async def device_birth(self, device: str) -> None:
         """Publish a DBIRTH of ``device`` (after :meth:`device_death`)."""
         async with self._lock:
-            client = self._client
-            if client is None:
-                raise RuntimeError("the simulated edge node is not connected")
+            client = self._connected()
             self._dead_devices.discard(device)
             now = time.time()
             values = self._values(device, self.config.devices[device], True, now)
@@ -397,7 +398,4 @@ class EdgeNodeSim:
     async def publish_raw(self, topic: str, payload: bytes) -> None:
         """Publish any bytes (a wrong protobuf) on any topic."""
         async with self._lock:
-            client = self._client
-            if client is None:
-                raise RuntimeError("the simulated edge node is not connected")
-            await client.publish(topic, payload, qos=1)
+            await self._connected().publish(topic, payload, qos=1)

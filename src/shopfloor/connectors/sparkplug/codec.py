@@ -274,17 +274,17 @@ def decode_payload(data: bytes, datatype_of: DatatypeOf = _none) -> Payload:
         ) from err
     metrics = tuple(_decode_metric(m, datatype_of) for m in message.metrics)
     return Payload(
-        timestamp_ms=message.timestamp if message.HasField("timestamp") else None,
-        seq=message.seq if message.HasField("seq") else None,
+        timestamp_ms=_present(message, "timestamp"),
+        seq=_present(message, "seq"),
         metrics=metrics,
-        uuid=message.uuid if message.HasField("uuid") else None,
-        body=message.body if message.HasField("body") else None,
+        uuid=_present(message, "uuid"),
+        body=_present(message, "body"),
     )
 
 
 def _decode_metric(m: pb.Payload.Metric, datatype_of: DatatypeOf) -> Metric:
-    name = m.name if m.HasField("name") else None
-    alias = m.alias if m.HasField("alias") else None
+    name: str | None = _present(m, "name")
+    alias: int | None = _present(m, "alias")
     datatype: DataType | None = None
     problem: str | None = None
     if m.HasField("datatype"):
@@ -300,7 +300,7 @@ def _decode_metric(m: pb.Payload.Metric, datatype_of: DatatypeOf) -> Metric:
     return Metric(
         name=name,
         alias=alias,
-        timestamp_ms=m.timestamp if m.HasField("timestamp") else None,
+        timestamp_ms=_present(m, "timestamp"),
         datatype=datatype,
         value=value,
         is_historical=m.is_historical,
@@ -426,14 +426,13 @@ def encode_payload(payload: Payload, datatype_of: DatatypeOf = _none) -> bytes:
         A value that does not fit its data type, naming the metric.
     """
     message = pb.Payload()
-    if payload.timestamp_ms is not None:
-        message.timestamp = payload.timestamp_ms
-    if payload.seq is not None:
-        message.seq = payload.seq
-    if payload.uuid is not None:
-        message.uuid = payload.uuid
-    if payload.body is not None:
-        message.body = payload.body
+    _set_present(
+        message,
+        timestamp=payload.timestamp_ms,
+        seq=payload.seq,
+        uuid=payload.uuid,
+        body=payload.body,
+    )
     for metric in payload.metrics:
         _encode_metric(message.metrics.add(), metric, datatype_of)
     try:
@@ -442,15 +441,26 @@ def encode_payload(payload: Payload, datatype_of: DatatypeOf = _none) -> bytes:
         raise ValueError(f"payload does not encode: {err}") from err
 
 
+def _set_present(message: Any, **fields: object) -> None:
+    """Set the optional fields whose value is not ``None`` (proto2: absent stays absent)."""
+    for name, value in fields.items():
+        if value is not None:
+            setattr(message, name, value)
+
+
+def _present(message: Any, name: str) -> Any:
+    """The optional field's value, or ``None`` when the message does not carry it."""
+    return getattr(message, name) if message.HasField(name) else None
+
+
 def _encode_metric(m: pb.Payload.Metric, metric: Metric, datatype_of: DatatypeOf) -> None:
-    if metric.name is not None:
-        m.name = metric.name
-    if metric.alias is not None:
-        m.alias = metric.alias
-    if metric.timestamp_ms is not None:
-        m.timestamp = metric.timestamp_ms
-    if metric.datatype is not None:
-        m.datatype = int(metric.datatype)
+    _set_present(
+        m,
+        name=metric.name,
+        alias=metric.alias,
+        timestamp=metric.timestamp_ms,
+        datatype=None if metric.datatype is None else int(metric.datatype),
+    )
     if metric.is_historical:
         m.is_historical = True
     if metric.is_transient:

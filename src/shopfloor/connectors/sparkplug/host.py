@@ -38,7 +38,7 @@ strings and arrays are events of kind ``value_change`` on an event signal (``val
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -240,6 +240,22 @@ def _iso(ns: int | None) -> str | None:
     return None if ns is None else format_ns(ns)
 
 
+@dataclass
+class _Message:
+    """One message being handled: where it came from, what it holds, what it asks for."""
+
+    node: _Node
+    where: SparkplugTopic
+    payload: Payload
+    raw: bytes
+    received_ns: int
+    out: Outcome
+
+    @property
+    def topic(self) -> str:
+        return str(self.where)
+
+
 class HostState:
     """Everything the host application knows about the edge nodes it follows.
 
@@ -255,8 +271,6 @@ class HostState:
         Create signals for metrics no bound signal names.
     rebirth_interval_s
         At most one rebirth request per edge node this often.
-    known
-        Signal definitions that exist already (declared by an earlier run).
     """
 
     def __init__(
@@ -267,7 +281,6 @@ class HostState:
         *,
         auto_signals: bool = True,
         rebirth_interval_s: float = 5.0,
-        known: Mapping[SignalRef, Signal] | None = None,
     ) -> None:
         self.connector = connector
         self.mapping = mapping
@@ -278,7 +291,7 @@ class HostState:
             group, edge_node, device, metric = parse_source(b.address)
             self.bound[f"{node_address(group, edge_node, device)}:{metric}"] = b
         self.bound_refs = {b.ref: address for address, b in self.bound.items()}
-        self.signals: dict[SignalRef, Signal] = dict(known or {})
+        self.signals: dict[SignalRef, Signal] = {}
         self.owners: dict[SignalRef, str] = {}
         self.nodes: dict[NodeKey, _Node] = {}
 
@@ -304,7 +317,8 @@ class HostState:
         try:
             decoded = decode_payload(payload, lambda name, alias: _datatype(device, name, alias))
         except PayloadUndecodable as err:
-            self._reject(node, out, topic, str(err), payload, received_ns, "undecodable")
+            message = _Message(node, where, Payload(), payload, received_ns, out)
+            self._reject(message, str(err), "undecodable")
             return out
         handler = {
             MessageType.NBIRTH: self._nbirth,
@@ -314,7 +328,7 @@ class HostState:
             MessageType.NDEATH: self._ndeath,
             MessageType.DDEATH: self._ddeath,
         }[where.message_type]
-        handler(node, where, decoded, payload, received_ns, out)
+        handler(_Message(node, where, decoded, payload, received_ns, out))
         return out
 
     def session_started(self) -> None:
@@ -362,90 +376,52 @@ class HostState:
 
     # -- births ---------------------------------------------------------------------------
 
-    def _nbirth(
-        self,
-        node: _Node,
-        where: SparkplugTopic,
-        payload: Payload,
-        raw: bytes,
-        received_ns: int,
-        out: Outcome,
-    ) -> None:
-        bd_seq = next(
-            (m.value for m in payload.metrics if m.name == "bdSeq" and isinstance(m.value, int)),
-            None,
-        )
-        if bd_seq is None:
-            self._error(node, f"{where}: NBIRTH without a bdSeq metric", received_ns)
-        node.bd_seq = bd_seq
-        node.seq = _seq(payload)
-        if payload.seq is not None and node.seq is None:
-            self._error(node, f"{where}: seq {payload.seq} is outside 0..255", received_ns)
+    def _nbirth(self, m: _Message) -> None:
+        node = m.node
+        node.bd_seq = _bd_seq(m.payload)
+        if node.bd_seq is None:
+            self._error(node, f"{m.topic}: NBIRTH without a bdSeq metric", m.received_ns)
+        node.seq = _seq(m.payload)
+        if m.payload.seq is not None and node.seq is None:
+            self._error(node, f"{m.topic}: seq {m.payload.seq} is outside 0..255", m.received_ns)
         node.state = "online"
         node.rebirth_at_ns = None
-        node.last_birth_ns = received_ns
+        node.last_birth_ns = m.received_ns
         node.counts["births"] += 1
         for device in node.devices.values():
             device.online = False  # devices are born again after their node
-        self._birth(node, where, payload, raw, received_ns, out)
+        self._birth(m)
 
-    def _dbirth(
-        self,
-        node: _Node,
-        where: SparkplugTopic,
-        payload: Payload,
-        raw: bytes,
-        received_ns: int,
-        out: Outcome,
-    ) -> None:
-        if node.state != "online":
-            self._unresolved(node, where, raw, received_ns, out, "before the edge node's NBIRTH")
+    def _dbirth(self, m: _Message) -> None:
+        if m.node.state != "online":
+            self._unresolved(m, "before the edge node's NBIRTH")
             return
-        self._sequence(node, where, payload, received_ns, out)
-        node.counts["births"] += 1
-        self._birth(node, where, payload, raw, received_ns, out)
+        self._sequence(m)
+        m.node.counts["births"] += 1
+        self._birth(m)
 
-    def _birth(
-        self,
-        node: _Node,
-        where: SparkplugTopic,
-        payload: Payload,
-        raw: bytes,
-        received_ns: int,
-        out: Outcome,
-    ) -> None:
+    def _birth(self, m: _Message) -> None:
         device = _Device(online=True)
-        for metric in payload.metrics:
+        for metric in m.payload.metrics:
             if metric.name is None:
+                self._reject(m, f"birth metric {metric.label} has no name", "bad_birth")
+                continue
+            binding = self._bind(m.where, metric, m.out)
+            device.by_name[metric.name] = binding
+            if metric.alias is None:
+                continue
+            other = device.by_alias.get(metric.alias)
+            if other is not None:
                 self._reject(
-                    node,
-                    out,
-                    str(where),
-                    f"birth metric {metric.label} has no name",
-                    raw,
-                    received_ns,
+                    m,
+                    f"alias {metric.alias} names both {other.metric!r} and {metric.name!r}: "
+                    f"data by that alias resolves to {other.metric!r}",
                     "bad_birth",
                 )
                 continue
-            binding = self._bind(where, metric, out)
-            device.by_name[metric.name] = binding
-            if metric.alias is not None:
-                other = device.by_alias.get(metric.alias)
-                if other is not None:
-                    self._reject(
-                        node,
-                        out,
-                        str(where),
-                        f"alias {metric.alias} names both {other.metric!r} and "
-                        f"{metric.name!r}: data by that alias resolves to {other.metric!r}",
-                        raw,
-                        received_ns,
-                        "bad_birth",
-                    )
-                    continue
-                device.by_alias[metric.alias] = binding
-        node.devices[where.device] = device
-        self._values(node, device, where, payload, raw, received_ns, out)
+            device.by_alias[metric.alias] = binding
+        m.node.devices[m.where.device] = device
+        self._values(m, device)
 
     def _bind(self, where: SparkplugTopic, metric: Metric, out: Outcome) -> _Binding:
         name = metric.name or ""
@@ -502,55 +478,34 @@ class HostState:
 
     # -- data -------------------------------------------------------------------------
 
-    def _data(
-        self,
-        node: _Node,
-        where: SparkplugTopic,
-        payload: Payload,
-        raw: bytes,
-        received_ns: int,
-        out: Outcome,
-    ) -> None:
+    def _data(self, m: _Message) -> None:
+        node = m.node
         if node.state != "online":
-            why = (
+            self._unresolved(
+                m,
                 "after the edge node's NDEATH"
                 if node.state == "offline"
-                else "before the edge node's NBIRTH"
+                else "before the edge node's NBIRTH",
             )
-            self._unresolved(node, where, raw, received_ns, out, why)
             return
-        device = node.devices.get(where.device)
+        self._sequence(m)
+        device = node.devices.get(m.where.device)
         if device is None or not device.online:
-            self._sequence(node, where, payload, received_ns, out)
-            self._unresolved(node, where, raw, received_ns, out, "before the device's DBIRTH")
+            self._unresolved(m, "before the device's DBIRTH")
             return
-        self._sequence(node, where, payload, received_ns, out)
-        self._values(node, device, where, payload, raw, received_ns, out)
+        self._values(m, device)
 
-    def _values(
-        self,
-        node: _Node,
-        device: _Device,
-        where: SparkplugTopic,
-        payload: Payload,
-        raw: bytes,
-        received_ns: int,
-        out: Outcome,
-    ) -> None:
+    def _values(self, m: _Message, device: _Device) -> None:
+        node, out = m.node, m.out
         scalars: dict[SignalRef, tuple[list[int], list[float], list[int], Provenance]] = {}
         rebirth = False
-        for metric in payload.metrics:
+        for metric in m.payload.metrics:
             binding = device.find(metric)
             if binding is None:
+                where = node_address(m.where.group, m.where.edge_node, m.where.device)
                 self._reject(
-                    node,
-                    out,
-                    str(where),
-                    f"metric {metric.label} is not in the birth of "
-                    f"{node_address(where.group, where.edge_node, where.device)}: rebirth "
-                    "requested",
-                    raw,
-                    received_ns,
+                    m,
+                    f"metric {metric.label} is not in the birth of {where}: rebirth requested",
                     "unknown_metric",
                 )
                 rebirth = True
@@ -562,32 +517,27 @@ class HostState:
                 continue
             reason = binding.refusal or metric.problem
             if reason is not None or binding.ref is None:
-                detail = None if binding.ref is None else binding.ref.path
                 self._reject(
-                    node,
-                    out,
-                    str(where),
+                    m,
                     f"metric {binding.metric!r}: {reason}",
-                    _metric_text(metric),
-                    received_ns,
                     "unsupported",
-                    detail,
+                    None if binding.ref is None else binding.ref.path,
+                    _metric_text(metric),
                 )
                 continue
             ref = binding.ref
-            ts = _timestamp_ns(metric, payload, received_ns)
+            ts = _timestamp_ns(metric, m.payload, m.received_ns)
             provenance = Provenance(self.connector, binding.address, metric.is_historical)
             self._gap(node, ref, ts, provenance, out)
-            if not metric.is_historical or ts > node.last_ts.get(ref, ts - 1):
-                node.last_ts[ref] = max(ts, node.last_ts.get(ref, ts))
+            node.last_ts[ref] = max(ts, node.last_ts.get(ref, ts))
             if binding.event:
                 out.records.append(_event(ref, ts, metric.value, provenance))
-            else:
-                column = scalars.setdefault(ref, ([], [], [], provenance))
-                number = _number(metric.value)
-                column[0].append(ts)
-                column[1].append(math.nan if number is None else number)
-                column[2].append(int(Quality.BAD if number is None else Quality.GOOD))
+                continue
+            column = scalars.setdefault(ref, ([], [], [], provenance))
+            number = _number(metric.value)
+            column[0].append(ts)
+            column[1].append(math.nan if number is None else number)
+            column[2].append(int(Quality.BAD if number is None else Quality.GOOD))
         for ref, (ts_list, values, quality, provenance) in scalars.items():
             out.records.append(
                 ScalarBatch.of(
@@ -596,11 +546,11 @@ class HostState:
                     values,
                     provenance,
                     quality=np.asarray(quality, np.uint8),
-                    ingest_ns=received_ns,
+                    ingest_ns=m.received_ns,
                 )
             )
         if rebirth:
-            self._request_rebirth(node, received_ns, out)
+            self._request_rebirth(m)
 
     def _gap(
         self, node: _Node, ref: SignalRef, ts: int, provenance: Provenance, out: Outcome
@@ -627,131 +577,93 @@ class HostState:
             )
         )
 
-    def _sequence(
-        self, node: _Node, where: SparkplugTopic, payload: Payload, received_ns: int, out: Outcome
-    ) -> None:
-        seq = _seq(payload)
+    def _sequence(self, m: _Message) -> None:
+        node = m.node
+        seq = _seq(m.payload)
         expected = None if node.seq is None else (node.seq + 1) % 256
         if seq is not None and (expected is None or seq == expected):
             node.seq = seq
             return
         node.counts["seq_gaps"] += 1
         if seq is None:
-            cause = f"{where}: seq {payload.seq} is missing or outside 0..255"
+            cause = f"{m.topic}: seq {m.payload.seq} is missing or outside 0..255"
         else:
             lost = (seq - expected) % 256 if expected is not None else "?"
-            cause = f"sequence gap on {where}: expected seq {expected}, got {seq} ({lost} lost)"
+            cause = f"sequence gap on {m.topic}: expected seq {expected}, got {seq} ({lost} lost)"
         node.seq = seq
-        self._error(node, cause, received_ns)
+        self._error(node, cause, m.received_ns)
         for ref in node.refs():
             node.gap_pending.setdefault(ref, cause)
-        self._request_rebirth(node, received_ns, out)
+        self._request_rebirth(m)
 
     # -- deaths -------------------------------------------------------------------------
 
-    def _ndeath(
-        self,
-        node: _Node,
-        where: SparkplugTopic,
-        payload: Payload,
-        raw: bytes,
-        received_ns: int,
-        out: Outcome,
-    ) -> None:
-        bd_seq = next(
-            (m.value for m in payload.metrics if m.name == "bdSeq" and isinstance(m.value, int)),
-            None,
-        )
+    def _ndeath(self, m: _Message) -> None:
+        node = m.node
+        bd_seq = _bd_seq(m.payload)
         if node.state == "online" and None not in (bd_seq, node.bd_seq) and bd_seq != node.bd_seq:
             self._reject(
-                node,
-                out,
-                str(where),
+                m,
                 f"NDEATH with bdSeq {bd_seq} is not of the current session (NBIRTH bdSeq "
                 f"{node.bd_seq}): an earlier connection's will, the node stays online",
-                raw,
-                received_ns,
                 "stale_death",
             )
             return
         node.state = "offline"
-        node.last_death_ns = received_ns
+        node.last_death_ns = m.received_ns
         node.counts["deaths"] += 1
-        cause = "the edge node went offline (NDEATH)"
         for device in node.devices.values():
-            self._offline(node, device, cause, received_ns, out)
+            self._offline(m, device, "the edge node went offline (NDEATH)")
 
-    def _ddeath(
-        self,
-        node: _Node,
-        where: SparkplugTopic,
-        payload: Payload,
-        raw: bytes,
-        received_ns: int,
-        out: Outcome,
-    ) -> None:
-        device = node.devices.get(where.device)
-        if node.state != "online" or device is None:
-            self._unresolved(node, where, raw, received_ns, out, "of a device never born")
+    def _ddeath(self, m: _Message) -> None:
+        device = m.node.devices.get(m.where.device)
+        if m.node.state != "online" or device is None:
+            self._unresolved(m, "of a device never born")
             return
-        self._sequence(node, where, payload, received_ns, out)
-        self._offline(
-            node, device, f"device {where.device!r} went offline (DDEATH)", received_ns, out
-        )
+        self._sequence(m)
+        self._offline(m, device, f"device {m.where.device!r} went offline (DDEATH)")
 
-    def _offline(self, node: _Node, device: _Device, cause: str, at_ns: int, out: Outcome) -> None:
+    def _offline(self, m: _Message, device: _Device, cause: str) -> None:
         was_online = device.online
         device.online = False
         for binding in device.by_name.values():
             ref = binding.ref
             if ref is None or binding.refusal:
                 continue
-            node.gap_pending[ref] = cause
-            last = node.last_ts.get(ref)
-            if was_online and not binding.event and (last is None or at_ns > last):
-                out.records.append(
+            m.node.gap_pending[ref] = cause
+            last = m.node.last_ts.get(ref)
+            if was_online and not binding.event and (last is None or m.received_ns > last):
+                m.out.records.append(
                     ScalarBatch.of(
                         ref,
-                        [at_ns],
+                        [m.received_ns],
                         [math.nan],
                         Provenance(self.connector, binding.address),
                         quality=Quality.BAD,
-                        ingest_ns=at_ns,
+                        ingest_ns=m.received_ns,
                     )
                 )
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _unresolved(
-        self,
-        node: _Node,
-        where: SparkplugTopic,
-        raw: bytes,
-        received_ns: int,
-        out: Outcome,
-        why: str,
-    ) -> None:
+    def _unresolved(self, m: _Message, why: str) -> None:
         self._reject(
-            node,
-            out,
-            str(where),
-            f"{where.message_type} {why}: its metrics cannot be resolved; rebirth requested",
-            raw,
-            received_ns,
+            m,
+            f"{m.where.message_type} {why}: its metrics cannot be resolved; rebirth requested",
             "unresolved",
         )
-        self._request_rebirth(node, received_ns, out)
+        self._request_rebirth(m)
 
-    def _request_rebirth(self, node: _Node, received_ns: int, out: Outcome) -> None:
-        last = node.rebirth_at_ns
-        if last is not None and received_ns - last < self.rebirth_interval_ns:
+    def _request_rebirth(self, m: _Message) -> None:
+        node, last = m.node, m.node.rebirth_at_ns
+        if last is not None and m.received_ns - last < self.rebirth_interval_ns:
             return
-        node.rebirth_at_ns = received_ns
+        node.rebirth_at_ns = m.received_ns
         node.counts["rebirths_requested"] += 1
-        out.commands.append(
+        m.out.commands.append(
             (
                 command_topic(node.group, node.edge_node),
-                rebirth_request(received_ns // _NS_PER_MS),
+                rebirth_request(m.received_ns // _NS_PER_MS),
             )
         )
 
@@ -761,18 +673,19 @@ class HostState:
 
     def _reject(
         self,
-        node: _Node,
-        out: Outcome,
-        location: str,
+        m: _Message,
         reason: str,
-        payload: bytes | str,
-        received_ns: int,
         category: str,
         signal: str | None = None,
+        payload: bytes | str | None = None,
     ) -> None:
-        node.counts["dead_letters"] += 1
-        self._error(node, reason, received_ns)
-        out.letters.append(self._letter(location, reason, payload, received_ns, category, signal))
+        """A dead letter of the message (or of one of its metrics: ``payload`` names it)."""
+        m.node.counts["dead_letters"] += 1
+        self._error(m.node, reason, m.received_ns)
+        letter = self._letter(
+            m.topic, reason, m.raw if payload is None else payload, m.received_ns, category, signal
+        )
+        m.out.letters.append(letter)
 
     def _letter(
         self,
@@ -787,6 +700,13 @@ class HostState:
         if signal is not None:
             detail["signal"] = signal
         return DeadLetter(self.connector, location, reason, payload, received_ns, detail)
+
+
+def _bd_seq(payload: Payload) -> int | None:
+    return next(
+        (m.value for m in payload.metrics if m.name == "bdSeq" and isinstance(m.value, int)),
+        None,
+    )
 
 
 def _datatype(device: _Device | None, name: str | None, alias: int | None) -> DataType | None:
