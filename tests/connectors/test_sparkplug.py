@@ -195,27 +195,65 @@ async def test_death_marks_values_bad_and_a_new_birth_brings_them_back(
         assert not host.letters, host.letters[:3]
 
 
+async def _retained_state(port: int, host_id: str) -> dict[str, object]:
+    async with aiomqtt.Client("127.0.0.1", port) as client:
+        await client.subscribe(f"spBv1.0/STATE/{host_id}", qos=1)
+        async with asyncio.timeout(5):
+            async for message in client.messages:
+                assert message.retain
+                assert isinstance(message.payload, bytes)
+                result: dict[str, object] = json.loads(message.payload)
+                return result
+    raise AssertionError("no STATE")
+
+
 async def test_state_is_retained_online_and_offline_after_the_host_stops(
     broker: int, tmp_path: Path
 ) -> None:
-    async def state() -> dict[str, object]:
-        async with aiomqtt.Client("127.0.0.1", broker) as client:
-            await client.subscribe("spBv1.0/STATE/plant-host", qos=1)
-            async with asyncio.timeout(5):
-                async for message in client.messages:
-                    assert message.retain
-                    assert isinstance(message.payload, bytes)
-                    result: dict[str, object] = json.loads(message.payload)
-                    return result
-        raise AssertionError("no STATE")
-
     host = Host(host_config(broker, host_id="plant-host"))
     async with host.running(tmp_path):
-        online = await state()
+        online = await _retained_state(broker, "plant-host")
         assert online["online"] is True and isinstance(online["timestamp"], int)
-        assert host.health["details"]["state_topic"] == "spBv1.0/STATE/plant-host"  # type: ignore[index]
-    offline = await state()
+        details = host.health["details"]
+        assert isinstance(details, dict) and details["state_topic"] == "spBv1.0/STATE/plant-host"
+    offline = await _retained_state(broker, "plant-host")
     assert offline == {"online": False, "timestamp": online["timestamp"]}
+
+
+@pytest.mark.parametrize("groups", [[], ["Line1"]])
+async def test_a_stale_offline_state_is_corrected_while_the_host_runs(
+    broker: int, tmp_path: Path, groups: list[str]
+) -> None:
+    host = Host(host_config(broker, groups=groups))
+    async with host.running(tmp_path):
+        online = await _retained_state(broker, "shopfloor")
+        stale = json.dumps({"online": False, "timestamp": 1}).encode()
+        async with aiomqtt.Client("127.0.0.1", broker) as client:
+            await client.publish("spBv1.0/STATE/shopfloor", stale, qos=1, retain=True)
+        for _ in range(100):
+            if await _retained_state(broker, "shopfloor") == online:
+                break
+            await asyncio.sleep(0.05)
+        assert await _retained_state(broker, "shopfloor") == online
+
+
+async def test_a_device_death_and_birth(broker: int, tmp_path: Path) -> None:
+    host = Host(host_config(broker))
+    async with host.running(tmp_path), sim(broker) as node:
+        motor = _ref("press-1", "Motor/Speed")
+        await host.until("device values", lambda: host.count(motor) >= 2)
+        await node.device_death("press-1")
+        await host.until(
+            "the device offline",
+            lambda: host.nodes["Line1/press-gw"]["devices"] == {"press-1": "offline"},
+        )
+        assert host.nodes["Line1/press-gw"]["state"] == "online"
+        await node.device_birth("press-1")
+        before = host.count(motor)
+        await host.until("device values again", lambda: host.count(motor) >= before + 2)
+        assert host.nodes["Line1/press-gw"]["devices"] == {"press-1": "online"}
+        assert any(g.signal == motor and "DDEATH" in g.message for g in _gaps(host))
+        assert not host.letters, host.letters[:3]
 
 
 async def test_signals_the_store_refuses_turn_their_values_into_dead_letters(

@@ -8,6 +8,8 @@ goes through :class:`~.host.HostState`; the signals a birth describes are create
 the engine (:attr:`~shopfloor.connectors.base.ConnectorContext.declare`) before their
 values are handed on, dead letters go to the engine, rebirth requests to the broker.
 
+Should its own STATE topic say offline while it runs (the will of an earlier connection,
+published when the broker notices that connection is gone), it publishes online again.
 A lost connection raises :class:`~shopfloor.errors.ConnectorNotReady` and the engine
 reconnects; every edge node is then treated as unknown until it is born again (the
 stretch in between becomes a ``gap`` event on each of its signals). :meth:`close`
@@ -117,6 +119,8 @@ class SparkplugConnector:
             async with asyncio.timeout(config.timeout_s):
                 for topic in config.subscriptions:
                     await client.subscribe(topic, qos=config.qos)
+                if config.groups:  # spBv1.0/# covers it otherwise
+                    await client.subscribe(config.state_topic, qos=1)
                 await client.publish(
                     config.state_topic, state_payload(True, self._online_ms), qos=1, retain=True
                 )
@@ -152,6 +156,9 @@ class SparkplugConnector:
     async def handle(self, topic: str, payload: bytes, received_ns: int) -> None:
         """One message: create its signals, hand on its records and letters, send commands."""
         self.stats["messages"] += 1
+        if topic == self.config.state_topic:
+            await self._own_state(payload)
+            return
         outcome = self.host.receive(topic, payload, received_ns)
         await self._declare(outcome)
         if outcome.letters:
@@ -160,6 +167,8 @@ class SparkplugConnector:
             await self.context.emit(outcome.records)
         for command_topic, command in outcome.commands:
             await self._publish(command_topic, command)
+            self.stats["commands"] += 1
+            log.info("sparkplug.rebirth_requested connector=%s topic=%s", self.name, command_topic)
 
     async def _declare(self, outcome: Outcome) -> None:
         declare = self.context.declare
@@ -177,17 +186,28 @@ class SparkplugConnector:
                 )
                 self.host.refuse(asset, signals, f"{type(err).__name__}: {err}", outcome)
 
-    async def _publish(self, topic: str, payload: bytes) -> None:
+    async def _own_state(self, payload: bytes) -> None:
+        """Its own STATE says offline while it runs (an earlier session's will): say online."""
+        try:
+            online = json.loads(payload).get("online")
+        except (ValueError, AttributeError):
+            online = None
+        if online is not False:
+            return
+        log.warning(
+            "sparkplug.state_corrected connector=%s topic=%s", self.name, self.config.state_topic
+        )
+        await self._publish(self.config.state_topic, state_payload(True, self._online_ms), True)
+
+    async def _publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
         client = self._client
         if client is None:
             return
         try:
             async with asyncio.timeout(self.config.timeout_s):
-                await client.publish(topic, payload, qos=1)
+                await client.publish(topic, payload, qos=1, retain=retain)
         except (aiomqtt.MqttError, TimeoutError) as err:
             raise broker_error(err, f"{self._where}: publishing to {topic!r}") from err
-        self.stats["commands"] += 1
-        log.info("sparkplug.rebirth_requested connector=%s topic=%s", self.name, topic)
 
     async def close(self) -> None:
         """Announce the host offline and disconnect; safe twice and under cancellation."""

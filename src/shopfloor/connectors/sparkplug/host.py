@@ -491,7 +491,10 @@ class HostState:
         self._sequence(m)
         device = node.devices.get(m.where.device)
         if device is None or not device.online:
-            self._unresolved(m, "before the device's DBIRTH")
+            dead = device is not None and m.where.device is not None
+            self._unresolved(
+                m, "after the device's DDEATH" if dead else "before the device's DBIRTH"
+            )
             return
         self._values(m, device)
 
