@@ -39,8 +39,8 @@ def _payload(seq: int | None, *metrics: Metric, ts: int = T0) -> bytes:
     return encode_payload(Payload(timestamp_ms=ts, seq=seq, metrics=metrics), datatype_of)
 
 
-def _nbirth(host: HostState, *, bd_seq: int = 0, seq: int = 0, at: int = T0) -> Outcome:
-    metrics = (
+def _birth_metrics(bd_seq: int = 0, at: int = T0) -> tuple[Metric, ...]:
+    return (
         Metric(name="bdSeq", datatype=DataType.INT64, value=bd_seq),
         Metric(name=REBIRTH_METRIC, datatype=DataType.BOOLEAN, value=False),
         Metric(
@@ -52,7 +52,11 @@ def _nbirth(host: HostState, *, bd_seq: int = 0, seq: int = 0, at: int = T0) -> 
             properties={"engUnit": "m/min"},
         ),
     )
-    return host.receive("spBv1.0/G/NBIRTH/N", _payload(seq, *metrics, ts=at), at * 10**6)
+
+
+def _nbirth(host: HostState, *, bd_seq: int = 0, seq: int = 0, at: int = T0) -> Outcome:
+    metrics = _birth_metrics(bd_seq, at)
+    return _receive(host, "spBv1.0/G/NBIRTH/N", _payload(seq, *metrics, ts=at), at * 10**6)
 
 
 def _dbirth(host: HostState, seq: int = 1, at: int = T0) -> Outcome:
@@ -68,12 +72,19 @@ def _dbirth(host: HostState, seq: int = 1, at: int = T0) -> Outcome:
         ),
         Metric(name="Table", alias=4, datatype=DataType.DATASET, value=None, timestamp_ms=at),
     )
-    return host.receive("spBv1.0/G/DBIRTH/N/press", _payload(seq, *metrics, ts=at), at * 10**6)
+    return _receive(host, "spBv1.0/G/DBIRTH/N/press", _payload(seq, *metrics, ts=at), at * 10**6)
 
 
 def _ndata(host: HostState, seq: int, value: float, at: int) -> Outcome:
     metric = Metric(alias=1, value=value, timestamp_ms=at)
-    return host.receive("spBv1.0/G/NDATA/N", _payload(seq, metric, ts=at), at * 10**6)
+    return _receive(host, "spBv1.0/G/NDATA/N", _payload(seq, metric, ts=at), at * 10**6)
+
+
+def _receive(host: HostState, topic: str, payload: bytes, received_ns: int) -> Outcome:
+    """What one message gives, its scalar values taken at once."""
+    out = host.receive(topic, payload, received_ns)
+    out.records.extend(host.take_scalars())
+    return out
 
 
 def _scalars(out: Outcome) -> dict[SignalRef, list[float]]:
@@ -121,7 +132,7 @@ def test_data_resolves_aliases_against_the_birth() -> None:
     assert isinstance(batch, ScalarBatch) and batch.ts_ns.tolist() == [(T0 + 100) * 10**6]
     assert batch.provenance.address == "G/N:Line/Speed"
     data = _payload(3, Metric(alias=3, value=7, timestamp_ms=T0 + 200))
-    out = host.receive("spBv1.0/G/DDATA/N/press", data, (T0 + 200) * 10**6)
+    out = _receive(host, "spBv1.0/G/DDATA/N/press", data, (T0 + 200) * 10**6)
     assert _scalars(out) == {SignalRef(PRESS, "Temperature"): [7.0]}
     assert not out.declare, "a signal is declared once, at its birth"
 
@@ -162,7 +173,7 @@ def test_data_before_birth_is_a_dead_letter_and_a_rebirth_request() -> None:
     assert host.details()["G/N"]["state"] == "awaiting_birth"
     _nbirth(host)
     data = _payload(1, Metric(alias=9, value=1.0, timestamp_ms=T0))
-    out = host.receive("spBv1.0/G/DDATA/N/other", data, T0 * 10**6)
+    out = _receive(host, "spBv1.0/G/DDATA/N/other", data, T0 * 10**6)
     assert "before the device's DBIRTH" in out.letters[0].reason
 
 
@@ -170,7 +181,7 @@ def test_an_unknown_alias_is_a_dead_letter_naming_it() -> None:
     host = _host()
     _nbirth(host)
     data = _payload(1, Metric(alias=1, value=2.0), Metric(alias=77, value=1.0))
-    out = host.receive("spBv1.0/G/NDATA/N", data, T0 * 10**6)
+    out = _receive(host, "spBv1.0/G/NDATA/N", data, T0 * 10**6)
     assert _scalars(out) == {SignalRef(NODE_ASSET, "Line.Speed"): [2.0]}
     (letter,) = out.letters
     assert "alias 77 is not in the birth of G/N" in letter.reason
@@ -185,7 +196,7 @@ def test_death_marks_values_bad_and_the_next_birth_records_the_gap() -> None:
     death = encode_payload(
         Payload(metrics=(Metric(name="bdSeq", datatype=DataType.INT64, value=3),))
     )
-    out = host.receive("spBv1.0/G/NDEATH/N", death, (T0 + 500) * 10**6)
+    out = _receive(host, "spBv1.0/G/NDEATH/N", death, (T0 + 500) * 10**6)
     bad = {r.signal.name: r for r in out.records if isinstance(r, ScalarBatch)}
     assert set(bad) == {"Line.Speed", "Temperature"}
     assert all(r.quality.tolist() == [Quality.BAD] for r in bad.values())
@@ -212,7 +223,7 @@ def test_a_death_of_an_earlier_session_is_dead_lettered() -> None:
     death = encode_payload(
         Payload(metrics=(Metric(name="bdSeq", datatype=DataType.INT64, value=4),))
     )
-    out = host.receive("spBv1.0/G/NDEATH/N", death, T0 * 10**6)
+    out = _receive(host, "spBv1.0/G/NDEATH/N", death, T0 * 10**6)
     assert "bdSeq 4 is not of the current session (NBIRTH bdSeq 5)" in out.letters[0].reason
     assert not out.records
     assert host.details()["G/N"]["state"] == "online"
@@ -222,7 +233,7 @@ def test_a_device_death_marks_its_signals_only() -> None:
     host = _host()
     _nbirth(host)
     _dbirth(host)
-    out = host.receive("spBv1.0/G/DDEATH/N/press", _payload(2), (T0 + 10) * 10**6)
+    out = _receive(host, "spBv1.0/G/DDEATH/N/press", _payload(2), (T0 + 10) * 10**6)
     assert {r.signal.name for r in out.records} == {"Temperature"}
     assert host.details()["G/N"] == host.details()["G/N"] | {
         "state": "online",
@@ -233,7 +244,7 @@ def test_a_device_death_marks_its_signals_only() -> None:
 def test_a_wrong_protobuf_is_a_dead_letter_and_the_rest_goes_on() -> None:
     host = _host()
     _nbirth(host)
-    out = host.receive("spBv1.0/G/NDATA/N", b"\xff\xff\xff not protobuf", T0 * 10**6)
+    out = _receive(host, "spBv1.0/G/NDATA/N", b"\xff\xff\xff not protobuf", T0 * 10**6)
     (letter,) = out.letters
     assert letter.location == "spBv1.0/G/NDATA/N"
     assert "not a Sparkplug B payload" in letter.reason
@@ -243,9 +254,9 @@ def test_a_wrong_protobuf_is_a_dead_letter_and_the_rest_goes_on() -> None:
 
 def test_bad_topics_are_dead_letters_and_state_and_commands_are_not_data() -> None:
     host = _host()
-    assert "unknown message type" in host.receive("spBv1.0/G/XX/N", b"", 1).letters[0].reason
-    assert host.receive("spBv1.0/STATE/other", b'{"online": true}', 1) == Outcome()
-    assert host.receive("spBv1.0/G/NCMD/N", b"", 1) == Outcome()
+    assert "unknown message type" in _receive(host, "spBv1.0/G/XX/N", b"", 1).letters[0].reason
+    assert _receive(host, "spBv1.0/STATE/other", b'{"online": true}', 1) == Outcome()
+    assert _receive(host, "spBv1.0/G/NCMD/N", b"", 1) == Outcome()
 
 
 def test_bound_signals_take_their_metric_and_others_are_refused_without_auto_signals() -> None:
@@ -277,7 +288,7 @@ def test_two_metrics_on_one_signal_name_are_refused() -> None:
         Metric(name="a b", alias=1, datatype=DataType.DOUBLE, value=1.0),
         Metric(name="a_b", alias=2, datatype=DataType.DOUBLE, value=2.0),
     )
-    out = host.receive("spBv1.0/G/NBIRTH/N", _payload(0, *metrics), T0 * 10**6)
+    out = _receive(host, "spBv1.0/G/NBIRTH/N", _payload(0, *metrics), T0 * 10**6)
     assert _scalars(out) == {SignalRef(NODE_ASSET, "a_b"): [1.0]}
     assert "which 'G/N:a b' feeds already" in out.letters[0].reason
 
@@ -290,6 +301,27 @@ def test_a_refused_signal_turns_its_values_into_dead_letters() -> None:
     assert "could not be created: SignalKindMismatch" in out.letters[0].reason
     later = _ndata(host, 1, 3.0, T0 + 1)
     assert not later.records and "could not be created" in later.letters[0].reason
+
+
+def test_values_waiting_for_a_batch_of_a_refused_signal_become_dead_letters() -> None:
+    host = _host()
+    out = host.receive("spBv1.0/G/NBIRTH/N", _payload(0, *_birth_metrics()), T0 * 10**6)
+    assert host.pending_values == 1 and not out.records
+    host.refuse(NODE_ASSET, out.declare[NODE_ASSET], "refused", out)
+    assert host.pending_values == 0 and not host.take_scalars()
+    assert "could not be created: refused" in out.letters[0].reason
+
+
+def test_values_of_many_messages_make_one_batch_per_signal() -> None:
+    host = _host()
+    host.receive("spBv1.0/G/NBIRTH/N", _payload(0, *_birth_metrics()), T0 * 10**6)
+    for seq in range(1, 300):
+        data = _payload(seq % 256, Metric(alias=1, value=float(seq), timestamp_ms=T0 + seq))
+        host.receive("spBv1.0/G/NDATA/N", data, (T0 + seq) * 10**6)
+    (batch,) = host.take_scalars()
+    assert len(batch) == 300 and batch.values[-1] == 299.0
+    assert np.all(np.diff(batch.ts_ns) > 0)
+    assert not host.take_scalars()
 
 
 def test_reconnect_makes_every_node_wait_for_its_birth() -> None:
@@ -321,6 +353,6 @@ def test_scalar_types_are_stored_as_numbers(
         Metric(name="bdSeq", datatype=DataType.INT64, value=0),
         Metric(name="m", alias=1, datatype=datatype, value=value),  # type: ignore[arg-type]
     )
-    out = host.receive("spBv1.0/G/NBIRTH/N", _payload(0, *metrics), T0 * 10**6)
+    out = _receive(host, "spBv1.0/G/NBIRTH/N", _payload(0, *metrics), T0 * 10**6)
     assert _scalars(out) == {SignalRef(NODE_ASSET, "m"): [stored]}
     np.testing.assert_array_equal(out.records[0].quality, [Quality.GOOD])  # type: ignore[union-attr]

@@ -39,6 +39,9 @@ __all__ = ["SparkplugConnector", "state_payload"]
 
 log = logging.getLogger(__name__)
 
+_MAX_PENDING = 50_000
+"""Scalar values held at most before they are handed on, whatever the flush interval."""
+
 
 def state_payload(online: bool, timestamp_ms: int) -> bytes:
     """A host application's Sparkplug 3.0 STATE payload.
@@ -90,6 +93,7 @@ class SparkplugConnector:
         self._client: aiomqtt.Client | None = None
         self._stack: AsyncExitStack | None = None
         self._closing: asyncio.Future[None] | None = None
+        self._lock = asyncio.Lock()
         self._online_ms = 0
         self.stats = {"messages": 0, "sessions": 0, "commands": 0}
 
@@ -144,23 +148,47 @@ class SparkplugConnector:
         client = self._client
         if client is None:
             raise ConnectorNotReady(f"{self._where}: not connected")
+        flusher = asyncio.create_task(self._flush_loop(), name=f"sparkplug-flush:{self.name}")
         try:
             async for message in client.messages:
                 payload = message.payload
                 data = payload if isinstance(payload, bytes) else str(payload or "").encode()
                 await self.handle(message.topic.value, data, now_ns())
+                if self.host.pending_values >= _MAX_PENDING:
+                    await self.flush()
         except aiomqtt.MqttError as err:
             raise broker_error(err, self._where) from err
+        finally:
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+            await self.flush()
         raise ConnectorNotReady(f"{self._where}: the broker ended the session")
 
+    async def flush(self) -> None:
+        """Hand on the scalar values received since the last flush (one batch per signal)."""
+        async with self._lock:
+            batches = self.host.take_scalars()
+        if batches:
+            await self.context.emit(batches)
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.flush_interval_ms / 1000)
+            await self.flush()
+
     async def handle(self, topic: str, payload: bytes, received_ns: int) -> None:
-        """One message: create its signals, hand on its records and letters, send commands."""
+        """One message: create its signals, hand on its events and letters, send commands.
+
+        Its scalar values wait for the next :meth:`flush`.
+        """
         self.stats["messages"] += 1
         if topic == self.config.state_topic:
             await self._own_state(payload)
             return
-        outcome = self.host.receive(topic, payload, received_ns)
-        await self._declare(outcome)
+        async with self._lock:  # no flush between a birth's values and its signals
+            outcome = self.host.receive(topic, payload, received_ns)
+            await self._declare(outcome)
         if outcome.letters:
             await self.context.reject(outcome.letters)
         if outcome.records:

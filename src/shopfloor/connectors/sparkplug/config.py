@@ -14,6 +14,7 @@ credentials, QoS); the rest says which edge nodes to follow and where their metr
         Line1/press-gw/press-3: acme/plant1/pressing/line1/cell2/press-3
       auto_signals: true                    # births create the signals they describe
       rebirth_interval_s: 5                 # at most one rebirth request per node this often
+      flush_interval_ms: 100                # scalar values go on in one batch per signal
 """
 
 from __future__ import annotations
@@ -74,6 +75,12 @@ class SparkplugConfig(ConnectorConfig, MqttBrokerSettings):
     )
     rebirth_interval_s: float = Field(
         default=5.0, gt=0, description="At most one rebirth request per edge node this often."
+    )
+    flush_interval_ms: int = Field(
+        default=100,
+        ge=1,
+        le=60_000,
+        description="Scalar values are handed on in one batch per signal this often.",
     )
     persistent_session: bool = Field(
         default=False,

@@ -1,9 +1,11 @@
 """The Sparkplug B host application's state: births, aliases, sequence numbers and deaths.
 
 Pure and synchronous: :meth:`HostState.receive` takes one message (its topic, its bytes
-and when it arrived) and returns an :class:`Outcome`: the signals to create, the records
-to store, the dead letters and the commands to publish (rebirth requests). The connector
-(:mod:`.client`) does the I/O. What it does with each message type:
+and when it arrived) and returns an :class:`Outcome`: the signals to create, the events
+to store, the dead letters and the commands to publish (rebirth requests). Scalar values
+wait in the state, so that many messages make one batch per signal:
+:meth:`HostState.take_scalars` hands them over. The connector (:mod:`.client`) does the
+I/O. What it does with each message type:
 
 - **NBIRTH / DBIRTH**: the birth certificate lists every metric with its name, alias,
   data type and current value. Each metric gets a signal: the one the project binds to
@@ -129,7 +131,8 @@ class Outcome:
     declare
         New or changed signal definitions by asset path (create before the records).
     records
-        Values, ``BAD`` samples and ``gap`` events to store.
+        Events to store (values of event signals, ``gap`` events); scalar values wait
+        for :meth:`HostState.take_scalars`.
     letters
         What cannot be taken, with the reason.
     commands
@@ -148,6 +151,35 @@ class Outcome:
         self.records.extend(other.records)
         self.letters.extend(other.letters)
         self.commands.extend(other.commands)
+
+
+@dataclass
+class _Column:
+    """Scalar values of one signal waiting to be handed on in one batch."""
+
+    ts: list[int] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    quality: list[int] = field(default_factory=list)
+    ingest: list[int] = field(default_factory=list)
+
+    def add(self, ts: int, value: float | None, at_ns: int) -> None:
+        """A value (``None``: no value, kept as NaN with quality ``BAD``)."""
+        self.ts.append(ts)
+        self.values.append(math.nan if value is None else value)
+        self.quality.append(Quality.BAD if value is None else Quality.GOOD)
+        self.ingest.append(at_ns)
+
+    def batch(self, ref: SignalRef, provenance: Provenance) -> ScalarBatch:
+        n = len(self.ts)
+        return ScalarBatch(
+            ref,
+            np.fromiter(self.ts, np.int64, n),
+            np.fromiter(self.values, np.float64, n),
+            np.fromiter(self.quality, np.uint8, n),
+            np.zeros(n, np.uint32),
+            np.fromiter(self.ingest, np.int64, n),
+            provenance,
+        )
 
 
 @dataclass
@@ -294,6 +326,9 @@ class HostState:
         self.signals: dict[SignalRef, Signal] = {}
         self.owners: dict[SignalRef, str] = {}
         self.nodes: dict[NodeKey, _Node] = {}
+        self._pending: dict[tuple[SignalRef, Provenance], _Column] = {}
+        self.pending_values = 0
+        """Scalar values waiting for :meth:`take_scalars`."""
 
     # -- public -------------------------------------------------------------------------
 
@@ -331,6 +366,21 @@ class HostState:
         handler(_Message(node, where, decoded, payload, received_ns, out))
         return out
 
+    def take_scalars(self) -> list[ScalarBatch]:
+        """The scalar values received since the last call, one batch per signal."""
+        pending, self._pending = self._pending, {}
+        self.pending_values = 0
+        return [column.batch(ref, provenance) for (ref, provenance), column in pending.items()]
+
+    def _scalar(
+        self, ref: SignalRef, provenance: Provenance, ts: int, value: float | None, at_ns: int
+    ) -> None:
+        column = self._pending.get((ref, provenance))
+        if column is None:
+            column = self._pending[(ref, provenance)] = _Column()
+        column.add(ts, value, at_ns)
+        self.pending_values += 1
+
     def session_started(self) -> None:
         """The host (re)connected: what it knew may be stale until each node is born again."""
         for node in self.nodes.values():
@@ -352,6 +402,10 @@ class HostState:
                     if binding.ref in refs:
                         binding.refusal = f"signal {binding.ref} could not be created: {reason}"
         kept: list[Record] = []
+        for key in [k for k in self._pending if k[0] in refs]:
+            column = self._pending.pop(key)
+            self.pending_values -= len(column.ts)
+            out.records.append(column.batch(*key))
         for record in out.records:
             if record.signal in refs:
                 out.letters.append(
@@ -500,7 +554,6 @@ class HostState:
 
     def _values(self, m: _Message, device: _Device) -> None:
         node, out = m.node, m.out
-        scalars: dict[SignalRef, tuple[list[int], list[float], list[int], Provenance]] = {}
         rebirth = False
         for metric in m.payload.metrics:
             binding = device.find(metric)
@@ -536,22 +589,7 @@ class HostState:
             if binding.event:
                 out.records.append(_event(ref, ts, metric.value, provenance))
                 continue
-            column = scalars.setdefault(ref, ([], [], [], provenance))
-            number = _number(metric.value)
-            column[0].append(ts)
-            column[1].append(math.nan if number is None else number)
-            column[2].append(int(Quality.BAD if number is None else Quality.GOOD))
-        for ref, (ts_list, values, quality, provenance) in scalars.items():
-            out.records.append(
-                ScalarBatch.of(
-                    ref,
-                    ts_list,
-                    values,
-                    provenance,
-                    quality=np.asarray(quality, np.uint8),
-                    ingest_ns=m.received_ns,
-                )
-            )
+            self._scalar(ref, provenance, ts, _number(metric.value), m.received_ns)
         if rebirth:
             self._request_rebirth(m)
 
@@ -636,16 +674,8 @@ class HostState:
             m.node.gap_pending[ref] = cause
             last = m.node.last_ts.get(ref)
             if was_online and not binding.event and (last is None or m.received_ns > last):
-                m.out.records.append(
-                    ScalarBatch.of(
-                        ref,
-                        [m.received_ns],
-                        [math.nan],
-                        Provenance(self.connector, binding.address),
-                        quality=Quality.BAD,
-                        ingest_ns=m.received_ns,
-                    )
-                )
+                provenance = Provenance(self.connector, binding.address)
+                self._scalar(ref, provenance, m.received_ns, None, m.received_ns)
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -730,12 +760,10 @@ def _timestamp_ns(metric: Metric, payload: Payload, received_ns: int) -> int:
 
 
 def _number(value: MetricValue) -> float | None:
-    if value is None:
-        return None
+    if isinstance(value, float | int):  # bool is an int
+        return float(value)
     if isinstance(value, datetime):
         return float(round(value.timestamp() * 1000))
-    if isinstance(value, bool | int | float):
-        return float(value)
     return None
 
 
