@@ -50,6 +50,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum
+from types import MappingProxyType
 from typing import Any, TypeAlias
 
 from google.protobuf.message import DecodeError, EncodeError
@@ -232,6 +233,8 @@ class Payload:
     body: bytes | None = None
 
 
+_NO_PROPERTIES: Mapping[str, PropertyValue] = MappingProxyType({})
+
 DatatypeOf = Callable[[str | None, int | None], DataType | None]
 """``(name, alias) -> data type`` from the birth, for data messages that omit it."""
 
@@ -282,31 +285,35 @@ def decode_payload(data: bytes, datatype_of: DatatypeOf = _none) -> Payload:
     )
 
 
+_DATATYPES = {int(t): t for t in DataType}
+
+
 def _decode_metric(m: pb.Payload.Metric, datatype_of: DatatypeOf) -> Metric:
-    name: str | None = _present(m, "name")
-    alias: int | None = _present(m, "alias")
+    # the hot path of a host: HasField inline, no helper per field
+    has = m.HasField
+    name: str | None = m.name if has("name") else None
+    alias: int | None = m.alias if has("alias") else None
     datatype: DataType | None = None
     problem: str | None = None
-    if m.HasField("datatype"):
-        try:
-            datatype = DataType(m.datatype)
-        except ValueError:
+    if has("datatype"):
+        datatype = _DATATYPES.get(m.datatype)
+        if datatype is None:
             problem = f"unknown data type {m.datatype}"
     else:
         datatype = datatype_of(name, alias)
     value: MetricValue = None
-    if problem is None and not (m.HasField("is_null") and m.is_null):
+    if problem is None and not m.is_null:
         value, problem = _decode_value(m, datatype)
     return Metric(
-        name=name,
-        alias=alias,
-        timestamp_ms=_present(m, "timestamp"),
-        datatype=datatype,
-        value=value,
-        is_historical=m.is_historical,
-        is_transient=m.is_transient,
-        properties=_decode_properties(m) if m.HasField("properties") else {},
-        problem=problem,
+        name,
+        alias,
+        m.timestamp if has("timestamp") else None,
+        datatype,
+        value,
+        m.is_historical,
+        m.is_transient,
+        _decode_properties(m) if has("properties") else _NO_PROPERTIES,
+        problem,
     )
 
 

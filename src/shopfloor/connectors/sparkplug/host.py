@@ -193,6 +193,15 @@ class _Binding:
     event: bool = False
     refusal: str | None = None
     control: bool = False
+    provenance: Provenance | None = None
+
+    def provenance_of(self, connector: str, historical: bool) -> Provenance:
+        """Where its values come from (kept: one object per metric, not per value)."""
+        if historical:
+            return Provenance(connector, self.address, backfilled=True)
+        if self.provenance is None:
+            self.provenance = Provenance(connector, self.address)
+        return self.provenance
 
 
 @dataclass
@@ -202,12 +211,24 @@ class _Device:
     by_alias: dict[int, _Binding] = field(default_factory=dict)
 
     def find(self, metric: Metric) -> _Binding | None:
-        if metric.alias is not None and metric.alias in self.by_alias:
-            return self.by_alias[metric.alias]
-        return self.by_name.get(metric.name) if metric.name is not None else None
+        return self.lookup(metric.name, metric.alias)
+
+    def lookup(self, name: str | None, alias: int | None) -> _Binding | None:
+        if alias is not None and alias in self.by_alias:
+            return self.by_alias[alias]
+        return self.by_name.get(name) if name is not None else None
+
+    def datatype_of(self, name: str | None, alias: int | None) -> DataType | None:
+        """The birth's data type of a data message's metric (the codec's ``datatype_of``)."""
+        binding = self.lookup(name, alias)
+        return None if binding is None else binding.datatype
 
     def refs(self) -> set[SignalRef]:
         return {b.ref for b in self.by_name.values() if b.ref is not None and not b.refusal}
+
+
+_UNBORN = _Device()
+"""The device of a message whose device has no birth: it knows no data types."""
 
 
 @dataclass
@@ -350,7 +371,9 @@ class HostState:
         node.counts["messages"] += 1
         device = node.devices.get(where.device)
         try:
-            decoded = decode_payload(payload, lambda name, alias: _datatype(device, name, alias))
+            decoded = decode_payload(
+                payload, _UNBORN.datatype_of if device is None else device.datatype_of
+            )
         except PayloadUndecodable as err:
             message = _Message(node, where, Payload(), payload, received_ns, out)
             self._reject(message, str(err), "undecodable")
@@ -583,7 +606,7 @@ class HostState:
                 continue
             ref = binding.ref
             ts = _timestamp_ns(metric, m.payload, m.received_ns)
-            provenance = Provenance(self.connector, binding.address, metric.is_historical)
+            provenance = binding.provenance_of(self.connector, metric.is_historical)
             self._gap(node, ref, ts, provenance, out)
             node.last_ts[ref] = max(ts, node.last_ts.get(ref, ts))
             if binding.event:
@@ -674,7 +697,7 @@ class HostState:
             m.node.gap_pending[ref] = cause
             last = m.node.last_ts.get(ref)
             if was_online and not binding.event and (last is None or m.received_ns > last):
-                provenance = Provenance(self.connector, binding.address)
+                provenance = binding.provenance_of(self.connector, historical=False)
                 self._scalar(ref, provenance, m.received_ns, None, m.received_ns)
 
     # -- helpers -------------------------------------------------------------------------
@@ -740,13 +763,6 @@ def _bd_seq(payload: Payload) -> int | None:
         (m.value for m in payload.metrics if m.name == "bdSeq" and isinstance(m.value, int)),
         None,
     )
-
-
-def _datatype(device: _Device | None, name: str | None, alias: int | None) -> DataType | None:
-    if device is None:
-        return None
-    binding = device.find(Metric(name=name, alias=alias))
-    return None if binding is None else binding.datatype
 
 
 def _seq(payload: Payload) -> int | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 __all__ = [
     "NAMESPACE",
@@ -82,8 +83,9 @@ def validate_id(value: str, what: str) -> str:
     return value
 
 
+@lru_cache(maxsize=4096)
 def parse_topic(text: str) -> SparkplugTopic:
-    """Parse an edge node's topic.
+    """Parse an edge node's topic (cached: a broker repeats a few topics).
 
     Raises
     ------
