@@ -235,6 +235,13 @@ def test_a_device_death_marks_its_signals_only() -> None:
     _dbirth(host)
     out = _receive(host, "spBv1.0/G/DDEATH/N/press", _payload(2), (T0 + 10) * 10**6)
     assert {r.signal.name for r in out.records} == {"Temperature"}
+    data = _payload(3, Metric(alias=3, value=7, timestamp_ms=T0 + 20))
+    out = _receive(host, "spBv1.0/G/DDATA/N/press", data, (T0 + 20) * 10**6)
+    assert "DDATA after the device's DDEATH" in out.letters[0].reason
+    _nbirth(host, at=T0 + 30)
+    data = _payload(1, Metric(alias=3, value=7, timestamp_ms=T0 + 40))
+    out = _receive(host, "spBv1.0/G/DDATA/N/press", data, (T0 + 40) * 10**6)
+    assert "DDATA before the device's DBIRTH" in out.letters[0].reason
     assert host.details()["G/N"] == host.details()["G/N"] | {
         "state": "online",
         "devices": {"press": "offline"},

@@ -207,6 +207,7 @@ class _Binding:
 @dataclass
 class _Device:
     online: bool = False
+    died: bool = False  # a DDEATH, not its node's NDEATH or NBIRTH, took it offline
     by_name: dict[str, _Binding] = field(default_factory=dict)
     by_alias: dict[int, _Binding] = field(default_factory=dict)
 
@@ -466,7 +467,7 @@ class HostState:
         node.last_birth_ns = m.received_ns
         node.counts["births"] += 1
         for device in node.devices.values():
-            device.online = False  # devices are born again after their node
+            device.online = device.died = False  # devices are born again after their node
         self._birth(m)
 
     def _dbirth(self, m: _Message) -> None:
@@ -568,9 +569,9 @@ class HostState:
         self._sequence(m)
         device = node.devices.get(m.where.device)
         if device is None or not device.online:
-            dead = device is not None and m.where.device is not None
+            died = device is not None and device.died
             self._unresolved(
-                m, "after the device's DDEATH" if dead else "before the device's DBIRTH"
+                m, "after the device's DDEATH" if died else "before the device's DBIRTH"
             )
             return
         self._values(m, device)
@@ -686,6 +687,7 @@ class HostState:
             return
         self._sequence(m)
         self._offline(m, device, f"device {m.where.device!r} went offline (DDEATH)")
+        device.died = True
 
     def _offline(self, m: _Message, device: _Device, cause: str) -> None:
         was_online = device.online
