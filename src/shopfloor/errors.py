@@ -10,6 +10,8 @@ catch one tree and still see the cause::
     │   └── ImageRejected    an image is refused (truncated or corrupt: 422)
     │       ├── NotAnImage       the bytes are no image of an accepted format (415)
     │       └── ImageTooLarge    the image exceeds the size limit (413)
+    │   └── PayloadRejected  a message payload is refused (malformed JSON, a missing path,
+    │                        a wrong type, a truncated waveform block)
     ├── StoreError           the store failed or refused an operation
     │   ├── StoreUnavailable the store cannot be reached now (retry later)
     │   │   └── StoreLocked  another process owns the store file
@@ -87,6 +89,7 @@ __all__ = [
     "NotFittedError",
     "NotificationRefused",
     "NotifierError",
+    "PayloadRejected",
     "PayloadTooLarge",
     "PermissionDenied",
     "PipelineConfigError",
@@ -163,6 +166,23 @@ class ImageTooLarge(ImageRejected):
     """The image is larger than the limit of the path it came by."""
 
     category = "oversized"
+
+
+class PayloadRejected(RecordError):
+    """A message payload is refused; ``category`` is the short reason its dead letter files.
+
+    Parameters
+    ----------
+    message
+        What is wrong, naming the topic, the path and the value.
+    category
+        ``malformed_json``, ``missing_path``, ``wrong_type``, ``bad_timestamp``,
+        ``bad_quality``, ``bad_waveform``, ``unmapped_topic`` …
+    """
+
+    def __init__(self, message: str, category: str = "bad_payload") -> None:
+        super().__init__(message)
+        self.category = category
 
 
 class StoreError(ShopfloorError):
