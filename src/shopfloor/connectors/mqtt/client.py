@@ -36,7 +36,7 @@ from shopfloor.connectors.mqtt.config import (
 from shopfloor.connectors.mqtt.connection import broker_error, open_client
 from shopfloor.connectors.mqtt.payloads import HEADER_ATTRIBUTES, MessageReader
 from shopfloor.connectors.mqtt.topics import TopicPattern, fill_template
-from shopfloor.connectors.mqtt.waveform import decode_waveform
+from shopfloor.connectors.mqtt.waveform import WaveformDecodeError, decode_waveform
 from shopfloor.errors import ConfigError, ConnectorError, ImageRejected, PayloadRejected
 from shopfloor.model import (
     DeadLetter,
@@ -204,7 +204,10 @@ class MqttConnector:
                 return
             record: Record
             if route.payload == "waveform":
-                block = decode_waveform(payload)
+                try:
+                    block = decode_waveform(payload)
+                except WaveformDecodeError as err:
+                    raise WaveformDecodeError(f"{topic}: {err}", err.category) from None
                 record = WaveformBlock(
                     ref,
                     block.t0_ns,
