@@ -247,3 +247,28 @@ def test_routes_are_checked_with_the_settings(route: dict[str, Any], words: str)
 
     with pytest.raises(ValidationError, match=words):
         MqttConfig(name="line1", topics=[route])
+
+
+async def test_one_json_message_feeds_every_signal_bound_to_its_topic(
+    broker: int, tmp_path: Path
+) -> None:
+    signals = [
+        bound("temperature", "line/filler/telemetry", value="temp"),
+        bound("pressure", "line/filler/telemetry", value="press"),
+    ]
+    route = {"topic": "line/+machine/telemetry", "asset": f"{LINE}/{{machine}}", "signal": "x"}
+    async with running(broker, tmp_path, signals, topics=[route]) as (_, got):
+        await publish(
+            broker,
+            ("line/filler/telemetry", b'{"temp": 21.5, "press": 3.1}'),
+            ("line/filler/telemetry", b'{"temp": 21.6}'),
+            ("line/filler/telemetry", b"{broken"),
+        )
+        await got.until("3 values and 2 letters", lambda: record_count(got.records) == 3)
+        await got.until("2 letters", lambda: len(got.letters) == 2)
+    assert got.scalars(signals[0].ref)[1] == [21.5, 21.6]
+    assert got.scalars(signals[1].ref)[1] == [3.1]
+    missing, broken = got.letters
+    assert missing.detail["signal"] == signals[1].ref.path
+    assert "no value at press" in missing.reason
+    assert broken.detail["category"] == "malformed_json"

@@ -2,9 +2,10 @@
 
 It connects with :func:`~shopfloor.connectors.mqtt.connection.open_client` (QoS 1 and a
 persistent session by default, so the broker keeps messages while the platform is away),
-subscribes to the filter of every route, and reads each message by the first route whose
-topic pattern matches it (:mod:`.topics`): the signal's own topic for a bound signal, the
-asset and signal templates filled with the captures for a ``topics`` route.
+subscribes to the filter of every route, and reads each message for every bound signal
+whose topic pattern matches it (:mod:`.topics`; several signals may read several values of
+one JSON message), or else for the first ``topics`` route that matches, whose asset and
+signal templates are filled with the topic's captures.
 
 Scalars are batched per signal for ``flush_interval_ms``; waveform blocks and images are
 handed on as they come. A message that cannot be read (:mod:`.payloads`) becomes a dead
@@ -22,6 +23,7 @@ import contextlib
 import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiomqtt
 import numpy as np
@@ -34,10 +36,16 @@ from shopfloor.connectors.mqtt.config import (
     PayloadKind,
 )
 from shopfloor.connectors.mqtt.connection import broker_error, open_client
-from shopfloor.connectors.mqtt.payloads import HEADER_ATTRIBUTES, MessageReader
-from shopfloor.connectors.mqtt.topics import TopicPattern, fill_template
+from shopfloor.connectors.mqtt.payloads import HEADER_ATTRIBUTES, MessageReader, Reading, parse_json
+from shopfloor.connectors.mqtt.topics import TopicPattern, fill_template, subscription_filters
 from shopfloor.connectors.mqtt.waveform import WaveformDecodeError, decode_waveform
-from shopfloor.errors import ConfigError, ConnectorError, ImageRejected, PayloadRejected
+from shopfloor.errors import (
+    ConfigError,
+    ConnectorError,
+    ImageRejected,
+    PayloadRejected,
+    RecordError,
+)
 from shopfloor.model import (
     DeadLetter,
     ImageRecord,
@@ -56,6 +64,7 @@ __all__ = ["MqttConnector"]
 
 log = logging.getLogger(__name__)
 
+_UNPARSED = object()
 _MAX_BATCH = 10_000
 """Scalars waiting for one signal that make the connector hand them on at once."""
 _CACHE_TOPICS = 65_536
@@ -72,6 +81,7 @@ class _Route:
     asset: str
     signal: str
     provenance: Provenance
+    bound: bool
 
     def signal_of(self, captures: dict[str, str], topic: str) -> SignalRef:
         """The signal of a topic; ``PayloadRejected`` when its captures make no valid path."""
@@ -135,6 +145,7 @@ class MqttConnector:
                     bound.ref.asset,
                     bound.ref.name,
                     Provenance(config.name, bound.address),
+                    bound=True,
                 )
             )
         for route in config.topics:
@@ -146,12 +157,15 @@ class MqttConnector:
                     route.asset,
                     route.signal,
                     Provenance(config.name, route.topic),
+                    bound=False,
                 )
             )
-        self.filters = list(dict.fromkeys(route.pattern.filter for route in self.routes))
+        self.filters = subscription_filters([route.pattern.filter for route in self.routes])
         self.received = 0
         self.rejected = 0
-        self._resolved: dict[str, tuple[_Route, SignalRef, dict[str, str]] | PayloadRejected] = {}
+        self._resolved: dict[
+            str, list[tuple[_Route, SignalRef, dict[str, str]]] | PayloadRejected
+        ] = {}
         self._pending: dict[SignalRef, _Pending] = {}
         self._waiting = 0
         self._stack: AsyncExitStack | None = None
@@ -160,22 +174,33 @@ class MqttConnector:
 
     # -- reading one message --------------------------------------------------------------
 
-    def _resolve(self, topic: str) -> tuple[_Route, SignalRef, dict[str, str]]:
-        """The route, signal and captures of ``topic`` (remembered per topic)."""
+    def _resolve(self, topic: str) -> list[tuple[_Route, SignalRef, dict[str, str]]]:
+        """Every bound signal whose topic matches ``topic``, else the first ``topics`` route.
+
+        Remembered per topic; ``PayloadRejected`` (``unmapped_topic``) when nothing
+        matches or the captures make no valid signal.
+        """
         found = self._resolved.get(topic)
         if found is None:
-            found = PayloadRejected(
-                f"{topic}: no route of connector {self.name!r} matches it", "unmapped_topic"
-            )
+            matches: list[tuple[_Route, SignalRef, dict[str, str]]] = []
+            found = matches
             for route in self.routes:
+                if matches and not route.bound:
+                    break
                 captures = route.pattern.match(topic)
                 if captures is None:
                     continue
                 try:
-                    found = (route, route.signal_of(captures, topic), captures)
+                    matches.append((route, route.signal_of(captures, topic), captures))
                 except PayloadRejected as err:
                     found = err
-                break
+                    break
+                if not route.bound:
+                    break
+            if not matches and not isinstance(found, PayloadRejected):
+                found = PayloadRejected(
+                    f"{topic}: no topic of connector {self.name!r} matches it", "unmapped_topic"
+                )
             if len(self._resolved) >= _CACHE_TOPICS:
                 self._resolved.clear()
             self._resolved[topic] = found
@@ -184,67 +209,91 @@ class MqttConnector:
         return found
 
     async def handle(self, topic: str, payload: bytes, received_ns: int) -> None:
-        """Read one message: pending scalars, a record handed on, or a dead letter."""
+        """Read one message for each signal it feeds: scalars wait, records go on.
+
+        What cannot be read becomes a dead letter (one per signal it was meant for).
+        """
         self.received += 1
-        ref: SignalRef | None = None
         try:
-            route, ref, captures = self._resolve(topic)
-            if route.payload == "json":
-                reading = route.reader.scalar(payload, topic, received_ns)
-                pending = self._pending.get(ref)
-                if pending is None:
-                    pending = self._pending[ref] = _Pending(route.provenance)
-                pending.ts.append(reading.ts_ns)
-                pending.values.append(reading.value)
-                pending.quality.append(reading.quality)
-                pending.status.append(reading.status_code)
-                self._waiting += 1
-                if len(pending.ts) >= _MAX_BATCH:
-                    await self.flush()
-                return
-            record: Record
-            if route.payload == "waveform":
-                try:
-                    block = decode_waveform(payload)
-                except WaveformDecodeError as err:
-                    raise WaveformDecodeError(f"{topic}: {err}", err.category) from None
-                record = WaveformBlock(
-                    ref,
-                    block.t0_ns,
-                    block.sample_rate_hz,
-                    block.data,
-                    self._units.get(ref, ""),
-                    route.provenance,
-                    ingest_ns=received_ns,
-                )
-            else:
-                image = await asyncio.to_thread(
-                    route.reader.image,
-                    payload,
-                    topic,
-                    received_ns,
-                    max_bytes=self.config.max_image_bytes,
-                )
-                attributes = {k: v for k, v in captures.items() if k in HEADER_ATTRIBUTES}
-                attributes.update(image.attributes)
-                record = ImageRecord(
-                    ref,
-                    image.ts_ns,
-                    image.data,
-                    image.info.format,
-                    image.info.shape,
-                    route.provenance,
-                    image.quality,
-                    image.status_code,
-                    received_ns,
-                    attributes,
-                )
-            await self.context.emit([record])
-        except ImageRejected as err:
-            self.rejected += 1
-            assert ref is not None  # images are read once their signal is known
+            matches = self._resolve(topic)
+        except PayloadRejected as err:
+            await self._refuse(topic, payload, err, None)
+            return
+        document: Any = _UNPARSED
+        for route, ref, captures in matches:
+            try:
+                if route.payload == "json":
+                    if document is _UNPARSED:
+                        document = parse_json(payload, topic)
+                    await self._scalar(route, ref, route.reader.read(document, topic, received_ns))
+                elif route.payload == "waveform":
+                    await self.context.emit(
+                        [self._waveform(route, ref, topic, payload, received_ns)]
+                    )
+                else:
+                    image = await asyncio.to_thread(
+                        route.reader.image,
+                        payload,
+                        topic,
+                        received_ns,
+                        max_bytes=self.config.max_image_bytes,
+                    )
+                    attributes = {k: v for k, v in captures.items() if k in HEADER_ATTRIBUTES}
+                    attributes.update(image.attributes)
+                    record = ImageRecord(
+                        ref,
+                        image.ts_ns,
+                        image.data,
+                        image.info.format,
+                        image.info.shape,
+                        route.provenance,
+                        image.quality,
+                        image.status_code,
+                        received_ns,
+                        attributes,
+                    )
+                    await self.context.emit([record])
+            except RecordError as err:
+                await self._refuse(topic, payload, err, ref)
+                if route.payload == "json" and document is _UNPARSED:
+                    return  # malformed JSON: one letter, not one per signal
+
+    async def _scalar(self, route: _Route, ref: SignalRef, reading: Reading) -> None:
+        pending = self._pending.get(ref)
+        if pending is None:
+            pending = self._pending[ref] = _Pending(route.provenance)
+        pending.ts.append(reading.ts_ns)
+        pending.values.append(reading.value)
+        pending.quality.append(reading.quality)
+        pending.status.append(reading.status_code)
+        self._waiting += 1
+        if len(pending.ts) >= _MAX_BATCH:
+            await self.flush()
+
+    def _waveform(
+        self, route: _Route, ref: SignalRef, topic: str, payload: bytes, received_ns: int
+    ) -> WaveformBlock:
+        try:
+            block = decode_waveform(payload)
+        except WaveformDecodeError as err:
+            raise WaveformDecodeError(f"{topic}: {err}", err.category) from None
+        return WaveformBlock(
+            ref,
+            block.t0_ns,
+            block.sample_rate_hz,
+            block.data,
+            self._units.get(ref, ""),
+            route.provenance,
+            ingest_ns=received_ns,
+        )
+
+    async def _refuse(
+        self, topic: str, payload: bytes, error: RecordError, ref: SignalRef | None
+    ) -> None:
+        self.rejected += 1
+        if isinstance(error, ImageRejected) and ref is not None:
             letter = image_letter(
-                err,
+                error,
                 source=self.name,
                 location=topic,
                 signal=ref,
@@ -253,10 +302,10 @@ class MqttConnector:
                 data=payload,
                 topic=topic,
             )
-            await self.context.reject([letter])
-        except PayloadRejected as err:
-            self.rejected += 1
-            await self.context.reject([self._letter(topic, payload, str(err), err.category, ref)])
+        else:
+            category = getattr(error, "category", "bad_payload")
+            letter = self._letter(topic, payload, str(error), category, ref)
+        await self.context.reject([letter])
 
     def _letter(
         self, topic: str, payload: bytes, reason: str, category: str, ref: SignalRef | None

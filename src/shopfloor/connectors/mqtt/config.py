@@ -162,8 +162,9 @@ class MqttConfig(ConnectorConfig, MqttBrokerSettings):
     :class:`~shopfloor.connectors.mqtt.connection.MqttBrokerSettings`. Signals bound to
     the connector give their topic (a pattern) as ``source`` and how to read the payload
     in ``source_options`` (:class:`MqttSignalOptions`); ``topics`` maps many topics to
-    many signals at once (:class:`TopicRoute`). A message goes to the first that matches:
-    the signals' topics in declaration order, then ``topics``.
+    many signals at once (:class:`TopicRoute`). A message feeds every bound signal whose
+    topic matches it (each reads its own value path), or else the first route of
+    ``topics`` that matches.
 
     Example::
 

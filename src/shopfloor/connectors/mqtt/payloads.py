@@ -159,7 +159,10 @@ class MessageReader:
         A number or a boolean (1.0 / 0.0) is a value; ``null`` is taken (as NaN) only with
         a bad quality; anything else is a ``wrong_type``.
         """
-        document = parse_json(payload, topic)
+        return self.read(parse_json(payload, topic), topic, received_ns)
+
+    def read(self, document: Any, topic: str, received_ns: int) -> Reading:
+        """:meth:`scalar` of a document already parsed (one message, several signals)."""
         raw = self._pick(document, self.value, "value", topic)
         quality, status = self._quality(document, topic)
         ts_ns = self._time(document, topic, received_ns)

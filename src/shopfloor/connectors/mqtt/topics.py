@@ -25,7 +25,13 @@ import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["TopicPattern", "fill_template", "template_fields"]
+__all__ = [
+    "TopicPattern",
+    "fill_template",
+    "filter_covers",
+    "subscription_filters",
+    "template_fields",
+]
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -131,3 +137,33 @@ def template_fields(template: str) -> set[str]:
 def fill_template(template: str, captures: Mapping[str, str]) -> str:
     """``template`` with each ``{name}`` replaced by its capture."""
     return template.format_map(captures)
+
+
+def filter_covers(wide: str, narrow: str) -> bool:
+    """Whether every topic that MQTT filter ``narrow`` matches also matches ``wide``.
+
+    >>> filter_covers("a/#", "a/+/c"), filter_covers("a/+/c", "a/b/c"), filter_covers("a/b", "a/+")
+    (True, True, False)
+    """
+    w, n = wide.split("/"), narrow.split("/")
+    for i, level in enumerate(w):
+        if level == "#":
+            return True
+        if i >= len(n) or n[i] == "#":
+            return False
+        if level != "+" and (n[i] == "+" or n[i] != level):
+            return False
+    return len(w) == len(n)
+
+
+def subscription_filters(filters: list[str]) -> list[str]:
+    """``filters`` without those another one covers, in their order.
+
+    A broker delivers a message once per matching subscription (mosquitto does), so a
+    filter inside another would bring its messages twice.
+
+    >>> subscription_filters(["a/b/c", "a/+/c", "x/#", "x/y", "a/+/c"])
+    ['a/+/c', 'x/#']
+    """
+    unique = list(dict.fromkeys(filters))
+    return [f for f in unique if not any(g != f and filter_covers(g, f) for g in unique)]
