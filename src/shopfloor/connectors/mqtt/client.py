@@ -392,13 +392,19 @@ class MqttConnector:
         if client is None:
             raise ConnectorError(f"mqtt {self.name!r}: run before connect")
         flusher = asyncio.create_task(self._flush_loop(), name=f"mqtt-flush:{self.name}")
+        # what the client has received waits in its queue: taken at once, without the task
+        # its message iterator makes for each message; the iterator waits for the next one
+        # (and raises when the connection drops)
+        queue: asyncio.Queue[aiomqtt.Message] = client._queue
+        messages = client.messages.__aiter__()
         try:
-            async for message in client.messages:
-                if flusher.done():
-                    break
+            while not flusher.done():
+                message = queue.get_nowait() if queue.qsize() else await anext(messages)
                 payload = message.payload
                 data = payload if isinstance(payload, bytes) else str(payload or "").encode()
                 await self.handle(message.topic.value, data, now_ns())
+                if self.received % 256 == 0:
+                    await asyncio.sleep(0)  # let the client acknowledge and read on
         except aiomqtt.MqttError as err:
             raise broker_error(err, f"mqtt {self.name!r} at {self.config.target}") from err
         finally:

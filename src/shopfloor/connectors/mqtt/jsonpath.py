@@ -105,21 +105,28 @@ class JsonPath:
         """
         value = document
         for depth, step in enumerate(self.steps):
-            where = format_steps(self.steps[: depth + 1])
             if isinstance(step, int):
-                if not isinstance(value, list):
-                    raise PathNotFound(f"{where}: {_kind(value)} is not a list")
-                if not -len(value) <= step < len(value):
-                    items = "item" if len(value) == 1 else "items"
-                    raise PathNotFound(f"{where}: list has {len(value)} {items}")
+                if isinstance(value, list) and -len(value) <= step < len(value):
+                    value = value[step]
+                    continue
+            elif isinstance(value, dict) and step in value:
                 value = value[step]
-            else:
-                if not isinstance(value, dict):
-                    raise PathNotFound(f"{where}: {_kind(value)} is not an object")
-                if step not in value:
-                    raise PathNotFound(f"{where}: no key {step!r}")
-                value = value[step]
+                continue
+            raise PathNotFound(self._missing(depth, value))
         return value
+
+    def _missing(self, depth: int, value: Any) -> str:
+        """Why step ``depth`` finds nothing in ``value``, naming the path up to there."""
+        step = self.steps[depth]
+        where = format_steps(self.steps[: depth + 1])
+        if isinstance(step, int):
+            if not isinstance(value, list):
+                return f"{where}: {_kind(value)} is not a list"
+            items = "item" if len(value) == 1 else "items"
+            return f"{where}: list has {len(value)} {items}"
+        if not isinstance(value, dict):
+            return f"{where}: {_kind(value)} is not an object"
+        return f"{where}: no key {step!r}"
 
 
 def format_steps(steps: tuple[Step, ...]) -> str:

@@ -120,22 +120,28 @@ class MessageReader:
         if self.timestamp is None:
             return received_ns
         raw = self._pick(document, self.timestamp, "timestamp", topic)
-        where = f"{topic}: timestamp at {self.timestamp.text}"
         fmt = self.options.timestamp_format
         if fmt == "iso":
-            if not isinstance(raw, str):
-                raise PayloadRejected(
-                    f"{where} is {raw!r}, not ISO 8601 text (a number needs "
-                    "timestamp_format epoch_s, epoch_ms, epoch_us or epoch_ns)",
-                    "bad_timestamp",
+            if isinstance(raw, str):
+                ns = _iso_ns(raw)
+                if ns is not None:
+                    return ns
+                problem = "not ISO 8601 (2026-01-31T08:00:00.125Z)"
+            else:
+                problem = (
+                    "not ISO 8601 text (a number needs timestamp_format epoch_s, epoch_ms, "
+                    "epoch_us or epoch_ns)"
                 )
-            return _iso_ns(raw, where)
-        if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
-            raise PayloadRejected(f"{where} is {raw!r}, not a number ({fmt})", "bad_timestamp")
-        ns = raw * _EPOCH_NS[fmt] if isinstance(raw, int) else round(raw * _EPOCH_NS[fmt])
-        if not -(2**63) <= ns < 2**63:
-            raise PayloadRejected(f"{where} is {raw!r}, out of range for {fmt}", "bad_timestamp")
-        return int(ns)
+        elif isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
+            problem = f"not a number ({fmt})"
+        else:
+            ns = raw * _EPOCH_NS[fmt] if isinstance(raw, int) else round(raw * _EPOCH_NS[fmt])
+            if -(2**63) <= ns < 2**63:
+                return int(ns)
+            problem = f"out of range for {fmt}"
+        raise PayloadRejected(
+            f"{topic}: timestamp at {self.timestamp.text} is {raw!r}, {problem}", "bad_timestamp"
+        )
 
     def _quality(self, document: Any, topic: str) -> tuple[Quality, int]:
         if self.quality is None:
@@ -216,13 +222,12 @@ class MessageReader:
         return ImageMessage(ts_ns, data, info, quality, status, attributes)
 
 
-def _iso_ns(text: str, where: str) -> int:
+def _iso_ns(text: str) -> int | None:
+    """UTC nanoseconds of ISO 8601 ``text`` (no zone: UTC), or ``None`` when it is not."""
     try:
         parsed = datetime.fromisoformat(text.strip().replace("z", "Z"))
     except ValueError:
-        raise PayloadRejected(
-            f"{where} is {text!r}, not ISO 8601 (2026-01-31T08:00:00.125Z)", "bad_timestamp"
-        ) from None
+        return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     delta = parsed - datetime(1970, 1, 1, tzinfo=UTC)
