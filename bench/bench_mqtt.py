@@ -19,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.bench_opcua import free_port
 from bench.harness import Measurement, Section
 from shopfloor.config import load_project
 from shopfloor.connectors.mqtt.connection import MqttBrokerSettings, open_client
@@ -30,12 +31,6 @@ ASSET = "bench/plant/area/line/cell/machine"
 N_SIGNALS = 100
 N_MESSAGES = 100_000
 TIMEOUT_S = 300.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_broker(folder: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -60,11 +55,12 @@ def start_broker(folder: Path) -> tuple[subprocess.Popen[bytes], int]:
             time.sleep(0.05)
 
 
-def publish_backlog(port: int) -> float:
+def publish_backlog(port: int, messages: int) -> float:
     """Publish the backlog (QoS 1, every message acknowledged); its rate in messages/s."""
     import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
 
-    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="bench-publisher")
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="bench-publisher")
     client.max_inflight_messages_set(1000)
     client.max_queued_messages_set(0)
     client.connect("127.0.0.1", port)
@@ -72,14 +68,14 @@ def publish_backlog(port: int) -> float:
     base = now_ns() - 86_400 * 10**9
     t0 = time.perf_counter()
     info = None
-    for i in range(N_MESSAGES):
+    for i in range(messages):
         body = json.dumps({"ts": base + i * 1000, "data": {"v": i * 0.5, "q": "good"}})
         info = client.publish(f"bench/s{i % N_SIGNALS:03d}", body, qos=1)
         if i % 20_000 == 19_999:  # message ids wrap at 65,535: let the broker catch up
             info.wait_for_publish(TIMEOUT_S)
     assert info is not None
     info.wait_for_publish(TIMEOUT_S)
-    rate = N_MESSAGES / (time.perf_counter() - t0)
+    rate = messages / (time.perf_counter() - t0)
     client.loop_stop()
     client.disconnect()
     return rate
@@ -95,7 +91,7 @@ async def subscribe_only(port: int, client_id: str) -> None:
         await client.subscribe("bench/#", qos=1)
 
 
-async def bare_drain(port: int) -> float:
+async def bare_drain(port: int, messages: int) -> float:
     """Messages/s of a bare aiomqtt subscriber taking the backlog (counting only)."""
     t0 = time.perf_counter()
     count = 0
@@ -103,9 +99,9 @@ async def bare_drain(port: int) -> float:
         async with asyncio.timeout(TIMEOUT_S):
             async for _ in client.messages:
                 count += 1
-                if count == N_MESSAGES:
+                if count == messages:
                     break
-    return N_MESSAGES / (time.perf_counter() - t0)
+    return messages / (time.perf_counter() - t0)
 
 
 def project_yaml(port: int) -> str:
@@ -132,7 +128,7 @@ connectors:
 """
 
 
-async def platform_drain(folder: Path, port: int) -> tuple[float, float]:
+async def platform_drain(folder: Path, messages: int) -> tuple[float, float]:
     """Messages/s stored by the platform taking the backlog, and CPU (cores) it used."""
     project = load_project(folder)
     refs = [SignalRef(ASSET, f"s{i:03d}") for i in range(N_SIGNALS)]
@@ -142,11 +138,11 @@ async def platform_drain(folder: Path, port: int) -> tuple[float, float]:
     try:
         async with asyncio.timeout(TIMEOUT_S):
             while True:
-                if sum([await platform.store.count(r) for r in refs]) >= N_MESSAGES:
+                if sum([await platform.store.count(r) for r in refs]) >= messages:
                     break
                 await asyncio.sleep(0.2)
         seconds = time.perf_counter() - t0
-        return N_MESSAGES / seconds, (time.process_time() - cpu0) / seconds
+        return messages / seconds, (time.process_time() - cpu0) / seconds
     finally:
         await platform.stop()
 
@@ -167,21 +163,22 @@ async def platform_session(folder: Path) -> None:
         await platform.stop()
 
 
-def run() -> Section:
+def run(messages: int = N_MESSAGES) -> Section:
+    """Drain rates of the platform and the bare subscriber, ``messages`` each."""
     workdir = Path(tempfile.mkdtemp(prefix="shopfloor-bench-mqtt-"))
     try:
         broker, port = start_broker(workdir)
         try:
             asyncio.run(subscribe_only(port, "bench-bare"))
-            publish_rate = publish_backlog(port)
-            bare_before = asyncio.run(bare_drain(port))
+            publish_rate = publish_backlog(port, messages)
+            bare_before = asyncio.run(bare_drain(port, messages))
             folder = workdir / "project"
             folder.mkdir()
             (folder / "factory.yaml").write_text(project_yaml(port))
             asyncio.run(platform_session(folder))
-            publish_backlog(port)  # queued for both sessions: the platform's and the bare one
-            ours, ours_cpu = asyncio.run(platform_drain(folder, port))
-            bare_after = asyncio.run(bare_drain(port))
+            publish_backlog(port, messages)  # queued for the platform's and the bare session
+            ours, ours_cpu = asyncio.run(platform_drain(folder, messages))
+            bare_after = asyncio.run(bare_drain(port, messages))
         finally:
             broker.terminate()
             broker.wait(10)
@@ -190,7 +187,7 @@ def run() -> Section:
     return Section(
         title="MQTT JSON into the store",
         description=(
-            f"A backlog of {N_MESSAGES:,} JSON messages (QoS 1; value, epoch-ns time and "
+            f"A backlog of {messages:,} JSON messages (QoS 1; value, epoch-ns time and "
             f"quality at paths such as data.v) on {N_SIGNALS} topics, queued by mosquitto on "
             "loopback for a persistent session and delivered as fast as the subscriber takes "
             "them. Baseline: a bare aiomqtt subscriber that counts what it receives. Ours: "

@@ -185,21 +185,15 @@ class Device:
                 await self._task
 
 
-class _Cable:
+class _Cable(Proxy):
     """The connector's link to the broker through a relay: ``interrupt`` pulls it.
 
     The broker keeps the connector's persistent session meanwhile, and the device goes on
     publishing to the broker directly.
     """
 
-    def __init__(self, proxy: Proxy) -> None:
-        self.proxy = proxy
-
     async def interrupt(self) -> None:
-        await self.proxy.cut()
-
-    async def restore(self) -> None:
-        await self.proxy.restore()
+        await self.cut()
 
 
 @asynccontextmanager
@@ -215,7 +209,7 @@ async def mqtt_fixture(folder: Path) -> AsyncIterator[ConnectorFixture]:
         BoundSignal(temperature, Signal(name=temperature.name, unit="degC"), topics[1], options),
     ]
     with mosquitto(folder) as port:
-        proxy = Proxy(port)
+        proxy = _Cable(port)
         await proxy.start()
         try:
             async with Device(port, topics):
@@ -227,6 +221,6 @@ async def mqtt_fixture(folder: Path) -> AsyncIterator[ConnectorFixture]:
                     flush_interval_ms=50,
                     reconnect=ReconnectPolicy(initial_s=0.1, max_s=0.5, jitter=0.1),
                 )
-                yield ConnectorFixture(config, signals, _Cable(proxy), speed, 0.1, root=folder)
+                yield ConnectorFixture(config, signals, proxy, speed, 0.1, root=folder)
         finally:
             await proxy.cut()

@@ -16,10 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from shopfloor.config import load_project
 from shopfloor.model import SignalRef
-from shopfloor.store import DuckDBStore
-from tests.faults.test_hotfolder_restart import start, wait_for
+from tests.faults.test_hotfolder_restart import start, stored_images, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -98,14 +96,7 @@ async def test_every_published_image_is_stored_once_across_a_restart(
     with (tmp_path / "camera-labels.csv").open() as handle:
         truth = {row["file"]: row["class"] for row in csv.DictReader(handle)}
     assert len(truth) == PARTS
-    project = load_project(folder)
-    store = DuckDBStore(project.store_path, project.config.store)
-    await store.open()
-    try:
-        images = await store.read_images(CAMERA, 0, 2**62)
-        letters = await store.read_dead_letters(source="camera")
-    finally:
-        await store.close()
+    images, letters = await stored_images(folder, CAMERA)
     assert not letters, letters[:3]
     part_ids = [image.attributes["part_id"] for image in images]
     assert len(images) == PARTS, f"{len(images)} images stored for {PARTS} parts"

@@ -13,6 +13,7 @@ from shopfloor.connectors.mqtt.listen import Listened, export_signals
 from shopfloor.connectors.mqtt.topics import TopicPattern
 from shopfloor.errors import ConfigError
 from shopfloor.model import validate_segment
+from shopfloor.services.addresses import split_host_port
 from shopfloor.services.options import ListenOptions
 
 __all__ = ["ListenOptions", "broker_address", "check_listen", "export_listen", "listen"]
@@ -25,15 +26,7 @@ def broker_address(text: str) -> tuple[str, int]:
     (('10.0.0.5', 1883), ('broker', 1884), ('::1', 1883))
     """
     rest = text.strip().removeprefix("mqtt://").removeprefix("mqtts://").rstrip("/")
-    host, port = rest, "1883"
-    if rest.startswith("["):
-        inside, _, tail = rest[1:].partition("]")
-        host, port = inside, tail.removeprefix(":") or port
-    elif rest.count(":") == 1:
-        host, _, port = rest.partition(":")
-    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise ConfigError(f"--broker {text!r}: use HOST or HOST:PORT (port 1..65535)")
-    return host, int(port)
+    return split_host_port(rest, default_port=1883, what="--broker")
 
 
 def check_listen(options: ListenOptions) -> tuple[MqttBrokerSettings, list[str]]:

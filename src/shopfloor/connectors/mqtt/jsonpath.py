@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["JsonPath", "PathNotFound"]
+__all__ = ["JsonPath", "PathNotFound", "format_steps", "json_type"]
 
 Step = str | int
 
@@ -151,15 +151,23 @@ def _unquote(quoted: str) -> str:
     return str(json.loads(f'"{body}"'))
 
 
-def _kind(value: Any) -> str:
+def json_type(value: Any) -> str:
+    """The JSON type of a parsed value: null, boolean, number, text, list or object.
+
+    >>> [json_type(v) for v in (None, True, 2.5, "x", [1], {})]
+    ['null', 'boolean', 'number', 'text', 'list', 'object']
+    """
     if value is None:
         return "null"
     if isinstance(value, bool):
-        return "a boolean"
+        return "boolean"
     if isinstance(value, int | float):
-        return "a number"
+        return "number"
     if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    return "an object"
+        return "text"
+    return "list" if isinstance(value, list) else "object"
+
+
+def _kind(value: Any) -> str:
+    kind = json_type(value)
+    return kind if kind == "null" else f"{'an' if kind == 'object' else 'a'} {kind}"

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shopfloor.connectors.mqtt.config import MqttSignalOptions
-from shopfloor.connectors.mqtt.jsonpath import JsonPath, PathNotFound
+from shopfloor.connectors.mqtt.jsonpath import JsonPath, PathNotFound, json_type
 from shopfloor.errors import PayloadRejected
 from shopfloor.model import Quality
 from shopfloor.model.imaging import ImageInfo, inspect_image
@@ -249,12 +249,9 @@ def _sub_microseconds(text: str) -> int:
 
 
 def _describe(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, str):
+    kind = json_type(value)
+    if kind == "text":
         return f"text {value[:40]!r}"
-    if isinstance(value, list):
+    if kind == "list":
         return f"a list of {len(value)}"
-    if isinstance(value, dict):
-        return "an object"
-    return repr(value)
+    return {"null": "null", "object": "an object"}.get(kind, repr(value))
