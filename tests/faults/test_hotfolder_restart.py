@@ -78,6 +78,27 @@ async def wait_for(
             await asyncio.sleep(0.3)
 
 
+async def run_again_until_stored(
+    folder: Path,
+    run: tuple[str, ...],
+    log: Path,
+    line: asyncio.subprocess.Process,
+    line_log: Path,
+    parts: int,
+) -> None:
+    """Start the platform again, let the line finish, wait for ``parts`` stored, stop it."""
+    second = await start(*run, log=log)
+    try:
+        async with asyncio.timeout(120):
+            assert await line.wait() == 0, line_log.read_text()
+        await wait_for(folder, second, log, parts)
+        await asyncio.sleep(1.0)  # anything more would arrive now
+    finally:
+        second.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(60):
+            assert await second.wait() == 0, log.read_text()
+
+
 async def stored_images(folder: Path, ref: SignalRef) -> tuple[list[ImageRecord], list[DeadLetter]]:
     """The images of ``ref`` and the dead letters of its connector ``camera``, once stopped."""
     project = load_project(folder)
@@ -110,16 +131,7 @@ async def test_a_platform_killed_midway_stores_every_image_once(tmp_path: Path) 
             first.send_signal(signal.SIGKILL)
             await first.wait()
         await asyncio.sleep(1.0)  # down while the line keeps writing
-        second = await start(*run, log=log)
-        try:
-            async with asyncio.timeout(120):
-                assert await line.wait() == 0, (tmp_path / "line.log").read_text()
-            await wait_for(folder, second, log, PARTS)
-            await asyncio.sleep(1.0)  # anything more would arrive now
-        finally:
-            second.send_signal(signal.SIGTERM)
-            async with asyncio.timeout(60):
-                assert await second.wait() == 0, log.read_text()
+        await run_again_until_stored(folder, run, log, line, tmp_path / "line.log", PARTS)
     finally:
         if line.returncode is None:
             line.kill()

@@ -17,7 +17,12 @@ from pathlib import Path
 import pytest
 
 from shopfloor.model import SignalRef
-from tests.faults.test_hotfolder_restart import start, stored_images, wait_for
+from tests.faults.test_hotfolder_restart import (
+    run_again_until_stored,
+    start,
+    stored_images,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -78,16 +83,7 @@ async def test_every_published_image_is_stored_once_across_a_restart(
             async with asyncio.timeout(60):
                 assert await first.wait() == 0, log.read_text()
         await asyncio.sleep(1.0)  # away while the line keeps publishing
-        second = await start(*run, log=log)
-        try:
-            async with asyncio.timeout(120):
-                assert await line.wait() == 0, (tmp_path / "line.log").read_text()
-            await wait_for(folder, second, log, PARTS)
-            await asyncio.sleep(1.0)  # anything more would arrive now
-        finally:
-            second.send_signal(signal.SIGTERM)
-            async with asyncio.timeout(60):
-                assert await second.wait() == 0, log.read_text()
+        await run_again_until_stored(folder, run, log, line, tmp_path / "line.log", PARTS)
     finally:
         if line is not None and line.returncode is None:
             line.kill()
