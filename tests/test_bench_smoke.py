@@ -20,3 +20,14 @@ def test_runtime_bench_reports_every_figure() -> None:
     for m in section.measurements:
         assert math.isfinite(m.ours), m.name
         assert m.meets_goal in (True, False, None)
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_mqtt_bench_reports_its_ratio() -> None:
+    from bench.bench_mqtt import run as run_mqtt
+
+    section = run_mqtt(messages=2_000)
+    (measurement,) = section.measurements
+    assert measurement.ratio is not None and measurement.ratio > 0
+    assert measurement.meets_goal in (True, False)

@@ -7,11 +7,12 @@ catch one tree and still see the cause::
     ShopfloorError
     ├── ConfigError          a project file or an option is wrong (CLI exit status 2)
     ├── RecordError          one record is malformed; it goes to the dead-letter table
-    │   ├── PayloadUndecodable also a ValueError: bytes that are not what the protocol says
-    │   │                    (a wrong Sparkplug B protobuf)
-    │   └── ImageRejected    an image is refused (truncated or corrupt: 422)
-    │       ├── NotAnImage       the bytes are no image of an accepted format (415)
-    │       └── ImageTooLarge    the image exceeds the size limit (413)
+    │   ├── ImageRejected    an image is refused (truncated or corrupt: 422)
+    │   │   ├── NotAnImage       the bytes are no image of an accepted format (415)
+    │   │   └── ImageTooLarge    the image exceeds the size limit (413)
+    │   └── PayloadRejected  a message payload is refused (malformed JSON, a missing path,
+    │                        a wrong type, a truncated waveform block, a wrong Sparkplug B
+    │                        protobuf)
     ├── StoreError           the store failed or refused an operation
     │   ├── StoreUnavailable the store cannot be reached now (retry later)
     │   │   └── StoreLocked  another process owns the store file
@@ -89,8 +90,8 @@ __all__ = [
     "NotFittedError",
     "NotificationRefused",
     "NotifierError",
+    "PayloadRejected",
     "PayloadTooLarge",
-    "PayloadUndecodable",
     "PermissionDenied",
     "PipelineConfigError",
     "PipelineError",
@@ -147,10 +148,6 @@ class RecordError(ShopfloorError):
     """One record is malformed; the caller dead-letters it with this message as reason."""
 
 
-class PayloadUndecodable(RecordError, ValueError):
-    """A message's bytes do not decode as its protocol says (a wrong Sparkplug B protobuf)."""
-
-
 class ImageRejected(RecordError):
     """An image is refused: truncated or corrupt (subclasses say when it is something else).
 
@@ -170,6 +167,24 @@ class ImageTooLarge(ImageRejected):
     """The image is larger than the limit of the path it came by."""
 
     category = "oversized"
+
+
+class PayloadRejected(RecordError):
+    """A message payload is refused; ``category`` is the short reason its dead letter files.
+
+    Parameters
+    ----------
+    message
+        What is wrong, naming the topic, the path and the value.
+    category
+        ``malformed_json``, ``missing_path``, ``wrong_type``, ``bad_timestamp``,
+        ``bad_quality``, ``bad_waveform``, ``unmapped_topic``, ``undecodable`` (not a
+        Sparkplug B payload) …
+    """
+
+    def __init__(self, message: str, category: str = "bad_payload") -> None:
+        super().__init__(message)
+        self.category = category
 
 
 class StoreError(ShopfloorError):

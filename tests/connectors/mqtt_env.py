@@ -1,19 +1,40 @@
-"""Brokers for the MQTT tests: mosquitto on loopback with a password file or TLS."""
+"""Brokers and devices for the MQTT tests: mosquitto on loopback (with a password file or
+TLS), a device publishing readings, and the connector's contract fixture."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import ipaddress
+import json
 import os
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiomqtt
+
+from shopfloor.connectors.base import BoundSignal
+from shopfloor.connectors.config import ReconnectPolicy
+from shopfloor.connectors.mqtt.config import MqttConfig
+from shopfloor.model import Signal, SignalRef
+from shopfloor.testing import ConnectorFixture
 from tests.receivers import mosquitto
 
-__all__ = ["TlsFiles", "make_certificates", "mosquitto_with_password", "mosquitto_with_tls"]
+from .opcua_env import ASSET, Proxy
+
+__all__ = [
+    "Device",
+    "TlsFiles",
+    "make_certificates",
+    "mosquitto_with_password",
+    "mosquitto_with_tls",
+    "mqtt_fixture",
+]
 
 
 @dataclass(frozen=True)
@@ -125,3 +146,81 @@ def mosquitto_with_tls(folder: Path) -> Iterator[tuple[int, TlsFiles]]:
     )
     with mosquitto(folder, config) as port:
         yield port, files
+
+
+class Device:
+    """A device on loopback publishing JSON readings (QoS 1) every ``period_s`` to the broker.
+
+    Each reading is ``{"v": n, "ts": <epoch ns>, "q": "good"}`` on every topic of
+    ``topics``; the time advances by ``period_s`` per reading, so a hole or a repeat in what
+    arrives is a lost or duplicated message.
+    """
+
+    def __init__(self, port: int, topics: list[str], period_s: float = 0.1) -> None:
+        self.port = port
+        self.topics = topics
+        self.period_s = period_s
+        self.sent = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _publish(self) -> None:
+        start_ns = time.time_ns()
+        async with aiomqtt.Client("127.0.0.1", self.port, identifier="device") as client:
+            while True:
+                ts = start_ns + round(self.sent * self.period_s * 1e9)
+                for topic in self.topics:
+                    body = json.dumps({"v": self.sent, "ts": ts, "q": "good"})
+                    await client.publish(topic, body, qos=1)
+                self.sent += 1
+                await asyncio.sleep(self.period_s)
+
+    async def __aenter__(self) -> Device:
+        self._task = asyncio.create_task(self._publish(), name="mqtt-device")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+class _Cable(Proxy):
+    """The connector's link to the broker through a relay: ``interrupt`` pulls it.
+
+    The broker keeps the connector's persistent session meanwhile, and the device goes on
+    publishing to the broker directly.
+    """
+
+    async def interrupt(self) -> None:
+        await self.cut()
+
+
+@asynccontextmanager
+async def mqtt_fixture(folder: Path) -> AsyncIterator[ConnectorFixture]:
+    """The MQTT connector reading a device through mosquitto, behind a relay."""
+    folder.mkdir(parents=True, exist_ok=True)
+    speed = SignalRef(ASSET, "spindle_speed")
+    temperature = SignalRef(ASSET, "spindle_temperature")
+    topics = ["acme/cnc-01/speed", "acme/cnc-01/temperature"]
+    options = {"value": "v", "timestamp": "ts", "timestamp_format": "epoch_ns", "quality": "q"}
+    signals = [
+        BoundSignal(speed, Signal(name=speed.name, unit="rpm"), topics[0], options),
+        BoundSignal(temperature, Signal(name=temperature.name, unit="degC"), topics[1], options),
+    ]
+    with mosquitto(folder) as port:
+        proxy = _Cable(port)
+        await proxy.start()
+        try:
+            async with Device(port, topics):
+                config = MqttConfig(
+                    name="line",
+                    port=proxy.port,
+                    timeout_s=2,
+                    keepalive_s=2,
+                    flush_interval_ms=50,
+                    reconnect=ReconnectPolicy(initial_s=0.1, max_s=0.5, jitter=0.1),
+                )
+                yield ConnectorFixture(config, signals, proxy, speed, 0.1, root=folder)
+        finally:
+            await proxy.cut()

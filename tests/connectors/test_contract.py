@@ -29,6 +29,7 @@ from shopfloor.testing import (
 )
 
 from .hotfolder_env import hotfolder_fixture
+from .mqtt_env import mqtt_fixture
 from .opcua_env import ASSET, Proxy
 from .sparkplug_env import CONTRACT_DEVICE, CONTRACT_METRICS, NODE, PRESS, host_config, sim
 
@@ -207,6 +208,7 @@ async def replay_fixture(folder: Path) -> AsyncIterator[ConnectorFixture]:
 FIXTURES: dict[str, Callable[[Path], AbstractAsyncContextManager[ConnectorFixture]]] = {
     "hotfolder": hotfolder_fixture,
     "modbus": modbus_fixture,
+    "mqtt": mqtt_fixture,
     "opcua": opcua_fixture,
     "replay": replay_fixture,
     "sparkplug": sparkplug_fixture,
@@ -215,6 +217,7 @@ FIXTURES: dict[str, Callable[[Path], AbstractAsyncContextManager[ConnectorFixtur
 
 LIVE = {
     "modbus": [pytest.mark.integration],
+    "mqtt": [pytest.mark.integration],
     "opcua": [pytest.mark.integration, pytest.mark.filterwarnings("ignore::DeprecationWarning")],
     "sparkplug": [pytest.mark.integration],
 }

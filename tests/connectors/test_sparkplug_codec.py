@@ -31,7 +31,7 @@ from shopfloor.connectors.sparkplug.mapping import (
     signal_name_of,
 )
 from shopfloor.connectors.sparkplug.topics import MessageType, parse_topic
-from shopfloor.errors import ConfigError, PayloadUndecodable
+from shopfloor.errors import ConfigError, PayloadRejected
 from shopfloor.model import validate_asset_path, validate_segment
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -119,7 +119,7 @@ def test_encode_then_decode_gives_the_payload_back(payload: Payload) -> None:
 def test_arbitrary_bytes_decode_or_raise_a_clear_error(data: bytes) -> None:
     try:
         payload = decode_payload(data)
-    except PayloadUndecodable as err:
+    except PayloadRejected as err:
         message = str(err)
     else:
         message = ""

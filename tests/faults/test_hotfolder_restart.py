@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from shopfloor.config import load_project
-from shopfloor.model import SignalRef
+from shopfloor.model import DeadLetter, ImageRecord, SignalRef
 from shopfloor.node.lock import read_lock, read_token
 from shopfloor.store import DuckDBStore
 from shopfloor.store.remote import RemoteStore
@@ -78,6 +78,40 @@ async def wait_for(
             await asyncio.sleep(0.3)
 
 
+async def run_again_until_stored(
+    folder: Path,
+    run: tuple[str, ...],
+    log: Path,
+    line: asyncio.subprocess.Process,
+    line_log: Path,
+    parts: int,
+) -> None:
+    """Start the platform again, let the line finish, wait for ``parts`` stored, stop it."""
+    second = await start(*run, log=log)
+    try:
+        async with asyncio.timeout(120):
+            assert await line.wait() == 0, line_log.read_text()
+        await wait_for(folder, second, log, parts)
+        await asyncio.sleep(1.0)  # anything more would arrive now
+    finally:
+        second.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(60):
+            assert await second.wait() == 0, log.read_text()
+
+
+async def stored_images(folder: Path, ref: SignalRef) -> tuple[list[ImageRecord], list[DeadLetter]]:
+    """The images of ``ref`` and the dead letters of its connector ``camera``, once stopped."""
+    project = load_project(folder)
+    store = DuckDBStore(project.store_path, project.config.store)
+    await store.open()
+    try:
+        images = await store.read_images(ref, 0, 2**62)
+        letters = await store.read_dead_letters(source="camera")
+    finally:
+        await store.close()
+    return images, letters
+
+
 async def test_a_platform_killed_midway_stores_every_image_once(tmp_path: Path) -> None:
     folder = tmp_path / "project"
     inbox = folder / "inbox"
@@ -97,16 +131,7 @@ async def test_a_platform_killed_midway_stores_every_image_once(tmp_path: Path) 
             first.send_signal(signal.SIGKILL)
             await first.wait()
         await asyncio.sleep(1.0)  # down while the line keeps writing
-        second = await start(*run, log=log)
-        try:
-            async with asyncio.timeout(120):
-                assert await line.wait() == 0, (tmp_path / "line.log").read_text()
-            await wait_for(folder, second, log, PARTS)
-            await asyncio.sleep(1.0)  # anything more would arrive now
-        finally:
-            second.send_signal(signal.SIGTERM)
-            async with asyncio.timeout(60):
-                assert await second.wait() == 0, log.read_text()
+        await run_again_until_stored(folder, run, log, line, tmp_path / "line.log", PARTS)
     finally:
         if line.returncode is None:
             line.kill()
@@ -115,14 +140,7 @@ async def test_a_platform_killed_midway_stores_every_image_once(tmp_path: Path) 
     with (folder / "inbox-labels.csv").open() as handle:
         truth = {row["file"]: int(row["part_id"]) for row in csv.DictReader(handle)}
     assert len(truth) == PARTS
-    project = load_project(folder)
-    store = DuckDBStore(project.store_path, project.config.store)
-    await store.open()
-    try:
-        images = await store.read_images(CAMERA, 0, 2**62)
-        letters = await store.read_dead_letters(source="camera")
-    finally:
-        await store.close()
+    images, letters = await stored_images(folder, CAMERA)
     assert not letters, letters[:3]
     files = [i.attributes["source_file"] for i in images]
     assert len(images) == PARTS, f"{len(images)} images stored for {PARTS} parts"

@@ -62,6 +62,9 @@ GROUPS = {
     "modbus": LazyTyper(
         "shopfloor.cli.modbus", "Modbus TCP: scan a device's registers and export them as signals."
     ),
+    "mqtt": LazyTyper(
+        "shopfloor.cli.mqtt", "MQTT: listen to what devices publish and export it as signals."
+    ),
     "opcua": LazyTyper(
         "shopfloor.cli.opcua", "OPC UA: browse a server and export its tags as signals."
     ),

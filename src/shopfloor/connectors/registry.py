@@ -49,6 +49,7 @@ class ConnectorManifest:
 _BUILTIN = (
     "shopfloor.connectors.hotfolder.manifest",
     "shopfloor.connectors.modbus.manifest",
+    "shopfloor.connectors.mqtt.manifest",
     "shopfloor.connectors.opcua.manifest",
     "shopfloor.connectors.replay.manifest",
     "shopfloor.connectors.sparkplug.manifest",

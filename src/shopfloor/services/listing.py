@@ -23,6 +23,7 @@ __all__ = [
     "pipelines_listing",
     "registers_listing",
     "signals_listings",
+    "topics_listing",
     "values_listing",
 ]
 
@@ -214,4 +215,28 @@ def _pipeline_row(row: Mapping[str, Any]) -> tuple[str, ...]:
         str(row["outputs"]),
         row["spec_hash"][:12],
         fitted,
+    )
+
+
+def topics_listing(broker: str, rows: Sequence[Mapping[str, Any]], seconds: float) -> Listing:
+    """What came on each topic of an MQTT broker while listening (``shopfloor mqtt listen``)."""
+
+    def fields(row: Mapping[str, Any]) -> str:
+        if row["waveform"]:
+            w = row["waveform"]
+            return f"{w['channels']} ch × {w['samples']} at {w['sample_rate_hz']:g} Hz"
+        if row["image"]:
+            shape = "×".join(str(n) for n in row["image"]["shape"])
+            return f"{row['image']['format']} {shape}"
+        parts = [f"{path}: {'|'.join(f['types'])}" for path, f in row["fields"].items()]
+        return _short(", ".join(parts), 100)
+
+    return Listing(
+        f"{broker}: {len(rows)} topic(s) in {seconds:.1f} s",
+        ("topic", "messages", "rate/s", "kind", "fields"),
+        [
+            (r["topic"], str(r["messages"]), f"{r['rate_hz']:.2f}", r["kind"], fields(r))
+            for r in rows
+        ],
+        numbers=("messages", "rate/s"),
     )

@@ -8,6 +8,7 @@ from shopfloor.connectors.modbus.address import Table, parse_address
 from shopfloor.connectors.modbus.client import ModbusLink
 from shopfloor.connectors.modbus.scan import ScannedAddress, scan_range, scan_signals
 from shopfloor.errors import ConfigError
+from shopfloor.services.addresses import split_host_port
 from shopfloor.services.options import ScanOptions
 
 __all__ = ["ScanOptions", "check_scan", "export_scan", "scan", "split_target"]
@@ -19,15 +20,7 @@ def split_target(text: str) -> tuple[str, int]:
     >>> split_target("10.0.0.5"), split_target("plc-3:1502"), split_target("[::1]:502")
     (('10.0.0.5', 502), ('plc-3', 1502), ('::1', 502))
     """
-    host, port = text.strip(), "502"
-    if host.startswith("["):  # [IPv6]:port
-        inside, _, rest = host[1:].partition("]")
-        host, port = inside, rest.removeprefix(":") or port
-    elif host.count(":") == 1:
-        host, _, port = host.partition(":")
-    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise ConfigError(f"target {text!r}: use HOST or HOST:PORT (port 1..65535)")
-    return host, int(port)
+    return split_host_port(text, default_port=502, what="target")
 
 
 def check_scan(options: ScanOptions) -> tuple[str, int, Table]:

@@ -7,7 +7,7 @@ demo``), :class:`QueryOptions`, :class:`EventOptions`, :class:`DeadLetterOptions
 (``shopfloor pipelines fit``, ``run``), :class:`TrainOptions`, :class:`ScoreOptions`,
 :class:`EvaluateOptions` (``shopfloor train``, ``score``, ``evaluate``) and
 :class:`LabelOptions` (``shopfloor labels add``), :class:`ScanOptions` (``shopfloor modbus
-scan``).
+scan``), :class:`ListenOptions` (``shopfloor mqtt listen``).
 Apart from the services that take them, which import asyncua, numpy and DuckDB, so that a
 command's ``--help`` is built from these fields without them. A field's
 ``metadata["help"]`` is its option's help (a field without it is no command-line option);
@@ -30,6 +30,7 @@ __all__ = [
     "EventOptions",
     "HistoryOptions",
     "LabelOptions",
+    "ListenOptions",
     "QueryOptions",
     "ScanOptions",
     "ScoreOptions",
@@ -326,3 +327,29 @@ class ScanOptions:
         metadata={"help": "Write what answers as signal config (.yaml) to this file."},
     )
     connector: str = option("modbus", "Connector name in the exported signals.")
+
+
+@dataclass(frozen=True)
+class ListenOptions:
+    """Which broker and topics to listen to, and for how long (``shopfloor mqtt listen``)."""
+
+    topic: tuple[str, ...] = field(
+        metadata={"help": "Topic filter to subscribe to (+ and # wildcards); repeatable."}
+    )
+    broker: str = option("127.0.0.1:1883", "The broker: HOST or HOST:PORT (1883 if none).")
+    seconds: float = option(10.0, "How long to listen.", min=0.1)
+    max_messages: int = option(100_000, "Stop after this many messages.", min=1)
+    username: str | None = option(None, "User name.")
+    password_env: str | None = option(None, "Variable holding the password.")
+    tls: bool = option(False, "Connect with TLS (verify the broker with the system's CAs).")
+    ca_file: Path | None = field(
+        default=None,
+        metadata={"help": "CA certificates (PEM) of the broker; implies --tls."},
+    )
+    insecure: bool = option(False, "With TLS: accept any broker certificate (tests only).")
+    timeout_s: float = option(10.0, "Seconds to connect.", param_decls=("--timeout",), min=0.1)
+    export: Path | None = field(
+        default=None,
+        metadata={"help": "Write what was seen as connector and signal config (.yaml)."},
+    )
+    connector: str = option("mqtt", "Connector name in the exported config.")

@@ -5,10 +5,11 @@ The wire format is the Eclipse Tahu ``sparkplug_b.proto`` (compiled into
 typed layer over it, pure and property-tested:
 
 - :func:`decode_payload` turns bytes into a :class:`Payload` of :class:`Metric` values.
-  Bytes that are no Sparkplug B payload raise :class:`~shopfloor.errors.PayloadUndecodable`
-  naming what is wrong; a metric whose value cannot be read (a dataset, a template, a
-  value that does not fit its data type) keeps the reason in :attr:`Metric.problem`, so the
-  other metrics of the payload still count and the caller dead-letters that one.
+  Bytes that are no Sparkplug B payload raise :class:`~shopfloor.errors.PayloadRejected`
+  (category ``undecodable``) naming what is wrong; a metric whose value cannot be read (a
+  dataset, a template, a value that does not fit its data type) keeps the reason in
+  :attr:`Metric.problem`, so the other metrics of the payload still count and the caller
+  dead-letters that one.
 - :func:`encode_payload` is the reverse, for the edge-node simulator, the tests and the
   host's rebirth command.
 
@@ -56,7 +57,7 @@ from typing import Any, TypeAlias
 from google.protobuf.message import DecodeError, EncodeError
 
 from shopfloor.connectors.sparkplug import sparkplug_b_pb2 as pb
-from shopfloor.errors import PayloadUndecodable
+from shopfloor.errors import PayloadRejected
 
 __all__ = [
     "ARRAY_FORMATS",
@@ -264,7 +265,7 @@ def decode_payload(data: bytes, datatype_of: DatatypeOf = _none) -> Payload:
 
     Raises
     ------
-    PayloadUndecodable
+    PayloadRejected
         The bytes are not a Sparkplug B payload (not protobuf, or fields of the wrong
         wire type); the message says what the parser refused.
     """
@@ -272,8 +273,9 @@ def decode_payload(data: bytes, datatype_of: DatatypeOf = _none) -> Payload:
     try:
         message.ParseFromString(bytes(data))
     except (DecodeError, RuntimeError, ValueError) as err:
-        raise PayloadUndecodable(
-            f"not a Sparkplug B payload ({len(data)} bytes): {err or type(err).__name__}"
+        raise PayloadRejected(
+            f"not a Sparkplug B payload ({len(data)} bytes): {err or type(err).__name__}",
+            "undecodable",
         ) from err
     metrics = tuple(_decode_metric(m, datatype_of) for m in message.metrics)
     return Payload(

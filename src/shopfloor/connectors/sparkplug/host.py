@@ -71,7 +71,7 @@ from shopfloor.connectors.sparkplug.topics import (
     command_topic,
     parse_topic,
 )
-from shopfloor.errors import PayloadUndecodable
+from shopfloor.errors import PayloadRejected
 from shopfloor.model import (
     DeadLetter,
     EventRecord,
@@ -375,9 +375,9 @@ class HostState:
             decoded = decode_payload(
                 payload, _UNBORN.datatype_of if device is None else device.datatype_of
             )
-        except PayloadUndecodable as err:
+        except PayloadRejected as err:
             message = _Message(node, where, Payload(), payload, received_ns, out)
-            self._reject(message, str(err), "undecodable")
+            self._reject(message, str(err), err.category)
             return out
         handler = {
             MessageType.NBIRTH: self._nbirth,

@@ -25,7 +25,7 @@ from shopfloor.connectors.sparkplug.codec import (
     decode_payload,
     encode_payload,
 )
-from shopfloor.errors import PayloadUndecodable
+from shopfloor.errors import PayloadRejected
 from shopfloor.sim.sparkplug import WireMetric
 
 __all__ = ["TahuCodec"]
@@ -68,6 +68,6 @@ class TahuCodec:
         """The metrics of a command payload by name (``{}`` when it does not decode)."""
         try:
             decoded = decode_payload(payload)
-        except PayloadUndecodable:
+        except PayloadRejected:
             return {}
         return {m.name: m.value for m in decoded.metrics if m.name is not None}

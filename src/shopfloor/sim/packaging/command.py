@@ -8,6 +8,7 @@ message naming the option; ``--duration`` or ``--parts`` end, Ctrl-C and SIGTERM
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 from pathlib import Path
@@ -88,11 +89,22 @@ def packaging(
         int | None,
         typer.Option(help="Serve line state and the reject gate over Modbus TCP (0: a free port)."),
     ] = None,
+    mqtt_broker: Annotated[
+        str | None,
+        typer.Option(help="Publish the images to this MQTT broker (HOST:PORT), not the folder."),
+    ] = None,
+    mqtt_topic: Annotated[
+        str, typer.Option(help="Topic of each image; {line} and {part_id} are filled in.")
+    ] = "packaging/{line}/camera",
+    mqtt_header: Annotated[
+        bool, typer.Option(help="Put a JSON header (part_id, ts) before each image.")
+    ] = True,
 ) -> None:
     """Run a simulated packaging line: carton images with defects into a hot folder.
 
-    Ground truth goes to FOLDER-labels.csv next to the folder (file, part id, class, time);
-    the counts are printed as JSON at the end.
+    With --mqtt-broker the camera publishes each image (QoS 1) instead, with its part id
+    in a JSON header line and/or the topic. Ground truth goes to FOLDER-labels.csv next
+    to the folder (file or part id, class, time); the counts are printed as JSON at the end.
     """
     config = build_config(
         {
@@ -108,40 +120,65 @@ def packaging(
         duration_s = None if duration is None else parse_duration_s(duration)
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="--duration") from err
-    from shopfloor.sim.packaging.line import PackagingLine
+    from shopfloor.sim.packaging.line import PackagingLine, PartWriter
     from shopfloor.sim.packaging.plc import PackagingPlc
+    from shopfloor.sim.packaging.publish import MqttCamera, check_topic, split_broker
     from shopfloor.sim.packaging.runner import run_line
+
+    broker: tuple[str, int] | None = None
+    if mqtt_broker is not None:
+        try:
+            broker = split_broker(mqtt_broker)
+        except ValueError as err:
+            raise typer.BadParameter(str(err), param_hint="--mqtt-broker") from err
+        try:
+            check_topic(mqtt_topic)
+        except ValueError as err:
+            raise typer.BadParameter(str(err), param_hint="--mqtt-topic") from err
 
     async def main() -> dict[str, Any]:
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             asyncio.get_running_loop().add_signal_handler(sig, stop.set)
         line = PackagingLine(config)
+        async with contextlib.AsyncExitStack() as stack:
+            writer: PartWriter | None = None
+            where = str(folder)
+            if broker is not None:
+                labels = folder.parent / f"{folder.name}-labels.csv"
+                camera = MqttCamera(
+                    *broker, mqtt_topic, labels, line_name=config.line_name, header=mqtt_header
+                )
+                writer = await stack.enter_async_context(camera)
+                where = f"mqtt://{broker[0]}:{broker[1]}/{mqtt_topic}"
 
-        async def produce(plc: PackagingPlc | None = None) -> None:
-            await run_line(
-                config,
-                folder,
-                duration_s=duration_s,
-                parts=parts,
-                partial=partial_writes,
-                stop=stop,
-                line=line,
-                plc=plc,
-            )
+            async def produce(plc: PackagingPlc | None = None) -> None:
+                await run_line(
+                    config,
+                    folder,
+                    duration_s=duration_s,
+                    parts=parts,
+                    partial=partial_writes,
+                    stop=stop,
+                    line=line,
+                    plc=plc,
+                    writer=writer,
+                )
 
-        if modbus_port is None:
-            typer.echo(f"READY packaging line writing to {folder} at {speed:g} parts/s", err=True)
-            await produce()
-            return line.counts.as_dict()
-        async with PackagingPlc(line, port=modbus_port) as plc:
-            typer.echo(
-                f"READY packaging line writing to {folder} at {speed:g} parts/s; PLC on "
-                f"modbus://127.0.0.1:{plc.port}",
-                err=True,
-            )
-            await produce(plc)
-        return {**line.counts.as_dict(), "unknown_rejects": plc.unknown_rejects}
+            if modbus_port is None:
+                typer.echo(
+                    f"READY packaging line writing to {where} at {speed:g} parts/s", err=True
+                )
+                await produce()
+                return line.counts.as_dict()
+            async with PackagingPlc(line, port=modbus_port) as plc:
+                typer.echo(
+                    f"READY packaging line writing to {where} at {speed:g} parts/s; PLC on "
+                    f"modbus://127.0.0.1:{plc.port}",
+                    err=True,
+                )
+                await produce(plc)
+            return {**line.counts.as_dict(), "unknown_rejects": plc.unknown_rejects}
 
     typer.echo(json.dumps(asyncio.run(main())))
 

@@ -1,11 +1,13 @@
 """The packaging line: parts at a line speed, their ground truth, counts and a reject gate.
 
 :class:`PackagingLine` decides, part by part and from its seed alone, which defect each
-part carries and renders its image (:mod:`.images`); :class:`HotFolderWriter` drops the
-images into a folder as a line camera does (atomically by default, or in two slow halves
-as an FTP upload arrives, to exercise a watcher's handling of partial files) and logs the
-ground truth as CSV. The reject gate counts what the platform rejected and whether it was
-right: the figures a value report needs (scrap caught, good parts rejected).
+part carries and renders its image (:mod:`.images`); a :class:`PartWriter` hands the
+images on. :class:`HotFolderWriter` drops them into a folder as a line camera does
+(atomically by default, or in two slow halves as an FTP upload arrives, to exercise a
+watcher's handling of partial files) and logs the ground truth as CSV;
+:class:`~shopfloor.sim.packaging.publish.MqttCamera` publishes them over MQTT. The reject
+gate counts what the platform rejected and whether it was right: the figures a value
+report needs (scrap caught, good parts rejected).
 
 Examples
 --------
@@ -26,7 +28,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -34,7 +36,16 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from shopfloor.model import NS_PER_S, format_ns, now_ns
 from shopfloor.sim.packaging.images import DEFECTS, Defect, RenderParams, render_part
 
-__all__ = ["HotFolderWriter", "LineCounts", "PackagingLine", "PackagingSimConfig", "Part"]
+__all__ = [
+    "GroundTruthLog",
+    "HotFolderWriter",
+    "LineCounts",
+    "PackagingLine",
+    "PackagingSimConfig",
+    "Part",
+    "PartWriter",
+    "encode_image",
+]
 
 GATE_MEMORY = 10_000
 """Parts the reject gate can still act on (the newest ones)."""
@@ -182,6 +193,16 @@ class PackagingLine:
         return True
 
 
+class PartWriter(Protocol):
+    """Where the camera puts each part's image: a hot folder, or an MQTT topic."""
+
+    async def write(self, part: Part, image_format: str) -> object:
+        """Hand on ``part``'s image; return once it is complete (written, acknowledged)."""
+
+    def close(self) -> None:
+        """Close its ground-truth log (a connection is its owner's to close)."""
+
+
 def encode_image(image: np.ndarray, image_format: str) -> bytes:
     """PNG or JPEG bytes of an RGB image (Pillow)."""
     from PIL import Image
@@ -189,6 +210,27 @@ def encode_image(image: np.ndarray, image_format: str) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="PNG" if image_format == "png" else "JPEG")
     return buffer.getvalue()
+
+
+class GroundTruthLog:
+    """The ground truth of every part written, as CSV: image name, part id, class, time."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        new = not path.exists()
+        self._file = path.open("a", newline="", encoding="utf-8")
+        self._csv = csv.writer(self._file)
+        if new:
+            self._csv.writerow(["file", "part_id", "class", "timestamp"])
+
+    def log(self, name: str, part: Part) -> None:
+        """One row, flushed (a reader may follow the file while the line runs)."""
+        self._csv.writerow([name, part.part_id, part.defect, format_ns(part.t_ns)])
+        self._file.flush()
+
+    def close(self) -> None:
+        """Close the file."""
+        self._file.close()
 
 
 class HotFolderWriter:
@@ -207,11 +249,7 @@ class HotFolderWriter:
         self.partial_pause_s = partial_pause_s
         folder.mkdir(parents=True, exist_ok=True)
         self.labels_path = folder.parent / f"{folder.name}-labels.csv"
-        new = not self.labels_path.exists()
-        self._labels = self.labels_path.open("a", newline="", encoding="utf-8")
-        self._csv = csv.writer(self._labels)
-        if new:
-            self._csv.writerow(["file", "part_id", "class", "timestamp"])
+        self._truth = GroundTruthLog(self.labels_path)
 
     async def write(self, part: Part, image_format: str) -> Path:
         """Write ``part``'s image; return its path once it is complete."""
@@ -228,10 +266,9 @@ class HotFolderWriter:
             aside = self.folder / f".{name}.tmp"
             await asyncio.to_thread(aside.write_bytes, data)
             os.replace(aside, target)
-        self._csv.writerow([name, part.part_id, part.defect, format_ns(part.t_ns)])
-        self._labels.flush()
+        self._truth.log(name, part)
         return target
 
     def close(self) -> None:
         """Close the ground-truth log."""
-        self._labels.close()
+        self._truth.close()

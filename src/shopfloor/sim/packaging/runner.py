@@ -1,4 +1,4 @@
-"""Running the line in real time: a part every ``1 / speed`` seconds into a hot folder."""
+"""Running the line in real time: a part every ``1 / speed`` seconds to its camera's output."""
 
 from __future__ import annotations
 
@@ -8,7 +8,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from shopfloor.sim.packaging.line import HotFolderWriter, PackagingLine, PackagingSimConfig
+from shopfloor.sim.packaging.line import (
+    HotFolderWriter,
+    PackagingLine,
+    PackagingSimConfig,
+    PartWriter,
+)
 from shopfloor.sim.packaging.plc import PackagingPlc
 
 __all__ = ["run_line"]
@@ -27,16 +32,18 @@ async def run_line(
     on_part: Callable[[int, str], None] | None = None,
     line: PackagingLine | None = None,
     plc: PackagingPlc | None = None,
+    writer: PartWriter | None = None,
 ) -> PackagingLine:
     """Produce parts at the line speed until ``duration_s``, ``parts`` or ``stop``.
 
     A part that cannot be written in its slot is not skipped: the line falls behind and
     logs it once (the camera's folder is slower than the line), rather than lose images.
     With ``plc`` (started by the caller, on the same ``line``), its counts and reject
-    gate follow every part.
+    gate follow every part. ``writer`` (default: a hot folder at ``folder``) is where the
+    images go, e.g. an MQTT topic (:class:`~shopfloor.sim.packaging.publish.MqttCamera`).
     """
     line = line or PackagingLine(config)
-    writer = HotFolderWriter(folder, partial=partial)
+    writer = writer or HotFolderWriter(folder, partial=partial)
     period_s = 1.0 / config.speed_parts_s
     started = time.monotonic()
     behind_logged = False
