@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shopfloor.connectors.base import BoundSignal
 from shopfloor.connectors.sparkplug.codec import (
@@ -363,3 +365,72 @@ def test_scalar_types_are_stored_as_numbers(
     out = _receive(host, "spBv1.0/G/NBIRTH/N", _payload(0, *metrics), T0 * 10**6)
     assert _scalars(out) == {SignalRef(NODE_ASSET, "m"): [stored]}
     np.testing.assert_array_equal(out.records[0].quality, [Quality.GOOD])  # type: ignore[union-attr]
+
+
+_STEP = st.one_of(
+    st.tuples(st.just("NBIRTH"), st.integers(0, 3)),
+    st.tuples(st.just("DBIRTH"), st.just(0)),
+    st.tuples(st.just("NDATA"), st.integers(0, 3)),
+    st.tuples(st.just("DDATA"), st.integers(0, 3)),
+    st.tuples(st.just("NDEATH"), st.integers(0, 3)),
+    st.tuples(st.just("DDEATH"), st.just(0)),
+    st.tuples(st.just("garbage"), st.just(0)),
+)
+
+
+@given(st.lists(_STEP, max_size=40), st.lists(st.sampled_from([1, 3, 9]), min_size=40, max_size=40))
+@settings(max_examples=150, deadline=None)
+def test_every_value_offered_is_stored_or_dead_lettered(
+    steps: list[tuple[str, int]], aliases: list[int]
+) -> None:
+    """Whatever the order of births, data, deaths, gaps and garbage: nothing silently lost."""
+    host = _host()
+    seq, at = 0, T0
+    for i, (kind, arg) in enumerate(steps):
+        at += 10
+        device = kind in ("DBIRTH", "DDATA", "DDEATH")
+        topic = f"spBv1.0/G/{'NDATA' if kind == 'garbage' else kind}/N" + (
+            "/press" if device else ""
+        )
+        metrics: tuple[Metric, ...] = ()
+        if kind == "NBIRTH":
+            seq = 0
+            raw = _payload(0, *_birth_metrics(arg, at), ts=at)
+        elif kind == "DBIRTH":
+            seq = (seq + 1) % 256
+            raw = _payload(
+                seq,
+                Metric(
+                    name="Temperature", alias=3, datatype=DataType.INT16, value=1, timestamp_ms=at
+                ),
+                ts=at,
+            )
+        elif kind in ("NDATA", "DDATA"):
+            seq = (seq + 1 + (arg == 3)) % 256  # arg 3: a message lost before this one
+            alias = aliases[i % len(aliases)]
+            value = i % 100 if alias == 3 else float(i)  # 3: Int16, 1: Double, 9: not born
+            metrics = (Metric(alias=alias, value=value, timestamp_ms=at),)
+            raw = _payload(seq, *metrics, ts=at)
+        elif kind == "NDEATH":
+            raw = encode_payload(
+                Payload(metrics=(Metric(name="bdSeq", datatype=DataType.INT64, value=arg),))
+            )
+        elif kind == "DDEATH":
+            seq = (seq + 1) % 256
+            raw = _payload(seq, ts=at)
+        else:
+            raw = b"\xff\xfe garbage"
+        out = _receive(host, topic, raw, at * 10**6)
+        whole = [x for x in out.letters if x.payload == raw]
+        if kind == "garbage":
+            assert whole, "garbage is a dead letter"
+        for metric in metrics:
+            stored = any(
+                (isinstance(r, ScalarBatch) and at * 10**6 in r.ts_ns.tolist())
+                or (isinstance(r, EventRecord) and r.ts_ns == at * 10**6 and r.kind != "gap")
+                for r in out.records
+            )
+            lettered = whole or any(
+                metric.label in str(x.payload) or metric.label in x.reason for x in out.letters
+            )
+            assert stored or lettered, (kind, metric, out)
