@@ -208,7 +208,7 @@ class EdgeNodeSim:
         self._task = asyncio.create_task(self._run(), name=f"sparkplug-sim:{self.config.edge_node}")
 
     async def stop(self) -> None:
-        """Disconnect without an NDEATH of its own (the broker sends the will)."""
+        """Disconnect cleanly without an NDEATH (the broker discards the will too)."""
         self._stopped.set()
         if self._task is not None:
             self._task.cancel()
