@@ -144,14 +144,6 @@ class Outcome:
     letters: list[DeadLetter] = field(default_factory=list)
     commands: list[tuple[str, bytes]] = field(default_factory=list)
 
-    def extend(self, other: Outcome) -> None:
-        """Append everything of ``other``."""
-        for asset, signals in other.declare.items():
-            self.declare.setdefault(asset, []).extend(signals)
-        self.records.extend(other.records)
-        self.letters.extend(other.letters)
-        self.commands.extend(other.commands)
-
 
 @dataclass
 class _Column:
