@@ -16,9 +16,11 @@ I/O. What it does with each message type:
 - **NDATA / DDATA**: each metric is found by alias (or name) in the birth and its value
   stored with its own timestamp (else the payload's, else the arrival time).
 - **NDEATH / DDEATH**: the edge node (and its devices) or the device goes offline; each of
-  its scalar signals gets a ``BAD`` sample at that moment, and the next value after it
-  brings a ``gap`` event from the last value before. An NDEATH whose ``bdSeq`` is not the
-  birth's is the will of an earlier session: dead-lettered, the node stays online.
+  its scalar signals gets a ``BAD`` sample at that moment, and its next value brings a
+  ``gap`` event from the death to that value (a gap needs its end: values are reported
+  by exception, so the quiet stretch before the death is no gap). An NDEATH whose
+  ``bdSeq`` is not the birth's is the will of an earlier session: dead-lettered, the node
+  stays online.
 - **Sequence numbers** (0–255, wrapping) run over every message of an edge node but its
   NDEATH. A number that does not follow means messages were lost: the message itself is
   still stored, a ``gap`` event goes on every signal of the node, and a rebirth is
@@ -233,7 +235,8 @@ class _Node:
     seq: int | None = None
     devices: dict[str | None, _Device] = field(default_factory=dict)
     last_ts: dict[SignalRef, int] = field(default_factory=dict)
-    gap_pending: dict[SignalRef, str] = field(default_factory=dict)
+    gap_pending: dict[SignalRef, tuple[str, int | None]] = field(default_factory=dict)
+    """Signals whose next value ends a gap: its cause and start (``None``: the last value)."""
     rebirth_at_ns: int | None = None
     counts: dict[str, int] = field(
         default_factory=lambda: dict.fromkeys(
@@ -405,7 +408,9 @@ class HostState:
             for device in node.devices.values():
                 device.online = False
             for ref in node.refs():
-                node.gap_pending.setdefault(ref, "the host's connection to the broker was lost")
+                node.gap_pending.setdefault(
+                    ref, ("the host's connection to the broker was lost", None)
+                )
 
     def refuse(self, asset: str, signals: Sequence[Signal], reason: str, out: Outcome) -> None:
         """Signals of ``asset`` could not be created: their values become dead letters."""
@@ -612,21 +617,24 @@ class HostState:
     def _gap(
         self, node: _Node, ref: SignalRef, ts: int, provenance: Provenance, out: Outcome
     ) -> None:
-        cause = node.gap_pending.pop(ref, None)
-        last = node.last_ts.get(ref)
-        if cause is None or last is None or ts <= last:
+        pending = node.gap_pending.pop(ref, None)
+        if pending is None:
             return
-        seconds = (ts - last) / 1e9
+        cause, start = pending
+        begin = node.last_ts.get(ref) if start is None else start
+        if begin is None or ts <= begin:
+            return
+        seconds = (ts - begin) / 1e9
         out.records.append(
             EventRecord(
                 ref,
-                last + 1,
+                begin + 1,
                 "gap",
                 provenance,
                 message=f"no values for {seconds:.1f} s: {cause}",
                 severity="warning",
                 attributes={
-                    "from_ns": last,
+                    "from_ns": begin,
                     "to_ns": ts,
                     "cause": cause,
                     "seconds": round(seconds, 3),
@@ -650,7 +658,7 @@ class HostState:
         node.seq = seq
         self._error(node, cause, m.received_ns)
         for ref in node.refs():
-            node.gap_pending.setdefault(ref, cause)
+            node.gap_pending.setdefault(ref, (cause, None))
         self._request_rebirth(m)
 
     # -- deaths -------------------------------------------------------------------------
@@ -688,7 +696,7 @@ class HostState:
             ref = binding.ref
             if ref is None or binding.refusal:
                 continue
-            m.node.gap_pending[ref] = cause
+            m.node.gap_pending.setdefault(ref, (cause, m.received_ns))
             last = m.node.last_ts.get(ref)
             if was_online and not binding.event and (last is None or m.received_ns > last):
                 provenance = binding.provenance_of(self.connector, historical=False)
