@@ -15,8 +15,8 @@ from shopfloor.bus import MemoryBus
 from shopfloor.connectors.base import BoundSignal
 from shopfloor.connectors.config import ReconnectPolicy
 from shopfloor.connectors.engine import ConnectorEngine, ConnectorSpec
-from shopfloor.connectors.mqtt.client import MqttConnector
 from shopfloor.connectors.mqtt.config import MqttConfig
+from shopfloor.connectors.registry import load_connector_class, manifest_for
 from shopfloor.model import DeadLetter, Signal, SignalRef
 
 from .mqtt_env import mosquitto_with_password
@@ -40,7 +40,7 @@ async def engine(
     config = MqttConfig(name="line1", port=port, timeout_s=2, reconnect=FAST, **settings)
     bound = BoundSignal(SPEED, Signal(name="speed", unit="rpm"), "line1/speed", {"value": "v"})
     run = ConnectorEngine(
-        [ConnectorSpec(config, [bound], MqttConnector)],
+        [ConnectorSpec(config, [bound], load_connector_class(manifest_for("mqtt")))],
         MemoryBus(),
         keep,
         tmp_path / "state",
