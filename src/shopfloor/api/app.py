@@ -6,6 +6,7 @@ the Studio will call the same routes. Bulk data is exchanged as Arrow IPC stream
 and events answer JSON unless the request accepts Arrow. OpenAPI at ``/docs`` and
 ``/openapi.json``.
 
+``/metrics`` answers in the Prometheus text format (:mod:`shopfloor.api.metrics`).
 Every route but ``/healthz`` needs a bearer token whose role allows it (see
 :mod:`shopfloor.api.tokens`); :mod:`shopfloor.api.security` refuses foreign Host
 headers, writes that are neither JSON nor Arrow, and bodies over the limit. Destructive
@@ -19,18 +20,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, replace
 from typing import Annotated, Any
 
 import pyarrow as pa
 from fastapi import Body, FastAPI, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp
 
 from shopfloor import __version__
 from shopfloor.api.forms import parse_form
+from shopfloor.api.metrics import CONTENT_TYPE, prometheus_text
 from shopfloor.api.security import (
     ARROW_STREAM,
     UPLOAD_TYPES,
@@ -66,6 +69,7 @@ from shopfloor.model.codec import (
     encode_records,
 )
 from shopfloor.model.deployment import Deployment, DeploymentChange
+from shopfloor.services.alerts import alert_counts
 from shopfloor.services.images import refuse_image, store_image
 from shopfloor.store import DeletingStore, Store
 from shopfloor.store.protocol import DeploymentStore
@@ -143,7 +147,11 @@ def _wants_arrow(request: Request) -> bool:
 
 
 def create_app(
-    store: Store, security: ApiSecurity, *, status: StatusProvider | None = None
+    store: Store,
+    security: ApiSecurity,
+    *,
+    status: StatusProvider | None = None,
+    mounts: Sequence[tuple[str, ASGIApp]] = (),
 ) -> FastAPI:
     """Build the API over ``store``.
 
@@ -155,10 +163,20 @@ def create_app(
         Accepted tokens, Host names, body limits and the audit log.
     status
         Reports the running platform's health (``/api/v1/status``).
+    mounts
+        Apps served beside the API under a path (the Studio at ``/studio``); ``/``
+        redirects to the first. The request guard applies to them too.
     """
     app = FastAPI(title="shopfloor", version=__version__, description="Smart Factory platform API")
     app.add_middleware(RequestGuard, security=security)
     app.state.security = security
+    for path, mounted in mounts:
+        app.mount(path, mounted)
+    if mounts:
+
+        @app.get("/", include_in_schema=False)
+        async def home() -> RedirectResponse:
+            return RedirectResponse(f"{mounts[0][0]}/", status_code=303)
 
     async def audit(
         who: Principal, action: str, call: Callable[[], Awaitable[Any]], detail: dict[str, Any]
@@ -219,6 +237,24 @@ def create_app(
     async def healthz() -> dict[str, str]:
         """Liveness without a token: answers while the API runs."""
         return {"status": "ok"}
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    async def metrics(who: Viewer) -> PlainTextResponse:
+        """The platform's metrics in the Prometheus text format (viewer token).
+
+        Ingest (values received and rejected by connector), queue depths (bus to store,
+        journals, spill), store rows and size, connector health, windows scored and
+        alert counts: see :mod:`shopfloor.api.metrics`.
+        """
+        body: dict[str, Any] = {} if status is None else await status()
+        stats: dict[str, Any] = {}
+        with contextlib.suppress(StoreError):
+            found = await store.stats()
+            stats = {"rows": found.rows, "size_bytes": found.size_bytes}
+        counts: dict[tuple[str, str], int] = {}
+        with contextlib.suppress(StoreError):
+            counts = await alert_counts(store)
+        return PlainTextResponse(prometheus_text(body, stats, counts), media_type=CONTENT_TYPE)
 
     @app.get("/api/v1/health")
     async def health(who: Viewer) -> dict[str, Any]:

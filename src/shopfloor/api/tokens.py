@@ -15,13 +15,9 @@ admin     also redefine signals and apply retention (both audited)
 
 from __future__ import annotations
 
-import contextlib
-import enum
 import hashlib
 import hmac
 import json
-import os
-import re
 import secrets
 import threading
 import time
@@ -30,36 +26,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from shopfloor.errors import ConfigError
-from shopfloor.services.options import ROLES, TokenOptions
+from shopfloor.services.options import TokenOptions
+from shopfloor.services.users import Role, check_name, parse_role, write_private
 
 __all__ = ["TOKENS_NAME", "Role", "TokenInfo", "TokenRegistry", "hash_token", "new_secret"]
 
 TOKENS_NAME = "tokens.json"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
-
-
-class Role(enum.StrEnum):
-    """What a token may do; each role allows everything the roles before it allow."""
-
-    VIEWER = "viewer"
-    OPERATOR = "operator"
-    ENGINEER = "engineer"
-    ADMIN = "admin"
-
-    @property
-    def rank(self) -> int:
-        """Position in the order viewer < operator < engineer < admin."""
-        return list(Role).index(self)
-
-    def allows(self, needed: Role) -> bool:
-        """True when this role may do what ``needed`` may do.
-
-        Examples
-        --------
-        >>> Role.ENGINEER.allows(Role.OPERATOR), Role.VIEWER.allows(Role.OPERATOR)
-        (True, False)
-        """
-        return self.rank >= needed.rank
 
 
 @dataclass(frozen=True)
@@ -89,22 +61,6 @@ def new_secret() -> str:
 def hash_token(secret: str) -> str:
     """The SHA-256 of ``secret`` as hex: what is stored instead of the secret."""
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically, readable by its owner only (mode 0600)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(tmp, 0o600)
-        tmp.replace(path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
 
 
 class TokenRegistry:
@@ -184,7 +140,7 @@ class TokenRegistry:
                 for t in tokens
             ]
         }
-        _write_private(self.path, json.dumps(body, indent=2) + "\n")
+        write_private(self.path, json.dumps(body, indent=2) + "\n")
 
     def create(self, name: str, role: Role) -> str:
         """Create token ``name`` with ``role`` in the file; return its secret (shown once).
@@ -194,10 +150,7 @@ class TokenRegistry:
         ConfigError
             When the name is malformed or already taken.
         """
-        if not _NAME.match(name):
-            raise ConfigError(
-                f"token name {name!r} must be 1-64 letters, digits, '_', '.', '@' or '-'"
-            )
+        check_name(name, what="token name")
         with self._lock:
             tokens = self.tokens()
             if any(t.name == name for t in tokens):
@@ -220,10 +173,7 @@ class TokenRegistry:
         ConfigError
             When the role is none of the roles, or as :meth:`create` does.
         """
-        try:
-            role = Role(options.role.lower())
-        except ValueError as err:
-            raise ConfigError(f"--role {options.role!r} is not a role; use {ROLES}") from err
+        role = parse_role(options.role)
         name = options.name or f"{role.value}-{secrets.token_hex(3)}"
         return {"name": name, "role": role.value, "token": self.create(name, role)}
 

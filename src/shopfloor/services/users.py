@@ -1,0 +1,392 @@
+"""People who log in to the Studio, their roles, and their browser sessions.
+
+A user has a name, one of the :class:`Role` values that API tokens have (viewer <
+operator < engineer < admin), and a password kept only as an argon2id hash
+(``argon2-cffi``) in the project's ``.shopfloor/users.json`` (mode 0600, beside the
+tokens). ``shopfloor users create`` adds one, ``disable`` shuts one out at once: the file
+is read again when it changes, and a disabled user's sessions end at their next request.
+
+A login opens a :class:`Session`: an opaque random id (the cookie's value), the user and
+role, an expiry, and a CSRF token that every form POST (and every htmx request, as the
+``X-CSRF-Token`` header) must carry. Sessions live in the memory of the running
+platform; restarting it logs everyone out.
+
+Examples
+--------
+>>> users = UserRegistry(None, hasher=FAST_HASHER)
+>>> alice = users.add("alice", Role.OPERATOR, "correct horse battery")
+>>> users.verify("alice", "correct horse battery").role
+<Role.OPERATOR: 'operator'>
+>>> users.verify("alice", "guess") is None
+True
+>>> sessions = SessionStore(users)
+>>> session = sessions.open(alice)
+>>> sessions.get(session.id).user
+'alice'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from shopfloor.errors import ConfigError
+from shopfloor.services.options import ROLES
+
+__all__ = [
+    "CSRF_FIELD",
+    "CSRF_HEADER",
+    "FAST_HASHER",
+    "MIN_PASSWORD_CHARS",
+    "SESSION_COOKIE",
+    "USERS_NAME",
+    "Role",
+    "Session",
+    "SessionStore",
+    "UserInfo",
+    "UserRegistry",
+    "check_name",
+    "parse_role",
+    "write_private",
+]
+
+USERS_NAME = "users.json"
+SESSION_COOKIE = "shopfloor_session"
+"""Name of the session cookie (HttpOnly, SameSite=Strict)."""
+CSRF_FIELD = "csrf_token"
+"""Form field that carries the session's CSRF token."""
+CSRF_HEADER = "x-csrf-token"
+"""Header that carries the session's CSRF token (htmx requests, API calls by cookie)."""
+MIN_PASSWORD_CHARS = 10
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+"""A cheap argon2 hasher for tests and examples; never for real passwords."""
+
+
+class Role(enum.StrEnum):
+    """What a user or token may do; each role allows everything the roles before it allow."""
+
+    VIEWER = "viewer"
+    OPERATOR = "operator"
+    ENGINEER = "engineer"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        """Position in the order viewer < operator < engineer < admin."""
+        return list(Role).index(self)
+
+    def allows(self, needed: Role) -> bool:
+        """True when this role may do what ``needed`` may do.
+
+        Examples
+        --------
+        >>> Role.ENGINEER.allows(Role.OPERATOR), Role.VIEWER.allows(Role.OPERATOR)
+        (True, False)
+        """
+        return self.rank >= needed.rank
+
+
+def parse_role(text: str, *, what: str = "--role") -> Role:
+    """The role named ``text`` (any case); ``ConfigError`` naming ``what`` otherwise."""
+    try:
+        return Role(text.strip().lower())
+    except ValueError as err:
+        raise ConfigError(f"{what} {text!r} is not a role; use {ROLES}") from err
+
+
+def check_name(name: str, *, what: str = "user name") -> str:
+    """``name`` if it is 1-64 letters, digits, ``_ . @ -``; ``ConfigError`` otherwise."""
+    if not _NAME.match(name):
+        raise ConfigError(f"{what} {name!r} must be 1-64 letters, digits, '_', '.', '@' or '-'")
+    return name
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically, readable by its owner only (mode 0600)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.chmod(tmp, 0o600)
+        tmp.replace(path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def _iso(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    """A user as kept at rest: name, role, argon2 hash, creation time, disabled or not."""
+
+    name: str
+    role: Role
+    password_hash: str
+    created_ns: int
+    disabled: bool = False
+
+    def as_dict(self) -> dict[str, str | bool]:
+        """Name, role, creation time and whether disabled; never the hash."""
+        return {
+            "name": self.name,
+            "role": self.role.value,
+            "created": _iso(self.created_ns),
+            "disabled": self.disabled,
+        }
+
+
+class UserRegistry:
+    """The users of a project: those of a file, plus users added in memory.
+
+    Parameters
+    ----------
+    path
+        The JSON file (``None``: in memory only). It is read again when it changes, so
+        users created or disabled while the platform runs take effect at once.
+    hasher
+        The argon2 hasher (default: argon2-cffi's recommended argon2id parameters).
+    """
+
+    def __init__(self, path: Path | None, *, hasher: PasswordHasher | None = None) -> None:
+        self.path = path
+        self.hasher = hasher or PasswordHasher()
+        self._memory: dict[str, UserInfo] = {}
+        self._file: dict[str, UserInfo] = {}
+        self._file_state: tuple[int, int] | None = None
+        self._lock = threading.RLock()
+        self._dummy = self.hasher.hash(secrets.token_urlsafe(16))
+
+    # -- reading and writing the file ----------------------------------------------------
+
+    def _load(self) -> dict[str, UserInfo]:
+        if self.path is None:
+            return {}
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            self._file, self._file_state = {}, None
+            return self._file
+        state = (st.st_mtime_ns, st.st_size)
+        if state == self._file_state:
+            return self._file
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            found = {
+                str(u["name"]): UserInfo(
+                    str(u["name"]),
+                    Role(u["role"]),
+                    str(u["password_hash"]),
+                    int(u["created_ns"]),
+                    bool(u.get("disabled", False)),
+                )
+                for u in data["users"]
+            }
+        except (ValueError, KeyError, TypeError) as err:
+            raise ConfigError(f"user file {self.path} is malformed: {err}") from err
+        self._file, self._file_state = found, state
+        return found
+
+    def _save(self, users: list[UserInfo]) -> None:
+        if self.path is None:
+            raise ConfigError("this user registry has no file to keep users in")
+        body = {
+            "users": [
+                {
+                    "name": u.name,
+                    "role": u.role.value,
+                    "password_hash": u.password_hash,
+                    "created_ns": u.created_ns,
+                    "disabled": u.disabled,
+                }
+                for u in users
+            ]
+        }
+        write_private(self.path, json.dumps(body, indent=2) + "\n")
+
+    def _hash(self, name: str, password: str) -> str:
+        if len(password) < MIN_PASSWORD_CHARS:
+            raise ConfigError(
+                f"the password of user {name!r} has {len(password)} characters; "
+                f"give at least {MIN_PASSWORD_CHARS}"
+            )
+        return self.hasher.hash(password)
+
+    # -- changes --------------------------------------------------------------------------
+
+    def add(self, name: str, role: Role, password: str) -> UserInfo:
+        """Accept user ``name`` in memory only (the embedded demo, tests)."""
+        info = UserInfo(check_name(name), role, self._hash(name, password), time.time_ns())
+        with self._lock:
+            self._memory[name] = info
+        return info
+
+    def create(self, name: str, role: Role, password: str) -> UserInfo:
+        """Create user ``name`` with ``role`` and ``password`` in the file.
+
+        Raises
+        ------
+        ConfigError
+            The name is malformed or taken, or the password shorter than
+            :data:`MIN_PASSWORD_CHARS`.
+        """
+        check_name(name)
+        hashed = self._hash(name, password)
+        with self._lock:
+            users = self.users()
+            if any(u.name == name for u in users):
+                raise ConfigError(f"user {name!r} exists already")
+            info = UserInfo(name, role, hashed, time.time_ns())
+            self._save([*users, info])
+        return info
+
+    def set_disabled(self, name: str, disabled: bool) -> UserInfo:
+        """Disable (or enable again) user ``name`` in the file; its sessions end."""
+        with self._lock:
+            users = self.users()
+            found = next((u for u in users if u.name == name), None)
+            if found is None:
+                known = ", ".join(u.name for u in users) or "none"
+                raise ConfigError(f"no user named {name!r} (known: {known})")
+            changed = replace(found, disabled=disabled)
+            self._save([changed if u.name == name else u for u in users])
+        return changed
+
+    # -- reading --------------------------------------------------------------------------
+
+    def users(self) -> list[UserInfo]:
+        """The file's users, oldest first."""
+        with self._lock:
+            return sorted(self._load().values(), key=lambda u: u.created_ns)
+
+    def get(self, name: str) -> UserInfo | None:
+        """User ``name`` (in memory first, then the file), or ``None``."""
+        with self._lock:
+            return self._memory.get(name) or self._load().get(name)
+
+    def verify(self, name: str, password: str) -> UserInfo | None:
+        """The enabled user ``name`` if ``password`` is theirs, else ``None``.
+
+        An unknown or disabled user costs the same hash as a known one, so the answer's
+        timing does not tell which names exist. Blocking (argon2): call it off the
+        event loop.
+        """
+        info = self.get(name)
+        target = info.password_hash if info is not None else self._dummy
+        try:
+            self.hasher.verify(target, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return None
+        if info is None or info.disabled:
+            return None
+        return info
+
+
+@dataclass(frozen=True)
+class Session:
+    """A logged-in browser: opaque id, user, role, CSRF token, expiry (UTC ns)."""
+
+    id: str
+    user: str
+    role: Role
+    csrf: str
+    expires_ns: int
+    local: bool = False
+
+    def csrf_ok(self, token: str | None) -> bool:
+        """True when ``token`` is this session's CSRF token (constant-time compare)."""
+        return token is not None and hmac.compare_digest(token.encode(), self.csrf.encode())
+
+
+class SessionStore:
+    """Open sessions of a platform, in memory.
+
+    Parameters
+    ----------
+    users
+        Where a session's user is looked up again on every request (disabled: it ends;
+        its role changed: the new role applies). ``None``: sessions are taken as opened.
+    ttl_s
+        How long a session lasts after login.
+    """
+
+    def __init__(self, users: UserRegistry | None, *, ttl_s: float = 8 * 3600.0) -> None:
+        self.users = users
+        self.ttl_s = ttl_s
+        self._open: dict[str, Session] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(session_id: str) -> str:
+        return hashlib.sha256(session_id.encode("utf-8", "replace")).hexdigest()
+
+    def open(self, user: UserInfo, *, local: bool = False) -> Session:
+        """A new session of ``user`` (``local``: the single-user mode's, not a login)."""
+        session = Session(
+            secrets.token_urlsafe(32),
+            user.name,
+            user.role,
+            secrets.token_urlsafe(32),
+            time.time_ns() + round(self.ttl_s * 1e9),
+            local,
+        )
+        with self._lock:
+            self._drop_expired()
+            self._open[self._key(session.id)] = session
+        return session
+
+    def _drop_expired(self) -> None:
+        now = time.time_ns()
+        for key in [k for k, s in self._open.items() if s.expires_ns <= now]:
+            del self._open[key]
+
+    def get(self, session_id: str | None) -> Session | None:
+        """The open session ``session_id``, or ``None`` (unknown, expired, user disabled)."""
+        if not session_id:
+            return None
+        key = self._key(session_id)
+        with self._lock:
+            session = self._open.get(key)
+            if session is None:
+                return None
+            if session.expires_ns <= time.time_ns():
+                del self._open[key]
+                return None
+        if self.users is None or session.local:
+            return session
+        info = self.users.get(session.user)
+        if info is None or info.disabled:
+            self.close(session_id)
+            return None
+        return session if info.role == session.role else replace(session, role=info.role)
+
+    def close(self, session_id: str) -> None:
+        """End session ``session_id`` (logout); nothing happens when it is not open."""
+        with self._lock:
+            self._open.pop(self._key(session_id), None)
+
+    def __len__(self) -> int:
+        with self._lock:
+            self._drop_expired()
+            return len(self._open)
