@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,8 +107,8 @@ def plant(tmp_path_factory: pytest.TempPathFactory) -> Plant:
         async with DuckDBStore(project.store_path) as store:
             for asset in project.config.assets:
                 await store.register_signals(asset.path, asset.signals)
-            for asset in (M1, M2):
-                await store.write(_blocks(asset, start, 600))
+            for path in (M1, M2):
+                await store.write(_blocks(path, start, 600))
             t = np.arange(start - 86_400 * NS_PER_S, start, 10 * NS_PER_S)
             temp = 40 + 5 * np.sin(np.arange(t.size) / 500)
             await store.write([ScalarBatch.of(SignalRef(M1, "temp"), t, temp, Provenance("t"))])
@@ -215,8 +216,12 @@ def build_studio(
 
 @pytest.fixture
 async def studio(plant: Plant, tmp_path: Path) -> AsyncIterator[Studio]:
-    async with DuckDBStore(plant.project.store_path) as store:
-        yield build_studio(plant.project, store, tmp_path)
+    """The Studio over a copy of the plant (each test changes its own store and registry)."""
+    folder = tmp_path / "plant"
+    shutil.copytree(plant.folder, folder)
+    project = load_project(folder)
+    async with DuckDBStore(project.store_path) as store:
+        yield build_studio(project, store, tmp_path)
 
 
 @contextlib.asynccontextmanager

@@ -15,7 +15,6 @@ import hmac
 import logging
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -277,9 +276,18 @@ def create_studio(ctx: StudioContext) -> FastAPI:
     return app
 
 
-def quoted(text: str) -> str:
-    """``text`` made safe as one URL path segment."""
-    return quote(text, safe="")
+def when(text: str | None) -> str:
+    """An ISO 8601 UTC time to the second, as people read it.
+
+    Examples
+    --------
+    >>> when("2026-12-07T21:36:07.401766542Z")
+    '2026-12-07 21:36:07 UTC'
+    """
+    if not text:
+        return "-"
+    day, _, clock = text.partition("T")
+    return f"{day} {clock[:8]} UTC" if clock else text
 
 
-TEMPLATES.env.filters["quoted"] = quoted
+TEMPLATES.env.filters["when"] = when
