@@ -122,3 +122,15 @@ async def test_the_platform_serves_the_studio_beside_the_api(tmp_path: Path) -> 
             assert login.status_code == 303
             page = await client.get(login.headers["location"])
             assert page.status_code == 200 and "Log in" in page.text
+
+
+@pytest.mark.slow
+def test_the_page_load_bench_reports_its_figures() -> None:
+    import math
+
+    from bench.bench_studio import run
+
+    section = run(assets=5, alerts=30, repeat=1)
+    assert len(section.measurements) == 3
+    for m in section.measurements:
+        assert math.isfinite(m.ours) and m.meets_goal in (True, False)

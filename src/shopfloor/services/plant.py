@@ -66,22 +66,20 @@ async def _deployment_health(store: Store, d: Deployment) -> dict[str, Any]:
 
 
 def asset_health(deployments: list[dict[str, Any]], alerts: dict[str, int]) -> str:
-    """An asset's health: its active deployments' worst state, alarm with an active alarm.
+    """An asset's health: the worst of its active deployments' states and active alerts.
 
-    Shadow deployments are shown but do not set the health.
+    An active alert of severity alarm or warning counts as that state (info alerts do
+    not); shadow deployments are shown but do not set the health.
 
     Examples
     --------
     >>> asset_health([{"mode": "active", "state": "warning"}], {})
     'warning'
-    >>> asset_health([], {"alarm": 1})
-    'alarm'
+    >>> asset_health([], {"alarm": 1}), asset_health([], {"info": 2})
+    ('alarm', 'unknown')
     """
     states = [d["state"] for d in deployments if d["mode"] == "active"]
-    if alerts.get("alarm"):
-        states.append("alarm")
-    elif alerts:
-        states.append("warning")
+    states += [severity for severity in ("alarm", "warning") if alerts.get(severity)]
     return _worst(states)
 
 
