@@ -8,7 +8,6 @@ the API tests, and by uvicorn on a free loopback port for the browser tests.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import shutil
 from collections.abc import AsyncIterator
@@ -18,7 +17,6 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from shopfloor.api.app import create_app
@@ -222,22 +220,3 @@ async def studio(plant: Plant, tmp_path: Path) -> AsyncIterator[Studio]:
     project = load_project(folder)
     async with DuckDBStore(project.store_path) as store:
         yield build_studio(project, store, tmp_path)
-
-
-@contextlib.asynccontextmanager
-async def served(app: FastAPI) -> AsyncIterator[str]:
-    """``app`` served by uvicorn on a free loopback port; yields its URL."""
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task

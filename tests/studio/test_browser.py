@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page, async_playwright
 
-from tests.studio.conftest import M1, M2, PASSWORD, Plant, Studio, served
+from tests.api.conftest import serving
+from tests.studio.conftest import M1, M2, PASSWORD, Plant, Studio
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update"]
@@ -52,7 +53,7 @@ class Browser:
 async def browser(studio: Studio, tmp_path: Path) -> AsyncIterator[Browser]:
     shots = tmp_path / "screenshots"
     shots.mkdir()
-    async with served(studio.app) as url, async_playwright() as pw:
+    async with serving(studio.app) as url, async_playwright() as pw:
         chromium = await pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
         context = await chromium.new_context(viewport={"width": 1280, "height": 860})
         context.set_default_timeout(TIMEOUT_MS)

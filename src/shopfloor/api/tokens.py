@@ -17,17 +17,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import secrets
 import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from shopfloor.errors import ConfigError
 from shopfloor.services.options import TokenOptions
-from shopfloor.services.users import Role, check_name, parse_role, write_private
+from shopfloor.services.users import PrivateJson, Role, check_name, parse_role
 
 __all__ = ["TOKENS_NAME", "Role", "TokenInfo", "TokenRegistry", "hash_token", "new_secret"]
 
@@ -63,6 +63,15 @@ def hash_token(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
+def _parse_tokens(data: Any) -> dict[str, TokenInfo]:
+    return {
+        str(t["sha256"]): TokenInfo(
+            str(t["name"]), Role(t["role"]), str(t["sha256"]), int(t["created_ns"])
+        )
+        for t in data["tokens"]
+    }
+
+
 class TokenRegistry:
     """The tokens the API accepts: those of a file, plus tokens added in memory.
 
@@ -85,8 +94,9 @@ class TokenRegistry:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path
         self._memory: dict[str, TokenInfo] = {}
-        self._file: dict[str, TokenInfo] = {}
-        self._file_state: tuple[int, int] | None = None
+        self._file: PrivateJson[dict[str, TokenInfo]] = PrivateJson(
+            path, _parse_tokens, {}, "token file"
+        )
         self._lock = threading.Lock()
 
     # -- in memory ----------------------------------------------------------------------
@@ -103,32 +113,9 @@ class TokenRegistry:
 
     def _load(self) -> dict[str, TokenInfo]:
         """The file's tokens by hash, read again only when the file changed."""
-        if self.path is None:
-            return {}
-        try:
-            st = self.path.stat()
-        except FileNotFoundError:
-            self._file, self._file_state = {}, None
-            return self._file
-        state = (st.st_mtime_ns, st.st_size)
-        if state == self._file_state:
-            return self._file
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            found = {
-                str(t["sha256"]): TokenInfo(
-                    str(t["name"]), Role(t["role"]), str(t["sha256"]), int(t["created_ns"])
-                )
-                for t in data["tokens"]
-            }
-        except (ValueError, KeyError, TypeError) as err:
-            raise ConfigError(f"token file {self.path} is malformed: {err}") from err
-        self._file, self._file_state = found, state
-        return found
+        return self._file.load()
 
     def _save(self, tokens: list[TokenInfo]) -> None:
-        if self.path is None:
-            raise ConfigError("this token registry has no file to keep tokens in")
         body = {
             "tokens": [
                 {
@@ -140,7 +127,7 @@ class TokenRegistry:
                 for t in tokens
             ]
         }
-        write_private(self.path, json.dumps(body, indent=2) + "\n")
+        self._file.save(body)
 
     def create(self, name: str, role: Role) -> str:
         """Create token ``name`` with ``role`` in the file; return its secret (shown once).

@@ -37,9 +37,11 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, Generic, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -54,6 +56,7 @@ __all__ = [
     "MIN_PASSWORD_CHARS",
     "SESSION_COOKIE",
     "USERS_NAME",
+    "PrivateJson",
     "Role",
     "Session",
     "SessionStore",
@@ -73,6 +76,8 @@ CSRF_HEADER = "x-csrf-token"
 """Header that carries the session's CSRF token (htmx requests, API calls by cookie)."""
 MIN_PASSWORD_CHARS = 10
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+
+T = TypeVar("T")
 
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 """A cheap argon2 hasher for tests and examples; never for real passwords."""
@@ -133,6 +138,62 @@ def write_private(path: Path, text: str) -> None:
         raise
 
 
+class PrivateJson(Generic[T]):
+    """A JSON file readable by its owner only, parsed again only when it changed.
+
+    Parameters
+    ----------
+    path
+        The file (``None``: there is none; :meth:`load` gives ``empty``).
+    parse
+        Turns the file's JSON into what callers use; ``ValueError``, ``KeyError`` or
+        ``TypeError`` means the file is malformed.
+    empty
+        What a missing file holds.
+    what
+        What the file is, for errors (``"user file"``).
+    """
+
+    def __init__(self, path: Path | None, parse: Callable[[Any], T], empty: T, what: str) -> None:
+        self.path = path
+        self.parse = parse
+        self.empty = empty
+        self.what = what
+        self._value = empty
+        self._state: tuple[int, int] | None = None
+
+    def load(self) -> T:
+        """The file's contents, read again only when its size or time changed.
+
+        Raises
+        ------
+        ConfigError
+            The file is malformed (naming it).
+        """
+        if self.path is None:
+            return self.empty
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            self._value, self._state = self.empty, None
+            return self.empty
+        state = (st.st_mtime_ns, st.st_size)
+        if state == self._state:
+            return self._value
+        try:
+            value = self.parse(json.loads(self.path.read_text(encoding="utf-8")))
+        except (ValueError, KeyError, TypeError) as err:
+            raise ConfigError(f"{self.what} {self.path} is malformed: {err}") from err
+        self._value, self._state = value, state
+        return value
+
+    def save(self, data: Any) -> None:
+        """Write ``data`` as JSON, atomically and readable by its owner only."""
+        if self.path is None:
+            raise ConfigError(f"there is no {self.what} to write to")
+        write_private(self.path, json.dumps(data, indent=2) + "\n")
+
+
 def _iso(ns: int) -> str:
     return datetime.fromtimestamp(ns / 1e9, UTC).isoformat(timespec="seconds")
 
@@ -157,6 +218,19 @@ class UserInfo:
         }
 
 
+def _parse_users(data: Any) -> dict[str, UserInfo]:
+    return {
+        str(u["name"]): UserInfo(
+            str(u["name"]),
+            Role(u["role"]),
+            str(u["password_hash"]),
+            int(u["created_ns"]),
+            bool(u.get("disabled", False)),
+        )
+        for u in data["users"]
+    }
+
+
 class UserRegistry:
     """The users of a project: those of a file, plus users added in memory.
 
@@ -173,57 +247,32 @@ class UserRegistry:
         self.path = path
         self.hasher = hasher or PasswordHasher()
         self._memory: dict[str, UserInfo] = {}
-        self._file: dict[str, UserInfo] = {}
-        self._file_state: tuple[int, int] | None = None
+        self._file: PrivateJson[dict[str, UserInfo]] = PrivateJson(
+            path, _parse_users, {}, "user file"
+        )
         self._lock = threading.RLock()
         self._dummy = self.hasher.hash(secrets.token_urlsafe(16))
 
     # -- reading and writing the file ----------------------------------------------------
 
     def _load(self) -> dict[str, UserInfo]:
-        if self.path is None:
-            return {}
-        try:
-            st = self.path.stat()
-        except FileNotFoundError:
-            self._file, self._file_state = {}, None
-            return self._file
-        state = (st.st_mtime_ns, st.st_size)
-        if state == self._file_state:
-            return self._file
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            found = {
-                str(u["name"]): UserInfo(
-                    str(u["name"]),
-                    Role(u["role"]),
-                    str(u["password_hash"]),
-                    int(u["created_ns"]),
-                    bool(u.get("disabled", False)),
-                )
-                for u in data["users"]
-            }
-        except (ValueError, KeyError, TypeError) as err:
-            raise ConfigError(f"user file {self.path} is malformed: {err}") from err
-        self._file, self._file_state = found, state
-        return found
+        return self._file.load()
 
     def _save(self, users: list[UserInfo]) -> None:
-        if self.path is None:
-            raise ConfigError("this user registry has no file to keep users in")
-        body = {
-            "users": [
-                {
-                    "name": u.name,
-                    "role": u.role.value,
-                    "password_hash": u.password_hash,
-                    "created_ns": u.created_ns,
-                    "disabled": u.disabled,
-                }
-                for u in users
-            ]
-        }
-        write_private(self.path, json.dumps(body, indent=2) + "\n")
+        self._file.save(
+            {
+                "users": [
+                    {
+                        "name": u.name,
+                        "role": u.role.value,
+                        "password_hash": u.password_hash,
+                        "created_ns": u.created_ns,
+                        "disabled": u.disabled,
+                    }
+                    for u in users
+                ]
+            }
+        )
 
     def _hash(self, name: str, password: str) -> str:
         if len(password) < MIN_PASSWORD_CHARS:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from shopfloor.errors import RequestInvalid
@@ -70,29 +70,28 @@ Asset = Annotated[str | None, Query(max_length=512)]
 Severity = Annotated[str | None, Query(max_length=32)]
 
 
-@router.get("/alerts", response_class=HTMLResponse)
-async def inbox(
+async def inbox_of(
     request: Request,
-    session: Viewer,
     state: State = "active",
     asset: Asset = None,
     severity: Severity = None,
-) -> HTMLResponse:
+) -> dict[str, Any]:
+    """A dependency: the inbox the query asks for (state, asset, severity)."""
+    return await _inbox(request, state, asset, severity)
+
+
+Inbox = Annotated[dict[str, Any], Depends(inbox_of)]
+
+
+@router.get("/alerts", response_class=HTMLResponse)
+async def inbox(request: Request, session: Viewer, found: Inbox) -> HTMLResponse:
     """The inbox: alerts newest first, filtered by state, asset and severity."""
-    found = await _inbox(request, state, asset, severity)
     return render(request, "alerts.html", session, page="alerts", **found)
 
 
 @router.get("/alerts/rows", response_class=HTMLResponse)
-async def rows(
-    request: Request,
-    session: Viewer,
-    state: State = "active",
-    asset: Asset = None,
-    severity: Severity = None,
-) -> HTMLResponse:
+async def rows(request: Request, session: Viewer, found: Inbox) -> HTMLResponse:
     """The inbox's rows alone (htmx polls them)."""
-    found = await _inbox(request, state, asset, severity)
     return render(request, "_alert_rows.html", session, **found)
 
 
