@@ -103,6 +103,18 @@ async def test_login_then_plant_shows_the_assets(browser: Browser, studio: Studi
         assert await page.locator(f'li[data-asset="{asset}"]').count() == 1
     assert "vera" in await page.inner_text("header .user")
     await browser.shot("plant")
+    area = page.locator('details[data-node="/acme/p1/assembly"]')
+    await area.locator("> summary").click()
+    assert not await area.evaluate("d => d.open")
+    async with page.expect_response(lambda r: "/studio/plant/live" in r.url):
+        pass  # the page refreshes itself...
+    await page.wait_for_function(
+        "() => !document.querySelector('details[data-node=\"/acme/p1/assembly\"]').open"
+        " && document.querySelectorAll('li[data-asset]').length === 3"
+    )  # ...and the folded level stays folded
+    assert await page.locator('details[data-node="/acme/p1/machining"]').evaluate(
+        "d => d.open"
+    )
 
 
 async def test_an_alert_arrives_live_and_is_acknowledged(browser: Browser, studio: Studio) -> None:

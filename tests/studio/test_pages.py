@@ -293,3 +293,16 @@ async def test_the_deploy_asset_must_be_known(studio: Studio) -> None:
             data={"ref": "vib@1", "asset": M1 + "/../../x", "mode": "shadow", "csrf_token": csrf},
         )
     assert answer.status_code == 422
+
+
+async def test_a_poll_after_the_session_ended_sends_the_page_to_the_login(studio: Studio) -> None:
+    async with studio.client() as client:
+        answer = await client.get(
+            "/studio/alerts/rows",
+            headers={
+                "hx-request": "true",
+                "hx-current-url": "http://127.0.0.1/studio/alerts?state=all",
+            },
+        )
+    assert answer.status_code == 204
+    assert answer.headers["hx-redirect"] == "/studio/login?next=/studio/alerts%3Fstate%3Dall"

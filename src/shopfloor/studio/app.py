@@ -15,6 +15,7 @@ import hmac
 import logging
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -225,6 +226,11 @@ def _add_errors(app: FastAPI, ctx: StudioContext) -> None:
     async def login_needed(request: Request, exc: LoginNeeded) -> Response:
         target = safe_next(exc.next_path, ROOT)
         if ctx.local_user is None:
+            if _is_htmx(request):  # a poll after the session ended: the whole page goes
+                page = urlsplit(request.headers.get("hx-current-url", ""))
+                back = page.path + (f"?{page.query}" if page.query else "")
+                where = login_path(ROOT, safe_next(back, ROOT))
+                return Response(status_code=204, headers={"HX-Redirect": where})
             return RedirectResponse(login_path(ROOT, target), status_code=303)
         local = UserInfo(ctx.local_user, Role.ADMIN, "", 0)
         session = ctx.sessions.open(local, local=True)
