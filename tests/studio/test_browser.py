@@ -112,9 +112,7 @@ async def test_login_then_plant_shows_the_assets(browser: Browser, studio: Studi
         "() => !document.querySelector('details[data-node=\"/acme/p1/assembly\"]').open"
         " && document.querySelectorAll('li[data-asset]').length === 3"
     )  # ...and the folded level stays folded
-    assert await page.locator('details[data-node="/acme/p1/machining"]').evaluate(
-        "d => d.open"
-    )
+    assert await page.locator('details[data-node="/acme/p1/machining"]').evaluate("d => d.open")
 
 
 async def test_an_alert_arrives_live_and_is_acknowledged(browser: Browser, studio: Studio) -> None:

@@ -306,3 +306,24 @@ async def test_a_poll_after_the_session_ended_sends_the_page_to_the_login(studio
         )
     assert answer.status_code == 204
     assert answer.headers["hx-redirect"] == "/studio/login?next=/studio/alerts%3Fstate%3Dall"
+
+
+async def test_password_guessing_is_slowed_down(studio: Studio) -> None:
+    async with studio.client() as client:
+
+        async def attempt(password: str) -> int:
+            page = await client.get("/studio/login")
+            answer = await client.post(
+                "/studio/login",
+                data={
+                    "csrf_token": hidden(page.text, "csrf_token"),
+                    "username": "ada",
+                    "password": password,
+                },
+            )
+            return answer.status_code
+
+        assert [await attempt(f"guess number {i}") for i in range(5)] == [401] * 5
+        assert await attempt(PASSWORD) == 429
+    refused = [e for e in studio.audit.entries() if e["outcome"].startswith("refused")]
+    assert len(refused) == 1 and "5 failed logins for user 'ada'" in refused[0]["outcome"]

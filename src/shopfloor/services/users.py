@@ -46,7 +46,7 @@ from typing import Any, Generic, TypeVar
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from shopfloor.errors import ConfigError
+from shopfloor.errors import ConfigError, TooManyAttempts
 from shopfloor.services.options import ROLES
 
 __all__ = [
@@ -56,6 +56,7 @@ __all__ = [
     "MIN_PASSWORD_CHARS",
     "SESSION_COOKIE",
     "USERS_NAME",
+    "LoginThrottle",
     "PrivateJson",
     "Role",
     "Session",
@@ -439,3 +440,69 @@ class SessionStore:
         with self._lock:
             self._drop_expired()
             return len(self._open)
+
+
+class LoginThrottle:
+    """Failed logins by user name and by client address, over a sliding window.
+
+    After ``per_name`` failures for one name, or ``per_client`` from one address, within
+    ``window_s``, further logins (even right ones) are refused until the oldest failure
+    leaves the window: guessing passwords becomes slow, and a user whose name is being
+    guessed is not locked out for longer than the window.
+
+    Examples
+    --------
+    >>> throttle = LoginThrottle(per_name=2)
+    >>> throttle.failed("ana", "10.0.0.9"); throttle.failed("ana", "10.0.0.9")
+    >>> throttle.check("ana", "10.0.0.7")
+    Traceback (most recent call last):
+    ...
+    shopfloor.errors.TooManyAttempts: 2 failed logins for user 'ana' within 300 s; try again later
+    """
+
+    def __init__(self, *, per_name: int = 5, per_client: int = 20, window_s: float = 300.0) -> None:
+        self.per_name = per_name
+        self.per_client = per_client
+        self.window_s = window_s
+        self._failures: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, key: str, now: float) -> list[float]:
+        kept = [t for t in self._failures.get(key, []) if now - t < self.window_s]
+        if kept:
+            self._failures[key] = kept
+        else:
+            self._failures.pop(key, None)
+        return kept
+
+    def check(self, name: str, client: str | None) -> None:
+        """Refuse a login now (:class:`~shopfloor.errors.TooManyAttempts`) or let it try."""
+        now = time.monotonic()
+        with self._lock:
+            by_name = len(self._recent(f"user:{name}", now))
+            by_client = len(self._recent(f"from:{client}", now))
+        if by_name >= self.per_name:
+            raise TooManyAttempts(
+                f"{by_name} failed logins for user {name!r} within {self.window_s:g} s; "
+                "try again later"
+            )
+        if by_client >= self.per_client:
+            raise TooManyAttempts(
+                f"{by_client} failed logins from {client} within {self.window_s:g} s; "
+                "try again later"
+            )
+
+    def failed(self, name: str, client: str | None) -> None:
+        """Count a failed login."""
+        now = time.monotonic()
+        with self._lock:
+            for key in (f"user:{name}", f"from:{client}"):
+                self._failures.setdefault(key, []).append(now)
+            if len(self._failures) > 10_000:  # forget names tried long ago
+                for key in list(self._failures):
+                    self._recent(key, now)
+
+    def succeeded(self, name: str) -> None:
+        """Forget the failures of ``name`` (a right password after a typo)."""
+        with self._lock:
+            self._failures.pop(f"user:{name}", None)

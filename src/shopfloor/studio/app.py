@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shopfloor import __version__
-from shopfloor.errors import PermissionDenied, ShopfloorError, http_status
+from shopfloor.errors import PermissionDenied, ShopfloorError, TooManyAttempts, http_status
 from shopfloor.services.users import CSRF_FIELD, SESSION_COOKIE, Role, Session, UserInfo
 from shopfloor.studio.auth import (
     LOGIN_COOKIE,
@@ -166,7 +166,10 @@ def _add_login(app: FastAPI, ctx: StudioContext) -> None:
             )
         name, password = form.get("username", ""), form.get("password", "")
         target = safe_next(form.get("next"), ROOT)
-        user = await check_login(request, ctx, name, password) if name and password else None
+        try:
+            user = await check_login(request, ctx, name, password) if name and password else None
+        except TooManyAttempts as err:
+            return _login_form(request, target, status_code=429, error=f"{err}.", name=name)
         if user is None:
             return _login_form(
                 request, target, status_code=401, error="Wrong user name or password.", name=name

@@ -24,7 +24,12 @@ from urllib.parse import parse_qs, quote
 
 from fastapi import Depends, Request
 
-from shopfloor.errors import AuthenticationRequired, PermissionDenied, RequestInvalid
+from shopfloor.errors import (
+    AuthenticationRequired,
+    PermissionDenied,
+    RequestInvalid,
+    TooManyAttempts,
+)
 from shopfloor.services.users import (
     CSRF_FIELD,
     CSRF_HEADER,
@@ -199,17 +204,38 @@ def new_login_token() -> str:
 async def check_login(
     request: Request, ctx: StudioContext, name: str, password: str
 ) -> UserInfo | None:
-    """The user if ``password`` is theirs; the attempt is written to the audit log."""
+    """The user if ``password`` is theirs; the attempt is written to the audit log.
+
+    Raises
+    ------
+    TooManyAttempts
+        Too many failed logins for ``name`` or from the client lately (also audited).
+    """
+    client = client_of(request)
+
+    async def audit(role: str, outcome: str) -> None:
+        if ctx.audit is not None:
+            await ctx.audit.record(
+                who=f"user {name}",
+                role=role,
+                client=client,
+                action="login",
+                outcome=outcome,
+                detail={"user": name},
+            )
+
+    try:
+        ctx.throttle.check(name, client)
+    except TooManyAttempts as err:
+        await audit("-", f"refused: {err}")
+        raise
     user = await asyncio.to_thread(ctx.users.verify, name, password)
-    if ctx.audit is not None:
-        await ctx.audit.record(
-            who=f"user {name}",
-            role=user.role.value if user else "-",
-            client=client_of(request),
-            action="login",
-            outcome="ok" if user else "failed: unknown user, wrong password or disabled",
-            detail={"user": name},
-        )
+    if user is None:
+        ctx.throttle.failed(name, client)
+        await audit("-", "failed: unknown user, wrong password or disabled")
+        return None
+    ctx.throttle.succeeded(name)
+    await audit(user.role.value, "ok")
     return user
 
 

@@ -8,11 +8,11 @@ browser logged in to the Studio may also call the API with its session.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from shopfloor.config import Project
-from shopfloor.services.users import SessionStore, UserRegistry
+from shopfloor.services.users import LoginThrottle, SessionStore, UserRegistry
 from shopfloor.store import Store
 
 __all__ = ["AuditTrail", "StatusProvider", "StudioContext"]
@@ -71,6 +71,8 @@ class StudioContext:
     local_user
         Single-user mode: every browser is this admin without a login. Only for the
         embedded demo bound to 127.0.0.1; the page header says so.
+    throttle
+        Slows down password guessing (failed logins by name and by address).
     """
 
     project: Project
@@ -80,3 +82,4 @@ class StudioContext:
     audit: AuditTrail | None = None
     status: StatusProvider | None = None
     local_user: str | None = None
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)
