@@ -197,6 +197,7 @@ def build_studio(
         max_json_bytes=100_000,
         audit=audit,
         sessions=sessions,
+        users=users,
         form_paths=("/studio/",),
     )
     ctx = StudioContext(

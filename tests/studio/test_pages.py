@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from shopfloor.services.users import Role
 from tests.studio.conftest import M1, M2, M3, PASSWORD, Plant, Studio, hidden
 
 
@@ -327,3 +328,32 @@ async def test_password_guessing_is_slowed_down(studio: Studio) -> None:
         assert await attempt(PASSWORD) == 429
     refused = [e for e in studio.audit.entries() if e["outcome"].startswith("refused")]
     assert len(refused) == 1 and "5 failed logins for user 'ada'" in refused[0]["outcome"]
+
+
+async def test_admins_manage_users_over_the_api(studio: Studio) -> None:
+    admin = {"authorization": f"Bearer {studio.secrets[Role.ADMIN]}"}
+    viewer = {"authorization": f"Bearer {studio.secrets[Role.VIEWER]}"}
+    body = {"name": "newbie", "role": "Operator", "password": "fresh password here"}
+    async with studio.client() as client:
+        refused = await client.post("/api/v1/users", json=body, headers=viewer)
+        assert refused.status_code == 403
+        made = await client.post("/api/v1/users", json=body, headers=admin)
+        assert made.status_code == 200 and made.json()["role"] == "operator", made.text
+        again = await client.post("/api/v1/users", json=body, headers=admin)
+        assert again.status_code == 400 and "exists already" in again.json()["detail"]
+        short = await client.post(
+            "/api/v1/users", json={**body, "name": "x2", "password": "short"}, headers=admin
+        )
+        assert short.status_code == 400 and "at least 10" in short.json()["detail"]
+        bad = await client.post("/api/v1/users", json={**body, "role": "boss"}, headers=admin)
+        assert bad.status_code == 400 and "role 'boss' is not a role" in bad.json()["detail"]
+        listed = await client.get("/api/v1/users", headers=admin)
+        assert "newbie" in [u["name"] for u in listed.json()]
+        await studio.login(client, "newbie", "fresh password here")
+        off = await client.post("/api/v1/users/newbie/disable", headers=admin)
+        assert off.status_code == 200 and off.json()["disabled"] is True
+        assert (await client.get("/studio/plant")).status_code == 303
+        odd = await client.post("/api/v1/users/newbie/delete", headers=admin)
+        assert odd.status_code == 422
+    text = studio.audit.path.read_text()
+    assert "fresh password here" not in text and '"action":"user_create"' in text

@@ -71,6 +71,7 @@ from shopfloor.model.codec import (
 from shopfloor.model.deployment import Deployment, DeploymentChange
 from shopfloor.services.alerts import alert_counts
 from shopfloor.services.images import refuse_image, store_image
+from shopfloor.services.users import UserRegistry, parse_role
 from shopfloor.store import DeletingStore, Store
 from shopfloor.store.protocol import DeploymentStore
 
@@ -651,6 +652,50 @@ def create_app(
         detail = {"deployment": deployment.name, "asset": deployment.asset, "to": change.to_ref}
         action: str = await audit(who, f"deployment_{change.action}", save, detail)
         return {"saved": action}
+
+    def _users() -> UserRegistry:
+        if security.users is None:
+            raise StoreError("this API keeps no users (serve it with a project)")
+        return security.users
+
+    @app.get("/api/v1/users")
+    async def list_users(who: Admin) -> list[dict[str, Any]]:
+        """The Studio's users: name, role, creation time, disabled (admin; never a hash)."""
+        found = await asyncio.to_thread(_users().users)
+        return [u.as_dict() for u in found]
+
+    @app.post("/api/v1/users")
+    async def create_user(
+        who: Admin,
+        name: Annotated[str, Body(min_length=1, max_length=64)],
+        role: Annotated[str, Body(max_length=16)],
+        password: Annotated[str, Body(min_length=1, max_length=1024)],
+    ) -> dict[str, Any]:
+        """Create a Studio user (admin; audited, never the password): ``shopfloor users create``."""
+        registry, parsed = _users(), parse_role(role, what="role")
+
+        async def make() -> dict[str, Any]:
+            made = await asyncio.to_thread(registry.create, name, parsed, password)
+            return made.as_dict()
+
+        result: dict[str, Any] = await audit(
+            who, "user_create", make, {"user": name, "role": parsed.value}
+        )
+        return result
+
+    @app.post("/api/v1/users/{name}/{change}")
+    async def change_user(who: Admin, name: str, change: str) -> dict[str, Any]:
+        """``disable`` (their sessions end) or ``enable`` user ``name`` (admin; audited)."""
+        if change not in ("disable", "enable"):
+            raise RequestInvalid(f"POST /api/v1/users/{name}/{change}: use disable or enable")
+        registry = _users()
+
+        async def apply() -> dict[str, Any]:
+            changed = await asyncio.to_thread(registry.set_disabled, name, change == "disable")
+            return changed.as_dict()
+
+        result: dict[str, Any] = await audit(who, f"user_{change}", apply, {"user": name})
+        return result
 
     @app.post("/api/v1/retention")
     async def retention(

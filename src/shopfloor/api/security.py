@@ -48,7 +48,7 @@ from shopfloor.errors import (
     UnsupportedMediaType,
     http_status,
 )
-from shopfloor.services.users import CSRF_HEADER, SESSION_COOKIE, SessionStore
+from shopfloor.services.users import CSRF_HEADER, SESSION_COOKIE, SessionStore, UserRegistry
 
 __all__ = [
     "ARROW_FILE",
@@ -108,6 +108,8 @@ class ApiSecurity:
         Where destructive operations are recorded (``None``: nowhere).
     sessions
         Browser sessions accepted beside tokens (``None``: tokens only).
+    users
+        The project's users, managed over ``/api/v1/users`` (``None``: not served).
     form_paths
         Path prefixes under which HTML form posts are accepted (the Studio's).
     """
@@ -119,6 +121,7 @@ class ApiSecurity:
     max_image_bytes: int = 20 * 1024 * 1024
     audit: AuditLog | None = None
     sessions: SessionStore | None = None
+    users: UserRegistry | None = None
     form_paths: tuple[str, ...] = ()
     hosts: frozenset[str] = field(init=False)
 

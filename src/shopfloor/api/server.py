@@ -264,6 +264,7 @@ def api_server_factory(
             max_image_bytes=config.max_image_bytes,
             audit=audit,
             sessions=sessions if studio is not None else None,
+            users=users,
             form_paths=(f"{STUDIO_PATH}/",) if studio is not None else (),
         )
         mounts: list[tuple[str, ASGIApp]] = []
