@@ -357,3 +357,27 @@ async def test_admins_manage_users_over_the_api(studio: Studio) -> None:
         assert odd.status_code == 422
     text = studio.audit.path.read_text()
     assert "fresh password here" not in text and '"action":"user_create"' in text
+
+
+async def test_an_engineer_promotes_a_version(studio: Studio, plant: Plant) -> None:
+    async with studio.client() as client:
+        csrf = await studio.login(client, "otto")
+        refused = await client.post(
+            "/studio/promote",
+            data={"ref": plant.refs[0], "stage": "production", "csrf_token": csrf},
+        )
+        assert refused.status_code == 403
+    async with studio.client() as client:
+        csrf = await studio.login(client, "erin")
+        for ref in plant.refs:
+            done = await client.post(
+                "/studio/promote", data={"ref": ref, "stage": "production", "csrf_token": csrf}
+            )
+            assert done.status_code == 303, done.text
+        bad = await client.post(
+            "/studio/promote", data={"ref": plant.refs[0], "stage": "gold", "csrf_token": csrf}
+        )
+        assert bad.status_code == 400 and "stage &#39;gold&#39;" in bad.text
+        page = await client.get("/studio/models")
+    assert f'stage-archived" data-ref="{plant.refs[0]}"' in page.text
+    assert f'stage-production" data-ref="{plant.refs[1]}"' in page.text

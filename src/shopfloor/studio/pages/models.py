@@ -1,7 +1,8 @@
-"""Models & deployments: registry versions as cards, deploy (shadow or active), roll back.
+"""Models & deployments: registry versions as cards, promote, deploy, roll back.
 
-Deploying and rolling back need the engineer role: an operator sees the buttons disabled,
-and the server refuses their POST (403) all the same. Every change is kept in the
+Setting a version's stage, deploying it (shadow or active) and rolling back need the
+engineer role: an operator sees the buttons disabled, and the server refuses their POST
+(403) all the same. Every change is kept in the
 deployments' audit log (shown here) and in the API's audit log.
 """
 
@@ -21,7 +22,7 @@ from shopfloor.services.deployments import (
     parse_mode,
     rollback,
 )
-from shopfloor.services.models import list_models
+from shopfloor.services.models import STAGES, list_models, promote_model
 from shopfloor.studio.app import ROOT, render
 from shopfloor.studio.auth import Editor, Viewer, audited, context_of, form_of
 
@@ -55,6 +56,7 @@ async def models(request: Request, session: Viewer) -> HTMLResponse:
         deployments=await list_deployments(ctx.store, stopped=True),
         log=await deployment_changes(ctx.store, limit=50),
         assets=[a.path for a in ctx.project.config.assets],
+        stages=STAGES,
     )
 
 
@@ -66,14 +68,19 @@ def _asset(form: dict[str, str], request: Request) -> str:
     return asset
 
 
+def _version(form: dict[str, str]) -> str:
+    ref = form.get("ref", "").strip()
+    if not ref or len(ref) > 200:
+        raise RequestInvalid(f"ref {ref!r}: give a model version as NAME@VERSION")
+    return ref
+
+
 @router.post("/deploy")
 async def deploy_version(request: Request, session: Editor) -> RedirectResponse:
     """Deploy the form's ``ref`` on its ``asset`` in its ``mode`` (engineer)."""
     ctx = context_of(request)
     form = await form_of(request)
-    ref = form.get("ref", "").strip()
-    if not ref or len(ref) > 200:
-        raise RequestInvalid(f"ref {ref!r}: give a model version as NAME@VERSION")
+    ref = _version(form)
     asset = _asset(form, request)
     try:
         mode = parse_mode(form.get("mode", "shadow"))
@@ -115,5 +122,25 @@ async def roll_back(request: Request, session: Editor) -> RedirectResponse:
         "rollback",
         detail,
         lambda: rollback(ctx.project, ctx.store, asset, name=name, who=session.user, reason=reason),
+    )
+    return RedirectResponse(f"{ROOT}/models", status_code=303)
+
+
+@router.post("/promote")
+async def promote(request: Request, session: Editor) -> RedirectResponse:
+    """Set the stage of the form's ``ref`` to its ``stage`` (engineer).
+
+    A new production version archives the one before it.
+    """
+    ctx = context_of(request)
+    form = await form_of(request)
+    ref = _version(form)
+    stage = form.get("stage", "").strip()
+    await audited(
+        request,
+        session,
+        "promote",
+        {"ref": ref, "stage": stage},
+        lambda: asyncio.to_thread(promote_model, ctx.project, ref, stage, who=session.user),
     )
     return RedirectResponse(f"{ROOT}/models", status_code=303)
