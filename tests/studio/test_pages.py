@@ -381,3 +381,43 @@ async def test_an_engineer_promotes_a_version(studio: Studio, plant: Plant) -> N
         page = await client.get("/studio/models")
     assert f'stage-archived" data-ref="{plant.refs[0]}"' in page.text
     assert f'stage-production" data-ref="{plant.refs[1]}"' in page.text
+
+
+async def test_alerts_over_the_api(studio: Studio) -> None:
+    alert_id = await studio.alert(M3, "warning", "api-rule")
+    viewer = {"authorization": f"Bearer {studio.secrets[Role.VIEWER]}"}
+    operator = {"authorization": f"Bearer {studio.secrets[Role.OPERATOR]}"}
+    async with studio.client() as client:
+        listed = await client.get("/api/v1/alerts", params={"asset": M3}, headers=viewer)
+        assert [a["rule"] for a in listed.json()] == ["api-rule"]
+        refused = await client.post(f"/api/v1/alerts/{alert_id}/ack", json={}, headers=viewer)
+        assert refused.status_code == 403
+        acked = await client.post(
+            f"/api/v1/alerts/{alert_id}/ack", json={"comment": "seen"}, headers=operator
+        )
+        assert acked.status_code == 200 and acked.json()["state"] == "acknowledged"
+        shelved = await client.post(
+            f"/api/v1/alerts/{alert_id}/shelve", json={"for": "2h"}, headers=operator
+        )
+        assert shelved.json()["shelved_until"]
+        feedback = await client.post(
+            f"/api/v1/alerts/{alert_id}/feedback",
+            json={"verdict": "false_alarm", "comment": "drift"},
+            headers=operator,
+        )
+        assert feedback.json()["label"]["label"] == "healthy"
+        wrong = await client.post(
+            f"/api/v1/alerts/{alert_id}/feedback", json={"verdict": "maybe"}, headers=operator
+        )
+        assert wrong.status_code == 400 and "VERDICT" in wrong.json()["detail"]
+        unknown = await client.post(f"/api/v1/alerts/{alert_id}/explode", json={}, headers=operator)
+        assert unknown.status_code == 400
+        missing = await client.get("/api/v1/alerts/424242", headers=viewer)
+        assert missing.status_code == 404 and missing.json()["error"] == "AlertNotFound"
+        shown = await client.get(f"/api/v1/alerts/{alert_id}", headers=viewer)
+        actions = [h["action"] for h in shown.json()["history"]]
+        assert actions[0] == "raised" and "acknowledged" in actions and "feedback" in actions
+        bad = await client.get("/api/v1/alerts", params={"state": "sleepy"}, headers=viewer)
+        assert bad.status_code == 400 and "--state must be one of" in bad.json()["detail"]
+    kept = [(e["action"], e["outcome"]) for e in studio.audit.entries()]
+    assert ("alert_ack", "ok") in kept and ("alert_explode", "ok") not in kept

@@ -25,7 +25,7 @@ from dataclasses import asdict, replace
 from typing import Annotated, Any
 
 import pyarrow as pa
-from fastapi import Body, FastAPI, HTTPException, Query, Request, Response
+from fastapi import Body, FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -69,7 +69,16 @@ from shopfloor.model.codec import (
     encode_records,
 )
 from shopfloor.model.deployment import Deployment, DeploymentChange
-from shopfloor.services.alerts import alert_counts
+from shopfloor.services.alerts import (
+    AlertChangeOptions,
+    AlertListOptions,
+    FeedbackOptions,
+    ShelveOptions,
+    alert_counts,
+    change_alert,
+    list_alerts,
+    show_alert,
+)
 from shopfloor.services.images import refuse_image, store_image
 from shopfloor.services.users import UserRegistry, parse_role
 from shopfloor.store import DeletingStore, Store
@@ -652,6 +661,61 @@ def create_app(
         detail = {"deployment": deployment.name, "asset": deployment.asset, "to": change.to_ref}
         action: str = await audit(who, f"deployment_{change.action}", save, detail)
         return {"saved": action}
+
+    @app.get("/api/v1/alerts")
+    async def get_alerts(
+        who: Viewer,
+        state: Annotated[str, Query(max_length=32)] = "active",
+        asset: Annotated[str | None, Query(max_length=512)] = None,
+        rule: Annotated[str | None, Query(max_length=128)] = None,
+        severity: Annotated[str | None, Query(max_length=32)] = None,
+        limit: Annotated[int, Query(gt=0, le=10_000)] = 100,
+    ) -> list[dict[str, Any]]:
+        """Alerts newest first (``state``: active, open, acknowledged, resolved, all)."""
+        options = AlertListOptions(
+            state=state, asset=asset, rule=rule, severity=severity, limit=limit
+        )
+        return await list_alerts(store, options)
+
+    @app.get("/api/v1/alerts/{alert_id}")
+    async def get_alert(
+        who: Viewer, alert_id: Annotated[int, Path(ge=1, le=_INT64_MAX)]
+    ) -> dict[str, Any]:
+        """One alert with its history (every change, oldest first)."""
+        return await show_alert(store, alert_id)
+
+    @app.post("/api/v1/alerts/{alert_id}/{action}")
+    async def change(
+        who: Operator,
+        alert_id: Annotated[int, Path(ge=1, le=_INT64_MAX)],
+        action: str,
+        comment: Annotated[str, Body(max_length=2000)] = "",
+        verdict: Annotated[str | None, Body(max_length=32)] = None,
+        fault: Annotated[str | None, Body(max_length=64)] = None,
+        for_: Annotated[str, Body(alias="for", max_length=32)] = "1h",
+    ) -> dict[str, Any]:
+        """Change an alert as ``shopfloor alerts`` does (operator; audited).
+
+        ``action`` is ``ack``, ``resolve``, ``shelve`` (for ``for``: 30min, 2h...),
+        ``unshelve`` or ``feedback`` (``verdict`` confirmed or false_alarm, ``fault``);
+        the ``comment`` says why.
+        """
+        options: AlertChangeOptions
+        if action == "feedback":
+            options = FeedbackOptions(
+                alert_id=alert_id, comment=comment, verdict=verdict or "", fault=fault
+            )
+        elif action == "shelve":
+            options = ShelveOptions(alert_id=alert_id, comment=comment, for_=for_)
+        else:
+            options = AlertChangeOptions(alert_id=alert_id, comment=comment)
+
+        async def apply() -> dict[str, Any]:
+            return await change_alert(store, action, options, who=who.name)
+
+        detail = {"alert": alert_id, "comment": comment}
+        result: dict[str, Any] = await audit(who, f"alert_{action}", apply, detail)
+        return result
 
     def _users() -> UserRegistry:
         if security.users is None:
