@@ -141,19 +141,17 @@ class Studio:
             transport=httpx.ASGITransport(app=self.app), base_url=f"http://{host}"
         )
 
+    async def post_login(
+        self, client: httpx.AsyncClient, name: str, password: str = PASSWORD, **more: str
+    ) -> httpx.Response:
+        """The answer to ``client``'s login form filled in as ``name`` (with ``more`` fields)."""
+        page = await client.get("/studio/login")
+        form = {"csrf_token": hidden(page.text, "csrf_token"), "username": name}
+        return await client.post("/studio/login", data={**form, "password": password, **more})
+
     async def login(self, client: httpx.AsyncClient, name: str, password: str = PASSWORD) -> str:
         """Log ``client`` in as ``name``; the session's CSRF token."""
-        page = await client.get("/studio/login")
-        token = hidden(page.text, "csrf_token")
-        answer = await client.post(
-            "/studio/login",
-            data={
-                "csrf_token": token,
-                "username": name,
-                "password": password,
-                "next": "/studio/plant",
-            },
-        )
+        answer = await self.post_login(client, name, password, next="/studio/plant")
         assert answer.status_code == 303, answer.text
         plant = await client.get("/studio/plant")
         assert plant.status_code == 200

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from shopfloor.services.users import Role
-from tests.studio.conftest import M1, M2, M3, PASSWORD, Plant, Studio, hidden
+from tests.studio.conftest import M1, M2, M3, PASSWORD, Plant, Studio
 
 
 async def test_login_refuses_a_wrong_password_and_opens_a_session_for_the_right_one(
@@ -17,24 +17,10 @@ async def test_login_refuses_a_wrong_password_and_opens_a_session_for_the_right_
         first = await client.get("/studio/plant")
         assert first.status_code == 303
         assert first.headers["location"] == "/studio/login?next=/studio/plant"
-        page = await client.get("/studio/login")
-        token = hidden(page.text, "csrf_token")
-        wrong = await client.post(
-            "/studio/login",
-            data={"csrf_token": token, "username": "otto", "password": "not it at all"},
-        )
+        wrong = await studio.post_login(client, "otto", "not it at all")
         assert wrong.status_code == 401 and "Wrong user name or password" in wrong.text
         assert "shopfloor_session" not in client.cookies
-        token = hidden(wrong.text, "csrf_token")
-        right = await client.post(
-            "/studio/login",
-            data={
-                "csrf_token": token,
-                "username": "otto",
-                "password": PASSWORD,
-                "next": "/studio/alerts",
-            },
-        )
+        right = await studio.post_login(client, "otto", next="/studio/alerts")
         assert right.status_code == 303 and right.headers["location"] == "/studio/alerts"
         cookie = right.headers["set-cookie"].lower()
         assert "httponly" in cookie and "samesite=strict" in cookie and "max-age=" in cookie
@@ -55,16 +41,7 @@ async def test_login_needs_its_csrf_token_and_sends_nobody_elsewhere(studio: Stu
             "/studio/login", data={"csrf_token": "guess", "username": "ada", "password": PASSWORD}
         )
         assert forged.status_code == 403 and "CSRF" in forged.text
-        page = await client.get("/studio/login")
-        answer = await client.post(
-            "/studio/login",
-            data={
-                "csrf_token": hidden(page.text, "csrf_token"),
-                "username": "ada",
-                "password": PASSWORD,
-                "next": "https://evil.example/",
-            },
-        )
+        answer = await studio.post_login(client, "ada", next="https://evil.example/")
         assert answer.headers["location"] == "/studio/plant"
 
 
@@ -73,16 +50,7 @@ async def test_a_disabled_user_cannot_log_in_and_loses_their_session(studio: Stu
         await studio.login(client, "vera")
         studio.users.set_disabled("vera", True)
         assert (await client.get("/studio/plant")).status_code == 303
-        page = await client.get("/studio/login")
-        again = await client.post(
-            "/studio/login",
-            data={
-                "csrf_token": hidden(page.text, "csrf_token"),
-                "username": "vera",
-                "password": PASSWORD,
-            },
-        )
-        assert again.status_code == 401
+        assert (await studio.post_login(client, "vera")).status_code == 401
 
 
 async def test_plant_shows_the_isa95_tree_with_health_and_alerts(studio: Studio) -> None:
@@ -311,21 +279,9 @@ async def test_a_poll_after_the_session_ended_sends_the_page_to_the_login(studio
 
 async def test_password_guessing_is_slowed_down(studio: Studio) -> None:
     async with studio.client() as client:
-
-        async def attempt(password: str) -> int:
-            page = await client.get("/studio/login")
-            answer = await client.post(
-                "/studio/login",
-                data={
-                    "csrf_token": hidden(page.text, "csrf_token"),
-                    "username": "ada",
-                    "password": password,
-                },
-            )
-            return answer.status_code
-
-        assert [await attempt(f"guess number {i}") for i in range(5)] == [401] * 5
-        assert await attempt(PASSWORD) == 429
+        tries = [await studio.post_login(client, "ada", f"guess number {i}") for i in range(5)]
+        assert [t.status_code for t in tries] == [401] * 5
+        assert (await studio.post_login(client, "ada")).status_code == 429
     refused = [e for e in studio.audit.entries() if e["outcome"].startswith("refused")]
     assert len(refused) == 1 and "5 failed logins for user 'ada'" in refused[0]["outcome"]
 
