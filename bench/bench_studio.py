@@ -24,7 +24,8 @@ from shopfloor.api.tokens import TokenRegistry
 from shopfloor.config import load_project
 from shopfloor.model import NS_PER_S, now_ns
 from shopfloor.model.alert import acknowledge, raise_alert, resolve
-from shopfloor.services.users import FAST_HASHER, Role, SessionStore, UserRegistry
+from shopfloor.services.sessions import SessionStore
+from shopfloor.services.users import FAST_HASHER, Role, UserRegistry
 from shopfloor.store import DuckDBStore
 from shopfloor.studio import StudioContext, create_studio
 

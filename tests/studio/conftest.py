@@ -36,7 +36,8 @@ from shopfloor.model import (
 from shopfloor.model.alert import raise_alert
 from shopfloor.services.models import train_model
 from shopfloor.services.options import TrainOptions
-from shopfloor.services.users import FAST_HASHER, Role, SessionStore, UserRegistry
+from shopfloor.services.sessions import SessionStore
+from shopfloor.services.users import FAST_HASHER, Role, UserRegistry
 from shopfloor.store import DuckDBStore
 from shopfloor.studio import StudioContext, create_studio
 

@@ -16,13 +16,8 @@ from shopfloor.cli.main import app
 from shopfloor.config import load_project
 from shopfloor.config.template import write_example_project
 from shopfloor.errors import ConfigError
-from shopfloor.services.users import (
-    FAST_HASHER,
-    Role,
-    SessionStore,
-    UserRegistry,
-    parse_role,
-)
+from shopfloor.services.sessions import SessionStore
+from shopfloor.services.users import FAST_HASHER, Role, UserRegistry, parse_role
 from shopfloor.studio.auth import safe_next
 
 PASSWORD = "a long enough secret"

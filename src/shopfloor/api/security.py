@@ -14,7 +14,7 @@
 :func:`require` gives each route a FastAPI dependency (:data:`Viewer`, :data:`Admin`...)
 that requires a bearer token of at least a given :class:`~shopfloor.api.tokens.Role`
 (401 without a valid token, 403 when its role is too low). Where the API serves the
-Studio, a browser's session cookie (:mod:`shopfloor.services.users`) stands for a token
+Studio, a browser's session cookie (:mod:`shopfloor.services.sessions`) stands for a token
 too; a write by cookie must also carry the session's CSRF token in the ``X-CSRF-Token``
 header (403 otherwise), since a browser sends cookies with requests that other sites make.
 Form posts (``application/x-www-form-urlencoded``) are let through only under the
@@ -48,7 +48,8 @@ from shopfloor.errors import (
     UnsupportedMediaType,
     http_status,
 )
-from shopfloor.services.users import CSRF_HEADER, SESSION_COOKIE, SessionStore, UserRegistry
+from shopfloor.services.sessions import CSRF_HEADER, SESSION_COOKIE, SessionStore
+from shopfloor.services.users import UserRegistry
 
 __all__ = [
     "ARROW_FILE",

@@ -39,7 +39,8 @@ from shopfloor.api.tokens import TOKENS_NAME, Role, TokenRegistry, new_secret
 from shopfloor.config import Project
 from shopfloor.errors import ConfigError, PortInUse, ServiceError
 from shopfloor.node.lock import remove_token, write_token
-from shopfloor.services.users import USERS_NAME, SessionStore, UserRegistry
+from shopfloor.services.sessions import SessionStore
+from shopfloor.services.users import USERS_NAME, UserRegistry
 from shopfloor.store import Store
 
 __all__ = ["STUDIO_PATH", "ApiServer", "StudioFactory", "api_server_factory", "listener_pid"]

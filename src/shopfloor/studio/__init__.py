@@ -12,7 +12,8 @@ from collections.abc import Callable
 from starlette.types import ASGIApp
 
 from shopfloor.config import Project
-from shopfloor.services.users import SessionStore, UserRegistry
+from shopfloor.services.sessions import SessionStore
+from shopfloor.services.users import UserRegistry
 from shopfloor.store import Store
 from shopfloor.studio.app import ROOT, create_studio
 from shopfloor.studio.context import AuditTrail, StatusProvider, StudioContext

@@ -27,7 +27,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shopfloor import __version__
 from shopfloor.errors import PermissionDenied, ShopfloorError, TooManyAttempts, http_status
-from shopfloor.services.users import CSRF_FIELD, SESSION_COOKIE, Role, Session, UserInfo
+from shopfloor.services.sessions import CSRF_FIELD, SESSION_COOKIE, Session
+from shopfloor.services.users import Role, UserInfo
 from shopfloor.studio.auth import (
     LOGIN_COOKIE,
     LoginNeeded,

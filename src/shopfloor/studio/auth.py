@@ -30,14 +30,8 @@ from shopfloor.errors import (
     RequestInvalid,
     TooManyAttempts,
 )
-from shopfloor.services.users import (
-    CSRF_FIELD,
-    CSRF_HEADER,
-    SESSION_COOKIE,
-    Role,
-    Session,
-    UserInfo,
-)
+from shopfloor.services.sessions import CSRF_FIELD, CSRF_HEADER, SESSION_COOKIE, Session
+from shopfloor.services.users import Role, UserInfo
 from shopfloor.studio.context import StudioContext
 
 __all__ = [

@@ -1,7 +1,7 @@
 """What the Studio works with: the project, its store, the platform's status, the users.
 
 The Studio sits beside the API (neither imports the other); whoever serves both hands
-the same :class:`~shopfloor.services.users.SessionStore` and audit log to each, so a
+the same :class:`~shopfloor.services.sessions.SessionStore` and audit log to each, so a
 browser logged in to the Studio may also call the API with its session.
 """
 
@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from shopfloor.config import Project
-from shopfloor.services.users import LoginThrottle, SessionStore, UserRegistry
+from shopfloor.services.sessions import LoginThrottle, SessionStore
+from shopfloor.services.users import UserRegistry
 from shopfloor.store import Store
 
 __all__ = ["AuditTrail", "StatusProvider", "StudioContext"]
