@@ -27,6 +27,7 @@ $(DEMO_STAMP): pyproject.toml scripts/ensure-system.sh
 	@touch $(DEMO_STAMP)
 
 $(STAMP): $(DEMO_STAMP)
+	@scripts/ensure-system.sh $(PYTHON) --browser
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	@touch $(STAMP)
 

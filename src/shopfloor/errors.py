@@ -51,7 +51,9 @@ catch one tree and still see the cause::
         ├── PermissionDenied        the token's role may not do this (403)
         ├── HostNotAllowed          the Host header is not in the allow-list (400)
         ├── PayloadTooLarge         the request body exceeds the limit (413)
-        └── UnsupportedMediaType    a write that is neither JSON nor Arrow IPC (415)
+        ├── UnsupportedMediaType    a write that is neither JSON nor Arrow IPC (415)
+        ├── RequestInvalid          parameters or body fail validation (422)
+        └── TooManyAttempts         too many failed logins; wait before trying again (429)
 
 Messages name the input and the value: ``signal 'spindle_speed' on 'acme/...' has no
 sample rate``, never only ``invalid value``.
@@ -108,6 +110,7 @@ __all__ = [
     "StoreOutOfMemory",
     "StoreReadOnly",
     "StoreUnavailable",
+    "TooManyAttempts",
     "UnknownSignal",
     "UnsupportedMediaType",
     "WriteError",
@@ -393,6 +396,10 @@ class RequestInvalid(ApiError):
     """A request's parameters or body fail validation: a bad range, a malformed path."""
 
 
+class TooManyAttempts(ApiError):
+    """Too many failed logins for a user name or from an address: wait, then try again."""
+
+
 HTTP_STATUS: dict[type[ShopfloorError], int] = {
     ShopfloorError: 400,
     ConfigError: 400,
@@ -434,6 +441,7 @@ HTTP_STATUS: dict[type[ShopfloorError], int] = {
     PayloadTooLarge: 413,
     UnsupportedMediaType: 415,
     RequestInvalid: 422,
+    TooManyAttempts: 429,
 }
 """HTTP status of each error class; subclasses not listed take their nearest ancestor's."""
 

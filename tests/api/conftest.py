@@ -60,14 +60,15 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
 @contextlib.asynccontextmanager
 async def served(store: Store, security: ApiSecurity) -> AsyncIterator[str]:
     """The API over ``store`` served by uvicorn on a free loopback port; yields its URL."""
+    async with serving(create_app(store, security)) as url:
+        yield url
+
+
+@contextlib.asynccontextmanager
+async def serving(app: FastAPI) -> AsyncIterator[str]:
+    """``app`` served by uvicorn on a free loopback port; yields its URL."""
     server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(store, security),
-            host="127.0.0.1",
-            port=0,
-            log_level="warning",
-            lifespan="off",
-        )
+        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
     )
     task = asyncio.create_task(server.serve())
     while not server.started:

@@ -6,6 +6,7 @@ the Studio will call the same routes. Bulk data is exchanged as Arrow IPC stream
 and events answer JSON unless the request accepts Arrow. OpenAPI at ``/docs`` and
 ``/openapi.json``.
 
+``/metrics`` answers in the Prometheus text format (:mod:`shopfloor.api.metrics`).
 Every route but ``/healthz`` needs a bearer token whose role allows it (see
 :mod:`shopfloor.api.tokens`); :mod:`shopfloor.api.security` refuses foreign Host
 headers, writes that are neither JSON nor Arrow, and bodies over the limit. Destructive
@@ -19,18 +20,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, replace
 from typing import Annotated, Any
 
 import pyarrow as pa
-from fastapi import Body, FastAPI, HTTPException, Query, Request, Response
+from fastapi import Body, FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp
 
 from shopfloor import __version__
 from shopfloor.api.forms import parse_form
+from shopfloor.api.metrics import CONTENT_TYPE, prometheus_text
 from shopfloor.api.security import (
     ARROW_STREAM,
     UPLOAD_TYPES,
@@ -66,7 +69,18 @@ from shopfloor.model.codec import (
     encode_records,
 )
 from shopfloor.model.deployment import Deployment, DeploymentChange
+from shopfloor.services.alerts import (
+    AlertChangeOptions,
+    AlertListOptions,
+    FeedbackOptions,
+    ShelveOptions,
+    alert_counts,
+    change_alert,
+    list_alerts,
+    show_alert,
+)
 from shopfloor.services.images import refuse_image, store_image
+from shopfloor.services.users import UserRegistry, parse_role
 from shopfloor.store import DeletingStore, Store
 from shopfloor.store.protocol import DeploymentStore
 
@@ -143,7 +157,11 @@ def _wants_arrow(request: Request) -> bool:
 
 
 def create_app(
-    store: Store, security: ApiSecurity, *, status: StatusProvider | None = None
+    store: Store,
+    security: ApiSecurity,
+    *,
+    status: StatusProvider | None = None,
+    mounts: Sequence[tuple[str, ASGIApp]] = (),
 ) -> FastAPI:
     """Build the API over ``store``.
 
@@ -155,10 +173,20 @@ def create_app(
         Accepted tokens, Host names, body limits and the audit log.
     status
         Reports the running platform's health (``/api/v1/status``).
+    mounts
+        Apps served beside the API under a path (the Studio at ``/studio``); ``/``
+        redirects to the first. The request guard applies to them too.
     """
     app = FastAPI(title="shopfloor", version=__version__, description="Smart Factory platform API")
     app.add_middleware(RequestGuard, security=security)
     app.state.security = security
+    for path, mounted in mounts:
+        app.mount(path, mounted)
+    if mounts:
+
+        @app.get("/", include_in_schema=False)
+        async def home() -> RedirectResponse:
+            return RedirectResponse(f"{mounts[0][0]}/", status_code=303)
 
     async def audit(
         who: Principal, action: str, call: Callable[[], Awaitable[Any]], detail: dict[str, Any]
@@ -219,6 +247,24 @@ def create_app(
     async def healthz() -> dict[str, str]:
         """Liveness without a token: answers while the API runs."""
         return {"status": "ok"}
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    async def metrics(who: Viewer) -> PlainTextResponse:
+        """The platform's metrics in the Prometheus text format (viewer token).
+
+        Ingest (values received and rejected by connector), queue depths (bus to store,
+        journals, spill), store rows and size, connector health, windows scored and
+        alert counts: see :mod:`shopfloor.api.metrics`.
+        """
+        body: dict[str, Any] = {} if status is None else await status()
+        stats: dict[str, Any] = {}
+        with contextlib.suppress(StoreError):
+            found = await store.stats()
+            stats = {"rows": found.rows, "size_bytes": found.size_bytes}
+        counts: dict[tuple[str, str], int] = {}
+        with contextlib.suppress(StoreError):
+            counts = await alert_counts(store)
+        return PlainTextResponse(prometheus_text(body, stats, counts), media_type=CONTENT_TYPE)
 
     @app.get("/api/v1/health")
     async def health(who: Viewer) -> dict[str, Any]:
@@ -615,6 +661,105 @@ def create_app(
         detail = {"deployment": deployment.name, "asset": deployment.asset, "to": change.to_ref}
         action: str = await audit(who, f"deployment_{change.action}", save, detail)
         return {"saved": action}
+
+    @app.get("/api/v1/alerts")
+    async def get_alerts(
+        who: Viewer,
+        state: Annotated[str, Query(max_length=32)] = "active",
+        asset: Annotated[str | None, Query(max_length=512)] = None,
+        rule: Annotated[str | None, Query(max_length=128)] = None,
+        severity: Annotated[str | None, Query(max_length=32)] = None,
+        limit: Annotated[int, Query(gt=0, le=10_000)] = 100,
+    ) -> list[dict[str, Any]]:
+        """Alerts newest first (``state``: active, open, acknowledged, resolved, all)."""
+        options = AlertListOptions(
+            state=state, asset=asset, rule=rule, severity=severity, limit=limit
+        )
+        return await list_alerts(store, options)
+
+    @app.get("/api/v1/alerts/{alert_id}")
+    async def get_alert(
+        who: Viewer, alert_id: Annotated[int, Path(ge=1, le=_INT64_MAX)]
+    ) -> dict[str, Any]:
+        """One alert with its history (every change, oldest first)."""
+        return await show_alert(store, alert_id)
+
+    @app.post("/api/v1/alerts/{alert_id}/{action}")
+    async def change(
+        who: Operator,
+        alert_id: Annotated[int, Path(ge=1, le=_INT64_MAX)],
+        action: str,
+        comment: Annotated[str, Body(max_length=2000)] = "",
+        verdict: Annotated[str | None, Body(max_length=32)] = None,
+        fault: Annotated[str | None, Body(max_length=64)] = None,
+        for_: Annotated[str, Body(alias="for", max_length=32)] = "1h",
+    ) -> dict[str, Any]:
+        """Change an alert as ``shopfloor alerts`` does (operator; audited).
+
+        ``action`` is ``ack``, ``resolve``, ``shelve`` (for ``for``: 30min, 2h...),
+        ``unshelve`` or ``feedback`` (``verdict`` confirmed or false_alarm, ``fault``);
+        the ``comment`` says why.
+        """
+        options: AlertChangeOptions
+        if action == "feedback":
+            options = FeedbackOptions(
+                alert_id=alert_id, comment=comment, verdict=verdict or "", fault=fault
+            )
+        elif action == "shelve":
+            options = ShelveOptions(alert_id=alert_id, comment=comment, for_=for_)
+        else:
+            options = AlertChangeOptions(alert_id=alert_id, comment=comment)
+
+        async def apply() -> dict[str, Any]:
+            return await change_alert(store, action, options, who=who.name)
+
+        detail = {"alert": alert_id, "comment": comment}
+        result: dict[str, Any] = await audit(who, f"alert_{action}", apply, detail)
+        return result
+
+    def _users() -> UserRegistry:
+        if security.users is None:
+            raise StoreError("this API keeps no users (serve it with a project)")
+        return security.users
+
+    @app.get("/api/v1/users")
+    async def list_users(who: Admin) -> list[dict[str, Any]]:
+        """The Studio's users: name, role, creation time, disabled (admin; never a hash)."""
+        found = await asyncio.to_thread(_users().users)
+        return [u.as_dict() for u in found]
+
+    @app.post("/api/v1/users")
+    async def create_user(
+        who: Admin,
+        name: Annotated[str, Body(min_length=1, max_length=64)],
+        role: Annotated[str, Body(max_length=16)],
+        password: Annotated[str, Body(min_length=1, max_length=1024)],
+    ) -> dict[str, Any]:
+        """Create a Studio user (admin; audited, never the password): ``shopfloor users create``."""
+        registry, parsed = _users(), parse_role(role, what="role")
+
+        async def make() -> dict[str, Any]:
+            made = await asyncio.to_thread(registry.create, name, parsed, password)
+            return made.as_dict()
+
+        result: dict[str, Any] = await audit(
+            who, "user_create", make, {"user": name, "role": parsed.value}
+        )
+        return result
+
+    @app.post("/api/v1/users/{name}/{change}")
+    async def change_user(who: Admin, name: str, change: str) -> dict[str, Any]:
+        """``disable`` (their sessions end) or ``enable`` user ``name`` (admin; audited)."""
+        if change not in ("disable", "enable"):
+            raise RequestInvalid(f"POST /api/v1/users/{name}/{change}: use disable or enable")
+        registry = _users()
+
+        async def apply() -> dict[str, Any]:
+            changed = await asyncio.to_thread(registry.set_disabled, name, change == "disable")
+            return changed.as_dict()
+
+        result: dict[str, Any] = await audit(who, f"user_{change}", apply, {"user": name})
+        return result
 
     @app.post("/api/v1/retention")
     async def retention(

@@ -13,9 +13,14 @@
 
 :func:`require` gives each route a FastAPI dependency (:data:`Viewer`, :data:`Admin`...)
 that requires a bearer token of at least a given :class:`~shopfloor.api.tokens.Role`
-(401 without a valid token, 403 when its role is too low). :func:`record_refusal` writes
-such a refusal to the audit log when a token was presented: an operator sees who tried
-what, from where, and why it was refused.
+(401 without a valid token, 403 when its role is too low). Where the API serves the
+Studio, a browser's session cookie (:mod:`shopfloor.services.sessions`) stands for a token
+too; a write by cookie must also carry the session's CSRF token in the ``X-CSRF-Token``
+header (403 otherwise), since a browser sends cookies with requests that other sites make.
+Form posts (``application/x-www-form-urlencoded``) are let through only under the
+``form_paths`` prefixes (the Studio's), whose routes check the CSRF token themselves.
+:func:`record_refusal` writes such a refusal to the audit log when a token was
+presented: an operator sees who tried what, from where, and why it was refused.
 """
 
 from __future__ import annotations
@@ -43,10 +48,13 @@ from shopfloor.errors import (
     UnsupportedMediaType,
     http_status,
 )
+from shopfloor.services.sessions import CSRF_HEADER, SESSION_COOKIE, SessionStore
+from shopfloor.services.users import UserRegistry
 
 __all__ = [
     "ARROW_FILE",
     "ARROW_STREAM",
+    "FORM",
     "IMAGE_UPLOADS",
     "JSON",
     "LOOPBACK_NAMES",
@@ -59,6 +67,7 @@ __all__ = [
     "RequestGuard",
     "Viewer",
     "authorize",
+    "authorize_session",
     "error_body",
     "record_refusal",
     "require",
@@ -74,6 +83,7 @@ UPLOAD_TYPES = frozenset(
 """Content types an image upload may have (what the bytes are is checked by decoding)."""
 ARROW_FILE = "application/vnd.apache.arrow.file"
 JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
 log = logging.getLogger(__name__)
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -97,6 +107,12 @@ class ApiSecurity:
         Largest image upload (its route answers 413 above it, and keeps a dead letter).
     audit
         Where destructive operations are recorded (``None``: nowhere).
+    sessions
+        Browser sessions accepted beside tokens (``None``: tokens only).
+    users
+        The project's users, managed over ``/api/v1/users`` (``None``: not served).
+    form_paths
+        Path prefixes under which HTML form posts are accepted (the Studio's).
     """
 
     tokens: TokenRegistry
@@ -105,6 +121,9 @@ class ApiSecurity:
     max_json_bytes: int = 16 * 1024 * 1024
     max_image_bytes: int = 20 * 1024 * 1024
     audit: AuditLog | None = None
+    sessions: SessionStore | None = None
+    users: UserRegistry | None = None
+    form_paths: tuple[str, ...] = ()
     hosts: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -176,6 +195,8 @@ class RequestGuard:
             limit = self.security.max_json_bytes
         elif media in {ARROW_STREAM, ARROW_FILE}:
             pass
+        elif media == FORM and scope["path"].startswith(self.security.form_paths):
+            limit = self.security.max_json_bytes
         elif media or has_body:
             return UnsupportedMediaType(
                 f"{scope['method']} {scope['path']}: content type {content_type!r} is not "
@@ -269,6 +290,10 @@ def require(role: Role) -> Callable[..., Awaitable[Principal]]:
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Principal:
         security: ApiSecurity = request.app.state.security
+        if credentials is None and security.sessions is not None:
+            cookie = request.cookies.get(SESSION_COOKIE)
+            if cookie is not None:
+                return await authorize_session(security.sessions, request, cookie, role)
         return await authorize(security.tokens, request, credentials, role)
 
     return dependency
@@ -305,6 +330,38 @@ async def authorize(
             f"{what} needs the {role.value} role; token {info.name!r} has {info.role.value}"
         )
     return Principal(info.name, info.role, request.client.host if request.client else None)
+
+
+async def authorize_session(
+    sessions: SessionStore, request: Request, session_id: str, role: Role
+) -> Principal:
+    """The caller of ``request`` if its session is open and allows ``role``.
+
+    A write must also carry the session's CSRF token in the ``X-CSRF-Token`` header.
+
+    Raises
+    ------
+    AuthenticationRequired
+        The session is unknown, expired, or its user disabled.
+    PermissionDenied
+        The user's role is below ``role``, or a write lacks the CSRF token.
+    """
+    what = f"{request.method} {request.url.path}"
+    session = sessions.get(session_id)
+    if session is None:
+        raise AuthenticationRequired(f"{what}: the session has expired or ended; log in again")
+    request.state.attempt = _Attempt(f"user {session.user}", session.role)
+    if request.method in _WRITES and not session.csrf_ok(request.headers.get(CSRF_HEADER)):
+        raise PermissionDenied(
+            f"{what} by the session of {session.user!r} lacks its CSRF token "
+            f"(header {CSRF_HEADER!r})"
+        )
+    if not session.role.allows(role):
+        raise PermissionDenied(
+            f"{what} needs the {role.value} role; user {session.user!r} has {session.role.value}"
+        )
+    client = request.client.host if request.client else None
+    return Principal(f"user {session.user}", session.role, client)
 
 
 Viewer = Annotated[Principal, Depends(require(Role.VIEWER))]

@@ -30,17 +30,20 @@ from typing import Any
 import httpx
 import uvicorn
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from shopfloor.api.app import StatusProvider, create_app
 from shopfloor.api.audit import AUDIT_NAME, AuditLog
 from shopfloor.api.security import ApiSecurity
 from shopfloor.api.tokens import TOKENS_NAME, Role, TokenRegistry, new_secret
 from shopfloor.config import Project
-from shopfloor.errors import PortInUse, ServiceError
+from shopfloor.errors import ConfigError, PortInUse, ServiceError
 from shopfloor.node.lock import remove_token, write_token
+from shopfloor.services.sessions import SessionStore
+from shopfloor.services.users import USERS_NAME, UserRegistry
 from shopfloor.store import Store
 
-__all__ = ["ApiServer", "api_server_factory", "listener_pid"]
+__all__ = ["STUDIO_PATH", "ApiServer", "StudioFactory", "api_server_factory", "listener_pid"]
 
 log = logging.getLogger(__name__)
 
@@ -194,14 +197,30 @@ class ApiServer:
         return {"state": "running" if running else "stopped", "url": self._url}
 
 
+StudioFactory = Callable[
+    [Store, StatusProvider, UserRegistry, SessionStore, AuditLog | None, str | None], ASGIApp
+]
+"""Builds the Studio's app over (store, status, users, sessions, audit, local user):
+:func:`shopfloor.studio.studio_factory` (the API does not import the Studio)."""
+STUDIO_PATH = "/studio"
+LOCAL_HOSTS = frozenset({"127.0.0.1"})
+"""Where the single-user mode may listen."""
+
+
 def api_server_factory(
-    project: Project, *, port: int | None = None
+    project: Project,
+    *,
+    port: int | None = None,
+    studio: StudioFactory | None = None,
+    local_user: str | None = None,
 ) -> Callable[[Store, StatusProvider], ApiServer]:
     """A factory the platform calls with its store and status to build its API server.
 
     The server checks every request against the project's tokens (``shopfloor tokens``)
     plus a fresh admin token of the platform's own, written beside the lock file for local
-    commands; it keeps the project's audit log, host allow-list and body limits.
+    commands; it keeps the project's audit log, host allow-list and body limits. With a
+    Studio, browsers log in as the project's users (``shopfloor users``) and their
+    session cookie is accepted by the API too.
 
     Parameters
     ----------
@@ -209,9 +228,24 @@ def api_server_factory(
         The project (its ``api:`` settings and state folder).
     port
         Override of ``api.port`` (0 picks a free one).
+    studio
+        Serve the Studio at ``/studio`` beside the API.
+    local_user
+        Single-user mode of the Studio: every browser is this admin without a login.
+        Refused unless ``api.host`` is 127.0.0.1 (the embedded demo).
+
+    Raises
+    ------
+    ConfigError
+        ``local_user`` while the API listens beyond 127.0.0.1.
     """
     config = project.config.api
     state = project.state_dir
+    if local_user is not None and config.host not in LOCAL_HOSTS:
+        raise ConfigError(
+            f"the Studio's local single-user mode needs api.host 127.0.0.1, not "
+            f"{config.host!r}: anyone who reaches the address would be admin"
+        )
 
     def build(store: Store, status: StatusProvider) -> ApiServer:
         secret = new_secret()
@@ -220,18 +254,27 @@ def api_server_factory(
         hosts = [*config.allowed_hosts]
         if config.host not in {"0.0.0.0", "::", ""}:
             hosts.append(config.host)
+        users = UserRegistry(state / USERS_NAME)
+        sessions = SessionStore(users)
+        audit = AuditLog(state / AUDIT_NAME)
         security = ApiSecurity(
             tokens,
             allowed_hosts=hosts,
             max_body_bytes=config.max_body_bytes,
             max_json_bytes=config.max_json_bytes,
             max_image_bytes=config.max_image_bytes,
-            audit=AuditLog(state / AUDIT_NAME),
+            audit=audit,
+            sessions=sessions if studio is not None else None,
+            users=users,
+            form_paths=(f"{STUDIO_PATH}/",) if studio is not None else (),
         )
+        mounts: list[tuple[str, ASGIApp]] = []
+        if studio is not None:
+            mounts.append((STUDIO_PATH, studio(store, status, users, sessions, audit, local_user)))
         certfile, keyfile = config.tls_certfile, config.tls_keyfile
         tls = certfile is not None and keyfile is not None
         return ApiServer(
-            create_app(store, security, status=status),
+            create_app(store, security, status=status, mounts=mounts),
             host=config.host,
             port=config.port if port is None else port,
             ssl_certfile=project.root / certfile if tls and certfile else None,

@@ -15,51 +15,23 @@ admin     also redefine signals and apply retention (both audited)
 
 from __future__ import annotations
 
-import contextlib
-import enum
 import hashlib
 import hmac
-import json
-import os
-import re
 import secrets
 import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from shopfloor.errors import ConfigError
-from shopfloor.services.options import ROLES, TokenOptions
+from shopfloor.services.options import TokenOptions
+from shopfloor.services.users import PrivateJson, Role, check_name, parse_role
 
 __all__ = ["TOKENS_NAME", "Role", "TokenInfo", "TokenRegistry", "hash_token", "new_secret"]
 
 TOKENS_NAME = "tokens.json"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
-
-
-class Role(enum.StrEnum):
-    """What a token may do; each role allows everything the roles before it allow."""
-
-    VIEWER = "viewer"
-    OPERATOR = "operator"
-    ENGINEER = "engineer"
-    ADMIN = "admin"
-
-    @property
-    def rank(self) -> int:
-        """Position in the order viewer < operator < engineer < admin."""
-        return list(Role).index(self)
-
-    def allows(self, needed: Role) -> bool:
-        """True when this role may do what ``needed`` may do.
-
-        Examples
-        --------
-        >>> Role.ENGINEER.allows(Role.OPERATOR), Role.VIEWER.allows(Role.OPERATOR)
-        (True, False)
-        """
-        return self.rank >= needed.rank
 
 
 @dataclass(frozen=True)
@@ -91,20 +63,13 @@ def hash_token(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-def _write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically, readable by its owner only (mode 0600)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(tmp, 0o600)
-        tmp.replace(path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
+def _parse_tokens(data: Any) -> dict[str, TokenInfo]:
+    return {
+        str(t["sha256"]): TokenInfo(
+            str(t["name"]), Role(t["role"]), str(t["sha256"]), int(t["created_ns"])
+        )
+        for t in data["tokens"]
+    }
 
 
 class TokenRegistry:
@@ -129,8 +94,9 @@ class TokenRegistry:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path
         self._memory: dict[str, TokenInfo] = {}
-        self._file: dict[str, TokenInfo] = {}
-        self._file_state: tuple[int, int] | None = None
+        self._file: PrivateJson[dict[str, TokenInfo]] = PrivateJson(
+            path, _parse_tokens, {}, "token file"
+        )
         self._lock = threading.Lock()
 
     # -- in memory ----------------------------------------------------------------------
@@ -147,32 +113,9 @@ class TokenRegistry:
 
     def _load(self) -> dict[str, TokenInfo]:
         """The file's tokens by hash, read again only when the file changed."""
-        if self.path is None:
-            return {}
-        try:
-            st = self.path.stat()
-        except FileNotFoundError:
-            self._file, self._file_state = {}, None
-            return self._file
-        state = (st.st_mtime_ns, st.st_size)
-        if state == self._file_state:
-            return self._file
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            found = {
-                str(t["sha256"]): TokenInfo(
-                    str(t["name"]), Role(t["role"]), str(t["sha256"]), int(t["created_ns"])
-                )
-                for t in data["tokens"]
-            }
-        except (ValueError, KeyError, TypeError) as err:
-            raise ConfigError(f"token file {self.path} is malformed: {err}") from err
-        self._file, self._file_state = found, state
-        return found
+        return self._file.load()
 
     def _save(self, tokens: list[TokenInfo]) -> None:
-        if self.path is None:
-            raise ConfigError("this token registry has no file to keep tokens in")
         body = {
             "tokens": [
                 {
@@ -184,7 +127,7 @@ class TokenRegistry:
                 for t in tokens
             ]
         }
-        _write_private(self.path, json.dumps(body, indent=2) + "\n")
+        self._file.save(body)
 
     def create(self, name: str, role: Role) -> str:
         """Create token ``name`` with ``role`` in the file; return its secret (shown once).
@@ -194,10 +137,7 @@ class TokenRegistry:
         ConfigError
             When the name is malformed or already taken.
         """
-        if not _NAME.match(name):
-            raise ConfigError(
-                f"token name {name!r} must be 1-64 letters, digits, '_', '.', '@' or '-'"
-            )
+        check_name(name, what="token name")
         with self._lock:
             tokens = self.tokens()
             if any(t.name == name for t in tokens):
@@ -220,10 +160,7 @@ class TokenRegistry:
         ConfigError
             When the role is none of the roles, or as :meth:`create` does.
         """
-        try:
-            role = Role(options.role.lower())
-        except ValueError as err:
-            raise ConfigError(f"--role {options.role!r} is not a role; use {ROLES}") from err
+        role = parse_role(options.role)
         name = options.name or f"{role.value}-{secrets.token_hex(3)}"
         return {"name": name, "role": role.value, "token": self.create(name, role)}
 

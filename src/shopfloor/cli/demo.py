@@ -67,8 +67,12 @@ def demo(options: DemoOptions) -> None:
     printer = _Printer()
     try:
         from shopfloor.api.server import api_server_factory
+        from shopfloor.studio import studio_factory
 
-        api = api_server_factory(project, port=0)
+        # the embedded demo listens on 127.0.0.1 only: its Studio needs no login
+        api = api_server_factory(
+            project, port=0, studio=studio_factory(project), local_user="local"
+        )
         result = run_async(lambda: run_demo(options, project, port, printer, api))
     finally:
         printer.phase_done()

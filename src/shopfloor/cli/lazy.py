@@ -76,6 +76,9 @@ GROUPS = {
         "shopfloor.cli.sim", "Run simulated machines (real industrial protocols on loopback)."
     ),
     "tokens": LazyTyper("shopfloor.cli.tokens", "Create, list and revoke API tokens."),
+    "users": LazyTyper(
+        "shopfloor.cli.users", "Studio users: create (password prompted), list, disable, enable."
+    ),
 }
 
 COMMANDS = {  # shopfloor.cli.data: their options import the services' option models

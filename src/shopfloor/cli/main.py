@@ -108,8 +108,9 @@ def _run_platform(o: ServeOptions, project: Path | None, *, api: bool, services:
     api_factory = None
     if api and proj.config.api.enabled:
         from shopfloor.api.server import api_server_factory
+        from shopfloor.studio import studio_factory
 
-        api_factory = api_server_factory(proj, port=o.api_port)
+        api_factory = api_server_factory(proj, port=o.api_port, studio=studio_factory(proj))
 
     async def main() -> Stored:
         stop = asyncio.Event()

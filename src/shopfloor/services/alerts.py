@@ -38,6 +38,7 @@ __all__ = [
     "AlertListOptions",
     "FeedbackOptions",
     "ShelveOptions",
+    "alert_counts",
     "alert_lines",
     "alerts_listing",
     "change_alert",
@@ -84,6 +85,7 @@ class AlertListOptions:
     )
     asset: str | None = option(None, "This asset and those below it.")
     rule: str | None = option(None, "Only this rule's alerts.")
+    severity: str | None = option(None, "Only this severity (info, warning, alarm).")
     limit: int = option(100, "At most this many, newest first.", min=1)
 
 
@@ -131,9 +133,23 @@ async def list_alerts(store: Store, o: AlertListOptions) -> list[dict[str, Any]]
     if o.state not in STATE_FILTERS:
         raise ConfigError(f"--state must be one of {', '.join(STATE_FILTERS)}, got {o.state!r}")
     found = await _alerts(store).list_alerts(
-        states=STATE_FILTERS[o.state], asset=o.asset, rule=o.rule, limit=o.limit
+        states=STATE_FILTERS[o.state],
+        asset=o.asset,
+        rule=o.rule,
+        limit=None if o.severity else o.limit,
     )
+    if o.severity:
+        found = [a for a in found if a.severity == o.severity][: o.limit]
     return [a.as_dict() for a in found]
+
+
+async def alert_counts(store: Store) -> dict[tuple[str, str], int]:
+    """How many alerts there are of each (state, severity)."""
+    counts: dict[tuple[str, str], int] = {}
+    for alert in await _alerts(store).list_alerts():
+        key = (str(alert.state), alert.severity)
+        counts[key] = counts.get(key, 0) + 1
+    return counts
 
 
 async def show_alert(store: Store, alert_id: int) -> dict[str, Any]:

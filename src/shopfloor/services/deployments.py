@@ -43,6 +43,7 @@ __all__ = [
     "compare_deployments",
     "comparison_view",
     "deploy",
+    "deployment_changes",
     "deployment_view",
     "deployments_listing",
     "list_deployments",
@@ -329,3 +330,11 @@ async def _alerts(project: Project, store: Store, d: Deployment, start: int, end
             1 for alert in found if start <= alert.opened_ns < end and alert.asset == d.asset
         )
     return count
+
+
+async def deployment_changes(
+    store: Store, *, asset: str | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    """The audit log of every deployment (on ``asset``, or everywhere), newest first."""
+    log = await _store(store).deployment_log(asset=asset, limit=limit)
+    return [c.as_dict() for c in log]

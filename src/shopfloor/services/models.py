@@ -52,6 +52,7 @@ from shopfloor.store.protocol import AnnotationStore
 
 __all__ = [
     "DEFAULT_MODEL_TYPE",
+    "STAGES",
     "archive_model",
     "card_lines",
     "evaluate_model",

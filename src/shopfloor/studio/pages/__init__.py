@@ -1,0 +1,1 @@
+"""The Studio's pages, one module each; every view calls the services."""
