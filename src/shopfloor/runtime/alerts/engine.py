@@ -329,7 +329,8 @@ class AlertEngine:
                 if rule.window_n is not None
                 else f"the last {rule.window_s:g} s"
             )
-            return f"{share} defective over {over} of {path} (limit {100 * rule.threshold:g} %)"
+            limit = 100 * (rule.threshold or 0.0)
+            return f"{share} defective over {over} of {path} (limit {limit:g} %)"
         return f"{path} = {value} ({rule.condition} {rule.threshold:g})"
 
     async def _keep(self, key: Key, alert: Alert, change: AlertChange) -> None:
