@@ -82,6 +82,7 @@ def image_input(signal: str) -> str:
     """
     return f"{IMAGE_INPUT}{signal}"
 
+
 SHADOW_SOURCE = "shadow:"
 """Provenance prefix of a shadow deployment's records; the alert engine never evaluates them."""
 

@@ -263,12 +263,9 @@ class AlertRuleConfig(BaseModel):
             )
         if self.condition != "above":
             raise ValueError("a defect_rate rule raises above its threshold (condition: above)")
-        if self.window_n is not None and self.min_values is not None:
-            if self.min_values > self.window_n:
-                raise ValueError(
-                    f"min_values ({self.min_values}) is more than the window holds "
-                    f"(window_n {self.window_n})"
-                )
+        n, least = self.window_n, self.min_values
+        if n is not None and least is not None and least > n:
+            raise ValueError(f"min_values ({least}) is more than the window holds (window_n {n})")
 
     @property
     def least_values(self) -> int:

@@ -31,12 +31,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from shopfloor.errors import DeploymentRefused, ModelError, PipelineError
-from shopfloor.ml.base import AnomalyModel, Classifier, Model
+from shopfloor.ml.base import AnomalyModel, Classifier, ImageModel, Model
 from shopfloor.ml.registry import ModelRegistry, ModelVersion
 from shopfloor.model import Asset, SignalKind, SignalRef
 from shopfloor.model.deployment import Deployment, image_input
 from shopfloor.pipelines import FeaturesStep, Pipeline, PipelineConfig
-from shopfloor.runtime.deployments.images import ImageModel, is_image_model
+from shopfloor.runtime.deployments.images import is_image_model
 
 __all__ = ["DeploymentCatalog", "ImageRunnable", "Runnable"]
 
@@ -109,16 +109,16 @@ class DeploymentCatalog:
         return self.registry.get(ref)
 
     def input_of(self, version: ModelVersion, asset: str, current: str | None = None) -> str:
-        """What ``version`` takes on ``asset``, checked: a pipeline name, or ``image:<signal>``.
+        """What ``version`` takes on ``asset``: a pipeline name, or ``image:<signal>``.
 
-        ``current`` is the input a deployment already has (an image signal it keeps).
+        ``current`` is the input a deployment already has (an image signal it keeps). The
+        rest of the checks are :meth:`load`'s.
         """
         if is_image_model(version.card):
             wanted = None
             if current is not None and current.startswith(image_input("")):
                 wanted = current.removeprefix(image_input(""))
             return image_input(self.image_signal(version, asset, wanted).name)
-        self.pipeline(version, asset)
         return str(version.card.pipeline.get("name"))
 
     def image_signal(self, version: ModelVersion, asset: str, wanted: str | None) -> SignalRef:
@@ -236,7 +236,7 @@ class DeploymentCatalog:
             raise DeploymentRefused(f"deployment {deployment.name!r}: {err}") from err
         if is_image_model(version.card):
             if not isinstance(model, ImageModel):  # pragma: no cover - the card says so
-                raise DeploymentRefused(f"{deployment.ref} cannot classify encoded images")
+                raise DeploymentRefused(f"{deployment.ref} is no image model ({model.task})")
             signal = self.image_signal(version, deployment.asset, deployment.image_signal)
             return ImageRunnable(deployment, model, version, signal)
         if deployment.image_signal is not None:

@@ -6,8 +6,8 @@ provenance ``deployment:<name>`` (``shadow:<name>`` in shadow mode), address
 ``model@version``:
 
 - ``<name>.class``: the class code, the index of the class in the model's classes
-  (``-1``: uncertain, the model's confidence was below its threshold);
-- ``<name>.confidence``: the calibrated probability of that class (0..1);
+  (``-1``: uncertain, the model's confidence was below its ``min_confidence``);
+- ``<name>.confidence``: the probability of its most probable class (0..1);
 - ``<name>.latency_ms``: how long decoding, preprocessing and inference took;
 - ``<name>.state``: ``0`` (normal) for a good part, ``2`` (alarm) for a defective one,
   ``1`` (warning) for an uncertain one (manual review), NaN when the image could not be
@@ -17,7 +17,9 @@ provenance ``deployment:<name>`` (``shadow:<name>`` in shadow mode), address
   file of the image (so a reject gate and a person reviewing know which part it was);
   one ``deployed`` event where a new version takes over.
 
-A part is *good* when its class is one of :data:`GOOD_CLASSES` (``good``, ``ok``...),
+Each image is classified on its own (:func:`~shopfloor.ml.images.classify_encoded`, with
+the model's stored preprocessing), so its latency is its own and one bad image fails
+alone. A part is *good* when its class is :data:`~shopfloor.ml.base.GOOD` (``good``),
 *defective* otherwise. An image that cannot be classified (a corrupt file, a model error)
 gets a NaN state and an ``unclassified`` event, and its bytes go to the dead letters: it
 is counted in :meth:`ImageScorer.health`, never retried forever and never in the way of
@@ -32,11 +34,13 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from shopfloor.errors import ImageRejected, ShopfloorError
+from shopfloor.ml.base import GOOD, UNCERTAIN
+from shopfloor.ml.images import classify_encoded
 from shopfloor.model import (
     DeadLetter,
     EventRecord,
@@ -56,20 +60,16 @@ if TYPE_CHECKING:
     from shopfloor.runtime.deployments.catalog import ImageRunnable
 
 __all__ = [
-    "GOOD_CLASSES",
-    "UNCERTAIN",
+    "IMAGE_TASKS",
     "UNCERTAIN_CODE",
-    "ImageModel",
     "ImageScorer",
     "image_deployment_signals",
     "is_image_model",
+    "outcome_of",
 ]
 
-GOOD_CLASSES = frozenset({"good", "ok", "healthy", "normal", "pass"})
-"""Class names that mean a good part; any other class is a defect."""
-
-UNCERTAIN = "uncertain"
-"""The outcome of an image whose confidence is below the model's threshold."""
+IMAGE_TASKS = ("image_classification", "image_anomaly")
+"""The tasks of models that take images (:class:`~shopfloor.ml.base.ImageModel`)."""
 
 UNCERTAIN_CODE = -1.0
 """The ``<name>.class`` code of an uncertain image."""
@@ -78,23 +78,9 @@ _STATE = {"good": 0.0, "uncertain": 1.0, "defective": 2.0}
 _SEVERITY = {"good": "info", "uncertain": "warning", "defective": "warning"}
 
 
-@runtime_checkable
-class ImageModel(Protocol):
-    """What the runtime needs of an image classifier."""
-
-    @property
-    def classes_(self) -> Sequence[str]:
-        """The class names, in code order."""
-        ...
-
-    def classify(self, data: bytes, *, name: str) -> tuple[str, float]:
-        """The class of one encoded image (or ``uncertain``) and its confidence."""
-        ...
-
-
 def is_image_model(card: ModelCard) -> bool:
     """Whether the model of ``card`` classifies images (its input is images, not features)."""
-    return card.input.get("kind") == "image"
+    return card.task in IMAGE_TASKS
 
 
 def image_deployment_signals(name: str) -> list[Signal]:
@@ -123,7 +109,7 @@ def outcome_of(label: str) -> str:
     """``good``, ``defective`` or ``uncertain`` for a class name (or ``uncertain``)."""
     if label == UNCERTAIN:
         return UNCERTAIN
-    return "good" if label.lower() in GOOD_CLASSES else "defective"
+    return "good" if label == GOOD else "defective"
 
 
 class ImageScorer:
@@ -191,8 +177,7 @@ class ImageScorer:
             name = image.attributes.get("source_file") or f"{image.signal.path}@{image.ts_ns}"
             started = time.perf_counter()
             try:
-                label, p = self.model.classify(image.data, name=name)
-                p = float(p)
+                ((label, p, _),) = classify_encoded(self.model, [image.data], names=[name])
             except (ShopfloorError, ValueError, FloatingPointError) as err:
                 latency[k] = 1000.0 * (time.perf_counter() - started)
                 events.append(self._failed(image, name, err))

@@ -301,7 +301,8 @@ class _ImageGroup(_Reader):
             return
         async with self.lock:
             scorers = list(self.scorers.values())
-            outputs = await asyncio.gather(*(self.service.compute(s.score, images) for s in scorers))
+            compute = self.service.compute
+            outputs = await asyncio.gather(*(compute(s.score, images) for s in scorers))
             for produced, letters in outputs:
                 await self.service.publish(produced)
                 if letters:
