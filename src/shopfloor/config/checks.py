@@ -678,9 +678,11 @@ def _rejects(sections: Sections) -> Iterator[Located]:
         yield from problems
         if allowed is not None:
             try:
-                allowed.admit(1, what=f"{reject.connector} {reject.address}")
+                allowed.admit(12345, what=f"{reject.connector} {reject.address}")
             except WriteRefused as err:
-                yield Located(("rejects", ri, "address"), f"it cannot take a part id: {err}")
+                yield Located(
+                    ("rejects", ri, "address"), f"it cannot take a part id such as 12345: {err}"
+                )
             if not allowed.queue:
                 yield Located(
                     ("rejects", ri, "address"),
