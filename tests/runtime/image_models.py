@@ -43,7 +43,13 @@ class Brightness(ImageClassifier):
         self.sharpness = sharpness
         self.fail_above = fail_above
 
-    def fit(self, images: ImageBatch, y: Sequence[str]) -> Self:
+    def fit(
+        self,
+        images: ImageBatch,
+        y: Sequence[str],
+        *,
+        calibration: tuple[ImageBatch, Sequence[str]] | None = None,
+    ) -> Self:
         batch = self._fit_images(images)
         labels = self._check_labels(batch, y)
         self.classes_ = sorted(set(labels))
