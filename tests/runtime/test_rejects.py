@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -229,3 +230,15 @@ rejects:
     assert "factory.yaml:17: rejects[1].address: it cannot take a part id" in text
     assert "rejects[2].address: 'holding:11' is not in the writeback allow-list" in text
     assert "rejects[2].deployment: no deployment 'qx'" in text
+
+
+def test_the_documented_packaging_line_validates(tmp_path: Any) -> None:
+    """docs/packaging-line.md's project file is a valid project with one reject gate."""
+    doc = (Path(__file__).parents[2] / "docs" / "packaging-line.md").read_text()
+    block = doc.split("```yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "factory.yaml").write_text(block)
+    project = load_project(tmp_path)
+    (reject,) = project.config.rejects
+    assert reject.deployment == "carton-qc" and reject.uncertain == "review"
+    (rule,) = project.config.alert_rules
+    assert rule.kind == "defect_rate" and rule.output == "state"

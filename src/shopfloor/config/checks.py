@@ -28,7 +28,7 @@ from shopfloor.connectors.registry import connector_types
 from shopfloor.errors import PipelineError, WriteRefused
 from shopfloor.ml.config import ModelConfig
 from shopfloor.model import Asset, Signal, SignalKind, SignalRef
-from shopfloor.model.deployment import OUTPUTS
+from shopfloor.model.deployment import IMAGE_OUTPUTS, OUTPUTS
 from shopfloor.pipelines.config import PipelineConfig
 from shopfloor.pipelines.params import (
     OUTPUT_PARAMS,
@@ -540,7 +540,7 @@ def _deployment_output(path: str, assets: set[str]) -> bool:
     """Whether ``path`` is a deployment's output on a known asset (deployments change live)."""
     asset, _, name = path.rpartition("/")
     deployment, dot, output = name.rpartition(".")
-    return asset in assets and bool(deployment and dot) and output in OUTPUTS
+    return asset in assets and bool(deployment and dot) and output in (*OUTPUTS, *IMAGE_OUTPUTS)
 
 
 def _rules(sections: Sections) -> Iterator[Located]:
