@@ -231,6 +231,12 @@ async def test_classified_once_through_swap_shadow_and_restart(project: Project)
         await asyncio.sleep(0.2)
         ts, _ = await stored(store, "carton.state")
         assert ts == [r.ts_ns for r in [*published, *later]]
+        # and a rollback goes back to version 1 on the same images, as for any model
+        back = await service.rollback(project, store, CAM, name="carton", who="t", reason="r")
+        assert (back["ref"], back["change"]["action"]) == ("carton@1", "rollback")
+        await until(lambda: health(p)["deployments"][key]["model"] == "carton@1", "rolled back")
+        log = await store.deployment_log(name="carton")
+        assert [c.action for c in reversed(log)] == ["deploy", "swap", "rollback"]
     finally:
         await p.stop()
 
