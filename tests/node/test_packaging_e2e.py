@@ -24,11 +24,9 @@ write-back queues ids and writes them at least one cycle and a half apart.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +40,12 @@ from shopfloor.model import SignalRef
 from shopfloor.node import Platform
 from shopfloor.node.services import project_services
 from shopfloor.services import deployments as service
-from shopfloor.services.models import model_registry
 from shopfloor.sim.packaging.line import PackagingLine, PackagingSimConfig, encode_image
 from shopfloor.sim.packaging.plc import PackagingPlc
 from shopfloor.sim.packaging.runner import run_line
 from shopfloor.store import DuckDBStore
+from tests.runtime.image_models import register_fitted
+from tests.runtime.test_deployments import until
 
 pytestmark = [pytest.mark.slow]
 
@@ -113,32 +112,8 @@ def train(project: Project) -> tuple[str, float]:
     images = preprocess_batch([encode_image(p.image, "png") for p in parts], model.preprocess_spec)
     model.fit(images, [p.defect for p in parts])
     fit_s = time.perf_counter() - started
-    card = {
-        "task": model.task,
-        "pipeline": {},
-        "input": {"kind": "image", "preprocess": model.preprocess},
-        "dataset": {"images": len(parts), "source": "packaging simulator, seed 11"},
-        "split": {},
-        "metrics": {},
-        "calibration": {"min_confidence": model.min_confidence},
-        "lineage": {},
-    }
-    version = model_registry(project).register("carton", model.to_artifact(), card, who="test")
-    return version.ref, fit_s
-
-
-async def until(check: Callable[[], Any], what: str, timeout_s: float = 90.0) -> Any:
-    try:
-        async with asyncio.timeout(timeout_s):
-            while True:
-                result = check()
-                if asyncio.iscoroutine(result):
-                    result = await result
-                if result:
-                    return result
-                await asyncio.sleep(0.1)
-    except TimeoutError:
-        raise AssertionError(f"waited in vain for: {what}") from None
+    dataset = {"images": len(parts), "source": "packaging simulator, seed 11"}
+    return register_fitted(project, "carton", model, dataset).ref, fit_s
 
 
 def service_health(platform: Platform, name: str) -> dict[str, Any]:
@@ -175,13 +150,13 @@ async def test_packaging_line_rejects_and_alerts(tmp_path: Path) -> None:
                 table = await store.read_scalars(SignalRef(LINE, "carton-qc.state"), 0, 2**62)
                 return table.num_rows >= PARTS
 
-            await until(scored, "every image classified")
+            await until(scored, "every image classified", 90)
 
             def gate_done() -> bool:
                 counts = service_health(platform, "rejects")["watching"][key]
                 return counts["rejected"] + counts["failed"] >= counts["requested"]
 
-            await until(gate_done, "every reject written")
+            await until(gate_done, "every reject written", 90)
             await plc.sync()  # the PLC's next cycle takes the last request
             states = await store.read_scalars(SignalRef(LINE, "carton-qc.state"), 0, 2**62)
             events = await store.read_events(0, 2**62, ref=SignalRef(LINE, "carton-qc.events"))

@@ -9,10 +9,8 @@ once, whatever happens to the deployment in between.
 from __future__ import annotations
 
 import asyncio
-import inspect
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -33,6 +31,7 @@ from shopfloor.node.services import project_services
 from shopfloor.services import deployments as service
 from shopfloor.store import DuckDBStore, Store
 from tests.runtime.image_models import LEVELS, UNSURE, Brightness, image, register
+from tests.runtime.test_deployments import health, until
 
 CAM = "acme/p1/pack/line1/cell1/camera-1"
 PRESS = "acme/p1/pack/line1/cell1/press-1"
@@ -73,25 +72,6 @@ async def platform(project: Project) -> AsyncIterator[Platform]:
         yield p
     finally:
         await p.stop()
-
-
-async def until(check: Callable[[], object], what: str, timeout_s: float = 30.0) -> Any:
-    """Wait for ``check()`` (or its awaited result) to be true; return it."""
-    try:
-        async with asyncio.timeout(timeout_s):
-            while True:
-                result = check()
-                if inspect.isawaitable(result):
-                    result = await result
-                if result:
-                    return result
-                await asyncio.sleep(0.02)
-    except TimeoutError:
-        raise AssertionError(f"waited in vain for: {what}") from None
-
-
-def health(platform: Platform) -> dict[str, Any]:
-    return next(s.health() for s in platform.services if s.name == "deployments")
 
 
 def part(ts: int, part_id: int, level: int | None, data: bytes | None = None) -> ImageRecord:

@@ -8,8 +8,6 @@ request register the PLC takes and clears at once, as a reject gate does.
 from __future__ import annotations
 
 import asyncio
-import inspect
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +27,7 @@ from shopfloor.runtime.writeback import (
     WriteResult,
 )
 from shopfloor.runtime.writeback.rejects import RejectGate
+from tests.runtime.test_deployments import until
 
 CAM = "acme/p1/pack/line1/cell1/camera-1"
 T0 = 1_800_000_000 * NS_PER_S
@@ -47,20 +46,6 @@ class Plc:
         if self.clears:  # the PLC took it between the write and the read-back
             raise WriteNotVerified(f"wrote {value!r} but read back 0", read_back=0)
         return value
-
-
-async def until(check: Callable[[], object], what: str, timeout_s: float = 10.0) -> Any:
-    try:
-        async with asyncio.timeout(timeout_s):
-            while True:
-                result = check()
-                if inspect.isawaitable(result):
-                    result = await result
-                if result:
-                    return result
-                await asyncio.sleep(0.01)
-    except TimeoutError:
-        raise AssertionError(f"waited in vain for: {what}") from None
 
 
 def classified(
