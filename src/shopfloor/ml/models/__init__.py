@@ -5,7 +5,7 @@
 - Classification, fitted on labelled windows: ``gradient_boosting``, ``random_forest``,
   ``bearing_defect`` (on bearing defect-frequency features).
 - Images (:class:`~shopfloor.ml.base.ImageModel`): ``classical`` (texture features and
-  an SVM, labelled images).
+  an SVM, labelled images), ``good_only`` (distance to good parts' texture features).
 
 A new type is one module here with a registered class, imported below; the contract
 suite (``shopfloor.testing.model_checks``) then runs over it.
@@ -14,6 +14,7 @@ suite (``shopfloor.testing.model_checks``) then runs over it.
 from shopfloor.ml.models.bearing_defect import BearingDefectClassifier
 from shopfloor.ml.models.classical import ClassicalImageClassifier
 from shopfloor.ml.models.gmm import GaussianMixtureModel
+from shopfloor.ml.models.good_only import GoodOnlyModel
 from shopfloor.ml.models.gradient_boosting import GradientBoostingModel
 from shopfloor.ml.models.isolation_forest import IsolationForestModel
 from shopfloor.ml.models.pca import PCAModel
@@ -25,6 +26,7 @@ __all__ = [
     "BearingDefectClassifier",
     "ClassicalImageClassifier",
     "GaussianMixtureModel",
+    "GoodOnlyModel",
     "GradientBoostingModel",
     "IsolationForestModel",
     "PCAModel",
