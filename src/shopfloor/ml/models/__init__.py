@@ -5,7 +5,8 @@
 - Classification, fitted on labelled windows: ``gradient_boosting``, ``random_forest``,
   ``bearing_defect`` (on bearing defect-frequency features).
 - Images (:class:`~shopfloor.ml.base.ImageModel`): ``classical`` (texture features and
-  an SVM, labelled images), ``good_only`` (distance to good parts' texture features).
+  an SVM, labelled images), ``good_only`` (distance to good parts' texture features),
+  ``onnx_image`` (a user's own ONNX network, its confidence calibrated).
 
 A new type is one module here with a registered class, imported below; the contract
 suite (``shopfloor.testing.model_checks``) then runs over it.
@@ -17,6 +18,7 @@ from shopfloor.ml.models.gmm import GaussianMixtureModel
 from shopfloor.ml.models.good_only import GoodOnlyModel
 from shopfloor.ml.models.gradient_boosting import GradientBoostingModel
 from shopfloor.ml.models.isolation_forest import IsolationForestModel
+from shopfloor.ml.models.onnx_image import OnnxImageClassifier
 from shopfloor.ml.models.pca import PCAModel
 from shopfloor.ml.models.random_forest import RandomForestModel
 from shopfloor.ml.models.river_drift import RiverDriftModel
@@ -29,6 +31,7 @@ __all__ = [
     "GoodOnlyModel",
     "GradientBoostingModel",
     "IsolationForestModel",
+    "OnnxImageClassifier",
     "PCAModel",
     "RandomForestModel",
     "RiverDriftModel",
