@@ -5,8 +5,10 @@
 - Classification, fitted on labelled windows: ``gradient_boosting``, ``random_forest``,
   ``bearing_defect`` (on bearing defect-frequency features).
 - Images (:class:`~shopfloor.ml.base.ImageModel`): ``classical`` (texture features and
-  an SVM, labelled images), ``good_only`` (distance to good parts' texture features),
-  ``onnx_image`` (a user's own ONNX network, its confidence calibrated).
+  an SVM, labelled images), ``cnn`` (a small convolutional network trained with torch,
+  the ``vision`` extra, and scored as ONNX without it), ``good_only`` (distance to good
+  parts' texture features), ``onnx_image`` (a user's own ONNX network, its confidence
+  calibrated).
 
 A new type is one module here with a registered class, imported below; the contract
 suite (``shopfloor.testing.model_checks``) then runs over it.
@@ -14,6 +16,7 @@ suite (``shopfloor.testing.model_checks``) then runs over it.
 
 from shopfloor.ml.models.bearing_defect import BearingDefectClassifier
 from shopfloor.ml.models.classical import ClassicalImageClassifier
+from shopfloor.ml.models.cnn import CnnClassifier
 from shopfloor.ml.models.gmm import GaussianMixtureModel
 from shopfloor.ml.models.good_only import GoodOnlyModel
 from shopfloor.ml.models.gradient_boosting import GradientBoostingModel
@@ -27,6 +30,7 @@ from shopfloor.ml.models.robust_zscore import RobustZScore
 __all__ = [
     "BearingDefectClassifier",
     "ClassicalImageClassifier",
+    "CnnClassifier",
     "GaussianMixtureModel",
     "GoodOnlyModel",
     "GradientBoostingModel",
