@@ -6,8 +6,9 @@ connector and writes the reject gate through its Modbus connector. The project i
 one ``docs/packaging-line.md`` documents (:func:`project_text`).
 
 1. A labelled batch: the simulator renders parts of another seed (every class well
-   represented); a ``classical`` image model is trained on them and registered as
-   ``carton``, then deployed active with the same call ``shopfloor deploy`` makes.
+   represented) into ``batch/<class>/``; a ``classical`` image model is trained on them
+   by the service ``shopfloor train --images`` runs, registered as ``carton``, and
+   deployed active with the same call ``shopfloor deploy`` makes.
 2. The line runs (seeded, a few parts per second). Every image is classified once by the
    runtime; each part classified defective has its id written to the PLC's reject
    register (``holding:10``, queued, read back), the PLC's gate fires, and the
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import csv
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -34,17 +34,16 @@ import numpy as np
 import pytest
 
 from shopfloor.config import Project, load_project
-from shopfloor.features.images import preprocess_batch
-from shopfloor.ml.models.classical import ClassicalImageClassifier
 from shopfloor.model import SignalRef
 from shopfloor.node import Platform
 from shopfloor.node.services import project_services
 from shopfloor.services import deployments as service
+from shopfloor.services.image_models import train_image_model
+from shopfloor.services.options import TrainOptions
 from shopfloor.sim.packaging.line import PackagingLine, PackagingSimConfig, encode_image
 from shopfloor.sim.packaging.plc import PackagingPlc
 from shopfloor.sim.packaging.runner import run_line
 from shopfloor.store import DuckDBStore
-from tests.runtime.image_models import register_fitted
 from tests.runtime.test_deployments import until
 
 pytestmark = [pytest.mark.slow]
@@ -53,6 +52,7 @@ LINE = "acme/plant1/packaging/line1/cell1/camera-1"
 SIZE = 64
 SPEED = 3.0
 PARTS = 45
+TRAIN_PARTS = 300
 MIN_INTERVAL_S = 0.5
 TRAIN_RATES = {
     "good": 0.4,
@@ -103,17 +103,23 @@ alert_rules:
 """
 
 
-def train(project: Project) -> tuple[str, float]:
-    """A classical model trained on a labelled batch of another seed, registered."""
+async def train(project: Project, folder: Path) -> tuple[str, float]:
+    """The labelled batch into ``folder/<class>/``, then ``shopfloor train --images`` on it."""
     config = PackagingSimConfig(seed=11, size=SIZE, defect_rates=TRAIN_RATES)
-    parts = list(PackagingLine(config).parts(240))
-    model = ClassicalImageClassifier(preprocess={"size": [SIZE, SIZE]})
-    started = time.perf_counter()
-    images = preprocess_batch([encode_image(p.image, "png") for p in parts], model.preprocess_spec)
-    model.fit(images, [p.defect for p in parts])
-    fit_s = time.perf_counter() - started
-    dataset = {"images": len(parts), "source": "packaging simulator, seed 11"}
-    return register_fitted(project, "carton", model, dataset).ref, fit_s
+    for part in PackagingLine(config).parts(TRAIN_PARTS):
+        (folder / part.defect).mkdir(parents=True, exist_ok=True)
+        (folder / part.defect / f"{part.file_name}.png").write_bytes(
+            encode_image(part.image, "png")
+        )
+    options = TrainOptions(
+        name="carton",
+        images=folder,
+        model="classical",
+        params=json.dumps({"preprocess": {"size": [SIZE, SIZE]}}),
+        split="0.8,0.1,0.1",
+    )
+    card = await train_image_model(options, project, who="test")
+    return f"carton@{card['version']}", float(card["metrics"]["train_seconds"])
 
 
 def service_health(platform: Platform, name: str) -> dict[str, Any]:
@@ -128,7 +134,7 @@ async def test_packaging_line_rejects_and_alerts(tmp_path: Path) -> None:
         (tmp_path / "factory.yaml").write_text(project_text(plc.port))
         (tmp_path / "camera").mkdir()
         project = load_project(tmp_path)
-        ref, fit_s = train(project)
+        ref, fit_s = await train(project, tmp_path / "batch")
         platform = Platform.from_project(project, services=project_services(project))
         await platform.start()
         store = platform.store
