@@ -9,12 +9,15 @@ once, whatever happens to the deployment in between.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from shopfloor.cli.main import app
 from shopfloor.config import Project, load_project
 from shopfloor.errors import DeploymentError, DeploymentRefused
 from shopfloor.ml.base import MODEL_TYPES
@@ -276,3 +279,23 @@ async def test_a_bad_image_or_model_error_is_dead_lettered(
     await until(lambda: health(platform)["deployments"][key]["windows"] >= 5, "the next one")
     status = await platform.status()
     assert status["services"]["deployments"]["deployments"][key]["images"]["good"] == 2
+
+
+def test_the_cli_deploys_an_image_model_like_any_other(project: Project) -> None:
+    register(project)
+    runner = CliRunner()
+    p = ["-p", str(project.root)]
+
+    def run(*args: str, code: int = 0) -> str:
+        result = runner.invoke(app, [*args, *p])
+        assert result.exit_code == code, result.output
+        return result.output
+
+    rows = json.loads(run("deploy", "carton@1", "--asset", CAM, "--mode", "active", "--json"))
+    assert (rows[0]["name"], rows[0]["pipeline"]) == ("carton", "image:camera")
+    listed = json.loads(run("deployments", "list", "--json"))
+    assert [(r["name"], r["ref"], r["last_window"]) for r in listed] == [
+        ("carton", "carton@1", None)
+    ]
+    assert "name the asset" in run("deploy", "carton@1", "--name", "other", code=1)
+    assert "no image signal" in run("deploy", "carton@1", "--asset", PRESS, code=1)
