@@ -363,3 +363,23 @@ def test_kill_9_then_restart_classifies_every_stored_image_once(project: Project
             assert await store.count_dead_letters() == 0
 
     asyncio.run(check())
+
+
+async def test_the_project_file_deploys_an_image_model_at_start(tmp_path: Path) -> None:
+    text = (
+        PROJECT
+        + f"deployments:\n  - {{name: carton, model: carton, mode: active, assets: [{CAM}]}}\n"
+    )
+    (tmp_path / "factory.yaml").write_text(text)
+    project = load_project(tmp_path)
+    register(project)
+    p = Platform.from_project(project, services=project_services(project))
+    await p.start()
+    try:
+        running = health(p)["deployments"]
+        assert running[f"carton on {CAM}"]["pipeline"] == "image:camera"
+        assert p.store is not None
+        log = await p.store.deployment_log(name="carton")  # type: ignore[attr-defined]
+        assert [(c.action, c.who) for c in log] == [("deploy", "factory.yaml")]
+    finally:
+        await p.stop()
