@@ -18,7 +18,6 @@ import numpy.typing as npt
 from PIL import Image
 
 from shopfloor.config import Project
-from shopfloor.errors import ModelError
 from shopfloor.features.images import ImageBatch, preprocess_batch
 from shopfloor.ml.base import Artifact, ImageClassifier
 from shopfloor.ml.registry import ModelVersion
@@ -66,7 +65,8 @@ class Brightness(ImageClassifier):
         time.sleep(self.sleep_s * len(batch))  # a slow model, to build a backlog
         level = batch.reshape(len(batch), -1).mean(axis=1).astype(np.float64)
         if self.fail_above is not None and (level > self.fail_above).any():
-            raise ModelError(f"{self.model_type}: an image brighter than {self.fail_above}")
+            # as an inference library fails: not one of the project's errors
+            raise RuntimeError(f"{self.model_type}: an image brighter than {self.fail_above}")
         d = np.abs(level[:, None] - self.means_[None, :])
         e = np.exp(-(d - d.min(axis=1, keepdims=True)) * self.sharpness)
         return np.asarray(e / e.sum(axis=1, keepdims=True), dtype=np.float64)
