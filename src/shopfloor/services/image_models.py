@@ -53,7 +53,7 @@ from shopfloor.ml.images import ImageOutcome, classify_images
 from shopfloor.ml.registry import ModelVersion
 from shopfloor.ml.report import TrainingReport, write_report
 from shopfloor.node.deployments import project_registry
-from shopfloor.services.options import ScoreOptions, TrainOptions
+from shopfloor.services.options import ScoreOptions, TrainOptions, json_object
 
 __all__ = [
     "DEFAULT_IMAGE_MODEL",
@@ -379,20 +379,6 @@ def _check_train_options(o: TrainOptions) -> None:
         )
 
 
-def _params(text: str | None) -> dict[str, Any]:
-    import json
-
-    if text is None:
-        return {}
-    try:
-        params = json.loads(text)
-    except ValueError as err:
-        raise ConfigError(f"--params {text!r} is not JSON: {err}") from err
-    if not isinstance(params, dict):
-        raise ConfigError(f"--params {text!r}: give a JSON object, e.g. '{{\"c\": 3}}'")
-    return params
-
-
 def _labels_csv(o: TrainOptions) -> Path | None:
     return None if o.labels in ("store", "folders") else Path(o.labels)
 
@@ -424,7 +410,7 @@ async def train_image_model(
         raise ConfigError("--images: which folder of images?")
     _check_train_options(o)
     model_type = image_model_type(o.model)
-    model = build_model(model_type, _params(o.params))
+    model = build_model(model_type, {} if o.params is None else json_object(o.params))
     assert isinstance(model, ImageModel)
     data = labelled_images(o.images, _labels_csv(o))
     split = split_images(data.labels, _fractions(o.split or DEFAULT_IMAGE_SPLIT), o.seed)
