@@ -61,10 +61,13 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "ImageSplit",
     "LabelledImages",
+    "calibration_error",
+    "image_model_of",
     "image_model_type",
     "image_trained_lines",
     "labelled_images",
     "load_images",
+    "outcome_metrics",
     "score_images",
     "split_images",
     "train_image_model",
@@ -547,7 +550,8 @@ def outcome_metrics(
 
     ``accuracy`` counts the most probable class of every image (as if nothing were
     uncertain); ``uncertain`` is the share below ``min_confidence``, and
-    ``confident_accuracy`` the accuracy of the others.
+    ``confident_accuracy`` the accuracy of the others; ``calibration_error`` how far the
+    confidences are from the accuracies (:func:`calibration_error`).
     """
     best = [o.best for o in outcomes]
     order = sorted(set(classes) | set(truth))
@@ -563,7 +567,35 @@ def outcome_metrics(
     }
     if confident:
         out["confident_accuracy"] = float(np.mean([truth[i] == best[i] for i in confident]))
+    out["calibration_error"] = calibration_error(
+        [o.confidence for o in outcomes], [t == b for t, b in zip(truth, best, strict=True)]
+    )
     return out
+
+
+def calibration_error(
+    confidence: Sequence[float], correct: Sequence[bool], bins: int = 10
+) -> float:
+    """Expected calibration error: the mean |accuracy − confidence| over confidence bins.
+
+    Bins of width ``1 / bins`` over [0, 1], each weighted by its share of the images; 0 for
+    a perfectly calibrated model.
+
+    Examples
+    --------
+    >>> calibration_error([0.9, 0.9, 0.6, 0.6], [True, True, True, False])
+    0.1
+    """
+    conf = np.asarray(confidence, dtype=np.float64)
+    hits = np.asarray(correct, dtype=np.float64)
+    if conf.size == 0:
+        return 0.0
+    index = np.minimum((conf * bins).astype(np.int64), bins - 1)
+    total = 0.0
+    for b in np.unique(index):
+        inside = index == b
+        total += inside.mean() * abs(hits[inside].mean() - conf[inside].mean())
+    return round(float(total), 6)
 
 
 def _report(
