@@ -383,3 +383,30 @@ async def test_the_project_file_deploys_an_image_model_at_start(tmp_path: Path) 
         assert [(c.action, c.who) for c in log] == [("deploy", "factory.yaml")]
     finally:
         await p.stop()
+
+
+async def test_out_of_order_and_redelivered_images(project: Project, platform: Platform) -> None:
+    store = platform.store
+    register(project)
+    await service.deploy(
+        project, store, "carton@1", assets=[CAM], mode="active", name=None, who="t"
+    )
+    key = f"carton on {CAM}"
+    await until(lambda: key in health(platform)["deployments"], "the deployment runs")
+    t0 = now_ns() + NS_PER_S
+    a, b, c = (part(t0 + i * STEP, i + 1, LEVELS["good"]) for i in range(3))
+    before = part(t0 - 60 * NS_PER_S, 9, LEVELS["dented"])  # taken before the deployment
+    await publish(platform, [c, a])  # out of time order
+    await until(lambda: health(platform)["deployments"][key]["windows"] >= 2, "two")
+    await publish(platform, [b, a, before])  # b late, a again
+    await until(lambda: health(platform)["deployments"][key]["windows"] >= 3, "three")
+
+    async def three() -> bool:
+        return len((await stored(store, "carton.state"))[0]) >= 3
+
+    await until(three, "three stored")
+    await asyncio.sleep(0.2)
+    ts, _ = await stored(store, "carton.state")
+    assert ts == [a.ts_ns, b.ts_ns, c.ts_ns]  # each once, the late one too
+    images = health(platform)["deployments"][key]["images"]
+    assert images["good"] == 3 and images["skipped"] == 1

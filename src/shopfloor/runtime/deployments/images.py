@@ -25,14 +25,23 @@ gets a NaN state and an ``unclassified`` event, and its bytes go to the dead let
 is counted in :meth:`ImageScorer.health`, never retried forever and never in the way of
 the next image.
 
-Images taken at or before :attr:`ImageScorer.last_t0_ns` are never scored again: a swap
-hands the new scorer the old one's last image, a restart the last stored one.
+Each image is classified once. An image taken at or before the scorer's *floor* (where it
+resumed: the last stored image after a restart, the deployment's time for a new one) is
+not classified: it was already, or it was taken before the deployment; it is counted as
+``skipped`` in :meth:`ImageScorer.health`. After the floor, the times of the last
+:data:`REMEMBERED` images classified are remembered: a redelivered image is not
+classified again, and one that arrives out of time order (a camera's clock, a file
+copied in late) is classified all the same. A swap hands the new scorer the old one's
+floor and memory, so no image is classified twice or skipped. (After a crash, an image
+that arrived out of order and was stored but not classified lies before the new floor:
+it is not caught up.)
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +70,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "IMAGE_TASKS",
+    "REMEMBERED",
     "UNCERTAIN_CODE",
     "ImageScorer",
     "image_deployment_signals",
@@ -70,6 +80,9 @@ __all__ = [
 
 IMAGE_TASKS = ("image_classification", "image_anomaly")
 """The tasks of models that take images (:class:`~shopfloor.ml.base.ImageModel`)."""
+
+REMEMBERED = 10_000
+"""Image times a scorer remembers as classified (beyond, its floor rises)."""
 
 UNCERTAIN_CODE = -1.0
 """The ``<name>.class`` code of an uncertain image."""
@@ -120,7 +133,7 @@ class ImageScorer:
     runnable
         The loaded deployment.
     last_t0_ns
-        Images taken at or before this were scored already (``None``: none were).
+        Its floor: images taken at or before this are not classified (``None``: none yet).
     replaces
         The version this one takes over from (its first image gets a ``deployed`` event).
     """
@@ -137,14 +150,17 @@ class ImageScorer:
         self.deployment = d
         self.model = runnable.model
         self.classes = list(self.model.classes_)
-        self.last_t0_ns = last_t0_ns
+        self.floor_ns = last_t0_ns
+        self._last_ns = last_t0_ns
+        self._done: set[int] = set()
+        self._order: deque[int] = deque()
         self.provenance = Provenance(source_of(d.name, d.mode), d.ref)
         self.refs = {o: SignalRef(d.asset, d.signal_name(o)) for o in (*IMAGE_OUTPUTS, "events")}
         self._announce = replaces
         self.state = "normal"
         self.windows = 0
         self.state_changes = 0
-        self.outcomes = {"good": 0, "defective": 0, "uncertain": 0, "failed": 0}
+        self.outcomes = {"good": 0, "defective": 0, "uncertain": 0, "failed": 0, "skipped": 0}
         self.last_error: str | None = None
         self.last_latency_ms: float | None = None
 
@@ -153,18 +169,54 @@ class ImageScorer:
         """``(name, asset)`` of the deployment."""
         return self.deployment.key
 
+    @property
+    def last_t0_ns(self) -> int | None:
+        """The newest image classified (or the floor, before any)."""
+        return self._last_ns
+
+    @last_t0_ns.setter
+    def last_t0_ns(self, value: int | None) -> None:
+        """Resume after ``value``: it becomes the floor (see the module docstring)."""
+        self._last_ns = self.floor_ns = value
+
+    def take_over(self, other: ImageScorer) -> None:
+        """Continue where ``other`` (the version this one replaces) left off."""
+        self.floor_ns, self._last_ns = other.floor_ns, other._last_ns
+        self._done, self._order = set(other._done), deque(other._order)
+
+    def _remember(self, ts_ns: int) -> None:
+        self._done.add(ts_ns)
+        self._order.append(ts_ns)
+        if len(self._order) > REMEMBERED:
+            forgotten = self._order.popleft()
+            self._done.discard(forgotten)
+            self.floor_ns = forgotten if self.floor_ns is None else max(self.floor_ns, forgotten)
+        if self._last_ns is None or ts_ns > self._last_ns:
+            self._last_ns = ts_ns
+
+    def _todo(self, images: Sequence[ImageRecord]) -> list[ImageRecord]:
+        """The images to classify: each once, after the floor, in time order."""
+        todo: dict[int, ImageRecord] = {}
+        for image in images:
+            t = image.ts_ns
+            if t in self._done or t in todo:
+                continue  # classified already (a redelivery), or twice in this batch
+            if self.floor_ns is not None and t <= self.floor_ns:
+                self.outcomes["skipped"] += 1
+                continue
+            todo[t] = image
+        return [todo[t] for t in sorted(todo)]
+
     def score(self, images: Sequence[ImageRecord]) -> tuple[list[Record], list[DeadLetter]]:
-        """The records of the images not scored yet, and the dead letters of those that failed.
+        """The records of the images not classified yet; the dead letters of those that failed.
 
         Images are taken in time order; one that fails is recorded as such and the rest
-        are scored.
+        are classified.
         """
-        todo = sorted(
-            (i for i in images if self.last_t0_ns is None or i.ts_ns > self.last_t0_ns),
-            key=lambda i: i.ts_ns,
-        )
+        todo = self._todo(images)
+        letters: list[DeadLetter] = []
         if not todo:
-            return [], []
+            return [], letters
         n = len(todo)
         ts = np.array([i.ts_ns for i in todo], dtype=np.int64)
         codes = np.full(n, np.nan)
@@ -172,8 +224,8 @@ class ImageScorer:
         latency = np.full(n, np.nan)
         states = np.full(n, np.nan)
         events: list[Record] = self._announced(int(ts[0]))
-        letters: list[DeadLetter] = []
         for k, image in enumerate(todo):
+            self._remember(image.ts_ns)
             name = image.attributes.get("source_file") or f"{image.signal.path}@{image.ts_ns}"
             started = time.perf_counter()
             try:
@@ -191,7 +243,6 @@ class ImageScorer:
             states[k] = _STATE[outcome]
             self.outcomes[outcome] += 1
             events.append(self._classified(image, name, label, p, outcome))
-        self.last_t0_ns = int(ts[-1])
         self.windows += n
         self.last_latency_ms = float(latency[-1])
         self.state = self._state_name(float(states[-1]))

@@ -530,6 +530,8 @@ class DeploymentService:
                 scorer = _scorer_of(
                     runnable, last_t0_ns=current.last_t0_ns, replaces=current.deployment.ref
                 )
+                if isinstance(scorer, ImageScorer) and isinstance(current, ImageScorer):
+                    scorer.take_over(current)
                 del old.scorers[d.key]
                 if old is group:
                     group.scorers[d.key] = scorer
