@@ -289,10 +289,11 @@ class RejectConfig(BaseModel):
     ``part_id`` attribute; a number when it is all digits) is written to ``address`` of
     ``connector``, which must be in the project's ``writeback`` allow-list (a queued
     request register, see :mod:`shopfloor.runtime.writeback.config`). An ``uncertain``
-    part goes to manual review (counted, and an event ``review``) unless ``uncertain:
-    reject``. A part whose image is older than ``max_age_s`` when it is classified (a
-    backlog after a restart) has left the gate: it is counted as ``too_late``, not
-    written. A shadow deployment never rejects.
+    part goes to manual review (counted as ``review``; its ``classified`` event says so)
+    unless ``uncertain: reject``. A part whose image is older than ``max_age_s`` when it
+    is classified (a backlog after a restart) has left the gate: it is counted as
+    ``too_late`` and a ``reject_failed`` event names it; nothing is written. A shadow
+    deployment never rejects.
 
     Example::
 
