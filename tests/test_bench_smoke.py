@@ -31,3 +31,17 @@ def test_mqtt_bench_reports_its_ratio() -> None:
     (measurement,) = section.measurements
     assert measurement.ratio is not None and measurement.ratio > 0
     assert measurement.meets_goal in (True, False)
+
+
+@pytest.mark.slow
+def test_images_bench_reports_every_figure() -> None:
+    from bench.bench_images import run as run_images
+
+    section = run_images(n_score=12, n_train=36)
+    names = [m.name for m in section.measurements]
+    assert any(n.startswith("images/s, ") and "200×200" in n for n in names)
+    assert any(n.startswith("latency p99 per image") for n in names)
+    assert any(n.startswith("training time, classical") for n in names)
+    for m in section.measurements:
+        assert math.isfinite(m.ours) and m.ours > 0, m.name
+        assert m.meets_goal in (True, False, None)

@@ -14,7 +14,6 @@ labelled history and writes the same kind of report.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from dataclasses import replace
@@ -44,7 +43,12 @@ from shopfloor.node.deployments import project_registry
 from shopfloor.node.pipelines import project_pipeline
 from shopfloor.pipelines import Pipeline
 from shopfloor.services.listing import Listing
-from shopfloor.services.options import EvaluateOptions, ScoreOptions, TrainOptions
+from shopfloor.services.options import (
+    EvaluateOptions,
+    ScoreOptions,
+    TrainOptions,
+    json_object,
+)
 from shopfloor.services.query import parse_time_range
 from shopfloor.services.store import project_store
 from shopfloor.store import Store
@@ -73,6 +77,7 @@ __all__ = [
 ]
 
 DEFAULT_MODEL_TYPE = "robust_zscore"
+DEFAULT_SPLIT = "0.7,0.15,0.15"
 LABEL_SOURCES = ("store", "none")
 
 Progress = Callable[[int, int], None]
@@ -101,15 +106,7 @@ def _model_config(project: Project, name: str) -> ModelConfig | None:
 
 
 def _params(text: str | None, default: dict[str, Any]) -> dict[str, Any]:
-    if text is None:
-        return dict(default)
-    try:
-        params = json.loads(text)
-    except ValueError as err:
-        raise ConfigError(f"--params {text!r} is not JSON: {err}") from err
-    if not isinstance(params, dict):
-        raise ConfigError(f"--params {text!r}: give a JSON object, e.g. '{{\"k\": 3}}'")
-    return params
+    return dict(default) if text is None else json_object(text)
 
 
 def _split(dataset: Dataset, spec: str) -> Split:
@@ -180,6 +177,10 @@ async def train_model(
     ModelError
         When the model type is unknown or the data cannot train it.
     """
+    if o.images is not None:
+        from shopfloor.services.image_models import train_image_model
+
+        return await train_image_model(o, project, who=who, progress=progress)
     config = _model_config(project, o.name)
     pipeline_name = o.pipeline or (config.pipeline if config else None)
     if pipeline_name is None:
@@ -211,7 +212,7 @@ async def train_model(
         dataset = await build_dataset(
             source, pipeline, ranges, annotations=labels, progress=progress
         )
-    split = _split(dataset, o.split)
+    split = _split(dataset, o.split or DEFAULT_SPLIT)
     train = split.part(dataset, "train")
     calibration = split.part(dataset, "calibration")
     test = split.part(dataset, "test")
@@ -390,6 +391,10 @@ def _train_classifier(
 
 def trained_lines(card: dict[str, Any]) -> list[str]:
     """What :func:`train_model` did, in words."""
+    if str(card["task"]).startswith("image_"):
+        from shopfloor.services.image_models import image_trained_lines
+
+        return image_trained_lines(card)
     dataset, metrics, cal = card["dataset"], card["metrics"], card["calibration"]
     lines = [
         f"registered {card['name']}@{card['version']} ({card['model_type']}) on "
@@ -531,6 +536,10 @@ async def score_model(
 ) -> list[dict[str, Any]]:
     """Score ``o``'s range with model ``o.model``: one dict per window.
 
+    With ``o.images``, an image model classifies every image of the folder instead
+    (:func:`shopfloor.services.image_models.score_images`: ``{"file", "class",
+    "confidence"}``).
+
     Anomaly models give ``{"timestamp", "end", "score", "health_index", "state"}``
     (``score`` and ``health_index`` ``None`` when unknown); classifiers give ``{"timestamp",
     "end", "class", "probabilities"}``.
@@ -540,6 +549,12 @@ async def score_model(
     ModelError
         When there is no such model, its artifact was changed, or its pipeline changed.
     """
+    if o.images is not None:
+        import asyncio
+
+        from shopfloor.services.image_models import score_images
+
+        return await asyncio.to_thread(score_images, o, project)
     span = _span(o.from_, o.to, ("--from", "--to"))
     model, version, pipeline = _loaded(project, o.model)
     async with project_store(project) as store:
@@ -754,8 +769,9 @@ def exported_lines(result: dict[str, Any]) -> list[str]:
 def scores_listing(rows: list[dict[str, Any]], model: str) -> Listing:
     """:func:`score_model`'s windows as a table."""
     columns = tuple(rows[0]) if rows else ("timestamp",)
+    what = "images" if "file" in columns else "windows"
     return Listing(
-        f"{len(rows)} windows scored by {model}", columns, [tuple(r.values()) for r in rows]
+        f"{len(rows)} {what} scored by {model}", columns, [tuple(r.values()) for r in rows]
     )
 
 
