@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from shopfloor.config.template import EXAMPLE_PROJECT
 from shopfloor.model import NS_PER_S, Alert, SignalRef, format_ns
 from shopfloor.node import Platform
-from shopfloor.services.demo.common import Check, DemoReporter, UseCaseOutcome, add_items
+from shopfloor.services.demo.common import Check, DemoReporter, UseCaseOutcome
 from shopfloor.services.deployments import deploy
 from shopfloor.services.models import train_model, trained_lines
 from shopfloor.services.options import DemoOptions, TrainOptions
@@ -271,7 +271,10 @@ async def run_cnc(
     card = await train_model(training, project, who="demo", store=store)
     reporter.step(
         "\n   ".join(
-            ["3. trained on the baseline's cutting windows (shopfloor train):", *trained_lines(card)]
+            [
+                "3. trained on the baseline's cutting windows (shopfloor train):",
+                *trained_lines(card),
+            ]
         )
     )
     changes = await deploy(
@@ -308,7 +311,9 @@ async def run_cnc(
     index = await store.read_scalars(
         SignalRef(ASSET, f"{MODEL}.health_index"), start_ns, end_ns + NS_PER_S
     )
-    scores = await store.read_scalars(SignalRef(ASSET, f"{MODEL}.score"), start_ns, end_ns + NS_PER_S)
+    scores = await store.read_scalars(
+        SignalRef(ASSET, f"{MODEL}.score"), start_ns, end_ns + NS_PER_S
+    )
     alerts = await store.list_alerts(rule=RULE)
     letters = await store.count_dead_letters(source="cnc")
     onset = sim.model.onset_ns

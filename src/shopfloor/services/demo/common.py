@@ -117,8 +117,9 @@ async def until(
     """Poll ``ready`` until it is true (``True``) or ``timeout_s`` passed (``False``)."""
     try:
         async with asyncio.timeout(timeout_s):
-            while not await ready():
+            while True:  # what is polled tells no one when it changes
+                if await ready():
+                    return True
                 await asyncio.sleep(every_s)
     except TimeoutError:
         return False
-    return True
