@@ -1,4 +1,4 @@
-"""Rules on values: threshold, rate of change and stale; batching never changes firings."""
+"""Rules on values: threshold, rate of change, stale, defect rate; batching never matters."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import itertools
 import math
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from shopfloor.model.condition import Transition
 from shopfloor.runtime.alerts.rules import Firing, RuleState
@@ -68,6 +70,50 @@ def test_stale_counts_from_start_then_from_arrivals() -> None:
     assert rs.tick(12 * S) == [] and rs.tick(14 * S)[0].transition is Transition.RAISED
 
 
+def test_defect_rate_over_the_last_parts() -> None:
+    rs = state(kind="defect_rate", threshold=0.25, window_n=4, hysteresis=0.05)
+    nan = float("nan")
+    # good, defect, uncertain (not counted), unknown (not counted), good, defect
+    assert rs.feed([1, 2, 3, 4, 5], [0.0, 2.0, 1.0, nan, 0.0], 0) == []  # 3 known < window
+    (raised,) = rs.feed([6], [2.0], 0)  # 2 of 4 defective
+    assert raised.transition is Transition.RAISED and raised.value == 0.5
+    assert rs.feed([7, 8, 9], [0.0, 0.0, 0.0], 0) == []  # 2, 1, 1 of 4: not below 20 %
+    (cleared,) = rs.feed([10], [0.0], 0)  # 0 of 4
+    assert cleared.transition is Transition.CLEARED and cleared.t_ns == 10
+
+
+def test_defect_rate_over_time() -> None:
+    rs = state(kind="defect_rate", threshold=0.5, window_s=2, min_values=2)
+    assert rs.feed([0], [2.0], 0) == []  # one part: too few to judge
+    assert rs.feed([S], [2.0], 0)[0].transition is Transition.RAISED
+    # the two defects leave the window: only good parts in the last 2 s
+    assert rs.feed([4 * S, 5 * S], [0.0, 0.0], 0)[0].transition is Transition.CLEARED
+
+
+@pytest.mark.parametrize(
+    ("params", "says"),
+    [
+        ({"kind": "defect_rate", "threshold": 0.1}, "exactly one of 'window_n' or 'window_s'"),
+        ({"kind": "defect_rate", "threshold": 10, "window_n": 5}, "share of items from 0 to 1"),
+        ({"kind": "defect_rate", "window_n": 5}, "needs 'threshold'"),
+        ({"kind": "defect_rate", "threshold": 0.1, "window_n": 5, "min_values": 9}, "more than"),
+        ({"threshold": 1, "window_n": 5}, "'window_n' is for defect_rate rules"),
+    ],
+)
+def test_defect_rate_rules_are_checked(params: dict[str, Any], says: str) -> None:
+    with pytest.raises(ValidationError, match=says):
+        AlertRuleConfig.model_validate({"name": "r", "signal": SIGNAL, **params})
+
+
+def test_defect_rate_on_a_deployment_reads_its_state() -> None:
+    rule = AlertRuleConfig.model_validate(
+        {"name": "r", "deployment": "qc", "kind": "defect_rate", "threshold": 0.1, "window_n": 9}
+    )
+    assert rule.output == "state" and rule.least_values == 9
+    with pytest.raises(ValidationError, match="counts the deployment's state"):
+        AlertRuleConfig.model_validate({**rule.model_dump(), "output": "confidence"})
+
+
 values = st.lists(st.one_of(st.floats(-50, 50), st.just(float("nan"))), min_size=1, max_size=80)
 
 
@@ -79,6 +125,8 @@ values = st.lists(st.one_of(st.floats(-50, 50), st.just(float("nan"))), min_size
             {"threshold": 10, "hysteresis": 3, "for_s": 2},
             {"condition": "below", "threshold": -5, "for_s": 0, "clear_for_s": 3},
             {"kind": "rate_of_change", "threshold": 8, "window_s": 3, "hysteresis": 2},
+            {"kind": "defect_rate", "threshold": 0.3, "window_n": 5, "for_s": 1},
+            {"kind": "defect_rate", "threshold": 0.5, "window_s": 4, "hysteresis": 0.1},
         ]
     ),
 )

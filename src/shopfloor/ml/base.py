@@ -13,8 +13,22 @@ Two tasks:
 - :class:`Classifier` learns labelled classes (``fit(X, y)``) and gives class
   probabilities (``predict_proba``).
 
-Inputs are float64 matrices of windows × features, with the feature names beside them
-(``feature_names``); a model fitted on some names refuses a matrix with other names.
+Two more for images (:class:`ImageModel`), fed float32 ``(n, height, width, channels)``
+arrays made by :func:`shopfloor.features.images.preprocess_batch` under the model's own
+``preprocess`` parameter:
+
+- :class:`ImageClassifier` learns labelled images (``fit(images, y)``);
+- :class:`ImageAnomalyModel` learns good parts only (``fit(images)``) and scores
+  departures from them, with a threshold calibrated on held-back good images.
+
+Both give ``predict_proba`` over :attr:`ImageModel.classes_` (an anomaly model's classes
+are ``defect`` and ``good``), so one helper (:func:`shopfloor.ml.images.classify_images`)
+turns either into a class and a confidence, or ``uncertain`` below the model's
+``min_confidence``.
+
+Inputs of the first two are float64 matrices of windows × features, with the feature
+names beside them (``feature_names``); a model fitted on some names refuses a matrix
+with other names.
 
 A fitted model becomes an :class:`Artifact` (:meth:`Model.to_artifact`): its type, its
 parameters, JSON metadata and a payload that is either ONNX (where the model exports) or
@@ -45,13 +59,20 @@ import numpy as np
 import numpy.typing as npt
 
 from shopfloor.errors import ModelError, NotFittedError
+from shopfloor.features.images import ImageBatch, ImagePreprocess
 
 __all__ = [
+    "DEFECT",
+    "GOOD",
     "MODEL_TYPES",
+    "UNCERTAIN",
     "AnomalyModel",
     "Artifact",
     "Classifier",
     "FloatMatrix",
+    "ImageAnomalyModel",
+    "ImageClassifier",
+    "ImageModel",
     "Model",
     "build_model",
     "load_model",
@@ -60,7 +81,7 @@ __all__ = [
 ]
 
 FloatMatrix = npt.NDArray[np.float64]
-Task = Literal["anomaly", "classification"]
+Task = Literal["anomaly", "classification", "image_classification", "image_anomaly"]
 PayloadFormat = Literal["onnx", "npz"]
 
 ARTIFACT_VERSION = 1
@@ -291,6 +312,192 @@ class Classifier(Model):
         """The most probable class of each row."""
         proba = self.predict_proba(x, feature_names=feature_names)
         return [self.classes_[i] for i in np.argmax(proba, axis=1)]
+
+
+UNCERTAIN = "uncertain"
+"""The outcome of an image whose best class is less confident than ``min_confidence``."""
+GOOD = "good"
+"""The class of a good part (an :class:`ImageAnomalyModel`'s inlier)."""
+DEFECT = "defect"
+"""The class of a part an :class:`ImageAnomalyModel` scores above its threshold."""
+
+
+class ImageModel(Model):
+    """What image model types share: preprocessing stored with the model, classes, confidence.
+
+    Every image type takes two keywords beside its own (so both are stored with it, in
+    its artifact's parameters):
+
+    ``preprocess``
+        An :class:`~shopfloor.features.images.ImagePreprocess` as plain JSON (size,
+        grayscale, region of interest, normalization): what scoring does to encoded images
+        before they reach the model. ``fit`` refuses images of another shape.
+    ``min_confidence``
+        Below this probability of its best class, an image's outcome is :data:`UNCERTAIN`
+        (manual review) instead of a forced class.
+
+    A subclass calls ``self._init_image(preprocess, min_confidence)`` in ``__init__``;
+    in ``fit``, ``self._fit_images(images)`` first (the checked batch) and
+    ``self._fitted_on(batch)`` last, once everything is learned (a failed ``fit`` leaves
+    the model unfitted); and ``self._check_images(images)`` first when scoring.
+    """
+
+    classes_: list[str]
+    input_shape_: tuple[int, int, int]
+    preprocess: dict[str, Any]
+    min_confidence: float
+
+    def _init_image(self, preprocess: Any, min_confidence: float) -> None:
+        try:
+            self.preprocess = ImagePreprocess.from_params(preprocess).as_params()
+        except ValueError as err:
+            raise ModelError(f"{self.model_type}: {err}") from None
+        if not isinstance(min_confidence, int | float) or not 0.0 <= min_confidence <= 1.0:
+            raise ModelError(
+                f"{self.model_type}: min_confidence must be a probability in [0, 1], "
+                f"got {min_confidence!r}"
+            )
+        self.min_confidence = float(min_confidence)
+
+    @property
+    def preprocess_spec(self) -> ImagePreprocess:
+        """The :class:`~shopfloor.features.images.ImagePreprocess` of ``preprocess``."""
+        return ImagePreprocess.from_params(self.preprocess)
+
+    @property
+    def fitted(self) -> bool:
+        """Whether ``fit`` has run."""
+        return hasattr(self, "input_shape_")
+
+    def _images(self, images: Any) -> ImageBatch:
+        batch = np.asarray(images, dtype=np.float32)
+        if batch.ndim != 4:
+            raise ModelError(
+                f"{self.model_type}: expected images shaped (n, height, width, channels), "
+                f"got {batch.ndim}-D {batch.shape}"
+            )
+        return batch
+
+    def _fit_images(self, images: Any) -> ImageBatch:
+        """Images to fit on, checked against the preprocessing (``ModelError`` if not)."""
+        batch = self._images(images)
+        expected = tuple(self.preprocess_spec.shape)
+        if batch.shape[1:] != expected:
+            raise ModelError(
+                f"{self.model_type}: images are {batch.shape[1:]} (height, width, channels) "
+                f"but its preprocessing makes {expected}"
+            )
+        if batch.shape[0] == 0:
+            raise ModelError(f"{self.model_type}: no images to fit")
+        if not np.isfinite(batch).all():
+            raise ModelError(f"{self.model_type}: images hold NaN or infinite values")
+        return batch
+
+    def _fitted_on(self, images: ImageBatch) -> None:
+        """Mark the model fitted on images of this shape (last in ``fit``)."""
+        self.input_shape_ = (int(images.shape[1]), int(images.shape[2]), int(images.shape[3]))
+
+    def _check_images(self, images: Any) -> ImageBatch:
+        self.check_fitted()
+        batch = self._images(images)
+        if batch.shape[1:] != self.input_shape_:
+            raise ModelError(
+                f"{self.model_type} was fitted on images {self.input_shape_} "
+                f"(height, width, channels), got {batch.shape[1:]}"
+            )
+        return batch
+
+    @abstractmethod
+    def predict_proba(self, images: ImageBatch) -> npt.NDArray[np.float64]:
+        """Images × :attr:`classes_` probabilities (float64), each row summing to 1."""
+
+    def predict(self, images: ImageBatch) -> list[str]:
+        """The most probable class of each image (never :data:`UNCERTAIN`)."""
+        proba = self.predict_proba(images)
+        return [self.classes_[i] for i in np.argmax(proba, axis=1)]
+
+
+class ImageClassifier(ImageModel):
+    """Learns labelled images; gives class probabilities (calibrated where the type can)."""
+
+    task: ClassVar[Task] = "image_classification"
+
+    @abstractmethod
+    def fit(self, images: ImageBatch, y: Sequence[str]) -> Self:
+        """Learn from preprocessed images ``(n, h, w, c)`` with one class name each."""
+
+    def _check_labels(self, images: ImageBatch, y: Sequence[str]) -> list[str]:
+        """The labels as text, one per image, at least two classes (else ``ModelError``)."""
+        labels = [str(label) for label in y]
+        if len(labels) != images.shape[0]:
+            raise ModelError(
+                f"{self.model_type}: {len(labels)} labels for {images.shape[0]} images"
+            )
+        classes = sorted(set(labels))
+        if len(classes) < 2:
+            raise ModelError(f"{self.model_type}: needs at least 2 classes, got {classes}")
+        if UNCERTAIN in classes:
+            raise ModelError(f"{self.model_type}: {UNCERTAIN!r} is an outcome, not a class")
+        return labels
+
+
+class ImageAnomalyModel(ImageModel):
+    """Learns good parts only; scores departures from them (higher is more anomalous).
+
+    ``fit`` learns from good images and sets a first ``threshold_``;
+    :meth:`calibrate` sets it again from held-back good images (a quantile of their
+    scores), which is what training on a user's folder does. A score above the threshold
+    is a :data:`DEFECT`. ``predict_proba`` gives ``[P(defect), P(good)]``, a logistic of
+    the score's distance to the threshold in units of the good scores' spread
+    (``scale_``), so :data:`UNCERTAIN` applies near the threshold.
+    """
+
+    task: ClassVar[Task] = "image_anomaly"
+    threshold_: float
+    scale_: float
+
+    @property
+    def classes_(self) -> list[str]:  # type: ignore[override]
+        """``["defect", "good"]``."""
+        return [DEFECT, GOOD]
+
+    @abstractmethod
+    def fit(self, images: ImageBatch) -> Self:
+        """Learn from preprocessed good images ``(n, h, w, c)``; sets a first threshold."""
+
+    @abstractmethod
+    def score(self, images: ImageBatch) -> npt.NDArray[np.float64]:
+        """One float64 score per image: higher is more anomalous."""
+
+    def calibrate(self, good: ImageBatch, *, quantile: float = 0.99) -> Self:
+        """Set ``threshold_`` to the ``quantile`` of held-back good images' scores.
+
+        ``scale_`` becomes the spread of those scores (their interquartile range, at
+        least 1e-9 of the threshold), which makes ``predict_proba`` comparable across types.
+        """
+        if not 0.5 <= quantile < 1.0:
+            raise ModelError(f"{self.model_type}: quantile must be in [0.5, 1), got {quantile}")
+        scores = self.score(good)
+        scores = scores[np.isfinite(scores)]
+        if scores.size == 0:
+            raise ModelError(f"{self.model_type}: no good images to calibrate the threshold on")
+        self.threshold_, self.scale_ = threshold_from_scores(scores, quantile)
+        return self
+
+    def predict_proba(self, images: ImageBatch) -> npt.NDArray[np.float64]:
+        """``[P(defect), P(good)]`` per image, from the score and the threshold."""
+        score = self.score(images)
+        z = np.clip((score - self.threshold_) / self.scale_, -50.0, 50.0)
+        defect = 1.0 / (1.0 + np.exp(-z))
+        return np.column_stack([defect, 1.0 - defect]).astype(np.float64)
+
+
+def threshold_from_scores(scores: npt.NDArray[np.float64], quantile: float) -> tuple[float, float]:
+    """``(threshold, scale)`` from good parts' scores: their quantile and their spread."""
+    threshold = float(np.quantile(scores, quantile))
+    q75, q25 = np.quantile(scores, [0.75, 0.25])
+    scale = max(float(q75 - q25), abs(threshold) * 1e-9, 1e-12)
+    return threshold, scale
 
 
 MODEL_TYPES: dict[str, type[Model]] = {}

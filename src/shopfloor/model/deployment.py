@@ -44,6 +44,8 @@ from shopfloor.model.timestamps import format_ns
 
 __all__ = [
     "DEPLOYMENT_ACTIONS",
+    "IMAGE_INPUT",
+    "IMAGE_OUTPUTS",
     "MODES",
     "OUTPUTS",
     "SHADOW_SOURCE",
@@ -51,6 +53,7 @@ __all__ = [
     "DeploymentChange",
     "Mode",
     "deploy",
+    "image_input",
     "parse_ref",
     "rollback",
     "source_of",
@@ -62,6 +65,23 @@ MODES: tuple[Mode, ...] = ("shadow", "active")
 
 OUTPUTS = ("score", "health_index", "state")
 """The scalar signals a deployment writes on its asset, ``<name>.<output>``."""
+
+IMAGE_OUTPUTS = ("class", "confidence", "latency_ms", "state")
+"""The scalar signals a deployment of an image classifier writes, one value per image."""
+
+IMAGE_INPUT = "image:"
+"""How :attr:`Deployment.pipeline` names an image signal, ``image:<signal>``: an image
+model takes the asset's images themselves, not a pipeline's features."""
+
+
+def image_input(signal: str) -> str:
+    """The :attr:`Deployment.pipeline` of an image model classifying ``signal``.
+
+    >>> image_input("camera")
+    'image:camera'
+    """
+    return f"{IMAGE_INPUT}{signal}"
+
 
 SHADOW_SOURCE = "shadow:"
 """Provenance prefix of a shadow deployment's records; the alert engine never evaluates them."""
@@ -98,7 +118,8 @@ class Deployment:
     mode
         ``shadow`` or ``active``.
     pipeline
-        The pipeline (by name) whose features the model takes.
+        The pipeline (by name) whose features the model takes; for an image model,
+        ``image:<signal>``, the asset's image signal it classifies (:func:`image_input`).
     running
         ``False`` once stopped.
     previous
@@ -139,6 +160,18 @@ class Deployment:
     def ref(self) -> str:
         """``model@version``."""
         return f"{self.model}@{self.version}"
+
+    @property
+    def image_signal(self) -> str | None:
+        """The image signal an image model classifies (``None``: it takes features)."""
+        if self.pipeline.startswith(IMAGE_INPUT):
+            return self.pipeline.removeprefix(IMAGE_INPUT)
+        return None
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """The scalar signals it writes: :data:`OUTPUTS`, or :data:`IMAGE_OUTPUTS`."""
+        return OUTPUTS if self.image_signal is None else IMAGE_OUTPUTS
 
     @property
     def active(self) -> bool:

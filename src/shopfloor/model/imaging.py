@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +21,14 @@ from shopfloor.errors import ImageRejected, ImageTooLarge, NotAnImage, RecordErr
 from shopfloor.model.records import DeadLetter
 from shopfloor.model.signal import SignalRef
 
-__all__ = ["ACCEPTED_FORMATS", "LETTER_PAYLOAD_BYTES", "ImageInfo", "image_letter", "inspect_image"]
+__all__ = [
+    "ACCEPTED_FORMATS",
+    "LETTER_PAYLOAD_BYTES",
+    "ImageInfo",
+    "image_letter",
+    "inspect_image",
+    "open_image",
+]
 
 LETTER_PAYLOAD_BYTES = 1024 * 1024
 """A refused image up to this size is kept whole in its dead letter; a larger one is not."""
@@ -69,6 +78,21 @@ def inspect_image(data: bytes, *, name: str, max_bytes: int | None = None) -> Im
     ...
     shopfloor.errors.NotAnImage: notes.png: not an image (5 bytes, starting b'hello')
     """
+    with open_image(data, name=name, max_bytes=max_bytes) as image:
+        fmt = (image.format or "").lower()
+        width, height = image.size
+        channels = len(image.getbands())
+    return ImageInfo(fmt, (height, width, channels))
+
+
+@contextmanager
+def open_image(data: bytes, *, name: str, max_bytes: int | None = None) -> Iterator[Image.Image]:
+    """The decoded Pillow image of ``data``, loaded in full and checked (closed on exit).
+
+    The one decoder behind :func:`inspect_image` and image preprocessing
+    (:mod:`shopfloor.features.images`): the same bytes are accepted or refused the same
+    way wherever they are decoded. Raises as :func:`inspect_image`.
+    """
     if max_bytes is not None and len(data) > max_bytes:
         raise ImageTooLarge(
             f"{name}: image of {len(data)} bytes exceeds the limit of {max_bytes} bytes"
@@ -79,7 +103,8 @@ def inspect_image(data: bytes, *, name: str, max_bytes: int | None = None) -> Im
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
+            image = Image.open(io.BytesIO(data))
+            try:
                 fmt = (image.format or "").lower()
                 if fmt not in ACCEPTED_FORMATS:
                     raise NotAnImage(
@@ -87,11 +112,12 @@ def inspect_image(data: bytes, *, name: str, max_bytes: int | None = None) -> Im
                         f"{', '.join(sorted(ACCEPTED_FORMATS))})"
                     )
                 image.load()
-                width, height = image.size
-                channels = len(image.getbands())
-            if fmt == "png":  # the pixels can be whole with the end missing: check it too
-                with Image.open(io.BytesIO(data)) as again:
-                    again.verify()
+                if fmt == "png":  # the pixels can be whole with the end missing: check it too
+                    with Image.open(io.BytesIO(data)) as again:
+                        again.verify()
+            except BaseException:
+                image.close()
+                raise
     except UnidentifiedImageError as err:
         raise NotAnImage(
             f"{name}: not an image ({len(data)} bytes, starting {data[:8]!r})"
@@ -104,7 +130,8 @@ def inspect_image(data: bytes, *, name: str, max_bytes: int | None = None) -> Im
         raise ImageRejected(
             f"{name}: truncated or corrupt {fmt or 'image'} ({len(data)} bytes): {err}"
         ) from err
-    return ImageInfo(fmt, (height, width, channels))
+    with image:
+        yield image
 
 
 def image_letter(

@@ -10,6 +10,7 @@ from shopfloor.config import Project, environment
 from shopfloor.connectors.base import BoundSignal
 from shopfloor.connectors.engine import ConnectorEngine, ConnectorSpec
 from shopfloor.connectors.registry import load_connector_class, manifest_for
+from shopfloor.model import SignalKind
 from shopfloor.node.alerts import alert_service
 from shopfloor.node.deployments import deployment_service
 from shopfloor.node.pipelines import pipeline_service
@@ -60,15 +61,16 @@ def project_services(project: Project, *, pipelines: bool = True) -> list[Callab
     The alert engine, pipelines and the deployment runtime start before connectors, so
     their subscriptions see the first records; the deployment runtime after the alert
     engine, which it tells what runs. The runtime runs whenever the project has pipelines
-    (a deployment may be made while the platform runs), also with ``pipelines=False``,
-    which leaves out only the pipelines' own live services.
+    or image signals (a deployment may be made while the platform runs), also with
+    ``pipelines=False``, which leaves out only the pipelines' own live services.
     """
     services: list[Callable[[Any], Any]] = []
     if project.config.alert_rules:
         services.append(functools.partial(alert_service, project))
     for config in project.config.pipelines if pipelines else []:
         services.append(functools.partial(pipeline_service, project, config.name))
-    if project.config.pipelines:
+    images = any(s.kind == SignalKind.IMAGE for _, s in project.config.iter_signals())
+    if project.config.pipelines or images or project.config.deployments:
         services.append(functools.partial(deployment_service, project))
     if any(c.enabled for c in project.config.connectors):
         services.append(_engine(project))

@@ -133,12 +133,19 @@ class WritebackConfig(BaseModel):
 class AlertRuleConfig(BaseModel):
     """When a signal (or a deployment's score) becomes an alert.
 
-    Three kinds:
+    Four kinds:
 
     - ``threshold``: the value is beyond ``threshold`` (``condition`` above or below);
     - ``rate_of_change``: ``|Δvalue / Δt|`` per second over the last ``window_s`` is above
       ``threshold``;
-    - ``stale``: no value has arrived for ``stale_s``.
+    - ``stale``: no value has arrived for ``stale_s``;
+    - ``defect_rate``: the share of defective items among the last ``window_n`` items (or
+      those of the last ``window_s``) is above ``threshold`` (0..1). It reads a state
+      signal (a deployment's ``state``, which a deployment ``output`` defaults to for this
+      kind): 2 (alarm: an image classified defective) counts as defective, 0 as good; 1
+      (uncertain, sent to manual review) and unknown values are left out of the count.
+      Nothing is said before ``min_values`` items are in the window (default: all of
+      ``window_n``, else 1).
 
     The alert raises once the condition has held for ``for_s`` seconds and, with
     ``auto_resolve``, resolves once it has been back past ``threshold ∓ hysteresis`` for
@@ -149,16 +156,17 @@ class AlertRuleConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: Annotated[str, AfterValidator(_name)]
-    kind: Literal["threshold", "rate_of_change", "stale"] = "threshold"
+    kind: Literal["threshold", "rate_of_change", "stale", "defect_rate"] = "threshold"
     signal: str | None = Field(default=None, description="asset/signal path of a scalar signal.")
     deployment: str | None = Field(
         default=None,
         description="Alert on this deployment's output, on every asset it runs on in active mode.",
     )
-    output: Literal["score", "health_index", "state"] = Field(
+    output: Literal["score", "health_index", "state", "confidence", "latency_ms"] = Field(
         default="score",
         description=(
-            "With 'deployment': which of its signals (state: 0 normal, 1 warning, 2 alarm)."
+            "With 'deployment': which of its signals (state: 0 normal, 1 warning, 2 alarm; "
+            "confidence and latency_ms: an image classifier's). defect_rate: state."
         ),
     )
     condition: Literal["above", "below"] = "above"
@@ -167,7 +175,17 @@ class AlertRuleConfig(BaseModel):
     )
     hysteresis: float = Field(default=0.0, ge=0)
     window_s: float | None = Field(
-        default=None, gt=0, description="rate_of_change: the span the rate is taken over."
+        default=None,
+        gt=0,
+        description="rate_of_change, defect_rate: the span the rate is taken over.",
+    )
+    window_n: int | None = Field(
+        default=None, ge=1, description="defect_rate: the last this many items (parts)."
+    )
+    min_values: int | None = Field(
+        default=None,
+        ge=1,
+        description="defect_rate: items needed before judging (default: window_n, else 1).",
     )
     stale_s: float | None = Field(
         default=None, gt=0, description="stale: how long without a value raises."
@@ -194,19 +212,67 @@ class AlertRuleConfig(BaseModel):
             return []
         return [value] if isinstance(value, Mapping) else value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _defect_rate_reads_state(cls, data: Any) -> Any:
+        if (
+            isinstance(data, Mapping)
+            and data.get("kind") == "defect_rate"
+            and data.get("deployment") is not None
+            and "output" not in data
+        ):
+            return {**data, "output": "state"}
+        return data
+
     @model_validator(mode="after")
     def _one_source(self) -> Self:
         if (self.signal is None) == (self.deployment is None):
             raise ValueError("give exactly one of 'signal' or 'deployment'")
-        needs = {"threshold": ("threshold",), "rate_of_change": ("threshold", "window_s")}
+        needs = {
+            "threshold": ("threshold",),
+            "rate_of_change": ("threshold", "window_s"),
+            "defect_rate": ("threshold",),
+        }
         for key in needs.get(self.kind, ("stale_s",)):
             if getattr(self, key) is None:
                 raise ValueError(f"a {self.kind} rule needs {key!r}")
+        if self.kind == "defect_rate":
+            self._check_defect_rate()
+        else:
+            for key in ("window_n", "min_values"):
+                if getattr(self, key) is not None:
+                    raise ValueError(f"{key!r} is for defect_rate rules, not {self.kind}")
         if self.kind == "stale" and self.threshold is not None:
             raise ValueError("a stale rule has no 'threshold' (it watches for missing values)")
         if self.kind == "rate_of_change" and self.threshold is not None and self.threshold < 0:
             raise ValueError(f"a rate_of_change threshold is a magnitude, got {self.threshold:g}")
         return self
+
+    def _check_defect_rate(self) -> None:
+        assert self.threshold is not None  # checked before
+        if (self.window_n is None) == (self.window_s is None):
+            raise ValueError("a defect_rate rule needs exactly one of 'window_n' or 'window_s'")
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ValueError(
+                f"a defect_rate threshold is a share of items from 0 to 1, got {self.threshold:g}"
+            )
+        if self.deployment is not None and self.output != "state":
+            raise ValueError(
+                f"a defect_rate rule counts the deployment's state (2: defective), not its "
+                f"{self.output!r}: leave 'output' out or set it to state"
+            )
+        if self.condition != "above":
+            raise ValueError("a defect_rate rule raises above its threshold (condition: above)")
+        n, least = self.window_n, self.min_values
+        if n is not None and least is not None and least > n:
+            raise ValueError(f"min_values ({least}) is more than the window holds (window_n {n})")
+
+    @property
+    def least_values(self) -> int:
+        """defect_rate: how many items the window needs before the rule judges."""
+        if self.min_values is not None:
+            return self.min_values
+        return self.window_n if self.window_n is not None else 1
 
     @property
     def clear_after_s(self) -> float:

@@ -135,9 +135,14 @@ async def stop(
     return _changed(list(pairs))
 
 
+def _score_output(d: Deployment) -> str:
+    """The output a deployment scores on: ``score``, or an image classifier's ``confidence``."""
+    return "score" if d.image_signal is None else "confidence"
+
+
 async def _last_window(store: Store, d: Deployment) -> str | None:
     try:
-        span = await store.time_range(SignalRef(d.asset, d.signal_name("score")))
+        span = await store.time_range(SignalRef(d.asset, d.signal_name(_score_output(d))))
     except UnknownSignal:  # deployed, never run
         return None
     return None if span is None else format_ns(span[1])
@@ -232,8 +237,8 @@ async def compare_deployments(
     second = await _pick(target, asset, b, [d for d in running if d.key != first.key], "shadow")
     end = now_ns() if end_ns is None else end_ns
     start = end - _DAY_NS if start_ns is None else start_ns
-    ta, sa = await read_output(store, first, "score", start, end)
-    tb, sb = await read_output(store, second, "score", start, end)
+    ta, sa = await read_output(store, first, _score_output(first), start, end)
+    tb, sb = await read_output(store, second, _score_output(second), start, end)
     _, ca = await read_output(store, first, "state", start, end)
     _, cb = await read_output(store, second, "state", start, end)
     common, ia, ib = np.intersect1d(ta, tb, assume_unique=True, return_indices=True)

@@ -27,17 +27,30 @@ import numpy as np
 import numpy.typing as npt
 
 from shopfloor.errors import ModelError, NotFittedError
+from shopfloor.features.images import preprocess_batch
 from shopfloor.ml.base import (
     MODEL_TYPES,
+    UNCERTAIN,
     AnomalyModel,
     Artifact,
     Classifier,
+    ImageAnomalyModel,
+    ImageClassifier,
+    ImageModel,
     Model,
     build_model,
     load_model,
 )
+from shopfloor.ml.images import classify_encoded, classify_images
 
-__all__ = ["MODEL_CHECKS", "check_model", "example_data", "model_checks"]
+__all__ = [
+    "IMAGE_CLASSES",
+    "MODEL_CHECKS",
+    "check_model",
+    "example_data",
+    "example_pixels",
+    "model_checks",
+]
 
 FEATURES = ["rms.x", "kurtosis.x", "crest.x"]
 SEED = 3
@@ -65,12 +78,54 @@ def example_data(
     return x, regime, labels
 
 
+IMAGE_CLASSES = ["plain", "spots", "stripes"]
+"""The classes of :func:`example_pixels` (``plain`` are the good parts)."""
+
+
+def example_pixels(
+    n_images: int = 48, *, size: int = 32, seed: int = SEED
+) -> tuple[npt.NDArray[np.uint8], list[str]]:
+    """Deterministic example images: RGB uint8 ``(n, size, size, 3)`` and their class.
+
+    Classes cycle through :data:`IMAGE_CLASSES`: ``plain`` is a noisy grey texture,
+    ``spots`` adds a few bright blobs, ``stripes`` adds dark diagonal stripes; each image
+    has its own brightness, so a model has something to learn but it is not trivial.
+    """
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
+    pixels = np.empty((n_images, size, size, 3), dtype=np.uint8)
+    labels = []
+    for i in range(n_images):
+        label = IMAGE_CLASSES[i % len(IMAGE_CLASSES)]
+        base = 110 + 30 * rng.random() + rng.normal(0, 12, (size, size))
+        if label == "spots":
+            for _ in range(3):
+                cy, cx = rng.uniform(4, size - 4, 2)
+                base += 90 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / 6.0)
+        elif label == "stripes":
+            phase = rng.uniform(0, 2 * np.pi)
+            base -= 45 * (np.sin((xx + yy) * 0.7 + phase) > 0.3)
+        tint = np.array([1.0, 0.97, 0.94])
+        pixels[i] = np.clip(base[:, :, None] * tint, 0, 255).astype(np.uint8)
+        labels.append(label)
+    return pixels, labels
+
+
+def _example_images(
+    model: ImageModel, n_images: int = 48
+) -> tuple[npt.NDArray[np.float32], list[str]]:
+    pixels, labels = example_pixels(n_images)
+    return preprocess_batch(list(pixels), model.preprocess_spec), labels
+
+
 def _build(model_type: str, **overrides: Any) -> Model:
     cls = MODEL_TYPES[model_type]
     return build_model(model_type, {**cls.contract_params, **overrides})
 
 
 def _fit(model: Model, x: npt.NDArray[np.float64], *, regimes: bool = True) -> Model:
+    if isinstance(model, ImageModel):
+        return _fit_images(model)
     _, regime, labels = example_data()
     if isinstance(model, AnomalyModel):
         return model.fit(x, regime=regime if regimes else None, feature_names=FEATURES)
@@ -86,6 +141,9 @@ def _output(
     regimes: bool = True,
     names: list[str] | None = None,
 ) -> Any:
+    if isinstance(model, ImageModel):
+        images, _ = _example_images(model, x.shape[0])
+        return _image_output(model, images)
     _, regime, _ = example_data(x.shape[0])
     names = FEATURES if names is None else names
     if isinstance(model, AnomalyModel):
@@ -93,6 +151,22 @@ def _output(
     if isinstance(model, Classifier):
         return model.predict_proba(x, feature_names=names)
     raise AssertionError(f"{model.model_type}: neither an AnomalyModel nor a Classifier")
+
+
+def _fit_images(model: ImageModel) -> ImageModel:
+    images, labels = _example_images(model)
+    if isinstance(model, ImageClassifier):
+        return model.fit(images, labels)
+    if isinstance(model, ImageAnomalyModel):
+        good = images[[label == "plain" for label in labels]]
+        return model.fit(good)
+    raise AssertionError(f"{model.model_type}: neither an ImageClassifier nor an ImageAnomalyModel")
+
+
+def _image_output(model: ImageModel, images: npt.NDArray[np.float32]) -> Any:
+    if isinstance(model, ImageAnomalyModel):
+        return model.score(images)
+    return model.predict_proba(images)
 
 
 def _fitted(model_type: str, **overrides: Any) -> Model:
@@ -105,7 +179,8 @@ def check_registered(model_type: str) -> None:
     model = _build(model_type)
     assert type(model) is MODEL_TYPES[model_type]
     assert model.model_type == model_type
-    assert model.task in ("anomaly", "classification")
+    assert model.task in ("anomaly", "classification", "image_classification", "image_anomaly")
+    assert isinstance(model, ImageModel) == model.task.startswith("image_")
 
 
 def check_params_are_json(model_type: str) -> None:
@@ -265,7 +340,12 @@ def check_artifact_round_trip(model_type: str) -> None:
     loaded = load_model(Artifact.from_bytes(data))
     assert type(loaded) is type(model)
     assert loaded.get_params() == model.get_params()
-    assert loaded.feature_names_in_ == model.feature_names_in_
+    if isinstance(model, ImageModel):
+        assert isinstance(loaded, ImageModel)
+        assert loaded.input_shape_ == model.input_shape_
+        assert loaded.classes_ == model.classes_
+    else:
+        assert loaded.feature_names_in_ == model.feature_names_in_
     np.testing.assert_array_equal(_output(loaded, test), _output(model, test))
     if isinstance(model, Classifier):
         assert isinstance(loaded, Classifier)
@@ -314,6 +394,123 @@ def check_contributions(model_type: str) -> None:
     assert np.isfinite(c[scored]).all() and (c[scored] >= 0).all()
 
 
+def check_image_fit_predict_shapes(model_type: str) -> None:
+    """An image model: ``fit`` returns it; probabilities are images × classes, rows sum to 1.
+
+    A classifier learns the sorted example classes; an anomaly model's classes are
+    ``defect`` and ``good``, and its scores are float64 ``(n,)``, finite, higher for the
+    example defects than for most good images. Zero images give zero rows.
+    """
+    model = _build(model_type)
+    assert isinstance(model, ImageModel)
+    images, labels = _example_images(model)
+    assert _fit_images(model) is model
+    assert model.input_shape_ == tuple(model.preprocess_spec.shape)
+    proba = model.predict_proba(images[:17])
+    assert proba.dtype == np.float64 and proba.shape == (17, len(model.classes_))
+    assert ((proba >= 0) & (proba <= 1 + 1e-6)).all()
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    assert set(model.predict(images[:17])) <= set(model.classes_)
+    assert model.predict_proba(images[:0]).shape == (0, len(model.classes_))
+    if isinstance(model, ImageClassifier):
+        assert model.classes_ == IMAGE_CLASSES
+    else:
+        assert isinstance(model, ImageAnomalyModel)
+        assert model.classes_ == ["defect", "good"]
+        score = model.score(images)
+        assert score.dtype == np.float64 and score.shape == (len(images),)
+        assert np.isfinite(score).all()
+        good = np.array([label == "plain" for label in labels])
+        assert np.median(score[~good]) > np.median(score[good]), (
+            f"{model_type}: defects do not score above good parts"
+        )
+        assert model.score(images[:0]).shape == (0,)
+
+
+def check_image_input_not_mutated(model_type: str) -> None:
+    """``fit`` and scoring leave the image batch untouched."""
+    model = _build(model_type)
+    assert isinstance(model, ImageModel)
+    images, labels = _example_images(model)
+    before = images.copy()
+    if isinstance(model, ImageClassifier):
+        model.fit(images, labels)
+    else:
+        assert isinstance(model, ImageAnomalyModel)
+        model.fit(images)
+    np.testing.assert_array_equal(images, before)
+    _image_output(model, images)
+    model.predict_proba(images)
+    np.testing.assert_array_equal(images, before)
+
+
+def check_image_shape_refused(model_type: str) -> None:
+    """Images of another shape than the preprocessing makes are refused (ModelError).
+
+    At ``fit`` (the preprocessing says what the model takes) and when scoring.
+    """
+    model = _build(model_type)
+    assert isinstance(model, ImageModel)
+    images, labels = _example_images(model)
+    wrong = images[:, :-2, :, :]
+    refused = 0
+    try:
+        if isinstance(model, ImageClassifier):
+            model.fit(wrong, labels)
+        else:
+            assert isinstance(model, ImageAnomalyModel)
+            model.fit(wrong)
+    except ModelError:
+        refused += 1
+    fitted = _fit_images(model)
+    for bad in (wrong, images[0]):
+        try:
+            fitted.predict_proba(bad)
+        except ModelError:
+            refused += 1
+    assert refused == 3, f"{model_type}: images of the wrong shape were accepted"
+
+
+def check_image_encoded_scoring(model_type: str) -> None:
+    """Encoded images score as their preprocessed pixels do, through the stored preprocessing.
+
+    :func:`~shopfloor.ml.images.classify_encoded` on PNG bytes, with the model loaded
+    from its artifact, gives the outcomes :func:`~shopfloor.ml.images.classify_images`
+    gives on the same images preprocessed by hand; below ``min_confidence`` the outcome
+    is ``uncertain`` with the best class beside it.
+    """
+    import io
+
+    from PIL import Image
+
+    model = _build(model_type)
+    assert isinstance(model, ImageModel)
+    _fit_images(model)
+    pixels, _ = example_pixels(12)
+    encoded = []
+    for image in pixels:
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="PNG")
+        encoded.append(buffer.getvalue())
+    loaded = load_model(Artifact.from_bytes(model.to_artifact().to_bytes()))
+    assert isinstance(loaded, ImageModel)
+    assert loaded.preprocess == model.preprocess
+    by_bytes = classify_encoded(loaded, encoded, names=[f"part-{i}.png" for i in range(12)])
+    by_hand = classify_images(model, preprocess_batch(list(pixels), model.preprocess_spec))
+    assert by_bytes == by_hand
+    for outcome in by_hand:
+        assert 0.0 <= outcome.confidence <= 1.0 + 1e-9
+        assert outcome.best in model.classes_
+        if outcome.confidence >= model.min_confidence:
+            assert outcome.label == outcome.best
+        else:
+            assert outcome.label == UNCERTAIN
+    strict = _build(model_type, min_confidence=1.0)
+    assert isinstance(strict, ImageModel)
+    _fit_images(strict)
+    assert {o.label for o in classify_encoded(strict, encoded) if o.confidence < 1.0} <= {UNCERTAIN}
+
+
 MODEL_CHECKS: list[Callable[[str], None]] = [
     check_registered,
     check_params_are_json,
@@ -328,8 +525,33 @@ MODEL_CHECKS: list[Callable[[str], None]] = [
     check_artifact_round_trip,
     check_payload_format,
     check_contributions,
+    check_image_fit_predict_shapes,
+    check_image_input_not_mutated,
+    check_image_shape_refused,
+    check_image_encoded_scoring,
 ]
 """Every contract check, in the order :func:`check_model` runs them."""
+
+_TABULAR_ONLY = {
+    check_fit_score_shapes,
+    check_input_not_mutated,
+    check_missing_values,
+    check_unknown_regime,
+    check_feature_names,
+    check_contributions,
+}
+"""Checks on matrices of features: image types have their own (``check_image_*``)."""
+_IMAGE_ONLY = {
+    check_image_fit_predict_shapes,
+    check_image_input_not_mutated,
+    check_image_shape_refused,
+    check_image_encoded_scoring,
+}
+
+
+def _applies(check: Callable[[str], None], cls: type[Model]) -> bool:
+    image = issubclass(cls, ImageModel)
+    return check not in (_TABULAR_ONLY if image else _IMAGE_ONLY)
 
 
 def model_checks(model_type: str) -> list[Callable[[str], None]]:
@@ -338,7 +560,11 @@ def model_checks(model_type: str) -> list[Callable[[str], None]]:
     unknown = set(cls.contract_exemptions) - {c.__name__ for c in MODEL_CHECKS}
     if unknown:
         raise ModelError(f"{model_type}: exemptions name unknown checks {sorted(unknown)}")
-    return [check for check in MODEL_CHECKS if check.__name__ not in cls.contract_exemptions]
+    return [
+        check
+        for check in MODEL_CHECKS
+        if check.__name__ not in cls.contract_exemptions and _applies(check, cls)
+    ]
 
 
 def check_model(model_type: str) -> None:

@@ -322,6 +322,15 @@ class AlertEngine:
             return (
                 f"{path} changes by {value}/s over {rule.window_s:g} s (limit {rule.threshold:g}/s)"
             )
+        if rule.kind == "defect_rate":
+            share = "unknown" if firing.value is None else f"{100 * firing.value:.1f} %"
+            over = (
+                f"the last {rule.window_n} items"
+                if rule.window_n is not None
+                else f"the last {rule.window_s:g} s"
+            )
+            limit = 100 * (rule.threshold or 0.0)
+            return f"{share} defective over {over} of {path} (limit {limit:g} %)"
         return f"{path} = {value} ({rule.condition} {rule.threshold:g})"
 
     async def _keep(self, key: Key, alert: Alert, change: AlertChange) -> None:

@@ -11,6 +11,10 @@ how the values are cut into batches never changes what it fires.
   window. A NaN is unknown and starts the window afresh.
 - ``stale``: time since the last value *arrived* (not its timestamp: backfilled history
   is not fresh data), checked by :meth:`RuleState.tick`.
+- ``defect_rate``: the share of defective items (state code 2) among the known ones (0
+  or 2) in the window: the last ``window_n`` of them, or those of the last ``window_s``
+  seconds; nothing is said until ``min_values`` are in it. An uncertain item (code 1) or
+  an unknown value (NaN) is not counted either way.
 
 A value whose timestamp is not after the last one taken (a redelivery) is skipped.
 """
@@ -27,6 +31,10 @@ from shopfloor.model.timestamps import NS_PER_S
 from shopfloor.runtime.config import AlertRuleConfig
 
 __all__ = ["Firing", "RuleState"]
+
+_GOOD, _DEFECTIVE = 0.0, 2.0
+"""The state codes of a good and a defective item (``normal`` and ``alarm`` in
+:data:`shopfloor.runtime.deployments.STATE_CODES`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +64,7 @@ class RuleState:
     last_ns: int | None = None
     last_arrival_ns: int | None = None
     _window: deque[tuple[int, float]] = field(default_factory=deque, init=False)
+    _defects: float = field(default=0.0, init=False)
 
     def __post_init__(self) -> None:
         self.persistence = Persistence(self.rule.for_s, self.rule.clear_after_s)
@@ -104,6 +113,8 @@ class RuleState:
 
     def _measure(self, t: int, v: float) -> float | None:
         """The value the rule compares: the value itself or its rate (None: not yet)."""
+        if self.rule.kind == "defect_rate":
+            return self._defect_rate(t, v)
         if self.rule.kind != "rate_of_change":
             return v
         if not math.isfinite(v):
@@ -119,9 +130,30 @@ class RuleState:
         t0, v0 = self._window[0]
         return abs(v - v0) / ((t - t0) / NS_PER_S)
 
+    def _defect_rate(self, t: int, v: float) -> float | None:
+        """The share of defective items in the window once it holds enough (else None)."""
+        if v not in (_GOOD, _DEFECTIVE):
+            return None  # uncertain or unknown: neither good nor defective
+        rule = self.rule
+        defect = 1.0 if v == _DEFECTIVE else 0.0
+        self._window.append((t, defect))
+        self._defects += defect
+        if rule.window_n is not None:
+            while len(self._window) > rule.window_n:
+                self._defects -= self._window.popleft()[1]
+        else:
+            assert rule.window_s is not None  # the rule's validator requires one of them
+            horizon = t - rule.window_s * NS_PER_S
+            while self._window and self._window[0][0] < horizon:
+                self._defects -= self._window.popleft()[1]
+        if len(self._window) < rule.least_values:
+            return None
+        return max(0.0, self._defects) / len(self._window)
+
     def _level(self, measured: float) -> Level:
         assert self.rule.threshold is not None  # threshold and rate rules require it
-        above = self.rule.kind == "rate_of_change" or self.rule.condition == "above"
+        above = self.rule.kind in ("rate_of_change", "defect_rate")
+        above = above or self.rule.condition == "above"
         hysteresis = self.rule.hysteresis if above else -self.rule.hysteresis
         return threshold_level(
             measured,

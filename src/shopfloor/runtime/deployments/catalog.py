@@ -13,6 +13,12 @@ before anything scores, that the model fits where it should run (refusing with
 4. its features step gives the model's input schema: every feature name the model takes,
    each in the unit it was trained on.
 
+An image classifier takes no pipeline: its input is one of the asset's image signals
+(the encoded images themselves; its preprocessing is stored with the model). The check
+is then that the signal exists on the target asset and is of kind ``image``: the one
+named (``image:<signal>`` in the deployment, or the card's ``input.signal``), else the
+asset's only image signal.
+
 The same checks run when a person deploys (``shopfloor deploy``) and when the runtime
 loads a deployment (at start and at each swap): a model or project changed in between is
 refused at load, and the runtime says so in its health.
@@ -25,13 +31,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from shopfloor.errors import DeploymentRefused, ModelError, PipelineError
-from shopfloor.ml.base import AnomalyModel, Classifier, Model
+from shopfloor.ml.base import AnomalyModel, Classifier, ImageModel, Model
 from shopfloor.ml.registry import ModelRegistry, ModelVersion
-from shopfloor.model import Asset
-from shopfloor.model.deployment import Deployment
+from shopfloor.model import Asset, SignalKind, SignalRef
+from shopfloor.model.deployment import Deployment, image_input
 from shopfloor.pipelines import FeaturesStep, Pipeline, PipelineConfig
+from shopfloor.runtime.deployments.images import is_image_model
 
-__all__ = ["DeploymentCatalog", "Runnable"]
+__all__ = ["DeploymentCatalog", "ImageRunnable", "Runnable"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,6 +54,21 @@ class Runnable:
     def group(self) -> tuple[str, str]:
         """``(asset, spec hash)``: deployments with the same one share their windows."""
         return self.pipeline.asset.path, self.pipeline.spec_hash
+
+
+@dataclass(frozen=True, eq=False)
+class ImageRunnable:
+    """A deployment of an image model (hash checked) with the image signal it classifies."""
+
+    deployment: Deployment
+    model: ImageModel
+    version: ModelVersion
+    signal: SignalRef
+
+    @property
+    def group(self) -> tuple[str, str]:
+        """``(asset, image:<signal>)``: deployments on the same images share their reading."""
+        return self.signal.asset, image_input(self.signal.name)
 
 
 def _spec_diff(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
@@ -85,6 +107,49 @@ class DeploymentCatalog:
                 self.registry.get(name)  # raises, listing the models there are
             return versions[-1]
         return self.registry.get(ref)
+
+    def input_of(self, version: ModelVersion, asset: str, current: str | None = None) -> str:
+        """What ``version`` takes on ``asset``: a pipeline name, or ``image:<signal>``.
+
+        ``current`` is the input a deployment already has (an image signal it keeps). The
+        rest of the checks are :meth:`load`'s.
+        """
+        if is_image_model(version.card):
+            wanted = None
+            if current is not None and current.startswith(image_input("")):
+                wanted = current.removeprefix(image_input(""))
+            return image_input(self.image_signal(version, asset, wanted).name)
+        return str(version.card.pipeline.get("name"))
+
+    def image_signal(self, version: ModelVersion, asset: str, wanted: str | None) -> SignalRef:
+        """The image signal ``version`` classifies on ``asset`` (see the module docstring)."""
+        target = self._assets.get(asset)
+        if target is None:
+            raise DeploymentRefused(
+                f"no asset {asset!r} in the project (assets: {', '.join(self._assets) or 'none'})"
+            )
+        images = [s.name for s in target.signals if s.kind == SignalKind.IMAGE]
+        name = wanted or version.card.input.get("signal")
+        if name is None:
+            if len(images) != 1:
+                raise DeploymentRefused(
+                    f"{version.ref} classifies images, and asset {asset!r} has "
+                    + (
+                        f"several image signals ({', '.join(images)}): name one"
+                        if images
+                        else "no image signal (declare one with kind: image)"
+                    )
+                )
+            name = images[0]
+        signal = next((s for s in target.signals if s.name == name), None)
+        if signal is None or signal.kind != SignalKind.IMAGE:
+            what = "no signal" if signal is None else f"signal {name!r} is {signal.kind}, not"
+            raise DeploymentRefused(
+                f"{version.ref} classifies images and asset {asset!r} has {what} "
+                + (f"{name!r} " if signal is None else "")
+                + f"an image signal (image signals: {', '.join(images) or 'none'})"
+            )
+        return SignalRef(asset, str(name))
 
     def pipeline(self, version: ModelVersion, asset: str) -> Pipeline:
         """The model's pipeline on ``asset``, checked against the card (see module docs)."""
@@ -156,7 +221,7 @@ class DeploymentCatalog:
                 f"{version.ref} on {pipeline.asset.path!r}: units differ ({'; '.join(units)})"
             )
 
-    def load(self, deployment: Deployment) -> Runnable:
+    def load(self, deployment: Deployment) -> Runnable | ImageRunnable:
         """Load the deployment's model (artifact hash checked) and check it fits its asset.
 
         Raises
@@ -169,6 +234,16 @@ class DeploymentCatalog:
             model, version = self.registry.load(deployment.ref)
         except ModelError as err:
             raise DeploymentRefused(f"deployment {deployment.name!r}: {err}") from err
+        if is_image_model(version.card):
+            if not isinstance(model, ImageModel):  # pragma: no cover - the card says so
+                raise DeploymentRefused(f"{deployment.ref} is no image model ({model.task})")
+            signal = self.image_signal(version, deployment.asset, deployment.image_signal)
+            return ImageRunnable(deployment, model, version, signal)
+        if deployment.image_signal is not None:
+            raise DeploymentRefused(
+                f"deployment {deployment.name!r} classifies images, and {deployment.ref} "
+                "takes features: deploy it under another name"
+            )
         if not isinstance(model, AnomalyModel | Classifier):  # pragma: no cover - the two tasks
             raise DeploymentRefused(
                 f"{deployment.ref} is neither an anomaly model nor a classifier"

@@ -22,6 +22,7 @@ from shopfloor.model.deployment import (
     stop,
 )
 from shopfloor.runtime.deployments.catalog import DeploymentCatalog
+from shopfloor.runtime.deployments.images import image_deployment_signals, is_image_model
 from shopfloor.runtime.deployments.scorer import deployment_signals
 from shopfloor.store import Store
 from shopfloor.store.protocol import DeploymentStore
@@ -55,6 +56,10 @@ async def deploy_model(
 ) -> list[Change]:
     """Deploy model version ``ref`` on ``assets`` (default: its pipeline's asset).
 
+    An image model classifies an image signal of each asset (the one it ran on before,
+    the one its card names, or the asset's only one); a model trained on files, not on
+    an asset of the project, needs ``assets``.
+
     Returns each deployment with its change (``None`` where exactly this already ran).
 
     Raises
@@ -69,14 +74,27 @@ async def deploy_model(
         raise DeploymentError(f"mode must be shadow or active, got {mode!r}")
     version = catalog.version(ref)
     model = version.card.name
-    home = str(version.card.pipeline.get("name"))
     targets = list(dict.fromkeys(assets))
     if not targets:
-        targets = [str(version.card.dataset.get("asset", ""))]
+        home_asset = version.card.dataset.get("asset")
+        if not home_asset:
+            raise DeploymentError(
+                f"{version.ref} was not trained on an asset of the project: name the asset(s) "
+                "it runs on (--asset)"
+            )
+        targets = [str(home_asset)]
     deployment_name = name or default_name(model, mode)
     number = version.card.version
+    inputs: dict[str, str] = {}
     for asset in targets:  # every asset checked before anything is written
-        catalog.load(Deployment(deployment_name, asset, model, number, mode, home))
+        current = await _current(store, deployment_name, asset)
+        inputs[asset] = catalog.input_of(
+            version, asset, None if current is None else current.pipeline
+        )
+        catalog.load(Deployment(deployment_name, asset, model, number, mode, inputs[asset]))
+    signals = (image_deployment_signals if is_image_model(version.card) else deployment_signals)(
+        deployment_name
+    )
     at = now_ns() if at_ns is None else at_ns
     out: list[Change] = []
     for asset in targets:
@@ -88,14 +106,14 @@ async def deploy_model(
             model=model,
             version=number,
             mode=mode,
-            pipeline=home,
+            pipeline=inputs[asset],
             who=who,
             at_ns=at,
             reason=reason,
         )
         if change is not None:
             if isinstance(store, Store):  # its outputs can be queried (and ruled on) at once
-                await store.register_signals(asset, deployment_signals(deployment_name))
+                await store.register_signals(asset, signals)
             await store.save_deployment(new, change)
         out.append((new, change))
     return out

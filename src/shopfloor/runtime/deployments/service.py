@@ -59,15 +59,17 @@ from shopfloor.model import (
     NS_PER_S,
     UNS_ROOT,
     DeadLetter,
+    ImageRecord,
     Record,
     SignalRef,
     format_ns,
     now_ns,
     topic_for,
 )
-from shopfloor.model.deployment import Deployment
+from shopfloor.model.deployment import Deployment, image_input
 from shopfloor.pipelines import FeatureFrame, Pipeline, read_history
-from shopfloor.runtime.deployments.catalog import DeploymentCatalog, Runnable
+from shopfloor.runtime.deployments.catalog import DeploymentCatalog, ImageRunnable, Runnable
+from shopfloor.runtime.deployments.images import ImageScorer, image_deployment_signals
 from shopfloor.runtime.deployments.scorer import Scorer, deployment_signals
 from shopfloor.runtime.deployments.states import state_from_code
 from shopfloor.store import Store
@@ -78,6 +80,8 @@ __all__ = ["DeploymentService", "read_output"]
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+_IMAGE_CHUNK = 64
+"""Images read from the store at once while catching up."""
 Key = tuple[str, str]
 OnChange = Callable[[list[Deployment]], Awaitable[None]]
 
@@ -124,17 +128,19 @@ class _OneBlasThread:
                 cls._limits = None
 
 
-class _Group:
-    """The deployments on one asset with one pipeline: one run, its scorers."""
+class _Reader:
+    """What every group does: subscribe, catch up, read batches in order, fail softly, stop."""
 
-    def __init__(self, service: DeploymentService, pipeline: Pipeline) -> None:
+    name: str
+    location: str
+    input_name: str
+
+    def __init__(self, service: DeploymentService, asset: str) -> None:
         self.service = service
-        self.pipeline = pipeline
-        self.name = f"deployments:{pipeline.asset.path}:{pipeline.name}"
-        self.scorers: dict[Key, Scorer] = {}
+        self.asset = asset
+        self.scorers: dict[Key, Any] = {}
         self.lock = asyncio.Lock()
-        self.run = pipeline.start()
-        self.wanted = set(pipeline.signal_refs)
+        self.wanted: set[SignalRef] = set()
         self.subscription: Subscription | None = None
         self.task: asyncio.Task[None] | None = None
         self.caught_up = 0
@@ -144,7 +150,7 @@ class _Group:
     async def start(self) -> None:
         """Subscribe (before reading history, so nothing falls between), then run."""
         self.subscription = await self.service.bus.subscribe(
-            f"{UNS_ROOT}/{self.pipeline.asset.path}/+",
+            f"{UNS_ROOT}/{self.asset}/+",
             name=self.name,
             maxsize=self.service.maxsize,
         )
@@ -170,6 +176,70 @@ class _Group:
             for delivery in batch:
                 delivery.ack()
 
+    async def handle(self, records: Sequence[Record]) -> None:
+        """Score the records (one batch at a time)."""
+        raise NotImplementedError
+
+    async def _catch_up(self) -> None:
+        raise NotImplementedError
+
+    async def _starts(self) -> list[int]:
+        """Where each scorer resumes (set from the store for those that do not know yet)."""
+        async with self.lock:
+            starts = []
+            for scorer in self.scorers.values():
+                if scorer.last_t0_ns is None:
+                    await self.service.resume(scorer)
+                if scorer.last_t0_ns is not None:
+                    starts.append(scorer.last_t0_ns)
+        return starts
+
+    async def _fail(self, err: Exception, what: str) -> None:
+        self.errors += 1
+        self.last_error = f"{type(err).__name__}: {err}"
+        if self.errors in (1, 10, 100, 1000):
+            log.error("deployments.failed group=%s errors=%d error=%s", self.name, self.errors, err)
+        with contextlib.suppress(ShopfloorError):
+            await self.service.store.write_dead_letters(
+                [
+                    DeadLetter(
+                        source=self.name,
+                        location=self.location,
+                        reason=f"scoring {what} on {self.asset!r} failed: {err}",
+                        detail={"category": "deployment_error"},
+                    )
+                ]
+            )
+
+    async def stop(self, timeout_s: float) -> None:
+        """Let the batch in hand finish (up to ``timeout_s``), then stop reading."""
+        if self.task is not None:
+            try:
+                async with asyncio.timeout(timeout_s):
+                    async with self.lock:
+                        self.task.cancel()
+            except TimeoutError:
+                log.warning("deployments.stop_timeout group=%s", self.name)
+            finally:
+                self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.task
+        if self.subscription is not None:
+            with contextlib.suppress(Exception):
+                await self.subscription.close()
+
+
+class _Group(_Reader):
+    """The deployments on one asset with one pipeline: one run, its scorers."""
+
+    def __init__(self, service: DeploymentService, pipeline: Pipeline) -> None:
+        super().__init__(service, pipeline.asset.path)
+        self.pipeline = pipeline
+        self.name = f"deployments:{pipeline.asset.path}:{pipeline.name}"
+        self.location = self.input_name = pipeline.name
+        self.run = pipeline.start()
+        self.wanted = set(pipeline.signal_refs)
+
     def _features(self, records: Sequence[Record]) -> FeatureFrame | None:
         """The features of the windows ``records`` complete (in a scoring thread)."""
         windows = self.run.push(records)
@@ -189,13 +259,7 @@ class _Group:
     async def _catch_up(self) -> None:
         """Score the windows missed since each deployment's last one, from stored history."""
         store = self.service.store
-        async with self.lock:
-            starts = []
-            for scorer in self.scorers.values():
-                if scorer.last_t0_ns is None:
-                    await self.service.resume(scorer)
-                if scorer.last_t0_ns is not None:
-                    starts.append(scorer.last_t0_ns)
+        starts = await self._starts()
         if not starts:
             return
         p = self.pipeline
@@ -218,39 +282,57 @@ class _Group:
                 await self.handle(records)
                 self.caught_up += 1
 
-    async def _fail(self, err: Exception, what: str) -> None:
-        self.errors += 1
-        self.last_error = f"{type(err).__name__}: {err}"
-        if self.errors in (1, 10, 100, 1000):
-            log.error("deployments.failed group=%s errors=%d error=%s", self.name, self.errors, err)
-        with contextlib.suppress(ShopfloorError):
-            await self.service.store.write_dead_letters(
-                [
-                    DeadLetter(
-                        source=self.name,
-                        location=self.pipeline.name,
-                        reason=f"scoring {what} on {self.pipeline.asset.path!r} failed: {err}",
-                        detail={"category": "deployment_error"},
-                    )
-                ]
-            )
 
-    async def stop(self, timeout_s: float) -> None:
-        """Let the batch in hand finish (up to ``timeout_s``), then stop reading."""
-        if self.task is not None:
-            try:
-                async with asyncio.timeout(timeout_s):
-                    async with self.lock:
-                        self.task.cancel()
-            except TimeoutError:
-                log.warning("deployments.stop_timeout group=%s", self.name)
-            finally:
-                self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.task
-        if self.subscription is not None:
-            with contextlib.suppress(Exception):
-                await self.subscription.close()
+class _ImageGroup(_Reader):
+    """The image deployments on one image signal: each image to each scorer, in order."""
+
+    def __init__(self, service: DeploymentService, signal: SignalRef) -> None:
+        super().__init__(service, signal.asset)
+        self.signal = signal
+        self.input_name = image_input(signal.name)
+        self.name = f"deployments:{signal.asset}:{self.input_name}"
+        self.location = signal.path
+        self.wanted = {signal}
+
+    async def handle(self, records: Sequence[Record]) -> None:
+        """Classify the images with every scorer; publish the outputs, keep the dead letters."""
+        images = [r for r in records if isinstance(r, ImageRecord)]
+        if not images:
+            return
+        async with self.lock:
+            scorers = list(self.scorers.values())
+            compute = self.service.compute
+            outputs = await asyncio.gather(*(compute(s.score, images) for s in scorers))
+            for produced, letters in outputs:
+                await self.service.publish(produced)
+                if letters:
+                    await self.service.store.write_dead_letters(letters)
+
+    async def _catch_up(self) -> None:
+        """Classify the images stored since each deployment's last one, oldest first."""
+        store = self.service.store
+        starts = await self._starts()
+        if not starts:
+            return
+        start, end = min(starts) + 1, self.service.clock()
+        span = await store.time_range(self.signal)
+        if span is not None:
+            end = max(end, span[1] + 1)
+        if end <= start:
+            return
+        log.info(
+            "deployments.catch_up group=%s from=%s to=%s",
+            self.name,
+            format_ns(start),
+            format_ns(end),
+        )
+        while start < end:
+            images = await store.read_images(self.signal, start, end, limit=_IMAGE_CHUNK)
+            if not images:
+                return
+            await self.handle(images)
+            self.caught_up += 1
+            start = images[-1].ts_ns + 1
 
 
 class DeploymentService:
@@ -308,7 +390,7 @@ class DeploymentService:
         self._on_change = on_change
         self._stop_timeout_s = stop_timeout_s
         self._executor: ThreadPoolExecutor | None = None
-        self._groups: dict[tuple[str, str], _Group] = {}
+        self._groups: dict[tuple[str, str], _Group | _ImageGroup] = {}
         self._where: dict[Key, tuple[str, str]] = {}
         self.refused: dict[Key, tuple[Deployment, str]] = {}
         self._reconciling = asyncio.Lock()
@@ -370,7 +452,7 @@ class DeploymentService:
         async with self._reconciling:
             desired = {d.key: d for d in await self._deployments.list_deployments() if d.running}
             changed = False
-            new_groups: list[_Group] = []
+            new_groups: list[_Group | _ImageGroup] = []
             for key in [k for k in self._where if k not in desired]:
                 await self._remove(key)
                 changed = True
@@ -406,11 +488,11 @@ class DeploymentService:
     def _same(a: Deployment, b: Deployment) -> bool:
         return a.ref == b.ref and a.mode == b.mode and a.pipeline == b.pipeline
 
-    def _scorer(self, key: Key) -> Scorer | None:
+    def _scorer(self, key: Key) -> Scorer | ImageScorer | None:
         where = self._where.get(key)
         return None if where is None else self._groups[where].scorers.get(key)
 
-    def _running(self) -> list[tuple[Scorer, _Group]]:
+    def _running(self) -> list[tuple[Scorer | ImageScorer, _Group | _ImageGroup]]:
         """Each running scorer with its group (a swap in progress shows once, or not yet)."""
         out = []
         for key, where in self._where.items():
@@ -425,20 +507,28 @@ class DeploymentService:
         return [s.deployment for s, _ in self._running()]
 
     async def _place(
-        self, runnable: Runnable, current: Scorer | None, new_groups: list[_Group]
+        self,
+        runnable: Runnable | ImageRunnable,
+        current: Scorer | ImageScorer | None,
+        new_groups: list[_Group | _ImageGroup],
     ) -> None:
         """Start a deployment, or swap it in for ``current`` between two batches."""
         d = runnable.deployment
-        await self.store.register_signals(d.asset, deployment_signals(d.name))
         group = self._groups.get(runnable.group)
         new_group = group is None
-        if group is None:
-            group = _Group(self, runnable.pipeline)
+        if isinstance(runnable, ImageRunnable):
+            await self.store.register_signals(d.asset, image_deployment_signals(d.name))
+            if group is None:
+                group = _ImageGroup(self, runnable.signal)
+        else:
+            await self.store.register_signals(d.asset, deployment_signals(d.name))
+            if group is None:
+                group = _Group(self, runnable.pipeline)
         old_where = self._where.get(d.key)
         if current is not None and old_where is not None:
             old = self._groups[old_where]
             async with old.lock:  # between two batches of the old group
-                scorer = Scorer(
+                scorer = _scorer_of(
                     runnable, last_t0_ns=current.last_t0_ns, replaces=current.deployment.ref
                 )
                 del old.scorers[d.key]
@@ -460,7 +550,7 @@ class DeploymentService:
                 format_ns(current.last_t0_ns) if current.last_t0_ns is not None else "-",
             )
         else:
-            scorer = Scorer(runnable)
+            scorer = _scorer_of(runnable)
             if not new_group:
                 await self.resume(scorer)
             async with group.lock:
@@ -484,18 +574,22 @@ class DeploymentService:
         group = self._groups.pop(where)
         await group.stop(self._stop_timeout_s)
 
-    async def resume(self, scorer: Scorer) -> None:
+    async def resume(self, scorer: Scorer | ImageScorer) -> None:
         """Set where ``scorer`` resumes: after its last stored window, or at its deploy time.
 
-        The persistence of its state is seeded from its last stored windows.
+        The persistence of its state is seeded from its last stored windows. An image
+        scorer resumes after its last stored image (each image has a ``state``).
         """
         d = scorer.deployment
-        span = await self.store.time_range(scorer.refs["score"])
+        image = isinstance(scorer, ImageScorer)
+        span = await self.store.time_range(scorer.refs["state" if image else "score"])
         if span is None:
             scorer.last_t0_ns = d.changed_ns - 1
             return
         last = span[1]
         scorer.last_t0_ns = last
+        if isinstance(scorer, ImageScorer):
+            return
         n = 1 if scorer.states is None else scorer.states.n
         hop = scorer.runnable.pipeline.hop_ns
         t0, scores = await read_output(self.store, d, "score", last - 2 * n * hop, last + 1)
@@ -524,18 +618,24 @@ class DeploymentService:
         """Each deployment's model, mode, windows, state and last window; refusals; errors."""
         running = {}
         for s, group in self._running():
-            running[f"{s.deployment.name} on {s.deployment.asset}"] = {
+            entry: dict[str, Any] = {
                 "model": s.deployment.ref,
                 "mode": s.deployment.mode,
-                "pipeline": group.pipeline.name,
+                "pipeline": group.input_name,
                 "windows": s.windows,
                 "state": s.state,
                 "state_changes": s.state_changes,
                 "last_window": format_ns(s.last_t0_ns) if s.last_t0_ns is not None else None,
             }
+            if isinstance(s, ImageScorer):
+                entry["images"] = s.health()
+            running[f"{s.deployment.name} on {s.deployment.asset}"] = entry
         groups = list(self._groups.values())
+        images = [s for s, _ in self._running() if isinstance(s, ImageScorer)]
         errors = sum(g.errors for g in groups) + self.reconcile_errors
+        errors += sum(s.outcomes["failed"] for s in images)
         last_error = next((g.last_error for g in groups if g.last_error), self.last_error)
+        last_error = last_error or next((s.last_error for s in images if s.last_error), None)
         return {
             "state": "degraded" if last_error or self.refused else "running",
             "workers": self.workers,
@@ -545,3 +645,15 @@ class DeploymentService:
             "errors": errors,
             "last_error": last_error,
         }
+
+
+def _scorer_of(
+    runnable: Runnable | ImageRunnable,
+    *,
+    last_t0_ns: int | None = None,
+    replaces: str | None = None,
+) -> Scorer | ImageScorer:
+    """The scorer of a loaded deployment: windows of features, or images."""
+    if isinstance(runnable, ImageRunnable):
+        return ImageScorer(runnable, last_t0_ns=last_t0_ns, replaces=replaces)
+    return Scorer(runnable, last_t0_ns=last_t0_ns, replaces=replaces)

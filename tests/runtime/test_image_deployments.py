@@ -1,0 +1,292 @@
+"""Image classifiers deploy like any model: per-image outputs, swaps, shadow, restart, failures.
+
+Images are flat grey PNGs published on the in-process bus as a camera connector would
+(``tests/runtime/image_models.py``: a bright one is ``good``, a dark one ``dented``, one
+in between ``uncertain``), each with a part id. The deployment runtime classifies each
+once, whatever happens to the deployment in between.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from shopfloor.config import Project, load_project
+from shopfloor.errors import DeploymentError, DeploymentRefused
+from shopfloor.ml.base import MODEL_TYPES
+from shopfloor.model import (
+    NS_PER_S,
+    ImageRecord,
+    Provenance,
+    SignalRef,
+    now_ns,
+    topic_for,
+)
+from shopfloor.node import Platform
+from shopfloor.node.services import project_services
+from shopfloor.services import deployments as service
+from shopfloor.store import DuckDBStore, Store
+from tests.runtime.image_models import LEVELS, UNSURE, Brightness, image, register
+
+CAM = "acme/p1/pack/line1/cell1/camera-1"
+PRESS = "acme/p1/pack/line1/cell1/press-1"
+STEP = NS_PER_S // 10
+
+PROJECT = f"""
+project: {{name: image-deploy-test}}
+runtime: {{reconcile_s: 0.05}}
+assets:
+  - path: {CAM}
+    signals:
+      - {{name: camera, kind: image}}
+  - path: {PRESS}
+    signals:
+      - {{name: force, unit: kN}}
+alert_rules:
+  - {{name: defect-rate, deployment: carton, kind: defect_rate, threshold: 0.5, window_n: 4,
+     hysteresis: 0.2}}
+"""
+
+
+@pytest.fixture(autouse=True)
+def brightness_type(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(MODEL_TYPES, Brightness.model_type, Brightness)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    (tmp_path / "factory.yaml").write_text(PROJECT)
+    return load_project(tmp_path)
+
+
+@pytest.fixture
+async def platform(project: Project) -> AsyncIterator[Platform]:
+    p = Platform.from_project(project, services=project_services(project))
+    await p.start()
+    try:
+        yield p
+    finally:
+        await p.stop()
+
+
+async def until(check: Callable[[], object], what: str, timeout_s: float = 30.0) -> Any:
+    """Wait for ``check()`` (or its awaited result) to be true; return it."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                result = check()
+                if inspect.isawaitable(result):
+                    result = await result
+                if result:
+                    return result
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        raise AssertionError(f"waited in vain for: {what}") from None
+
+
+def health(platform: Platform) -> dict[str, Any]:
+    return next(s.health() for s in platform.services if s.name == "deployments")
+
+
+def part(ts: int, part_id: int, level: int | None, data: bytes | None = None) -> ImageRecord:
+    return ImageRecord(
+        SignalRef(CAM, "camera"),
+        ts,
+        image(level or 0) if data is None else data,
+        "png",
+        (8, 8, 1),
+        Provenance("camera"),
+        attributes={"part_id": str(part_id), "source_file": f"part-{part_id:06d}.png"},
+    )
+
+
+async def publish(platform: Platform, records: list[ImageRecord]) -> None:
+    for r in records:
+        await platform.bus.publish(topic_for(r.signal), r)
+        await asyncio.sleep(0.005)
+
+
+async def stored(store: Store, name: str) -> tuple[list[int], list[float]]:
+    table = await store.read_scalars(SignalRef(CAM, name), 0, 2**62)
+    return (
+        table.column("ts").cast("int64").to_numpy().tolist(),
+        table.column("value").to_numpy(zero_copy_only=False).tolist(),
+    )
+
+
+PATTERN = ["good", "good", "dented", "good", "unsure", "dented", "dented", "good"]
+
+
+def parts(start: int, first_id: int, n: int) -> list[ImageRecord]:
+    out = []
+    for i in range(n):
+        kind = PATTERN[(first_id + i) % len(PATTERN)]
+        level = UNSURE if kind == "unsure" else LEVELS[kind]
+        out.append(part(start + i * STEP, first_id + i, level))
+    return out
+
+
+def expected_state(record: ImageRecord) -> float:
+    kind = PATTERN[int(record.attributes["part_id"]) % len(PATTERN)]
+    return {"good": 0.0, "unsure": 1.0, "dented": 2.0}[kind]
+
+
+async def test_classified_once_through_swap_shadow_and_restart(project: Project) -> None:
+    register(project)
+    register(project, sharpness=30.0)
+    p = Platform.from_project(project, services=project_services(project))
+    await p.start()
+    store = p.store
+    assert isinstance(store, DuckDBStore)
+    key = f"carton on {CAM}"
+    try:
+        rows = await service.deploy(
+            project, store, "carton@1", assets=[CAM], mode="active", name=None, who="t"
+        )
+        assert rows[0]["pipeline"] == "image:camera"
+        await service.deploy(
+            project, store, "carton@1", assets=[CAM], mode="shadow", name=None, who="t"
+        )
+        await until(lambda: len(health(p)["deployments"]) == 2, "both deployments run")
+        first = parts(now_ns() + NS_PER_S, 1, 16)  # images taken after the deployments
+        await publish(p, first)
+        await until(lambda: health(p)["deployments"][key]["windows"] >= 16, "first images")
+        # a swap while images stream: images keep coming until the new version has taken
+        # over, and ten more after
+        published = list(first)
+
+        async def stream() -> None:
+            after_swap = 0
+            while after_swap < 10:
+                (record,) = parts(published[-1].ts_ns + STEP, len(published) + 1, 1)
+                await publish(p, [record])
+                published.append(record)
+                await asyncio.sleep(0.01)
+                after_swap += 1 if health(p)["swaps"] == 1 else 0
+
+        streaming = asyncio.create_task(stream())
+        await until(lambda: len(published) >= 20, "streaming")
+        swapped = await service.deploy(
+            project, store, "carton@2", assets=[CAM], mode="active", name=None, who="t"
+        )
+        assert swapped[0]["change"]["action"] == "swap"
+        await streaming
+        n = len(published)
+
+        async def all_stored() -> bool:
+            ts, _ = await stored(store, "carton.state")
+            shadow, _ = await stored(store, "carton-shadow.state")
+            return len(ts) >= n and len(shadow) >= n
+
+        await until(all_stored, "every image's outputs stored")
+        ts, states = await stored(store, "carton.state")
+        assert ts == [r.ts_ns for r in published]  # each once, none skipped at the swap
+        assert states == [expected_state(r) for r in published]
+        _, classes = await stored(store, "carton.class")
+        assert set(classes) == {-1.0, 0.0, 1.0}  # uncertain, dented, good
+        _, confidence = await stored(store, "carton.confidence")
+        assert all(0.0 <= c <= 1.0 for c in confidence)
+        _, latency = await stored(store, "carton.latency_ms")
+        assert all(v > 0 for v in latency)
+        events = await store.read_events(0, 2**62, ref=SignalRef(CAM, "carton.events"))
+        classified = [e for e in events if e.kind == "classified"]
+        assert [e.attributes["part_id"] for e in classified] == [
+            r.attributes["part_id"] for r in published
+        ]
+        assert {e.attributes["outcome"] for e in classified} == {"good", "defective", "uncertain"}
+        assert [e.kind for e in events].count("deployed") == 1  # the swap, at its first image
+        assert {e.provenance.address for e in classified} == {"carton@1", "carton@2"}
+        shadow_events = await store.read_events(
+            0, 2**62, ref=SignalRef(CAM, "carton-shadow.events")
+        )
+        assert {e.provenance.connector for e in shadow_events} == {"shadow:carton-shadow"}
+        # two defects in four parts: the defect-rate rule raised on the active deployment
+        # (and resolved once the share fell below 30 %: the pattern goes up and down)
+        alerts = await until(store.list_alerts, "the defect-rate alert")
+        assert {(a.rule, a.asset) for a in alerts} == {("defect-rate", CAM)}
+        counts = health(p)["deployments"][key]["images"]
+        assert counts["failed"] == 0 and counts["uncertain"] >= 1
+    finally:
+        await p.stop()
+    # images stored while the platform is down are classified when it starts again
+    later = parts(published[-1].ts_ns + STEP, n + 1, 8)
+    async with DuckDBStore(project.store_path) as down:
+        await down.write(later)
+    p = Platform.from_project(project, services=project_services(project))
+    await p.start()
+    try:
+        store = p.store
+        assert isinstance(store, DuckDBStore)
+
+        async def caught_up() -> bool:
+            return len((await stored(store, "carton.state"))[0]) >= n + 8
+
+        await until(caught_up, "the images missed while down")
+        await asyncio.sleep(0.2)
+        ts, _ = await stored(store, "carton.state")
+        assert ts == [r.ts_ns for r in [*published, *later]]
+    finally:
+        await p.stop()
+
+
+async def test_refused_where_there_is_no_image_signal(project: Project) -> None:
+    register(project)
+    async with DuckDBStore(project.store_path) as store:
+        with pytest.raises(DeploymentRefused, match="no image signal"):
+            await service.deploy(
+                project, store, "carton@1", assets=[PRESS], mode="active", name=None, who="t"
+            )
+        with pytest.raises(DeploymentError, match="name the asset"):
+            await service.deploy(
+                project, store, "carton@1", assets=[], mode="active", name=None, who="t"
+            )
+        assert await store.list_deployments() == []
+
+
+async def test_a_bad_image_or_model_error_is_dead_lettered(
+    project: Project, platform: Platform
+) -> None:
+    store = platform.store
+    assert isinstance(store, DuckDBStore)
+    register(project, fail_above=0.9)  # a model that fails on very bright images
+    await service.deploy(
+        project, store, "carton@1", assets=[CAM], mode="active", name=None, who="t"
+    )
+    key = f"carton on {CAM}"
+    await until(lambda: key in health(platform)["deployments"], "the deployment runs")
+    t0 = now_ns() + NS_PER_S
+    records = [
+        part(t0, 1, LEVELS["good"]),
+        part(t0 + STEP, 2, None, data=b"not an image at all"),
+        part(t0 + 2 * STEP, 3, 250),  # the model raises on it
+        part(t0 + 3 * STEP, 4, LEVELS["dented"]),
+    ]
+    await publish(platform, records)
+
+    async def four() -> bool:
+        return len((await stored(store, "carton.state"))[0]) >= 4
+
+    await until(four, "all four stored")
+    ts, states = await stored(store, "carton.state")
+    assert ts == [r.ts_ns for r in records]
+    assert states[0] == 0.0 and states[3] == 2.0
+    assert np.isnan(states[1]) and np.isnan(states[2])
+    h = health(platform)
+    assert h["state"] == "degraded" and "brighter than" in h["last_error"]
+    assert h["deployments"][key]["images"]["failed"] == 2
+    letters = await until(
+        lambda: store.read_dead_letters(source="deployment:carton"), "the dead letters"
+    )
+    assert {d.detail["category"] for d in letters} == {"not_an_image", "deployment_error"}
+    assert {d.detail["part_id"] for d in letters} == {"2", "3"}
+    # the platform runs on: the next image is classified
+    await publish(platform, [part(t0 + 4 * STEP, 5, LEVELS["good"])])
+    await until(lambda: health(platform)["deployments"][key]["windows"] >= 5, "the next one")
+    status = await platform.status()
+    assert status["services"]["deployments"]["deployments"][key]["images"]["good"] == 2
