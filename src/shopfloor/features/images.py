@@ -306,8 +306,10 @@ def augment(images: ImageBatch, augmentation: Augmentation, *, seed: int) -> Ima
     rng = np.random.default_rng(seed)
     out = batch.copy()
     n, height, width, _ = out.shape
-    span = np.maximum(out.reshape(n, -1).max(axis=1) - out.reshape(n, -1).min(axis=1), 1e-6)
-    span = span if n else np.zeros(0)
+    if n == 0:
+        return out
+    flat = out.reshape(n, -1)
+    span = np.maximum(flat.max(axis=1) - flat.min(axis=1), 1e-6)
     for i in range(n):
         image = out[i]
         if augmentation.flip_horizontal and rng.random() < 0.5:

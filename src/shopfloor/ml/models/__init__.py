@@ -4,12 +4,15 @@
   ``gmm``, ``river_drift``.
 - Classification, fitted on labelled windows: ``gradient_boosting``, ``random_forest``,
   ``bearing_defect`` (on bearing defect-frequency features).
+- Images (:class:`~shopfloor.ml.base.ImageModel`): ``classical`` (texture features and
+  an SVM, labelled images).
 
 A new type is one module here with a registered class, imported below; the contract
 suite (``shopfloor.testing.model_checks``) then runs over it.
 """
 
 from shopfloor.ml.models.bearing_defect import BearingDefectClassifier
+from shopfloor.ml.models.classical import ClassicalImageClassifier
 from shopfloor.ml.models.gmm import GaussianMixtureModel
 from shopfloor.ml.models.gradient_boosting import GradientBoostingModel
 from shopfloor.ml.models.isolation_forest import IsolationForestModel
@@ -20,6 +23,7 @@ from shopfloor.ml.models.robust_zscore import RobustZScore
 
 __all__ = [
     "BearingDefectClassifier",
+    "ClassicalImageClassifier",
     "GaussianMixtureModel",
     "GradientBoostingModel",
     "IsolationForestModel",
