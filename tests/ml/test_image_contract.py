@@ -41,7 +41,13 @@ class NearestMean(ImageClassifier):
     def __init__(self, preprocess: dict[str, Any] | None = None, min_confidence: float = 0.5):
         self._init_image(preprocess, min_confidence)
 
-    def fit(self, images: ImageBatch, y: Sequence[str]) -> Self:
+    def fit(
+        self,
+        images: ImageBatch,
+        y: Sequence[str],
+        *,
+        calibration: tuple[ImageBatch, Sequence[str]] | None = None,
+    ) -> Self:
         batch = self._fit_images(images)
         labels = self._check_labels(batch, y)
         self.classes_ = sorted(set(labels))

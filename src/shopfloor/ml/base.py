@@ -423,8 +423,20 @@ class ImageClassifier(ImageModel):
     task: ClassVar[Task] = "image_classification"
 
     @abstractmethod
-    def fit(self, images: ImageBatch, y: Sequence[str]) -> Self:
-        """Learn from preprocessed images ``(n, h, w, c)`` with one class name each."""
+    def fit(
+        self,
+        images: ImageBatch,
+        y: Sequence[str],
+        *,
+        calibration: tuple[ImageBatch, Sequence[str]] | None = None,
+    ) -> Self:
+        """Learn from preprocessed images ``(n, h, w, c)`` with one class name each.
+
+        ``calibration`` holds held-back labelled images (the training service's
+        calibration part) a type may use to stop training early or to calibrate its
+        confidence (e.g. a temperature), never to learn its weights; a type that
+        calibrates otherwise (cross-validation inside ``fit``) ignores it.
+        """
 
     def _check_labels(self, images: ImageBatch, y: Sequence[str]) -> list[str]:
         """The labels as text, one per image, at least two classes (else ``ModelError``)."""

@@ -164,8 +164,18 @@ class ClassicalImageClassifier(ImageClassifier):
         """The feature extraction with this model's parameters."""
         return TextureFeatures(self.lbp_radii, self.glcm_distances, self.orientations)
 
-    def fit(self, images: ImageBatch, y: Sequence[str]) -> Self:
-        """Learn labelled preprocessed images (at least two classes, two images each)."""
+    def fit(
+        self,
+        images: ImageBatch,
+        y: Sequence[str],
+        *,
+        calibration: tuple[ImageBatch, Sequence[str]] | None = None,
+    ) -> Self:
+        """Learn labelled preprocessed images (at least two classes, three images each).
+
+        ``calibration`` is not used: the probabilities are calibrated by cross-validation
+        on the training images.
+        """
         from sklearn.calibration import CalibratedClassifierCV
         from sklearn.model_selection import StratifiedKFold
         from sklearn.pipeline import make_pipeline
