@@ -128,7 +128,7 @@ class DemoOptions:
     watch_s: float = option(300.0, "Machine seconds to watch for the fault.", min=60)
     line_speed: float = option(5.0, "Packaging line: parts per second.", min=1, max=20)
     batch_parts: int = option(
-        360, "Packaging line: labelled images to train the classifier on.", min=60
+        1000, "Packaging line: labelled images to train the classifier on.", min=60
     )
     healthy_parts: int = option(
         200, "Packaging line: parts before the sealing jaw wears.", min=60

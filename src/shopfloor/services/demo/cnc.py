@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Any
 from shopfloor.config.template import EXAMPLE_PROJECT
 from shopfloor.model import NS_PER_S, Alert, SignalRef, format_ns
 from shopfloor.node import Platform
-from shopfloor.services.demo.common import Check, DemoReporter, UseCaseOutcome
+from shopfloor.services.demo.common import (
+    Check,
+    DemoReporter,
+    UseCaseOutcome,
+    deployment_health,
+    until_running,
+)
 from shopfloor.services.deployments import deploy
 from shopfloor.services.models import train_model, trained_lines
 from shopfloor.services.options import DemoOptions, TrainOptions
@@ -288,7 +294,7 @@ async def run_cnc(
         reason="trained on the demo's healthy baseline",
     )
     deployed_ns = int(changes[0]["changed_ns"])
-    await _until_running(platform)
+    await until_running(platform, MODEL, ASSET)
     reporter.step(
         f"4. deployed {MODEL}@{card['version']} active on {ASSET}: it scores every "
         f"cutting window and writes {MODEL}.score, .health_index and .state; rule "
@@ -350,23 +356,6 @@ async def run_cnc(
     )
 
 
-def _deployment_health(platform: Platform) -> dict[str, Any]:
-    for service in platform.services:
-        if service.name == "deployments":
-            entry = service.health()["deployments"].get(f"{MODEL} on {ASSET}")
-            return dict(entry) if entry else {}
-    return {}
-
-
-async def _until_running(platform: Platform, timeout_s: float = 30.0) -> None:
-    """Wait until the deployment runtime runs the new deployment."""
-    async with asyncio.timeout(timeout_s):
-        while True:  # the runtime tells no one; it reads the store every reconcile_s
-            if _deployment_health(platform):
-                return
-            await asyncio.sleep(0.1)
-
-
 async def _watch(
     options: DemoOptions,
     platform: Platform,
@@ -382,7 +371,7 @@ async def _watch(
     end_s = options.baseline_s + options.watch_s
     while (sim.sim_time_ns() - start_ns) / NS_PER_S < end_s:
         status = sim.status()
-        live = _deployment_health(platform)
+        live = deployment_health(platform, MODEL, ASSET)
         index = await store.read_scalars(
             SignalRef(ASSET, f"{MODEL}.health_index"),
             status.sim_time_ns - 30 * NS_PER_S,

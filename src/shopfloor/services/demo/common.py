@@ -13,15 +13,20 @@ import re
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from shopfloor.node import Platform
 
 __all__ = [
     "Check",
     "DemoReporter",
     "UseCaseOutcome",
     "add_items",
+    "deployment_health",
     "free_port",
     "until",
+    "until_running",
 ]
 
 
@@ -123,3 +128,27 @@ async def until(
                 await asyncio.sleep(every_s)
     except TimeoutError:
         return False
+
+
+def deployment_health(platform: Platform, name: str, asset: str) -> dict[str, Any]:
+    """The deployment runtime's health of deployment ``name`` on ``asset`` (``{}``: none)."""
+    for service in platform.services:
+        if service.name == "deployments":
+            entry = service.health()["deployments"].get(f"{name} on {asset}")
+            return dict(entry) if entry else {}
+    return {}
+
+
+async def until_running(platform: Platform, name: str, asset: str, timeout_s: float = 30.0) -> None:
+    """Wait until the deployment runtime runs deployment ``name`` on ``asset``.
+
+    Raises
+    ------
+    TimeoutError
+        When it does not within ``timeout_s``.
+    """
+    async with asyncio.timeout(timeout_s):
+        while True:  # the runtime tells no one; it reads the store every reconcile_s
+            if deployment_health(platform, name, asset):
+                return
+            await asyncio.sleep(0.1)

@@ -18,7 +18,7 @@ simulator's ground truth (:class:`PackagingResult`).
 from __future__ import annotations
 
 import asyncio
-import importlib
+import json
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,10 +28,11 @@ from shopfloor.connectors.config import ConnectorConfig
 from shopfloor.errors import ShopfloorError
 from shopfloor.model import SignalRef, now_ns
 from shopfloor.node import Platform
-from shopfloor.services.demo.common import DemoReporter, add_items, until
+from shopfloor.services.demo.common import DemoReporter, add_items, until, until_running
 from shopfloor.services.demo.groundtruth import DEFECT_RULE, PackagingResult, reconcile
 from shopfloor.services.deployments import deploy
-from shopfloor.services.options import DemoOptions
+from shopfloor.services.image_models import image_trained_lines, train_image_model
+from shopfloor.services.options import DemoOptions, TrainOptions
 from shopfloor.store.protocol import AlertStore
 
 if TYPE_CHECKING:
@@ -83,8 +84,6 @@ connectors:
     host: 127.0.0.1
     port: {plc_port}
     poll_interval_ms: 500
-models:
-  - {name: cartons, type: classical}
 alert_rules:
   - name: carton-defect-rate
     kind: defect_rate
@@ -94,16 +93,6 @@ alert_rules:
     hysteresis: 0.05
     severity: alarm
     message: more than 20 % of the last 50 cartons defective
-  - name: carton-reject
-    kind: threshold
-    deployment: cartons
-    output: state
-    threshold: 1.5                  # a defective carton
-    clear_for_s: 0
-    severity: info
-    message: defective carton rejected
-    writeback:
-      - {connector: line1-plc, address: "holding:10", value: "{part_id}"}
 writeback:
   - connector: line1-plc
     min_interval_s: 0
@@ -120,7 +109,16 @@ HEALTHY_RATES = {
     "misaligned_cap": 0.015,
 }
 FAULT_RATES = {**HEALTHY_RATES, "good": 0.62, "torn_seal": 0.315}  # a worn sealing jaw
-BATCH_RATES = dict.fromkeys(HEALTHY_RATES, 1.0)  # a balanced labelled batch
+BATCH_RATES = {**dict.fromkeys(HEALTHY_RATES, 0.1), "good": 0.5}  # half of them good
+MODEL_TYPE = "classical"
+MODEL_PARAMS = {  # the carton (not the belt), contrast-normalized: lighting varies
+    "preprocess": {
+        "size": [96, 96],
+        "grayscale": True,
+        "roi": [16, 8, 96, 112],
+        "normalize": "per_image",
+    },
+}
 
 
 def packaging_project_text(
@@ -178,15 +176,22 @@ async def run_packaging(
         f"into {folder / CAMERA}/ (hot-folder connector), PLC on modbus://127.0.0.1:"
         f"{plc.port} (Modbus connector)"
     )
-    batch = await _write_batch(folder / BATCH, options, reporter)
+    await _write_batch(folder / BATCH, options, reporter)
+    reporter.phase("3. training: decoding the batch", options.batch_parts)
     try:
-        card = await _train(platform, folder / BATCH)
-    except (ShopfloorError, ImportError) as err:
+        card = await _train(platform, folder / BATCH, reporter)
+    except ShopfloorError as err:
         return PackagingResult(False, f"training an image classifier: {err}")
+    finally:
+        reporter.phase_done()
     reporter.step(
-        f"3. trained {CLASSIFIER}@{card.get('version')} ({card.get('model_type', 'classical')}) "
-        f"on {batch} labelled images (shopfloor train --images {BATCH} --model classical)"
-        + "".join(f"\n   {line}" for line in _card_lines(card))
+        "\n   ".join(
+            [
+                f"3. trained on the labelled batch (shopfloor train --name {CLASSIFIER} "
+                f"--images {BATCH} --model {MODEL_TYPE} --params ...):",
+                *image_trained_lines(card),
+            ]
+        )
     )
     store = platform.store
     try:
@@ -200,7 +205,8 @@ async def run_packaging(
             who="demo",
             reason="trained on the line's labelled batch",
         )
-    except ShopfloorError as err:
+        await until_running(platform, CLASSIFIER, LINE_ASSET)
+    except (ShopfloorError, TimeoutError) as err:
         return PackagingResult(False, f"deploying {CLASSIFIER} on the camera: {err}", card=card)
     reporter.step(
         f"4. deployed {CLASSIFIER}@{card['version']} active on {LINE_ASSET}: it classifies "
@@ -213,8 +219,8 @@ async def run_packaging(
     return result
 
 
-async def _write_batch(batch: Path, options: DemoOptions, reporter: DemoReporter) -> int:
-    """The simulator's labelled batch: ``batch/<class>/part-N.png``; how many images."""
+async def _write_batch(batch: Path, options: DemoOptions, reporter: DemoReporter) -> None:
+    """The simulator's labelled batch: ``batch/<class>/part-N.png``."""
     from shopfloor.sim.packaging.line import PackagingLine, PackagingSimConfig, encode_image
 
     line = PackagingLine(PackagingSimConfig(seed=7, defect_rates=BATCH_RATES))
@@ -228,27 +234,18 @@ async def _write_batch(batch: Path, options: DemoOptions, reporter: DemoReporter
         by_class = ", ".join(f"{k} {v}" for k, v in line.counts.by_class.items())
         reporter.progress(line.counts.produced, by_class)
     reporter.phase_done()
-    return total
 
 
-async def _train(platform: Platform, batch: Path) -> dict[str, Any]:
-    """``shopfloor train --name cartons --images batch --model classical``: its card."""
-    try:
-        service = importlib.import_module("shopfloor.services.image_models")
-    except ImportError as err:
-        raise ImportError(
-            "this installation has no image model training (shopfloor.services.image_models)"
-        ) from err
-    card: dict[str, Any] = await service.train_images(
-        platform.project, name=CLASSIFIER, images=batch, model="classical", who="demo"
+async def _train(platform: Platform, batch: Path, reporter: DemoReporter) -> dict[str, Any]:
+    """``shopfloor train --name cartons --images batch --model classical --params ...``."""
+    options = TrainOptions(
+        name=CLASSIFIER, images=batch, model=MODEL_TYPE, params=json.dumps(MODEL_PARAMS)
     )
-    return card
 
+    def progress(done: int, total: int) -> None:
+        reporter.progress(done, "fitting" if done >= total else f"{done}/{total} images")
 
-def _card_lines(card: dict[str, Any]) -> list[str]:
-    metrics = card.get("metrics") or {}
-    shown = [f"{k} {v:.3f}" for k, v in metrics.items() if isinstance(v, float)]
-    return [", ".join(shown)] if shown else []
+    return await train_image_model(options, platform.project, who="demo", progress=progress)
 
 
 async def _live(

@@ -157,7 +157,8 @@ def measure_reuse(
         use case 2), and how to say so.
     """
     ran = {
-        m: code_lines(p.read_text(encoding="utf-8")) for m, p in trace.modules(leave_out).items()
+        m: code_lines(p.read_text(encoding="utf-8"))
+        for m, p in trace.modules(leave_out, keep=images).items()
     }
     return Reuse(
         config_lines=code_lines(config),
