@@ -49,7 +49,7 @@ class PackagingResult:
     onset_part: int = 0
     onset_ns: int | None = None
     alerts: list[Alert] = field(default_factory=list)
-    first_alert_wall_s: float | None = None
+    seen_s: dict[int, float] = field(default_factory=dict)
     card: dict[str, Any] = field(default_factory=dict)
     confusion: dict[str, Counter[str]] = field(default_factory=dict)
     ground_truth: Path | None = None
@@ -85,7 +85,7 @@ class PackagingResult:
         )
         return UseCaseOutcome(
             title=title,
-            first_alert_wall_s=self.first_alert_wall_s,
+            first_alert_wall_s=None if first is None else self.seen_s.get(first.id or 0),
             detection_delay_s=None if first is None else (first.opened_ns - self._onset()) / 1e9,
             false_alarms=len(self.false_alarms),
             accuracy=self.accuracy,
@@ -162,12 +162,12 @@ async def reconcile(
     events: SignalRef,
     onset_part: int,
     start_ns: int,
-    alert_wall_s: float | None,
+    seen_s: dict[int, float],
 ) -> PackagingResult:
     """Every classified part (``events``) against the ground truth (``labels``) and the gate.
 
     ``onset_part`` is the first part made with the fault, ``start_ns`` when the line
-    started, ``alert_wall_s`` when the defect-rate alert was first seen (wall seconds
+    started, ``seen_s`` when each defect-rate alert (by id) was first seen (wall seconds
     from connecting the line).
     """
     assert isinstance(store, AlertStore)
@@ -201,7 +201,7 @@ async def reconcile(
         onset_part=onset_part,
         onset_ns=None if onset is None else onset.ts_ns,
         alerts=alerts,
-        first_alert_wall_s=alert_wall_s,
+        seen_s=seen_s,
         confusion=confusion,
         ground_truth=labels,
     )

@@ -177,7 +177,7 @@ async def run_packaging(
         f"{plc.port} (Modbus connector)"
     )
     await _write_batch(folder / BATCH, options, reporter)
-    reporter.phase("3. training: decoding the batch", options.batch_parts)
+    reporter.phase("3. training (decoding the batch)", options.batch_parts)
     try:
         card = await _train(platform, folder / BATCH, reporter)
     except ShopfloorError as err:
@@ -274,19 +274,19 @@ async def _live(
         run_line(line.config, options.folder / CAMERA, parts=total, on_part=on_part, line=line)
     )
     events = SignalRef(LINE_ASSET, f"{CLASSIFIER}.events")
-    alert_wall_s: float | None = None
+    seen_s: dict[int, float] = {}  # when each defect-rate alert was first seen
     reporter.phase("5. line running", total)
     try:
         while True:
             scored = await store.count(events)
-            if alert_wall_s is None and await store.list_alerts(rule=DEFECT_RULE):
-                alert_wall_s = time.monotonic() - started
+            for alert in await store.list_alerts(rule=DEFECT_RULE):
+                seen_s.setdefault(alert.id or 0, time.monotonic() - started)
             c = line.counts
             reporter.progress(
                 c.produced,
                 f"{scored} classified, {c.defective} defective (truth), {c.rejected} "
                 f"rejected{'' if c.produced < onset_part else ', seal jaw worn'}",
-                alarm=alert_wall_s is not None,
+                alarm=bool(seen_s),
             )
             if running.done():
                 running.result()  # the line's own failure, if any
@@ -311,7 +311,7 @@ async def _live(
         events=events,
         onset_part=onset_part,
         start_ns=start_ns,
-        alert_wall_s=alert_wall_s,
+        seen_s=seen_s,
     )
 
 
