@@ -188,15 +188,13 @@ async def test_reconcile_joins_classifications_with_the_ground_truth_and_the_gat
     store = DuckDBStore(tmp_path / "s.duckdb")
     await store.open()
     try:
-        await store.register_signals(
-            LINE_ASSET, [Signal(name=events.name, kind=SignalKind.EVENT)]
-        )
+        await store.register_signals(LINE_ASSET, [Signal(name=events.name, kind=SignalKind.EVENT)])
         said = {p.part_id: p.defect for p in parts}
         said[parts[0].part_id] = "dented" if parts[0].defect == "good" else "good"  # one wrong
         records = []
         for part in parts[:-1]:  # the last part was never classified
-            outcome = "good" if said[part.part_id] == "good" else "defective"
-            if outcome == "defective":
+            verdict = "good" if said[part.part_id] == "good" else "defective"
+            if verdict == "defective":
                 line.reject(part.part_id)
             records.append(
                 EventRecord(
@@ -207,7 +205,7 @@ async def test_reconcile_joins_classifications_with_the_ground_truth_and_the_gat
                     attributes={
                         "part_id": str(part.part_id),
                         "class": said[part.part_id],
-                        "outcome": outcome,
+                        "outcome": verdict,
                     },
                 )
             )
@@ -222,7 +220,7 @@ async def test_reconcile_joins_classifications_with_the_ground_truth_and_the_gat
         result = await reconcile(
             store,
             line,
-            plc,  # type: ignore[arg-type]
+            plc,
             labels=tmp_path / "camera-labels.csv",
             events=events,
             onset_part=onset.part_id,

@@ -130,9 +130,7 @@ class DemoOptions:
     batch_parts: int = option(
         1000, "Packaging line: labelled images to train the classifier on.", min=60
     )
-    healthy_parts: int = option(
-        200, "Packaging line: parts before the sealing jaw wears.", min=60
-    )
+    healthy_parts: int = option(200, "Packaging line: parts before the sealing jaw wears.", min=60)
     fault_parts: int = option(150, "Packaging line: parts after it wore.", min=60)
 
 
