@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from shopfloor.config import load_project
-from shopfloor.model import EventRecord, Provenance, Signal, SignalKind, SignalRef
+from shopfloor.model import EventRecord, Provenance, Signal, SignalKind, SignalRef, now_ns
 from shopfloor.model.alert import raise_alert
 from shopfloor.services.demo import (
     CLASSIFIER,
@@ -174,9 +174,8 @@ def test_reuse_counts_own_lines_against_the_platform_code_that_ran(tmp_path: Pat
 async def test_reconcile_joins_classifications_with_the_ground_truth_and_the_gate(
     tmp_path: Path,
 ) -> None:
-    line = PackagingLine(
-        PackagingSimConfig(seed=5, size=32, defect_rates={"good": 0.7, "dented": 0.3})
-    )
+    config = PackagingSimConfig(seed=5, size=32, defect_rates={"good": 0.7, "dented": 0.3})
+    line = PackagingLine(config, start_ns=now_ns() - 60 * S)  # made a minute ago
     writer = HotFolderWriter(tmp_path / "camera")
     parts = list(line.parts(12))
     try:
