@@ -18,7 +18,8 @@ help:
 system:
 	@scripts/ensure-system.sh $(PYTHON)
 
-# the demo needs the runtime and plots only; tests, lint and bench need the dev extras
+# the demo needs the runtime and plots only; tests, lint and bench need the dev extras and
+# torch (the vision extra) to train the cnn model type
 $(DEMO_STAMP): pyproject.toml scripts/ensure-system.sh
 	@scripts/ensure-system.sh $(PYTHON)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,7 +28,7 @@ $(DEMO_STAMP): pyproject.toml scripts/ensure-system.sh
 	@touch $(DEMO_STAMP)
 
 $(STAMP): $(DEMO_STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench,vision]'
 	@touch $(STAMP)
 
 demo: $(DEMO_STAMP)

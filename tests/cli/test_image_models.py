@@ -222,3 +222,43 @@ def test_cnn_without_its_extra_says_how_to_install(
 
 def test_project_still_loads(project: Path) -> None:
     assert load_project(project).config.project.name
+
+
+def test_good_only_learns_the_good_class_and_tests_the_defects(
+    runner: CliRunner, project: Path, tmp_path: Path
+) -> None:
+    root = write_folder(tmp_path / "line", n=60)
+    (root / "plain").rename(root / "good")
+    code, out = invoke(
+        runner,
+        project,
+        "train",
+        "--name",
+        "line",
+        "--images",
+        str(root),
+        "--model",
+        "good-only",
+        "--params",
+        SMALL,
+        "--json",
+    )
+    assert code == 0, out
+    card = json.loads(out)
+    assert card["task"] == "image_anomaly"
+    assert card["metrics"]["train_images"] == 12  # the good training images only
+    test = card["metrics"]["test"]
+    assert test["classes"] == ["defect", "good"]
+    assert test["defect_classes"] == {"spots": 20, "stripes": 20}  # every defect, never learned
+    assert test["recall"]["defect"] >= 0.9
+    assert "quantile 0.99" in card["calibration"]["method"]
+    code, out = invoke(runner, project, "score", "--model", "line", "--images", str(root), "--json")
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert {r["class"] for r in rows} <= {"good", "defect", "uncertain"}
+
+
+def test_good_only_needs_a_good_class(runner: CliRunner, project: Path, images: Path) -> None:
+    code, out = invoke(
+        runner, project, "train", "--name", "x", "--images", str(images), "--model", "good_only"
+    )
+    assert code == 1 and "learns the class 'good'" in " ".join(out.split())

@@ -628,7 +628,8 @@ def score_images(o: ScoreOptions, project: Project) -> list[dict[str, Any]]:
     """Classify every image of ``o.images`` with model ``o.model``: one dict per image.
 
     ``{"file": path relative to the folder, "class": class or "uncertain",
-    "confidence": probability of the best class}``, in file order.
+    "confidence": probability of the most probable class}``, in file order; an
+    ``uncertain`` row also names that most probable class (``"best"``), for the review.
 
     Raises
     ------
@@ -649,10 +650,17 @@ def score_images(o: ScoreOptions, project: Project) -> list[dict[str, Any]]:
         raise ConfigError(f"--images {root}: {_listed(problems)}")
     names = [str(p.relative_to(root)) for p in files]
     images = load_images(root, names, model)
-    return [
-        {"file": name, "class": outcome.label, "confidence": round(outcome.confidence, 6)}
-        for name, outcome in zip(names, classify_images(model, images), strict=True)
-    ]
+    rows: list[dict[str, Any]] = []
+    for name, outcome in zip(names, classify_images(model, images), strict=True):
+        row: dict[str, Any] = {
+            "file": name,
+            "class": outcome.label,
+            "confidence": round(outcome.confidence, 6),
+        }
+        if outcome.label == UNCERTAIN:
+            row["best"] = outcome.best
+        rows.append(row)
+    return rows
 
 
 def image_model_of(model: Model, ref: str) -> ImageModel:
