@@ -264,7 +264,14 @@ class WriteRefused(WriteError, ValueError):
 
 
 class WriteNotVerified(WriteError):
-    """The value read back after a write (and a second write) differs from the value written."""
+    """The value read back after a write (and a second write) differs from the value written.
+
+    ``read_back`` is the value read, when the source gave one.
+    """
+
+    def __init__(self, message: str, *, read_back: object = None) -> None:
+        super().__init__(message)
+        self.read_back = read_back
 
 
 class PipelineError(ShopfloorError):

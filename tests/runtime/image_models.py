@@ -43,7 +43,13 @@ class Brightness(ImageClassifier):
         self.sharpness = sharpness
         self.fail_above = fail_above
 
-    def fit(self, images: ImageBatch, y: Sequence[str]) -> Self:
+    def fit(
+        self,
+        images: ImageBatch,
+        y: Sequence[str],
+        *,
+        calibration: tuple[ImageBatch, Sequence[str]] | None = None,
+    ) -> Self:
         batch = self._fit_images(images)
         labels = self._check_labels(batch, y)
         self.classes_ = sorted(set(labels))
@@ -98,20 +104,27 @@ UNSURE = 130
 """A level halfway: the two classes are about as likely (uncertain)."""
 
 
-def register(project: Project, name: str = "carton", **params: Any) -> ModelVersion:
-    """Fit :class:`Brightness` on a few images of each class and register a version."""
-    data = [image(level) for level in LEVELS.values() for _ in range(3)]
-    labels = [label for label in LEVELS for _ in range(3)]
-    model = Brightness(**params)
-    model.fit(preprocess_batch(data, model.preprocess_spec), labels)
+def register_fitted(
+    project: Project, name: str, model: ImageClassifier, dataset: dict[str, Any]
+) -> ModelVersion:
+    """Register a fitted image classifier as a version of ``name`` in the project's registry."""
     card = {
         "task": model.task,
         "pipeline": {},
         "input": {"kind": "image", "preprocess": model.preprocess},
-        "dataset": {"images": len(data)},
+        "dataset": dataset,
         "split": {},
         "metrics": {},
         "calibration": {"min_confidence": model.min_confidence},
         "lineage": {},
     }
     return model_registry(project).register(name, model.to_artifact(), card, who="test")
+
+
+def register(project: Project, name: str = "carton", **params: Any) -> ModelVersion:
+    """Fit :class:`Brightness` on a few images of each class and register a version."""
+    data = [image(level) for level in LEVELS.values() for _ in range(3)]
+    labels = [label for label in LEVELS for _ in range(3)]
+    model = Brightness(**params)
+    model.fit(preprocess_batch(data, model.preprocess_spec), labels)
+    return register_fitted(project, name, model, {"images": len(data)})

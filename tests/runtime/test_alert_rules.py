@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from shopfloor.config import load_project
+from shopfloor.errors import ConfigError
 from shopfloor.model.condition import Transition
 from shopfloor.runtime.alerts.rules import Firing, RuleState
 from shopfloor.runtime.config import AlertRuleConfig
@@ -103,6 +106,19 @@ def test_defect_rate_over_time() -> None:
 def test_defect_rate_rules_are_checked(params: dict[str, Any], says: str) -> None:
     with pytest.raises(ValidationError, match=says):
         AlertRuleConfig.model_validate({"name": "r", "signal": SIGNAL, **params})
+
+
+def test_validate_names_the_line_of_a_defect_rate_typo(tmp_path: Path) -> None:
+    (tmp_path / "factory.yaml").write_text(
+        "project: {name: t}\n"
+        "alert_rules:\n"
+        "  - {name: r, deployment: qc, kind: defect_rate, threshold: 0.1, window_n: 5}\n"
+        "  - {name: s, deployment: qc, kind: defect_rate, threshold: 0.1, windows_n: 5}\n"
+    )
+    with pytest.raises(ConfigError) as err:
+        load_project(tmp_path)
+    text = "\n".join(err.value.issues)
+    assert "factory.yaml:4: alert_rules[1].windows_n" in text
 
 
 def test_defect_rate_on_a_deployment_reads_its_state() -> None:

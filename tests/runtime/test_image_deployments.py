@@ -9,14 +9,15 @@ once, whatever happens to the deployment in between.
 from __future__ import annotations
 
 import asyncio
-import inspect
-from collections.abc import AsyncIterator, Callable
+import json
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from shopfloor.cli.main import app
 from shopfloor.config import Project, load_project
 from shopfloor.errors import DeploymentError, DeploymentRefused
 from shopfloor.ml.base import MODEL_TYPES
@@ -33,6 +34,7 @@ from shopfloor.node.services import project_services
 from shopfloor.services import deployments as service
 from shopfloor.store import DuckDBStore, Store
 from tests.runtime.image_models import LEVELS, UNSURE, Brightness, image, register
+from tests.runtime.test_deployments import health, until
 
 CAM = "acme/p1/pack/line1/cell1/camera-1"
 PRESS = "acme/p1/pack/line1/cell1/press-1"
@@ -73,25 +75,6 @@ async def platform(project: Project) -> AsyncIterator[Platform]:
         yield p
     finally:
         await p.stop()
-
-
-async def until(check: Callable[[], object], what: str, timeout_s: float = 30.0) -> Any:
-    """Wait for ``check()`` (or its awaited result) to be true; return it."""
-    try:
-        async with asyncio.timeout(timeout_s):
-            while True:
-                result = check()
-                if inspect.isawaitable(result):
-                    result = await result
-                if result:
-                    return result
-                await asyncio.sleep(0.02)
-    except TimeoutError:
-        raise AssertionError(f"waited in vain for: {what}") from None
-
-
-def health(platform: Platform) -> dict[str, Any]:
-    return next(s.health() for s in platform.services if s.name == "deployments")
 
 
 def part(ts: int, part_id: int, level: int | None, data: bytes | None = None) -> ImageRecord:
@@ -231,6 +214,12 @@ async def test_classified_once_through_swap_shadow_and_restart(project: Project)
         await asyncio.sleep(0.2)
         ts, _ = await stored(store, "carton.state")
         assert ts == [r.ts_ns for r in [*published, *later]]
+        # and a rollback goes back to version 1 on the same images, as for any model
+        back = await service.rollback(project, store, CAM, name="carton", who="t", reason="r")
+        assert (back["ref"], back["change"]["action"]) == ("carton@1", "rollback")
+        await until(lambda: health(p)["deployments"][key]["model"] == "carton@1", "rolled back")
+        log = await store.deployment_log(name="carton")
+        assert [c.action for c in reversed(log)] == ["deploy", "swap", "rollback"]
     finally:
         await p.stop()
 
@@ -290,3 +279,23 @@ async def test_a_bad_image_or_model_error_is_dead_lettered(
     await until(lambda: health(platform)["deployments"][key]["windows"] >= 5, "the next one")
     status = await platform.status()
     assert status["services"]["deployments"]["deployments"][key]["images"]["good"] == 2
+
+
+def test_the_cli_deploys_an_image_model_like_any_other(project: Project) -> None:
+    register(project)
+    runner = CliRunner()
+    p = ["-p", str(project.root)]
+
+    def run(*args: str, code: int = 0) -> str:
+        result = runner.invoke(app, [*args, *p])
+        assert result.exit_code == code, result.output
+        return result.output
+
+    rows = json.loads(run("deploy", "carton@1", "--asset", CAM, "--mode", "active", "--json"))
+    assert (rows[0]["name"], rows[0]["pipeline"]) == ("carton", "image:camera")
+    listed = json.loads(run("deployments", "list", "--json"))
+    assert [(r["name"], r["ref"], r["last_window"]) for r in listed] == [
+        ("carton", "carton@1", None)
+    ]
+    assert "name the asset" in run("deploy", "carton@1", "--name", "other", code=1)
+    assert "no image signal" in run("deploy", "carton@1", "--asset", PRESS, code=1)

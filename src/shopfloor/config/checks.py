@@ -28,7 +28,7 @@ from shopfloor.connectors.registry import connector_types
 from shopfloor.errors import PipelineError, WriteRefused
 from shopfloor.ml.config import ModelConfig
 from shopfloor.model import Asset, Signal, SignalKind, SignalRef
-from shopfloor.model.deployment import OUTPUTS
+from shopfloor.model.deployment import IMAGE_OUTPUTS, OUTPUTS
 from shopfloor.pipelines.config import PipelineConfig
 from shopfloor.pipelines.params import (
     OUTPUT_PARAMS,
@@ -38,9 +38,14 @@ from shopfloor.pipelines.params import (
     ModelParams,
     StoreOutputParams,
 )
-from shopfloor.runtime.config import TEMPLATE_FIELDS, AlertRuleConfig, DeploymentConfig
+from shopfloor.runtime.config import (
+    TEMPLATE_FIELDS,
+    AlertRuleConfig,
+    DeploymentConfig,
+    RejectConfig,
+)
 from shopfloor.runtime.notifiers.config import NotifierConfig
-from shopfloor.runtime.writeback.config import WritebackConnectorConfig
+from shopfloor.runtime.writeback.config import WritebackConnectorConfig, WritebackTargetConfig
 
 __all__ = ["UNSUPPORTED_SECTIONS", "Sections", "check_sections"]
 
@@ -63,6 +68,7 @@ class Sections:
     alert_rules: list[tuple[int, AlertRuleConfig]] = field(default_factory=list)
     notifiers: list[tuple[int, NotifierConfig]] = field(default_factory=list)
     writeback: list[tuple[int, WritebackConnectorConfig]] = field(default_factory=list)
+    rejects: list[tuple[int, RejectConfig]] = field(default_factory=list)
     columns: dict[str, list[str] | None] = field(default_factory=dict)
     """The columns each checked pipeline's steps produce (None: not known without building)."""
     partial_assets: dict[str, Asset] = field(default_factory=dict)
@@ -107,6 +113,7 @@ def check_sections(sections: Sections, *, build: bool = True) -> list[Located]:
         problems += _pipeline(sections, pi, pipeline, build=build)
     problems += _models_and_rules(sections)
     problems += _writeback(sections)
+    problems += _rejects(sections)
     return problems
 
 
@@ -533,7 +540,7 @@ def _deployment_output(path: str, assets: set[str]) -> bool:
     """Whether ``path`` is a deployment's output on a known asset (deployments change live)."""
     asset, _, name = path.rpartition("/")
     deployment, dot, output = name.rpartition(".")
-    return asset in assets and bool(deployment and dot) and output in OUTPUTS
+    return asset in assets and bool(deployment and dot) and output in (*OUTPUTS, *IMAGE_OUTPUTS)
 
 
 def _rules(sections: Sections) -> Iterator[Located]:
@@ -604,39 +611,52 @@ _SAMPLE_FIELDS = {name: "0" if name == "value" else "x" for name in TEMPLATE_FIE
 """What a write-back text is filled with to check it against its target's type."""
 
 
-def _rule_writeback(sections: Sections, ri: int, rule: AlertRuleConfig) -> Iterator[Located]:
-    """Each write-back of a rule targets an allow-listed address with a value that fits."""
+def _allowed(
+    sections: Sections, loc: Loc, connector: str, address: str
+) -> tuple[list[Located], WritebackTargetConfig | None]:
+    """The allow-listed target at ``address`` of ``connector``, or the problems saying why not."""
+    problem = _writable_problem(sections, connector)
+    if problem is not None:
+        return [Located((*loc, "connector"), problem)], None
     allow = {entry.connector: entry for _, entry in sections.writeback}
     listed = {
         str(i.get("connector")) for i in sections.raw.get("writeback") or [] if isinstance(i, dict)
     }
+    entry = allow.get(connector)
+    if entry is None:
+        if connector in listed:  # the entry itself is wrong, and said so
+            return [], None
+        return [
+            Located(
+                (*loc, "connector"),
+                f"connector {connector!r} has no entry in the writeback allow-list: "
+                "nothing is written to a machine unless it is listed there",
+            )
+        ], None
+    allowed = entry.target(address)
+    if allowed is None:
+        addresses = [t.address for t in entry.targets]
+        return [
+            Located(
+                (*loc, "address"),
+                f"{address!r} is not in the writeback allow-list of connector "
+                f"{connector!r}{did_you_mean(address, addresses)} "
+                f"(allowed: {', '.join(addresses)})",
+            )
+        ], None
+    return [], allowed
+
+
+def _rule_writeback(sections: Sections, ri: int, rule: AlertRuleConfig) -> Iterator[Located]:
+    """Each write-back of a rule targets an allow-listed address with a value that fits."""
     single = isinstance(sections.raw_item("alert_rules", ri, "writeback"), dict)
     for k, target in enumerate(rule.writeback):
         loc: Loc = (
             ("alert_rules", ri, "writeback") if single else ("alert_rules", ri, "writeback", k)
         )
-        problem = _writable_problem(sections, target.connector)
-        if problem is not None:
-            yield Located((*loc, "connector"), problem)
-            continue
-        entry = allow.get(target.connector)
-        if entry is None:
-            if target.connector not in listed:  # else the entry itself is wrong, and said so
-                yield Located(
-                    (*loc, "connector"),
-                    f"connector {target.connector!r} has no entry in the writeback allow-list: "
-                    "nothing is written to a machine unless it is listed there",
-                )
-            continue
-        allowed = entry.target(target.address)
+        problems, allowed = _allowed(sections, loc, target.connector, target.address)
+        yield from problems
         if allowed is None:
-            addresses = [t.address for t in entry.targets]
-            yield Located(
-                (*loc, "address"),
-                f"{target.address!r} is not in the writeback allow-list of connector "
-                f"{target.connector!r}{did_you_mean(target.address, addresses)} "
-                f"(allowed: {', '.join(addresses)})",
-            )
             continue
         for key in ("value", "reset"):
             value = getattr(target, key)
@@ -648,3 +668,33 @@ def _rule_writeback(sections: Sections, ri: int, rule: AlertRuleConfig) -> Itera
                 allowed.admit(value, what=f"{target.connector} {target.address}")
             except WriteRefused as err:
                 yield Located((*loc, key), str(err))
+
+
+def _rejects(sections: Sections) -> Iterator[Located]:
+    """Each reject gate is an allow-listed target that takes a part id, of a known deployment."""
+    deployments = sections.written("deployments")
+    for ri, reject in sections.rejects:
+        problems, allowed = _allowed(sections, ("rejects", ri), reject.connector, reject.address)
+        yield from problems
+        if allowed is not None:
+            try:
+                allowed.admit(12345, what=f"{reject.connector} {reject.address}")
+            except WriteRefused as err:
+                yield Located(
+                    ("rejects", ri, "address"), f"it cannot take a part id such as 12345: {err}"
+                )
+            if not allowed.queue:
+                yield Located(
+                    ("rejects", ri, "address"),
+                    f"{reject.address!r} of connector {reject.connector!r} keeps only the latest "
+                    "value (a part id written meanwhile would be lost): give it queue: true in "
+                    "the writeback allow-list",
+                )
+        if deployments and reject.deployment not in deployments:
+            yield Located(
+                ("rejects", ri, "deployment"),
+                f"no deployment {reject.deployment!r} in the project"
+                f"{did_you_mean(reject.deployment, deployments)} (deployments: "
+                f"{', '.join(sorted(deployments))}); one made with 'shopfloor deploy' counts "
+                "when the file has none",
+            )

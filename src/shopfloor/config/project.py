@@ -31,7 +31,12 @@ from shopfloor.errors import ConfigError
 from shopfloor.ml.config import ModelConfig
 from shopfloor.model import Asset, Signal, SignalRef
 from shopfloor.pipelines.config import PipelineConfig
-from shopfloor.runtime.config import AlertRuleConfig, DeploymentConfig, RuntimeConfig
+from shopfloor.runtime.config import (
+    AlertRuleConfig,
+    DeploymentConfig,
+    RejectConfig,
+    RuntimeConfig,
+)
 from shopfloor.runtime.notifiers.config import NOTIFIER_TYPES, NotifierConfig
 from shopfloor.runtime.writeback.config import WritebackConnectorConfig
 from shopfloor.store.config import StoreConfig
@@ -97,6 +102,10 @@ class FactoryConfig(BaseModel):
         default_factory=list,
         description="The allow-list: what alert rules may write to machines, per connector.",
     )
+    rejects: list[RejectConfig] = Field(
+        default_factory=list,
+        description="Defective parts an image deployment finds, written to a reject gate.",
+    )
 
     def asset(self, path: str) -> Asset:
         """The asset at ``path``; ``KeyError`` when there is none."""
@@ -150,6 +159,7 @@ _LIST_SECTIONS: dict[str, type[BaseModel]] = {
     "deployments": DeploymentConfig,
     "alert_rules": AlertRuleConfig,
     "writeback": WritebackConnectorConfig,
+    "rejects": RejectConfig,
 }
 
 

@@ -1,4 +1,7 @@
-"""The project's alert rules, notifiers and write-back, assembled into the alert engine."""
+"""Alert rules, notifiers, write-back and reject gates, assembled into platform services.
+
+The alert engine and the reject gates share one write-back service.
+"""
 
 from __future__ import annotations
 
@@ -14,12 +17,13 @@ from shopfloor.node.pending import PendingService
 from shopfloor.runtime.alerts import AlertEngine
 from shopfloor.runtime.notifiers import Notification, NotificationDispatcher
 from shopfloor.runtime.writeback import ConnectorWriter, WritebackService
+from shopfloor.runtime.writeback.rejects import RejectGate
 from shopfloor.store.protocol import AlertStore
 
 if TYPE_CHECKING:
     from shopfloor.node.platform import Platform
 
-__all__ = ["PendingAlerts", "alert_service", "writeback_service"]
+__all__ = ["PendingAlerts", "alert_service", "reject_service", "writeback_service"]
 
 log = logging.getLogger(__name__)
 
@@ -69,14 +73,29 @@ def alert_service(project: Project, platform: Platform) -> AlertEngine | Pending
     )
 
 
+def reject_service(project: Project, platform: Platform) -> RejectGate:
+    """The reject gates of the project, writing through the alert engine's write-back.
+
+    One :class:`~shopfloor.runtime.writeback.WritebackService` per platform: its targets
+    are paced as one, whether an alert or a reject asks.
+    """
+    engine = next((s for s in platform.services if isinstance(s, AlertEngine)), None)
+    writeback = None if engine is None else engine.writeback
+    if writeback is None:
+        writeback = writeback_service(project, platform)
+    assert writeback is not None  # the project has rejects
+    return RejectGate(project.config.rejects, platform.bus, writeback)
+
+
 def writeback_service(project: Project, platform: Platform) -> WritebackService | None:
-    """Write-back over the platform's running connectors (``None`` when no rule writes).
+    """Write-back over the platform's running connectors (``None`` when nothing writes).
 
     Each allow-listed connector is written through its own session in the platform's
     connector engine, found when a write is due: the alert engine starts before the
     connectors, and a connector that is down makes the write wait and retry.
     """
-    if not any(rule.writeback for rule in project.config.alert_rules):
+    rules = any(rule.writeback for rule in project.config.alert_rules)
+    if not rules and not project.config.rejects:
         return None
 
     def connected(name: str) -> object | None:

@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Any
 from shopfloor.config import Project
 from shopfloor.errors import ShopfloorError
 from shopfloor.ml.registry import ModelRegistry
+from shopfloor.model.deployment import Deployment
 from shopfloor.node.pending import PendingService
 from shopfloor.runtime.alerts import AlertEngine
 from shopfloor.runtime.deployments import DeploymentCatalog, DeploymentService, deploy_model
+from shopfloor.runtime.writeback.rejects import RejectGate
 from shopfloor.store.protocol import DeploymentStore
 
 if TYPE_CHECKING:
@@ -100,11 +102,19 @@ class ProjectDeployments:
 
 
 def deployment_service(project: Project, platform: Platform) -> Any:
-    """The deployment runtime over the platform's store and bus, told to the alert engine."""
+    """The deployment runtime over the platform's store and bus.
+
+    It tells the alert engine and the reject gates what runs.
+    """
     store = platform.store
     if not isinstance(store, DeploymentStore):
         return PendingDeployments(f"the store ({type(store).__name__}) keeps no deployments")
-    engine = next((s for s in platform.services if isinstance(s, AlertEngine)), None)
+    watchers = [s for s in platform.services if isinstance(s, AlertEngine | RejectGate)]
+
+    async def tell(running: list[Deployment]) -> None:
+        for watcher in watchers:
+            await watcher.watch_deployments(running)
+
     settings = project.config.runtime
     runtime = DeploymentService(
         store,
@@ -112,6 +122,6 @@ def deployment_service(project: Project, platform: Platform) -> Any:
         project_catalog(project),
         workers=settings.scoring_workers,
         reconcile_s=settings.reconcile_s,
-        on_change=None if engine is None else engine.watch_deployments,
+        on_change=tell if watchers else None,
     )
     return ProjectDeployments(project, runtime)

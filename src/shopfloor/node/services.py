@@ -11,7 +11,7 @@ from shopfloor.connectors.base import BoundSignal
 from shopfloor.connectors.engine import ConnectorEngine, ConnectorSpec
 from shopfloor.connectors.registry import load_connector_class, manifest_for
 from shopfloor.model import SignalKind
-from shopfloor.node.alerts import alert_service
+from shopfloor.node.alerts import alert_service, reject_service
 from shopfloor.node.deployments import deployment_service
 from shopfloor.node.pipelines import pipeline_service
 
@@ -58,15 +58,18 @@ def _engine(project: Project) -> Callable[[Platform], ConnectorEngine]:
 def project_services(project: Project, *, pipelines: bool = True) -> list[Callable[[Any], Any]]:
     """Factories of the services the project's configuration asks for.
 
-    The alert engine, pipelines and the deployment runtime start before connectors, so
-    their subscriptions see the first records; the deployment runtime after the alert
-    engine, which it tells what runs. The runtime runs whenever the project has pipelines
-    or image signals (a deployment may be made while the platform runs), also with
-    ``pipelines=False``, which leaves out only the pipelines' own live services.
+    The alert engine, the reject gates, pipelines and the deployment runtime start before
+    connectors, so their subscriptions see the first records; the deployment runtime after
+    the alert engine and the reject gates, which it tells what runs. The runtime runs
+    whenever the project has pipelines or image signals (a deployment may be made while
+    the platform runs), also with ``pipelines=False``, which leaves out only the
+    pipelines' own live services.
     """
     services: list[Callable[[Any], Any]] = []
     if project.config.alert_rules:
         services.append(functools.partial(alert_service, project))
+    if project.config.rejects:
+        services.append(functools.partial(reject_service, project))
     for config in project.config.pipelines if pipelines else []:
         services.append(functools.partial(pipeline_service, project, config.name))
     images = any(s.kind == SignalKind.IMAGE for _, s in project.config.iter_signals())

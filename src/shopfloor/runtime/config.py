@@ -14,6 +14,7 @@ __all__ = [
     "TEMPLATE_FIELDS",
     "AlertRuleConfig",
     "DeploymentConfig",
+    "RejectConfig",
     "RuntimeConfig",
     "WritebackConfig",
 ]
@@ -278,3 +279,38 @@ class AlertRuleConfig(BaseModel):
     def clear_after_s(self) -> float:
         """How long the condition must stay cleared before it resolves."""
         return self.for_s if self.clear_for_s is None else self.clear_for_s
+
+
+class RejectConfig(BaseModel):
+    """Parts an image deployment classifies as defective, rejected at the machine.
+
+    For each image an *active* deployment ``deployment`` classifies as defective (any
+    class but ``good``, or only those of ``classes``), the image's part id (its
+    ``part_id`` attribute; a number when it is all digits) is written to ``address`` of
+    ``connector``, which must be in the project's ``writeback`` allow-list (a queued
+    request register, see :mod:`shopfloor.runtime.writeback.config`). An ``uncertain``
+    part goes to manual review (counted, and an event ``review``) unless ``uncertain:
+    reject``. A part whose image is older than ``max_age_s`` when it is classified (a
+    backlog after a restart) has left the gate: it is counted as ``too_late``, not
+    written. A shadow deployment never rejects.
+
+    Example::
+
+        rejects:
+          - {deployment: carton-qc, connector: plc, address: reject_request}
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    deployment: Annotated[str, AfterValidator(_name)]
+    connector: str
+    address: str = Field(min_length=1, description="The allow-listed target, e.g. a tag name.")
+    classes: list[str] | None = Field(
+        default=None, description="The classes rejected (default: every class but good)."
+    )
+    uncertain: Literal["review", "reject"] = Field(
+        default="review", description="What becomes of an uncertain part."
+    )
+    max_age_s: float = Field(
+        default=10.0, gt=0, description="Older images' parts have passed the gate: not written."
+    )

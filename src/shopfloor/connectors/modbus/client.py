@@ -586,7 +586,8 @@ class ModbusConnector:
         got = self._engineering(spec, back)
         if got != expected and not (_is_nan(got) and _is_nan(expected)):
             raise WriteNotVerified(
-                f"wrote {value!r} to {where} but read back {got!r} (expected {expected!r})"
+                f"wrote {value!r} to {where} but read back {got!r} (expected {expected!r})",
+                read_back=got,
             )
         log.info("modbus.written connector=%s tag=%s value=%r", self.name, spec.label, got)
         return got

@@ -199,8 +199,10 @@ class ImageScorer:
             ScalarBatch.of(self.refs["class"], ts, codes, prov),
             ScalarBatch.of(self.refs["confidence"], ts, confidence, prov),
             ScalarBatch.of(self.refs["latency_ms"], ts, latency, prov),
-            ScalarBatch.of(self.refs["state"], ts, states, prov),
             *events,
+            # last: a stored state means the image's other records were stored before it
+            # (the runtime resumes after the last stored state)
+            ScalarBatch.of(self.refs["state"], ts, states, prov),
         ]
         return records, letters
 

@@ -183,8 +183,13 @@ class _Reader:
     async def _catch_up(self) -> None:
         raise NotImplementedError
 
-    async def _starts(self) -> list[int]:
-        """Where each scorer resumes (set from the store for those that do not know yet)."""
+    async def _missed(self, margin_ns: int, refs: Sequence[SignalRef]) -> tuple[int, int] | None:
+        """``[start, end)`` of the history to score again (``None``: nothing was missed).
+
+        It starts ``margin_ns`` before the earliest scorer's resume point (each scorer's
+        set from the store if it does not know it yet) and ends now, or after the newest
+        stored value of ``refs`` if that is stamped ahead of the clock.
+        """
         async with self.lock:
             starts = []
             for scorer in self.scorers.values():
@@ -192,7 +197,22 @@ class _Reader:
                     await self.service.resume(scorer)
                 if scorer.last_t0_ns is not None:
                     starts.append(scorer.last_t0_ns)
-        return starts
+        if not starts:
+            return None
+        start, end = min(starts) + 1 - margin_ns, self.service.clock()
+        for ref in refs:
+            span = await self.service.store.time_range(ref)
+            if span is not None:
+                end = max(end, span[1] + 1)
+        if end <= start:
+            return None
+        log.info(
+            "deployments.catch_up group=%s from=%s to=%s",
+            self.name,
+            format_ns(start),
+            format_ns(end),
+        )
+        return start, end
 
     async def _fail(self, err: Exception, what: str) -> None:
         self.errors += 1
@@ -258,26 +278,12 @@ class _Group(_Reader):
 
     async def _catch_up(self) -> None:
         """Score the windows missed since each deployment's last one, from stored history."""
-        store = self.service.store
-        starts = await self._starts()
-        if not starts:
-            return
         p = self.pipeline
         margin = round(p.window_samples * NS_PER_S / p.rate_hz) + p.hop_ns
-        start, end = min(starts) + 1 - margin, self.service.clock()
-        for ref in p.signal_refs:  # what the store holds, also if stamped ahead of our clock
-            span = await store.time_range(ref)
-            if span is not None:
-                end = max(end, span[1] + 1)
-        if end <= start:
+        span = await self._missed(margin, p.signal_refs)
+        if span is None:
             return
-        log.info(
-            "deployments.catch_up group=%s from=%s to=%s",
-            self.name,
-            format_ns(start),
-            format_ns(end),
-        )
-        async for records in read_history(store, p, start, end):
+        async for records in read_history(self.service.store, p, *span):
             if records:
                 await self.handle(records)
                 self.caught_up += 1
@@ -310,24 +316,14 @@ class _ImageGroup(_Reader):
 
     async def _catch_up(self) -> None:
         """Classify the images stored since each deployment's last one, oldest first."""
-        store = self.service.store
-        starts = await self._starts()
-        if not starts:
+        span = await self._missed(0, [self.signal])
+        if span is None:
             return
-        start, end = min(starts) + 1, self.service.clock()
-        span = await store.time_range(self.signal)
-        if span is not None:
-            end = max(end, span[1] + 1)
-        if end <= start:
-            return
-        log.info(
-            "deployments.catch_up group=%s from=%s to=%s",
-            self.name,
-            format_ns(start),
-            format_ns(end),
-        )
+        start, end = span
         while start < end:
-            images = await store.read_images(self.signal, start, end, limit=_IMAGE_CHUNK)
+            images = await self.service.store.read_images(
+                self.signal, start, end, limit=_IMAGE_CHUNK
+            )
             if not images:
                 return
             await self.handle(images)

@@ -17,6 +17,17 @@ often a failed write is tried::
 
 The type written is always the one the machine reports for the node; ``type`` here is
 what the configured values must fit, so a mistake shows in ``validate``, not at 3 am.
+
+A *request register* (a reject gate's part id, which the PLC takes and sets back to 0)
+takes every value, not the latest one: ``queue: true`` writes each requested value in
+order, still ``min_interval_s`` apart, and ``rest: 0`` accepts a read-back of 0 as the
+device having taken the value already::
+
+    writeback:
+      - connector: plc
+        min_interval_s: 0.3          # at least one PLC cycle between two part ids
+        targets:
+          - {address: reject_request, type: UInt32, queue: true, rest: 0}
 """
 
 from __future__ import annotations
@@ -43,6 +54,19 @@ class WritebackTargetConfig(BaseModel):
     max: float | None = Field(default=None, description="Largest number allowed.")
     min_interval_s: float | None = Field(
         default=None, ge=0, description="Overrides the connector entry's."
+    )
+    queue: bool = Field(
+        default=False,
+        description="Write every requested value in order (a request register), not only the "
+        "latest.",
+    )
+    max_queued: int = Field(
+        default=1000, ge=1, description="queue: values that may wait; beyond, the oldest is lost."
+    )
+    rest: bool | int | float | str | None = Field(
+        default=None,
+        description="The value the device sets the target back to once it took a write: read "
+        "back instead of the value written, it counts as verified.",
     )
 
     @model_validator(mode="after")

@@ -8,7 +8,12 @@ writes its latest requested value:
   list is refused (logged, counted in health) and never reaches a writer;
 - **rate limit**: two writes of one target are at least its ``min_interval_s`` apart;
   requests made in between replace each other (coalesced to the latest value, logged
-  and counted), so at most one value waits per target, never a growing queue;
+  and counted), so at most one value waits per target, never a growing queue; a target
+  with ``queue: true`` (a request register, such as a reject gate's part id) writes
+  every value in order instead, with at most ``max_queued`` waiting (beyond, the oldest
+  is given up as a failed write: logged, counted and recorded);
+- **verification**: the writer reads each value back; a target with a ``rest`` value
+  (the device resets a request register once it took it) also accepts that value;
 - **retries**: a failed write is tried again with the project's
   :class:`~shopfloor.retry.RetryPolicy` up to ``attempts`` times; a refusal
   (:class:`~shopfloor.errors.WriteRefused`: the value does not fit, the node is not
@@ -23,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -97,6 +103,7 @@ class _Target:
     interval_s: float
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     pending: WriteRequest | None = None
+    queued: deque[WriteRequest] = field(default_factory=deque)
     replaced: int = 0
     last_start: float | None = None
     state: str = "idle"
@@ -110,8 +117,15 @@ class _Target:
     last_error_ns: int | None = None
     task: asyncio.Task[None] | None = None
 
+    @property
+    def waiting(self) -> bool:
+        """Whether a request waits to be written."""
+        return self.pending is not None or bool(self.queued)
+
     def take(self) -> tuple[WriteRequest, int] | None:
         """The waiting request and how many it replaced; the slot is empty after."""
+        if self.queued:
+            return self.queued.popleft(), 0
         request, self.pending = self.pending, None
         coalesced, self.replaced = self.replaced, 0
         return None if request is None else (request, coalesced)
@@ -123,7 +137,9 @@ class _Target:
             "verified": self.verified,
             "failed": self.failed,
             "coalesced": self.coalesced,
-            "pending": None if self.pending is None else repr(self.pending.value),
+            "pending": len(self.queued)
+            if self.config.queue
+            else (None if self.pending is None else repr(self.pending.value)),
             "last_value": None if self.last_value is None else repr(self.last_value),
             "last_written_at": None
             if self.last_written_ns is None
@@ -177,6 +193,9 @@ class WritebackService:
         self.refused = 0
         self.last_refused: str | None = None
         self.record_errors = 0
+        self._pending_records: set[asyncio.Task[None]] = set()
+        self.listeners: list[OnResult] = []
+        """Told of every write's outcome too (after ``on_result``)."""
 
     async def start(self) -> None:
         """Start one task per allow-listed target."""
@@ -189,7 +208,8 @@ class WritebackService:
     def request(self, request: WriteRequest) -> bool:
         """Hand ``request`` to its target (never waits); ``False`` when it is not allow-listed.
 
-        A value already waiting for the target is replaced (coalesced) by this one.
+        A value already waiting for the target is replaced (coalesced) by this one, unless
+        the target queues its values.
         """
         target = self._targets.get((request.connector, request.address))
         if target is None or request.connector not in self.writers:
@@ -202,6 +222,13 @@ class WritebackService:
             )
             log.error("writeback.refused %s", self.last_refused)
             return False
+        if target.config.queue:
+            if len(target.queued) >= target.config.max_queued:
+                lost = target.queued.popleft()
+                self._lose(target, lost)
+            target.queued.append(request)
+            target.wake.set()
+            return True
         if target.pending is not None:
             target.replaced += 1
             target.coalesced += 1
@@ -216,12 +243,24 @@ class WritebackService:
         target.wake.set()
         return True
 
+    def _lose(self, target: _Target, lost: WriteRequest) -> None:
+        """A queued request given up because the queue is full: failed, recorded."""
+        target.failed += 1
+        target.state = "failed"
+        error = f"{target.config.max_queued} values were waiting already; this one was given up"
+        target.last_error, target.last_error_ns = error, self._clock()
+        result = WriteResult(lost, self._clock(), False, None, 0, error)
+        log.error("writeback.failed %s", result.summary())
+        task = asyncio.get_running_loop().create_task(self._record(result))
+        self._pending_records.add(task)
+        task.add_done_callback(self._pending_records.discard)
+
     async def _run(self, target: _Target) -> None:
         loop = asyncio.get_running_loop()
         while True:
             await target.wake.wait()
             target.wake.clear()
-            if target.pending is None:
+            if not target.waiting:
                 continue
             if target.last_start is not None:
                 delay = target.last_start + target.interval_s - loop.time()
@@ -233,7 +272,7 @@ class WritebackService:
             target.last_start = loop.time()
             result = await self._write(target, *taken)
             await self._record(result)
-            if target.pending is not None:  # asked for while writing: next round
+            if target.waiting:  # asked for while writing: next round
                 target.wake.set()
 
     async def _write(self, target: _Target, request: WriteRequest, coalesced: int) -> WriteResult:
@@ -271,7 +310,7 @@ class WritebackService:
                 with attempt:
                     attempts += 1
                     async with asyncio.timeout(entry.timeout_s):
-                        read_back = await writer.write(request.address, value)
+                        read_back = await self._write_once(writer, target, request.address, value)
         except Exception as err:  # every failure is recorded; none reaches the alert engine
             target.state = "failed"
             target.failed += 1
@@ -288,14 +327,35 @@ class WritebackService:
         log.info("writeback.written %s", result.summary())
         return result
 
-    async def _record(self, result: WriteResult) -> None:
-        if self.on_result is None:
-            return
+    @staticmethod
+    async def _write_once(
+        writer: Writer, target: _Target, address: str, value: WriteValue
+    ) -> object:
+        """One write; a read-back of the target's ``rest`` value counts as verified."""
         try:
-            await self.on_result(result)
-        except Exception as err:  # the outcome stays in health and the log
-            self.record_errors += 1
-            log.error("writeback.record_failed error=%s", err)
+            return await writer.write(address, value)
+        except WriteNotVerified as err:
+            rest = target.config.rest
+            if rest is None or err.read_back is None:
+                raise
+            try:
+                taken = err.read_back == target.config.admit(rest, what=address)
+            except WriteRefused:
+                taken = False
+            if not taken:
+                raise
+            log.info("writeback.taken address=%s value=%r read_back=%r", address, value, rest)
+            return err.read_back
+
+    async def _record(self, result: WriteResult) -> None:
+        for listener in (self.on_result, *self.listeners):
+            if listener is None:
+                continue
+            try:
+                await listener(result)
+            except Exception as err:  # the outcome stays in health and the log
+                self.record_errors += 1
+                log.error("writeback.record_failed error=%s", err)
 
     async def stop(self) -> None:
         """Stop every target's task; a value still waiting is logged as not written."""
@@ -305,14 +365,15 @@ class WritebackService:
                 with contextlib.suppress(asyncio.CancelledError):
                     await target.task
                 target.task = None
-            if target.pending is not None:
+            for request in [*([target.pending] if target.pending else []), *target.queued]:
                 log.warning(
                     "writeback.not_written connector=%s address=%s value=%r reason=stopped",
                     target.connector,
-                    target.pending.address,
-                    target.pending.value,
+                    request.address,
+                    request.value,
                 )
-                target.pending = None
+            target.pending = None
+            target.queued.clear()
 
     def health(self) -> dict[str, Any]:
         """State over all targets (``ok``, ``retrying`` or ``failed``) and each target's."""
