@@ -91,12 +91,8 @@ def add_items(text: str, section: str, items: str) -> str:
     """Add YAML list ``items`` (indented ``  - ...`` lines) to top-level ``section``.
 
     The section is either an empty flow list (``models: []``), which becomes a block
-    list, or a block list, which the items join at its head.
-
-    Raises
-    ------
-    AssertionError
-        When ``text`` has no such section (the project template changed).
+    list, or a block list, which the items join at its head; a section ``text`` lacks
+    is added at its end.
     """
     items = items.rstrip("\n")
     empty = re.compile(rf"^{re.escape(section)}: \[\][^\n]*$", re.MULTILINE)
@@ -104,8 +100,8 @@ def add_items(text: str, section: str, items: str) -> str:
         return empty.sub(lambda _: f"{section}:\n{items}", text, count=1)
     block = re.compile(rf"^{re.escape(section)}:[ \t]*(#[^\n]*)?$", re.MULTILINE)
     found = block.search(text)
-    if found is None:  # pragma: no cover - the example project changed under us
-        raise AssertionError(f"the project has no {section!r} section to add to")
+    if found is None:
+        return f"{text.rstrip()}\n\n{section}:\n{items}\n"
     return text[: found.end()] + "\n" + items + text[found.end() :]
 
 

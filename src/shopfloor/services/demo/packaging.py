@@ -56,7 +56,7 @@ LINE_ASSET = "acme/plant1/packaging/line1/cell1/inspection-1"
 CLASSIFIER = "cartons"
 CAMERA = "camera"  # the hot folder, in the project folder; ground truth in camera-labels.csv
 BATCH = "batch"  # the labelled batch, one sub-folder per class
-LINE_SECTIONS = ("assets", "connectors", "writeback")
+LINE_SECTIONS = ("assets", "connectors")
 """The line itself: what the platform connects to without a classifier."""
 
 PACKAGING_CONFIG = """\
@@ -70,7 +70,7 @@ assets:
       - {name: parts_rejected, connector: line1-plc, source: "input:2",
          source_options: {type: uint32}}
       - {name: reject_request, connector: line1-plc, source: "holding:10",
-         source_options: {type: uint32}}
+         source_options: {type: uint32}}        # the gate's request register
       - {name: line_running, connector: line1-plc, source: "coil:0"}
 connectors:
   - name: line1-camera              # the camera drops one image per carton
@@ -78,7 +78,7 @@ connectors:
     folder: camera
     settle_s: 0.3
     poll_s: 0.2
-    name_pattern: 'part-(?P<part_id>\\d+)'
+    name_pattern: 'part-(?P<part_id>\\d+)'     # part-000042.png is part 42
   - name: line1-plc                 # the line's PLC: counts and the reject gate
     type: modbus
     host: 127.0.0.1
@@ -89,14 +89,17 @@ alert_rules:
     kind: defect_rate
     deployment: cartons             # counts its state: 2 defective, 0 good
     window_n: 50                    # the last 50 cartons
-    threshold: 0.2
-    hysteresis: 0.05
+    threshold: 0.3                  # a healthy line makes under 10 %
+    hysteresis: 0.1
     severity: alarm
-    message: more than 20 % of the last 50 cartons defective
+    message: more than 30 % of the last 50 cartons defective
 writeback:
   - connector: line1-plc
-    min_interval_s: 0
-    targets: [{address: "holding:10", type: UInt32, min: 1}]
+    min_interval_s: 0.1             # the PLC takes a request every 20 ms
+    targets:
+      - {address: "holding:10", type: UInt32, queue: true, rest: 0}
+rejects:                            # defective cartons' part ids to the gate
+  - {deployment: cartons, connector: line1-plc, address: "holding:10"}
 """
 """The packaging line in ``factory.yaml``: all that use case 2 adds to the project."""
 
