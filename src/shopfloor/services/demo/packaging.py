@@ -277,11 +277,12 @@ async def _live(
         run_line(line.config, options.folder / CAMERA, parts=total, on_part=on_part, line=line)
     )
     events = SignalRef(LINE_ASSET, f"{CLASSIFIER}.events")
+    states = SignalRef(LINE_ASSET, f"{CLASSIFIER}.state")  # one per image, written last
     seen_s: dict[int, float] = {}  # when each defect-rate alert was first seen
     reporter.phase("5. line running", total)
     try:
         while True:
-            scored = await store.count(events)
+            scored = await store.count(states)
             for alert in await store.list_alerts(rule=DEFECT_RULE):
                 seen_s.setdefault(alert.id or 0, time.monotonic() - started)
             c = line.counts
@@ -297,7 +298,7 @@ async def _live(
             await asyncio.sleep(0.25)
 
         async def caught_up() -> bool:  # every image classified (or 30 s passed)
-            return await store.count(events) >= line.counts.produced
+            return await store.count(states) >= line.counts.produced
 
         await until(caught_up, timeout_s=30.0)
         await asyncio.sleep(2.0)  # the last rejects reach the gate
