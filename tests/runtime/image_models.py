@@ -2,13 +2,14 @@
 
 ``test_brightness`` learns each class's mean brightness and gives a softmax over minus
 the distance to each; images are flat grey PNGs, so ``image(level)`` is classified by
-its level alone. Tests put the type into ``MODEL_TYPES`` with ``monkeypatch`` (see
-:func:`brightness_type`) and register versions of it with :func:`register`.
+its level alone. Tests put the type into ``MODEL_TYPES`` (``brightness_type`` in
+``test_image_deployments.py``) and register versions of it with :func:`register`.
 """
 
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Sequence
 from typing import Any, ClassVar, Self
 
@@ -17,7 +18,6 @@ import numpy.typing as npt
 from PIL import Image
 
 from shopfloor.config import Project
-from shopfloor.errors import ModelError
 from shopfloor.features.images import ImageBatch, preprocess_batch
 from shopfloor.ml.base import Artifact, ImageClassifier
 from shopfloor.ml.registry import ModelVersion
@@ -38,10 +38,12 @@ class Brightness(ImageClassifier):
         min_confidence: float = 0.6,
         sharpness: float = 40.0,
         fail_above: float | None = None,
+        sleep_s: float = 0.0,
     ) -> None:
         self._init_image(preprocess or SMALL, min_confidence)
         self.sharpness = sharpness
         self.fail_above = fail_above
+        self.sleep_s = sleep_s
 
     def fit(
         self,
@@ -60,9 +62,11 @@ class Brightness(ImageClassifier):
 
     def predict_proba(self, images: ImageBatch) -> npt.NDArray[np.float64]:
         batch = self._check_images(images)
+        time.sleep(self.sleep_s * len(batch))  # a slow model, to build a backlog
         level = batch.reshape(len(batch), -1).mean(axis=1).astype(np.float64)
         if self.fail_above is not None and (level > self.fail_above).any():
-            raise ModelError(f"{self.model_type}: an image brighter than {self.fail_above}")
+            # as an inference library fails: not one of the project's errors
+            raise RuntimeError(f"{self.model_type}: an image brighter than {self.fail_above}")
         d = np.abs(level[:, None] - self.means_[None, :])
         e = np.exp(-(d - d.min(axis=1, keepdims=True)) * self.sharpness)
         return np.asarray(e / e.sum(axis=1, keepdims=True), dtype=np.float64)

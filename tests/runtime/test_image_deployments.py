@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,6 +21,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+import shopfloor
 from shopfloor.cli.main import app
 from shopfloor.config import Project, load_project
 from shopfloor.errors import DeploymentError, DeploymentRefused
@@ -299,3 +304,82 @@ def test_the_cli_deploys_an_image_model_like_any_other(project: Project) -> None
     ]
     assert "name the asset" in run("deploy", "carton@1", "--name", "other", code=1)
     assert "no image signal" in run("deploy", "carton@1", "--asset", PRESS, code=1)
+
+
+@pytest.mark.slow
+def test_kill_9_then_restart_classifies_every_stored_image_once(project: Project) -> None:
+    """The platform is killed with SIGKILL while it classifies, then started again: every
+    image the store holds from the deployment on has exactly one state, class and event.
+
+    The model takes 30 ms an image and images come every 10 ms: a backlog of stored images
+    waits to be classified when the process is killed, and the restart classifies it.
+    """
+    register(project, sleep_s=0.03)
+
+    async def prepare() -> int:
+        async with DuckDBStore(project.store_path) as store:
+            rows = await service.deploy(
+                project, store, "carton@1", assets=[CAM], mode="active", name=None, who="t"
+            )
+        return int(rows[0]["changed_ns"])
+
+    deployed_ns = asyncio.run(prepare())
+    root = Path(__file__).parents[2]
+    env = {**os.environ, "PYTHONPATH": f"{Path(shopfloor.__file__).parents[1]}:{root}"}
+
+    def start(mode: str) -> subprocess.Popen[str]:
+        command = [sys.executable, "-m", "tests.runtime.image_feeder", str(project.root), mode]
+        return subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=root
+        )
+
+    feeder = start("feed")
+    try:
+        assert feeder.stdout is not None
+        for line in feeder.stdout:
+            if line.startswith("images ") and int(line.split()[1]) >= 40:
+                break
+        else:
+            pytest.fail("the platform stopped before it classified 40 images")
+        os.kill(feeder.pid, signal.SIGKILL)
+    finally:
+        feeder.kill()
+        feeder.communicate(timeout=30)
+    resumed = start("resume")
+    out, err = resumed.communicate(timeout=120)
+    assert resumed.returncode == 0 and "resumed" in out, (out, err[-3000:])
+    assert int(out.split()[1]) > 0  # images classified after the restart: the backlog
+
+    async def check() -> None:
+        async with DuckDBStore(project.store_path, read_only=True) as store:
+            images = await store.read_images(SignalRef(CAM, "camera"), deployed_ns, 2**62)
+            expected = [i.ts_ns for i in images]
+            assert len(expected) >= 30
+            for output in ("class", "confidence", "latency_ms", "state"):
+                ts, _ = await stored(store, f"carton.{output}")
+                assert ts == expected, output
+            events = await store.read_events(0, 2**62, ref=SignalRef(CAM, "carton.events"))
+            assert [e.ts_ns for e in events if e.kind == "classified"] == expected
+            assert await store.count_dead_letters() == 0
+
+    asyncio.run(check())
+
+
+async def test_the_project_file_deploys_an_image_model_at_start(tmp_path: Path) -> None:
+    text = (
+        PROJECT
+        + f"deployments:\n  - {{name: carton, model: carton, mode: active, assets: [{CAM}]}}\n"
+    )
+    (tmp_path / "factory.yaml").write_text(text)
+    project = load_project(tmp_path)
+    register(project)
+    p = Platform.from_project(project, services=project_services(project))
+    await p.start()
+    try:
+        running = health(p)["deployments"]
+        assert running[f"carton on {CAM}"]["pipeline"] == "image:camera"
+        assert p.store is not None
+        log = await p.store.deployment_log(name="carton")  # type: ignore[attr-defined]
+        assert [(c.action, c.who) for c in log] == [("deploy", "factory.yaml")]
+    finally:
+        await p.stop()

@@ -138,6 +138,8 @@ class _Reader:
     def __init__(self, service: DeploymentService, asset: str) -> None:
         self.service = service
         self.asset = asset
+        self.topic = f"{UNS_ROOT}/{asset}/+"
+        """What it subscribes to: the asset's signals (a pipeline may take several)."""
         self.scorers: dict[Key, Any] = {}
         self.lock = asyncio.Lock()
         self.wanted: set[SignalRef] = set()
@@ -150,7 +152,7 @@ class _Reader:
     async def start(self) -> None:
         """Subscribe (before reading history, so nothing falls between), then run."""
         self.subscription = await self.service.bus.subscribe(
-            f"{UNS_ROOT}/{self.asset}/+",
+            self.topic,
             name=self.name,
             maxsize=self.service.maxsize,
         )
@@ -299,6 +301,7 @@ class _ImageGroup(_Reader):
         self.name = f"deployments:{signal.asset}:{self.input_name}"
         self.location = signal.path
         self.wanted = {signal}
+        self.topic = topic_for(signal)
 
     async def handle(self, records: Sequence[Record]) -> None:
         """Classify the images with every scorer; publish the outputs, keep the dead letters."""

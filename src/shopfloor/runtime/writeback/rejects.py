@@ -60,7 +60,8 @@ class _Watch:
         self.ref = SignalRef(deployment.asset, deployment.signal_name("events"))
         self.subscription: Subscription | None = None
         self.task: asyncio.Task[None] | None = None
-        self.seen: deque[int] = deque(maxlen=_REMEMBERED)
+        self.order: deque[int] = deque()
+        self.seen: set[int] = set()
         self.counts = {
             "defective": 0,
             "requested": 0,
@@ -148,7 +149,9 @@ class RejectGate:
         """Follow the running deployments (called by the deployment runtime on each change)."""
         wanted = self._wait_for(running)
         for path in [p for p in self._watches if p not in wanted]:
-            await self._unwatch(self._watches.pop(path))
+            gone = self._watches.pop(path)
+            self._by_rule.pop((REJECT_RULE + gone.config.deployment, gone.deployment.asset), None)
+            await self._unwatch(gone)
         for path, watch in wanted.items():
             current = self._watches.get(path)
             if current is not None:
@@ -200,7 +203,10 @@ class RejectGate:
             return
         if event.ts_ns in watch.seen:
             return  # a redelivery: decided already
-        watch.seen.append(event.ts_ns)
+        watch.seen.add(event.ts_ns)
+        watch.order.append(event.ts_ns)
+        if len(watch.order) > _REMEMBERED:
+            watch.seen.discard(watch.order.popleft())
         config = watch.config
         outcome = str(event.attributes.get("outcome", ""))
         label = str(event.attributes.get("class", ""))
@@ -318,6 +324,6 @@ class RejectGate:
             "waiting": dict(self.waiting),
             "writeback": self.writeback.health(),
             "last_part": max(
-                (format_ns(w.seen[-1]) for w in self._watches.values() if w.seen), default=None
+                (format_ns(w.order[-1]) for w in self._watches.values() if w.order), default=None
             ),
         }
