@@ -25,10 +25,9 @@ from shopfloor.services.demo.common import (
     Check,
     DemoReporter,
     UseCaseOutcome,
+    deploy_active,
     deployment_health,
-    until_running,
 )
-from shopfloor.services.deployments import deploy
 from shopfloor.services.models import train_model, trained_lines
 from shopfloor.services.options import DemoOptions, TrainOptions
 from shopfloor.store.protocol import AlertStore
@@ -283,18 +282,9 @@ async def run_cnc(
             ]
         )
     )
-    changes = await deploy(
-        project,
-        store,
-        f"{MODEL}@{card['version']}",
-        assets=[ASSET],
-        mode="active",
-        name=None,
-        who="demo",
-        reason="trained on the demo's healthy baseline",
+    deployed_ns = await deploy_active(
+        platform, MODEL, card["version"], ASSET, reason="trained on the demo's healthy baseline"
     )
-    deployed_ns = int(changes[0]["changed_ns"])
-    await until_running(platform, MODEL, ASSET)
     reporter.step(
         f"4. deployed {MODEL}@{card['version']} active on {ASSET}: it scores every "
         f"cutting window and writes {MODEL}.score, .health_index and .state; rule "

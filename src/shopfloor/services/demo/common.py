@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from shopfloor.services.deployments import deploy
+
 if TYPE_CHECKING:
     from shopfloor.node import Platform
 
@@ -23,10 +25,10 @@ __all__ = [
     "DemoReporter",
     "UseCaseOutcome",
     "add_items",
+    "deploy_active",
     "deployment_health",
     "free_port",
     "until",
-    "until_running",
 ]
 
 
@@ -135,16 +137,32 @@ def deployment_health(platform: Platform, name: str, asset: str) -> dict[str, An
     return {}
 
 
-async def until_running(platform: Platform, name: str, asset: str, timeout_s: float = 30.0) -> None:
-    """Wait until the deployment runtime runs deployment ``name`` on ``asset``.
+async def deploy_active(
+    platform: Platform, model: str, version: int, asset: str, *, reason: str
+) -> int:
+    """Deploy ``model@version`` active on ``asset`` and wait until the runtime runs it.
+
+    What ``shopfloor deploy`` does; returns when it was deployed (UTC nanoseconds).
 
     Raises
     ------
+    ShopfloorError
+        When the deployment is refused.
     TimeoutError
-        When it does not within ``timeout_s``.
+        When the runtime does not run it within 30 s.
     """
-    async with asyncio.timeout(timeout_s):
+    changes = await deploy(
+        platform.project,
+        platform.store,
+        f"{model}@{version}",
+        assets=[asset],
+        mode="active",
+        name=None,
+        who="demo",
+        reason=reason,
+    )
+    async with asyncio.timeout(30.0):
         while True:  # the runtime tells no one; it reads the store every reconcile_s
-            if deployment_health(platform, name, asset):
-                return
+            if deployment_health(platform, model, asset):
+                return int(changes[0]["changed_ns"])
             await asyncio.sleep(0.1)

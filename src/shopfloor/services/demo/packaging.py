@@ -28,9 +28,8 @@ from shopfloor.connectors.config import ConnectorConfig
 from shopfloor.errors import ShopfloorError
 from shopfloor.model import SignalRef, now_ns
 from shopfloor.node import Platform
-from shopfloor.services.demo.common import DemoReporter, add_items, until, until_running
+from shopfloor.services.demo.common import DemoReporter, add_items, deploy_active, until
 from shopfloor.services.demo.groundtruth import DEFECT_RULE, PackagingResult, reconcile
-from shopfloor.services.deployments import deploy
 from shopfloor.services.image_models import image_trained_lines, train_image_model
 from shopfloor.services.options import DemoOptions, TrainOptions
 from shopfloor.store.protocol import AlertStore
@@ -196,19 +195,14 @@ async def run_packaging(
             ]
         )
     )
-    store = platform.store
     try:
-        await deploy(
-            platform.project,
-            store,
-            f"{CLASSIFIER}@{card['version']}",
-            assets=[LINE_ASSET],
-            mode="active",
-            name=None,
-            who="demo",
+        await deploy_active(
+            platform,
+            CLASSIFIER,
+            card["version"],
+            LINE_ASSET,
             reason="trained on the line's labelled batch",
         )
-        await until_running(platform, CLASSIFIER, LINE_ASSET)
     except (ShopfloorError, TimeoutError) as err:
         return PackagingResult(False, f"deploying {CLASSIFIER} on the camera: {err}", card=card)
     reporter.step(
