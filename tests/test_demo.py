@@ -173,6 +173,12 @@ def test_reuse_counts_own_lines_against_the_platform_code_that_ran(tmp_path: Pat
     assert "shopfloor.model.paths" in reuse.added
     assert reuse.platform["shopfloor.model.paths"] > 5
     assert "nothing left out" in reuse.lines()[-1]
+    ran = UseCaseOutcome("one", checks=[Check("alarm", True, "3 s")])
+    table = {row[0]: row[1:] for row in summary_rows([ran, ran], reuse)}
+    assert table["own lines vs platform reused"] == (
+        "(the platform's first use)",
+        f"{reuse.own_lines} ({reuse.config_lines} configuration + 2 code) vs 0 in 0 modules",
+    )
 
 
 async def test_reconcile_joins_classifications_with_the_ground_truth_and_the_gate(

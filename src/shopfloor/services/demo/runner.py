@@ -125,7 +125,7 @@ class DemoResult:
 
     def table(self) -> list[tuple[str, ...]]:
         """The summary table (a header row first)."""
-        return summary_rows(self.outcomes())
+        return summary_rows(self.outcomes(), self.reuse)
 
 
 async def run_demo(

@@ -173,8 +173,14 @@ def _seconds(value: float | None, fmt: str = "{:.0f} s") -> str:
     return "-" if value is None else fmt.format(value)
 
 
-def summary_rows(outcomes: Sequence[UseCaseOutcome]) -> list[tuple[str, ...]]:
-    """The summary table: a header row, then one row per figure, a column per use case."""
+def summary_rows(
+    outcomes: Sequence[UseCaseOutcome], reuse: Reuse | None = None
+) -> list[tuple[str, ...]]:
+    """The summary table: a header row, then one row per figure, a column per use case.
+
+    With ``reuse`` (of the last use case), a row compares its own lines with the platform
+    lines it ran.
+    """
     rows: list[tuple[str, ...]] = [("", *(o.title for o in outcomes))]
 
     def row(label: str, *cells: str) -> None:
@@ -202,6 +208,14 @@ def summary_rows(outcomes: Sequence[UseCaseOutcome]) -> list[tuple[str, ...]]:
             for o in outcomes
         ),
     )
+    if reuse is not None and reuse.platform:
+        reused = sum(reuse.platform.values()) - sum(reuse.added.values())
+        row(
+            "own lines vs platform reused",
+            *(["(the platform's first use)"] * (len(outcomes) - 1)),
+            f"{reuse.own_lines} ({reuse.config_lines} configuration + {reuse.code_lines} "
+            f"code) vs {reused:,} in {len(reuse.platform) - len(reuse.added)} modules",
+        )
     row(
         "checks",
         *(
