@@ -1,11 +1,13 @@
 """Use case 2: defect classification on a packaging line, on use case 1's platform.
 
 The use-case-specific part is :data:`PACKAGING_CONFIG` (the line in ``factory.yaml``:
-a camera's hot folder, the line's PLC over Modbus, the image classifier, the defect-rate
-rule and the reject gate) and the calls below, to the services a user calls:
+a camera's hot folder, the line's PLC over Modbus, the defect-rate rule and the reject
+gate), the model's type and parameters, and the calls below, to the services a user
+calls:
 
 1. the simulated line writes a labelled batch (``batch/<class>/part-N.png``);
-2. ``shopfloor train --images batch --model classical`` registers ``cartons@1``;
+2. ``shopfloor train --name cartons --images batch --model classical --params ...``
+   registers ``cartons@1`` (texture features and an SVM, no neural network);
 3. ``shopfloor deploy cartons@1`` runs it active on the live camera signal;
 4. the line runs; from part ``healthy_parts + 1`` a worn sealing jaw tears more seals;
    the deployment classifies every image, the reject gate is written for defective
