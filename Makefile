@@ -1,4 +1,4 @@
-# shopfloor: `make demo` runs the main job, `make test` checks everything.
+# shopfloor: `make demo` runs both use cases, `make test` checks everything.
 # Both set up .venv (and the Debian packages they need) on a fresh machine first.
 
 PYTHON ?= python3.11
@@ -11,7 +11,7 @@ LINT_DIRS := $(wildcard src tests eval bench)
 .PHONY: demo test lint typecheck unit bench system clean help sparkplug-codec
 
 help:
-	@echo "make demo   set up .venv and run the main job (embedded store, in-process bus)"
+	@echo "make demo   set up .venv and run both use cases (embedded store, in-process bus)"
 	@echo "make test   set up .venv, lint, type-check and run every test"
 	@echo "make bench  measure speed against bare baselines; writes docs/benchmarks.md"
 

@@ -73,6 +73,18 @@ def test_the_class_mix_follows_the_rates() -> None:
     assert line.counts.by_class["dented"] == classes.count("dented")
 
 
+def test_a_process_change_shifts_the_class_mix_from_the_next_part() -> None:
+    line = PackagingLine(PackagingSimConfig(seed=2, size=32, defect_rates={"good": 1.0}))
+    before = [p.defect for p in line.parts(50)]
+    line.change_rates({"good": 0.5, "torn_seal": 0.5})
+    after = [p.defect for p in line.parts(400)]
+    assert set(before) == {"good"} and set(after) == {"good", "torn_seal"}
+    assert 150 < after.count("torn_seal") < 250
+    assert line.counts.by_class["torn_seal"] == after.count("torn_seal")
+    with pytest.raises(ValueError, match="unknown class"):
+        line.change_rates({"crumpled": 1.0})
+
+
 def test_the_reject_gate_counts_right_and_wrong_rejects_once() -> None:
     line = PackagingLine(PackagingSimConfig(seed=4, size=32))
     parts = list(line.parts(200))

@@ -127,6 +127,12 @@ class DemoOptions:
         Machine seconds per wall second.
     baseline_s, watch_s
         Machine seconds of healthy baseline, and to watch for the fault.
+    line_speed
+        Packaging line speed, parts per second.
+    batch_parts
+        Labelled images the line writes to train the image classifier on.
+    healthy_parts, fault_parts
+        Parts the line makes before its sealing jaw wears, and after.
     """
 
     folder: Path = field(
@@ -135,6 +141,12 @@ class DemoOptions:
     time_scale: float = option(8.0, "Machine seconds per second.", min=1, max=20)
     baseline_s: float = option(200.0, "Machine seconds of healthy baseline.", min=60)
     watch_s: float = option(300.0, "Machine seconds to watch for the fault.", min=60)
+    line_speed: float = option(5.0, "Packaging line: parts per second.", min=1, max=20)
+    batch_parts: int = option(
+        1000, "Packaging line: labelled images to train the classifier on.", min=60
+    )
+    healthy_parts: int = option(200, "Packaging line: parts before the sealing jaw wears.", min=60)
+    fault_parts: int = option(150, "Packaging line: parts after it wore.", min=60)
 
 
 @dataclass(frozen=True)

@@ -153,6 +153,22 @@ class PackagingLine:
         self._rejected: set[int] = set()
         self.counts = LineCounts()
 
+    def change_rates(self, rates: dict[str, float]) -> None:
+        """From the next part on, classes occur in these shares (a process change).
+
+        A worn sealing jaw tears more seals; the defect rate the platform should see rise.
+        Shares are normalised as :attr:`PackagingSimConfig.defect_rates` are.
+
+        Raises
+        ------
+        ValueError
+            An unknown class, or no share above 0.
+        """
+        checked = PackagingSimConfig(defect_rates=rates).defect_rates
+        self._classes = [c for c in DEFECTS if checked.get(c, 0.0) > 0]
+        weights = np.array([checked[c] for c in self._classes])
+        self._p = weights / weights.sum()
+
     def next_part(self) -> Part:
         """The next part off the line (its time: start + id / speed)."""
         part_id = self._next_id

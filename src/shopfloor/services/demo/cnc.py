@@ -1,4 +1,4 @@
-"""The main job, end to end, on the embedded default (DuckDB, in-process bus).
+"""Use case 1: condition monitoring of a CNC spindle, from a healthy baseline to an alarm.
 
 A simulated CNC machining centre runs as a real OPC UA server; the platform connects to
 it with its OPC UA connector and stores scalars and tri-axial vibration. The demo then
@@ -6,41 +6,46 @@ does what a reliability engineer does with the runtime: trains a model on the he
 baseline (registered as ``spindle@1`` with its model card and report), deploys it active
 on the machine, and lets the project's alert rule on the deployment's state raise an
 alarm when a bearing fault grows, and write it back to the machine's alarm node.
-:func:`run_demo` does it and returns how well it went (:class:`DemoResult`); a
-:class:`DemoReporter` hears about each step.
+:func:`run_cnc` does it on a running platform and returns how well it went
+(:class:`CncResult`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import shutil
-import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from shopfloor.config import Project, find_project, load_project
 from shopfloor.config.template import EXAMPLE_PROJECT
 from shopfloor.model import NS_PER_S, Alert, SignalRef, format_ns
-from shopfloor.node import ApiFactory, Platform
-from shopfloor.node.services import project_services
-from shopfloor.services.deployments import deploy
+from shopfloor.node import Platform
+from shopfloor.services.demo.common import (
+    Check,
+    DemoReporter,
+    UseCaseOutcome,
+    deploy_active,
+    deployment_health,
+)
 from shopfloor.services.models import train_model, trained_lines
 from shopfloor.services.options import DemoOptions, TrainOptions
 from shopfloor.store.protocol import AlertStore
 
+if TYPE_CHECKING:
+    from shopfloor.sim.cnc import CncSimServer
+
 __all__ = [
+    "ALARM_NODES",
     "ASSET",
     "MODEL",
     "PIPELINE",
     "RULE",
-    "DemoOptions",
-    "DemoReporter",
-    "DemoResult",
+    "CncResult",
     "baseline_training",
-    "demo_project_text",
-    "run_demo",
+    "cnc_project_text",
+    "cnc_simulator",
+    "run_cnc",
 ]
 
 ASSET = "acme/plant1/machining/line1/cell1/cnc-01"
@@ -60,8 +65,8 @@ def _node(name: str) -> str:
     return f"ns=2;s=CNC01.{name}"
 
 
-def demo_project_text(opcua_port: int, *, notifiers: str = "[]") -> str:
-    """The demo's ``factory.yaml``: the example project, with the model, rule and write-back.
+def cnc_project_text(opcua_port: int, *, notifiers: str = "[]") -> str:
+    """Use case 1's ``factory.yaml``: the example project, with the model, rule and write-back.
 
     ``notifiers`` is the YAML of the project's ``notifiers:`` list (none in the demo).
     """
@@ -114,27 +119,10 @@ def baseline_training(start_ns: int, end_ns: int) -> TrainOptions:
     )
 
 
-class DemoReporter(Protocol):
-    """What the demo tells as it runs (the CLI prints it; a test may just collect it)."""
-
-    def step(self, text: str) -> None:
-        """A step is done (one or more lines)."""
-
-    def phase(self, label: str, total_s: float) -> None:
-        """A phase of ``total_s`` machine seconds begins."""
-
-    def progress(self, done_s: float, info: str, *, alarm: bool = False) -> None:
-        """Machine seconds done in the current phase, with a status line."""
-
-    def phase_done(self) -> None:
-        """The current phase ended."""
-
-
 @dataclass
-class DemoResult:
-    """How the demo went: times in UTC nanoseconds, counts, and where the files are."""
+class CncResult:
+    """How use case 1 went: times in UTC nanoseconds, counts, and where the files are."""
 
-    project: Project
     start_ns: int
     onset_ns: int
     baseline_end_ns: int
@@ -155,14 +143,50 @@ class DemoResult:
         """What the platform stored over OPC UA, and how its connector fared."""
         rows, connector = self.rows, self.connector
         return (
-            f"stored over OPC UA: {rows['scalars']:,} scalar values, "
-            f"{rows['waveforms']:,} vibration blocks ({rows['waveforms'] * 25600 * 3:,} "
-            f"samples), {rows['events']:,} events; {self.letters} dead letters; "
-            f"connector {connector['state']}, {connector['reconnects']} reconnects"
+            f"stored over OPC UA: {rows.get('scalars', 0):,} scalar values, "
+            f"{rows.get('waveforms', 0):,} vibration blocks "
+            f"({rows.get('waveforms', 0) * 25600 * 3:,} samples), {rows.get('events', 0):,} "
+            f"events; {self.letters} dead letters; connector {connector.get('state', '?')}, "
+            f"{connector.get('reconnects', 0)} reconnects"
         )
 
-    def summary(self, folder: Path, seconds: float) -> list[str]:
-        """How well it went: onset, first alarm, false alarms, files; where to look next."""
+    def outcome(self) -> UseCaseOutcome:
+        """The figures and checks of the summary: alarm after the fault, not before, written."""
+        first = self.true_alarms[0] if self.true_alarms else None
+        expected = {k: v for k, v in ALARM_NODES.items() if not isinstance(v, str)}
+        written_ok = bool(self.written) and all(
+            self.written.get(k) == v for k, v in expected.items()
+        )
+        return UseCaseOutcome(
+            title="use case 1: CNC spindle (OPC UA)",
+            first_alert_wall_s=self.first_alert_wall_s,
+            detection_delay_s=(
+                None if first is None else (first.opened_ns - self.onset_ns) / NS_PER_S
+            ),
+            false_alarms=len(self.false_alarms),
+            checks=[
+                Check(
+                    "alarm after the injected fault",
+                    first is not None,
+                    "none within the watch time"
+                    if first is None
+                    else f"{(first.opened_ns - self.onset_ns) / NS_PER_S:.0f} s after onset",
+                ),
+                Check(
+                    "no alarm before the fault",
+                    not self.false_alarms,
+                    f"{len(self.false_alarms)} before onset",
+                ),
+                Check(
+                    "alarm written back to the machine",
+                    written_ok,
+                    ", ".join(f"{k} = {v!r}" for k, v in self.written.items()) or "nothing read",
+                ),
+            ],
+        )
+
+    def details(self) -> list[str]:
+        """Onset, first alarm, false alarms and files, one line each."""
         start_ns, onset_ns = self.start_ns, self.onset_ns
         healthy_s = (onset_ns - start_ns) / NS_PER_S
         unseen_s = (onset_ns - self.baseline_end_ns) / NS_PER_S
@@ -176,13 +200,6 @@ class DemoResult:
                 f"{(first.opened_ns - onset_ns) / NS_PER_S:.0f} s after onset "
                 f"({first.rule}: {first.message})"
             )
-            if self.first_alert_wall_s is not None:
-                lines.append(
-                    f"time to first trusted alert  {self.first_alert_wall_s:.0f} s from "
-                    f"connecting the machine (machine time "
-                    f"{(first.opened_ns - start_ns) / NS_PER_S:.0f} s: baseline, training, "
-                    "deployment, detection)"
-                )
         else:
             lines.append("first alarm                  none within the watch time")
         lines.append(
@@ -199,142 +216,104 @@ class DemoResult:
         if self.plot is not None:
             lines.append(f"health trend                 {self.plot}")
         lines.append(f"ground truth                 {self.ground_truth}")
-        lines.append(
-            f"done in {seconds:.0f} s. Look around: shopfloor deployments list -p {folder}; "
-            f"shopfloor alerts list -p {folder}; shopfloor query -p {folder} --asset {ASSET} "
-            f"--signal {MODEL}.health_index --every 10s"
-        )
         return lines
 
 
-def prepare_demo(options: DemoOptions) -> tuple[Project, int]:
-    """Write the demo project (a fresh OPC UA port, any API port); return it and the port."""
-    folder = options.folder
-    folder.mkdir(parents=True, exist_ok=True)
-    for stale in (folder / ".shopfloor", folder / "health_trend.png"):
-        if stale.is_dir():
-            shutil.rmtree(stale)
-        elif stale.exists():
-            stale.unlink()
-    port = _free_port()
-    (folder / "factory.yaml").write_text(demo_project_text(port), encoding="utf-8")
-    return load_project(find_project(folder)), port
-
-
-async def run_demo(
-    options: DemoOptions,
-    project: Project,
-    port: int,
-    reporter: DemoReporter,
-    api: ApiFactory | None = None,
-) -> DemoResult:
-    """Run the simulator and the platform; train, deploy, and watch for the fault.
-
-    ``api`` builds the platform's HTTP API (the caller's choice: services sit below it).
-
-    Raises
-    ------
-    ShopfloorError
-        When the simulator, the platform, training or the deployment fails.
-    """
+def cnc_simulator(options: DemoOptions, port: int) -> CncSimServer:
+    """The simulated CNC on ``port``, an outer-race fault 20 s after the baseline."""
     from shopfloor.sim.cnc import CncSimConfig, CncSimServer
 
     folder = options.folder
-    onset_s = options.baseline_s + 20.0
-    sim_config = CncSimConfig.model_validate(
+    config = CncSimConfig.model_validate(
         {
             "port": port,
             "time_scale": options.time_scale,
             "asset_path": ASSET,
-            "fault": {"type": "outer_race", "onset": onset_s, "growth_s": 120.0},
+            "fault": {"type": "outer_race", "onset": options.baseline_s + 20.0, "growth_s": 120.0},
             "ground_truth_path": str(folder / "ground_truth.json"),
             "pki_dir": str(folder / ".shopfloor" / "sim-pki"),
         }
     )
-    sim = CncSimServer(sim_config)
-    await sim.start()
+    return CncSimServer(config)
+
+
+async def run_cnc(
+    options: DemoOptions, platform: Platform, sim: CncSimServer, reporter: DemoReporter
+) -> CncResult:
+    """Baseline, train, deploy and watch for the fault on the running ``platform``.
+
+    Raises
+    ------
+    ShopfloorError
+        When training or the deployment fails.
+    """
+    folder = options.folder
+    project = platform.project
     started = time.monotonic()
     start_ns = sim.model.start_ns
-    # connectors, the alert engine and the deployment runtime (no pipeline shortcut)
-    platform = Platform.from_project(
-        project, api=api, services=project_services(project, pipelines=False)
+    onset_s = options.baseline_s + 20.0
+    store = platform.store
+    assert isinstance(store, AlertStore)  # the embedded store keeps alerts
+    reporter.step(
+        f"1. simulated CNC on {sim.endpoint_url} ({options.time_scale:g}x real time, "
+        f"outer-race fault from {onset_s:g} s), read by the OPC UA connector"
     )
-    try:
-        await platform.start()
-        store = platform.store
-        assert isinstance(store, AlertStore)  # the embedded store keeps alerts
+    accel = SignalRef(ASSET, "spindle_accel")
+    reporter.phase("2. healthy baseline", options.baseline_s)
+    while (sim.sim_time_ns() - start_ns) / NS_PER_S < options.baseline_s:
+        blocks = await store.count(accel)
+        status = sim.status()
+        reporter.progress(
+            (status.sim_time_ns - start_ns) / NS_PER_S,
+            f"{status.state:<11} {status.speed_rpm:7.0f} rpm, {blocks} vibration blocks stored",
+        )
+        await asyncio.sleep(POLL_S)
+    reporter.progress(options.baseline_s, "")
+    reporter.phase_done()
+    baseline_end = start_ns + int(options.baseline_s * NS_PER_S)
+    await asyncio.sleep(2.0)  # let the last baseline blocks reach the store
+    training = baseline_training(start_ns, baseline_end)
+    card = await train_model(training, project, who="demo", store=store)
+    reporter.step(
+        "\n   ".join(
+            [
+                "3. trained on the baseline's cutting windows (shopfloor train):",
+                *trained_lines(card),
+            ]
+        )
+    )
+    deployed_ns = await deploy_active(
+        platform, MODEL, card["version"], ASSET, reason="trained on the demo's healthy baseline"
+    )
+    reporter.step(
+        f"4. deployed {MODEL}@{card['version']} active on {ASSET}: it scores every "
+        f"cutting window and writes {MODEL}.score, .health_index and .state; rule "
+        f"{RULE!r} raises on state alarm and writes back to the machine"
+    )
+    alert = await _watch(options, platform, sim, start_ns, reporter)
+    first_alert_wall_s = time.monotonic() - started if alert is not None else None
+    written: dict[str, Any] = {}
+    if alert is not None:
+        written = await _written_back(store, alert, sim)
         reporter.step(
-            f"1. simulated CNC on {sim.endpoint_url} ({options.time_scale:g}x real time, "
-            f"outer-race fault from {onset_s:g} s); platform API {platform.api_url}"
+            f"6. alarm {format_ns(alert.opened_ns)}: {alert.message}; written back and "
+            "read from the machine: "
+            + ", ".join(f"{name} = {value!r}" for name, value in written.items())
         )
-        accel = SignalRef(ASSET, "spindle_accel")
-        reporter.phase("2. healthy baseline", options.baseline_s)
-        while (sim.sim_time_ns() - start_ns) / NS_PER_S < options.baseline_s:
-            blocks = await store.count(accel)
-            status = sim.status()
-            reporter.progress(
-                (status.sim_time_ns - start_ns) / NS_PER_S,
-                f"{status.state:<11} {status.speed_rpm:7.0f} rpm, {blocks} vibration blocks stored",
-            )
-            await asyncio.sleep(POLL_S)
-        reporter.progress(options.baseline_s, "")
-        reporter.phase_done()
-        baseline_end = start_ns + int(options.baseline_s * NS_PER_S)
-        await asyncio.sleep(2.0)  # let the last baseline blocks reach the store
-        training = baseline_training(start_ns, baseline_end)
-        card = await train_model(training, project, who="demo", store=store)
-        reporter.step(
-            "\n   ".join(
-                [
-                    "3. trained on the baseline's cutting windows (shopfloor train):",
-                    *trained_lines(card),
-                ]
-            )
-        )
-        changes = await deploy(
-            project,
-            store,
-            f"{MODEL}@{card['version']}",
-            assets=[ASSET],
-            mode="active",
-            name=None,
-            who="demo",
-            reason="trained on the demo's healthy baseline",
-        )
-        deployed_ns = int(changes[0]["changed_ns"])
-        await _until_running(platform)
-        reporter.step(
-            f"4. deployed {MODEL}@{card['version']} active on {ASSET}: it scores every "
-            f"cutting window and writes {MODEL}.score, .health_index and .state; rule "
-            f"{RULE!r} raises on state alarm and writes back to the machine"
-        )
-        alert = await _watch(options, platform, sim, start_ns, reporter)
-        first_alert_wall_s = time.monotonic() - started if alert is not None else None
-        written: dict[str, Any] = {}
-        if alert is not None:
-            written = await _written_back(store, alert, sim)
-            reporter.step(
-                f"6. alarm {format_ns(alert.opened_ns)}: {alert.message}; written back and "
-                "read from the machine: "
-                + ", ".join(f"{name} = {value!r}" for name, value in written.items())
-            )
-        await asyncio.sleep(1.0)
-        health = await platform.status()
-        stats = await store.stats()
-        end_ns = sim.sim_time_ns()
-        index = await store.read_scalars(
-            SignalRef(ASSET, f"{MODEL}.health_index"), start_ns, end_ns + NS_PER_S
-        )
-        scores = await store.read_scalars(
-            SignalRef(ASSET, f"{MODEL}.score"), start_ns, end_ns + NS_PER_S
-        )
-        alerts = await store.list_alerts(rule=RULE)
-        letters = await store.count_dead_letters()
-        onset = sim.model.onset_ns
-        onset_ns = onset if onset is not None else start_ns + int(onset_s * NS_PER_S)
-    finally:
-        await platform.stop()
-        await sim.stop()
+    await asyncio.sleep(1.0)
+    health = await platform.status()
+    stats = await store.stats()
+    end_ns = sim.sim_time_ns()
+    index = await store.read_scalars(
+        SignalRef(ASSET, f"{MODEL}.health_index"), start_ns, end_ns + NS_PER_S
+    )
+    scores = await store.read_scalars(
+        SignalRef(ASSET, f"{MODEL}.score"), start_ns, end_ns + NS_PER_S
+    )
+    alerts = await store.list_alerts(rule=RULE)
+    letters = await store.count_dead_letters(source="cnc")
+    onset = sim.model.onset_ns
+    onset_ns = onset if onset is not None else start_ns + int(onset_s * NS_PER_S)
     alerts.sort(key=lambda a: a.opened_ns)
     true_alarms = [a for a in alerts if a.opened_ns >= onset_ns]
     plot = await asyncio.to_thread(
@@ -348,8 +327,7 @@ async def run_demo(
         true_alarms[0].opened_ns if true_alarms else None,
         baseline_end,
     )
-    return DemoResult(
-        project=project,
+    return CncResult(
         start_ns=start_ns,
         onset_ns=onset_ns,
         baseline_end_ns=baseline_end,
@@ -368,23 +346,6 @@ async def run_demo(
     )
 
 
-def _deployment_health(platform: Platform) -> dict[str, Any]:
-    for service in platform.services:
-        if service.name == "deployments":
-            entry = service.health()["deployments"].get(f"{MODEL} on {ASSET}")
-            return dict(entry) if entry else {}
-    return {}
-
-
-async def _until_running(platform: Platform, timeout_s: float = 30.0) -> None:
-    """Wait until the deployment runtime runs the new deployment."""
-    async with asyncio.timeout(timeout_s):
-        while True:  # the runtime tells no one; it reads the store every reconcile_s
-            if _deployment_health(platform):
-                return
-            await asyncio.sleep(0.1)
-
-
 async def _watch(
     options: DemoOptions,
     platform: Platform,
@@ -400,7 +361,7 @@ async def _watch(
     end_s = options.baseline_s + options.watch_s
     while (sim.sim_time_ns() - start_ns) / NS_PER_S < end_s:
         status = sim.status()
-        live = _deployment_health(platform)
+        live = deployment_health(platform, MODEL, ASSET)
         index = await store.read_scalars(
             SignalRef(ASSET, f"{MODEL}.health_index"),
             status.sim_time_ns - 30 * NS_PER_S,
@@ -437,12 +398,6 @@ async def _written_back(store: AlertStore, alert: Alert, sim: Any) -> dict[str, 
     client = Client(sim.endpoint_url, timeout=10)
     async with client:  # as an operator panel would see it, not through the platform
         return {name: await client.get_node(sim.node_id(name)).read_value() for name in ALARM_NODES}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _plot_trend(
