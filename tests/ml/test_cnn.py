@@ -197,7 +197,8 @@ def test_the_calibration_images_given_are_used() -> None:
     model = CnnClassifier(**TINY)
     images, labels = images_of(model, 60)
     seen: list[cnn_training.EpochProgress] = []
-    model.fit(images[:45], labels[:45], calibration=(images[45:], labels[45:]), progress=seen.append)
+    calibration = (images[45:], labels[45:])
+    model.fit(images[:45], labels[:45], calibration=calibration, progress=seen.append)
     assert model.fitted
     # the calibration accuracy is counted over the 15 images given
     assert all(round(p.calibration_accuracy * 15, 4).is_integer() for p in seen)

@@ -82,7 +82,7 @@ class OnnxGraph:
         self._input = self._session.get_inputs()[0].name
         self.outputs = [o.name for o in self._session.get_outputs()]
 
-    def run(self, x: npt.NDArray[np.float64]) -> dict[str, npt.NDArray[Any]]:
+    def run(self, x: npt.NDArray[np.floating[Any]]) -> dict[str, npt.NDArray[Any]]:
         """Output name → array for the rows ``x`` (cast to float32)."""
         if x.shape[0] == 0:
             return {}

@@ -304,7 +304,7 @@ class CnnClassifier(ImageClassifier):
         held: list[npt.NDArray[np.intp]] = []
         for code in np.unique(codes):
             rows = rng.permutation(np.flatnonzero(codes == code))
-            k = int(round(self.calibration_fraction * len(rows)))
+            k = round(self.calibration_fraction * len(rows))
             k = min(k, len(rows) - 1)  # every class keeps a training image
             held.append(rows[:k])
             train.append(rows[k:])

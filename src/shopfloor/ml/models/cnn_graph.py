@@ -96,8 +96,7 @@ class CnnWeights:
     def __post_init__(self) -> None:
         if not self.convs or len(self.convs) % self.convs_per_block:
             raise ModelError(
-                f"cnn: {len(self.convs)} convolutions do not make blocks of "
-                f"{self.convs_per_block}"
+                f"cnn: {len(self.convs)} convolutions do not make blocks of {self.convs_per_block}"
             )
         if not (np.isfinite(self.temperature) and self.temperature > 0):
             raise ModelError(f"cnn: temperature must be > 0, got {self.temperature!r}")

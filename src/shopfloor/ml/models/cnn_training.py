@@ -32,6 +32,7 @@ settings (threads, determinism, random state) are restored afterwards.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -228,7 +229,7 @@ def fit_temperature(
 def _weights(network: Any, mean: Any, std: Any, options: TrainingOptions, t: float) -> CnnWeights:
     modules = list(network)
     convs: list[tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]] = []
-    for conv, norm in zip(modules, modules[1:], strict=False):
+    for conv, norm in itertools.pairwise(modules):
         if isinstance(conv, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d):
 
             def array(tensor: Any) -> npt.NDArray[np.float32]:
