@@ -20,3 +20,17 @@ def test_runtime_bench_reports_every_figure() -> None:
     for m in section.measurements:
         assert math.isfinite(m.ours), m.name
         assert m.meets_goal in (True, False, None)
+
+
+@pytest.mark.slow
+def test_images_bench_reports_every_figure() -> None:
+    from bench.bench_images import run as run_images
+
+    section = run_images(n_score=12, n_train=36)
+    names = [m.name for m in section.measurements]
+    assert any(n.startswith("images/s, ") and "200×200" in n for n in names)
+    assert any(n.startswith("latency p99 per image") for n in names)
+    assert any(n.startswith("training time, classical") for n in names)
+    for m in section.measurements:
+        assert math.isfinite(m.ours) and m.ours > 0, m.name
+        assert m.meets_goal in (True, False, None)

@@ -44,8 +44,10 @@ err_console = Console(stderr=True, emoji=False)
 
 
 def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
-    """Print ``message`` as an error and exit with ``code``."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    """Print ``message`` as an error and exit with ``code`` (its brackets printed as they are)."""
+    from rich.markup import escape
+
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

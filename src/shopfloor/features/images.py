@@ -161,11 +161,7 @@ def decode_image(data: bytes, *, name: str = "image") -> npt.NDArray[np.uint8]:
     return pixels[:, :, None] if pixels.ndim == 2 else pixels
 
 
-def _to_pil(item: ImageInput, name: str) -> Image.Image:
-    if isinstance(item, bytes | bytearray | memoryview):
-        with open_image(bytes(item), name=name) as image:
-            image.load()
-            return image.copy()
+def _from_pixels(item: npt.NDArray[Any] | Any, name: str) -> Image.Image:
     array = np.asarray(item)
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
@@ -198,7 +194,14 @@ def preprocess(item: ImageInput, spec: ImagePreprocess, *, name: str = "image") 
         The bytes are no image, a truncated or corrupt one, or the region of interest
         does not fit inside it.
     """
-    image = _to_pil(item, name)
+    if isinstance(item, bytes | bytearray | memoryview):
+        with open_image(bytes(item), name=name) as image:
+            return _prepared(image, spec, name)
+    return _prepared(_from_pixels(item, name), spec, name)
+
+
+def _prepared(image: Image.Image, spec: ImagePreprocess, name: str) -> ImageArray:
+    """Colour, crop, resize and normalize a decoded image (steps 2 to 5)."""
     image = image.convert("L" if spec.grayscale else "RGB")
     if spec.roi is not None:
         x, y, w, h = spec.roi

@@ -362,7 +362,11 @@ class ImageModel(Model):
     @property
     def preprocess_spec(self) -> ImagePreprocess:
         """The :class:`~shopfloor.features.images.ImagePreprocess` of ``preprocess``."""
-        return ImagePreprocess.from_params(self.preprocess)
+        cached: tuple[dict[str, Any], ImagePreprocess] | None = self.__dict__.get("_spec")
+        if cached is None or cached[0] is not self.preprocess:  # validated once per dict
+            cached = (self.preprocess, ImagePreprocess.from_params(self.preprocess))
+            self.__dict__["_spec"] = cached
+        return cached[1]
 
     @property
     def fitted(self) -> bool:

@@ -33,7 +33,7 @@ import numpy.typing as npt
 
 from shopfloor.errors import ModelError
 
-__all__ = ["Spectra", "TrainingReport", "write_report"]
+__all__ = ["Spectra", "TrainingReport", "confusion_figure", "write_report"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -78,6 +78,9 @@ class TrainingReport:
         Feature name → contribution to the score of a window (e.g. |z| per feature).
     spectra
         A normal and an anomalous spectrum.
+    confusion
+        ``(classes, matrix)``: a confusion matrix (rows true, columns predicted), drawn
+        as a table of counts shaded by each row's share.
     kind
         ``training`` or ``evaluation`` (the page's title).
     """
@@ -93,6 +96,7 @@ class TrainingReport:
     health_label: str = "health index"
     contributions: Mapping[str, float] = field(default_factory=dict)
     spectra: Spectra | None = None
+    confusion: tuple[list[str], list[list[int]]] | None = None
     kind: str = "training"
 
     def __post_init__(self) -> None:
@@ -163,7 +167,12 @@ class TrainingReport:
 
     def _figures(self) -> list[tuple[str, str]]:
         figures: list[tuple[str, str]] = []
-        if self.times_s is None and not self.contributions and self.spectra is None:
+        if (
+            self.times_s is None
+            and not self.contributions
+            and self.spectra is None
+            and self.confusion is None
+        ):
             return figures
         import matplotlib
 
@@ -203,7 +212,39 @@ class TrainingReport:
             ax.set_ylabel(s.unit or "amplitude")
             ax.legend(fontsize=8)
             figures.append(("Normal vs anomalous spectrum", _png(fig, plt)))
+        if self.confusion is not None:
+            classes, matrix = self.confusion
+            fig = confusion_figure(classes, matrix, plt)
+            figures.append(("Confusion matrix", _png(fig, plt)))
         return figures
+
+
+def confusion_figure(classes: list[str], matrix: list[list[int]], plt: Any) -> Any:
+    """A matplotlib figure of a confusion matrix: counts, shaded by each row's share.
+
+    Rows are the true classes, columns the predicted ones (``plt`` is ``matplotlib.pyplot``).
+    """
+    counts = np.asarray(matrix, dtype=np.float64)
+    share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1.0)
+    size = 1.2 + 0.6 * len(classes)
+    fig, ax = plt.subplots(figsize=(size + 1.5, size))
+    ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
+    for i in range(len(classes)):
+        for j in range(len(classes)):
+            ax.text(
+                j,
+                i,
+                str(int(counts[i, j])),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if share[i, j] > 0.5 else "black",
+            )
+    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(classes)), classes, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    return fig
 
 
 def write_report(report: TrainingReport, folder: Path, stem: str = "report") -> tuple[Path, Path]:

@@ -72,6 +72,7 @@ __all__ = [
 ]
 
 DEFAULT_MODEL_TYPE = "robust_zscore"
+DEFAULT_SPLIT = "0.7,0.15,0.15"
 LABEL_SOURCES = ("store", "none")
 
 Progress = Callable[[int, int], None]
@@ -179,6 +180,10 @@ async def train_model(
     ModelError
         When the model type is unknown or the data cannot train it.
     """
+    if o.images is not None:
+        from shopfloor.services.image_models import train_image_model
+
+        return await train_image_model(o, project, who=who, progress=progress)
     config = _model_config(project, o.name)
     pipeline_name = o.pipeline or (config.pipeline if config else None)
     if pipeline_name is None:
@@ -210,7 +215,7 @@ async def train_model(
         dataset = await build_dataset(
             source, pipeline, ranges, annotations=labels, progress=progress
         )
-    split = _split(dataset, o.split)
+    split = _split(dataset, o.split or DEFAULT_SPLIT)
     train = split.part(dataset, "train")
     calibration = split.part(dataset, "calibration")
     test = split.part(dataset, "test")
@@ -389,6 +394,10 @@ def _train_classifier(
 
 def trained_lines(card: dict[str, Any]) -> list[str]:
     """What :func:`train_model` did, in words."""
+    if str(card["task"]).startswith("image_"):
+        from shopfloor.services.image_models import image_trained_lines
+
+        return image_trained_lines(card)
     dataset, metrics, cal = card["dataset"], card["metrics"], card["calibration"]
     lines = [
         f"registered {card['name']}@{card['version']} ({card['model_type']}) on "
@@ -530,6 +539,10 @@ async def score_model(
 ) -> list[dict[str, Any]]:
     """Score ``o``'s range with model ``o.model``: one dict per window.
 
+    With ``o.images``, an image model classifies every image of the folder instead
+    (:func:`shopfloor.services.image_models.score_images`: ``{"file", "class",
+    "confidence"}``).
+
     Anomaly models give ``{"timestamp", "end", "score", "health_index", "state"}``
     (``score`` and ``health_index`` ``None`` when unknown); classifiers give ``{"timestamp",
     "end", "class", "probabilities"}``.
@@ -539,6 +552,12 @@ async def score_model(
     ModelError
         When there is no such model, its artifact was changed, or its pipeline changed.
     """
+    if o.images is not None:
+        import asyncio
+
+        from shopfloor.services.image_models import score_images
+
+        return await asyncio.to_thread(score_images, o, project)
     span = _span(o.from_, o.to, ("--from", "--to"))
     model, version, pipeline = _loaded(project, o.model)
     async with project_store(project) as store:
@@ -753,8 +772,9 @@ def exported_lines(result: dict[str, Any]) -> list[str]:
 def scores_listing(rows: list[dict[str, Any]], model: str) -> Listing:
     """:func:`score_model`'s windows as a table."""
     columns = tuple(rows[0]) if rows else ("timestamp",)
+    what = "images" if "file" in columns else "windows"
     return Listing(
-        f"{len(rows)} windows scored by {model}", columns, [tuple(r.values()) for r in rows]
+        f"{len(rows)} {what} scored by {model}", columns, [tuple(r.values()) for r in rows]
     )
 
 

@@ -262,12 +262,25 @@ class TrainOptions:
         None, "Model type (robust_zscore, pca, isolation_forest, ...); default robust_zscore."
     )
     params: str | None = option(None, "Model parameters as a JSON object, e.g. '{\"k\": 3}'.")
-    labels: str = option("store", _LABELS)
-    split: str = option(
-        "0.7,0.15,0.15",
-        "How windows are split (never at random): train,calibration,test fractions in time "
-        "order; cut times T1[,T2]; or group:COLUMN (range, context.<signal>).",
+    labels: str = option(
+        "store",
+        _LABELS + " With --images: a CSV of file,class rows (default: the class sub-folders).",
     )
+    split: str | None = option(
+        None,
+        "How windows are split (never at random): train,calibration,test fractions in time "
+        "order; cut times T1[,T2]; or group:COLUMN (range, context.<signal>). Default "
+        "0.7,0.15,0.15. With --images: fractions of a seeded stratified split, default "
+        "0.6,0.2,0.2.",
+    )
+    images: Path | None = field(
+        default=None,
+        metadata={
+            "help": "Train an image model on this folder (DIR/<class>/<image>, or --labels "
+            "CSV) instead of stored history; --model classical (default), good-only or cnn."
+        },
+    )
+    seed: int = option(0, "Seed of the --images split.", min=0)
     false_alarm_budget: str | None = option(
         None,
         "False alarms healthy operation may raise, which sets the alarm threshold: per day "
@@ -281,8 +294,17 @@ class ScoreOptions:
     """Which model over which stored history (``shopfloor score``)."""
 
     model: str = option(MISSING, "Model: NAME, NAME@VERSION or NAME@STAGE (e.g. @production).")
-    from_: str = option(MISSING, "Start (ISO 8601 or now-1h).", **_FROM)
+    from_: str | None = option(
+        None, "Start (ISO 8601 or now-1h); needed unless --images is given.", **_FROM
+    )
     to: str = option("now", "End, exclusive (ISO 8601 or now).")
+    images: Path | None = field(
+        default=None,
+        metadata={
+            "help": "Classify every image of this folder (an image model) instead of stored "
+            "history."
+        },
+    )
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,9 @@
   ``bearing_defect`` (on bearing defect-frequency features).
 - Images (:class:`~shopfloor.ml.base.ImageModel`): ``classical`` (texture features and
   an SVM, labelled images), ``cnn`` (a small convolutional network trained with torch,
-  the ``vision`` extra, and scored as ONNX without it).
+  the ``vision`` extra, and scored as ONNX without it), ``good_only`` (distance to good
+  parts' texture features), ``onnx_image`` (a user's own ONNX network, its confidence
+  calibrated).
 
 A new type is one module here with a registered class, imported below; the contract
 suite (``shopfloor.testing.model_checks``) then runs over it.
@@ -16,8 +18,10 @@ from shopfloor.ml.models.bearing_defect import BearingDefectClassifier
 from shopfloor.ml.models.classical import ClassicalImageClassifier
 from shopfloor.ml.models.cnn import CnnClassifier
 from shopfloor.ml.models.gmm import GaussianMixtureModel
+from shopfloor.ml.models.good_only import GoodOnlyModel
 from shopfloor.ml.models.gradient_boosting import GradientBoostingModel
 from shopfloor.ml.models.isolation_forest import IsolationForestModel
+from shopfloor.ml.models.onnx_image import OnnxImageClassifier
 from shopfloor.ml.models.pca import PCAModel
 from shopfloor.ml.models.random_forest import RandomForestModel
 from shopfloor.ml.models.river_drift import RiverDriftModel
@@ -28,8 +32,10 @@ __all__ = [
     "ClassicalImageClassifier",
     "CnnClassifier",
     "GaussianMixtureModel",
+    "GoodOnlyModel",
     "GradientBoostingModel",
     "IsolationForestModel",
+    "OnnxImageClassifier",
     "PCAModel",
     "RandomForestModel",
     "RiverDriftModel",
