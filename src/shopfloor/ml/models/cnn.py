@@ -35,7 +35,7 @@ import numpy.typing as npt
 from shopfloor.errors import ModelError
 from shopfloor.features.images import Augmentation, ImageBatch, augment
 from shopfloor.ml.base import Artifact, ImageClassifier, register_model
-from shopfloor.ml.models.cnn_graph import PROBABILITIES, cnn_to_onnx
+from shopfloor.ml.models.cnn_graph import PROBABILITIES, VIEWS, cnn_to_onnx
 from shopfloor.ml.onnxio import OnnxGraph
 
 if TYPE_CHECKING:
@@ -123,6 +123,10 @@ class CnnClassifier(ImageClassifier):
         Seeds the network's weights, batches, augmentation and the held-back split.
     n_threads
         CPU threads torch uses for training (scoring uses one onnxruntime thread).
+    views
+        Views of each image averaged when scoring: 1 (the image), 4 (and its flips) or 8
+        (and their transposes; square images only). More views score more slowly (each
+        is a pass of the network) and make the class independent of the orientation.
     """
 
     model_type: ClassVar[str] = "cnn"
@@ -159,6 +163,7 @@ class CnnClassifier(ImageClassifier):
         calibration_fraction: float = 0.2,
         random_state: int = 0,
         n_threads: int = 1,
+        views: int = 1,
     ) -> None:
         self._init_image(DEFAULT_PREPROCESS if preprocess is None else preprocess, min_confidence)
         self.channels = [16, 32, 64, 128] if channels is None else channels
@@ -202,6 +207,9 @@ class CnnClassifier(ImageClassifier):
         )
         self.random_state = _positive_int("random_state", random_state, low=0, high=2**31 - 1)
         self.n_threads = _positive_int("n_threads", n_threads, high=256)
+        if views not in VIEWS or isinstance(views, bool):
+            raise ModelError(f"cnn: views must be one of {VIEWS}, got {views!r}")
+        self.views = views
 
     def fit(
         self,
@@ -272,6 +280,7 @@ class CnnClassifier(ImageClassifier):
             class_weight=self.balanced,
             seed=self.random_state,
             n_threads=self.n_threads,
+            views=self.views,
         )
         result = cnn_training.train_cnn(
             x_train,

@@ -88,6 +88,10 @@ class TrainingOptions:
         Seeds everything random in training.
     n_threads
         CPU threads torch uses while training.
+    views
+        Views of each image averaged when scoring (1, 4 flips, 8 flips and transposes;
+        see :mod:`~shopfloor.ml.models.cnn_graph`), on the calibration images as in the
+        exported graph.
     """
 
     channels: tuple[int, ...] = (16, 32, 64, 128)
@@ -101,6 +105,7 @@ class TrainingOptions:
     class_weight: bool = True
     seed: int = 0
     n_threads: int = 1
+    views: int = 1
 
 
 @dataclass(frozen=True)
@@ -257,6 +262,7 @@ def _weights(network: Any, mean: Any, std: Any, options: TrainingOptions, t: flo
             np.asarray(linear.bias.detach().numpy(), np.float32),
         ),
         temperature=t,
+        views=options.views,
     )
 
 
@@ -265,17 +271,28 @@ def _nchw(images: npt.NDArray[np.float32]) -> Any:
     return torch.from_numpy(np.ascontiguousarray(np.transpose(images, (0, 3, 1, 2)), np.float32))
 
 
+def views_of(x: Any, views: int) -> list[Any]:
+    """The views of a batch ``(n, c, h, w)`` the graph averages, in the graph's order."""
+    if views == 1:
+        return [x]
+    out = [x, x.flip(3), x.flip(2), x.flip(3).flip(2)]
+    if views == 8:
+        out += [v.transpose(2, 3) for v in out]
+    return out
+
+
 def _evaluate(
-    network: Any, images: Any, codes: Any, mean: Any, std: Any, batch_size: int
+    network: Any, images: Any, codes: Any, mean: Any, std: Any, batch_size: int, views: int
 ) -> tuple[Any, float, float]:
-    """Logits, mean (unweighted) loss and accuracy of ``images``, in evaluation mode."""
+    """Logits (mean over the views), mean loss and accuracy of ``images``, evaluation mode."""
     network.eval()
+
+    def logits_of(x: Any) -> Any:
+        return torch.stack([network(v) for v in views_of((x - mean) / std, views)]).mean(dim=0)
+
     with torch.inference_mode():
         logits = torch.cat(
-            [
-                network((images[i : i + batch_size] - mean) / std)
-                for i in range(0, images.shape[0], batch_size)
-            ]
+            [logits_of(images[i : i + batch_size]) for i in range(0, images.shape[0], batch_size)]
         )
         loss = float(F.cross_entropy(logits, codes))
         accuracy = float((logits.argmax(dim=1) == codes).float().mean())
@@ -324,6 +341,11 @@ def train_cnn(
         raise ModelError(
             f"cnn: calibration images {calibration_images.shape[1:]} differ from "
             f"training images {images.shape[1:]}"
+        )
+    if options.views == 8 and images.shape[1] != images.shape[2]:
+        raise ModelError(
+            f"cnn: 8 views (flips and transposes) need square images, got "
+            f"{images.shape[1]}×{images.shape[2]} pixels"
         )
     side = 2 ** len(options.channels)
     if min(images.shape[1:3]) < side:
@@ -406,7 +428,9 @@ def _train(
             correct += int((logits.argmax(dim=1) == yb).sum())
             seen += len(rows)
         if x_cal.shape[0]:
-            _, cal_loss, cal_accuracy = _evaluate(network, x_cal, y_cal, mean, std, batch)
+            _, cal_loss, cal_accuracy = _evaluate(
+                network, x_cal, y_cal, mean, std, batch, options.views
+            )
         else:
             cal_loss, cal_accuracy = math.nan, math.nan
         key = (cal_accuracy, -cal_loss) if x_cal.shape[0] else (float(epoch), 0.0)
@@ -431,7 +455,7 @@ def _train(
     network.load_state_dict(best_state)
     temperature = 1.0
     if x_cal.shape[0]:
-        logits, _, _ = _evaluate(network, x_cal, y_cal, mean, std, batch)
+        logits, _, _ = _evaluate(network, x_cal, y_cal, mean, std, batch, options.views)
         temperature = fit_temperature(logits.double().numpy(), calibration_codes)
     network.eval()
     return TrainingResult(
