@@ -113,3 +113,25 @@ def test_cnc_mill_on_four_experiments(shared_data):
         assert sum(map(sum, result.rows.confusion)) == rows
     text = cnc.section_text(experiments, [result])
     assert text.startswith(cnc.SECTION_TITLE) and "1/6, 2/8" in text
+
+
+@pytest.mark.slow
+def test_neu_classify_on_a_subset(shared_data, tmp_path):
+    import csv
+    import shutil
+
+    neu = load_script("neu_classify")
+    rows = list(csv.DictReader((shared_data / "neu" / "labels.csv").read_text().splitlines()))
+    subset = tmp_path / "neu"
+    kept = []
+    for cls in sorted({r["class"] for r in rows}):
+        for r in [r for r in rows if r["class"] == cls][:10]:
+            (subset / r["file"]).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(shared_data / "neu" / r["file"], subset / r["file"])
+            kept.append(f"{r['file']},{cls}")
+    (subset / "labels.csv").write_text("file,class\n" + "\n".join(kept) + "\n")
+    results = tmp_path / "results.md"
+    assert neu.main(["--data", str(subset), "--model", "classical", "--results", str(results)]) == 0
+    text = results.read_text()
+    assert neu.SECTION_TITLE in text and "| `classical` |" in text
+    assert (tmp_path / "img" / "neu_confusion_classical.png").stat().st_size > 1000

@@ -67,21 +67,12 @@ class NearestMean(ImageClassifier):
 
     def to_artifact(self) -> Artifact:
         self.check_fitted()
-        return Artifact(
-            self.model_type,
-            self.get_params(),
-            "npz",
-            arrays_to_npz({"means": self.means_}),
-            {"classes": self.classes_, "input_shape": list(self.input_shape_)},
-        )
+        return self._image_artifact("npz", arrays_to_npz({"means": self.means_}))
 
     @classmethod
     def from_artifact(cls, artifact: Artifact) -> Self:
-        model = cls(**artifact.params)
+        model = cls._from_image_artifact(artifact)
         model.means_ = npz_to_arrays(artifact.payload)["means"]
-        model.classes_ = list(artifact.meta["classes"])
-        h, w, c = artifact.meta["input_shape"]
-        model.input_shape_ = (h, w, c)
         return model
 
 
@@ -109,24 +100,13 @@ class MeanDistance(ImageAnomalyModel):
 
     def to_artifact(self) -> Artifact:
         self.check_fitted()
-        return Artifact(
-            self.model_type,
-            self.get_params(),
-            "npz",
-            arrays_to_npz({"mean": self.mean_}),
-            {
-                "input_shape": list(self.input_shape_),
-                "threshold": self.threshold_,
-                "scale": self.scale_,
-            },
-        )
+        mean = arrays_to_npz({"mean": self.mean_})
+        return self._image_artifact("npz", mean, threshold=self.threshold_, scale=self.scale_)
 
     @classmethod
     def from_artifact(cls, artifact: Artifact) -> Self:
-        model = cls(**artifact.params)
+        model = cls._from_image_artifact(artifact)
         model.mean_ = npz_to_arrays(artifact.payload)["mean"]
-        h, w, c = artifact.meta["input_shape"]
-        model.input_shape_ = (h, w, c)
         model.threshold_ = float(artifact.meta["threshold"])
         model.scale_ = float(artifact.meta["scale"])
         return model

@@ -45,6 +45,10 @@ def train(o: TrainOptions, project: ProjectOption = None, json_: JsonOption = Fa
     are set on the calibration part (to --false-alarm-budget when given). Writes
     report.json and a self-contained report.html beside the new version and prints their
     paths.
+
+    With --images DIR, an image model learns a folder of labelled images instead (labels
+    from DIR/<class>/ sub-folders or --labels CSV of file,class rows), split at random
+    but seeded and stratified (--split 0.6,0.2,0.2, --seed 0); see docs/image-models.md.
     """
     proj = load(project)
     card = run_async(lambda: service.train_model(o, proj, who=current_user()))
@@ -57,6 +61,10 @@ def score(o: ScoreOptions, project: ProjectOption = None, json_: JsonOption = Fa
 
     With --json, one JSON object per line and window: timestamp, end, score,
     health_index and state (normal, warning, alarm or unknown).
+
+    With --images DIR, an image model classifies every image of the folder instead: one
+    object per image, file, class (or uncertain, with the most probable class as best)
+    and confidence.
     """
     proj = load(project)
     rows = run_async(lambda: service.score_model(o, proj))

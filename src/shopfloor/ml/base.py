@@ -411,6 +411,33 @@ class ImageModel(Model):
             )
         return batch
 
+    def _image_artifact(self, fmt: PayloadFormat, payload: bytes, **meta: Any) -> Artifact:
+        """The artifact of a fitted image model: its classes and input shape in the metadata.
+
+        ``meta`` adds what the type learned besides (a temperature, a threshold).
+        """
+        self.check_fitted()
+        return Artifact(
+            model_type=self.model_type,
+            params=self.get_params(),
+            format=fmt,
+            payload=payload,
+            meta={"classes": self.classes_, "input_shape": list(self.input_shape_), **meta},
+        )
+
+    @classmethod
+    def _from_image_artifact(cls, artifact: Artifact) -> Self:
+        """A model built from the artifact's parameters, with its classes and input shape.
+
+        The type then puts back what it learned (its payload, its ``meta``).
+        """
+        model = cls(**artifact.params)
+        h, w, c = (int(v) for v in artifact.meta["input_shape"])
+        model.input_shape_ = (h, w, c)
+        if not isinstance(model, ImageAnomalyModel):  # whose classes are fixed
+            model.classes_ = [str(v) for v in artifact.meta["classes"]]
+        return model
+
     @abstractmethod
     def predict_proba(self, images: ImageBatch) -> npt.NDArray[np.float64]:
         """Images × :attr:`classes_` probabilities (float64), each row summing to 1."""

@@ -53,7 +53,7 @@ from shopfloor.ml.images import ImageOutcome, classify_images
 from shopfloor.ml.registry import ModelVersion
 from shopfloor.ml.report import TrainingReport, write_report
 from shopfloor.node.deployments import project_registry
-from shopfloor.services.options import ScoreOptions, TrainOptions
+from shopfloor.services.options import ScoreOptions, TrainOptions, json_object
 
 __all__ = [
     "DEFAULT_IMAGE_MODEL",
@@ -61,10 +61,13 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "ImageSplit",
     "LabelledImages",
+    "calibration_error",
+    "image_model_of",
     "image_model_type",
     "image_trained_lines",
     "labelled_images",
     "load_images",
+    "outcome_metrics",
     "score_images",
     "split_images",
     "train_image_model",
@@ -379,20 +382,6 @@ def _check_train_options(o: TrainOptions) -> None:
         )
 
 
-def _params(text: str | None) -> dict[str, Any]:
-    import json
-
-    if text is None:
-        return {}
-    try:
-        params = json.loads(text)
-    except ValueError as err:
-        raise ConfigError(f"--params {text!r} is not JSON: {err}") from err
-    if not isinstance(params, dict):
-        raise ConfigError(f"--params {text!r}: give a JSON object, e.g. '{{\"c\": 3}}'")
-    return params
-
-
 def _labels_csv(o: TrainOptions) -> Path | None:
     return None if o.labels in ("store", "folders") else Path(o.labels)
 
@@ -424,7 +413,7 @@ async def train_image_model(
         raise ConfigError("--images: which folder of images?")
     _check_train_options(o)
     model_type = image_model_type(o.model)
-    model = build_model(model_type, _params(o.params))
+    model = build_model(model_type, {} if o.params is None else json_object(o.params))
     assert isinstance(model, ImageModel)
     data = labelled_images(o.images, _labels_csv(o))
     split = split_images(data.labels, _fractions(o.split or DEFAULT_IMAGE_SPLIT), o.seed)
@@ -561,7 +550,8 @@ def outcome_metrics(
 
     ``accuracy`` counts the most probable class of every image (as if nothing were
     uncertain); ``uncertain`` is the share below ``min_confidence``, and
-    ``confident_accuracy`` the accuracy of the others.
+    ``confident_accuracy`` the accuracy of the others; ``calibration_error`` how far the
+    confidences are from the accuracies (:func:`calibration_error`).
     """
     best = [o.best for o in outcomes]
     order = sorted(set(classes) | set(truth))
@@ -577,7 +567,35 @@ def outcome_metrics(
     }
     if confident:
         out["confident_accuracy"] = float(np.mean([truth[i] == best[i] for i in confident]))
+    out["calibration_error"] = calibration_error(
+        [o.confidence for o in outcomes], [t == b for t, b in zip(truth, best, strict=True)]
+    )
     return out
+
+
+def calibration_error(
+    confidence: Sequence[float], correct: Sequence[bool], bins: int = 10
+) -> float:
+    """Expected calibration error: the mean |accuracy − confidence| over confidence bins.
+
+    Bins of width ``1 / bins`` over [0, 1], each weighted by its share of the images; 0 for
+    a perfectly calibrated model.
+
+    Examples
+    --------
+    >>> calibration_error([0.9, 0.9, 0.6, 0.6], [True, True, True, False])
+    0.1
+    """
+    conf = np.asarray(confidence, dtype=np.float64)
+    hits = np.asarray(correct, dtype=np.float64)
+    if conf.size == 0:
+        return 0.0
+    index = np.minimum((conf * bins).astype(np.int64), bins - 1)
+    total = 0.0
+    for b in np.unique(index):
+        inside = index == b
+        total += inside.mean() * abs(hits[inside].mean() - conf[inside].mean())
+    return round(float(total), 6)
 
 
 def _report(

@@ -14,7 +14,6 @@ labelled history and writes the same kind of report.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from dataclasses import replace
@@ -44,7 +43,12 @@ from shopfloor.node.deployments import project_registry
 from shopfloor.node.pipelines import project_pipeline
 from shopfloor.pipelines import Pipeline
 from shopfloor.services.listing import Listing
-from shopfloor.services.options import EvaluateOptions, ScoreOptions, TrainOptions
+from shopfloor.services.options import (
+    EvaluateOptions,
+    ScoreOptions,
+    TrainOptions,
+    json_object,
+)
 from shopfloor.services.query import parse_time_range
 from shopfloor.services.store import project_store
 from shopfloor.store import Store
@@ -101,15 +105,7 @@ def _model_config(project: Project, name: str) -> ModelConfig | None:
 
 
 def _params(text: str | None, default: dict[str, Any]) -> dict[str, Any]:
-    if text is None:
-        return dict(default)
-    try:
-        params = json.loads(text)
-    except ValueError as err:
-        raise ConfigError(f"--params {text!r} is not JSON: {err}") from err
-    if not isinstance(params, dict):
-        raise ConfigError(f"--params {text!r}: give a JSON object, e.g. '{{\"k\": 3}}'")
-    return params
+    return dict(default) if text is None else json_object(text)
 
 
 def _split(dataset: Dataset, spec: str) -> Split:

@@ -37,12 +37,26 @@ __all__ = [
     "SignalOptions",
     "TokenOptions",
     "TrainOptions",
+    "json_object",
     "option",
 ]
 
 _FROM = {"param_decls": ("--from",)}
 _AT_LEAST_1 = {"min": 1}
 _NEWEST = "At most this many (newest first)."
+
+
+def json_object(text: str, flag: str = "--params") -> dict[str, Any]:
+    """An option's JSON object text as a dict; ``ConfigError`` naming ``flag`` otherwise."""
+    import json
+
+    try:
+        value = json.loads(text)
+    except ValueError as err:
+        raise ConfigError(f"{flag} {text!r} is not JSON: {err}") from err
+    if not isinstance(value, dict):
+        raise ConfigError(f"{flag} {text!r}: give a JSON object, e.g. '{{\"k\": 3}}'")
+    return value
 
 
 def option(default: Any, help_: str, **flags: Any) -> Any:

@@ -235,25 +235,12 @@ class ClassicalImageClassifier(ImageClassifier):
     def to_artifact(self) -> Artifact:
         """The scaler + SVM as ONNX; classes, input shape and feature names in the metadata."""
         self.check_fitted()
-        return Artifact(
-            model_type=self.model_type,
-            params=self.get_params(),
-            format="onnx",
-            payload=self.onnx_,
-            meta={
-                "classes": self.classes_,
-                "input_shape": list(self.input_shape_),
-                "feature_names": self.texture.names,
-            },
-        )
+        return self._image_artifact("onnx", self.onnx_, feature_names=self.texture.names)
 
     @classmethod
     def from_artifact(cls, artifact: Artifact) -> Self:
         """Rebuild from :meth:`to_artifact`."""
-        model = cls(**artifact.params)
-        model.classes_ = [str(c) for c in artifact.meta["classes"]]
+        model = cls._from_image_artifact(artifact)
         model.onnx_ = artifact.payload
         model.graph_ = OnnxGraph(artifact.payload, source="classical artifact")
-        h, w, c = (int(v) for v in artifact.meta["input_shape"])
-        model.input_shape_ = (h, w, c)
         return model

@@ -152,31 +152,24 @@ class GoodOnlyModel(ImageAnomalyModel):
     def to_artifact(self) -> Artifact:
         """The good rows and the scaling as an ``.npz``; threshold and shape in the metadata."""
         self.check_fitted()
-        return Artifact(
-            model_type=self.model_type,
-            params=self.get_params(),
-            format="npz",
-            payload=arrays_to_npz(
-                {"center": self.center_, "spread": self.spread_, "good": self.good_}
-            ),
-            meta={
-                "input_shape": list(self.input_shape_),
-                "threshold": self.threshold_,
-                "scale": self.scale_,
-                "feature_names": self.texture.names,
-            },
+        return self._image_artifact(
+            "npz",
+            arrays_to_npz({"center": self.center_, "spread": self.spread_, "good": self.good_}),
+            threshold=self.threshold_,
+            scale=self.scale_,
+            feature_names=self.texture.names,
         )
 
     @classmethod
     def from_artifact(cls, artifact: Artifact) -> Self:
         """Rebuild from :meth:`to_artifact`."""
-        model = cls(**artifact.params)
+        model = cls._from_image_artifact(artifact)
         arrays = npz_to_arrays(artifact.payload)
-        model.center_ = arrays["center"]
-        model.spread_ = arrays["spread"]
-        model.good_ = arrays["good"]
+        model.center_, model.spread_, model.good_ = (
+            arrays["center"],
+            arrays["spread"],
+            arrays["good"],
+        )
         model.threshold_ = float(artifact.meta["threshold"])
         model.scale_ = float(artifact.meta["scale"])
-        h, w, c = (int(v) for v in artifact.meta["input_shape"])
-        model.input_shape_ = (h, w, c)
         return model

@@ -246,26 +246,13 @@ class OnnxImageClassifier(ImageClassifier):
     def to_artifact(self) -> Artifact:
         """The user's graph as the ONNX payload; classes, temperature, shape in the metadata."""
         self.check_fitted()
-        return Artifact(
-            model_type=self.model_type,
-            params=self.get_params(),
-            format="onnx",
-            payload=self.onnx_,
-            meta={
-                "classes": self.classes_,
-                "temperature": self.temperature_,
-                "input_shape": list(self.input_shape_),
-            },
-        )
+        return self._image_artifact("onnx", self.onnx_, temperature=self.temperature_)
 
     @classmethod
     def from_artifact(cls, artifact: Artifact) -> Self:
         """Rebuild from :meth:`to_artifact` (the weights file is not read again)."""
-        model = cls(**artifact.params)
+        model = cls._from_image_artifact(artifact)
         model.onnx_ = artifact.payload
         model.graph_ = model._session(artifact.payload)
-        model.classes_ = [str(c) for c in artifact.meta["classes"]]
         model.temperature_ = float(artifact.meta["temperature"])
-        h, w, c = (int(v) for v in artifact.meta["input_shape"])
-        model.input_shape_ = (h, w, c)
         return model
