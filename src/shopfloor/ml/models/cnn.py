@@ -365,31 +365,19 @@ class CnnClassifier(ImageClassifier):
         return np.asarray(proba / proba.sum(axis=1, keepdims=True), dtype=np.float64)
 
     def to_artifact(self) -> Artifact:
-        """The network as ONNX; classes, input shape and training summary in the metadata."""
+        """The network as ONNX; classes, input shape, temperature and best epoch beside it."""
         self.check_fitted()
-        return Artifact(
-            model_type=self.model_type,
-            params=self.get_params(),
-            format="onnx",
-            payload=self.onnx_,
-            meta={
-                "classes": self.classes_,
-                "input_shape": list(self.input_shape_),
-                "temperature": self.temperature_,
-                "best_epoch": self.best_epoch_,
-            },
+        return self._image_artifact(
+            "onnx", self.onnx_, temperature=self.temperature_, best_epoch=self.best_epoch_
         )
 
     @classmethod
     def from_artifact(cls, artifact: Artifact) -> Self:
         """Rebuild from :meth:`to_artifact` (onnxruntime only: no torch needed)."""
-        model = cls(**artifact.params)
-        model.classes_ = [str(c) for c in artifact.meta["classes"]]
+        model = cls._from_image_artifact(artifact)
         model.onnx_ = artifact.payload
         model.graph_ = OnnxGraph(artifact.payload, source="cnn artifact")
         model.temperature_ = float(artifact.meta["temperature"])
         model.best_epoch_ = int(artifact.meta["best_epoch"])
         model.history_ = []
-        h, w, c = (int(v) for v in artifact.meta["input_shape"])
-        model.input_shape_ = (h, w, c)
         return model
