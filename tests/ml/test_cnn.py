@@ -260,6 +260,7 @@ def test_training_is_class_weighted() -> None:
         ({"augmentation": {"rotation_deg": 90}}, "augmentation"),
         ({"n_threads": 0}, "n_threads"),
         ({"views": 2}, "views"),
+        ({"crop": 0}, "crop"),
     ],
 )
 def test_bad_parameters_are_refused_by_name(params: dict[str, object], match: str) -> None:
@@ -274,6 +275,13 @@ def test_eight_views_need_square_images() -> None:
         model.fit(images, labels)
     four = CnnClassifier(**{**TINY, "preprocess": {"size": [16, 24]}, "views": 4})
     assert four.fit(images, labels).predict_proba(images[:3]).shape == (3, 3)
+
+
+def test_training_on_random_crops_scores_whole_images() -> None:
+    model, images, labels = fitted(preprocess={"size": [24, 24]}, crop=16)
+    assert model.predict_proba(images).shape == (48, 3)
+    with pytest.raises(ModelError, match="crop 28 must be between 4"):
+        CnnClassifier(**{**TINY, "preprocess": {"size": [24, 24]}, "crop": 28}).fit(images, labels)
 
 
 def test_images_too_small_for_the_blocks_are_refused() -> None:

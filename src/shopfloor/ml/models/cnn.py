@@ -123,6 +123,10 @@ class CnnClassifier(ImageClassifier):
         Seeds the network's weights, batches, augmentation and the held-back split.
     n_threads
         CPU threads torch uses for training (scoring uses one onnxruntime thread).
+    crop
+        Train on random ``crop``×``crop`` squares of the images, and score whole images
+        (the network ends in a global average pooling, so it takes any size): more
+        varied training batches for textures. ``None``: train on whole images.
     views
         Views of each image averaged when scoring: 1 (the image), 4 (and its flips) or 8
         (and their transposes; square images only). More views score more slowly (each
@@ -163,6 +167,7 @@ class CnnClassifier(ImageClassifier):
         calibration_fraction: float = 0.2,
         random_state: int = 0,
         n_threads: int = 1,
+        crop: int | None = None,
         views: int = 1,
     ) -> None:
         self._init_image(DEFAULT_PREPROCESS if preprocess is None else preprocess, min_confidence)
@@ -210,6 +215,9 @@ class CnnClassifier(ImageClassifier):
         if views not in VIEWS or isinstance(views, bool):
             raise ModelError(f"cnn: views must be one of {VIEWS}, got {views!r}")
         self.views = views
+        if crop is not None:
+            _positive_int("crop", crop, high=4096)
+        self.crop = crop
 
     def fit(
         self,
@@ -281,6 +289,7 @@ class CnnClassifier(ImageClassifier):
             seed=self.random_state,
             n_threads=self.n_threads,
             views=self.views,
+            crop=self.crop,
         )
         result = cnn_training.train_cnn(
             x_train,
