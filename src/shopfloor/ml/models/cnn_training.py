@@ -32,6 +32,7 @@ settings (threads, determinism, random state) are restored afterwards.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -87,6 +88,14 @@ class TrainingOptions:
         Seeds everything random in training.
     n_threads
         CPU threads torch uses while training.
+    views
+        Views of each image averaged when scoring (1, 4 flips, 8 flips and transposes;
+        see :mod:`~shopfloor.ml.models.cnn_graph`), on the calibration images as in the
+        exported graph.
+    crop
+        Train on random ``crop``×``crop`` squares of the images (more varied batches,
+        each step cheaper); scoring sees the whole image, the global average pooling
+        making the network independent of the size. ``None``: whole images.
     """
 
     channels: tuple[int, ...] = (16, 32, 64, 128)
@@ -100,6 +109,8 @@ class TrainingOptions:
     class_weight: bool = True
     seed: int = 0
     n_threads: int = 1
+    views: int = 1
+    crop: int | None = None
 
 
 @dataclass(frozen=True)
@@ -228,7 +239,7 @@ def fit_temperature(
 def _weights(network: Any, mean: Any, std: Any, options: TrainingOptions, t: float) -> CnnWeights:
     modules = list(network)
     convs: list[tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]] = []
-    for conv, norm in zip(modules, modules[1:], strict=False):
+    for conv, norm in itertools.pairwise(modules):
         if isinstance(conv, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d):
 
             def array(tensor: Any) -> npt.NDArray[np.float32]:
@@ -256,6 +267,7 @@ def _weights(network: Any, mean: Any, std: Any, options: TrainingOptions, t: flo
             np.asarray(linear.bias.detach().numpy(), np.float32),
         ),
         temperature=t,
+        views=options.views,
     )
 
 
@@ -264,17 +276,41 @@ def _nchw(images: npt.NDArray[np.float32]) -> Any:
     return torch.from_numpy(np.ascontiguousarray(np.transpose(images, (0, 3, 1, 2)), np.float32))
 
 
+def random_crops(x: Any, size: int, generator: Any) -> Any:
+    """One random ``size``×``size`` square of each image of ``x`` ``(n, c, h, w)``."""
+    n, _, h, w = x.shape
+    tops = torch.randint(0, h - size + 1, (n,), generator=generator).tolist()
+    lefts = torch.randint(0, w - size + 1, (n,), generator=generator).tolist()
+    return torch.stack(
+        [
+            x[i, :, t : t + size, left : left + size]
+            for i, (t, left) in enumerate(zip(tops, lefts, strict=True))
+        ]
+    )
+
+
+def views_of(x: Any, views: int) -> list[Any]:
+    """The views of a batch ``(n, c, h, w)`` the graph averages, in the graph's order."""
+    if views == 1:
+        return [x]
+    out = [x, x.flip(3), x.flip(2), x.flip(3).flip(2)]
+    if views == 8:
+        out += [v.transpose(2, 3) for v in out]
+    return out
+
+
 def _evaluate(
-    network: Any, images: Any, codes: Any, mean: Any, std: Any, batch_size: int
+    network: Any, images: Any, codes: Any, mean: Any, std: Any, batch_size: int, views: int
 ) -> tuple[Any, float, float]:
-    """Logits, mean (unweighted) loss and accuracy of ``images``, in evaluation mode."""
+    """Logits (mean over the views), mean loss and accuracy of ``images``, evaluation mode."""
     network.eval()
+
+    def logits_of(x: Any) -> Any:
+        return torch.stack([network(v) for v in views_of((x - mean) / std, views)]).mean(dim=0)
+
     with torch.inference_mode():
         logits = torch.cat(
-            [
-                network((images[i : i + batch_size] - mean) / std)
-                for i in range(0, images.shape[0], batch_size)
-            ]
+            [logits_of(images[i : i + batch_size]) for i in range(0, images.shape[0], batch_size)]
         )
         loss = float(F.cross_entropy(logits, codes))
         accuracy = float((logits.argmax(dim=1) == codes).float().mean())
@@ -324,7 +360,17 @@ def train_cnn(
             f"cnn: calibration images {calibration_images.shape[1:]} differ from "
             f"training images {images.shape[1:]}"
         )
+    if options.views == 8 and images.shape[1] != images.shape[2]:
+        raise ModelError(
+            f"cnn: 8 views (flips and transposes) need square images, got "
+            f"{images.shape[1]}×{images.shape[2]} pixels"
+        )
     side = 2 ** len(options.channels)
+    if options.crop is not None and not side <= options.crop <= min(images.shape[1:3]):
+        raise ModelError(
+            f"cnn: crop {options.crop} must be between {side} (for {len(options.channels)} "
+            f"blocks) and the image size {images.shape[1]}×{images.shape[2]}"
+        )
     if min(images.shape[1:3]) < side:
         raise ModelError(
             f"cnn: images of {images.shape[1]}×{images.shape[2]} pixels are too small for "
@@ -395,6 +441,8 @@ def _train(
             else:
                 seed = (options.seed * 1_000_003 + epoch) * 1_000_003 + step
                 xb = _nchw(augment(images[rows.numpy()], seed % 2**63))
+            if options.crop is not None:
+                xb = random_crops(xb, options.crop, generator)
             logits = network((xb - mean) / std)
             loss = F.cross_entropy(logits, yb, weight=class_weight)
             optimizer.zero_grad(set_to_none=True)
@@ -405,7 +453,9 @@ def _train(
             correct += int((logits.argmax(dim=1) == yb).sum())
             seen += len(rows)
         if x_cal.shape[0]:
-            _, cal_loss, cal_accuracy = _evaluate(network, x_cal, y_cal, mean, std, batch)
+            _, cal_loss, cal_accuracy = _evaluate(
+                network, x_cal, y_cal, mean, std, batch, options.views
+            )
         else:
             cal_loss, cal_accuracy = math.nan, math.nan
         key = (cal_accuracy, -cal_loss) if x_cal.shape[0] else (float(epoch), 0.0)
@@ -430,7 +480,7 @@ def _train(
     network.load_state_dict(best_state)
     temperature = 1.0
     if x_cal.shape[0]:
-        logits, _, _ = _evaluate(network, x_cal, y_cal, mean, std, batch)
+        logits, _, _ = _evaluate(network, x_cal, y_cal, mean, std, batch, options.views)
         temperature = fit_temperature(logits.double().numpy(), calibration_codes)
     network.eval()
     return TrainingResult(
