@@ -66,8 +66,9 @@ class GoodOnlyModel(ImageAnomalyModel):
     quantile
         The threshold is this quantile of good images' scores (0.99: about 1 good part in
         100 rejected).
-    lbp_radii, glcm_distances, orientations
-        Texture features (see :class:`~shopfloor.ml.models.classical.TextureFeatures`).
+    lbp_radii, glcm_distances, orientations, spatial_grid
+        Features (see :class:`~shopfloor.ml.models.classical.TextureFeatures`);
+        ``spatial_grid`` > 0 adds where things are, for parts seen in about the same pose.
     """
 
     model_type: ClassVar[str] = "good_only"
@@ -86,6 +87,7 @@ class GoodOnlyModel(ImageAnomalyModel):
         lbp_radii: list[int] | None = None,
         glcm_distances: list[int] | None = None,
         orientations: int = 9,
+        spatial_grid: int = 0,
     ) -> None:
         self._init_image(DEFAULT_PREPROCESS if preprocess is None else preprocess, min_confidence)
         if not isinstance(k, int) or k < 1:
@@ -95,14 +97,19 @@ class GoodOnlyModel(ImageAnomalyModel):
         self.lbp_radii = [1, 2, 3] if lbp_radii is None else lbp_radii
         self.glcm_distances = [1, 2, 4] if glcm_distances is None else glcm_distances
         check_texture_params(self.model_type, self.lbp_radii, self.glcm_distances, orientations)
+        if not isinstance(spatial_grid, int) or not 0 <= spatial_grid <= 16:
+            raise ModelError(f"good_only: spatial_grid must be 0..16, got {spatial_grid!r}")
         self.k = k
         self.quantile = quantile
         self.orientations = orientations
+        self.spatial_grid = spatial_grid
 
     @property
     def texture(self) -> TextureFeatures:
         """The feature extraction with this model's parameters."""
-        return TextureFeatures(self.lbp_radii, self.glcm_distances, self.orientations)
+        return TextureFeatures(
+            self.lbp_radii, self.glcm_distances, self.orientations, self.spatial_grid
+        )
 
     def _scaled(self, images: ImageBatch) -> npt.NDArray[np.float64]:
         rows = self.texture.rows(images, self.model_type)
