@@ -31,7 +31,7 @@ torch = pytest.importorskip("torch", reason="training a cnn needs the vision ext
 from shopfloor.ml.models import cnn_training  # noqa: E402  (needs torch)
 
 SMALL = {"size": [16, 16], "grayscale": True}
-TINY = {"preprocess": SMALL, "channels": [4, 8], "epochs": 3, "batch_size": 16}
+TINY = {"preprocess": SMALL, "channels": [4, 8], "epochs": 3, "batch_size": 16, "n_threads": 1}
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 

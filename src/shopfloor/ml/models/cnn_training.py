@@ -363,7 +363,7 @@ def train_cnn(
     if options.views == 8 and images.shape[1] != images.shape[2]:
         raise ModelError(
             f"cnn: 8 views (flips and transposes) need square images, got "
-            f"{images.shape[1]}×{images.shape[2]} pixels"
+            f"{images.shape[1]}×{images.shape[2]} pixels (use 4 views, the flips, or 1)"
         )
     side = 2 ** len(options.channels)
     if options.crop is not None and not side <= options.crop <= min(images.shape[1:3]):
