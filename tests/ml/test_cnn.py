@@ -31,7 +31,7 @@ torch = pytest.importorskip("torch", reason="training a cnn needs the vision ext
 from shopfloor.ml.models import cnn_training  # noqa: E402  (needs torch)
 
 SMALL = {"size": [16, 16], "grayscale": True}
-TINY = {"preprocess": SMALL, "channels": [4, 8], "epochs": 3, "batch_size": 16}
+TINY = {"preprocess": SMALL, "channels": [4, 8], "epochs": 3, "batch_size": 16, "n_threads": 1}
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 
@@ -86,25 +86,21 @@ def test_onnx_graph_computes_what_the_torch_network_computes(
     np.testing.assert_allclose(out[cnn_graph.EMBEDDING], embedding.numpy(), atol=1e-4)
 
 
-def test_graph_weights_are_checked() -> None:
-    kernel = np.zeros((4, 1, 3, 3), np.float32)
-    with pytest.raises(ModelError, match="classifier weight"):
+@pytest.mark.parametrize(
+    ("linear_shape", "temperature", "match"),
+    [((3, 5), 1.0, "classifier weight"), ((3, 4), 0.0, "temperature")],
+)
+def test_graph_weights_are_checked(
+    linear_shape: tuple[int, int], temperature: float, match: str
+) -> None:
+    with pytest.raises(ModelError, match=match):
         cnn_graph.CnnWeights(
             mean=np.zeros(1, np.float32),
             std=np.ones(1, np.float32),
-            convs=[(kernel, np.zeros(4, np.float32))],
+            convs=[(np.zeros((4, 1, 3, 3), np.float32), np.zeros(4, np.float32))],
             convs_per_block=1,
-            linear=(np.zeros((3, 5), np.float32), np.zeros(3, np.float32)),
-            temperature=1.0,
-        )
-    with pytest.raises(ModelError, match="temperature"):
-        cnn_graph.CnnWeights(
-            mean=np.zeros(1, np.float32),
-            std=np.ones(1, np.float32),
-            convs=[(kernel, np.zeros(4, np.float32))],
-            convs_per_block=1,
-            linear=(np.zeros((3, 4), np.float32), np.zeros(3, np.float32)),
-            temperature=0.0,
+            linear=(np.zeros(linear_shape, np.float32), np.zeros(3, np.float32)),
+            temperature=temperature,
         )
 
 

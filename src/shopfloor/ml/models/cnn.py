@@ -44,23 +44,25 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_AUGMENTATION", "DEFAULT_PREPROCESS", "VISION_EXTRA", "CnnClassifier"]
 
 DEFAULT_PREPROCESS: dict[str, Any] = {
-    "size": [128, 128],
+    "size": [64, 64],
     "grayscale": True,
     "roi": None,
     "normalize": "unit",
 }
-"""128×128 grayscale, values 0..1."""
+"""64×64 grayscale, values 0..1: on NEU's 200×200 textures as accurate as 128×128 (on the
+calibration part), four times faster to train and to score."""
 
 DEFAULT_AUGMENTATION: dict[str, Any] = {
     "flip_horizontal": True,
     "flip_vertical": True,
-    "quarter_turns": False,
+    "quarter_turns": True,
     "rotation_deg": 10.0,
     "brightness": 0.1,
     "contrast": 0.2,
     "noise_std": 0.02,
 }
-"""Flips, rotations up to 10°, brightness ±10 % and contrast ±20 % of the range, noise 2 %."""
+"""Flips, quarter turns (square images), rotations up to 10°, brightness ±10 % and contrast
+±20 % of the range, noise 2 %."""
 
 SCORING_BATCH = 32
 """Images per onnxruntime call: bounds the memory the first layers' activations take."""
@@ -140,6 +142,7 @@ class CnnClassifier(ImageClassifier):
         "channels": [4, 8],
         "epochs": 2,
         "batch_size": 16,
+        "n_threads": 1,
     }
 
     classes_: list[str]
@@ -155,8 +158,8 @@ class CnnClassifier(ImageClassifier):
         min_confidence: float = 0.5,
         channels: list[int] | None = None,
         convs_per_block: int = 1,
-        epochs: int = 40,
-        patience: int = 10,
+        epochs: int = 60,
+        patience: int = 20,
         batch_size: int = 32,
         learning_rate: float = 3e-3,
         weight_decay: float = 1e-4,
@@ -166,9 +169,9 @@ class CnnClassifier(ImageClassifier):
         balanced: bool = True,
         calibration_fraction: float = 0.2,
         random_state: int = 0,
-        n_threads: int = 1,
+        n_threads: int = 2,
         crop: int | None = None,
-        views: int = 1,
+        views: int = 8,
     ) -> None:
         self._init_image(DEFAULT_PREPROCESS if preprocess is None else preprocess, min_confidence)
         self.channels = [16, 32, 64, 128] if channels is None else channels

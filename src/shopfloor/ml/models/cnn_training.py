@@ -363,7 +363,7 @@ def train_cnn(
     if options.views == 8 and images.shape[1] != images.shape[2]:
         raise ModelError(
             f"cnn: 8 views (flips and transposes) need square images, got "
-            f"{images.shape[1]}×{images.shape[2]} pixels"
+            f"{images.shape[1]}×{images.shape[2]} pixels (use 4 views, the flips, or 1)"
         )
     side = 2 ** len(options.channels)
     if options.crop is not None and not side <= options.crop <= min(images.shape[1:3]):
@@ -377,114 +377,92 @@ def train_cnn(
             f"{len(options.channels)} blocks (each halves the size; at least {side} pixels)"
         )
     with _torch_settings(options.seed, options.n_threads):
-        return _train(
-            images,
-            codes,
-            calibration_images,
-            calibration_codes,
-            n_classes,
-            options,
-            augment,
-            progress,
+        generator = torch.Generator().manual_seed(options.seed)
+        x = _nchw(images)
+        y = torch.from_numpy(np.ascontiguousarray(codes, np.int64))
+        x_cal = _nchw(calibration_images)
+        y_cal = torch.from_numpy(np.ascontiguousarray(calibration_codes, np.int64))
+        mean = x.mean(dim=(0, 2, 3), keepdim=True)[:1]
+        std = x.std(dim=(0, 2, 3), keepdim=True)[:1].clamp_min(1e-3)
+        counts = torch.bincount(y, minlength=n_classes).double()
+        class_weight = None
+        if options.class_weight:
+            present = counts > 0
+            w = torch.zeros(n_classes, dtype=torch.float64)
+            w[present] = counts.sum() / (present.sum() * counts[present])
+            class_weight = w.float()
+
+        network = _network(x.shape[1], n_classes, options)
+        optimizer = torch.optim.AdamW(
+            network.parameters(), lr=options.learning_rate, weight_decay=options.weight_decay
         )
-
-
-def _train(
-    images: npt.NDArray[np.float32],
-    codes: npt.NDArray[np.int64],
-    calibration_images: npt.NDArray[np.float32],
-    calibration_codes: npt.NDArray[np.int64],
-    n_classes: int,
-    options: TrainingOptions,
-    augment: AugmentFunction | None,
-    progress: ProgressCallback | None,
-) -> TrainingResult:
-    generator = torch.Generator().manual_seed(options.seed)
-    x = _nchw(images)
-    y = torch.from_numpy(np.ascontiguousarray(codes, np.int64))
-    x_cal = _nchw(calibration_images)
-    y_cal = torch.from_numpy(np.ascontiguousarray(calibration_codes, np.int64))
-    mean = x.mean(dim=(0, 2, 3), keepdim=True)[:1]
-    std = x.std(dim=(0, 2, 3), keepdim=True)[:1].clamp_min(1e-3)
-    counts = torch.bincount(y, minlength=n_classes).double()
-    class_weight = None
-    if options.class_weight:
-        present = counts > 0
-        w = torch.zeros(n_classes, dtype=torch.float64)
-        w[present] = counts.sum() / (present.sum() * counts[present])
-        class_weight = w.float()
-
-    network = _network(x.shape[1], n_classes, options)
-    optimizer = torch.optim.AdamW(
-        network.parameters(), lr=options.learning_rate, weight_decay=options.weight_decay
-    )
-    n = x.shape[0]
-    batch = min(options.batch_size, n)
-    # the last incomplete batch is dropped (batch normalisation needs > 1 image)
-    steps = max(1, n // batch)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=options.learning_rate, total_steps=options.epochs * steps
-    )
-    history: list[EpochProgress] = []
-    best_key: tuple[float, float] | None = None
-    best_state: dict[str, Any] = {}
-    best_epoch = 0
-    for epoch in range(1, options.epochs + 1):
-        network.train()
-        order = torch.randperm(n, generator=generator)
-        total_loss, correct, seen = 0.0, 0, 0
-        for step in range(steps):
-            rows = order[step * batch : (step + 1) * batch]
-            yb = y[rows]
-            if augment is None:
-                xb = x[rows]
+        n = x.shape[0]
+        batch = min(options.batch_size, n)
+        # the last incomplete batch is dropped (batch normalisation needs > 1 image)
+        steps = max(1, n // batch)
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=options.learning_rate, total_steps=options.epochs * steps
+        )
+        history: list[EpochProgress] = []
+        best_key: tuple[float, float] | None = None
+        best_state: dict[str, Any] = {}
+        best_epoch = 0
+        for epoch in range(1, options.epochs + 1):
+            network.train()
+            order = torch.randperm(n, generator=generator)
+            total_loss, correct, seen = 0.0, 0, 0
+            for step in range(steps):
+                rows = order[step * batch : (step + 1) * batch]
+                yb = y[rows]
+                if augment is None:
+                    xb = x[rows]
+                else:
+                    seed = (options.seed * 1_000_003 + epoch) * 1_000_003 + step
+                    xb = _nchw(augment(images[rows.numpy()], seed % 2**63))
+                if options.crop is not None:
+                    xb = random_crops(xb, options.crop, generator)
+                logits = network((xb - mean) / std)
+                loss = F.cross_entropy(logits, yb, weight=class_weight)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                total_loss += float(loss.detach()) * len(rows)
+                correct += int((logits.argmax(dim=1) == yb).sum())
+                seen += len(rows)
+            if x_cal.shape[0]:
+                _, cal_loss, cal_accuracy = _evaluate(
+                    network, x_cal, y_cal, mean, std, batch, options.views
+                )
             else:
-                seed = (options.seed * 1_000_003 + epoch) * 1_000_003 + step
-                xb = _nchw(augment(images[rows.numpy()], seed % 2**63))
-            if options.crop is not None:
-                xb = random_crops(xb, options.crop, generator)
-            logits = network((xb - mean) / std)
-            loss = F.cross_entropy(logits, yb, weight=class_weight)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            total_loss += float(loss.detach()) * len(rows)
-            correct += int((logits.argmax(dim=1) == yb).sum())
-            seen += len(rows)
-        if x_cal.shape[0]:
-            _, cal_loss, cal_accuracy = _evaluate(
-                network, x_cal, y_cal, mean, std, batch, options.views
+                cal_loss, cal_accuracy = math.nan, math.nan
+            key = (cal_accuracy, -cal_loss) if x_cal.shape[0] else (float(epoch), 0.0)
+            best = best_key is None or key > best_key
+            if best:
+                best_key, best_epoch = key, epoch
+                best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
+            record = EpochProgress(
+                epoch=epoch,
+                epochs=options.epochs,
+                loss=total_loss / max(seen, 1),
+                accuracy=correct / max(seen, 1),
+                calibration_loss=cal_loss,
+                calibration_accuracy=cal_accuracy,
+                best=best,
             )
-        else:
-            cal_loss, cal_accuracy = math.nan, math.nan
-        key = (cal_accuracy, -cal_loss) if x_cal.shape[0] else (float(epoch), 0.0)
-        best = best_key is None or key > best_key
-        if best:
-            best_key, best_epoch = key, epoch
-            best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
-        record = EpochProgress(
-            epoch=epoch,
-            epochs=options.epochs,
-            loss=total_loss / max(seen, 1),
-            accuracy=correct / max(seen, 1),
-            calibration_loss=cal_loss,
-            calibration_accuracy=cal_accuracy,
-            best=best,
+            history.append(record)
+            if progress is not None:
+                progress(record)
+            if epoch - best_epoch >= options.patience:
+                break
+        network.load_state_dict(best_state)
+        temperature = 1.0
+        if x_cal.shape[0]:
+            logits, _, _ = _evaluate(network, x_cal, y_cal, mean, std, batch, options.views)
+            temperature = fit_temperature(logits.double().numpy(), calibration_codes)
+        network.eval()
+        return TrainingResult(
+            weights=_weights(network, mean, std, options, temperature),
+            best_epoch=best_epoch,
+            history=history,
         )
-        history.append(record)
-        if progress is not None:
-            progress(record)
-        if epoch - best_epoch >= options.patience:
-            break
-    network.load_state_dict(best_state)
-    temperature = 1.0
-    if x_cal.shape[0]:
-        logits, _, _ = _evaluate(network, x_cal, y_cal, mean, std, batch, options.views)
-        temperature = fit_temperature(logits.double().numpy(), calibration_codes)
-    network.eval()
-    return TrainingResult(
-        weights=_weights(network, mean, std, options, temperature),
-        best_epoch=best_epoch,
-        history=history,
-    )
