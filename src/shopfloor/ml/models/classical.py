@@ -46,7 +46,7 @@ from shopfloor.features.texture import (
 from shopfloor.ml.base import Artifact, ImageClassifier, register_model
 from shopfloor.ml.onnxio import OnnxGraph, sklearn_to_onnx
 
-__all__ = ["DEFAULT_PREPROCESS", "ClassicalImageClassifier", "TextureFeatures"]
+__all__ = ["DEFAULT_PREPROCESS", "ClassicalImageClassifier", "TextureFeatures", "TextureParameters"]
 
 DEFAULT_PREPROCESS: dict[str, Any] = {
     "size": [128, 128],
@@ -115,25 +115,55 @@ class TextureFeatures:
         return rows
 
 
-def check_texture_params(
-    model_type: str, lbp_radii: Sequence[int], glcm_distances: Sequence[int], orientations: int
-) -> None:
-    """``ModelError`` naming the parameter when a texture parameter is out of range."""
-    for name, values in (("lbp_radii", lbp_radii), ("glcm_distances", glcm_distances)):
-        if (
-            not isinstance(values, list | tuple)
-            or not values
-            or not all(isinstance(v, int) and 1 <= v <= 32 for v in values)
+class TextureParameters:
+    """The feature parameters ``classical`` and ``good_only`` share, checked and kept."""
+
+    model_type: ClassVar[str]
+    lbp_radii: list[int]
+    glcm_distances: list[int]
+    orientations: int
+    spatial_grid: int
+
+    def _init_texture(
+        self,
+        lbp_radii: list[int] | None,
+        glcm_distances: list[int] | None,
+        orientations: int,
+        spatial_grid: int,
+    ) -> None:
+        """Keep the parameters; ``ModelError`` naming the one out of range."""
+        self.lbp_radii = [1, 2, 3] if lbp_radii is None else lbp_radii
+        self.glcm_distances = [1, 2, 4] if glcm_distances is None else glcm_distances
+        for name, values in (
+            ("lbp_radii", self.lbp_radii),
+            ("glcm_distances", self.glcm_distances),
         ):
-            raise ModelError(
-                f"{model_type}: {name} must be a non-empty list of integers 1..32, got {values!r}"
-            )
-    if not isinstance(orientations, int) or not 2 <= orientations <= 36:
-        raise ModelError(f"{model_type}: orientations must be 2..36, got {orientations!r}")
+            if (
+                not isinstance(values, list | tuple)
+                or not values
+                or not all(isinstance(v, int) and 1 <= v <= 32 for v in values)
+            ):
+                raise ModelError(
+                    f"{self.model_type}: {name} must be a non-empty list of integers 1..32, "
+                    f"got {values!r}"
+                )
+        if not isinstance(orientations, int) or not 2 <= orientations <= 36:
+            raise ModelError(f"{self.model_type}: orientations must be 2..36, got {orientations!r}")
+        if not isinstance(spatial_grid, int) or not 0 <= spatial_grid <= 16:
+            raise ModelError(f"{self.model_type}: spatial_grid must be 0..16, got {spatial_grid!r}")
+        self.orientations = orientations
+        self.spatial_grid = spatial_grid
+
+    @property
+    def texture(self) -> TextureFeatures:
+        """The feature extraction with this model's parameters."""
+        return TextureFeatures(
+            self.lbp_radii, self.glcm_distances, self.orientations, self.spatial_grid
+        )
 
 
 @register_model
-class ClassicalImageClassifier(ImageClassifier):
+class ClassicalImageClassifier(TextureParameters, ImageClassifier):
     """Texture features + a class-weighted RBF SVM with Platt-calibrated probabilities.
 
     Parameters
@@ -184,26 +214,13 @@ class ClassicalImageClassifier(ImageClassifier):
         self._init_image(DEFAULT_PREPROCESS if preprocess is None else preprocess, min_confidence)
         if classifier not in ("svm", "logistic"):
             raise ModelError(f"classical: classifier must be svm or logistic, got {classifier!r}")
-        if not isinstance(spatial_grid, int) or not 0 <= spatial_grid <= 16:
-            raise ModelError(f"classical: spatial_grid must be 0..16, got {spatial_grid!r}")
-        self.spatial_grid = spatial_grid
-        self.classifier = classifier
-        self.lbp_radii = [1, 2, 3] if lbp_radii is None else lbp_radii
-        self.glcm_distances = [1, 2, 4] if glcm_distances is None else glcm_distances
-        check_texture_params(self.model_type, self.lbp_radii, self.glcm_distances, orientations)
+        self._init_texture(lbp_radii, glcm_distances, orientations, spatial_grid)
         if not isinstance(c, int | float) or not c > 0:
             raise ModelError(f"classical: c must be a positive number, got {c!r}")
-        self.orientations = orientations
+        self.classifier = classifier
         self.c = c
         self.balanced = balanced
         self.random_state = random_state
-
-    @property
-    def texture(self) -> TextureFeatures:
-        """The feature extraction with this model's parameters."""
-        return TextureFeatures(
-            self.lbp_radii, self.glcm_distances, self.orientations, self.spatial_grid
-        )
 
     def fit(
         self,

@@ -43,7 +43,7 @@ from shopfloor.ml.base import (
     register_model,
     threshold_from_scores,
 )
-from shopfloor.ml.models.classical import DEFAULT_PREPROCESS, TextureFeatures, check_texture_params
+from shopfloor.ml.models.classical import DEFAULT_PREPROCESS, TextureParameters
 
 __all__ = ["GoodOnlyModel"]
 
@@ -52,7 +52,7 @@ _CHUNK = 256
 
 
 @register_model
-class GoodOnlyModel(ImageAnomalyModel):
+class GoodOnlyModel(TextureParameters, ImageAnomalyModel):
     """k-nearest-neighbour distance to good parts' texture features.
 
     Parameters
@@ -94,22 +94,9 @@ class GoodOnlyModel(ImageAnomalyModel):
             raise ModelError(f"good_only: k must be an integer ≥ 1, got {k!r}")
         if not isinstance(quantile, int | float) or not 0.5 <= quantile < 1.0:
             raise ModelError(f"good_only: quantile must be in [0.5, 1), got {quantile!r}")
-        self.lbp_radii = [1, 2, 3] if lbp_radii is None else lbp_radii
-        self.glcm_distances = [1, 2, 4] if glcm_distances is None else glcm_distances
-        check_texture_params(self.model_type, self.lbp_radii, self.glcm_distances, orientations)
-        if not isinstance(spatial_grid, int) or not 0 <= spatial_grid <= 16:
-            raise ModelError(f"good_only: spatial_grid must be 0..16, got {spatial_grid!r}")
+        self._init_texture(lbp_radii, glcm_distances, orientations, spatial_grid)
         self.k = k
         self.quantile = quantile
-        self.orientations = orientations
-        self.spatial_grid = spatial_grid
-
-    @property
-    def texture(self) -> TextureFeatures:
-        """The feature extraction with this model's parameters."""
-        return TextureFeatures(
-            self.lbp_radii, self.glcm_distances, self.orientations, self.spatial_grid
-        )
 
     def _scaled(self, images: ImageBatch) -> npt.NDArray[np.float64]:
         rows = self.texture.rows(images, self.model_type)
