@@ -20,10 +20,11 @@ both alike), images/s as 1 / the median latency:
   least do.
 
 The ONNX model is the ``cnn`` type's default network when the vision extra is installed
-(its default input size and views, trained for one epoch: enough to time it); else a smaller convolutional network with
-seeded weights (two strided 3×3 convolutions with ReLU, global average pooling, a linear
-layer), served as ``onnx_image``. The ``classical`` type (texture features in numpy, an
-SVM in ONNX) is measured too, against no baseline (its features are not an ONNX model).
+(its default input size and views, trained for one epoch: enough to time it); else a
+smaller convolutional network with seeded weights (two strided 3×3 convolutions with
+ReLU, global average pooling, a linear layer), served as ``onnx_image``. The
+``classical`` type (texture features in numpy, an SVM in ONNX) is measured too, against
+no baseline (its features are not an ONNX model).
 
 Training time: ``fit`` alone of ``classical`` on 600 of these images, and of ``cnn`` (one
 epoch on 120 images) when available, this machine.
