@@ -31,7 +31,7 @@ torch = pytest.importorskip("torch", reason="training a cnn needs the vision ext
 from shopfloor.ml.models import cnn_training  # noqa: E402  (needs torch)
 
 SMALL = {"size": [16, 16], "grayscale": True}
-TINY = {"preprocess": SMALL, "channels": [4, 8], "epochs": 3, "batch_size": 16}
+TINY = {"preprocess": SMALL, "channels": [4, 8], "epochs": 3, "batch_size": 16, "n_threads": 1}
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 
@@ -52,8 +52,11 @@ def test_docstring_examples(module: object) -> None:
     assert result.failed == 0
 
 
-def test_onnx_graph_computes_what_the_torch_network_computes() -> None:
-    options = cnn_training.TrainingOptions(channels=(4, 8, 8), convs_per_block=2)
+@pytest.mark.parametrize(("views", "size"), [(1, (20, 24)), (4, (20, 24)), (8, (24, 24))])
+def test_onnx_graph_computes_what_the_torch_network_computes(
+    views: int, size: tuple[int, int]
+) -> None:
+    options = cnn_training.TrainingOptions(channels=(4, 8, 8), convs_per_block=2, views=views)
     torch.manual_seed(0)
     network = cnn_training._network(3, 5, options)
     for module in network:
@@ -68,37 +71,36 @@ def test_onnx_graph_computes_what_the_torch_network_computes() -> None:
         network, mean.reshape(1, 3, 1, 1), std.reshape(1, 3, 1, 1), options, 1.7
     )
     rng = np.random.default_rng(0)
-    images = rng.random((6, 20, 24, 3)).astype(np.float32)  # odd sizes: pooling floors
+    images = rng.random((6, *size, 3)).astype(np.float32)  # 20 → 10 → 5 → 2: pooling floors
     graph = OnnxGraph(cnn_graph.cnn_to_onnx(weights))
     out = graph.run(images.astype(np.float64))
     with torch.inference_mode():
         x = torch.from_numpy(images).permute(0, 3, 1, 2)
-        logits = network((x - mean.reshape(1, 3, 1, 1)) / std.reshape(1, 3, 1, 1))
+        normalized = (x - mean.reshape(1, 3, 1, 1)) / std.reshape(1, 3, 1, 1)
+        seen = cnn_training.views_of(normalized, views)
+        assert len(seen) == views
+        logits = torch.stack([network(v) for v in seen]).mean(dim=0)
         expected = torch.softmax(logits / 1.7, dim=1).numpy()
-        embedding = network[:-2]((x - mean.reshape(1, 3, 1, 1)) / std.reshape(1, 3, 1, 1))
+        embedding = torch.stack([network[:-2](v) for v in seen]).mean(dim=0)
     np.testing.assert_allclose(out[cnn_graph.PROBABILITIES], expected, atol=1e-5)
     np.testing.assert_allclose(out[cnn_graph.EMBEDDING], embedding.numpy(), atol=1e-4)
 
 
-def test_graph_weights_are_checked() -> None:
-    kernel = np.zeros((4, 1, 3, 3), np.float32)
-    with pytest.raises(ModelError, match="classifier weight"):
+@pytest.mark.parametrize(
+    ("linear_shape", "temperature", "match"),
+    [((3, 5), 1.0, "classifier weight"), ((3, 4), 0.0, "temperature")],
+)
+def test_graph_weights_are_checked(
+    linear_shape: tuple[int, int], temperature: float, match: str
+) -> None:
+    with pytest.raises(ModelError, match=match):
         cnn_graph.CnnWeights(
             mean=np.zeros(1, np.float32),
             std=np.ones(1, np.float32),
-            convs=[(kernel, np.zeros(4, np.float32))],
+            convs=[(np.zeros((4, 1, 3, 3), np.float32), np.zeros(4, np.float32))],
             convs_per_block=1,
-            linear=(np.zeros((3, 5), np.float32), np.zeros(3, np.float32)),
-            temperature=1.0,
-        )
-    with pytest.raises(ModelError, match="temperature"):
-        cnn_graph.CnnWeights(
-            mean=np.zeros(1, np.float32),
-            std=np.ones(1, np.float32),
-            convs=[(kernel, np.zeros(4, np.float32))],
-            convs_per_block=1,
-            linear=(np.zeros((3, 4), np.float32), np.zeros(3, np.float32)),
-            temperature=0.0,
+            linear=(np.zeros(linear_shape, np.float32), np.zeros(3, np.float32)),
+            temperature=temperature,
         )
 
 
@@ -197,9 +199,8 @@ def test_the_calibration_images_given_are_used() -> None:
     model = CnnClassifier(**TINY)
     images, labels = images_of(model, 60)
     seen: list[cnn_training.EpochProgress] = []
-    model.fit(
-        images[:45], labels[:45], calibration=(images[45:], labels[45:]), progress=seen.append
-    )
+    calibration = (images[45:], labels[45:])
+    model.fit(images[:45], labels[:45], calibration=calibration, progress=seen.append)
     assert model.fitted
     # the calibration accuracy is counted over the 15 images given
     assert all(round(p.calibration_accuracy * 15, 4).is_integer() for p in seen)
@@ -254,11 +255,29 @@ def test_training_is_class_weighted() -> None:
         ({"calibration_fraction": 0.9}, "calibration_fraction"),
         ({"augmentation": {"rotation_deg": 90}}, "augmentation"),
         ({"n_threads": 0}, "n_threads"),
+        ({"views": 2}, "views"),
+        ({"crop": 0}, "crop"),
     ],
 )
 def test_bad_parameters_are_refused_by_name(params: dict[str, object], match: str) -> None:
     with pytest.raises(ModelError, match=match):
         build_model("cnn", params)
+
+
+def test_eight_views_need_square_images() -> None:
+    model = CnnClassifier(**{**TINY, "preprocess": {"size": [16, 24]}, "views": 8})
+    images, labels = images_of(model)
+    with pytest.raises(ModelError, match="square"):
+        model.fit(images, labels)
+    four = CnnClassifier(**{**TINY, "preprocess": {"size": [16, 24]}, "views": 4})
+    assert four.fit(images, labels).predict_proba(images[:3]).shape == (3, 3)
+
+
+def test_training_on_random_crops_scores_whole_images() -> None:
+    model, images, labels = fitted(preprocess={"size": [24, 24]}, crop=16)
+    assert model.predict_proba(images).shape == (48, 3)
+    with pytest.raises(ModelError, match="crop 28 must be between 4"):
+        CnnClassifier(**{**TINY, "preprocess": {"size": [24, 24]}, "crop": 28}).fit(images, labels)
 
 
 def test_images_too_small_for_the_blocks_are_refused() -> None:

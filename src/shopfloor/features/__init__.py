@@ -12,6 +12,10 @@ Modules: :mod:`~shopfloor.features.time_domain` (statistics),
 :mod:`~shopfloor.features.speed` (shaft speed), :mod:`~shopfloor.features.order_tracking`
 (angle-domain resampling) and :mod:`~shopfloor.features.feature_set`.
 See ``docs/features.md`` for every feature's formula and unit.
+
+Images have their own modules, imported by name: :mod:`~shopfloor.features.images`
+(decoding, colour, region of interest, resizing, normalization, augmentation) and
+:mod:`~shopfloor.features.texture` (LBP, co-occurrence, gradient and intensity features).
 """
 
 from shopfloor.features.bearing import (

@@ -35,7 +35,7 @@ import numpy.typing as npt
 from shopfloor.errors import ModelError
 from shopfloor.features.images import Augmentation, ImageBatch, augment
 from shopfloor.ml.base import Artifact, ImageClassifier, register_model
-from shopfloor.ml.models.cnn_graph import PROBABILITIES, cnn_to_onnx
+from shopfloor.ml.models.cnn_graph import PROBABILITIES, VIEWS, cnn_to_onnx
 from shopfloor.ml.onnxio import OnnxGraph
 
 if TYPE_CHECKING:
@@ -44,23 +44,25 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_AUGMENTATION", "DEFAULT_PREPROCESS", "VISION_EXTRA", "CnnClassifier"]
 
 DEFAULT_PREPROCESS: dict[str, Any] = {
-    "size": [128, 128],
+    "size": [64, 64],
     "grayscale": True,
     "roi": None,
     "normalize": "unit",
 }
-"""128×128 grayscale, values 0..1."""
+"""64×64 grayscale, values 0..1: on NEU's 200×200 textures as accurate as 128×128 (on the
+calibration part), four times faster to train and to score."""
 
 DEFAULT_AUGMENTATION: dict[str, Any] = {
     "flip_horizontal": True,
     "flip_vertical": True,
-    "quarter_turns": False,
+    "quarter_turns": True,
     "rotation_deg": 10.0,
     "brightness": 0.1,
     "contrast": 0.2,
     "noise_std": 0.02,
 }
-"""Flips, rotations up to 10°, brightness ±10 % and contrast ±20 % of the range, noise 2 %."""
+"""Flips, quarter turns (square images), rotations up to 10°, brightness ±10 % and contrast
+±20 % of the range, noise 2 %."""
 
 SCORING_BATCH = 32
 """Images per onnxruntime call: bounds the memory the first layers' activations take."""
@@ -123,6 +125,14 @@ class CnnClassifier(ImageClassifier):
         Seeds the network's weights, batches, augmentation and the held-back split.
     n_threads
         CPU threads torch uses for training (scoring uses one onnxruntime thread).
+    crop
+        Train on random ``crop``×``crop`` squares of the images, and score whole images
+        (the network ends in a global average pooling, so it takes any size): more
+        varied training batches for textures. ``None``: train on whole images.
+    views
+        Views of each image averaged when scoring: 1 (the image), 4 (and its flips) or 8
+        (and their transposes; square images only). More views score more slowly (each
+        is a pass of the network) and make the class independent of the orientation.
     """
 
     model_type: ClassVar[str] = "cnn"
@@ -132,6 +142,7 @@ class CnnClassifier(ImageClassifier):
         "channels": [4, 8],
         "epochs": 2,
         "batch_size": 16,
+        "n_threads": 1,
     }
 
     classes_: list[str]
@@ -147,8 +158,8 @@ class CnnClassifier(ImageClassifier):
         min_confidence: float = 0.5,
         channels: list[int] | None = None,
         convs_per_block: int = 1,
-        epochs: int = 40,
-        patience: int = 10,
+        epochs: int = 60,
+        patience: int = 20,
         batch_size: int = 32,
         learning_rate: float = 3e-3,
         weight_decay: float = 1e-4,
@@ -158,7 +169,9 @@ class CnnClassifier(ImageClassifier):
         balanced: bool = True,
         calibration_fraction: float = 0.2,
         random_state: int = 0,
-        n_threads: int = 1,
+        n_threads: int = 2,
+        crop: int | None = None,
+        views: int = 8,
     ) -> None:
         self._init_image(DEFAULT_PREPROCESS if preprocess is None else preprocess, min_confidence)
         self.channels = [16, 32, 64, 128] if channels is None else channels
@@ -202,6 +215,12 @@ class CnnClassifier(ImageClassifier):
         )
         self.random_state = _positive_int("random_state", random_state, low=0, high=2**31 - 1)
         self.n_threads = _positive_int("n_threads", n_threads, high=256)
+        if views not in VIEWS or isinstance(views, bool):
+            raise ModelError(f"cnn: views must be one of {VIEWS}, got {views!r}")
+        self.views = views
+        if crop is not None:
+            _positive_int("crop", crop, high=4096)
+        self.crop = crop
 
     def fit(
         self,
@@ -272,6 +291,8 @@ class CnnClassifier(ImageClassifier):
             class_weight=self.balanced,
             seed=self.random_state,
             n_threads=self.n_threads,
+            views=self.views,
+            crop=self.crop,
         )
         result = cnn_training.train_cnn(
             x_train,
@@ -304,7 +325,7 @@ class CnnClassifier(ImageClassifier):
         held: list[npt.NDArray[np.intp]] = []
         for code in np.unique(codes):
             rows = rng.permutation(np.flatnonzero(codes == code))
-            k = int(round(self.calibration_fraction * len(rows)))
+            k = round(self.calibration_fraction * len(rows))
             k = min(k, len(rows) - 1)  # every class keeps a training image
             held.append(rows[:k])
             train.append(rows[k:])
@@ -356,31 +377,19 @@ class CnnClassifier(ImageClassifier):
         return np.asarray(proba / proba.sum(axis=1, keepdims=True), dtype=np.float64)
 
     def to_artifact(self) -> Artifact:
-        """The network as ONNX; classes, input shape and training summary in the metadata."""
+        """The network as ONNX; classes, input shape, temperature and best epoch beside it."""
         self.check_fitted()
-        return Artifact(
-            model_type=self.model_type,
-            params=self.get_params(),
-            format="onnx",
-            payload=self.onnx_,
-            meta={
-                "classes": self.classes_,
-                "input_shape": list(self.input_shape_),
-                "temperature": self.temperature_,
-                "best_epoch": self.best_epoch_,
-            },
+        return self._image_artifact(
+            "onnx", self.onnx_, temperature=self.temperature_, best_epoch=self.best_epoch_
         )
 
     @classmethod
     def from_artifact(cls, artifact: Artifact) -> Self:
         """Rebuild from :meth:`to_artifact` (onnxruntime only: no torch needed)."""
-        model = cls(**artifact.params)
-        model.classes_ = [str(c) for c in artifact.meta["classes"]]
+        model = cls._from_image_artifact(artifact)
         model.onnx_ = artifact.payload
         model.graph_ = OnnxGraph(artifact.payload, source="cnn artifact")
         model.temperature_ = float(artifact.meta["temperature"])
         model.best_epoch_ = int(artifact.meta["best_epoch"])
         model.history_ = []
-        h, w, c = (int(v) for v in artifact.meta["input_shape"])
-        model.input_shape_ = (h, w, c)
         return model

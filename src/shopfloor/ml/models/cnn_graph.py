@@ -15,12 +15,17 @@ The graph (opset 17, which every onnxruntime ≥ 1.18 runs)::
     image float32[n, H, W, C], preprocessed as the model's ``preprocess`` says
       → Transpose to [n, C, H, W]
       → (x - mean) / std                         per channel, from the training images
+      → the views: the image alone, or flipped    (views = 1, 4 or 8; stacked on the batch)
+        left-right, upside-down and both (4), and each of those transposed (8)
       → [Conv 3×3 → ReLU] × convs_per_block → MaxPool 2×2      per block
-      → GlobalAveragePool → Flatten              "embedding" float32[n, channels[-1]]
+      → GlobalAveragePool → Flatten → mean over the views
+                                                 "embedding" float32[n, channels[-1]]
       → Gemm → ÷ temperature → Softmax           "probabilities" float32[n, classes]
 
-The batch axis is dynamic; the embedding is a second output, for uses such as the
-distance of a part to good parts.
+Averaging the views (test-time augmentation) makes the class of a texture independent
+of its orientation; the linear layer being affine, the mean of the embeddings gives the
+mean of the views' logits. The batch axis is dynamic; the embedding is a second output,
+for uses such as the distance of a part to good parts.
 
 Examples
 --------
@@ -53,6 +58,7 @@ __all__ = [
     "EMBEDDING",
     "IMAGE",
     "PROBABILITIES",
+    "VIEWS",
     "CnnWeights",
     "cnn_to_onnx",
     "fold_batch_norm",
@@ -64,6 +70,9 @@ PROBABILITIES = "probabilities"
 """Name of the output holding the calibrated class probabilities."""
 EMBEDDING = "embedding"
 """Name of the output holding the pooled features the classifier reads."""
+
+VIEWS = (1, 4, 8)
+"""How many views of an image the graph may average (see the module docstring)."""
 
 F32 = npt.NDArray[np.float32]
 
@@ -84,6 +93,8 @@ class CnnWeights:
         ``(weight[classes, features], bias[classes])`` of the classifier.
     temperature
         Divides the logits before the softmax (temperature scaling, > 0).
+    views
+        1, or the number of flipped (4) and transposed (8) views averaged.
     """
 
     mean: F32
@@ -92,12 +103,14 @@ class CnnWeights:
     convs_per_block: int
     linear: tuple[F32, F32]
     temperature: float
+    views: int = 1
 
     def __post_init__(self) -> None:
+        if self.views not in VIEWS:
+            raise ModelError(f"cnn: views must be one of {VIEWS}, got {self.views!r}")
         if not self.convs or len(self.convs) % self.convs_per_block:
             raise ModelError(
-                f"cnn: {len(self.convs)} convolutions do not make blocks of "
-                f"{self.convs_per_block}"
+                f"cnn: {len(self.convs)} convolutions do not make blocks of {self.convs_per_block}"
             )
         if not (np.isfinite(self.temperature) and self.temperature > 0):
             raise ModelError(f"cnn: temperature must be > 0, got {self.temperature!r}")
@@ -162,6 +175,37 @@ def cnn_to_onnx(weights: CnnWeights) -> bytes:
     inv_std = (1.0 / weights.std.astype(np.float64)).astype(np.float32)
     nodes.append(helper.make_node("Mul", ["c", constant("inv_std", inv_std.reshape(shape))], ["x"]))
     current = "x"
+    if weights.views > 1:
+        int_init: list[onnx.TensorProto] = []
+        for name, values in (
+            ("flip.start", [-1]),
+            ("flip.end", [np.iinfo(np.int64).min]),
+            ("flip.step", [-1]),
+            ("axis.h", [2]),
+            ("axis.w", [3]),
+            ("views.shape", [weights.views, -1, int(weights.linear[0].shape[1])]),
+        ):
+            int_init.append(numpy_helper.from_array(np.array(values, np.int64), name))
+        init.extend(int_init)
+
+        def flip(source: str, axis: str, out: str) -> str:
+            nodes.append(
+                helper.make_node(
+                    "Slice", [source, "flip.start", "flip.end", axis, "flip.step"], [out]
+                )
+            )
+            return out
+
+        views = ["x", flip("x", "axis.w", "x.fw"), flip("x", "axis.h", "x.fh")]
+        views.append(flip("x.fw", "axis.h", "x.fhw"))
+        if weights.views == 8:
+            for view in list(views):
+                nodes.append(
+                    helper.make_node("Transpose", [view], [f"{view}.t"], perm=[0, 1, 3, 2])
+                )
+                views.append(f"{view}.t")
+        nodes.append(helper.make_node("Concat", views, ["x.views"], axis=0))
+        current = "x.views"
     for i, (kernel, bias) in enumerate(weights.convs):
         k, b = constant(f"conv{i}.w", kernel), constant(f"conv{i}.b", bias)
         nodes.append(
@@ -179,7 +223,14 @@ def cnn_to_onnx(weights: CnnWeights) -> bytes:
             )
             current = f"pool{i}"
     nodes.append(helper.make_node("GlobalAveragePool", [current], ["gap"]))
-    nodes.append(helper.make_node("Flatten", ["gap"], [EMBEDDING], axis=1))
+    if weights.views == 1:
+        nodes.append(helper.make_node("Flatten", ["gap"], [EMBEDDING], axis=1))
+    else:
+        nodes.append(helper.make_node("Flatten", ["gap"], ["gap.flat"], axis=1))
+        nodes.append(helper.make_node("Reshape", ["gap.flat", "views.shape"], ["gap.views"]))
+        nodes.append(
+            helper.make_node("ReduceMean", ["gap.views"], [EMBEDDING], axes=[0], keepdims=0)
+        )
     weight, bias = weights.linear
     nodes.append(
         helper.make_node(

@@ -32,6 +32,7 @@ settings (threads, determinism, random state) are restored afterwards.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -87,6 +88,14 @@ class TrainingOptions:
         Seeds everything random in training.
     n_threads
         CPU threads torch uses while training.
+    views
+        Views of each image averaged when scoring (1, 4 flips, 8 flips and transposes;
+        see :mod:`~shopfloor.ml.models.cnn_graph`), on the calibration images as in the
+        exported graph.
+    crop
+        Train on random ``crop``×``crop`` squares of the images (more varied batches,
+        each step cheaper); scoring sees the whole image, the global average pooling
+        making the network independent of the size. ``None``: whole images.
     """
 
     channels: tuple[int, ...] = (16, 32, 64, 128)
@@ -100,6 +109,8 @@ class TrainingOptions:
     class_weight: bool = True
     seed: int = 0
     n_threads: int = 1
+    views: int = 1
+    crop: int | None = None
 
 
 @dataclass(frozen=True)
@@ -228,7 +239,7 @@ def fit_temperature(
 def _weights(network: Any, mean: Any, std: Any, options: TrainingOptions, t: float) -> CnnWeights:
     modules = list(network)
     convs: list[tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]] = []
-    for conv, norm in zip(modules, modules[1:], strict=False):
+    for conv, norm in itertools.pairwise(modules):
         if isinstance(conv, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d):
 
             def array(tensor: Any) -> npt.NDArray[np.float32]:
@@ -256,6 +267,7 @@ def _weights(network: Any, mean: Any, std: Any, options: TrainingOptions, t: flo
             np.asarray(linear.bias.detach().numpy(), np.float32),
         ),
         temperature=t,
+        views=options.views,
     )
 
 
@@ -264,17 +276,41 @@ def _nchw(images: npt.NDArray[np.float32]) -> Any:
     return torch.from_numpy(np.ascontiguousarray(np.transpose(images, (0, 3, 1, 2)), np.float32))
 
 
+def random_crops(x: Any, size: int, generator: Any) -> Any:
+    """One random ``size``×``size`` square of each image of ``x`` ``(n, c, h, w)``."""
+    n, _, h, w = x.shape
+    tops = torch.randint(0, h - size + 1, (n,), generator=generator).tolist()
+    lefts = torch.randint(0, w - size + 1, (n,), generator=generator).tolist()
+    return torch.stack(
+        [
+            x[i, :, t : t + size, left : left + size]
+            for i, (t, left) in enumerate(zip(tops, lefts, strict=True))
+        ]
+    )
+
+
+def views_of(x: Any, views: int) -> list[Any]:
+    """The views of a batch ``(n, c, h, w)`` the graph averages, in the graph's order."""
+    if views == 1:
+        return [x]
+    out = [x, x.flip(3), x.flip(2), x.flip(3).flip(2)]
+    if views == 8:
+        out += [v.transpose(2, 3) for v in out]
+    return out
+
+
 def _evaluate(
-    network: Any, images: Any, codes: Any, mean: Any, std: Any, batch_size: int
+    network: Any, images: Any, codes: Any, mean: Any, std: Any, batch_size: int, views: int
 ) -> tuple[Any, float, float]:
-    """Logits, mean (unweighted) loss and accuracy of ``images``, in evaluation mode."""
+    """Logits (mean over the views), mean loss and accuracy of ``images``, evaluation mode."""
     network.eval()
+
+    def logits_of(x: Any) -> Any:
+        return torch.stack([network(v) for v in views_of((x - mean) / std, views)]).mean(dim=0)
+
     with torch.inference_mode():
         logits = torch.cat(
-            [
-                network((images[i : i + batch_size] - mean) / std)
-                for i in range(0, images.shape[0], batch_size)
-            ]
+            [logits_of(images[i : i + batch_size]) for i in range(0, images.shape[0], batch_size)]
         )
         loss = float(F.cross_entropy(logits, codes))
         accuracy = float((logits.argmax(dim=1) == codes).float().mean())
@@ -324,117 +360,109 @@ def train_cnn(
             f"cnn: calibration images {calibration_images.shape[1:]} differ from "
             f"training images {images.shape[1:]}"
         )
+    if options.views == 8 and images.shape[1] != images.shape[2]:
+        raise ModelError(
+            f"cnn: 8 views (flips and transposes) need square images, got "
+            f"{images.shape[1]}×{images.shape[2]} pixels (use 4 views, the flips, or 1)"
+        )
     side = 2 ** len(options.channels)
+    if options.crop is not None and not side <= options.crop <= min(images.shape[1:3]):
+        raise ModelError(
+            f"cnn: crop {options.crop} must be between {side} (for {len(options.channels)} "
+            f"blocks) and the image size {images.shape[1]}×{images.shape[2]}"
+        )
     if min(images.shape[1:3]) < side:
         raise ModelError(
             f"cnn: images of {images.shape[1]}×{images.shape[2]} pixels are too small for "
             f"{len(options.channels)} blocks (each halves the size; at least {side} pixels)"
         )
     with _torch_settings(options.seed, options.n_threads):
-        return _train(
-            images,
-            codes,
-            calibration_images,
-            calibration_codes,
-            n_classes,
-            options,
-            augment,
-            progress,
+        generator = torch.Generator().manual_seed(options.seed)
+        x = _nchw(images)
+        y = torch.from_numpy(np.ascontiguousarray(codes, np.int64))
+        x_cal = _nchw(calibration_images)
+        y_cal = torch.from_numpy(np.ascontiguousarray(calibration_codes, np.int64))
+        mean = x.mean(dim=(0, 2, 3), keepdim=True)[:1]
+        std = x.std(dim=(0, 2, 3), keepdim=True)[:1].clamp_min(1e-3)
+        counts = torch.bincount(y, minlength=n_classes).double()
+        class_weight = None
+        if options.class_weight:
+            present = counts > 0
+            w = torch.zeros(n_classes, dtype=torch.float64)
+            w[present] = counts.sum() / (present.sum() * counts[present])
+            class_weight = w.float()
+
+        network = _network(x.shape[1], n_classes, options)
+        optimizer = torch.optim.AdamW(
+            network.parameters(), lr=options.learning_rate, weight_decay=options.weight_decay
         )
-
-
-def _train(
-    images: npt.NDArray[np.float32],
-    codes: npt.NDArray[np.int64],
-    calibration_images: npt.NDArray[np.float32],
-    calibration_codes: npt.NDArray[np.int64],
-    n_classes: int,
-    options: TrainingOptions,
-    augment: AugmentFunction | None,
-    progress: ProgressCallback | None,
-) -> TrainingResult:
-    generator = torch.Generator().manual_seed(options.seed)
-    x = _nchw(images)
-    y = torch.from_numpy(np.ascontiguousarray(codes, np.int64))
-    x_cal = _nchw(calibration_images)
-    y_cal = torch.from_numpy(np.ascontiguousarray(calibration_codes, np.int64))
-    mean = x.mean(dim=(0, 2, 3), keepdim=True)[:1]
-    std = x.std(dim=(0, 2, 3), keepdim=True)[:1].clamp_min(1e-3)
-    counts = torch.bincount(y, minlength=n_classes).double()
-    class_weight = None
-    if options.class_weight:
-        present = counts > 0
-        w = torch.zeros(n_classes, dtype=torch.float64)
-        w[present] = counts.sum() / (present.sum() * counts[present])
-        class_weight = w.float()
-
-    network = _network(x.shape[1], n_classes, options)
-    optimizer = torch.optim.AdamW(
-        network.parameters(), lr=options.learning_rate, weight_decay=options.weight_decay
-    )
-    n = x.shape[0]
-    batch = min(options.batch_size, n)
-    # the last incomplete batch is dropped (batch normalisation needs > 1 image)
-    steps = max(1, n // batch)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=options.learning_rate, total_steps=options.epochs * steps
-    )
-    history: list[EpochProgress] = []
-    best_key: tuple[float, float] | None = None
-    best_state: dict[str, Any] = {}
-    best_epoch = 0
-    for epoch in range(1, options.epochs + 1):
-        network.train()
-        order = torch.randperm(n, generator=generator)
-        total_loss, correct, seen = 0.0, 0, 0
-        for step in range(steps):
-            rows = order[step * batch : (step + 1) * batch]
-            yb = y[rows]
-            if augment is None:
-                xb = x[rows]
+        n = x.shape[0]
+        batch = min(options.batch_size, n)
+        # the last incomplete batch is dropped (batch normalisation needs > 1 image)
+        steps = max(1, n // batch)
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=options.learning_rate, total_steps=options.epochs * steps
+        )
+        history: list[EpochProgress] = []
+        best_key: tuple[float, float] | None = None
+        best_state: dict[str, Any] = {}
+        best_epoch = 0
+        for epoch in range(1, options.epochs + 1):
+            network.train()
+            order = torch.randperm(n, generator=generator)
+            total_loss, correct, seen = 0.0, 0, 0
+            for step in range(steps):
+                rows = order[step * batch : (step + 1) * batch]
+                yb = y[rows]
+                if augment is None:
+                    xb = x[rows]
+                else:
+                    seed = (options.seed * 1_000_003 + epoch) * 1_000_003 + step
+                    xb = _nchw(augment(images[rows.numpy()], seed % 2**63))
+                if options.crop is not None:
+                    xb = random_crops(xb, options.crop, generator)
+                logits = network((xb - mean) / std)
+                loss = F.cross_entropy(logits, yb, weight=class_weight)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                total_loss += float(loss.detach()) * len(rows)
+                correct += int((logits.argmax(dim=1) == yb).sum())
+                seen += len(rows)
+            if x_cal.shape[0]:
+                _, cal_loss, cal_accuracy = _evaluate(
+                    network, x_cal, y_cal, mean, std, batch, options.views
+                )
             else:
-                seed = (options.seed * 1_000_003 + epoch) * 1_000_003 + step
-                xb = _nchw(augment(images[rows.numpy()], seed % 2**63))
-            logits = network((xb - mean) / std)
-            loss = F.cross_entropy(logits, yb, weight=class_weight)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            total_loss += float(loss.detach()) * len(rows)
-            correct += int((logits.argmax(dim=1) == yb).sum())
-            seen += len(rows)
+                cal_loss, cal_accuracy = math.nan, math.nan
+            key = (cal_accuracy, -cal_loss) if x_cal.shape[0] else (float(epoch), 0.0)
+            best = best_key is None or key > best_key
+            if best:
+                best_key, best_epoch = key, epoch
+                best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
+            record = EpochProgress(
+                epoch=epoch,
+                epochs=options.epochs,
+                loss=total_loss / max(seen, 1),
+                accuracy=correct / max(seen, 1),
+                calibration_loss=cal_loss,
+                calibration_accuracy=cal_accuracy,
+                best=best,
+            )
+            history.append(record)
+            if progress is not None:
+                progress(record)
+            if epoch - best_epoch >= options.patience:
+                break
+        network.load_state_dict(best_state)
+        temperature = 1.0
         if x_cal.shape[0]:
-            _, cal_loss, cal_accuracy = _evaluate(network, x_cal, y_cal, mean, std, batch)
-        else:
-            cal_loss, cal_accuracy = math.nan, math.nan
-        key = (cal_accuracy, -cal_loss) if x_cal.shape[0] else (float(epoch), 0.0)
-        best = best_key is None or key > best_key
-        if best:
-            best_key, best_epoch = key, epoch
-            best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
-        record = EpochProgress(
-            epoch=epoch,
-            epochs=options.epochs,
-            loss=total_loss / max(seen, 1),
-            accuracy=correct / max(seen, 1),
-            calibration_loss=cal_loss,
-            calibration_accuracy=cal_accuracy,
-            best=best,
+            logits, _, _ = _evaluate(network, x_cal, y_cal, mean, std, batch, options.views)
+            temperature = fit_temperature(logits.double().numpy(), calibration_codes)
+        network.eval()
+        return TrainingResult(
+            weights=_weights(network, mean, std, options, temperature),
+            best_epoch=best_epoch,
+            history=history,
         )
-        history.append(record)
-        if progress is not None:
-            progress(record)
-        if epoch - best_epoch >= options.patience:
-            break
-    network.load_state_dict(best_state)
-    temperature = 1.0
-    if x_cal.shape[0]:
-        logits, _, _ = _evaluate(network, x_cal, y_cal, mean, std, batch)
-        temperature = fit_temperature(logits.double().numpy(), calibration_codes)
-    network.eval()
-    return TrainingResult(
-        weights=_weights(network, mean, std, options, temperature),
-        best_epoch=best_epoch,
-        history=history,
-    )
