@@ -76,3 +76,19 @@ def test_too_small_images_are_refused() -> None:
         glcm_features(texture(size=8), distances=(9,))
     with pytest.raises(ValueError, match="n, height, width, channels"):
         texture_features(np.zeros((8, 8)))
+
+
+def test_spatial_features_see_where_things_are() -> None:
+    from shopfloor.features.texture import spatial_feature_names, spatial_features
+
+    left = np.zeros((1, 32, 32, 1), np.float32)
+    left[0, :, :16] = 1.0
+    right = left[:, :, ::-1]
+    a, b = spatial_features(left, grid=2), spatial_features(right, grid=2)
+    assert a.shape == (1, len(spatial_feature_names(grid=2)))
+    means_a, means_b = a[0, -16:].reshape(4, 4), b[0, -16:].reshape(4, 4)
+    np.testing.assert_allclose(means_a[:, :2], 1.0)
+    np.testing.assert_allclose(means_b[:, :2], 0.0)
+    np.testing.assert_allclose(texture_features(left), texture_features(right), atol=1e-9)
+    with pytest.raises(ValueError, match="spatial grid"):
+        spatial_features(left, grid=9)

@@ -135,3 +135,14 @@ def test_neu_classify_on_a_subset(shared_data, tmp_path):
     text = results.read_text()
     assert neu.SECTION_TITLE in text and "| `classical` |" in text
     assert (tmp_path / "img" / "neu_confusion_classical.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_packaging_classify_on_a_small_batch(tmp_path):
+    packaging = load_script("packaging_classify")
+    results = tmp_path / "results.md"
+    assert packaging.main(["--parts", "60", "--results", str(results)]) == 0
+    text = results.read_text()
+    assert packaging.SECTION_TITLE in text
+    assert "| classical, spatial + logistic |" in text and "| good_only, spatial |" in text
+    assert (tmp_path / "img" / "packaging_confusion_2.png").exists()

@@ -85,3 +85,21 @@ def test_a_bad_image_is_named_and_nothing_is_scored() -> None:
     roi.fit(x, y.tolist())
     with pytest.raises(ImageRejected, match=r"part-9\.png: region of interest"):
         classify_encoded(roi, [png(pixels[0])], names=["part-9.png"])
+
+
+def test_classical_with_spatial_features_and_a_logistic_regression() -> None:
+    from shopfloor.ml.base import Artifact, load_model
+
+    model = ClassicalImageClassifier(
+        preprocess={"size": [32, 32]}, spatial_grid=2, classifier="logistic", c=0.1
+    )
+    x, y = images_of(model, 36)
+    model.fit(x, y.tolist())
+    assert len(model.features(x[:1])[0]) == len(model.texture.names)
+    loaded = load_model(Artifact.from_bytes(model.to_artifact().to_bytes()))
+    np.testing.assert_array_equal(loaded.predict_proba(x), model.predict_proba(x))  # type: ignore[attr-defined]
+    assert (np.array(model.predict(x)) == y).mean() > 0.9
+    with pytest.raises(ModelError, match="classifier must be svm or logistic"):
+        ClassicalImageClassifier(classifier="forest")  # type: ignore[arg-type]
+    with pytest.raises(ModelError, match="spatial_grid"):
+        GoodOnlyModel(spatial_grid=-1)

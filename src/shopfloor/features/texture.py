@@ -23,6 +23,9 @@ depend on the image's brightness or contrast, nor on the preprocessing's normali
   plus the mean and spread of the gradient magnitude.
 - :func:`intensity_statistics`: percentiles, standard deviation, skewness and kurtosis
   of the raw intensities (before the percentile mapping).
+- :func:`spatial_features`: where things are, for objects seen in about the same pose
+  (parts on a conveyor, not textures): the oriented-gradient histogram of each cell of a
+  ``grid`` × ``grid`` grid and the mean intensity of each cell of a twice finer grid.
 
 :func:`texture_features` concatenates all four: what the ``classical`` and ``good_only``
 model types learn on.
@@ -49,6 +52,8 @@ __all__ = [
     "gradient_histograms",
     "intensity_statistics",
     "lbp_histograms",
+    "spatial_feature_names",
+    "spatial_features",
     "texture_feature_names",
     "texture_features",
 ]
@@ -321,3 +326,35 @@ def texture_features(
         ],
         axis=1,
     )
+
+
+def spatial_features(
+    images: npt.ArrayLike | _Unit, *, grid: int = 6, orientations: int = 9
+) -> FloatRows:
+    """Cell by cell: ``(n, grid**2 * orientations + (2 * grid)**2)``.
+
+    Columns: each cell's L2-normalized gradient-orientation histogram (row by row), then
+    the mean 0..1 intensity (after the percentile mapping) of each cell of a
+    ``2 * grid`` × ``2 * grid`` grid. Unlike the texture features these depend on where
+    things are in the image: for parts that are seen in about the same pose.
+    """
+    gray = _prepared(images)
+    n, height, width = gray.shape
+    fine = 2 * grid
+    if grid < 1 or min(height, width) < 2 * fine:
+        raise ValueError(f"a {grid}×{grid} spatial grid does not fit {height}×{width} images")
+    hog = gradient_histograms(_Unit(gray), orientations=orientations, grid=grid)
+    cells = hog[:, orientations : orientations + grid * grid * orientations]
+    ys = np.minimum(np.arange(height) * fine // height, fine - 1)
+    xs = np.minimum(np.arange(width) * fine // width, fine - 1)
+    index = (np.arange(n)[:, None, None] * fine * fine) + (ys[:, None] * fine + xs[None, :])[None]
+    sums = np.bincount(index.ravel(), weights=gray.ravel(), minlength=n * fine * fine)
+    counts = np.bincount((ys[:, None] * fine + xs[None, :]).ravel(), minlength=fine * fine)
+    means = sums.reshape(n, fine * fine) / counts[None, :]
+    return np.concatenate([cells, means], axis=1)
+
+
+def spatial_feature_names(*, grid: int = 6, orientations: int = 9) -> list[str]:
+    """The column names of :func:`spatial_features` with the same parameters."""
+    names = [f"cell{c}.hog.{b}" for c in range(grid * grid) for b in range(orientations)]
+    return names + [f"fine{c}.mean" for c in range((2 * grid) ** 2)]

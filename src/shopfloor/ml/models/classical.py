@@ -1,5 +1,8 @@
 """``classical``: texture features and a support vector machine, no neural network.
 
+(Or, with ``spatial_grid`` and ``classifier="logistic"``, for parts seen in about the same
+pose: features of where things are too, and a logistic regression.)
+
 Each preprocessed image becomes a row of texture features
 (:func:`shopfloor.features.texture.texture_features`: rotation-invariant LBP histograms
 at a few radii, grey-level co-occurrence statistics, an oriented-gradient histogram and
@@ -27,18 +30,23 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
 import numpy.typing as npt
 
 from shopfloor.errors import ModelError
 from shopfloor.features.images import ImageBatch
-from shopfloor.features.texture import texture_feature_names, texture_features
+from shopfloor.features.texture import (
+    spatial_feature_names,
+    spatial_features,
+    texture_feature_names,
+    texture_features,
+)
 from shopfloor.ml.base import Artifact, ImageClassifier, register_model
 from shopfloor.ml.onnxio import OnnxGraph, sklearn_to_onnx
 
-__all__ = ["DEFAULT_PREPROCESS", "ClassicalImageClassifier", "TextureFeatures"]
+__all__ = ["DEFAULT_PREPROCESS", "ClassicalImageClassifier", "TextureFeatures", "TextureParameters"]
 
 DEFAULT_PREPROCESS: dict[str, Any] = {
     "size": [128, 128],
@@ -59,55 +67,103 @@ class TextureFeatures:
     glcm_distances
         Co-occurrence distances in pixels.
     orientations
-        Bins of the gradient-orientation histogram.
+        Bins of the gradient-orientation histograms.
+    spatial_grid
+        0: texture features only (for surfaces, where a defect can be anywhere); N: also
+        the :func:`~shopfloor.features.texture.spatial_features` of an N × N grid (for
+        parts seen in about the same pose).
     """
 
     def __init__(
-        self, lbp_radii: Sequence[int], glcm_distances: Sequence[int], orientations: int
+        self,
+        lbp_radii: Sequence[int],
+        glcm_distances: Sequence[int],
+        orientations: int,
+        spatial_grid: int = 0,
     ) -> None:
         self.lbp_radii = [int(r) for r in lbp_radii]
         self.glcm_distances = [int(d) for d in glcm_distances]
         self.orientations = int(orientations)
+        self.spatial_grid = int(spatial_grid)
 
     @property
     def names(self) -> list[str]:
         """One name per feature column."""
-        return texture_feature_names(
+        names = texture_feature_names(
             radii=self.lbp_radii, distances=self.glcm_distances, orientations=self.orientations
         )
+        if self.spatial_grid:
+            names += spatial_feature_names(grid=self.spatial_grid, orientations=self.orientations)
+        return names
 
     def rows(self, images: ImageBatch, model_type: str) -> npt.NDArray[np.float64]:
         """Feature rows of preprocessed images; ``ModelError`` when they are too small."""
         try:
-            return texture_features(
+            rows = texture_features(
                 images,
                 radii=self.lbp_radii,
                 distances=self.glcm_distances,
                 orientations=self.orientations,
             )
+            if self.spatial_grid:
+                spatial = spatial_features(
+                    images, grid=self.spatial_grid, orientations=self.orientations
+                )
+                rows = np.concatenate([rows, spatial], axis=1)
         except ValueError as err:
             raise ModelError(f"{model_type}: {err}") from err
+        return rows
 
 
-def check_texture_params(
-    model_type: str, lbp_radii: Sequence[int], glcm_distances: Sequence[int], orientations: int
-) -> None:
-    """``ModelError`` naming the parameter when a texture parameter is out of range."""
-    for name, values in (("lbp_radii", lbp_radii), ("glcm_distances", glcm_distances)):
-        if (
-            not isinstance(values, list | tuple)
-            or not values
-            or not all(isinstance(v, int) and 1 <= v <= 32 for v in values)
+class TextureParameters:
+    """The feature parameters ``classical`` and ``good_only`` share, checked and kept."""
+
+    model_type: ClassVar[str]
+    lbp_radii: list[int]
+    glcm_distances: list[int]
+    orientations: int
+    spatial_grid: int
+
+    def _init_texture(
+        self,
+        lbp_radii: list[int] | None,
+        glcm_distances: list[int] | None,
+        orientations: int,
+        spatial_grid: int,
+    ) -> None:
+        """Keep the parameters; ``ModelError`` naming the one out of range."""
+        self.lbp_radii = [1, 2, 3] if lbp_radii is None else lbp_radii
+        self.glcm_distances = [1, 2, 4] if glcm_distances is None else glcm_distances
+        for name, values in (
+            ("lbp_radii", self.lbp_radii),
+            ("glcm_distances", self.glcm_distances),
         ):
-            raise ModelError(
-                f"{model_type}: {name} must be a non-empty list of integers 1..32, got {values!r}"
-            )
-    if not isinstance(orientations, int) or not 2 <= orientations <= 36:
-        raise ModelError(f"{model_type}: orientations must be 2..36, got {orientations!r}")
+            if (
+                not isinstance(values, list | tuple)
+                or not values
+                or not all(isinstance(v, int) and 1 <= v <= 32 for v in values)
+            ):
+                raise ModelError(
+                    f"{self.model_type}: {name} must be a non-empty list of integers 1..32, "
+                    f"got {values!r}"
+                )
+        if not isinstance(orientations, int) or not 2 <= orientations <= 36:
+            raise ModelError(f"{self.model_type}: orientations must be 2..36, got {orientations!r}")
+        if not isinstance(spatial_grid, int) or not 0 <= spatial_grid <= 16:
+            raise ModelError(f"{self.model_type}: spatial_grid must be 0..16, got {spatial_grid!r}")
+        self.orientations = orientations
+        self.spatial_grid = spatial_grid
+
+    @property
+    def texture(self) -> TextureFeatures:
+        """The feature extraction with this model's parameters."""
+        return TextureFeatures(
+            self.lbp_radii, self.glcm_distances, self.orientations, self.spatial_grid
+        )
 
 
 @register_model
-class ClassicalImageClassifier(ImageClassifier):
+class ClassicalImageClassifier(TextureParameters, ImageClassifier):
     """Texture features + a class-weighted RBF SVM with Platt-calibrated probabilities.
 
     Parameters
@@ -117,10 +173,15 @@ class ClassicalImageClassifier(ImageClassifier):
         dict); default :data:`DEFAULT_PREPROCESS`.
     min_confidence
         Below this probability of the best class the outcome is ``uncertain``.
-    lbp_radii, glcm_distances, orientations
-        Texture features (see :class:`TextureFeatures`).
+    lbp_radii, glcm_distances, orientations, spatial_grid
+        Features (see :class:`TextureFeatures`); ``spatial_grid`` > 0 adds where things
+        are, for parts seen in about the same pose (with ``classifier="logistic"``).
+    classifier
+        ``svm`` (RBF kernel) or ``logistic`` (multinomial logistic regression: better
+        with the many spatial features).
     c
-        The SVM's regularization (larger fits the training images more closely).
+        The classifier's inverse regularization (larger fits the training images more
+        closely; about 10 for ``svm``, 0.1 for ``logistic``).
     balanced
         Weight the classes inversely to their frequency.
     random_state
@@ -144,25 +205,22 @@ class ClassicalImageClassifier(ImageClassifier):
         lbp_radii: list[int] | None = None,
         glcm_distances: list[int] | None = None,
         orientations: int = 9,
+        spatial_grid: int = 0,
+        classifier: Literal["svm", "logistic"] = "svm",
         c: float = 10.0,
         balanced: bool = True,
         random_state: int = 0,
     ) -> None:
         self._init_image(DEFAULT_PREPROCESS if preprocess is None else preprocess, min_confidence)
-        self.lbp_radii = [1, 2, 3] if lbp_radii is None else lbp_radii
-        self.glcm_distances = [1, 2, 4] if glcm_distances is None else glcm_distances
-        check_texture_params(self.model_type, self.lbp_radii, self.glcm_distances, orientations)
+        if classifier not in ("svm", "logistic"):
+            raise ModelError(f"classical: classifier must be svm or logistic, got {classifier!r}")
+        self._init_texture(lbp_radii, glcm_distances, orientations, spatial_grid)
         if not isinstance(c, int | float) or not c > 0:
             raise ModelError(f"classical: c must be a positive number, got {c!r}")
-        self.orientations = orientations
+        self.classifier = classifier
         self.c = c
         self.balanced = balanced
         self.random_state = random_state
-
-    @property
-    def texture(self) -> TextureFeatures:
-        """The feature extraction with this model's parameters."""
-        return TextureFeatures(self.lbp_radii, self.glcm_distances, self.orientations)
 
     def fit(
         self,
@@ -177,6 +235,7 @@ class ClassicalImageClassifier(ImageClassifier):
         on the training images.
         """
         from sklearn.calibration import CalibratedClassifierCV
+        from sklearn.linear_model import LogisticRegression
         from sklearn.model_selection import StratifiedKFold
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
@@ -194,15 +253,16 @@ class ClassicalImageClassifier(ImageClassifier):
             )
         rows = self.texture.rows(batch, self.model_type)
         codes = np.searchsorted(np.array(classes), np.array(labels))
-        svm = SVC(
-            C=float(self.c),
-            gamma="scale",
-            class_weight="balanced" if self.balanced else None,
-        )
+        weights = "balanced" if self.balanced else None
+        base: Any
+        if self.classifier == "svm":
+            base = SVC(C=float(self.c), gamma="scale", class_weight=weights)
+        else:
+            base = LogisticRegression(C=float(self.c), class_weight=weights, max_iter=5000)
         folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=self.random_state)
         estimator = make_pipeline(
             StandardScaler(),
-            CalibratedClassifierCV(svm, method="sigmoid", cv=folds, ensemble=False),
+            CalibratedClassifierCV(base, method="sigmoid", cv=folds, ensemble=False),
         )
         try:
             estimator.fit(rows, codes)

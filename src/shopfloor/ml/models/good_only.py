@@ -43,7 +43,7 @@ from shopfloor.ml.base import (
     register_model,
     threshold_from_scores,
 )
-from shopfloor.ml.models.classical import DEFAULT_PREPROCESS, TextureFeatures, check_texture_params
+from shopfloor.ml.models.classical import DEFAULT_PREPROCESS, TextureParameters
 
 __all__ = ["GoodOnlyModel"]
 
@@ -52,7 +52,7 @@ _CHUNK = 256
 
 
 @register_model
-class GoodOnlyModel(ImageAnomalyModel):
+class GoodOnlyModel(TextureParameters, ImageAnomalyModel):
     """k-nearest-neighbour distance to good parts' texture features.
 
     Parameters
@@ -66,8 +66,9 @@ class GoodOnlyModel(ImageAnomalyModel):
     quantile
         The threshold is this quantile of good images' scores (0.99: about 1 good part in
         100 rejected).
-    lbp_radii, glcm_distances, orientations
-        Texture features (see :class:`~shopfloor.ml.models.classical.TextureFeatures`).
+    lbp_radii, glcm_distances, orientations, spatial_grid
+        Features (see :class:`~shopfloor.ml.models.classical.TextureFeatures`);
+        ``spatial_grid`` > 0 adds where things are, for parts seen in about the same pose.
     """
 
     model_type: ClassVar[str] = "good_only"
@@ -86,23 +87,16 @@ class GoodOnlyModel(ImageAnomalyModel):
         lbp_radii: list[int] | None = None,
         glcm_distances: list[int] | None = None,
         orientations: int = 9,
+        spatial_grid: int = 0,
     ) -> None:
         self._init_image(DEFAULT_PREPROCESS if preprocess is None else preprocess, min_confidence)
         if not isinstance(k, int) or k < 1:
             raise ModelError(f"good_only: k must be an integer ≥ 1, got {k!r}")
         if not isinstance(quantile, int | float) or not 0.5 <= quantile < 1.0:
             raise ModelError(f"good_only: quantile must be in [0.5, 1), got {quantile!r}")
-        self.lbp_radii = [1, 2, 3] if lbp_radii is None else lbp_radii
-        self.glcm_distances = [1, 2, 4] if glcm_distances is None else glcm_distances
-        check_texture_params(self.model_type, self.lbp_radii, self.glcm_distances, orientations)
+        self._init_texture(lbp_radii, glcm_distances, orientations, spatial_grid)
         self.k = k
         self.quantile = quantile
-        self.orientations = orientations
-
-    @property
-    def texture(self) -> TextureFeatures:
-        """The feature extraction with this model's parameters."""
-        return TextureFeatures(self.lbp_radii, self.glcm_distances, self.orientations)
 
     def _scaled(self, images: ImageBatch) -> npt.NDArray[np.float64]:
         rows = self.texture.rows(images, self.model_type)
