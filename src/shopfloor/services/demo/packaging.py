@@ -122,6 +122,11 @@ MODEL_PARAMS = {  # the carton (not the belt), contrast-normalized: lighting var
         "roi": [16, 8, 96, 112],
         "normalize": "per_image",
     },
+    # where a defect sits on the carton matters (a cap, a seal, a label): texture plus a
+    # 4×4 grid of local statistics, under the default SVM (on simulator renders of seeds 1
+    # and 2, 900 to train, 600 to test: 93.7 % of six balanced classes, 91.8 % with a
+    # logistic regression instead)
+    "spatial_grid": 4,
 }
 
 
