@@ -134,8 +134,12 @@ async def test_data_before_birth_is_a_dead_letter_until_the_rebirth(
             await host.until("the dead letters", lambda: bool(host.letters))
             letters = [x for x in host.letters if "before the edge node's NBIRTH" in x.reason]
             assert letters and letters[0].location.startswith("spBv1.0/Line1/")
-            stored = await host.store.read_dead_letters(source="sparkplug")
-            assert any("rebirth requested" in x.reason for x in stored)
+            for _ in range(200):  # the letters reach the store a little after the host
+                stored = await host.store.read_dead_letters(source="sparkplug")
+                if any("rebirth requested" in x.reason for x in stored):
+                    break
+                await asyncio.sleep(0.1)
+            assert any("rebirth requested" in x.reason for x in stored), stored
 
 
 async def test_a_wrong_protobuf_is_a_dead_letter_and_the_host_keeps_running(

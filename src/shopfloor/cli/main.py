@@ -78,16 +78,14 @@ def init(
 @app.command()
 def validate(project: ProjectOption = None, json_: JsonOption = False) -> None:
     """Check the project file; print every problem with its file, line and field."""
-    from rich.markup import escape
-
     from shopfloor.services.project import validate_project
 
     check = validate_project(project)
     if as_json(json_, check.as_dict()):
         if check.error is not None:
             raise typer.Exit(EXIT_CONFIG)
-    elif check.error is not None:  # values in the issues may look like markup
-        fail(escape(str(check)), EXIT_CONFIG)
+    elif check.error is not None:  # fail prints brackets as written: values may look like markup
+        fail(str(check), EXIT_CONFIG)
     else:
         print_summary([str(check)])
 
