@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time as time_module
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -272,3 +273,28 @@ async def test_one_json_message_feeds_every_signal_bound_to_its_topic(
     assert missing.detail["signal"] == signals[1].ref.path
     assert "no value at press" in missing.reason
     assert broken.detail["category"] == "malformed_json"
+
+
+async def test_a_stop_while_an_image_is_read_still_hands_it_on(
+    broker: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The message is out of the client's queue and acknowledged: a stop must not lose it."""
+    signals = [bound("camera", "line/camera", kind="image")]
+    reading = asyncio.Event()
+    async with running(broker, tmp_path, signals) as (connector, got):
+        (route,) = connector.routes
+        read = route.reader.image
+        loop = asyncio.get_running_loop()
+
+        def slow_read(*args: Any, **kwargs: Any) -> Any:
+            loop.call_soon_threadsafe(reading.set)
+            time_module.sleep(0.5)  # in the decode thread when the stop comes
+            return read(*args, **kwargs)
+
+        monkeypatch.setattr(route.reader, "image", slow_read)
+        await publish(broker, ("line/camera", png(4)))
+        await asyncio.wait_for(reading.wait(), 10)
+        monkeypatch.setattr(route.reader, "image", read)
+    # `running` cancelled run() mid-read, then closed the connector
+    (record,) = got.records
+    assert isinstance(record, ImageRecord) and record.data == png(4)

@@ -171,6 +171,7 @@ class MqttConnector:
         self._stack: AsyncExitStack | None = None
         self._client: aiomqtt.Client | None = None
         self._failure: BaseException | None = None
+        self._in_hand: tuple[str, bytes, int] | None = None
 
     # -- reading one message --------------------------------------------------------------
 
@@ -402,7 +403,11 @@ class MqttConnector:
                 message = queue.get_nowait() if queue.qsize() else await anext(messages)
                 payload = message.payload
                 data = payload if isinstance(payload, bytes) else str(payload or "").encode()
-                await self.handle(message.topic.value, data, now_ns())
+                # out of the client's queue and acknowledged: if a stop cancels its handling
+                # (an image decodes in a thread), close() hands it on
+                self._in_hand = (message.topic.value, data, now_ns())
+                await self.handle(*self._in_hand)
+                self._in_hand = None
                 if self.received % 256 == 0:
                     await asyncio.sleep(0)  # let the client acknowledge and read on
         except aiomqtt.MqttError as err:
@@ -439,6 +444,9 @@ class MqttConnector:
         if stack is not None:
             await stack.aclose()
         try:
+            if self._in_hand is not None:  # same topic, bytes and arrival: same records
+                in_hand, self._in_hand = self._in_hand, None
+                await self.handle(*in_hand)
             if client is not None:
                 await self._drain(client)
             await self.flush()
